@@ -1,0 +1,460 @@
+// Package pki is Cordon's certificate authority: an embedded smallstep
+// authority whose root and intermediate live in the server's data dir. It
+// issues the server's TLS certificate and device certificates from CSRs,
+// revokes, and publishes a CRL.
+package pki
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/smallstep/certificates/authority"
+	"github.com/smallstep/certificates/authority/config"
+	"github.com/smallstep/certificates/authority/provisioner"
+	"github.com/smallstep/certificates/db"
+)
+
+// DefaultDeviceLifetime is the lifetime of a device certificate.
+const DefaultDeviceLifetime = 30 * 24 * time.Hour
+
+// ErrBadCSR is returned for a CSR Cordon will not sign.
+var ErrBadCSR = errors.New("certificate request refused")
+
+// File names inside <data>/ca.
+const (
+	rootCertFile  = "root.crt"
+	rootKeyFile   = "root.key"
+	interCertFile = "intermediate.crt"
+	interKeyFile  = "intermediate.key"
+)
+
+// CA is the embedded authority.
+type CA struct {
+	dir            string
+	auth           *authority.Authority
+	root, inter    *x509.Certificate
+	deviceLifetime time.Duration
+	log            *slog.Logger
+}
+
+// Option configures a CA; like smallstep's options it may fail.
+type Option func(*CA) error
+
+// WithDeviceLifetime sets the lifetime of device certificates.
+func WithDeviceLifetime(d time.Duration) Option {
+	return func(c *CA) error {
+		if d <= 0 {
+			return fmt.Errorf("device certificate lifetime must be positive, got %v", d)
+		}
+		c.deviceLifetime = d
+		return nil
+	}
+}
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *CA) error { c.log = l; return nil }
+}
+
+// Open loads the CA from dataDir/ca, creating root and intermediate on
+// first start. The authority's own database (bbolt, for revocations and
+// the CRL) lives there too, so only one serve process opens it.
+func Open(dataDir string, opts ...Option) (*CA, error) {
+	c := &CA{dir: filepath.Join(dataDir, "ca"), deviceLifetime: DefaultDeviceLifetime, log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		if err := o(c); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(c.dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(c.dir, 0o700); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(c.dir, rootCertFile)); errors.Is(err, os.ErrNotExist) {
+		if err := create(c.dir); err != nil {
+			return nil, fmt.Errorf("create CA: %w", err)
+		}
+		c.log.Info("created certificate authority", "dir", c.dir)
+	}
+	root, err := readCert(filepath.Join(c.dir, rootCertFile))
+	if err != nil {
+		return nil, err
+	}
+	inter, err := readCert(filepath.Join(c.dir, interCertFile))
+	if err != nil {
+		return nil, err
+	}
+	interKey, err := readKey(filepath.Join(c.dir, interKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	c.root, c.inter = root, inter
+	cfg := &config.Config{
+		DB:  &db.Config{Type: "bbolt", DataSource: filepath.Join(c.dir, "authority.db")},
+		CRL: &config.CRLConfig{Enabled: true, GenerateOnRevoke: true, CacheDuration: &provisioner.Duration{Duration: 24 * time.Hour}, RenewPeriod: &provisioner.Duration{Duration: 6 * time.Hour}},
+		AuthorityConfig: &config.AuthConfig{
+			// No provisioners: Cordon authorises issuance itself (tokens,
+			// the mTLS channel) and calls Sign directly.
+			DisableIssuedAtCheck: true,
+			Backdate:             &provisioner.Duration{Duration: time.Minute},
+		},
+	}
+	auth, err := authority.NewEmbedded(
+		authority.WithConfig(cfg),
+		authority.WithX509RootCerts(root),
+		authority.WithX509Signer(inter, interKey),
+		authority.WithQuietInit(),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("start authority: %w", err)
+	}
+	c.auth = auth
+	return c, nil
+}
+
+// Close releases the authority's database.
+func (c *CA) Close() error { return c.auth.Shutdown() }
+
+// Root is the root certificate agents pin.
+func (c *CA) Root() *x509.Certificate { return c.root }
+
+// Intermediate is the issuing certificate.
+func (c *CA) Intermediate() *x509.Certificate { return c.inter }
+
+// RootFingerprint is the SHA-256 of the root certificate, hex.
+func (c *CA) RootFingerprint() string { return Fingerprint(c.root) }
+
+// Fingerprint is the SHA-256 of a certificate's DER, lowercase hex.
+func Fingerprint(cert *x509.Certificate) string {
+	sum := sha256.Sum256(cert.Raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// ReadRootFingerprint reads the root's fingerprint from a data dir
+// without starting the authority, so it works while serve runs.
+func ReadRootFingerprint(dataDir string) (string, error) {
+	root, err := readCert(filepath.Join(dataDir, "ca", rootCertFile))
+	if err != nil {
+		return "", fmt.Errorf("no CA in %s yet (start the server once): %w", dataDir, err)
+	}
+	return Fingerprint(root), nil
+}
+
+// DeviceURI is the URI SAN that carries a device id.
+func DeviceURI(deviceID string) *url.URL {
+	return &url.URL{Scheme: "urn", Opaque: "uuid:" + deviceID}
+}
+
+// DeviceID extracts the device id from a device certificate: the URI SAN
+// urn:uuid:..., which Cordon also mirrors into the CN.
+func DeviceID(cert *x509.Certificate) (string, error) {
+	for _, u := range cert.URIs {
+		if u.Scheme == "urn" && strings.HasPrefix(u.Opaque, "uuid:") {
+			return strings.TrimPrefix(u.Opaque, "uuid:"), nil
+		}
+	}
+	return "", errors.New("certificate carries no urn:uuid device id")
+}
+
+// SignDevice issues a device certificate for deviceID from csr, valid
+// from now for the configured lifetime.
+func (c *CA) SignDevice(ctx context.Context, csr *x509.CertificateRequest, deviceID string) ([]*x509.Certificate, error) {
+	now := time.Now()
+	return c.SignDeviceValidity(ctx, csr, deviceID, now.Add(-time.Minute), now.Add(c.deviceLifetime))
+}
+
+// SignDeviceValidity issues a device certificate with explicit validity.
+func (c *CA) SignDeviceValidity(ctx context.Context, csr *x509.CertificateRequest, deviceID string, notBefore, notAfter time.Time) ([]*x509.Certificate, error) {
+	if err := CheckDeviceCSR(csr); err != nil {
+		return nil, err
+	}
+	modify := provisioner.CertificateModifierFunc(func(cert *x509.Certificate, _ provisioner.SignOptions) error {
+		// The device id comes from the server, never from the CSR.
+		cert.Subject = pkix.Name{CommonName: deviceID, Organization: []string{"Cordon device"}}
+		// CSR extensions are copied into ExtraExtensions, which would
+		// override the SANs set here; a device gets none of its own.
+		cert.ExtraExtensions = nil
+		cert.DNSNames, cert.IPAddresses, cert.EmailAddresses = nil, nil, nil
+		cert.URIs = []*url.URL{DeviceURI(deviceID)}
+		cert.KeyUsage = x509.KeyUsageDigitalSignature
+		cert.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+		cert.NotBefore, cert.NotAfter = notBefore.UTC(), notAfter.UTC()
+		return nil
+	})
+	chain, err := c.auth.SignWithContext(ctx, csr, provisioner.SignOptions{}, modify)
+	if err != nil {
+		return nil, fmt.Errorf("sign device certificate: %w", err)
+	}
+	return chain, nil
+}
+
+// CheckDeviceCSR accepts only self-signed CSRs over ECDSA P-256 keys.
+func CheckDeviceCSR(csr *x509.CertificateRequest) error {
+	if csr == nil {
+		return fmt.Errorf("%w: missing", ErrBadCSR)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return fmt.Errorf("%w: bad signature: %v", ErrBadCSR, err)
+	}
+	pub, ok := csr.PublicKey.(*ecdsa.PublicKey)
+	if !ok || pub.Curve != elliptic.P256() {
+		return fmt.Errorf("%w: key must be ECDSA P-256", ErrBadCSR)
+	}
+	return nil
+}
+
+// ParseCSR decodes a PEM certificate request.
+func ParseCSR(pemText string) (*x509.CertificateRequest, error) {
+	block, _ := pem.Decode([]byte(pemText))
+	if block == nil || block.Type != "CERTIFICATE REQUEST" {
+		return nil, fmt.Errorf("%w: not a PEM CERTIFICATE REQUEST", ErrBadCSR)
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadCSR, err)
+	}
+	return csr, nil
+}
+
+// Revoke revokes the certificate with the given serial (decimal string,
+// as Cordon stores it) and regenerates the CRL.
+func (c *CA) Revoke(ctx context.Context, serial, reason string) error {
+	// The authority kept every certificate it signed; revoking "as mTLS"
+	// with the certificate skips its one-time-token path, which Cordon
+	// does not use (the API caller was authorised already).
+	crt, err := c.auth.GetDatabase().GetCertificate(serial)
+	if err != nil {
+		return fmt.Errorf("revoke %s: not issued by this CA: %w", serial, err)
+	}
+	ctx = provisioner.NewContextWithMethod(ctx, provisioner.RevokeMethod)
+	err = c.auth.Revoke(ctx, &authority.RevokeOptions{Serial: serial, Reason: reason, PassiveOnly: true, MTLS: true, Crt: crt})
+	if err != nil && strings.Contains(err.Error(), "already revoked") {
+		return nil
+	}
+	return err
+}
+
+// IsRevoked reports whether the authority has serial on its revocation list.
+func (c *CA) IsRevoked(serial string) (bool, error) { return c.auth.IsRevoked(serial) }
+
+// CRL returns the current CRL, DER.
+func (c *CA) CRL() ([]byte, error) {
+	info, err := c.auth.GetCertificateRevocationList()
+	if err != nil {
+		return nil, err
+	}
+	return info.Data, nil
+}
+
+// ServerCertificate issues a TLS server certificate for hosts (DNS
+// names or IPs), signed by the intermediate, with a fresh P-256 key.
+func (c *CA) ServerCertificate(ctx context.Context, hosts []string, lifetime time.Duration) (*x509.Certificate, crypto.Signer, []*x509.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: hosts[0]}}
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	now := time.Now()
+	modify := provisioner.CertificateModifierFunc(func(cert *x509.Certificate, _ provisioner.SignOptions) error {
+		cert.Subject = pkix.Name{CommonName: hosts[0], Organization: []string{"Cordon server"}}
+		cert.ExtraExtensions = nil
+		cert.DNSNames, cert.IPAddresses, cert.URIs, cert.EmailAddresses = nil, nil, nil, nil
+		for _, h := range hosts {
+			if ip := net.ParseIP(h); ip != nil {
+				cert.IPAddresses = append(cert.IPAddresses, ip)
+			} else {
+				cert.DNSNames = append(cert.DNSNames, h)
+			}
+		}
+		cert.KeyUsage = x509.KeyUsageDigitalSignature
+		cert.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		cert.NotBefore, cert.NotAfter = now.Add(-time.Minute).UTC(), now.Add(lifetime).UTC()
+		return nil
+	})
+	chain, err := c.auth.SignWithContext(ctx, csr, provisioner.SignOptions{}, modify)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("sign server certificate: %w", err)
+	}
+	return chain[0], key, chain[1:], nil
+}
+
+// SerialString is how Cordon and the authority name a serial.
+func SerialString(n *big.Int) string { return n.String() }
+
+func create(dir string) error {
+	now := time.Now()
+	rootKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	rootTmpl := &x509.Certificate{
+		SerialNumber:          randSerial(),
+		Subject:               pkix.Name{CommonName: "Cordon Root CA", Organization: []string{"Cordon"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.AddDate(20, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLen:            1,
+	}
+	rootDER, err := x509.CreateCertificate(rand.Reader, rootTmpl, rootTmpl, &rootKey.PublicKey, rootKey)
+	if err != nil {
+		return err
+	}
+	root, _ := x509.ParseCertificate(rootDER)
+	interKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	interTmpl := &x509.Certificate{
+		SerialNumber:          randSerial(),
+		Subject:               pkix.Name{CommonName: "Cordon Intermediate CA", Organization: []string{"Cordon"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.AddDate(10, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLen:            0,
+		MaxPathLenZero:        true,
+	}
+	interDER, err := x509.CreateCertificate(rand.Reader, interTmpl, root, &interKey.PublicKey, rootKey)
+	if err != nil {
+		return err
+	}
+	// Keys first: a crash between files leaves no root.crt, so the next
+	// start recreates everything instead of loading half a CA.
+	if err := writeKey(filepath.Join(dir, rootKeyFile), rootKey); err != nil {
+		return err
+	}
+	if err := writeKey(filepath.Join(dir, interKeyFile), interKey); err != nil {
+		return err
+	}
+	if err := WriteFileAtomic(filepath.Join(dir, interCertFile), pemCert(interDER), 0o644); err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(dir, rootCertFile), pemCert(rootDER), 0o644)
+}
+
+func randSerial() *big.Int {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+	if err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return n
+}
+
+func pemCert(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// EncodeChain PEM-encodes certificates in order.
+func EncodeChain(certs ...*x509.Certificate) string {
+	var b strings.Builder
+	for _, c := range certs {
+		b.Write(pemCert(c.Raw))
+	}
+	return b.String()
+}
+
+func writeKey(path string, key *ecdsa.PrivateKey) error {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+}
+
+func readCert(path string) (*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("%s: not a PEM certificate", path)
+	}
+	return x509.ParseCertificate(block.Bytes)
+}
+
+func readKey(path string) (crypto.Signer, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, fmt.Errorf("%s: not PEM", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("%s: not a signing key", path)
+	}
+	return s, nil
+}
+
+// WriteFileAtomic writes data to path via a synced temporary file and a
+// rename, so readers see the old or the new file, never half of one.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}

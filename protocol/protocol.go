@@ -1,0 +1,210 @@
+// Package protocol holds every type that crosses the wire between the
+// Cordon agent and the Cordon server. It is Cordon's equivalent of
+// Tailscale's tailcfg: wire types only, no I/O, and it imports nothing
+// beyond the standard library so that both binaries can share it without
+// dragging each other's dependencies along (a test enforces this).
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Version is the version of the agent↔server envelope. Bump it when a
+// change is not backward compatible, and add a line to the log below.
+//
+// Version log:
+//
+//	1 (2026-11-23): envelope {v,type,id,ts,body}; hello, posture, ack,
+//	                error, renew, renewed.
+const Version = 1
+
+// MaxFrameBytes is the largest frame either side accepts. The gateway
+// closes a connection that sends more with close code 1009.
+const MaxFrameBytes = 1 << 20
+
+// Message types.
+const (
+	TypeHello   = "hello"   // agent → server, first frame after connect
+	TypePosture = "posture" // agent → server
+	TypeAck     = "ack"     // server → agent: the referenced frame is committed
+	TypeError   = "error"   // either way: the referenced frame was refused
+	TypeRenew   = "renew"   // agent → server: CSR for a fresh certificate
+	TypeRenewed = "renewed" // server → agent: the new certificate
+)
+
+// knownTypes lists what this version understands; anything else is refused
+// with an error frame so old and new peers fail loudly, not silently.
+var knownTypes = map[string]bool{
+	TypeHello: true, TypePosture: true, TypeAck: true,
+	TypeError: true, TypeRenew: true, TypeRenewed: true,
+}
+
+// Envelope wraps every frame.
+type Envelope struct {
+	V    int             `json:"v"`
+	Type string          `json:"type"`
+	ID   string          `json:"id"`
+	TS   time.Time       `json:"ts"`
+	Body json.RawMessage `json:"body,omitempty"`
+}
+
+// Errors returned by Decode. They are sentinel values so the gateway and
+// agent can tell a peer precisely what was wrong.
+var (
+	ErrMalformed   = errors.New("malformed frame")
+	ErrVersion     = errors.New("unsupported protocol version")
+	ErrUnknownType = errors.New("unknown message type")
+	ErrTooLarge    = errors.New("frame too large")
+)
+
+// Decode parses one frame. It never panics on hostile input; the returned
+// Envelope is only meaningful when err is nil, except that ID is filled in
+// whenever it could be read so that the error frame can reference it.
+func Decode(data []byte) (Envelope, error) {
+	var env Envelope
+	if len(data) > MaxFrameBytes {
+		return env, ErrTooLarge
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&env); err != nil {
+		return Envelope{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if dec.More() {
+		return Envelope{ID: env.ID}, fmt.Errorf("%w: trailing data after frame", ErrMalformed)
+	}
+	if env.V != Version {
+		return Envelope{ID: env.ID}, fmt.Errorf("%w: got %d, this peer speaks %d", ErrVersion, env.V, Version)
+	}
+	if !knownTypes[env.Type] {
+		return Envelope{ID: env.ID}, fmt.Errorf("%w: %q", ErrUnknownType, env.Type)
+	}
+	if env.ID == "" || len(env.ID) > 64 {
+		return Envelope{}, fmt.Errorf("%w: id must be 1 to 64 characters", ErrMalformed)
+	}
+	return env, nil
+}
+
+// DecodeBody unmarshals the body of env into v, rejecting unknown fields
+// so that a typo on either side is an error rather than a silent default.
+func DecodeBody(env Envelope, v any) error {
+	if len(env.Body) == 0 {
+		return fmt.Errorf("%w: %s frame without body", ErrMalformed, env.Type)
+	}
+	dec := json.NewDecoder(bytes.NewReader(env.Body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %s body: %v", ErrMalformed, env.Type, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: %s body: trailing data", ErrMalformed, env.Type)
+	}
+	if c, ok := v.(interface{ Check() error }); ok {
+		if err := c.Check(); err != nil {
+			return fmt.Errorf("%w: %s body: %v", ErrMalformed, env.Type, err)
+		}
+	}
+	return nil
+}
+
+// Encode builds a frame of the given type with body v.
+func Encode(typ, id string, ts time.Time, v any) ([]byte, error) {
+	var body json.RawMessage
+	if v != nil {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		body = b
+	}
+	return json.Marshal(Envelope{V: Version, Type: typ, ID: id, TS: ts.UTC(), Body: body})
+}
+
+// Hello is the first frame an agent sends after connecting.
+type Hello struct {
+	AgentVersion string   `json:"agent_version"`
+	Platform     string   `json:"platform"` // GOOS/GOARCH
+	Hostname     string   `json:"hostname"`
+	Capabilities []string `json:"capabilities,omitempty"`
+}
+
+// Check validates a Hello.
+func (h *Hello) Check() error {
+	if h.Platform == "" {
+		return errors.New("platform is required")
+	}
+	return checkLens(map[string]string{"agent_version": h.AgentVersion, "platform": h.Platform, "hostname": h.Hostname}, 256)
+}
+
+// Ack tells the agent that the frame Ref was committed durably.
+type Ack struct {
+	Ref string `json:"ref"`
+}
+
+// Error tells the peer that frame Ref was refused and why.
+type Error struct {
+	Ref     string `json:"ref,omitempty"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error codes carried in Error.Code.
+const (
+	CodeMalformed   = "malformed"
+	CodeVersion     = "unsupported_version"
+	CodeUnknownType = "unknown_type"
+	CodeInternal    = "internal"
+	CodeRefused     = "refused"
+)
+
+// CodeFor maps a Decode error to the code sent back to the peer.
+func CodeFor(err error) string {
+	switch {
+	case errors.Is(err, ErrVersion):
+		return CodeVersion
+	case errors.Is(err, ErrUnknownType):
+		return CodeUnknownType
+	case errors.Is(err, ErrMalformed), errors.Is(err, ErrTooLarge):
+		return CodeMalformed
+	}
+	return CodeInternal
+}
+
+// Renew carries a PEM CSR signed by the device's current key.
+type Renew struct {
+	CSR string `json:"csr"`
+}
+
+// Check validates a Renew.
+func (r *Renew) Check() error {
+	if r.CSR == "" {
+		return errors.New("csr is required")
+	}
+	return nil
+}
+
+// Renewed carries the device's new certificate (PEM, leaf first).
+type Renewed struct {
+	Ref         string `json:"ref"`
+	Certificate string `json:"certificate"`
+}
+
+// Close codes the gateway uses beyond RFC 6455's.
+const (
+	// CloseReplaced: a newer connection from the same device took over.
+	CloseReplaced = 4001
+	// CloseRevoked: the device's certificate was revoked while connected.
+	CloseRevoked = 4003
+)
+
+func checkLens(fields map[string]string, max int) error {
+	for k, v := range fields {
+		if len(v) > max {
+			return fmt.Errorf("%s longer than %d bytes", k, max)
+		}
+	}
+	return nil
+}

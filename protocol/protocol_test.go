@@ -1,0 +1,122 @@
+package protocol
+
+import (
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDecodeRoundTrip(t *testing.T) {
+	ts := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	frame, err := Encode(TypePosture, "r1", ts, Posture{CollectedAt: ts, OS: OSIdentity{Platform: "linux/amd64", Name: "Debian"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := Decode(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.Type != TypePosture || env.ID != "r1" || !env.TS.Equal(ts) {
+		t.Fatalf("envelope = %+v", env)
+	}
+	var p Posture
+	if err := DecodeBody(env, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.OS.Name != "Debian" {
+		t.Fatalf("posture = %+v", p)
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	cases := []struct {
+		name  string
+		frame string
+		want  error
+	}{
+		{"not json", `{"v":1,`, ErrMalformed},
+		{"trailing", `{"v":1,"type":"hello","id":"a"} {}`, ErrMalformed},
+		{"future version", `{"v":2,"type":"hello","id":"a"}`, ErrVersion},
+		{"unknown type", `{"v":1,"type":"shell","id":"a"}`, ErrUnknownType},
+		{"no id", `{"v":1,"type":"hello"}`, ErrMalformed},
+		{"too large", `{"v":1,"type":"hello","id":"` + strings.Repeat("a", MaxFrameBytes) + `"}`, ErrTooLarge},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Decode([]byte(c.frame))
+			if !errors.Is(err, c.want) {
+				t.Fatalf("Decode = %v, want %v", err, c.want)
+			}
+		})
+	}
+}
+
+func TestDecodeBodyRejectsUnknownFieldsAndInvalid(t *testing.T) {
+	env := Envelope{V: 1, Type: TypeHello, ID: "x", Body: json.RawMessage(`{"platform":"linux/amd64","evil":1}`)}
+	if err := DecodeBody(env, &Hello{}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("unknown field: %v", err)
+	}
+	env.Body = json.RawMessage(`{"collected_at":"2026-11-23T10:00:00Z","os":{"platform":"linux/amd64"},"lock":{"state":"maybe"}}`)
+	if err := DecodeBody(env, &Posture{}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("bad lock state: %v", err)
+	}
+	env.Body = nil
+	if err := DecodeBody(env, &Posture{}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("empty body: %v", err)
+	}
+}
+
+// FuzzDecode feeds arbitrary bytes to the decoder and to every body type:
+// nothing may panic, and whatever decodes must re-encode to a frame that
+// decodes to the same envelope.
+func FuzzDecode(f *testing.F) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	for _, seed := range []any{
+		Hello{Platform: "linux/amd64", AgentVersion: "0.1.0"},
+		Posture{CollectedAt: now, OS: OSIdentity{Platform: "linux/amd64"}, Lock: &LockState{State: LockLocked}},
+		Ack{Ref: "x"}, Renew{CSR: "-----BEGIN"},
+	} {
+		b, _ := Encode(TypeHello, "seed", now, seed)
+		f.Add(b)
+	}
+	f.Add([]byte(`{"v":1,"type":"posture","id":"a","body":null}`))
+	f.Add([]byte(`{"v":99}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		env, err := Decode(data)
+		if err != nil {
+			return
+		}
+		for _, body := range []any{&Hello{}, &Posture{}, &Ack{}, &Error{}, &Renew{}, &Renewed{}} {
+			_ = DecodeBody(env, body)
+		}
+		again, err := Encode(env.Type, env.ID, env.TS, env.Body)
+		if err != nil {
+			return // a body of JSON null or similar may not re-encode
+		}
+		env2, err := Decode(again)
+		if err != nil {
+			t.Fatalf("re-encoded frame does not decode: %v\n%s", err, again)
+		}
+		if env2.Type != env.Type || env2.ID != env.ID {
+			t.Fatalf("round trip changed envelope: %+v vs %+v", env, env2)
+		}
+	})
+}
+
+// TestImportsOnlyStandardLibrary keeps protocol a leaf: both binaries link
+// it, so anything it imports lands in the agent.
+func TestImportsOnlyStandardLibrary(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if !strings.HasSuffix(p, "/protocol") {
+			t.Errorf("protocol depends on non-standard package %s", p)
+		}
+	}
+}

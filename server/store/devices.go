@@ -1,0 +1,176 @@
+package store
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// Device status values.
+const (
+	StatusActive  = "active"
+	StatusRevoked = "revoked"
+)
+
+// EnrollmentStore is what the enrollment exchange needs.
+type EnrollmentStore interface {
+	CreateToken(ctx context.Context, t *EnrollmentToken) error
+	// Enroll consumes one use of token id (whose secret hashes to
+	// hash) and, in the same transaction, calls issue to create the
+	// device and its certificate. Nothing is written if any step fails.
+	Enroll(ctx context.Context, id string, hash []byte, issue func(EnrollmentToken) (*Device, *Certificate, error)) error
+}
+
+// DeviceStore reads and updates devices.
+type DeviceStore interface {
+	GetDevice(ctx context.Context, id string) (*Device, error)
+	ListDevices(ctx context.Context) ([]Device, error)
+	MarkConnected(ctx context.Context, id, addr string, at time.Time) error
+	MarkDisconnected(ctx context.Context, id string, at time.Time) error
+	UpdateHello(ctx context.Context, id, hostname, platform, agentVersion string) error
+}
+
+// CertificateStore tracks issued device certificates and revocation.
+type CertificateStore interface {
+	AddCertificate(ctx context.Context, c *Certificate) error
+	GetCertificate(ctx context.Context, serial string) (*Certificate, error)
+	RevokeDevice(ctx context.Context, deviceID, reason string, at time.Time) ([]Certificate, error)
+}
+
+// CreateToken stores a new enrollment token.
+func (s *Store) CreateToken(ctx context.Context, t *EnrollmentToken) error {
+	return s.with(ctx).Create(t).Error
+}
+
+// Enroll implements EnrollmentStore.
+func (s *Store) Enroll(ctx context.Context, id string, hash []byte, issue func(EnrollmentToken) (*Device, *Certificate, error)) error {
+	return s.with(ctx).Transaction(func(tx *gorm.DB) error {
+		var tok EnrollmentToken
+		if err := tx.Clauses(s.forUpdate()).First(&tok, "id = ?", id).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return ErrTokenBad
+			}
+			return err
+		}
+		if subtle.ConstantTimeCompare(tok.Hash, hash) != 1 {
+			return ErrTokenBad
+		}
+		if !time.Now().Before(tok.ExpiresAt) {
+			return ErrTokenExp
+		}
+		if tok.UsesLeft <= 0 {
+			return ErrTokenUsed
+		}
+		res := tx.Model(&EnrollmentToken{}).Where("id = ? AND uses_left > 0", id).
+			Update("uses_left", gorm.Expr("uses_left - 1"))
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return ErrTokenUsed
+		}
+		dev, cert, err := issue(tok)
+		if err != nil {
+			return err
+		}
+		dev.CertSerial = cert.Serial
+		if err := tx.Create(dev).Error; err != nil {
+			return err
+		}
+		return tx.Create(cert).Error
+	})
+}
+
+// forUpdate locks the token row on PostgreSQL; SQLite's immediate
+// transactions already hold the database write lock.
+func (s *Store) forUpdate() clause.Expression {
+	if s.dialect == "postgres" {
+		return clause.Locking{Strength: "UPDATE"}
+	}
+	return clause.Expr{}
+}
+
+// GetDevice returns one device.
+func (s *Store) GetDevice(ctx context.Context, id string) (*Device, error) {
+	var d Device
+	if err := s.with(ctx).First(&d, "id = ?", id).Error; err != nil {
+		return nil, notFound(err)
+	}
+	return &d, nil
+}
+
+// ListDevices returns every device, most recently enrolled first.
+func (s *Store) ListDevices(ctx context.Context) ([]Device, error) {
+	var ds []Device
+	err := s.with(ctx).Order("enrolled_at DESC, id").Find(&ds).Error
+	return ds, err
+}
+
+// MarkConnected records that the gateway accepted a connection.
+func (s *Store) MarkConnected(ctx context.Context, id, addr string, at time.Time) error {
+	return s.with(ctx).Model(&Device{}).Where("id = ?", id).
+		Updates(map[string]any{"online": true, "last_seen": at, "last_addr": addr}).Error
+}
+
+// MarkDisconnected records that the device's connection ended.
+func (s *Store) MarkDisconnected(ctx context.Context, id string, at time.Time) error {
+	return s.with(ctx).Model(&Device{}).Where("id = ?", id).
+		Updates(map[string]any{"online": false, "last_seen": at}).Error
+}
+
+// ResetOnline marks every device offline; the server calls it at start,
+// since connections do not survive a restart.
+func (s *Store) ResetOnline(ctx context.Context) error {
+	return s.with(ctx).Model(&Device{}).Where("online = ?", true).Update("online", false).Error
+}
+
+// UpdateHello records what the agent said about itself on connect.
+func (s *Store) UpdateHello(ctx context.Context, id, hostname, platform, agentVersion string) error {
+	return s.with(ctx).Model(&Device{}).Where("id = ?", id).
+		Updates(map[string]any{"hostname": hostname, "platform": platform, "agent_version": agentVersion}).Error
+}
+
+// AddCertificate records a certificate issued to a device (renewal) and
+// makes it the device's current one.
+func (s *Store) AddCertificate(ctx context.Context, c *Certificate) error {
+	return s.with(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(c).Error; err != nil {
+			return err
+		}
+		return tx.Model(&Device{}).Where("id = ?", c.DeviceID).Update("cert_serial", c.Serial).Error
+	})
+}
+
+// GetCertificate returns the record of one issued certificate.
+func (s *Store) GetCertificate(ctx context.Context, serial string) (*Certificate, error) {
+	var c Certificate
+	if err := s.with(ctx).First(&c, "serial = ?", serial).Error; err != nil {
+		return nil, notFound(err)
+	}
+	return &c, nil
+}
+
+// RevokeDevice marks every unrevoked certificate of the device revoked
+// and the device itself revoked; it returns the certificates it revoked.
+func (s *Store) RevokeDevice(ctx context.Context, deviceID, reason string, at time.Time) ([]Certificate, error) {
+	var certs []Certificate
+	err := s.with(ctx).Transaction(func(tx *gorm.DB) error {
+		var d Device
+		if err := tx.First(&d, "id = ?", deviceID).Error; err != nil {
+			return notFound(err)
+		}
+		if err := tx.Where("device_id = ? AND revoked = ?", deviceID, false).Find(&certs).Error; err != nil {
+			return err
+		}
+		if err := tx.Model(&Certificate{}).Where("device_id = ? AND revoked = ?", deviceID, false).
+			Updates(map[string]any{"revoked": true, "revoked_at": at, "reason": reason}).Error; err != nil {
+			return err
+		}
+		return tx.Model(&Device{}).Where("id = ?", deviceID).Update("status", StatusRevoked).Error
+	})
+	return certs, err
+}

@@ -1,0 +1,113 @@
+package store
+
+import "time"
+
+// Device is an enrolled device.
+type Device struct {
+	ID           string `gorm:"primaryKey;size:36"`
+	Name         string `gorm:"size:256"`
+	Hostname     string `gorm:"size:256"`
+	Platform     string `gorm:"size:64"`
+	OSName       string `gorm:"size:256"`
+	OSVersion    string `gorm:"size:256"`
+	AgentVersion string `gorm:"size:64"`
+	Serial       string `gorm:"size:256"`
+	Owner        string `gorm:"size:256"`
+	EnrolledAt   time.Time
+	// Status is "active" or "revoked".
+	Status     string `gorm:"size:16;index"`
+	Online     bool
+	LastSeen   *time.Time
+	LastAddr   string `gorm:"size:64"`
+	CertSerial string `gorm:"size:64"`
+	// Posture is the latest report, JSON as the agent sent it.
+	Posture   string
+	PostureAt *time.Time
+}
+
+// Certificate is a device certificate the CA issued.
+type Certificate struct {
+	Serial    string `gorm:"primaryKey;size:64"`
+	DeviceID  string `gorm:"size:36;index"`
+	NotBefore time.Time
+	NotAfter  time.Time
+	IssuedAt  time.Time
+	Revoked   bool
+	RevokedAt *time.Time
+	Reason    string `gorm:"size:256"`
+}
+
+// EnrollmentToken is a one-time (or n-time) enrollment secret, stored as
+// a SHA-256 hash only.
+type EnrollmentToken struct {
+	ID        string `gorm:"primaryKey;size:32"`
+	Hash      []byte
+	ExpiresAt time.Time
+	Uses      int
+	UsesLeft  int
+	Owner     string `gorm:"size:256"`
+	CreatedBy string `gorm:"size:256"`
+	CreatedAt time.Time
+}
+
+// PostureReport is one entry of a device's bounded posture history.
+type PostureReport struct {
+	ID          uint64 `gorm:"primaryKey;autoIncrement"`
+	DeviceID    string `gorm:"size:36;uniqueIndex:idx_device_report;index:idx_device_received"`
+	ReportID    string `gorm:"size:64;uniqueIndex:idx_device_report"`
+	ReceivedAt  time.Time `gorm:"index:idx_device_received"`
+	CollectedAt time.Time
+	Body        string
+}
+
+// LockEvent is one change in a device's lock state.
+type LockEvent struct {
+	ID       uint64    `gorm:"primaryKey;autoIncrement"`
+	DeviceID string    `gorm:"size:36;index:idx_lock_device_at"`
+	At       time.Time `gorm:"index:idx_lock_device_at"`
+	State    string    `gorm:"size:16"`
+	Source   string    `gorm:"size:128"`
+}
+
+// APIKey is a bearer credential for the REST API, stored hashed.
+type APIKey struct {
+	ID         string `gorm:"primaryKey;size:32"`
+	Name       string `gorm:"size:256"`
+	Role       string `gorm:"size:32"`
+	Hash       []byte
+	CreatedAt  time.Time
+	CreatedBy  string `gorm:"size:256"`
+	Disabled   bool
+}
+
+// User is a console user; PasswordHash is a PBKDF2-SHA256 string.
+type User struct {
+	ID           string `gorm:"primaryKey;size:36"`
+	Email        string `gorm:"size:256;uniqueIndex"`
+	Role         string `gorm:"size:32"`
+	PasswordHash string `gorm:"size:256"`
+	CreatedAt    time.Time
+}
+
+// AuditEntry is one link of the hash-chained audit log.
+type AuditEntry struct {
+	Seq      int64     `gorm:"primaryKey;autoIncrement:false"`
+	Time     time.Time `gorm:"index"`
+	Actor    string    `gorm:"size:256"`
+	Source   string    `gorm:"size:128"`
+	Action   string    `gorm:"size:64;index"`
+	Target   string    `gorm:"size:256"`
+	Outcome  string    `gorm:"size:16"`
+	Details  string
+	PrevHash string `gorm:"size:64"`
+	Hash     string `gorm:"size:64"`
+}
+
+// AuditHead is the single row that serialises appends: every append
+// updates it first, which takes the row (Postgres) or database (SQLite)
+// write lock before the previous hash is read.
+type AuditHead struct {
+	ID   int `gorm:"primaryKey;autoIncrement:false"`
+	Seq  int64
+	Hash string `gorm:"size:64"`
+}

@@ -1,0 +1,135 @@
+// Package store persists Cordon's server state with gorm: pure-Go SQLite
+// (WAL) in the data dir by default, PostgreSQL for scale. Consumers depend
+// on the small per-concern interfaces below, not on *Store.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Sentinel errors; the API layer maps them to statuses.
+var (
+	ErrNotFound  = errors.New("not found")
+	ErrConflict  = errors.New("conflict")
+	ErrTokenUsed = errors.New("enrollment token already used")
+	ErrTokenExp  = errors.New("enrollment token expired")
+	ErrTokenBad  = errors.New("unknown enrollment token")
+)
+
+// Store is the gorm implementation of every store interface.
+type Store struct {
+	db      *gorm.DB
+	dialect string
+	// historyLimit bounds posture history per device.
+	historyLimit int
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithHistoryLimit keeps at most n posture reports per device (default 500).
+func WithHistoryLimit(n int) Option { return func(s *Store) { s.historyLimit = n } }
+
+// Open connects to dsn: "" or a file path means SQLite in dataDir,
+// "postgres://..." means PostgreSQL. It migrates the schema.
+func Open(ctx context.Context, dataDir, dsn string, opts ...Option) (*Store, error) {
+	s := &Store{historyLimit: 500}
+	for _, o := range opts {
+		o(s)
+	}
+	var dial gorm.Dialector
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		dial = postgres.Open(dsn)
+		s.dialect = "postgres"
+	case dsn == "" || strings.HasPrefix(dsn, "sqlite:"):
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		if path == "" {
+			path = filepath.Join(dataDir, "cordon.db")
+		}
+		// immediate transactions take the write lock at BEGIN, so the admin
+		// CLI and serve (separate processes on one file) queue on
+		// busy_timeout instead of failing with SQLITE_BUSY mid-transaction.
+		// synchronous=FULL: an acknowledged report survives power loss too.
+		q := url.Values{}
+		for _, p := range []string{"busy_timeout(15000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"} {
+			q.Add("_pragma", p)
+		}
+		q.Set("_txlock", "immediate")
+		dial = sqlite.Open("file:" + path + "?" + q.Encode())
+		s.dialect = "sqlite"
+	default:
+		return nil, fmt.Errorf("unsupported database URL %q: use postgres://... or leave empty for SQLite", redact(dsn))
+	}
+	db, err := gorm.Open(dial, &gorm.Config{
+		Logger:  logger.Discard,
+		NowFunc: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	s.db = db.WithContext(ctx)
+	if err := s.db.AutoMigrate(&Device{}, &Certificate{}, &EnrollmentToken{}, &PostureReport{},
+		&LockEvent{}, &APIKey{}, &User{}, &AuditEntry{}, &AuditHead{}); err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	if err := s.db.Where("id = ?", 1).FirstOrCreate(&AuditHead{ID: 1}).Error; err != nil {
+		return nil, fmt.Errorf("init audit head: %w", err)
+	}
+	return s, nil
+}
+
+// Dialect is "sqlite" or "postgres".
+func (s *Store) Dialect() string { return s.dialect }
+
+// Ping answers whether the database responds.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// DB exposes gorm for tests that must tamper with rows directly.
+func (s *Store) DB() *gorm.DB { return s.db }
+
+func (s *Store) with(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
+
+func notFound(err error) error {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return ErrNotFound
+	}
+	return err
+}
+
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "<unparseable>"
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	return u.String()
+}
