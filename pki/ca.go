@@ -10,10 +10,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -30,6 +28,9 @@ import (
 	"github.com/smallstep/certificates/authority/config"
 	"github.com/smallstep/certificates/authority/provisioner"
 	"github.com/smallstep/certificates/db"
+
+	"github.com/cordon-mdm/cordon/internal/atomicfile"
+	"github.com/cordon-mdm/cordon/pki/identity"
 )
 
 // DefaultDeviceLifetime is the lifetime of a device certificate.
@@ -142,13 +143,7 @@ func (c *CA) Root() *x509.Certificate { return c.root }
 func (c *CA) Intermediate() *x509.Certificate { return c.inter }
 
 // RootFingerprint is the SHA-256 of the root certificate, hex.
-func (c *CA) RootFingerprint() string { return Fingerprint(c.root) }
-
-// Fingerprint is the SHA-256 of a certificate's DER, lowercase hex.
-func Fingerprint(cert *x509.Certificate) string {
-	sum := sha256.Sum256(cert.Raw)
-	return hex.EncodeToString(sum[:])
-}
+func (c *CA) RootFingerprint() string { return identity.Fingerprint(c.root) }
 
 // ReadRootFingerprint reads the root's fingerprint from a data dir
 // without starting the authority, so it works while serve runs.
@@ -157,23 +152,7 @@ func ReadRootFingerprint(dataDir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("no CA in %s yet (start the server once): %w", dataDir, err)
 	}
-	return Fingerprint(root), nil
-}
-
-// DeviceURI is the URI SAN that carries a device id.
-func DeviceURI(deviceID string) *url.URL {
-	return &url.URL{Scheme: "urn", Opaque: "uuid:" + deviceID}
-}
-
-// DeviceID extracts the device id from a device certificate: the URI SAN
-// urn:uuid:..., which Cordon also mirrors into the CN.
-func DeviceID(cert *x509.Certificate) (string, error) {
-	for _, u := range cert.URIs {
-		if u.Scheme == "urn" && strings.HasPrefix(u.Opaque, "uuid:") {
-			return strings.TrimPrefix(u.Opaque, "uuid:"), nil
-		}
-	}
-	return "", errors.New("certificate carries no urn:uuid device id")
+	return identity.Fingerprint(root), nil
 }
 
 // SignDevice issues a device certificate for deviceID from csr, valid
@@ -195,7 +174,7 @@ func (c *CA) SignDeviceValidity(ctx context.Context, csr *x509.CertificateReques
 		// override the SANs set here; a device gets none of its own.
 		cert.ExtraExtensions = nil
 		cert.DNSNames, cert.IPAddresses, cert.EmailAddresses = nil, nil, nil
-		cert.URIs = []*url.URL{DeviceURI(deviceID)}
+		cert.URIs = []*url.URL{identity.DeviceURI(deviceID)}
 		cert.KeyUsage = x509.KeyUsageDigitalSignature
 		cert.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 		cert.NotBefore, cert.NotAfter = notBefore.UTC(), notAfter.UTC()
@@ -306,9 +285,6 @@ func (c *CA) ServerCertificate(ctx context.Context, hosts []string, lifetime tim
 	return chain[0], key, chain[1:], nil
 }
 
-// SerialString is how Cordon and the authority name a serial.
-func SerialString(n *big.Int) string { return n.String() }
-
 func create(dir string) error {
 	now := time.Now()
 	rootKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -357,10 +333,10 @@ func create(dir string) error {
 	if err := writeKey(filepath.Join(dir, interKeyFile), interKey); err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(filepath.Join(dir, interCertFile), pemCert(interDER), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, interCertFile), pemCert(interDER), 0o644); err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(dir, rootCertFile), pemCert(rootDER), 0o644)
+	return atomicfile.Write(filepath.Join(dir, rootCertFile), pemCert(rootDER), 0o644)
 }
 
 func randSerial() *big.Int {
@@ -375,21 +351,12 @@ func pemCert(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
-// EncodeChain PEM-encodes certificates in order.
-func EncodeChain(certs ...*x509.Certificate) string {
-	var b strings.Builder
-	for _, c := range certs {
-		b.Write(pemCert(c.Raw))
-	}
-	return b.String()
-}
-
 func writeKey(path string, key *ecdsa.PrivateKey) error {
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	return atomicfile.Write(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
 }
 
 func readCert(path string) (*x509.Certificate, error) {
@@ -422,39 +389,4 @@ func readKey(path string) (crypto.Signer, error) {
 		return nil, fmt.Errorf("%s: not a signing key", path)
 	}
 	return s, nil
-}
-
-// WriteFileAtomic writes data to path via a synced temporary file and a
-// rename, so readers see the old or the new file, never half of one.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }

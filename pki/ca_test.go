@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/cordon-mdm/cordon/pki/identity"
 )
 
 func newCSR(t *testing.T, key any) *x509.CertificateRequest {
@@ -55,7 +57,7 @@ func TestCALifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	leaf := chain[0]
-	if id, err := DeviceID(leaf); err != nil || id != "0b7d9c4e-2f43-4a51-9d5e-6f0a1b2c3d4e" {
+	if id, err := identity.DeviceID(leaf); err != nil || id != "0b7d9c4e-2f43-4a51-9d5e-6f0a1b2c3d4e" {
 		t.Fatalf("DeviceID = %q, %v", id, err)
 	}
 	if len(leaf.DNSNames) != 0 || leaf.Subject.CommonName != "0b7d9c4e-2f43-4a51-9d5e-6f0a1b2c3d4e" {
@@ -77,7 +79,7 @@ func TestCALifecycle(t *testing.T) {
 		t.Fatalf("RSA CSR: %v", err)
 	}
 
-	serial := SerialString(leaf.SerialNumber)
+	serial := identity.Serial(leaf.SerialNumber)
 	if err := ca.Revoke(ctx, serial, "test"); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/x509"
 	"errors"
 	"time"
 
@@ -173,4 +174,10 @@ func (s *Store) RevokeDevice(ctx context.Context, deviceID, reason string, at ti
 		return tx.Model(&Device{}).Where("id = ?", deviceID).Update("status", StatusRevoked).Error
 	})
 	return certs, err
+}
+
+// CertificateFor is the record of a certificate issued to deviceID.
+func CertificateFor(deviceID string, leaf *x509.Certificate) *Certificate {
+	return &Certificate{Serial: leaf.SerialNumber.String(), DeviceID: deviceID,
+		NotBefore: leaf.NotBefore.UTC(), NotAfter: leaf.NotAfter.UTC(), IssuedAt: time.Now().UTC()}
 }

@@ -52,9 +52,9 @@ type EnrollmentToken struct {
 
 // PostureReport is one entry of a device's bounded posture history.
 type PostureReport struct {
-	ID          uint64 `gorm:"primaryKey;autoIncrement"`
-	DeviceID    string `gorm:"size:36;uniqueIndex:idx_device_report;index:idx_device_received"`
-	ReportID    string `gorm:"size:64;uniqueIndex:idx_device_report"`
+	ID          uint64    `gorm:"primaryKey;autoIncrement"`
+	DeviceID    string    `gorm:"size:36;uniqueIndex:idx_device_report;index:idx_device_received"`
+	ReportID    string    `gorm:"size:64;uniqueIndex:idx_device_report"`
 	ReceivedAt  time.Time `gorm:"index:idx_device_received"`
 	CollectedAt time.Time
 	Body        string
@@ -71,13 +71,13 @@ type LockEvent struct {
 
 // APIKey is a bearer credential for the REST API, stored hashed.
 type APIKey struct {
-	ID         string `gorm:"primaryKey;size:32"`
-	Name       string `gorm:"size:256"`
-	Role       string `gorm:"size:32"`
-	Hash       []byte
-	CreatedAt  time.Time
-	CreatedBy  string `gorm:"size:256"`
-	Disabled   bool
+	ID        string `gorm:"primaryKey;size:32"`
+	Name      string `gorm:"size:256"`
+	Role      string `gorm:"size:32"`
+	Hash      []byte
+	CreatedAt time.Time
+	CreatedBy string `gorm:"size:256"`
+	Disabled  bool
 }
 
 // User is a console user; PasswordHash is a PBKDF2-SHA256 string.

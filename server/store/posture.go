@@ -69,4 +69,3 @@ func (s *Store) LockTimeline(ctx context.Context, deviceID string) ([]LockEvent,
 	err := s.with(ctx).Where("device_id = ?", deviceID).Order("at, id").Find(&es).Error
 	return es, err
 }
-

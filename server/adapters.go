@@ -1,0 +1,138 @@
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cordon-mdm/cordon/enroll"
+	"github.com/cordon-mdm/cordon/internal/atomicfile"
+	"github.com/cordon-mdm/cordon/pki"
+	"github.com/cordon-mdm/cordon/pki/identity"
+	"github.com/cordon-mdm/cordon/protocol"
+	"github.com/cordon-mdm/cordon/server/audit"
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+// enrollStore adapts the gorm store to enroll.Store.
+type enrollStore struct{ st *store.Store }
+
+func (e enrollStore) CreateToken(ctx context.Context, t enroll.Token) error {
+	return e.st.CreateToken(ctx, &store.EnrollmentToken{ID: t.ID, Hash: t.Hash, ExpiresAt: t.ExpiresAt,
+		Uses: t.Uses, UsesLeft: t.Uses, Owner: t.Owner, CreatedBy: t.CreatedBy, CreatedAt: t.CreatedAt})
+}
+
+func (e enrollStore) Redeem(ctx context.Context, id string, hash []byte, issue func(enroll.Token) (*enroll.Enrollment, error)) error {
+	err := e.st.Enroll(ctx, id, hash, func(t store.EnrollmentToken) (*store.Device, *store.Certificate, error) {
+		enr, err := issue(enroll.Token{ID: t.ID, ExpiresAt: t.ExpiresAt, Uses: t.Uses, Owner: t.Owner})
+		if err != nil {
+			return nil, nil, err
+		}
+		return newDevice(enr), store.CertificateFor(enr.DeviceID, enr.Chain[0]), nil
+	})
+	switch {
+	case errors.Is(err, store.ErrTokenBad):
+		return enroll.ErrUnknownToken
+	case errors.Is(err, store.ErrTokenExp):
+		return enroll.ErrTokenExpired
+	case errors.Is(err, store.ErrTokenUsed):
+		return enroll.ErrTokenUsed
+	}
+	return err
+}
+
+func newDevice(enr *enroll.Enrollment) *store.Device {
+	f := enr.Facts
+	return &store.Device{ID: enr.DeviceID, Name: f.Hostname, Hostname: f.Hostname, Platform: f.Platform,
+		OSName: f.OSName, OSVersion: f.OSVersion, AgentVersion: f.AgentVersion, Serial: f.Serial,
+		Owner: enr.Owner, EnrolledAt: time.Now().UTC(), Status: store.StatusActive}
+}
+
+// enrollAuditor adapts the audit log to enroll.Auditor.
+type enrollAuditor struct{ l *audit.Log }
+
+func (a enrollAuditor) Record(ctx context.Context, e enroll.Event) error {
+	return a.l.Record(ctx, audit.Entry(e))
+}
+
+// caInfo adapts the CA to what the API publishes.
+type caInfo struct{ ca *pki.CA }
+
+func (c caInfo) CRL() ([]byte, error) { return c.ca.CRL() }
+func (c caInfo) RootPEM() string      { return identity.EncodeChain(c.ca.Root()) }
+
+// devices implements device lifecycle actions for the API.
+type devices struct{ s *Server }
+
+// Revoke revokes every certificate of the device, in the store (which the
+// gateway checks on every handshake) and in the CA's CRL, then drops its
+// live connection.
+func (d devices) Revoke(ctx context.Context, deviceID, reason, actor, source string) error {
+	s := d.s
+	certs, err := s.Store.RevokeDevice(ctx, deviceID, reason, time.Now().UTC())
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, c := range certs {
+		err := s.CA.Revoke(ctx, c.Serial, reason)
+		outcome := audit.Success
+		details := map[string]string{"serial": c.Serial, "reason": reason}
+		if err != nil {
+			outcome, details["error"] = audit.Failure, err.Error()
+			errs = append(errs, err)
+		}
+		if aerr := s.Audit.Record(ctx, audit.Entry{Actor: actor, Source: source, Action: audit.CertRevoked,
+			Target: "device:" + deviceID, Outcome: outcome, Details: details}); aerr != nil {
+			errs = append(errs, aerr)
+		}
+	}
+	s.gw.Disconnect(deviceID, protocol.CloseRevoked, "certificate revoked")
+	return errors.Join(errs...)
+}
+
+const commandKeyFile = "command-signing.key"
+
+// loadOrCreateCommandKey returns the server's Ed25519 command-signing key,
+// creating it (0600) on first start.
+func loadOrCreateCommandKey(dataDir string) (ed25519.PrivateKey, error) {
+	path := filepath.Join(dataDir, commandKeyFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(priv)
+		if err != nil {
+			return nil, err
+		}
+		if err := atomicfile.Write(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			return nil, err
+		}
+		return priv, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, fmt.Errorf("%s: not PEM", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: not an Ed25519 key", path)
+	}
+	return priv, nil
+}

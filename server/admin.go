@@ -1,0 +1,94 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"os/user"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cordon-mdm/cordon/enroll"
+	"github.com/cordon-mdm/cordon/server/audit"
+	"github.com/cordon-mdm/cordon/server/auth"
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+// Admin performs the local administration commands on the server host.
+// It opens only the database, never the CA, so it runs beside serve.
+type Admin struct {
+	Store  *store.Store
+	Audit  *audit.Log
+	tokens *enroll.Service
+	actor  string
+}
+
+// OpenAdmin opens the database of dataDir (or database, when given).
+func OpenAdmin(ctx context.Context, dataDir, database string) (*Admin, error) {
+	if err := ensureDataDir(dataDir); err != nil {
+		return nil, err
+	}
+	if database == "" {
+		database, _ = readDatabaseURL(dataDir)
+	}
+	st, err := store.Open(ctx, dataDir, database)
+	if err != nil {
+		return nil, err
+	}
+	a := &Admin{Store: st, Audit: audit.New(st, nil), actor: "local:unknown"}
+	if u, err := user.Current(); err == nil {
+		a.actor = "local:" + u.Username
+	}
+	a.tokens = enroll.New(enrollStore{st}, nil, enrollAuditor{a.Audit})
+	return a, nil
+}
+
+// Close closes the database.
+func (a *Admin) Close() error { return a.Store.Close() }
+
+// CreateToken makes an enrollment token.
+func (a *Admin) CreateToken(ctx context.Context, ttl time.Duration, uses int, owner string) (string, time.Time, error) {
+	return a.tokens.CreateToken(ctx, enroll.TokenRequest{TTL: ttl, Uses: uses, Owner: owner}, a.actor, "local")
+}
+
+// CreateAPIKey makes an API key and returns its text (shown once).
+func (a *Admin) CreateAPIKey(ctx context.Context, name, role string) (string, error) {
+	text, k, err := auth.NewAPIKey(name, role, a.actor)
+	if err != nil {
+		return "", err
+	}
+	k.CreatedAt = time.Now().UTC()
+	if err := a.Store.CreateAPIKey(ctx, k); err != nil {
+		return "", err
+	}
+	if err := a.Audit.Record(ctx, audit.Entry{Actor: a.actor, Source: "local", Action: audit.APIKeyCreated,
+		Target: "apikey:" + name, Outcome: audit.Success, Details: map[string]string{"role": role, "key_id": k.ID}}); err != nil {
+		return "", err
+	}
+	return text, nil
+}
+
+// AddUser creates a console user.
+func (a *Admin) AddUser(ctx context.Context, email, role, password string) error {
+	if _, err := mail.ParseAddress(email); err != nil {
+		return fmt.Errorf("invalid email %q", email)
+	}
+	if !auth.ValidRole(role) {
+		return fmt.Errorf("unknown role %q: use it-admin, laso, auditor or user", role)
+	}
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	err = a.Store.CreateUser(ctx, &store.User{ID: uuid.NewString(), Email: email, Role: role, PasswordHash: hash, CreatedAt: time.Now().UTC()})
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("a user with email %s already exists", email)
+	}
+	if err != nil {
+		return err
+	}
+	return a.Audit.Record(ctx, audit.Entry{Actor: a.actor, Source: "local", Action: audit.UserCreated,
+		Target: "user:" + email, Outcome: audit.Success, Details: map[string]string{"role": role}})
+}

@@ -1,0 +1,352 @@
+// Package api is the REST API on the console listener: thin handlers that
+// authenticate, authorise by role, call a service or the store, and map
+// errors to statuses. No business rule lives here.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cordon-mdm/cordon/enroll"
+	"github.com/cordon-mdm/cordon/server/audit"
+	"github.com/cordon-mdm/cordon/server/auth"
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+// Store is what the API reads.
+type Store interface {
+	auth.KeyStore
+	Ping(ctx context.Context) error
+	GetDevice(ctx context.Context, id string) (*store.Device, error)
+	ListDevices(ctx context.Context) ([]store.Device, error)
+	LockTimeline(ctx context.Context, deviceID string) ([]store.LockEvent, error)
+	ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry, error)
+}
+
+// Auditor records and verifies the audit trail.
+type Auditor interface {
+	Record(ctx context.Context, e audit.Entry) error
+	Verify(ctx context.Context) (audit.VerifyResult, error)
+}
+
+// Tokens issues enrollment tokens.
+type Tokens interface {
+	CreateToken(ctx context.Context, req enroll.TokenRequest, actor, source string) (string, time.Time, error)
+}
+
+// Devices performs device lifecycle actions.
+type Devices interface {
+	Revoke(ctx context.Context, deviceID, reason, actor, source string) error
+}
+
+// CA publishes the CA material.
+type CA interface {
+	CRL() ([]byte, error)
+	RootPEM() string
+}
+
+// API is the REST handler.
+type API struct {
+	store   Store
+	audit   Auditor
+	tokens  Tokens
+	devices Devices
+	ca      CA
+	enroll  http.Handler
+	metrics http.Handler
+	log     *slog.Logger
+	mux     *http.ServeMux
+}
+
+// Option configures the API.
+type Option func(*API)
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(a *API) { a.log = l } }
+
+// WithMetrics serves h at /metrics (authenticated).
+func WithMetrics(h http.Handler) Option { return func(a *API) { a.metrics = h } }
+
+// New builds the handler. enrollHandler serves POST /enroll.
+func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrollHandler http.Handler, opts ...Option) *API {
+	a := &API{store: st, audit: auditor, tokens: tokens, devices: devices, ca: ca, enroll: enrollHandler,
+		log: slog.New(slog.DiscardHandler), mux: http.NewServeMux()}
+	for _, o := range opts {
+		o(a)
+	}
+	staff := []string{auth.RoleITAdmin, auth.RoleLASO, auth.RoleAuditor}
+	trail := []string{auth.RoleAuditor, auth.RoleLASO}
+	m := a.mux
+	m.HandleFunc("GET /healthz", a.healthz)
+	m.Handle("POST /enroll", a.enroll)
+	m.HandleFunc("GET /ca.pem", a.rootPEM)
+	m.HandleFunc("GET /crl", a.crl)
+	m.HandleFunc("GET /api/v1/openapi.json", a.openapi)
+	m.Handle("POST /api/v1/enrollment-tokens", a.require(a.createToken, auth.RoleITAdmin))
+	m.Handle("GET /api/v1/devices", a.require(a.listDevices, staff...))
+	m.Handle("GET /api/v1/devices/{id}", a.require(a.getDevice, staff...))
+	m.Handle("GET /api/v1/devices/{id}/lock-timeline", a.require(a.lockTimeline, staff...))
+	m.Handle("POST /api/v1/devices/{id}/revoke", a.require(a.revokeDevice, auth.RoleITAdmin, auth.RoleLASO))
+	m.Handle("GET /api/v1/audit", a.require(a.listAudit, trail...))
+	m.Handle("GET /api/v1/audit/verify", a.require(a.verifyAudit, trail...))
+	if a.metrics != nil {
+		m.Handle("GET /metrics", a.require(a.metrics.ServeHTTP, staff...))
+	}
+	return a
+}
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	a.mux.ServeHTTP(w, r)
+}
+
+type principalKey struct{}
+
+func principal(r *http.Request) *auth.Principal {
+	p, _ := r.Context().Value(principalKey{}).(*auth.Principal)
+	return p
+}
+
+// require authenticates the bearer key and admits only the given roles;
+// every refusal is audited.
+func (a *API) require(h http.HandlerFunc, roles ...string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		p, err := auth.Authenticate(r.Context(), a.store, bearer)
+		if !ok || err != nil {
+			if err != nil && !errors.Is(err, auth.ErrUnauthenticated) {
+				a.log.Error("authenticate", "err", err)
+				writeError(w, http.StatusInternalServerError, "internal error")
+				return
+			}
+			a.audit.Record(r.Context(), audit.Entry{Actor: "anonymous", Source: source(r), Action: audit.APIDenied,
+				Target: r.Method + " " + r.URL.Path, Outcome: audit.Denied, Details: map[string]string{"reason": "missing or invalid API key"}})
+			w.Header().Set("WWW-Authenticate", `Bearer realm="cordon"`)
+			writeError(w, http.StatusUnauthorized, auth.ErrUnauthenticated.Error())
+			return
+		}
+		allowed := false
+		for _, role := range roles {
+			allowed = allowed || p.Role == role
+		}
+		if !allowed {
+			a.audit.Record(r.Context(), audit.Entry{Actor: p.Actor, Source: source(r), Action: audit.APIDenied,
+				Target: r.Method + " " + r.URL.Path, Outcome: audit.Denied,
+				Details: map[string]string{"reason": "role " + p.Role + " may not do this"}})
+			writeError(w, http.StatusForbidden, "role "+p.Role+" may not do this")
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	})
+}
+
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if err := a.store.Ping(ctx); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "database unavailable")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (a *API) rootPEM(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	w.Write([]byte(a.ca.RootPEM()))
+}
+
+func (a *API) crl(w http.ResponseWriter, _ *http.Request) {
+	der, err := a.ca.CRL()
+	if err != nil {
+		a.log.Error("crl", "err", err)
+		writeError(w, http.StatusInternalServerError, "CRL unavailable")
+		return
+	}
+	w.Header().Set("Content-Type", "application/pkix-crl")
+	w.Write(der)
+}
+
+func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		TTL   string `json:"ttl"`
+		Uses  int    `json:"uses"`
+		Owner string `json:"owner"`
+	}
+	if !decode(w, r, &body) {
+		return
+	}
+	var ttl time.Duration
+	if body.TTL != "" {
+		d, err := time.ParseDuration(body.TTL)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "ttl: "+err.Error())
+			return
+		}
+		ttl = d
+	}
+	text, exp, err := a.tokens.CreateToken(r.Context(), enroll.TokenRequest{TTL: ttl, Uses: body.Uses, Owner: body.Owner},
+		principal(r).Actor, source(r))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"token": text, "expires_at": exp.UTC().Format(time.RFC3339)})
+}
+
+func (a *API) listDevices(w http.ResponseWriter, r *http.Request) {
+	ds, err := a.store.ListDevices(r.Context())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	out := make([]Device, 0, len(ds))
+	for i := range ds {
+		out = append(out, deviceJSON(&ds[i]))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"devices": out})
+}
+
+func (a *API) getDevice(w http.ResponseWriter, r *http.Request) {
+	d, err := a.store.GetDevice(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, deviceJSON(d))
+}
+
+func (a *API) lockTimeline(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := a.store.GetDevice(r.Context(), id); err != nil {
+		a.fail(w, err)
+		return
+	}
+	es, err := a.store.LockTimeline(r.Context(), id)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	out := make([]map[string]any, 0, len(es))
+	for _, e := range es {
+		out = append(out, map[string]any{"at": e.At.UTC().Format(time.RFC3339Nano), "state": e.State, "source": e.Source})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": out})
+}
+
+func (a *API) revokeDevice(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	if r.ContentLength != 0 && !decode(w, r, &body) {
+		return
+	}
+	if body.Reason == "" {
+		body.Reason = "revoked by " + principal(r).Actor
+	}
+	if err := a.devices.Revoke(r.Context(), r.PathValue("id"), body.Reason, principal(r).Actor, source(r)); err != nil {
+		a.fail(w, err)
+		return
+	}
+	d, err := a.store.GetDevice(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, deviceJSON(d))
+}
+
+func (a *API) listAudit(w http.ResponseWriter, r *http.Request) {
+	q := store.AuditQuery{Action: r.URL.Query().Get("action"), Target: r.URL.Query().Get("target")}
+	if v := r.URL.Query().Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, "after must be a non-negative integer")
+			return
+		}
+		q.AfterSeq = n
+	}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, "limit must be 1 to 1000")
+			return
+		}
+		q.Limit = n
+	}
+	es, err := a.store.ListAudit(r.Context(), q)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	out := make([]map[string]any, 0, len(es))
+	for _, e := range es {
+		var details map[string]string
+		if e.Details != "" {
+			json.Unmarshal([]byte(e.Details), &details)
+		}
+		out = append(out, map[string]any{"seq": e.Seq, "time": e.Time.UTC().Format(time.RFC3339Nano), "actor": e.Actor,
+			"source": e.Source, "action": e.Action, "target": e.Target, "outcome": e.Outcome, "details": details,
+			"prev_hash": e.PrevHash, "hash": e.Hash})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": out})
+}
+
+func (a *API) verifyAudit(w http.ResponseWriter, r *http.Request) {
+	res, err := a.audit.Verify(r.Context())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// fail maps core errors to statuses here, at the edge.
+func (a *API) fail(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not found")
+	case errors.Is(err, enroll.ErrInvalid):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, store.ErrConflict):
+		writeError(w, http.StatusConflict, err.Error())
+	default:
+		a.log.Error("api", "err", err)
+		writeError(w, http.StatusInternalServerError, "internal error")
+	}
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func source(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

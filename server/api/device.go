@@ -1,0 +1,51 @@
+package api
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+// Device is the JSON shape of a device (INTERFACE.md names kept).
+type Device struct {
+	ID       string  `json:"id"`
+	Name     string  `json:"name"`
+	Platform string  `json:"platform"`
+	Online   bool    `json:"online"`
+	LastSeen *string `json:"last_seen"`
+	// Compliant is null until the compliance evaluation has judged the
+	// device: "not evaluated" must not read as either answer.
+	Compliant    *bool           `json:"compliant"`
+	Posture      json.RawMessage `json:"posture"`
+	PostureAt    *string         `json:"posture_at,omitempty"`
+	Hostname     string          `json:"hostname"`
+	OSName       string          `json:"os_name,omitempty"`
+	OSVersion    string          `json:"os_version,omitempty"`
+	AgentVersion string          `json:"agent_version,omitempty"`
+	Owner        string          `json:"owner,omitempty"`
+	Status       string          `json:"status"`
+	EnrolledAt   string          `json:"enrolled_at"`
+	LastAddress  string          `json:"last_address,omitempty"`
+	CertSerial   string          `json:"certificate_serial,omitempty"`
+	Findings     []any           `json:"findings"`
+}
+
+func deviceJSON(d *store.Device) Device {
+	out := Device{ID: d.ID, Name: d.Name, Platform: d.Platform, Online: d.Online, Hostname: d.Hostname,
+		OSName: d.OSName, OSVersion: d.OSVersion, AgentVersion: d.AgentVersion, Owner: d.Owner, Status: d.Status,
+		EnrolledAt: d.EnrolledAt.UTC().Format(time.RFC3339), LastAddress: d.LastAddr, CertSerial: d.CertSerial,
+		Posture: json.RawMessage("null"), Findings: []any{}}
+	if d.LastSeen != nil {
+		s := d.LastSeen.UTC().Format(time.RFC3339)
+		out.LastSeen = &s
+	}
+	if d.Posture != "" && json.Valid([]byte(d.Posture)) {
+		out.Posture = json.RawMessage(d.Posture)
+	}
+	if d.PostureAt != nil {
+		s := d.PostureAt.UTC().Format(time.RFC3339Nano)
+		out.PostureAt = &s
+	}
+	return out
+}

@@ -1,0 +1,171 @@
+package gateway
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+
+	"github.com/cordon-mdm/cordon/pki"
+	"github.com/cordon-mdm/cordon/pki/identity"
+	"github.com/cordon-mdm/cordon/protocol"
+	"github.com/cordon-mdm/cordon/server/audit"
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+// conn is one agent's live channel.
+type conn struct {
+	g        *Gateway
+	ws       *websocket.Conn
+	deviceID string
+	remote   string
+	writeMu  sync.Mutex
+}
+
+func (c *conn) readLoop() {
+	g := c.g
+	defer g.wg.Done()
+	defer c.ws.Close()
+	c.ws.SetReadLimit(protocol.MaxFrameBytes)
+	c.ws.SetReadDeadline(time.Now().Add(g.pongWait))
+	c.ws.SetPongHandler(func(string) error {
+		return c.ws.SetReadDeadline(time.Now().Add(g.pongWait))
+	})
+	for {
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			c.ended(err)
+			return
+		}
+		c.ws.SetReadDeadline(time.Now().Add(g.pongWait))
+		c.handle(data)
+	}
+}
+
+func (c *conn) ended(err error) {
+	g := c.g
+	if !g.hub.unregister(c) {
+		return // replaced: the newer connection owns the device's state
+	}
+	if err := g.store.MarkDisconnected(g.ctx, c.deviceID, time.Now().UTC()); err != nil {
+		g.log.Error("mark disconnected", "device_id", c.deviceID, "err", err)
+	}
+	reason := err.Error()
+	if errors.Is(err, websocket.ErrReadLimit) {
+		reason = "frame over the read limit"
+	}
+	g.audit.Record(g.ctx, audit.Entry{Actor: "device:" + c.deviceID, Source: c.remote, Action: audit.DeviceDisconnected,
+		Target: "device:" + c.deviceID, Outcome: audit.Success, Details: map[string]string{"reason": reason}})
+	g.log.Info("agent disconnected", "device_id", c.deviceID, "reason", reason)
+}
+
+func (c *conn) handle(data []byte) {
+	env, err := protocol.Decode(data)
+	if err != nil {
+		c.sendError(env.ID, protocol.CodeFor(err), err.Error())
+		return
+	}
+	switch env.Type {
+	case protocol.TypeHello:
+		var h protocol.Hello
+		if err := protocol.DecodeBody(env, &h); err != nil {
+			c.sendError(env.ID, protocol.CodeMalformed, err.Error())
+			return
+		}
+		if err := c.g.store.UpdateHello(c.g.ctx, c.deviceID, h.Hostname, h.Platform, h.AgentVersion); err != nil {
+			c.internal(env.ID, "hello", err)
+			return
+		}
+		c.send(protocol.TypeAck, protocol.Ack{Ref: env.ID})
+	case protocol.TypePosture:
+		c.posture(env)
+	case protocol.TypeRenew:
+		c.renew(env)
+	default:
+		c.sendError(env.ID, protocol.CodeRefused, env.Type+" is not accepted from an agent")
+	}
+}
+
+func (c *conn) posture(env protocol.Envelope) {
+	var p protocol.Posture
+	if err := protocol.DecodeBody(env, &p); err != nil {
+		c.sendError(env.ID, protocol.CodeMalformed, err.Error())
+		return
+	}
+	now := time.Now().UTC()
+	rep := &store.PostureReport{DeviceID: c.deviceID, ReportID: env.ID, ReceivedAt: now,
+		CollectedAt: p.CollectedAt.UTC(), Body: string(env.Body)}
+	var lock *store.LockEvent
+	if p.Lock != nil {
+		lock = &store.LockEvent{DeviceID: c.deviceID, At: p.CollectedAt.UTC(), State: p.Lock.State, Source: p.Lock.Source}
+	}
+	if _, err := c.g.store.SavePosture(c.g.ctx, rep, lock); err != nil {
+		c.internal(env.ID, "posture", err)
+		return
+	}
+	// Only now, committed, may the agent drop the report from its spool.
+	c.send(protocol.TypeAck, protocol.Ack{Ref: env.ID})
+}
+
+func (c *conn) renew(env protocol.Envelope) {
+	g := c.g
+	var req protocol.Renew
+	if err := protocol.DecodeBody(env, &req); err != nil {
+		c.sendError(env.ID, protocol.CodeMalformed, err.Error())
+		return
+	}
+	fail := func(err error) {
+		g.audit.Record(g.ctx, audit.Entry{Actor: "device:" + c.deviceID, Source: c.remote, Action: audit.CertRenewed,
+			Target: "device:" + c.deviceID, Outcome: audit.Failure, Details: map[string]string{"reason": err.Error()}})
+		c.sendError(env.ID, protocol.CodeRefused, err.Error())
+	}
+	csr, err := pki.ParseCSR(req.CSR)
+	if err != nil {
+		fail(err)
+		return
+	}
+	chain, err := g.signer.SignDevice(g.ctx, csr, c.deviceID)
+	if err != nil {
+		fail(err)
+		return
+	}
+	leaf := chain[0]
+	if err := g.store.AddCertificate(g.ctx, store.CertificateFor(c.deviceID, leaf)); err != nil {
+		c.internal(env.ID, "renew", err)
+		return
+	}
+	g.audit.Record(g.ctx, audit.Entry{Actor: "device:" + c.deviceID, Source: c.remote, Action: audit.CertRenewed,
+		Target: "device:" + c.deviceID, Outcome: audit.Success, Details: map[string]string{
+			"serial": identity.Serial(leaf.SerialNumber), "not_after": leaf.NotAfter.UTC().Format(time.RFC3339)}})
+	c.send(protocol.TypeRenewed, protocol.Renewed{Ref: env.ID, Certificate: identity.EncodeChain(chain...)})
+}
+
+func (c *conn) internal(ref, what string, err error) {
+	c.g.log.Error("agent frame failed", "device_id", c.deviceID, "type", what, "err", err)
+	c.sendError(ref, protocol.CodeInternal, what+" could not be stored; send it again later")
+}
+
+func (c *conn) sendError(ref, code, msg string) {
+	c.send(protocol.TypeError, protocol.Error{Ref: ref, Code: code, Message: msg})
+}
+
+func (c *conn) send(typ string, body any) {
+	frame, err := protocol.Encode(typ, uuid.NewString(), time.Now(), body)
+	if err != nil {
+		c.g.log.Error("encode frame", "err", err)
+		return
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	c.ws.SetWriteDeadline(time.Now().Add(c.g.writeTimeout))
+	if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+		c.ws.Close()
+	}
+}
+
+func (c *conn) close(code int, reason string) {
+	c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	c.ws.Close()
+}

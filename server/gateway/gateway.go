@@ -1,0 +1,279 @@
+// Package gateway is the agents' mutual-TLS websocket hub. A device's
+// identity is its client certificate and nothing else; each device has at
+// most one live connection; every frame it sends is decoded by protocol
+// and acknowledged only after the store committed it.
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/cordon-mdm/cordon/pki/identity"
+	"github.com/cordon-mdm/cordon/protocol"
+	"github.com/cordon-mdm/cordon/server/audit"
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+// Store is what the gateway persists.
+type Store interface {
+	GetDevice(ctx context.Context, id string) (*store.Device, error)
+	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
+	MarkConnected(ctx context.Context, id, addr string, at time.Time) error
+	MarkDisconnected(ctx context.Context, id string, at time.Time) error
+	UpdateHello(ctx context.Context, id, hostname, platform, agentVersion string) error
+	SavePosture(ctx context.Context, r *store.PostureReport, lock *store.LockEvent) (bool, error)
+	AddCertificate(ctx context.Context, c *store.Certificate) error
+}
+
+// Signer renews device certificates.
+type Signer interface {
+	SignDevice(ctx context.Context, csr *x509.CertificateRequest, deviceID string) ([]*x509.Certificate, error)
+}
+
+// Auditor records security events.
+type Auditor interface {
+	Record(ctx context.Context, e audit.Entry) error
+}
+
+// Gateway serves the agent listener.
+type Gateway struct {
+	store  Store
+	signer Signer
+	audit  Auditor
+	log    *slog.Logger
+	hub    *hub
+
+	pingInterval     time.Duration
+	pongWait         time.Duration
+	writeTimeout     time.Duration
+	handshakeTimeout time.Duration
+
+	upgrader websocket.Upgrader
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// Option configures a Gateway.
+type Option func(*Gateway)
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(g *Gateway) { g.log = l } }
+
+// WithPingInterval sets how often the server pings each agent; an agent
+// silent for 2.5 intervals is dropped.
+func WithPingInterval(d time.Duration) Option {
+	return func(g *Gateway) { g.pingInterval, g.pongWait = d, d*5/2 }
+}
+
+// New returns a Gateway. Call Close to stop it.
+func New(st Store, signer Signer, auditor Auditor, opts ...Option) *Gateway {
+	g := &Gateway{store: st, signer: signer, audit: auditor, log: slog.New(slog.DiscardHandler), hub: newHub(),
+		pingInterval: 30 * time.Second, pongWait: 75 * time.Second,
+		writeTimeout: 10 * time.Second, handshakeTimeout: 10 * time.Second}
+	for _, o := range opts {
+		o(g)
+	}
+	// A small read buffer and a shared write-buffer pool keep an idle
+	// connection near 17 KiB; agents are not browsers, so no Origin check.
+	g.upgrader = websocket.Upgrader{
+		ReadBufferSize:  512,
+		WriteBufferSize: 4096,
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin:     func(*http.Request) bool { return true },
+	}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	g.wg.Add(1)
+	go g.keepalive()
+	return g
+}
+
+// TLSConfig returns base extended with the revocation check. base must
+// already require and verify client certificates against the device CA.
+func (g *Gateway) TLSConfig(base *tls.Config) *tls.Config {
+	cfg := base.Clone()
+	cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	cfg.NextProtos = []string{"http/1.1"}
+	cfg.VerifyConnection = g.verifyConnection
+	return cfg
+}
+
+// Listener wraps a TCP listener so that handshakes complete, and refused
+// ones are audited, before net/http sees the connection.
+func (g *Gateway) Listener(inner net.Listener, cfg *tls.Config) net.Listener {
+	return newHandshakeListener(inner, cfg, g.handshakeTimeout, g.handshakeFailed)
+}
+
+// refusal is a device certificate the CA signed but Cordon no longer
+// accepts.
+type refusal struct {
+	deviceID, serial, reason string
+}
+
+func (r *refusal) Error() string { return "device certificate refused: " + r.reason }
+
+func (g *Gateway) verifyConnection(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("no client certificate")
+	}
+	leaf := cs.PeerCertificates[0]
+	serial := identity.Serial(leaf.SerialNumber)
+	id, err := identity.DeviceID(leaf)
+	if err != nil {
+		return &refusal{serial: serial, reason: "not a device certificate"}
+	}
+	ctx, cancel := context.WithTimeout(g.ctx, 5*time.Second)
+	defer cancel()
+	rec, err := g.store.GetCertificate(ctx, serial)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return &refusal{deviceID: id, serial: serial, reason: "certificate was not issued to an enrolled device"}
+	case err != nil:
+		return fmt.Errorf("revocation check failed: %w", err)
+	case rec.DeviceID != id:
+		return &refusal{deviceID: id, serial: serial, reason: "certificate does not belong to this device"}
+	case rec.Revoked:
+		return &refusal{deviceID: id, serial: serial, reason: "certificate revoked"}
+	}
+	return nil
+}
+
+func (g *Gateway) handshakeFailed(remote string, err error) {
+	host, _, _ := net.SplitHostPort(remote)
+	e := audit.Entry{Actor: "unknown", Source: host, Action: audit.DeviceRefused, Target: "gateway",
+		Outcome: audit.Denied, Details: map[string]string{}}
+	var (
+		ref *refusal
+		cve *tls.CertificateVerificationError
+		uae x509.UnknownAuthorityError
+		cie x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err, &ref):
+		e.Details["reason"], e.Details["serial"] = ref.reason, ref.serial
+		if ref.deviceID != "" {
+			e.Actor, e.Target = "device:"+ref.deviceID, "device:"+ref.deviceID
+		}
+	case errors.As(err, &uae):
+		e.Details["reason"] = "certificate not issued by this server's CA"
+	case errors.As(err, &cie) && cie.Reason == x509.Expired:
+		e.Details["reason"] = "certificate expired or not yet valid"
+	default:
+		e.Details["reason"] = err.Error()
+	}
+	if errors.As(err, &cve) && len(cve.UnverifiedCertificates) > 0 {
+		c := cve.UnverifiedCertificates[0]
+		e.Details["presented_subject"] = c.Subject.String()
+		e.Details["presented_issuer"] = c.Issuer.String()
+		e.Details["serial"] = identity.Serial(c.SerialNumber)
+		if id, err := identity.DeviceID(c); err == nil {
+			e.Actor = "device:" + id
+		}
+	}
+	g.log.Info("agent handshake refused", "remote", remote, "actor", e.Actor, "reason", e.Details["reason"])
+	if aerr := g.audit.Record(g.ctx, e); aerr != nil {
+		g.log.Error("audit refused handshake", "err", aerr)
+	}
+}
+
+// ServeHTTP upgrades an authenticated agent to the websocket channel and
+// returns at once, so net/http's per-request buffers are released while
+// the connection lives on in its read goroutine.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != protocol.GatewayPath {
+		http.NotFound(w, r)
+		return
+	}
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+		http.Error(w, `{"error":"client certificate required"}`, http.StatusUnauthorized)
+		return
+	}
+	id, err := identity.DeviceID(r.TLS.PeerCertificates[0])
+	if err != nil {
+		http.Error(w, `{"error":"not a device certificate"}`, http.StatusForbidden)
+		return
+	}
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	dev, err := g.store.GetDevice(r.Context(), id)
+	if err != nil || dev.Status == store.StatusRevoked {
+		reason := "device is not enrolled"
+		if err == nil {
+			reason = "device revoked"
+		}
+		g.audit.Record(r.Context(), audit.Entry{Actor: "device:" + id, Source: host, Action: audit.DeviceRefused,
+			Target: "device:" + id, Outcome: audit.Denied, Details: map[string]string{"reason": reason}})
+		http.Error(w, `{"error":"`+reason+`"}`, http.StatusForbidden)
+		return
+	}
+	ws, err := g.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered the client
+	}
+	c := &conn{g: g, ws: ws, deviceID: id, remote: host}
+	if old := g.hub.register(c); old != nil {
+		old.close(protocol.CloseReplaced, "replaced by a newer connection")
+	}
+	now := time.Now().UTC()
+	if err := g.store.MarkConnected(g.ctx, id, host, now); err != nil {
+		g.log.Error("mark connected", "device_id", id, "err", err)
+	}
+	g.audit.Record(g.ctx, audit.Entry{Actor: "device:" + id, Source: host, Action: audit.DeviceConnected,
+		Target: "device:" + id, Outcome: audit.Success,
+		Details: map[string]string{"serial": identity.Serial(r.TLS.PeerCertificates[0].SerialNumber)}})
+	g.log.Info("agent connected", "device_id", id, "remote", host)
+	g.wg.Add(1)
+	go c.readLoop()
+}
+
+// Connected reports whether the device has a live connection here.
+func (g *Gateway) Connected(deviceID string) bool { return g.hub.get(deviceID) != nil }
+
+// Count is the number of live connections.
+func (g *Gateway) Count() int { return g.hub.count() }
+
+// Disconnect closes the device's connection, if any, with the given code.
+func (g *Gateway) Disconnect(deviceID string, code int, reason string) {
+	if c := g.hub.get(deviceID); c != nil {
+		c.close(code, reason)
+	}
+}
+
+// Close closes every connection and waits for their goroutines.
+func (g *Gateway) Close() {
+	for _, c := range g.hub.snapshot() {
+		c.close(websocket.CloseGoingAway, "server shutting down")
+	}
+	g.cancel()
+	g.wg.Wait()
+}
+
+// keepalive pings every connection from one goroutine rather than one
+// ticker per connection, which would cost a goroutine stack each.
+func (g *Gateway) keepalive() {
+	defer g.wg.Done()
+	t := time.NewTicker(g.pingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.ctx.Done():
+			return
+		case <-t.C:
+			deadline := time.Now().Add(g.writeTimeout)
+			for _, c := range g.hub.snapshot() {
+				if err := c.ws.WriteControl(websocket.PingMessage, nil, deadline); err != nil {
+					c.ws.Close() // the read loop notices and cleans up
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,54 @@
+package gateway
+
+import "sync"
+
+// hub holds the one live connection per device.
+type hub struct {
+	mu    sync.Mutex
+	conns map[string]*conn
+}
+
+func newHub() *hub { return &hub{conns: make(map[string]*conn)} }
+
+// register makes c the device's connection and returns the one it replaced.
+func (h *hub) register(c *conn) *conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	old := h.conns[c.deviceID]
+	h.conns[c.deviceID] = c
+	return old
+}
+
+// unregister removes c if it is still the device's connection and says
+// whether it was; a replaced connection must not mark the device offline.
+func (h *hub) unregister(c *conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.conns[c.deviceID] != c {
+		return false
+	}
+	delete(h.conns, c.deviceID)
+	return true
+}
+
+func (h *hub) get(id string) *conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.conns[id]
+}
+
+func (h *hub) snapshot() []*conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*conn, 0, len(h.conns))
+	for _, c := range h.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (h *hub) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.conns)
+}

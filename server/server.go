@@ -1,0 +1,368 @@
+// Package server assembles Cordon's server from its parts: store, CA,
+// audit log, enrollment, gateway and API. Like smallstep's authority it is
+// a library configured by options; cmd/cordon-server only parses flags.
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cordon-mdm/cordon/enroll"
+	"github.com/cordon-mdm/cordon/internal/atomicfile"
+	"github.com/cordon-mdm/cordon/pki"
+	"github.com/cordon-mdm/cordon/protocol"
+	"github.com/cordon-mdm/cordon/server/api"
+	"github.com/cordon-mdm/cordon/server/audit"
+	"github.com/cordon-mdm/cordon/server/gateway"
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+// Defaults from INTERFACE.md.
+const (
+	DefaultDataDir     = "./cordon-data"
+	DefaultListen      = "127.0.0.1:8443"
+	DefaultAgentListen = "127.0.0.1:8444"
+)
+
+type config struct {
+	dataDir, listen, agentListen, database string
+	hostnames                              []string
+	log                                    *slog.Logger
+	deviceLifetime                         time.Duration
+	pingInterval                           time.Duration
+	historyLimit                           int
+}
+
+// Option configures a Server.
+type Option func(*config) error
+
+// WithDataDir sets the data dir (CA, keys, SQLite).
+func WithDataDir(d string) Option { return func(c *config) error { c.dataDir = d; return nil } }
+
+// WithListen sets the console/API listen address.
+func WithListen(a string) Option { return func(c *config) error { c.listen = a; return nil } }
+
+// WithAgentListen sets the agent gateway listen address.
+func WithAgentListen(a string) Option { return func(c *config) error { c.agentListen = a; return nil } }
+
+// WithDatabase sets the database URL ("" is SQLite in the data dir).
+func WithDatabase(u string) Option { return func(c *config) error { c.database = u; return nil } }
+
+// WithHostnames adds names (DNS or IP) agents use to reach the server;
+// the first one is used in the gateway URL given to enrolling agents.
+func WithHostnames(h ...string) Option {
+	return func(c *config) error { c.hostnames = append(c.hostnames, h...); return nil }
+}
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(c *config) error { c.log = l; return nil } }
+
+// WithDeviceCertLifetime sets the lifetime of device certificates.
+func WithDeviceCertLifetime(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Second {
+			return errors.New("device certificate lifetime too short")
+		}
+		c.deviceLifetime = d
+		return nil
+	}
+}
+
+// WithPingInterval sets the gateway keepalive interval.
+func WithPingInterval(d time.Duration) Option {
+	return func(c *config) error { c.pingInterval = d; return nil }
+}
+
+// WithHistoryLimit bounds posture history per device.
+func WithHistoryLimit(n int) Option { return func(c *config) error { c.historyLimit = n; return nil } }
+
+// Server is a running Cordon server.
+type Server struct {
+	cfg    config
+	log    *slog.Logger
+	Store  *store.Store
+	CA     *pki.CA
+	Audit  *audit.Log
+	cmdKey ed25519.PrivateKey
+
+	gw         *gateway.Gateway
+	certs      *certSource
+	consoleLn  net.Listener
+	agentLn    net.Listener
+	consoleSrv *http.Server
+	agentSrv   *http.Server
+	wg         sync.WaitGroup
+}
+
+// New opens the data dir, database and CA. It does not listen yet.
+func New(ctx context.Context, opts ...Option) (*Server, error) {
+	cfg := config{dataDir: DefaultDataDir, listen: DefaultListen, agentListen: DefaultAgentListen,
+		log: slog.New(slog.DiscardHandler), deviceLifetime: pki.DefaultDeviceLifetime, pingInterval: 30 * time.Second, historyLimit: 500}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if err := ensureDataDir(cfg.dataDir); err != nil {
+		return nil, err
+	}
+	if cfg.database != "" {
+		// The admin commands find the database through the data dir.
+		if err := atomicfile.Write(filepath.Join(cfg.dataDir, databaseFile), []byte(cfg.database+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+	} else if u, err := readDatabaseURL(cfg.dataDir); err == nil {
+		cfg.database = u
+	}
+	st, err := store.Open(ctx, cfg.dataDir, cfg.database, store.WithHistoryLimit(cfg.historyLimit))
+	if err != nil {
+		return nil, err
+	}
+	ca, err := pki.Open(cfg.dataDir, pki.WithDeviceLifetime(cfg.deviceLifetime), pki.WithLogger(cfg.log))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	key, err := loadOrCreateCommandKey(cfg.dataDir)
+	if err != nil {
+		ca.Close()
+		st.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.log, Store: st, CA: ca, Audit: audit.New(st, cfg.log), cmdKey: key}
+	// Connections do not survive a restart; nothing is online until it
+	// reconnects.
+	if err := st.ResetOnline(ctx); err != nil {
+		s.closeStores()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Start binds both listeners and serves in the background.
+func (s *Server) Start(ctx context.Context) error {
+	var err error
+	if s.consoleLn, err = net.Listen("tcp", s.cfg.listen); err != nil {
+		return fmt.Errorf("console listener: %w", err)
+	}
+	if s.agentLn, err = net.Listen("tcp", s.cfg.agentListen); err != nil {
+		s.consoleLn.Close()
+		return fmt.Errorf("agent listener: %w", err)
+	}
+	hosts := s.certHosts()
+	s.certs = &certSource{ca: s.CA, hosts: hosts, lifetime: 90 * 24 * time.Hour}
+	if _, err := s.certs.get(ctx); err != nil {
+		return err
+	}
+	s.gw = gateway.New(s.Store, s.CA, s.Audit, gateway.WithLogger(s.log), gateway.WithPingInterval(s.cfg.pingInterval))
+	enr := enroll.New(enrollStore{s.Store}, s.CA, enrollAuditor{s.Audit},
+		enroll.WithGatewayURL(s.GatewayURL()), enroll.WithCommandKey(s.cmdKey.Public().(ed25519.PublicKey)), enroll.WithLogger(s.log))
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cordon_gateway_connections", Help: "Live agent connections."},
+			func() float64 { return float64(s.gw.Count()) }))
+	handler := api.New(s.Store, s.Audit, enr, devices{s}, caInfo{s.CA}, enr,
+		api.WithLogger(s.log), api.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+
+	consoleTLS := baseTLS()
+	consoleTLS.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.certs.get(context.Background()) }
+	roots := x509.NewCertPool()
+	roots.AddCert(s.CA.Root())
+	agentBase := baseTLS()
+	agentBase.GetCertificate = consoleTLS.GetCertificate
+	agentBase.ClientCAs = roots
+	agentTLS := s.gw.TLSConfig(agentBase)
+
+	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+	s.consoleSrv = &http.Server{Handler: handler, TLSConfig: consoleTLS, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: errLog}
+	s.agentSrv = &http.Server{Handler: s.gw, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	agentLn := s.gw.Listener(s.agentLn, agentTLS)
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		if err := s.consoleSrv.Serve(tls.NewListener(s.consoleLn, consoleTLS)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("console listener stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		if err := s.agentSrv.Serve(agentLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("agent listener stopped", "err", err)
+		}
+	}()
+	s.log.Info("cordon server started", "console", "https://"+s.consoleLn.Addr().String(), "gateway", s.GatewayURL(),
+		"database", s.Store.Dialect(), "ca_fingerprint", s.CA.RootFingerprint())
+	return nil
+}
+
+// Run starts the server and serves until ctx is done.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(ctx); err != nil {
+		s.closeStores()
+		return err
+	}
+	<-ctx.Done()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return s.Shutdown(shutdownCtx)
+}
+
+// Shutdown stops listening, closes agent connections (marking devices
+// offline) and closes the stores.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var errs []error
+	if s.consoleSrv != nil {
+		errs = append(errs, s.consoleSrv.Shutdown(ctx))
+		s.agentSrv.Close() // hijacked websockets are the gateway's to close
+		s.gw.Close()
+		s.wg.Wait()
+	}
+	errs = append(errs, s.closeStores())
+	s.log.Info("cordon server stopped")
+	return errors.Join(errs...)
+}
+
+func (s *Server) closeStores() error {
+	return errors.Join(s.CA.Close(), s.Store.Close())
+}
+
+// ConsoleURL is https://host:port of the console listener.
+func (s *Server) ConsoleURL() string { return "https://" + s.consoleLn.Addr().String() }
+
+// AgentAddr is the bound agent listener address.
+func (s *Server) AgentAddr() string { return s.agentLn.Addr().String() }
+
+// Gateway exposes the hub (for tests and later features).
+func (s *Server) Gateway() *gateway.Gateway { return s.gw }
+
+// GatewayURL is the wss:// URL enrolled agents dial.
+func (s *Server) GatewayURL() string {
+	_, port, _ := net.SplitHostPort(s.agentLn.Addr().String())
+	return "wss://" + net.JoinHostPort(s.publicHost(s.cfg.agentListen), port) + protocol.GatewayPath
+}
+
+func (s *Server) publicHost(listen string) string {
+	if len(s.cfg.hostnames) > 0 {
+		return s.cfg.hostnames[0]
+	}
+	host, _, _ := net.SplitHostPort(listen)
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil {
+			return h
+		}
+		return "localhost"
+	}
+	return host
+}
+
+// certHosts are the server certificate's SANs: both listen hosts (or the
+// machine's name when listening on all addresses) plus --hostname values.
+func (s *Server) certHosts() []string {
+	seen := map[string]bool{}
+	var hosts []string
+	add := func(h string) {
+		if h != "" && !seen[h] {
+			seen[h] = true
+			hosts = append(hosts, h)
+		}
+	}
+	for _, h := range s.cfg.hostnames {
+		add(h)
+	}
+	for _, l := range []string{s.cfg.listen, s.cfg.agentListen} {
+		add(s.publicHost(l))
+		if host, _, _ := net.SplitHostPort(l); host != "" {
+			if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+				add(host)
+			}
+		}
+	}
+	if seen["127.0.0.1"] || seen["localhost"] {
+		add("localhost")
+		add("127.0.0.1")
+	}
+	return hosts
+}
+
+// baseTLS is TLS 1.2+ with forward-secret AEAD suites only.
+func baseTLS() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+	}
+}
+
+// certSource serves the server certificate and re-issues it when two
+// thirds of its lifetime have passed, so a long-running server never
+// presents an expired certificate.
+type certSource struct {
+	ca       *pki.CA
+	hosts    []string
+	lifetime time.Duration
+	mu       sync.Mutex
+	cert     *tls.Certificate
+	renewAt  time.Time
+}
+
+func (c *certSource) get(ctx context.Context) (*tls.Certificate, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cert != nil && time.Now().Before(c.renewAt) {
+		return c.cert, nil
+	}
+	leaf, key, chain, err := c.ca.ServerCertificate(ctx, c.hosts, c.lifetime)
+	if err != nil {
+		if c.cert != nil {
+			return c.cert, nil // keep serving the old one; retried next handshake
+		}
+		return nil, err
+	}
+	// The root rides along so that agents pinning it by fingerprint at
+	// enrollment can find it in the handshake.
+	tc := &tls.Certificate{PrivateKey: key, Leaf: leaf, Certificate: [][]byte{leaf.Raw}}
+	for _, ch := range chain {
+		tc.Certificate = append(tc.Certificate, ch.Raw)
+	}
+	tc.Certificate = append(tc.Certificate, c.ca.Root().Raw)
+	c.cert = tc
+	c.renewAt = leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) * 2 / 3)
+	return tc, nil
+}
+
+const databaseFile = "database.url"
+
+func readDatabaseURL(dataDir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, databaseFile))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func ensureDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	return os.Chmod(dir, 0o700)
+}
