@@ -51,7 +51,12 @@ func (s *Store) CreateToken(ctx context.Context, t *EnrollmentToken) error {
 func (s *Store) Enroll(ctx context.Context, id string, hash []byte, issue func(EnrollmentToken) (*Device, *Certificate, error)) error {
 	return s.with(ctx).Transaction(func(tx *gorm.DB) error {
 		var tok EnrollmentToken
-		if err := tx.Clauses(s.forUpdate()).First(&tok, "id = ?", id).Error; err != nil {
+		q := tx
+		if s.dialect == "postgres" {
+			// SQLite's immediate transactions already hold the write lock.
+			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		if err := q.First(&tok, "id = ?", id).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
 				return ErrTokenBad
 			}
@@ -84,15 +89,6 @@ func (s *Store) Enroll(ctx context.Context, id string, hash []byte, issue func(E
 		}
 		return tx.Create(cert).Error
 	})
-}
-
-// forUpdate locks the token row on PostgreSQL; SQLite's immediate
-// transactions already hold the database write lock.
-func (s *Store) forUpdate() clause.Expression {
-	if s.dialect == "postgres" {
-		return clause.Locking{Strength: "UPDATE"}
-	}
-	return clause.Expr{}
 }
 
 // GetDevice returns one device.

@@ -1,0 +1,157 @@
+// Package enrollment is the agent's side of the enroll exchange: it pins
+// the server's root CA by fingerprint (or trusts it on first use, and says
+// so), sends token + CSR + device facts, and saves what comes back.
+package enrollment
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/cordon-mdm/cordon/agent/state"
+	"github.com/cordon-mdm/cordon/pki/identity"
+	"github.com/cordon-mdm/cordon/protocol"
+)
+
+// Request is one enrollment.
+type Request struct {
+	Server string // https://host:port of the console listener
+	Token  string
+	// Fingerprint pins the root CA (SHA-256 hex, colons allowed). Empty
+	// means trust on first use.
+	Fingerprint string
+	State       state.Dir
+	Facts       protocol.DeviceFacts
+}
+
+// Result reports what happened.
+type Result struct {
+	Config         state.Config
+	TrustedOnFirst bool // no fingerprint was given; the root was accepted as presented
+}
+
+// ErrAlreadyEnrolled protects an existing identity from being replaced.
+var ErrAlreadyEnrolled = errors.New("this state directory is already enrolled; remove it to enroll again")
+
+// Enroll performs the exchange and saves the state.
+func Enroll(ctx context.Context, req Request) (*Result, error) {
+	if _, err := req.State.LoadConfig(); err == nil {
+		return nil, ErrAlreadyEnrolled
+	}
+	u, err := url.Parse(req.Server)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("--server must be https://HOST:PORT, got %q", req.Server)
+	}
+	if err := req.State.Ensure(); err != nil {
+		return nil, err
+	}
+	signer, err := req.State.KeyStore().Signer()
+	if err != nil {
+		return nil, fmt.Errorf("device key: %w", err)
+	}
+	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: req.Facts.Hostname}}, signer)
+	if err != nil {
+		return nil, err
+	}
+	pin := identity.NormalizeFingerprint(req.Fingerprint)
+	var root *x509.Certificate
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		TLSClientConfig: &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			// Verification is done below against the pinned (or first-seen)
+			// root instead of the system roots, which never hold an agency CA.
+			InsecureSkipVerify: true,
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				r, err := identity.VerifyPinnedServer(cs, u.Hostname(), pin)
+				root = r
+				return err
+			},
+		},
+	}}
+	body, _ := json.Marshal(protocol.EnrollRequest{Token: req.Token,
+		CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})), Facts: req.Facts})
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(req.Server, "/")+protocol.EnrollPath, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(hreq)
+	if err != nil {
+		return nil, fmt.Errorf("enroll: %w", err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusCreated {
+		var e struct {
+			Error string `json:"error"`
+		}
+		json.Unmarshal(raw, &e)
+		if e.Error == "" {
+			e.Error = resp.Status
+		}
+		return nil, fmt.Errorf("enrollment refused: %s", e.Error)
+	}
+	var er protocol.EnrollResponse
+	if err := json.Unmarshal(raw, &er); err != nil {
+		return nil, fmt.Errorf("enroll response: %w", err)
+	}
+	if err := checkIssued(er, root, signer.Public()); err != nil {
+		return nil, err
+	}
+	cfg := state.Config{DeviceID: er.DeviceID, ServerURL: req.Server, GatewayURL: er.GatewayURL,
+		CommandSigningKey: er.CommandSigningKey, RootFingerprint: identity.Fingerprint(root), EnrolledAt: time.Now().UTC()}
+	if err := req.State.SaveEnrollment(cfg, er.CertificateChain, identity.EncodeChain(root)); err != nil {
+		return nil, err
+	}
+	return &Result{Config: cfg, TrustedOnFirst: pin == ""}, nil
+}
+
+// checkIssued makes sure the server gave us a certificate for our key,
+// chaining to the root we pinned, with a device id in it.
+func checkIssued(er protocol.EnrollResponse, root *x509.Certificate, pub any) error {
+	if root == nil {
+		return errors.New("server root unknown")
+	}
+	chain, err := identity.ParseChain([]byte(er.CertificateChain))
+	if err != nil {
+		return fmt.Errorf("enroll response certificate: %w", err)
+	}
+	leaf := chain[0]
+	if k, ok := leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !k.Equal(pub) {
+		return errors.New("issued certificate is not for this device's key")
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(root)
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return fmt.Errorf("issued certificate does not chain to the pinned root: %w", err)
+	}
+	id, err := identity.DeviceID(leaf)
+	if err != nil || id != er.DeviceID {
+		return errors.New("issued certificate does not carry the device id")
+	}
+	if er.GatewayURL == "" {
+		return errors.New("server gave no gateway URL")
+	}
+	return nil
+}

@@ -1,0 +1,8 @@
+package agent
+
+import "os"
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}

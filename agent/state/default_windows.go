@@ -1,0 +1,17 @@
+//go:build windows
+
+package state
+
+import (
+	"os"
+	"path/filepath"
+)
+
+// Default is %ProgramData%\Cordon Agent.
+func Default() string {
+	pd := os.Getenv("ProgramData")
+	if pd == "" {
+		pd = `C:\ProgramData`
+	}
+	return filepath.Join(pd, "Cordon Agent")
+}

@@ -1,0 +1,165 @@
+// Package state is the agent's state directory: identity key, certificate
+// chain, pinned root, enrollment record, spool and last status. The
+// directory is 0700; secrets in it are 0600.
+package state
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cordon-mdm/cordon/agent/keystore"
+	"github.com/cordon-mdm/cordon/internal/atomicfile"
+	"github.com/cordon-mdm/cordon/pki/identity"
+	"github.com/cordon-mdm/cordon/protocol"
+)
+
+// ErrNotEnrolled means the state dir holds no enrollment.
+var ErrNotEnrolled = errors.New("this device is not enrolled: run cordon-agent enroll")
+
+// Config is the enrollment record.
+type Config struct {
+	DeviceID          string    `json:"device_id"`
+	ServerURL         string    `json:"server_url"`
+	GatewayURL        string    `json:"gateway_url"`
+	CommandSigningKey string    `json:"command_signing_key"`
+	RootFingerprint   string    `json:"root_fingerprint"`
+	EnrolledAt        time.Time `json:"enrolled_at"`
+}
+
+// Status is what the running agent last said about itself.
+type Status struct {
+	Connection  string            `json:"connection"` // connecting, connected, disconnected
+	Since       time.Time         `json:"since"`
+	LastError   string            `json:"last_error,omitempty"`
+	LastPosture *protocol.Posture `json:"last_posture,omitempty"`
+	LastAckAt   *time.Time        `json:"last_ack_at,omitempty"`
+	Spooled     int               `json:"spooled"`
+	CertExpires *time.Time        `json:"certificate_expires,omitempty"`
+}
+
+// Dir is a state directory.
+type Dir struct{ Path string }
+
+const (
+	configFile = "agent.json"
+	certFile   = "cert.pem"
+	rootFile   = "root.pem"
+	keyFile    = "key.pem"
+	statusFile = "status.json"
+)
+
+// Ensure creates the directory with mode 0700.
+func (d Dir) Ensure() error {
+	if err := os.MkdirAll(d.Path, 0o700); err != nil {
+		return err
+	}
+	return os.Chmod(d.Path, 0o700)
+}
+
+// KeyStore is the device's identity key store.
+func (d Dir) KeyStore() keystore.Store { return keystore.File{Path: filepath.Join(d.Path, keyFile)} }
+
+// SpoolDir holds unacknowledged reports.
+func (d Dir) SpoolDir() string { return filepath.Join(d.Path, "spool") }
+
+// SaveEnrollment records a completed enrollment. The config is written
+// last: its presence means the enrollment is whole.
+func (d Dir) SaveEnrollment(cfg Config, chainPEM, rootPEM string) error {
+	if err := atomicfile.Write(filepath.Join(d.Path, rootFile), []byte(rootPEM), 0o644); err != nil {
+		return err
+	}
+	if err := d.SaveCertificate(chainPEM); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(d.Path, configFile), b, 0o600)
+}
+
+// SaveCertificate replaces the device certificate chain (renewal).
+func (d Dir) SaveCertificate(chainPEM string) error {
+	return atomicfile.Write(filepath.Join(d.Path, certFile), []byte(chainPEM), 0o600)
+}
+
+// LoadConfig reads the enrollment record.
+func (d Dir) LoadConfig() (*Config, error) {
+	b, err := os.ReadFile(filepath.Join(d.Path, configFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNotEnrolled
+	}
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("%s: %w", configFile, err)
+	}
+	return &c, nil
+}
+
+// Roots is the pinned root as a pool.
+func (d Dir) Roots() (*x509.CertPool, error) {
+	b, err := os.ReadFile(filepath.Join(d.Path, rootFile))
+	if err != nil {
+		return nil, err
+	}
+	certs, err := identity.ParseChain(b)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(certs[0])
+	return pool, nil
+}
+
+// Certificate loads the TLS client certificate: chain from disk, key
+// from the key store.
+func (d Dir) Certificate() (*tls.Certificate, error) {
+	b, err := os.ReadFile(filepath.Join(d.Path, certFile))
+	if err != nil {
+		return nil, err
+	}
+	chain, err := identity.ParseChain(b)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := d.KeyStore().Signer()
+	if err != nil {
+		return nil, err
+	}
+	tc := &tls.Certificate{PrivateKey: signer, Leaf: chain[0]}
+	for _, c := range chain {
+		tc.Certificate = append(tc.Certificate, c.Raw)
+	}
+	return tc, nil
+}
+
+// SaveStatus records the agent's status for `cordon-agent status`.
+func (d Dir) SaveStatus(s Status) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(d.Path, statusFile), b, 0o600)
+}
+
+// LoadStatus reads the last status; a missing file is a zero Status.
+func (d Dir) LoadStatus() (Status, error) {
+	var s Status
+	b, err := os.ReadFile(filepath.Join(d.Path, statusFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return Status{Connection: "not running"}, nil
+	}
+	if err != nil {
+		return s, err
+	}
+	return s, json.Unmarshal(b, &s)
+}

@@ -1,0 +1,134 @@
+// Command cordon-agent enrolls this device and keeps it connected to the
+// Cordon server. It links no server code (a test enforces it).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/cordon-mdm/cordon/agent"
+	"github.com/cordon-mdm/cordon/agent/enrollment"
+	"github.com/cordon-mdm/cordon/agent/posture"
+	"github.com/cordon-mdm/cordon/agent/state"
+	"github.com/cordon-mdm/cordon/internal/version"
+)
+
+const usage = `usage: cordon-agent COMMAND [flags]
+
+  enroll    enroll this device with a one-time token
+  run       connect to the gateway and report until stopped
+  status    print the device id, server, connection state and last report
+  version   print the version
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "cordon-agent:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("missing command")
+	}
+	switch args[0] {
+	case "enroll":
+		return enroll(args[1:], stdout, stderr)
+	case "run":
+		return runAgent(args[1:], stderr)
+	case "status":
+		return status(args[1:], stdout)
+	case "version", "-v", "--version":
+		fmt.Fprintln(stdout, "cordon-agent", version.Version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func enroll(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("cordon-agent enroll", flag.ContinueOnError)
+	srv := fs.String("server", "", "https://HOST:PORT of the Cordon server's console listener")
+	token := fs.String("token", "", "enrollment token from IT")
+	fp := fs.String("ca-fingerprint", "", "SHA-256 of the server's root CA (cordon-server ca fingerprint); empty trusts on first use")
+	dir := fs.String("state", state.Default(), "state directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *srv == "" || *token == "" {
+		return errors.New("--server and --token are required")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := enrollment.Enroll(ctx, enrollment.Request{Server: *srv, Token: *token, Fingerprint: *fp,
+		State: state.Dir{Path: *dir}, Facts: posture.Facts(ctx, version.Version)})
+	if err != nil {
+		return err
+	}
+	if res.TrustedOnFirst {
+		fmt.Fprintf(stderr, "WARNING: no --ca-fingerprint given; trusted the server's root CA on first use.\n"+
+			"         Its fingerprint is %s; check it against `cordon-server ca fingerprint` on the server.\n", res.Config.RootFingerprint)
+	}
+	fmt.Fprintf(stdout, "enrolled as device %s\ngateway %s\nstate %s\n", res.Config.DeviceID, res.Config.GatewayURL, *dir)
+	return nil
+}
+
+func runAgent(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("cordon-agent run", flag.ContinueOnError)
+	dir := fs.String("state", state.Default(), "state directory")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	a, err := agent.New(state.Dir{Path: *dir}, agent.WithLogger(logger), agent.WithVersion(version.Version))
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger.Info("cordon agent starting", "device_id", a.DeviceID(), "version", version.Version)
+	return a.Run(ctx)
+}
+
+func status(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("cordon-agent status", flag.ContinueOnError)
+	dir := fs.String("state", state.Default(), "state directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	d := state.Dir{Path: *dir}
+	cfg, err := d.LoadConfig()
+	if err != nil {
+		return err
+	}
+	st, err := d.LoadStatus()
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"device_id": cfg.DeviceID, "server": cfg.ServerURL, "gateway": cfg.GatewayURL,
+		"enrolled_at": cfg.EnrolledAt, "root_fingerprint": cfg.RootFingerprint, "connection": st.Connection,
+		"since": st.Since, "last_error": st.LastError, "spooled_reports": st.Spooled,
+		"certificate_expires": st.CertExpires, "last_ack_at": st.LastAckAt, "last_posture": st.LastPosture}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}

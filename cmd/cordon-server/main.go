@@ -1,0 +1,215 @@
+// Command cordon-server runs the Cordon server and its local admin
+// commands. It only parses flags and wires the server package.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cordon-mdm/cordon/internal/version"
+	"github.com/cordon-mdm/cordon/pki"
+	"github.com/cordon-mdm/cordon/server"
+)
+
+const usage = `usage: cordon-server COMMAND [flags]
+
+  serve            run the server (console/API and agent gateway)
+  token create     print a new enrollment token
+  apikey create    print a new API key
+  user add         create a console user
+  ca fingerprint   print the root CA's SHA-256 fingerprint
+  audit verify     verify the audit log's hash chain
+  version          print the version
+
+Run "cordon-server COMMAND -h" for a command's flags.
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "cordon-server:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("missing command")
+	}
+	cmd, rest := args[0], args[1:]
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") && cmd != "serve" {
+		cmd, rest = cmd+" "+rest[0], rest[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(rest, stderr)
+	case "token create":
+		return tokenCreate(rest, stdout)
+	case "apikey create":
+		return apikeyCreate(rest, stdout)
+	case "user add":
+		return userAdd(rest, stdout)
+	case "ca fingerprint":
+		fs := newFlags("ca fingerprint")
+		data := fs.String("data", server.DefaultDataDir, "data dir")
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		fp, err := pki.ReadRootFingerprint(*data)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, fp)
+		return nil
+	case "audit verify":
+		return auditVerify(rest, stdout)
+	case "version", "-v", "--version":
+		fmt.Fprintln(stdout, "cordon-server", version.Version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("cordon-server "+name, flag.ContinueOnError)
+	return fs
+}
+
+type hostList []string
+
+func (h *hostList) String() string     { return strings.Join(*h, ",") }
+func (h *hostList) Set(v string) error { *h = append(*h, v); return nil }
+
+func serve(args []string, stderr io.Writer) error {
+	fs := newFlags("serve")
+	data := fs.String("data", server.DefaultDataDir, "data dir (CA, keys, SQLite database)")
+	listen := fs.String("listen", server.DefaultListen, "console and API listen address (HTTPS)")
+	agentListen := fs.String("agent-listen", server.DefaultAgentListen, "agent gateway listen address (HTTPS, client certificate required)")
+	database := fs.String("database", "", "database URL: postgres://... (default: SQLite in the data dir)")
+	var hostnames hostList
+	fs.Var(&hostnames, "hostname", "name agents use to reach this server (repeatable; the first goes into the gateway URL)")
+	certLifetime := fs.Duration("device-cert-lifetime", 30*24*time.Hour, "lifetime of device certificates")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := server.New(ctx, server.WithDataDir(*data), server.WithListen(*listen), server.WithAgentListen(*agentListen),
+		server.WithDatabase(*database), server.WithHostnames(hostnames...), server.WithLogger(logger),
+		server.WithDeviceCertLifetime(*certLifetime))
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}
+
+func openAdmin(ctx context.Context, fs *flag.FlagSet, args []string) (*server.Admin, error) {
+	data := fs.String("data", server.DefaultDataDir, "data dir")
+	database := fs.String("database", "", "database URL (default: the one serve uses for this data dir)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return server.OpenAdmin(ctx, *data, *database)
+}
+
+func tokenCreate(args []string, stdout io.Writer) error {
+	fs := newFlags("token create")
+	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
+	uses := fs.Int("uses", 1, "how many enrollments it allows")
+	owner := fs.String("owner", "", "email of the person the device is for")
+	ctx := context.Background()
+	adm, err := openAdmin(ctx, fs, args)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	tok, _, err := adm.CreateToken(ctx, *ttl, *uses, *owner)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+func apikeyCreate(args []string, stdout io.Writer) error {
+	fs := newFlags("apikey create")
+	name := fs.String("name", "", "name of the key (who or what uses it)")
+	role := fs.String("role", "", "it-admin, laso, auditor or user")
+	ctx := context.Background()
+	adm, err := openAdmin(ctx, fs, args)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	key, err := adm.CreateAPIKey(ctx, *name, *role)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, key)
+	return nil
+}
+
+func userAdd(args []string, stdout io.Writer) error {
+	fs := newFlags("user add")
+	email := fs.String("email", "", "the user's email")
+	role := fs.String("role", "", "it-admin, laso, auditor or user")
+	pwFile := fs.String("password-file", "", "file holding the password (first line)")
+	ctx := context.Background()
+	adm, err := openAdmin(ctx, fs, args)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	if *pwFile == "" {
+		return errors.New("--password-file is required")
+	}
+	b, err := os.ReadFile(*pwFile)
+	if err != nil {
+		return err
+	}
+	pw, _, _ := strings.Cut(string(b), "\n")
+	if err := adm.AddUser(ctx, *email, *role, strings.TrimRight(pw, "\r")); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "user %s added with role %s\n", *email, *role)
+	return nil
+}
+
+func auditVerify(args []string, stdout io.Writer) error {
+	fs := newFlags("audit verify")
+	ctx := context.Background()
+	adm, err := openAdmin(ctx, fs, args)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	res, err := adm.Audit.Verify(ctx)
+	if err != nil {
+		return err
+	}
+	if !res.OK {
+		fmt.Fprintf(stdout, "audit log BROKEN at entry %d: %s (%d entries verified before it)\n", *res.Broken, res.Reason, res.Entries)
+		return errors.New("audit verification failed")
+	}
+	fmt.Fprintf(stdout, "audit log intact: %d entries\n", res.Entries)
+	return nil
+}
