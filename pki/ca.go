@@ -158,8 +158,11 @@ func ReadRootFingerprint(dataDir string) (string, error) {
 // SignDevice issues a device certificate for deviceID from csr, valid
 // from now for the configured lifetime.
 func (c *CA) SignDevice(ctx context.Context, csr *x509.CertificateRequest, deviceID string) ([]*x509.Certificate, error) {
+	// Backdating absorbs clock skew between device and server, but must
+	// stay small against short lifetimes or renewal would come at once.
 	now := time.Now()
-	return c.SignDeviceValidity(ctx, csr, deviceID, now.Add(-time.Minute), now.Add(c.deviceLifetime))
+	backdate := min(time.Minute, c.deviceLifetime/10)
+	return c.SignDeviceValidity(ctx, csr, deviceID, now.Add(-backdate), now.Add(c.deviceLifetime))
 }
 
 // SignDeviceValidity issues a device certificate with explicit validity.

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Runs "$@" with the real services Cordon's tests need, started fresh and
+# stopped afterwards. Today: PostgreSQL, via initdb into a temporary dir on
+# a free loopback port. Missing packages are installed from Debian when we
+# are root; with CI=true a component that cannot be had fails the run
+# instead of letting the tests skip it.
+set -euo pipefail
+
+log() { printf 'with-test-services: %s\n' "$*" >&2; }
+fail_or_skip() {
+  if [ "${CI:-}" = "true" ]; then log "ERROR: $*"; exit 1; fi
+  log "WARNING: $* (tests that need it will be skipped)"
+}
+
+apt_updated=""
+apt_install() {
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || return 1
+  if [ -z "$apt_updated" ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || return 1
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+pg_bindir() {
+  local d
+  for d in /usr/lib/postgresql/*/bin; do
+    [ -x "$d/initdb" ] && { echo "$d"; return 0; }
+  done
+  command -v initdb >/dev/null && { dirname "$(command -v initdb)"; return 0; }
+  return 1
+}
+
+free_port() {
+  python3 - <<'PY' 2>/dev/null || echo $((20000 + RANDOM % 20000))
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()
+PY
+}
+
+cleanup_cmds=()
+cleanup() {
+  local c
+  for c in "${cleanup_cmds[@]}"; do eval "$c" || true; done
+}
+trap cleanup EXIT
+
+start_postgres() {
+  if [ -n "${CORDON_TEST_POSTGRES:-}" ]; then
+    log "using CORDON_TEST_POSTGRES from the environment"
+    return 0
+  fi
+  local bin
+  if ! bin=$(pg_bindir); then
+    log "PostgreSQL not found; installing Debian's postgresql"
+    apt_install postgresql || true
+    bin=$(pg_bindir) || { fail_or_skip "PostgreSQL is not installed and could not be installed"; return 0; }
+  fi
+  local dir port run_as=()
+  dir=$(mktemp -d /tmp/cordon-pg.XXXXXX)
+  port=$(free_port)
+  # initdb refuses to run as root: use the postgres account Debian made.
+  if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+    chown postgres "$dir"
+    run_as=(runuser -u postgres --)
+  fi
+  "${run_as[@]}" "$bin/initdb" -D "$dir/data" -U cordon --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1 ||
+    { cat "$dir/initdb.log" >&2; fail_or_skip "initdb failed"; return 0; }
+  "${run_as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200" start >/dev/null ||
+    { cat "$dir/server.log" >&2; fail_or_skip "PostgreSQL did not start"; return 0; }
+  cleanup_cmds+=("${run_as[*]} $bin/pg_ctl -D $dir/data -m immediate stop >/dev/null 2>&1; rm -rf $dir")
+  export CORDON_TEST_POSTGRES="postgres://cordon@127.0.0.1:$port/postgres?sslmode=disable"
+  log "PostgreSQL on 127.0.0.1:$port"
+}
+
+start_postgres
+"$@"
