@@ -30,6 +30,7 @@ import (
 	"github.com/smallstep/certificates/db"
 
 	"github.com/cordon-mdm/cordon/internal/atomicfile"
+	"github.com/cordon-mdm/cordon/internal/keyfile"
 	"github.com/cordon-mdm/cordon/pki/identity"
 )
 
@@ -105,7 +106,7 @@ func Open(dataDir string, opts ...Option) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	interKey, err := readKey(filepath.Join(c.dir, interKeyFile))
+	interKey, err := keyfile.Read(filepath.Join(c.dir, interKeyFile))
 	if err != nil {
 		return nil, err
 	}
@@ -330,10 +331,10 @@ func create(dir string) error {
 	}
 	// Keys first: a crash between files leaves no root.crt, so the next
 	// start recreates everything instead of loading half a CA.
-	if err := writeKey(filepath.Join(dir, rootKeyFile), rootKey); err != nil {
+	if err := keyfile.Write(filepath.Join(dir, rootKeyFile), rootKey); err != nil {
 		return err
 	}
-	if err := writeKey(filepath.Join(dir, interKeyFile), interKey); err != nil {
+	if err := keyfile.Write(filepath.Join(dir, interKeyFile), interKey); err != nil {
 		return err
 	}
 	if err := atomicfile.Write(filepath.Join(dir, interCertFile), pemCert(interDER), 0o644); err != nil {
@@ -354,14 +355,6 @@ func pemCert(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
-func writeKey(path string, key *ecdsa.PrivateKey) error {
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return err
-	}
-	return atomicfile.Write(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
-}
-
 func readCert(path string) (*x509.Certificate, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -372,24 +365,4 @@ func readCert(path string) (*x509.Certificate, error) {
 		return nil, fmt.Errorf("%s: not a PEM certificate", path)
 	}
 	return x509.ParseCertificate(block.Bytes)
-}
-
-func readKey(path string) (crypto.Signer, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return nil, fmt.Errorf("%s: not PEM", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, err
-	}
-	s, ok := k.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("%s: not a signing key", path)
-	}
-	return s, nil
 }

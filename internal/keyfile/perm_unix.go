@@ -1,0 +1,5 @@
+//go:build !windows
+
+package keyfile
+
+const permissionsUnenforced = false
