@@ -41,6 +41,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./protocol/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 15s ./internal/secret/
 	$(GO) test -run '^$$' -fuzz FuzzParseChain -fuzztime 15s ./pki/identity/
+	$(GO) test -run '^$$' -fuzz FuzzEnroll -fuzztime 15s ./enroll/
+	$(GO) test -run '^$$' -fuzz FuzzParseOSRelease -fuzztime 10s ./agent/posture/
 
 cross:
 	@set -e; for t in $(CROSS_TARGETS); do \

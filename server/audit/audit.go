@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cordon-mdm/cordon/enroll"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -24,10 +25,10 @@ const (
 
 // Actions recorded by this features. Later features add theirs.
 const (
-	TokenCreated       = "enrollment_token.created"
-	EnrollSucceeded    = "enrollment.succeeded"
-	EnrollRefused      = "enrollment.refused"
-	CertIssued         = "certificate.issued"
+	TokenCreated       = enroll.ActionTokenCreated
+	EnrollSucceeded    = enroll.ActionEnrolled
+	EnrollRefused      = enroll.ActionRefused
+	CertIssued         = enroll.ActionCertIssued
 	CertRenewed        = "certificate.renewed"
 	CertRevoked        = "certificate.revoked"
 	APIKeyCreated      = "api_key.created"
