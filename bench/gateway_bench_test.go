@@ -91,6 +91,7 @@ func benchIdleAgents(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	if err := srv.Start(ctx); err != nil {
+		srv.Shutdown(ctx) // closes the store and CA
 		b.Fatal(err)
 	}
 	stopServer := sync.OnceFunc(func() {
@@ -119,9 +120,10 @@ func benchIdleAgents(b *testing.B, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// Stop the server first: it closes every connection and cancels its
-	// context, so the gateway does not write N disconnections to the
-	// database one by one as it would if the agents went away first.
+	// Stop the server first, as a restart would: the gateway closes every
+	// connection itself. Either order makes it record each disconnection
+	// in the database, so with thousands of agents this takes a while
+	// (the "server shut down in" line).
 	defer func() {
 		stopServer()
 		if err := child.stop(30 * time.Second); err != nil {
