@@ -441,6 +441,8 @@ func TestBenchClientProcess(t *testing.T) {
 		if certs[i], err = tls.LoadX509KeyPair(agentCertFile(dir, i), agentKeyFile(dir, i)); err != nil {
 			t.Fatal(err)
 		}
+		// Like the real agent (agent/state), present only the leaf.
+		certs[i].Certificate = certs[i].Certificate[:1]
 	}
 
 	var (

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -183,8 +184,12 @@ func (s *Server) Start(ctx context.Context) error {
 
 	consoleTLS := baseTLS()
 	consoleTLS.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.certs.get(context.Background()) }
+	// Agents present only their leaf and the gateway anchors on its own
+	// intermediate: a parsed intermediate per connection would stay in
+	// memory for the connection's life (crypto/tls keeps the chain).
 	roots := x509.NewCertPool()
 	roots.AddCert(s.CA.Root())
+	roots.AddCert(s.CA.Intermediate())
 	agentBase := baseTLS()
 	agentBase.GetCertificate = consoleTLS.GetCertificate
 	agentBase.ClientCAs = roots
@@ -232,8 +237,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.consoleSrv != nil {
 		errs = append(errs, s.consoleSrv.Shutdown(ctx))
 		s.agentSrv.Close() // hijacked websockets are the gateway's to close
-		s.gw.Close()
+		n := s.gw.Close()
 		s.wg.Wait()
+		errs = append(errs, s.Store.ResetOnline(ctx), s.Audit.Record(ctx, audit.Entry{Actor: "server", Source: "local",
+			Action: audit.GatewayStopped, Target: "gateway", Outcome: audit.Success,
+			Details: map[string]string{"connections_closed": strconv.Itoa(n)}}))
 	}
 	errs = append(errs, s.closeStores())
 	s.log.Info("cordon server stopped")

@@ -135,11 +135,10 @@ func (d Dir) Certificate() (*tls.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	tc := &tls.Certificate{PrivateKey: signer, Leaf: chain[0]}
-	for _, c := range chain {
-		tc.Certificate = append(tc.Certificate, c.Raw)
-	}
-	return tc, nil
+	// Only the leaf goes on the wire: the gateway holds the intermediate
+	// already, and every certificate sent is kept by the server for the
+	// connection's life.
+	return &tls.Certificate{PrivateKey: signer, Leaf: chain[0], Certificate: [][]byte{chain[0].Raw}}, nil
 }
 
 // SaveStatus records the agent's status for `cordon-agent status`.

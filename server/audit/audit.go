@@ -36,6 +36,7 @@ const (
 	DeviceConnected    = "device.connected"
 	DeviceRefused      = "device.refused"
 	DeviceDisconnected = "device.disconnected"
+	GatewayStopped     = "gateway.stopped"
 	APIDenied          = "api.denied"
 )
 

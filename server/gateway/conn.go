@@ -46,8 +46,8 @@ func (c *conn) readLoop() {
 
 func (c *conn) ended(err error) {
 	g := c.g
-	if !g.hub.unregister(c) {
-		return // replaced: the newer connection owns the device's state
+	if !g.hub.unregister(c) || g.closing.Load() {
+		return // replaced (the newer connection owns the state) or shutting down
 	}
 	if err := g.store.MarkDisconnected(g.ctx, c.deviceID, time.Now().UTC()); err != nil {
 		g.log.Error("mark disconnected", "device_id", c.deviceID, "err", err)

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -59,6 +60,7 @@ type Gateway struct {
 	handshakeTimeout time.Duration
 
 	upgrader websocket.Upgrader
+	closing  atomic.Bool
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -248,13 +250,19 @@ func (g *Gateway) Disconnect(deviceID string, code int, reason string) {
 	}
 }
 
-// Close closes every connection and waits for their goroutines.
-func (g *Gateway) Close() {
-	for _, c := range g.hub.snapshot() {
+// Close closes every connection and waits for their goroutines. It
+// returns how many were open. Devices are not marked offline one by one:
+// with thousands connected that is thousands of writes on the way down;
+// the caller marks them all in one statement.
+func (g *Gateway) Close() int {
+	g.closing.Store(true)
+	conns := g.hub.snapshot()
+	for _, c := range conns {
 		c.close(websocket.CloseGoingAway, "server shutting down")
 	}
 	g.cancel()
 	g.wg.Wait()
+	return len(conns)
 }
 
 // keepalive pings every connection from one goroutine rather than one

@@ -79,6 +79,20 @@ func Open(ctx context.Context, dataDir, dsn string, opts ...Option) (*Store, err
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, err
+	}
+	if s.dialect == "sqlite" {
+		// SQLite has one writer; more connections only queue on its lock
+		// (each with its own page cache). One connection lets database/sql
+		// queue instead, cheaply, and another process (the admin CLI)
+		// still waits on busy_timeout.
+		sqlDB.SetMaxOpenConns(1)
+	} else {
+		sqlDB.SetMaxOpenConns(50)
+		sqlDB.SetMaxIdleConns(10)
+	}
 	s.db = db.WithContext(ctx)
 	if err := s.db.AutoMigrate(&Device{}, &Certificate{}, &EnrollmentToken{}, &PostureReport{},
 		&LockEvent{}, &APIKey{}, &User{}, &AuditEntry{}, &AuditHead{}); err != nil {
