@@ -462,3 +462,54 @@ func TestCertificateRenewalOverTheChannel(t *testing.T) {
 	}
 	ws.Close()
 }
+
+func TestResentReportIsStoredOnceAndLockTimelineRecordsChanges(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, dsn func(testing.TB) string) {
+		e := testenv.New(t, dsn(t))
+		dir := e.MustEnroll()
+		cfg, _ := dir.LoadConfig()
+		ws, err := dial(e, agentCert(t, dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
+		t0 := time.Now().UTC().Add(-time.Minute).Truncate(time.Microsecond)
+		send := func(id string, at time.Time, lock string) {
+			frame, _ := protocol.Encode(protocol.TypePosture, id, at, protocol.Posture{CollectedAt: at,
+				OS: protocol.OSIdentity{Platform: "linux/amd64"}, Lock: &protocol.LockState{State: lock, Source: "test"}})
+			if err := ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+				t.Fatal(err)
+			}
+			var ack protocol.Ack
+			if env := readFrame(t, ws); env.Type != protocol.TypeAck || protocol.DecodeBody(env, &ack) != nil || ack.Ref != id {
+				t.Fatalf("report %s: got %+v", id, env)
+			}
+		}
+		send("r1", t0, protocol.LockUnlocked)
+		send("r2", t0.Add(10*time.Second), protocol.LockLocked)
+		send("r2", t0.Add(10*time.Second), protocol.LockLocked) // ack lost, agent resends
+		send("r3", t0.Add(20*time.Second), protocol.LockLocked)
+		send("r4", t0.Add(30*time.Second), protocol.LockUnlocked)
+		hist, err := e.Server.Store.PostureHistory(context.Background(), cfg.DeviceID, 100)
+		if err != nil || len(hist) != 4 {
+			t.Fatalf("history has %d reports (%v), want 4", len(hist), err)
+		}
+		var tl struct {
+			Entries []struct {
+				At     time.Time `json:"at"`
+				State  string    `json:"state"`
+				Source string    `json:"source"`
+			} `json:"entries"`
+		}
+		if st := e.Do("GET", "/api/v1/devices/"+cfg.DeviceID+"/lock-timeline", e.APIKey("laso"), nil, &tl); st != 200 {
+			t.Fatalf("lock-timeline: %d", st)
+		}
+		var got []string
+		for _, en := range tl.Entries {
+			got = append(got, en.State)
+		}
+		if strings.Join(got, ",") != "unlocked,locked,unlocked" || !tl.Entries[1].At.Equal(t0.Add(10*time.Second)) {
+			t.Fatalf("timeline %+v", tl.Entries)
+		}
+	})
+}

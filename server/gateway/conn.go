@@ -94,12 +94,14 @@ func (c *conn) posture(env protocol.Envelope) {
 		c.sendError(env.ID, protocol.CodeMalformed, err.Error())
 		return
 	}
-	now := time.Now().UTC()
+	// Microseconds: what PostgreSQL keeps, so both backends answer alike.
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	collected := p.CollectedAt.UTC().Truncate(time.Microsecond)
 	rep := &store.PostureReport{DeviceID: c.deviceID, ReportID: env.ID, ReceivedAt: now,
-		CollectedAt: p.CollectedAt.UTC(), Body: string(env.Body)}
+		CollectedAt: collected, Body: string(env.Body)}
 	var lock *store.LockEvent
 	if p.Lock != nil {
-		lock = &store.LockEvent{DeviceID: c.deviceID, At: p.CollectedAt.UTC(), State: p.Lock.State, Source: p.Lock.Source}
+		lock = &store.LockEvent{DeviceID: c.deviceID, At: collected, State: p.Lock.State, Source: p.Lock.Source}
 	}
 	if _, err := c.g.store.SavePosture(c.g.ctx, rep, lock); err != nil {
 		c.internal(env.ID, "posture", err)
