@@ -40,7 +40,16 @@ func (c *conn) readLoop() {
 			return
 		}
 		c.ws.SetReadDeadline(time.Now().Add(g.pongWait))
-		c.handle(data)
+		// The frame is handled on a short-lived goroutine and waited for
+		// (order is kept): database calls grow a stack to 8 KiB or more,
+		// and a long-lived idle goroutine would keep that stack for the
+		// connection's life.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.handle(data)
+		}()
+		<-done
 	}
 }
 
