@@ -93,6 +93,8 @@ type Env struct {
 	Log     *slog.Logger
 	ctx     context.Context
 	http    *http.Client
+	mu      sync.Mutex
+	auditor string // API key Audit reads with, made on first use
 }
 
 // New starts a server on loopback with a fresh data dir and database dsn.
@@ -286,15 +288,13 @@ func (e *Env) Audit(action string) []AuditEntry {
 	return out.Entries
 }
 
-var keyCache sync.Map
-
 func (e *Env) auditorKey() string {
-	if k, ok := keyCache.Load(e); ok {
-		return k.(string)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.auditor == "" {
+		e.auditor = e.APIKey("auditor")
 	}
-	k := e.APIKey("auditor")
-	keyCache.Store(e, k)
-	return k
+	return e.auditor
 }
 
 // CountDevices counts device rows.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -197,12 +198,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
-		http.Error(w, `{"error":"client certificate required"}`, http.StatusUnauthorized)
+		writeError(w, http.StatusUnauthorized, "client certificate required")
 		return
 	}
 	id, err := identity.DeviceID(r.TLS.PeerCertificates[0])
 	if err != nil {
-		http.Error(w, `{"error":"not a device certificate"}`, http.StatusForbidden)
+		writeError(w, http.StatusForbidden, "not a device certificate")
 		return
 	}
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
@@ -214,7 +215,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		g.audit.Record(r.Context(), audit.Entry{Actor: "device:" + id, Source: host, Action: audit.DeviceRefused,
 			Target: "device:" + id, Outcome: audit.Denied, Details: map[string]string{"reason": reason}})
-		http.Error(w, `{"error":"`+reason+`"}`, http.StatusForbidden)
+		writeError(w, http.StatusForbidden, reason)
 		return
 	}
 	ws, err := g.upgrader.Upgrade(w, r, nil)
@@ -284,4 +285,10 @@ func (g *Gateway) keepalive() {
 			}
 		}
 	}
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
