@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -62,6 +63,14 @@ func Open(ctx context.Context, dataDir, dsn string, opts ...Option) (*Store, err
 		// CLI and serve (separate processes on one file) queue on
 		// busy_timeout instead of failing with SQLITE_BUSY mid-transaction.
 		// synchronous=FULL: an acknowledged report survives power loss too.
+		// The database holds credential hashes: 0600, like the keys.
+		// SQLite gives its -wal and -shm files the database file's mode.
+		if f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600); err == nil {
+			f.Close()
+		}
+		if err := os.Chmod(path, 0o600); err != nil {
+			return nil, fmt.Errorf("database file: %w", err)
+		}
 		q := url.Values{}
 		for _, p := range []string{"busy_timeout(15000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"} {
 			q.Add("_pragma", p)
