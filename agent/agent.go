@@ -6,14 +6,12 @@ package agent
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -446,21 +444,11 @@ func (s *session) installRenewed(chainPEM string) error {
 	if err != nil {
 		return err
 	}
-	if k, ok := chain[0].PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !k.Equal(signer.Public()) {
-		return errors.New("not for this device's key")
-	}
-	if id, err := identity.DeviceID(chain[0]); err != nil || id != a.cfg.DeviceID {
-		return errors.New("not for this device")
-	}
 	roots, err := a.dir.Roots()
 	if err != nil {
 		return err
 	}
-	inter := x509.NewCertPool()
-	for _, c := range chain[1:] {
-		inter.AddCert(c)
-	}
-	if _, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+	if err := identity.VerifyDeviceChain(chain, roots, signer.Public(), a.cfg.DeviceID); err != nil {
 		return err
 	}
 	if err := a.dir.SaveCertificate(chainPEM); err != nil {

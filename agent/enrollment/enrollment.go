@@ -124,8 +124,8 @@ func Enroll(ctx context.Context, req Request) (*Result, error) {
 }
 
 // checkIssued makes sure the server gave us a certificate for our key,
-// chaining to the root we pinned, with a device id in it.
-func checkIssued(er protocol.EnrollResponse, root *x509.Certificate, pub any) error {
+// chaining to the root we pinned, with the device id it announced.
+func checkIssued(er protocol.EnrollResponse, root *x509.Certificate, pub crypto.PublicKey) error {
 	if root == nil {
 		return errors.New("server root unknown")
 	}
@@ -133,22 +133,10 @@ func checkIssued(er protocol.EnrollResponse, root *x509.Certificate, pub any) er
 	if err != nil {
 		return fmt.Errorf("enroll response certificate: %w", err)
 	}
-	leaf := chain[0]
-	if k, ok := leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !k.Equal(pub) {
-		return errors.New("issued certificate is not for this device's key")
-	}
 	roots := x509.NewCertPool()
 	roots.AddCert(root)
-	inter := x509.NewCertPool()
-	for _, c := range chain[1:] {
-		inter.AddCert(c)
-	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return fmt.Errorf("issued certificate does not chain to the pinned root: %w", err)
-	}
-	id, err := identity.DeviceID(leaf)
-	if err != nil || id != er.DeviceID {
-		return errors.New("issued certificate does not carry the device id")
+	if err := identity.VerifyDeviceChain(chain, roots, pub, er.DeviceID); err != nil {
+		return fmt.Errorf("issued %w", err)
 	}
 	if er.GatewayURL == "" {
 		return errors.New("server gave no gateway URL")

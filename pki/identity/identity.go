@@ -5,6 +5,7 @@
 package identity
 
 import (
+	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -79,4 +80,28 @@ func ParseChain(pemText []byte) ([]*x509.Certificate, error) {
 		return nil, errors.New("no PEM certificate found")
 	}
 	return certs, nil
+}
+
+// VerifyDeviceChain checks a device certificate chain the server handed
+// out (at enrollment or renewal): the leaf is for pub, carries deviceID,
+// and chains to roots for client authentication.
+func VerifyDeviceChain(chain []*x509.Certificate, roots *x509.CertPool, pub crypto.PublicKey, deviceID string) error {
+	if len(chain) == 0 {
+		return errors.New("empty certificate chain")
+	}
+	leaf := chain[0]
+	if k, ok := leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !k.Equal(pub) {
+		return errors.New("certificate is not for this device's key")
+	}
+	if id, err := DeviceID(leaf); err != nil || id != deviceID {
+		return errors.New("certificate does not carry this device's id")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return fmt.Errorf("certificate does not chain to the pinned root: %w", err)
+	}
+	return nil
 }
