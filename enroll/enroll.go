@@ -15,12 +15,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/cordon-mdm/cordon/internal/httpjson"
 	"github.com/cordon-mdm/cordon/internal/secret"
 	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/pki/identity"
@@ -169,10 +169,10 @@ func (s *Service) CreateToken(ctx context.Context, req TokenRequest, actor, sour
 // ServeHTTP handles POST /enroll.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		writeError(w, http.StatusMethodNotAllowed, "use POST")
+		httpjson.Error(w, http.StatusMethodNotAllowed, "use POST")
 		return
 	}
-	source := remoteHost(r)
+	source := httpjson.RemoteHost(r)
 	resp, err := s.enroll(r.Context(), r.Body, source)
 	if err != nil {
 		status := http.StatusBadRequest
@@ -182,12 +182,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, errInternal):
 			status = http.StatusInternalServerError
 		}
-		writeError(w, status, err.Error())
+		httpjson.Error(w, status, err.Error())
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusCreated)
-	json.NewEncoder(w).Encode(resp)
+	httpjson.Write(w, http.StatusCreated, resp)
 }
 
 var errInternal = errors.New("internal error")
@@ -263,18 +261,4 @@ func (s *Service) enroll(ctx context.Context, body io.Reader, source string) (*p
 		GatewayURL:        s.gatewayURL,
 		CommandSigningKey: base64.StdEncoding.EncodeToString(s.commandKey),
 	}, nil
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]string{"error": msg})
-}
-
-func remoteHost(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

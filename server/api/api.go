@@ -8,13 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cordon-mdm/cordon/enroll"
+	"github.com/cordon-mdm/cordon/internal/httpjson"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/auth"
 	"github.com/cordon-mdm/cordon/server/store"
@@ -124,13 +124,13 @@ func (a *API) require(h http.HandlerFunc, roles ...string) http.Handler {
 		if !ok || err != nil {
 			if err != nil && !errors.Is(err, auth.ErrUnauthenticated) {
 				a.log.Error("authenticate", "err", err)
-				writeError(w, http.StatusInternalServerError, "internal error")
+				httpjson.Error(w, http.StatusInternalServerError, "internal error")
 				return
 			}
-			a.audit.Record(r.Context(), audit.Entry{Actor: "anonymous", Source: source(r), Action: audit.APIDenied,
+			a.audit.Record(r.Context(), audit.Entry{Actor: "anonymous", Source: httpjson.RemoteHost(r), Action: audit.APIDenied,
 				Target: r.Method + " " + r.URL.Path, Outcome: audit.Denied, Details: map[string]string{"reason": "missing or invalid API key"}})
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cordon"`)
-			writeError(w, http.StatusUnauthorized, auth.ErrUnauthenticated.Error())
+			httpjson.Error(w, http.StatusUnauthorized, auth.ErrUnauthenticated.Error())
 			return
 		}
 		allowed := false
@@ -138,10 +138,10 @@ func (a *API) require(h http.HandlerFunc, roles ...string) http.Handler {
 			allowed = allowed || p.Role == role
 		}
 		if !allowed {
-			a.audit.Record(r.Context(), audit.Entry{Actor: p.Actor, Source: source(r), Action: audit.APIDenied,
+			a.audit.Record(r.Context(), audit.Entry{Actor: p.Actor, Source: httpjson.RemoteHost(r), Action: audit.APIDenied,
 				Target: r.Method + " " + r.URL.Path, Outcome: audit.Denied,
 				Details: map[string]string{"reason": "role " + p.Role + " may not do this"}})
-			writeError(w, http.StatusForbidden, "role "+p.Role+" may not do this")
+			httpjson.Error(w, http.StatusForbidden, "role "+p.Role+" may not do this")
 			return
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
@@ -152,10 +152,10 @@ func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	if err := a.store.Ping(ctx); err != nil {
-		writeError(w, http.StatusServiceUnavailable, "database unavailable")
+		httpjson.Error(w, http.StatusServiceUnavailable, "database unavailable")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func (a *API) rootPEM(w http.ResponseWriter, _ *http.Request) {
@@ -167,7 +167,7 @@ func (a *API) crl(w http.ResponseWriter, _ *http.Request) {
 	der, err := a.ca.CRL()
 	if err != nil {
 		a.log.Error("crl", "err", err)
-		writeError(w, http.StatusInternalServerError, "CRL unavailable")
+		httpjson.Error(w, http.StatusInternalServerError, "CRL unavailable")
 		return
 	}
 	w.Header().Set("Content-Type", "application/pkix-crl")
@@ -187,18 +187,18 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
 	if body.TTL != "" {
 		d, err := time.ParseDuration(body.TTL)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "ttl: "+err.Error())
+			httpjson.Error(w, http.StatusBadRequest, "ttl: "+err.Error())
 			return
 		}
 		ttl = d
 	}
 	text, exp, err := a.tokens.CreateToken(r.Context(), enroll.TokenRequest{TTL: ttl, Uses: body.Uses, Owner: body.Owner},
-		principal(r).Actor, source(r))
+		principal(r).Actor, httpjson.RemoteHost(r))
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"token": text, "expires_at": exp.UTC().Format(time.RFC3339)})
+	httpjson.Write(w, http.StatusCreated, map[string]any{"token": text, "expires_at": exp.UTC().Format(time.RFC3339)})
 }
 
 func (a *API) listDevices(w http.ResponseWriter, r *http.Request) {
@@ -211,7 +211,7 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request) {
 	for i := range ds {
 		out = append(out, deviceJSON(&ds[i]))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"devices": out})
+	httpjson.Write(w, http.StatusOK, map[string]any{"devices": out})
 }
 
 func (a *API) getDevice(w http.ResponseWriter, r *http.Request) {
@@ -220,7 +220,7 @@ func (a *API) getDevice(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, deviceJSON(d))
+	httpjson.Write(w, http.StatusOK, deviceJSON(d))
 }
 
 func (a *API) lockTimeline(w http.ResponseWriter, r *http.Request) {
@@ -238,7 +238,7 @@ func (a *API) lockTimeline(w http.ResponseWriter, r *http.Request) {
 	for _, e := range es {
 		out = append(out, map[string]any{"at": e.At.UTC().Format(time.RFC3339Nano), "state": e.State, "source": e.Source})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": out})
+	httpjson.Write(w, http.StatusOK, map[string]any{"entries": out})
 }
 
 func (a *API) revokeDevice(w http.ResponseWriter, r *http.Request) {
@@ -251,7 +251,7 @@ func (a *API) revokeDevice(w http.ResponseWriter, r *http.Request) {
 	if body.Reason == "" {
 		body.Reason = "revoked by " + principal(r).Actor
 	}
-	if err := a.devices.Revoke(r.Context(), r.PathValue("id"), body.Reason, principal(r).Actor, source(r)); err != nil {
+	if err := a.devices.Revoke(r.Context(), r.PathValue("id"), body.Reason, principal(r).Actor, httpjson.RemoteHost(r)); err != nil {
 		a.fail(w, err)
 		return
 	}
@@ -260,7 +260,7 @@ func (a *API) revokeDevice(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, deviceJSON(d))
+	httpjson.Write(w, http.StatusOK, deviceJSON(d))
 }
 
 func (a *API) listAudit(w http.ResponseWriter, r *http.Request) {
@@ -268,7 +268,7 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("after"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			writeError(w, http.StatusBadRequest, "after must be a non-negative integer")
+			httpjson.Error(w, http.StatusBadRequest, "after must be a non-negative integer")
 			return
 		}
 		q.AfterSeq = n
@@ -276,7 +276,7 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
-			writeError(w, http.StatusBadRequest, "limit must be 1 to 1000")
+			httpjson.Error(w, http.StatusBadRequest, "limit must be 1 to 1000")
 			return
 		}
 		q.Limit = n
@@ -296,7 +296,7 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) {
 			"source": e.Source, "action": e.Action, "target": e.Target, "outcome": e.Outcome, "details": details,
 			"prev_hash": e.PrevHash, "hash": e.Hash})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": out})
+	httpjson.Write(w, http.StatusOK, map[string]any{"entries": out})
 }
 
 func (a *API) verifyAudit(w http.ResponseWriter, r *http.Request) {
@@ -305,21 +305,21 @@ func (a *API) verifyAudit(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	httpjson.Write(w, http.StatusOK, res)
 }
 
 // fail maps core errors to statuses here, at the edge.
 func (a *API) fail(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, "not found")
+		httpjson.Error(w, http.StatusNotFound, "not found")
 	case errors.Is(err, enroll.ErrInvalid):
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpjson.Error(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, store.ErrConflict):
-		writeError(w, http.StatusConflict, err.Error())
+		httpjson.Error(w, http.StatusConflict, err.Error())
 	default:
 		a.log.Error("api", "err", err)
-		writeError(w, http.StatusInternalServerError, "internal error")
+		httpjson.Error(w, http.StatusInternalServerError, "internal error")
 	}
 }
 
@@ -327,26 +327,8 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error())
+		httpjson.Error(w, http.StatusBadRequest, "invalid JSON body: "+err.Error())
 		return false
 	}
 	return true
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
-}
-
-func source(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

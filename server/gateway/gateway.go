@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/cordon-mdm/cordon/internal/httpjson"
 	"github.com/cordon-mdm/cordon/pki/identity"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/audit"
@@ -198,15 +198,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
-		writeError(w, http.StatusUnauthorized, "client certificate required")
+		httpjson.Error(w, http.StatusUnauthorized, "client certificate required")
 		return
 	}
 	id, err := identity.DeviceID(r.TLS.PeerCertificates[0])
 	if err != nil {
-		writeError(w, http.StatusForbidden, "not a device certificate")
+		httpjson.Error(w, http.StatusForbidden, "not a device certificate")
 		return
 	}
-	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	host := httpjson.RemoteHost(r)
 	dev, err := g.store.GetDevice(r.Context(), id)
 	if err != nil || dev.Status == store.StatusRevoked {
 		reason := "device is not enrolled"
@@ -215,7 +215,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		g.audit.Record(r.Context(), audit.Entry{Actor: "device:" + id, Source: host, Action: audit.DeviceRefused,
 			Target: "device:" + id, Outcome: audit.Denied, Details: map[string]string{"reason": reason}})
-		writeError(w, http.StatusForbidden, reason)
+		httpjson.Error(w, http.StatusForbidden, reason)
 		return
 	}
 	ws, err := g.upgrader.Upgrade(w, r, nil)
@@ -285,10 +285,4 @@ func (g *Gateway) keepalive() {
 			}
 		}
 	}
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
