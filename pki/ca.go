@@ -360,9 +360,9 @@ func readCert(path string) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	block, _ := pem.Decode(b)
-	if block == nil || block.Type != "CERTIFICATE" {
-		return nil, fmt.Errorf("%s: not a PEM certificate", path)
+	certs, err := identity.ParseChain(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return x509.ParseCertificate(block.Bytes)
+	return certs[0], nil
 }
