@@ -20,6 +20,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/cordon-mdm/cordon/internal/httpjson"
+	"github.com/cordon-mdm/cordon/internal/wshandshake"
 	"github.com/cordon-mdm/cordon/pki/identity"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/audit"
@@ -218,7 +219,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusForbidden, reason)
 		return
 	}
-	ws, err := g.upgrader.Upgrade(w, r, nil)
+	ws, err := wshandshake.Upgrade(&g.upgrader, w, r, nil)
 	if err != nil {
 		return // the upgrader has answered the client
 	}
