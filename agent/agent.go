@@ -26,6 +26,8 @@ import (
 	"github.com/cordon-mdm/cordon/agent/posture"
 	"github.com/cordon-mdm/cordon/agent/spool"
 	"github.com/cordon-mdm/cordon/agent/state"
+	"github.com/cordon-mdm/cordon/internal/fips"
+	"github.com/cordon-mdm/cordon/internal/wshandshake"
 	"github.com/cordon-mdm/cordon/pki/identity"
 	"github.com/cordon-mdm/cordon/protocol"
 )
@@ -45,6 +47,7 @@ type Agent struct {
 	log       *slog.Logger
 	version   string
 	obs       Observer
+	fips      bool
 
 	reportInterval time.Duration
 	pollInterval   time.Duration
@@ -89,21 +92,31 @@ func WithRenewCheck(d time.Duration) Option { return func(a *Agent) { a.renewChe
 // WithSpoolSize bounds the on-disk spool.
 func WithSpoolSize(n int) Option { return func(a *Agent) { a.spoolSize = n } }
 
+// WithFIPS restricts TLS to what FIPS 140-3 mode allows. It defaults to on
+// in FIPS builds; New refuses it unless the process runs the frozen module
+// (see internal/fips).
+func WithFIPS(on bool) Option { return func(a *Agent) { a.fips = on } }
+
 // WithObserver sets event callbacks.
 func WithObserver(o Observer) Option { return func(a *Agent) { a.obs = o } }
 
 // New loads an enrolled state dir.
 func New(dir state.Dir, opts ...Option) (*Agent, error) {
-	cfg, err := dir.LoadConfig()
-	if err != nil {
-		return nil, err
-	}
-	a := &Agent{dir: dir, cfg: cfg, log: slog.New(slog.DiscardHandler), version: "dev",
+	a := &Agent{dir: dir, log: slog.New(slog.DiscardHandler), version: "dev",
 		reportInterval: 15 * time.Minute, pollInterval: 30 * time.Second,
 		backoffBase: time.Second, backoffMax: 5 * time.Minute, renewCheck: time.Hour,
-		readTimeout: 90 * time.Second, spoolSize: 1000, trigger: make(chan struct{}, 1)}
+		readTimeout: 90 * time.Second, spoolSize: 1000, trigger: make(chan struct{}, 1), fips: fips.Default()}
 	for _, o := range opts {
 		o(a)
+	}
+	if a.fips {
+		if err := fips.Current().Check(); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if a.cfg, err = dir.LoadConfig(); err != nil {
+		return nil, err
 	}
 	if a.collector == nil {
 		a.collector = posture.System{AgentVersion: a.version}
@@ -196,14 +209,10 @@ func (a *Agent) dial(ctx context.Context) (*websocket.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := websocket.Dialer{
-		HandshakeTimeout: 15 * time.Second,
-		ReadBufferSize:   1024,
-		WriteBufferSize:  4096,
-		TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots, ServerName: u.Hostname(),
-			Certificates: []tls.Certificate{*cert}},
-	}
-	ws, resp, err := d.DialContext(ctx, a.cfg.GatewayURL, nil)
+	d := websocket.Dialer{HandshakeTimeout: 15 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 4096}
+	cfg := fips.TLS(a.fips)
+	cfg.RootCAs, cfg.ServerName, cfg.Certificates = roots, u.Hostname(), []tls.Certificate{*cert}
+	ws, resp, err := wshandshake.Dial(ctx, d, a.cfg.GatewayURL, cfg, nil)
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}

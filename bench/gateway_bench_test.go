@@ -35,6 +35,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
+	"github.com/cordon-mdm/cordon/internal/fips"
+	"github.com/cordon-mdm/cordon/internal/wshandshake"
 	"github.com/cordon-mdm/cordon/pki/identity"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server"
@@ -501,14 +503,10 @@ func TestBenchClientProcess(t *testing.T) {
 // connectAgent dials the gateway as one agent, says hello and waits for
 // the server to acknowledge it.
 func connectAgent(gatewayURL string, roots *x509.CertPool, cert tls.Certificate) (*websocket.Conn, error) {
-	d := websocket.Dialer{
-		HandshakeTimeout: 30 * time.Second,
-		ReadBufferSize:   512,
-		WriteBufferSize:  1024,
-		TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots, ServerName: "127.0.0.1",
-			Certificates: []tls.Certificate{cert}},
-	}
-	ws, resp, err := d.Dial(gatewayURL, nil)
+	d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 512, WriteBufferSize: 1024}
+	cfg := fips.TLS(fips.Default())
+	cfg.RootCAs, cfg.ServerName, cfg.Certificates = roots, "127.0.0.1", []tls.Certificate{cert}
+	ws, resp, err := wshandshake.Dial(context.Background(), d, gatewayURL, cfg, nil)
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}

@@ -19,7 +19,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/cordon-mdm/cordon/agent/state"
+	"github.com/cordon-mdm/cordon/internal/fips"
 	"github.com/cordon-mdm/cordon/internal/testenv"
+	"github.com/cordon-mdm/cordon/internal/wshandshake"
 	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/store"
@@ -141,9 +143,10 @@ func TestEnrollmentRefusals(t *testing.T) {
 func dial(e *testenv.Env, cert *tls.Certificate) (*websocket.Conn, error) {
 	roots := x509.NewCertPool()
 	roots.AddCert(e.Server.CA.Root())
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, TLSClientConfig: &tls.Config{RootCAs: roots,
-		ServerName: "127.0.0.1", Certificates: []tls.Certificate{*cert}}}
-	ws, resp, err := d.Dial("wss://"+e.Server.AgentAddr()+protocol.GatewayPath, nil)
+	cfg := fips.TLS(fips.Default())
+	cfg.RootCAs, cfg.ServerName, cfg.Certificates = roots, "127.0.0.1", []tls.Certificate{*cert}
+	ws, resp, err := wshandshake.Dial(context.Background(), websocket.Dialer{HandshakeTimeout: 5 * time.Second},
+		"wss://"+e.Server.AgentAddr()+protocol.GatewayPath, cfg, nil)
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/cordon-mdm/cordon/enroll"
 	"github.com/cordon-mdm/cordon/internal/atomicfile"
+	"github.com/cordon-mdm/cordon/internal/fips"
 	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/api"
@@ -48,10 +49,16 @@ type config struct {
 	deviceLifetime                         time.Duration
 	pingInterval                           time.Duration
 	historyLimit                           int
+	fips                                   bool
 }
 
 // Option configures a Server.
 type Option func(*config) error
+
+// WithFIPS restricts both listeners to what FIPS 140-3 mode allows (see
+// internal/fips). It defaults to on in FIPS builds; New refuses it when
+// the process does not run the frozen module.
+func WithFIPS(on bool) Option { return func(c *config) error { c.fips = on; return nil } }
 
 // WithDataDir sets the data dir (CA, keys, SQLite).
 func WithDataDir(d string) Option { return func(c *config) error { c.dataDir = d; return nil } }
@@ -114,9 +121,16 @@ type Server struct {
 // New opens the data dir, database and CA. It does not listen yet.
 func New(ctx context.Context, opts ...Option) (*Server, error) {
 	cfg := config{dataDir: DefaultDataDir, listen: DefaultListen, agentListen: DefaultAgentListen,
-		log: slog.New(slog.DiscardHandler), deviceLifetime: pki.DefaultDeviceLifetime, pingInterval: 30 * time.Second, historyLimit: 500}
+		log: slog.New(slog.DiscardHandler), deviceLifetime: pki.DefaultDeviceLifetime, pingInterval: 30 * time.Second, historyLimit: 500, fips: fips.Default()}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	// Checked before anything touches the data dir, so a refused start
+	// leaves no trace.
+	if cfg.fips {
+		if err := fips.Current().Check(); err != nil {
 			return nil, err
 		}
 	}
@@ -182,7 +196,7 @@ func (s *Server) Start(ctx context.Context) error {
 	handler := api.New(s.Store, s.Audit, enr, devices{s}, caInfo{s.CA}, enr,
 		api.WithLogger(s.log), api.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 
-	consoleTLS := baseTLS()
+	consoleTLS := fips.TLS(s.cfg.fips)
 	consoleTLS.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.certs.get(context.Background()) }
 	// Agents present only their leaf and the gateway anchors on its own
 	// intermediate: a parsed intermediate per connection would stay in
@@ -190,7 +204,7 @@ func (s *Server) Start(ctx context.Context) error {
 	roots := x509.NewCertPool()
 	roots.AddCert(s.CA.Root())
 	roots.AddCert(s.CA.Intermediate())
-	agentBase := baseTLS()
+	agentBase := fips.TLS(s.cfg.fips)
 	agentBase.GetCertificate = consoleTLS.GetCertificate
 	agentBase.ClientCAs = roots
 	agentTLS := s.gw.TLSConfig(agentBase)
@@ -214,7 +228,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}()
 	s.log.Info("cordon server started", "console", "https://"+s.consoleLn.Addr().String(), "gateway", s.GatewayURL(),
-		"database", s.Store.Dialect(), "ca_fingerprint", s.CA.RootFingerprint())
+		"database", s.Store.Dialect(), "ca_fingerprint", s.CA.RootFingerprint(), "fips_mode", s.cfg.fips, "fips140", fipsState())
 	return nil
 }
 
@@ -310,17 +324,6 @@ func (s *Server) certHosts() []string {
 	return hosts
 }
 
-// baseTLS is TLS 1.2+ with forward-secret AEAD suites only.
-func baseTLS() *tls.Config {
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		CipherSuites: []uint16{
-			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-		},
-	}
-}
-
 // certSource serves the server certificate and re-issues it when two
 // thirds of its lifetime have passed, so a long-running server never
 // presents an expired certificate.
@@ -374,3 +377,6 @@ func ensureDataDir(dir string) error {
 	}
 	return os.Chmod(dir, 0o700)
 }
+
+// fipsState is the one-line module status for the start-up log.
+func fipsState() string { return strings.Join(fips.Current().Lines(), "; ") }

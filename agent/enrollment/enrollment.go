@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/cordon-mdm/cordon/agent/state"
+	"github.com/cordon-mdm/cordon/internal/fips"
 	"github.com/cordon-mdm/cordon/pki/identity"
 	"github.com/cordon-mdm/cordon/protocol"
 )
@@ -35,6 +36,10 @@ type Request struct {
 	Fingerprint string
 	State       state.Dir
 	Facts       protocol.DeviceFacts
+	// FIPS restricts TLS to what FIPS 140-3 mode allows; Enroll refuses
+	// it unless the process runs the frozen module. Callers pass
+	// fips.Default() unless the operator chose otherwise.
+	FIPS bool
 }
 
 // Result reports what happened.
@@ -48,6 +53,11 @@ var ErrAlreadyEnrolled = errors.New("this state directory is already enrolled; r
 
 // Enroll performs the exchange and saves the state.
 func Enroll(ctx context.Context, req Request) (*Result, error) {
+	if req.FIPS {
+		if err := fips.Current().Check(); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := req.State.LoadConfig(); err == nil {
 		return nil, ErrAlreadyEnrolled
 	}
@@ -68,20 +78,17 @@ func Enroll(ctx context.Context, req Request) (*Result, error) {
 	}
 	pin := identity.NormalizeFingerprint(req.Fingerprint)
 	var root *x509.Certificate
+	tlsCfg := fips.TLS(req.FIPS)
+	// Verification is done below against the pinned (or first-seen) root
+	// instead of the system roots, which never hold an agency CA.
+	tlsCfg.InsecureSkipVerify = true
+	tlsCfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		r, err := identity.VerifyPinnedServer(cs, u.Hostname(), pin)
+		root = r
+		return err
+	}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		TLSClientConfig: &tls.Config{
-			MinVersion: tls.VersionTLS12,
-			// Verification is done below against the pinned (or first-seen)
-			// root instead of the system roots, which never hold an agency CA.
-			InsecureSkipVerify: true,
-			VerifyConnection: func(cs tls.ConnectionState) error {
-				r, err := identity.VerifyPinnedServer(cs, u.Hostname(), pin)
-				root = r
-				return err
-			},
-		},
-	}}
+		Proxy: http.ProxyFromEnvironment, TLSClientConfig: tlsCfg}}
 	body, _ := json.Marshal(protocol.EnrollRequest{Token: req.Token,
 		CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})), Facts: req.Facts})
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(req.Server, "/")+protocol.EnrollPath, bytes.NewReader(body))

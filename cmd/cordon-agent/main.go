@@ -19,6 +19,7 @@ import (
 	"github.com/cordon-mdm/cordon/agent/enrollment"
 	"github.com/cordon-mdm/cordon/agent/posture"
 	"github.com/cordon-mdm/cordon/agent/state"
+	"github.com/cordon-mdm/cordon/internal/fips"
 	"github.com/cordon-mdm/cordon/internal/version"
 )
 
@@ -50,7 +51,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case "status":
 		return status(args[1:], stdout)
 	case "version", "-v", "--version":
-		fmt.Fprintln(stdout, "cordon-agent", version.Version)
+		version.Fprint(stdout, "cordon-agent")
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -66,6 +67,7 @@ func enroll(args []string, stdout, stderr io.Writer) error {
 	token := fs.String("token", "", "enrollment token from IT")
 	fp := fs.String("ca-fingerprint", "", "SHA-256 of the server's root CA (cordon-server ca fingerprint); empty trusts on first use")
 	dir := fs.String("state", state.Default(), "state directory")
+	fipsMode := fipsFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,7 +77,7 @@ func enroll(args []string, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	res, err := enrollment.Enroll(ctx, enrollment.Request{Server: *srv, Token: *token, Fingerprint: *fp,
-		State: state.Dir{Path: *dir}, Facts: posture.Facts(ctx, version.Version)})
+		State: state.Dir{Path: *dir}, Facts: posture.Facts(ctx, version.Version), FIPS: *fipsMode})
 	if err != nil {
 		return err
 	}
@@ -91,6 +93,7 @@ func runAgent(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cordon-agent run", flag.ContinueOnError)
 	dir := fs.String("state", state.Default(), "state directory")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	fipsMode := fipsFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -99,13 +102,13 @@ func runAgent(args []string, stderr io.Writer) error {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	a, err := agent.New(state.Dir{Path: *dir}, agent.WithLogger(logger), agent.WithVersion(version.Version))
+	a, err := agent.New(state.Dir{Path: *dir}, agent.WithLogger(logger), agent.WithVersion(version.Version), agent.WithFIPS(*fipsMode))
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	logger.Info("cordon agent starting", "device_id", a.DeviceID(), "version", version.Version)
+	logger.Info("cordon agent starting", "device_id", a.DeviceID(), "version", version.Version, "fips_mode", *fipsMode)
 	return a.Run(ctx)
 }
 
@@ -131,4 +134,9 @@ func status(args []string, stdout io.Writer) error {
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// fipsFlag is --fips, on by default in FIPS builds (make build-fips).
+func fipsFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("fips", fips.Default(), "restrict TLS to FIPS 140-3 approved algorithms; refuse to start unless the FIPS module is active")
 }

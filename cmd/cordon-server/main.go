@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cordon-mdm/cordon/internal/fips"
 	"github.com/cordon-mdm/cordon/internal/version"
 	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/server"
@@ -73,7 +74,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case "audit verify":
 		return auditVerify(rest, stdout)
 	case "version", "-v", "--version":
-		fmt.Fprintln(stdout, "cordon-server", version.Version)
+		version.Fprint(stdout, "cordon-server")
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -103,6 +104,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.Var(&hostnames, "hostname", "name agents use to reach this server (repeatable; the first goes into the gateway URL)")
 	certLifetime := fs.Duration("device-cert-lifetime", 30*24*time.Hour, "lifetime of device certificates")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	fipsMode := fs.Bool("fips", fips.Default(), "restrict TLS on both listeners to FIPS 140-3 approved algorithms; refuse to start unless the FIPS module is active")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -115,7 +117,7 @@ func serve(args []string, stderr io.Writer) error {
 	defer stop()
 	srv, err := server.New(ctx, server.WithDataDir(*data), server.WithListen(*listen), server.WithAgentListen(*agentListen),
 		server.WithDatabase(*database), server.WithHostnames(hostnames...), server.WithLogger(logger),
-		server.WithDeviceCertLifetime(*certLifetime))
+		server.WithDeviceCertLifetime(*certLifetime), server.WithFIPS(*fipsMode))
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cordon-mdm/cordon/internal/fips"
+	"github.com/cordon-mdm/cordon/internal/version"
 	"github.com/cordon-mdm/cordon/pki/identity"
 )
 
@@ -26,11 +28,13 @@ const usage = `usage: cordonctl [flags] COMMAND
   devices ls             list devices
   devices show ID        one device with its posture (JSON)
   devices revoke ID      revoke the device's certificates and disconnect it
+  version                version and FIPS 140-3 module status
 
 flags (or environment):
   --server URL           https://HOST:PORT   (CORDON_SERVER)
   --api-key KEY          API key             (CORDON_API_KEY)
   --ca-fingerprint HEX   pinned root CA      (CORDON_CA_FINGERPRINT)
+  --fips                 FIPS 140-3 TLS only; on by default in FIPS builds
 `
 
 func main() {
@@ -50,11 +54,21 @@ func run(args []string, stdout io.Writer) error {
 	srv := fs.String("server", os.Getenv("CORDON_SERVER"), "server URL")
 	key := fs.String("api-key", os.Getenv("CORDON_API_KEY"), "API key")
 	fp := fs.String("ca-fingerprint", os.Getenv("CORDON_CA_FINGERPRINT"), "root CA fingerprint")
+	fipsMode := fs.Bool("fips", fips.Default(), "restrict TLS to FIPS 140-3 approved algorithms")
 	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	rest := fs.Args()
+	if len(rest) == 1 && rest[0] == "version" {
+		version.Fprint(stdout, "cordonctl")
+		return nil
+	}
+	if *fipsMode {
+		if err := fips.Current().Check(); err != nil {
+			return err
+		}
+	}
 	if len(rest) < 2 || rest[0] != "devices" {
 		fs.Usage()
 		return errors.New("unknown command")
@@ -66,13 +80,14 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil || u.Scheme != "https" {
 		return fmt.Errorf("--server must be https://HOST:PORT")
 	}
+	tlsCfg := fips.TLS(*fipsMode)
+	tlsCfg.InsecureSkipVerify = true // verified against the pinned root below
+	tlsCfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		_, err := identity.VerifyPinnedServer(cs, u.Hostname(), *fp)
+		return err
+	}
 	c := &client{base: strings.TrimRight(*srv, "/"), key: *key, http: &http.Client{Timeout: 30 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12,
-			InsecureSkipVerify: true, // verified against the pinned root below
-			VerifyConnection: func(cs tls.ConnectionState) error {
-				_, err := identity.VerifyPinnedServer(cs, u.Hostname(), *fp)
-				return err
-			}}}}}
+		Transport: &http.Transport{TLSClientConfig: tlsCfg}}}
 	ctx := context.Background()
 	switch {
 	case rest[1] == "ls":

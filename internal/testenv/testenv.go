@@ -28,6 +28,7 @@ import (
 	"github.com/cordon-mdm/cordon/agent/enrollment"
 	"github.com/cordon-mdm/cordon/agent/posture"
 	"github.com/cordon-mdm/cordon/agent/state"
+	"github.com/cordon-mdm/cordon/internal/fips"
 	"github.com/cordon-mdm/cordon/pki/identity"
 	"github.com/cordon-mdm/cordon/server"
 )
@@ -134,12 +135,13 @@ func (w testWriter) Write(p []byte) (int, error) {
 // Client is an HTTPS client that pins this server's root.
 func (e *Env) Client() *http.Client {
 	fp := e.Server.CA.RootFingerprint()
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
-		InsecureSkipVerify: true,
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			_, err := identity.VerifyPinnedServer(cs, "127.0.0.1", fp)
-			return err
-		}}}}
+	cfg := fips.TLS(fips.Default())
+	cfg.InsecureSkipVerify = true
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		_, err := identity.VerifyPinnedServer(cs, "127.0.0.1", fp)
+		return err
+	}
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
 }
 
 // Token creates an enrollment token as local IT would.
@@ -176,7 +178,7 @@ func (e *Env) APIKey(role string) string {
 func (e *Env) Enroll(token string) (state.Dir, error) {
 	dir := state.Dir{Path: filepath.Join(e.T.TempDir(), "agent")}
 	_, err := enrollment.Enroll(e.ctx, enrollment.Request{Server: e.Server.ConsoleURL(), Token: token,
-		Fingerprint: e.Server.CA.RootFingerprint(), State: dir, Facts: posture.Facts(e.ctx, "test")})
+		Fingerprint: e.Server.CA.RootFingerprint(), State: dir, Facts: posture.Facts(e.ctx, "test"), FIPS: fips.Default()})
 	return dir, err
 }
 
