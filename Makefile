@@ -8,11 +8,19 @@ LDFLAGS   := -s -w -X github.com/cordon-mdm/cordon/internal/version.Version=$(VE
 export CGO_ENABLED := 0
 
 CROSS_TARGETS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64 android/arm64
+# The Go Cryptographic Module version with a FIPS 140-3 certificate, as
+# listed in $(go env GOROOT)/lib/fips140/certified.txt.
+FIPS_MODULE   := v1.0.0
 
-.PHONY: run build test test-go lint bench cross fuzz clean
+.PHONY: run build build-fips test test-go test-fips fips-scan lint bench cross cross-fips fuzz clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+# The same three binaries on the FIPS 140-3 module, in FIPS mode by
+# default (see README, "FIPS 140-3").
+build-fips:
+	GOFIPS140=$(FIPS_MODULE) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/fips/ ./cmd/...
 
 # Starts the server with its data in $(DATA): CA, keys and SQLite are
 # created on first start. Ctrl-C stops it.
@@ -20,12 +28,23 @@ run: build
 	$(BIN)/cordon-server serve --data $(DATA)
 
 # Everything CI checks: vet, the whole suite (SQLite and a real PostgreSQL
-# started for the run), fuzz seeds, and the agent's dependency guard.
+# started for the run), fuzz seeds, the agent's dependency guard, and the
+# whole suite again as a FIPS build with non-approved algorithms fatal.
 test: lint
-	./scripts/with-test-services.sh $(MAKE) --no-print-directory test-go
+	./scripts/with-test-services.sh $(MAKE) --no-print-directory test-go test-fips
 
 test-go:
 	$(GO) test -count=1 -timeout 15m ./...
+
+# Every test, the binaries the tests build included, on the FIPS module
+# with GODEBUG=fips140=only: any non-approved algorithm fails the run.
+test-fips:
+	GOFIPS140=$(FIPS_MODULE) GODEBUG=fips140=only $(GO) test -count=1 -timeout 15m ./...
+
+# Prints what sslscan sees on both listeners of a FIPS-mode server (the
+# test also fails on any non-approved protocol, suite or group).
+fips-scan:
+	$(GO) test -count=1 -run 'TestFIPSBuild$$' -v ./integration/ | sed -n '/sslscan of/,/^=== RUN\|^--- /p'
 
 lint:
 	$(GO) vet ./...
@@ -52,6 +71,15 @@ cross:
 	    -o dist/cordon-agent-$$os-$$arch$$ext ./cmd/cordon-agent; \
 	done
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/ ./cmd/cordon-server ./cmd/cordonctl
+
+cross-fips:
+	@set -e; for t in $(CROSS_TARGETS); do \
+	  os=$${t%/*}; arch=$${t#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+	  echo "cordon-agent $$os/$$arch (FIPS $(FIPS_MODULE))"; \
+	  GOFIPS140=$(FIPS_MODULE) GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' \
+	    -o dist/fips/cordon-agent-$$os-$$arch$$ext ./cmd/cordon-agent; \
+	done
+	GOFIPS140=$(FIPS_MODULE) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/fips/ ./cmd/cordon-server ./cmd/cordonctl
 
 clean:
 	rm -rf $(BIN) dist

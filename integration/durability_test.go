@@ -17,39 +17,11 @@ import (
 	"github.com/cordon-mdm/cordon/agent/enrollment"
 	"github.com/cordon-mdm/cordon/agent/posture"
 	"github.com/cordon-mdm/cordon/agent/state"
+	"github.com/cordon-mdm/cordon/internal/fips"
 	"github.com/cordon-mdm/cordon/internal/testenv"
 	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/server/store"
 )
-
-var (
-	buildOnce sync.Once
-	serverBin string
-	buildErr  error
-)
-
-// cordonServer builds the real binary once per test run: the kill -9
-// test needs a process it can kill.
-func cordonServer(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "cordon-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		serverBin = filepath.Join(dir, "cordon-server")
-		out, err := exec.Command("go", "build", "-o", serverBin, "github.com/cordon-mdm/cordon/cmd/cordon-server").CombinedOutput()
-		if err != nil {
-			buildErr = err
-			t.Logf("%s", out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("build cordon-server: %v", buildErr)
-	}
-	return serverBin
-}
 
 func freePort(t *testing.T) string {
 	t.Helper()
@@ -65,6 +37,7 @@ type serverProc struct {
 	t                   *testing.T
 	bin, data, dsn      string
 	listen, agentListen string
+	env                 []string // added to the test's environment
 	cmd                 *exec.Cmd
 	logf                *os.File
 }
@@ -72,6 +45,7 @@ type serverProc struct {
 func (p *serverProc) start() {
 	p.t.Helper()
 	p.cmd = exec.Command(p.bin, "serve", "--data", p.data, "--listen", p.listen, "--agent-listen", p.agentListen, "--database", p.dsn)
+	p.cmd.Env = append(os.Environ(), p.env...)
 	p.cmd.Stderr = p.logf
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
@@ -146,7 +120,7 @@ func TestKill9LosesNoAcknowledgedReport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := &serverProc{t: t, bin: cordonServer(t), data: t.TempDir(), dsn: dsn(t),
+		p := &serverProc{t: t, bin: buildServer(t, ""), data: t.TempDir(), dsn: dsn(t),
 			listen: freePort(t), agentListen: freePort(t), logf: logf}
 		p.start()
 		defer func() {
@@ -174,7 +148,7 @@ func TestKill9LosesNoAcknowledgedReport(t *testing.T) {
 		for range 3 {
 			dir := state.Dir{Path: filepath.Join(t.TempDir(), "agent")}
 			if _, err := enrollment.Enroll(ctx, enrollment.Request{Server: "https://" + p.listen, Token: token,
-				Fingerprint: fp, State: dir, Facts: posture.Facts(ctx, "test")}); err != nil {
+				Fingerprint: fp, State: dir, Facts: posture.Facts(ctx, "test"), FIPS: fips.Default()}); err != nil {
 				t.Fatal(err)
 			}
 			a, err := agent.New(dir, agent.WithReportInterval(40*time.Millisecond), agent.WithPollInterval(time.Hour),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs "$@" with the real services Cordon's tests need, started fresh and
-# stopped afterwards. Today: PostgreSQL, via initdb into a temporary dir on
-# a free loopback port. Missing packages are installed from Debian when we
+# stopped afterwards: PostgreSQL, via initdb into a temporary dir on a free
+# loopback port, and the outside TLS clients that check FIPS mode (openssl,
+# sslscan). Missing packages are installed from Debian when we
 # are root; with CI=true a component that cannot be had fails the run
 # instead of letting the tests skip it.
 set -euo pipefail
@@ -65,15 +66,32 @@ start_postgres() {
     chown postgres "$dir"
     run_as=(runuser -u postgres --)
   fi
-  "${run_as[@]}" "$bin/initdb" -D "$dir/data" -U cordon --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1 ||
+  # SCRAM-SHA-256 rather than trust, so the driver's password exchange
+  # (PBKDF2, HMAC-SHA-256) runs under fips140=only in make test-fips.
+  local pass
+  pass=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+  printf '%s\n' "$pass" >"$dir/pwfile"
+  chmod 600 "$dir/pwfile"
+  [ "$(id -u)" = 0 ] && chown postgres "$dir/pwfile"
+  "${run_as[@]}" "$bin/initdb" -D "$dir/data" -U cordon --auth=scram-sha-256 --pwfile="$dir/pwfile" -E UTF8 >"$dir/initdb.log" 2>&1 ||
     { cat "$dir/initdb.log" >&2; fail_or_skip "initdb failed"; return 0; }
   "${run_as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
     -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200" start >/dev/null ||
     { cat "$dir/server.log" >&2; fail_or_skip "PostgreSQL did not start"; return 0; }
   cleanup_cmds+=("${run_as[*]} $bin/pg_ctl -D $dir/data -m immediate stop >/dev/null 2>&1; rm -rf $dir")
-  export CORDON_TEST_POSTGRES="postgres://cordon@127.0.0.1:$port/postgres?sslmode=disable"
+  export CORDON_TEST_POSTGRES="postgres://cordon:$pass@127.0.0.1:$port/postgres?sslmode=disable"
   log "PostgreSQL on 127.0.0.1:$port"
 }
 
+# need_tool COMMAND PACKAGE: a program the tests run as an outside peer.
+need_tool() {
+  command -v "$1" >/dev/null && return 0
+  log "$1 not found; installing Debian's $2"
+  apt_install "$2" || true
+  command -v "$1" >/dev/null || fail_or_skip "$1 (Debian package $2) is not installed and could not be installed"
+}
+
 start_postgres
+need_tool openssl openssl
+need_tool sslscan sslscan
 "$@"
