@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/cordon-mdm/cordon/agent/posture"
 	"github.com/cordon-mdm/cordon/agent/state"
 	"github.com/cordon-mdm/cordon/internal/fips"
+	"github.com/cordon-mdm/cordon/internal/testenv"
 	"github.com/cordon-mdm/cordon/pki"
 )
 
@@ -274,4 +276,45 @@ func (r *sslscanReport) String() string {
 		b.WriteString("group\t" + g.Version + "\t" + g.Name + "\n")
 	}
 	return b.String()
+}
+
+// TestServerStartRecordsCryptoModule: the audit trail alone shows which
+// mode and module the server ran on, in whichever build the suite runs.
+func TestServerStartRecordsCryptoModule(t *testing.T) {
+	e := testenv.New(t, "")
+	entries := e.Audit("server.started")
+	if len(entries) != 1 {
+		t.Fatalf("want one server.started entry, got %d", len(entries))
+	}
+	st := fips.Current()
+	want := map[string]string{"fips_mode": strconv.FormatBool(fips.Default()), "fips140": strconv.FormatBool(st.Enabled),
+		"fips140_module": st.Module, "fips140_build": st.Build, "fips140_enforced": strconv.FormatBool(st.Enforced)}
+	for k, v := range want {
+		if got := entries[0].Details[k]; got != v {
+			t.Errorf("server.started %s = %q, want %q", k, got, v)
+		}
+	}
+}
+
+// TestFIPSModeNeedsTheModule: the agent and enrollment refuse FIPS mode
+// exactly when the process could not honour it.
+func TestFIPSModeNeedsTheModule(t *testing.T) {
+	e := testenv.New(t, "")
+	dir := e.MustEnroll()
+	inactive := fips.Current().Check() != nil
+	_, err := agent.New(dir, agent.WithFIPS(true))
+	if errors.Is(err, fips.ErrInactive) != inactive {
+		t.Errorf("agent.New(WithFIPS(true)) = %v; module check says inactive=%v", err, inactive)
+	}
+	fresh := state.Dir{Path: filepath.Join(t.TempDir(), "agent")}
+	_, err = enrollment.Enroll(context.Background(), enrollment.Request{Server: e.Server.ConsoleURL(), Token: e.Token(time.Hour, 1),
+		Fingerprint: e.Server.CA.RootFingerprint(), State: fresh, Facts: posture.Facts(context.Background(), "test"), FIPS: true})
+	if errors.Is(err, fips.ErrInactive) != inactive {
+		t.Errorf("Enroll(FIPS: true) = %v; module check says inactive=%v", err, inactive)
+	}
+	if inactive {
+		if _, err := os.Stat(fresh.Path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("refused enrollment created the state dir (%v)", err)
+		}
+	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/cordon-mdm/cordon/enroll"
 	"github.com/cordon-mdm/cordon/internal/atomicfile"
 	"github.com/cordon-mdm/cordon/internal/fips"
+	"github.com/cordon-mdm/cordon/internal/version"
 	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/api"
@@ -195,6 +196,17 @@ func (s *Server) Start(ctx context.Context) error {
 			func() float64 { return float64(s.gw.Count()) }))
 	handler := api.New(s.Store, s.Audit, enr, devices{s}, caInfo{s.CA}, enr,
 		api.WithLogger(s.log), api.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+
+	// Recorded so an auditor can show from the trail alone that the
+	// server ran in FIPS mode, on which module, for every period it ran.
+	st := fips.Current()
+	if err := s.Audit.Record(ctx, audit.Entry{Actor: "server", Source: "local", Action: audit.ServerStarted,
+		Target: "server", Outcome: audit.Success, Details: map[string]string{
+			"version": version.Version, "fips_mode": strconv.FormatBool(s.cfg.fips),
+			"fips140": strconv.FormatBool(st.Enabled), "fips140_module": st.Module, "fips140_build": st.Build,
+			"fips140_enforced": strconv.FormatBool(st.Enforced)}}); err != nil {
+		return err
+	}
 
 	consoleTLS := fips.TLS(s.cfg.fips)
 	consoleTLS.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.certs.get(context.Background()) }

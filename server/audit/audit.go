@@ -37,6 +37,7 @@ const (
 	DeviceRefused      = "device.refused"
 	DeviceDisconnected = "device.disconnected"
 	GatewayStopped     = "gateway.stopped"
+	ServerStarted      = "server.started"
 	APIDenied          = "api.denied"
 )
 
