@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -58,6 +59,7 @@ type Agent struct {
 	spoolSize      int
 
 	trigger  chan struct{}
+	last     []byte // fingerprint of the last posture captured; Run's goroutine only
 	statusMu sync.Mutex
 	status   state.Status
 }
@@ -77,7 +79,9 @@ func WithVersion(v string) Option { return func(a *Agent) { a.version = v } }
 // WithReportInterval sets the slow periodic report (default 15 minutes).
 func WithReportInterval(d time.Duration) Option { return func(a *Agent) { a.reportInterval = d } }
 
-// WithPollInterval sets how often posture is checked for changes.
+// WithPollInterval sets how often posture is checked for changes (default
+// 5 s: only the lock state is read fresh, the rest comes from the
+// collector's cache, so a poll is cheap).
 func WithPollInterval(d time.Duration) Option { return func(a *Agent) { a.pollInterval = d } }
 
 // WithBackoff sets the reconnect backoff: full jitter over a base that
@@ -103,7 +107,7 @@ func WithObserver(o Observer) Option { return func(a *Agent) { a.obs = o } }
 // New loads an enrolled state dir.
 func New(dir state.Dir, opts ...Option) (*Agent, error) {
 	a := &Agent{dir: dir, log: slog.New(slog.DiscardHandler), version: "dev",
-		reportInterval: 15 * time.Minute, pollInterval: 30 * time.Second,
+		reportInterval: 15 * time.Minute, pollInterval: 5 * time.Second,
 		backoffBase: time.Second, backoffMax: 5 * time.Minute, renewCheck: time.Hour,
 		readTimeout: 90 * time.Second, spoolSize: 1000, trigger: make(chan struct{}, 1), fips: fips.Default()}
 	for _, o := range opts {
@@ -119,7 +123,7 @@ func New(dir state.Dir, opts ...Option) (*Agent, error) {
 		return nil, err
 	}
 	if a.collector == nil {
-		a.collector = posture.System{AgentVersion: a.version}
+		a.collector = posture.NewSystem(a.version)
 	}
 	if a.spool, err = spool.Open(dir.SpoolDir(), a.spoolSize); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
@@ -143,6 +147,14 @@ func (a *Agent) Spooled() int { return a.spool.Len() }
 
 // Run connects and reconnects until ctx is done.
 func (a *Agent) Run(ctx context.Context) error {
+	if w, ok := a.collector.(posture.LockWatcher); ok {
+		go func() {
+			err := w.WatchLock(ctx, a.ReportNow)
+			if err != nil && !errors.Is(err, errors.ErrUnsupported) && ctx.Err() == nil {
+				a.log.Warn("lock changes are not watched; polling only", "err", err)
+			}
+		}()
+	}
 	attempt := 0
 	for {
 		a.setStatus(func(s *state.Status) { s.Connection = "connecting" })
@@ -163,10 +175,36 @@ func (a *Agent) Run(ctx context.Context) error {
 				s.LastError = err.Error()
 			}
 		})
+		if err := a.offline(ctx, delay); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// offline waits out a reconnect delay while still capturing posture on
+// the poll interval and on triggers (lock changes), so the spool holds
+// what happened while the server could not be reached.
+func (a *Agent) offline(ctx context.Context, delay time.Duration) error {
+	wait := time.NewTimer(delay)
+	defer wait.Stop()
+	poll := time.NewTicker(a.pollInterval)
+	defer poll.Stop()
+	for {
+		var force bool
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(delay):
+		case <-wait.C:
+			return nil
+		case <-poll.C:
+		case <-a.trigger:
+			force = true
+		}
+		if _, _, err := a.capture(ctx, force); err != nil {
+			return err
 		}
 	}
 }
@@ -192,7 +230,6 @@ func (a *Agent) backoff(attempt int) time.Duration {
 type session struct {
 	a       *Agent
 	ws      *websocket.Conn
-	last    []byte // fingerprint of the last posture sent
 	renewID string
 }
 
@@ -339,38 +376,55 @@ func (s *session) writeRaw(frame []byte) error {
 	return s.ws.WriteMessage(websocket.TextMessage, frame)
 }
 
-// report collects posture and, when forced or changed, spools it
-// durably and then sends it.
+// report captures posture and, when there is a new report, sends it.
 func (s *session) report(ctx context.Context, force bool) error {
-	a := s.a
-	p, err := a.collector.Collect(ctx)
-	if err != nil {
-		a.log.Warn("posture collection failed", "err", err)
-		return nil
-	}
-	fp := fingerprint(p)
-	if !force && bytes.Equal(fp, s.last) {
-		return nil
-	}
-	id := uuid.NewString()
-	frame, err := protocol.Encode(protocol.TypePosture, id, time.Now(), p)
-	if err != nil {
+	id, frame, err := s.a.capture(ctx, force)
+	if err != nil || frame == nil {
 		return err
 	}
-	if err := a.spool.Put(id, frame); err != nil {
-		return fmt.Errorf("spool report: %w", err)
-	}
-	s.last = fp
-	a.setStatus(func(st *state.Status) { st.LastPosture = &p; st.Spooled = a.spool.Len() })
 	if err := s.writeRaw(frame); err != nil {
 		return err
 	}
-	a.sent(id)
+	s.a.sent(id)
 	return nil
 }
 
+// capture collects posture and, when forced or changed since the last
+// capture, spools it durably and returns the frame to send. It also runs
+// while the agent is disconnected, so a lock change made offline reaches
+// the server's timeline with the time it happened.
+func (a *Agent) capture(ctx context.Context, force bool) (id string, frame []byte, err error) {
+	p, err := a.collector.Collect(ctx)
+	if err != nil {
+		a.log.Warn("posture collection failed", "err", err)
+		return "", nil, nil
+	}
+	fp := fingerprint(p)
+	if !force && bytes.Equal(fp, a.last) {
+		return "", nil, nil
+	}
+	id = uuid.NewString()
+	if frame, err = protocol.Encode(protocol.TypePosture, id, time.Now(), p); err != nil {
+		return "", nil, err
+	}
+	if err := a.spool.Put(id, frame); err != nil {
+		return "", nil, fmt.Errorf("spool report: %w", err)
+	}
+	a.last = fp
+	a.setStatus(func(st *state.Status) { st.LastPosture = &p; st.Spooled = a.spool.Len() })
+	return id, frame, nil
+}
+
+// fingerprint is what "changed" means: everything but the collection
+// time and the idle counters, which move on every reading and would turn
+// each poll into a report.
 func fingerprint(p protocol.Posture) []byte {
 	p.CollectedAt = time.Time{}
+	if p.Lock != nil {
+		l := *p.Lock
+		l.IdleSeconds, l.IdleSince = nil, nil
+		p.Lock = &l
+	}
 	b, _ := json.Marshal(p)
 	return b
 }

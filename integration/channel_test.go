@@ -481,7 +481,7 @@ func TestResentReportIsStoredOnceAndLockTimelineRecordsChanges(t *testing.T) {
 		t0 := time.Now().UTC().Add(-time.Minute).Truncate(time.Microsecond)
 		send := func(id string, at time.Time, lock string) {
 			frame, _ := protocol.Encode(protocol.TypePosture, id, at, protocol.Posture{CollectedAt: at,
-				OS: protocol.OSIdentity{Platform: "linux/amd64"}, Lock: &protocol.LockState{State: lock, Source: "test"}})
+				OS: protocol.OSIdentity{Platform: "linux/amd64"}, Lock: &protocol.LockState{State: lock, Provenance: protocol.Provenance{Source: "test"}}})
 			if err := ws.WriteMessage(websocket.TextMessage, frame); err != nil {
 				t.Fatal(err)
 			}

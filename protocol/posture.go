@@ -2,17 +2,39 @@ package protocol
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
-// Posture is one report of a device's state. Each field that a collector
-// reads carries where it came from and, when it could not be read, why:
-// the server must be able to tell "not encrypted" from "could not tell".
+// Posture is one report of a device's state. Each section that a collector
+// reads carries where it came from (Source) and, for every value it could
+// not read, why (Unknown, keyed by the JSON name of the value): the server
+// must be able to tell "not encrypted" from "could not tell". A section
+// absent from a report was not collected on that platform.
 type Posture struct {
-	CollectedAt time.Time  `json:"collected_at"`
-	OS          OSIdentity `json:"os"`
-	// Lock is filled by the collectors issue; absent until then.
-	Lock *LockState `json:"lock,omitempty"`
+	CollectedAt time.Time       `json:"collected_at"`
+	OS          OSIdentity      `json:"os"`
+	Lock        *LockState      `json:"lock,omitempty"`
+	LockPolicy  *LockPolicy     `json:"lock_policy,omitempty"`
+	Disk        *DiskEncryption `json:"disk,omitempty"`
+	Patch       *PatchLevel     `json:"patch,omitempty"`
+	Bluetooth   *Bluetooth      `json:"bluetooth,omitempty"`
+	Hygiene     *Hygiene        `json:"hygiene,omitempty"`
+}
+
+// Provenance says where a section's values came from and why any of them
+// is missing. A nil value with no Unknown entry is a collector bug.
+type Provenance struct {
+	Source  string            `json:"source,omitempty"`
+	Unknown map[string]string `json:"unknown,omitempty"`
+}
+
+// SetUnknown records why the value named field could not be read.
+func (p *Provenance) SetUnknown(field, reason string) {
+	if p.Unknown == nil {
+		p.Unknown = map[string]string{}
+	}
+	p.Unknown[field] = reason
 }
 
 // OSIdentity is what the device says it is.
@@ -35,14 +57,94 @@ const (
 	LockUnknown  = "unknown"
 )
 
-// LockState is the session lock reading.
+// LockState is the session lock reading. Incidents are classified by it,
+// so it is read fresh for every report.
 type LockState struct {
-	State       string     `json:"state"`
+	State       string     `json:"state"` // LockLocked, LockUnlocked, LockUnknown
 	IdleSeconds *int64     `json:"idle_seconds,omitempty"`
 	IdleSince   *time.Time `json:"idle_since,omitempty"`
-	Source      string     `json:"source,omitempty"`
-	Reason      string     `json:"reason,omitempty"`
+	Provenance
 }
+
+// LockPolicy is the configured automatic session lock.
+type LockPolicy struct {
+	Enabled *bool `json:"enabled,omitempty"`
+	// TimeoutSeconds is the idle time after which the session locks: the
+	// idle delay plus any lock delay. Zero means never.
+	TimeoutSeconds *int64 `json:"timeout_seconds,omitempty"`
+	Provenance
+}
+
+// Disk encryption states.
+const (
+	DiskEncrypted   = "encrypted"
+	DiskUnencrypted = "unencrypted"
+	DiskInProgress  = "in_progress" // encrypting or decrypting
+	DiskUnknown     = "unknown"
+)
+
+// DiskEncryption describes the system volume.
+type DiskEncryption struct {
+	State   string `json:"state"`
+	Volume  string `json:"volume,omitempty"`  // "/", "C:"
+	Device  string `json:"device,omitempty"`  // "/dev/nvme0n1p3"
+	Scheme  string `json:"scheme,omitempty"`  // "luks2", "filevault", "bitlocker", "android-fbe"
+	Cipher  string `json:"cipher,omitempty"`  // "aes-xts-plain64"
+	KeyBits int    `json:"key_bits,omitempty"`
+	Provenance
+}
+
+// PatchLevel is how current the device's software is.
+type PatchLevel struct {
+	PendingSecurity *int       `json:"pending_security,omitempty"` // security updates available, not installed
+	PendingTotal    *int       `json:"pending_total,omitempty"`
+	LastUpdate      *time.Time `json:"last_update,omitempty"` // last time updates were installed
+	RebootRequired  *bool      `json:"reboot_required,omitempty"`
+	SecurityPatch   string     `json:"security_patch,omitempty"` // Android: ro.build.version.security_patch
+	CheckedAt       *time.Time `json:"checked_at,omitempty"`     // when pending updates were counted (cached)
+	Provenance
+}
+
+// Bluetooth is the radio and the peers it knows.
+type Bluetooth struct {
+	// Present is false when the device has no Bluetooth adapter.
+	Present *bool             `json:"present,omitempty"`
+	Powered *bool             `json:"powered,omitempty"`
+	Adapter string            `json:"adapter,omitempty"` // adapter address
+	Devices []BluetoothDevice `json:"devices,omitempty"`
+	Provenance
+}
+
+// BluetoothDevice is one peer the adapter knows of.
+type BluetoothDevice struct {
+	Address   string `json:"address"` // "AA:BB:CC:DD:EE:FF"
+	Name      string `json:"name,omitempty"`
+	Class     uint32 `json:"class,omitempty"` // Class of Device, classic only
+	Type      string `json:"type,omitempty"`  // "audio", "input-keyboard", ... as the OS names it
+	Paired    bool   `json:"paired"`
+	Connected bool   `json:"connected"`
+	Blocked   bool   `json:"blocked"`
+}
+
+// Hygiene is the rest of the baseline: firewall, malicious-code
+// protection, boot integrity and root/jailbreak detection.
+type Hygiene struct {
+	FirewallOn      *bool    `json:"firewall_on,omitempty"`
+	Firewall        string   `json:"firewall,omitempty"` // "nftables", "ufw", "alf", "windows-firewall"
+	AntimalwareOn   *bool    `json:"antimalware_on,omitempty"`
+	Antimalware     []string `json:"antimalware,omitempty"` // products found running
+	SecureBoot      *bool    `json:"secure_boot,omitempty"` // UEFI Secure Boot, SIP, verified boot "green"
+	RootedSuspected *bool    `json:"rooted_suspected,omitempty"`
+	RootedEvidence  []string `json:"rooted_evidence,omitempty"`
+	Provenance
+}
+
+// Limits on what a report may carry; a report beyond them is refused.
+const (
+	MaxBluetoothDevices = 256
+	maxListItems        = 32
+	maxText             = 512
+)
 
 // Check validates a Posture report.
 func (p *Posture) Check() error {
@@ -52,16 +154,92 @@ func (p *Posture) Check() error {
 	if p.OS.Platform == "" {
 		return errors.New("os.platform is required")
 	}
-	if p.Lock != nil {
-		switch p.Lock.State {
-		case LockLocked, LockUnlocked, LockUnknown:
-		default:
-			return errors.New("lock.state must be locked, unlocked or unknown")
-		}
-	}
-	return checkLens(map[string]string{
+	fields := map[string]string{
 		"os.name": p.OS.Name, "os.version": p.OS.Version, "os.build": p.OS.Build,
 		"os.kernel": p.OS.Kernel, "os.hostname": p.OS.Hostname,
-		"os.agent_version": p.OS.AgentVersion, "os.platform": p.OS.Platform,
-	}, 512)
+		"os.agent_version": p.OS.AgentVersion, "os.platform": p.OS.Platform, "os.error": p.OS.Error,
+	}
+	provs := map[string]*Provenance{}
+	if l := p.Lock; l != nil {
+		if err := oneOf("lock.state", l.State, LockLocked, LockUnlocked, LockUnknown); err != nil {
+			return err
+		}
+		if l.IdleSeconds != nil && *l.IdleSeconds < 0 {
+			return errors.New("lock.idle_seconds must not be negative")
+		}
+		provs["lock"] = &l.Provenance
+	}
+	if l := p.LockPolicy; l != nil {
+		if l.TimeoutSeconds != nil && *l.TimeoutSeconds < 0 {
+			return errors.New("lock_policy.timeout_seconds must not be negative")
+		}
+		provs["lock_policy"] = &l.Provenance
+	}
+	if d := p.Disk; d != nil {
+		if err := oneOf("disk.state", d.State, DiskEncrypted, DiskUnencrypted, DiskInProgress, DiskUnknown); err != nil {
+			return err
+		}
+		if d.KeyBits < 0 || d.KeyBits > 8192 {
+			return errors.New("disk.key_bits out of range")
+		}
+		fields["disk.volume"], fields["disk.device"], fields["disk.scheme"], fields["disk.cipher"] = d.Volume, d.Device, d.Scheme, d.Cipher
+		provs["disk"] = &d.Provenance
+	}
+	if pl := p.Patch; pl != nil {
+		if (pl.PendingSecurity != nil && *pl.PendingSecurity < 0) || (pl.PendingTotal != nil && *pl.PendingTotal < 0) {
+			return errors.New("patch counts must not be negative")
+		}
+		fields["patch.security_patch"] = pl.SecurityPatch
+		provs["patch"] = &pl.Provenance
+	}
+	if b := p.Bluetooth; b != nil {
+		if len(b.Devices) > MaxBluetoothDevices {
+			return fmt.Errorf("bluetooth.devices: more than %d", MaxBluetoothDevices)
+		}
+		fields["bluetooth.adapter"] = b.Adapter
+		for i, d := range b.Devices {
+			if d.Address == "" {
+				return fmt.Errorf("bluetooth.devices[%d].address is required", i)
+			}
+			fields[fmt.Sprintf("bluetooth.devices[%d].address", i)] = d.Address
+			fields[fmt.Sprintf("bluetooth.devices[%d].name", i)] = d.Name
+			fields[fmt.Sprintf("bluetooth.devices[%d].type", i)] = d.Type
+		}
+		provs["bluetooth"] = &b.Provenance
+	}
+	if h := p.Hygiene; h != nil {
+		if len(h.Antimalware) > maxListItems || len(h.RootedEvidence) > maxListItems {
+			return fmt.Errorf("hygiene lists: more than %d items", maxListItems)
+		}
+		fields["hygiene.firewall"] = h.Firewall
+		for i, s := range h.Antimalware {
+			fields[fmt.Sprintf("hygiene.antimalware[%d]", i)] = s
+		}
+		for i, s := range h.RootedEvidence {
+			fields[fmt.Sprintf("hygiene.rooted_evidence[%d]", i)] = s
+		}
+		provs["hygiene"] = &h.Provenance
+	}
+	for name, pv := range provs {
+		if len(pv.Unknown) > maxListItems {
+			return fmt.Errorf("%s.unknown: more than %d entries", name, maxListItems)
+		}
+		fields[name+".source"] = pv.Source
+		for k, v := range pv.Unknown {
+			if len(k) > 64 {
+				return fmt.Errorf("%s.unknown: key longer than 64 bytes", name)
+			}
+			fields[name+".unknown."+k] = v
+		}
+	}
+	return checkLens(fields, maxText)
+}
+
+func oneOf(field, v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s must be one of %v", field, allowed)
 }

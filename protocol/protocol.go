@@ -20,6 +20,9 @@ import (
 //
 //	1 (2026-11-23): envelope {v,type,id,ts,body}; hello, posture, ack,
 //	                error, renew, renewed.
+//	1 (2026-11-23): posture gains the optional sections lock_policy, disk,
+//	                patch, bluetooth, hygiene, and provenance (source,
+//	                unknown) on each; older peers ignore them.
 const Version = 1
 
 // MaxFrameBytes is the largest frame either side accepts. The gateway

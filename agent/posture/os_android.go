@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 
 	"github.com/cordon-mdm/cordon/protocol"
@@ -31,3 +32,12 @@ func osIdentity(ctx context.Context) protocol.OSIdentity {
 	}
 	return id
 }
+
+// androidPlatform reads android. Sections not yet collected here answer unknown.
+type androidPlatform struct{ unsupported }
+
+func newPlatform() platform {
+	return androidPlatform{unsupported{reason: "not collected on " + runtime.GOOS + " yet"}}
+}
+
+func (androidPlatform) identity(ctx context.Context) protocol.OSIdentity { return osIdentity(ctx) }

@@ -5,6 +5,7 @@ package posture
 import (
 	"context"
 	"os/exec"
+	"runtime"
 	"strings"
 
 	"github.com/cordon-mdm/cordon/protocol"
@@ -27,3 +28,12 @@ func osIdentity(ctx context.Context) protocol.OSIdentity {
 	id.Kernel, _ = run(ctx, "uname", "-r")
 	return id
 }
+
+// darwinPlatform reads darwin. Sections not yet collected here answer unknown.
+type darwinPlatform struct{ unsupported }
+
+func newPlatform() platform {
+	return darwinPlatform{unsupported{reason: "not collected on " + runtime.GOOS + " yet"}}
+}
+
+func (darwinPlatform) identity(ctx context.Context) protocol.OSIdentity { return osIdentity(ctx) }

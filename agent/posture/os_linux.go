@@ -5,6 +5,7 @@ package posture
 import (
 	"context"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/cordon-mdm/cordon/protocol"
@@ -32,3 +33,12 @@ func osIdentity(context.Context) protocol.OSIdentity {
 	}
 	return id
 }
+
+// linuxPlatform reads a desktop Linux system.
+type linuxPlatform struct{ unsupported }
+
+func newPlatform() platform {
+	return linuxPlatform{unsupported{reason: "not collected on " + runtime.GOOS + " yet"}}
+}
+
+func (linuxPlatform) identity(ctx context.Context) protocol.OSIdentity { return osIdentity(ctx) }

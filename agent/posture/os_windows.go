@@ -5,6 +5,7 @@ package posture
 import (
 	"context"
 	"fmt"
+	"runtime"
 
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/registry"
@@ -33,3 +34,12 @@ func osIdentity(context.Context) protocol.OSIdentity {
 	}
 	return id
 }
+
+// windowsPlatform reads windows. Sections not yet collected here answer unknown.
+type windowsPlatform struct{ unsupported }
+
+func newPlatform() platform {
+	return windowsPlatform{unsupported{reason: "not collected on " + runtime.GOOS + " yet"}}
+}
+
+func (windowsPlatform) identity(ctx context.Context) protocol.OSIdentity { return osIdentity(ctx) }

@@ -19,7 +19,9 @@ func FuzzParseOSRelease(f *testing.F) {
 }
 
 func TestCollectReportsThisSystem(t *testing.T) {
-	p, err := System{AgentVersion: "test"}.Collect(context.Background())
+	s := NewSystem("test")
+	defer s.Close()
+	p, err := s.Collect(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,18 @@
 // Package posture collects the device's posture for the agent's reports.
-// The portable Collector calls one per-OS function per field, each in its
-// own _linux.go / _darwin.go / _windows.go / _android.go file; a value
-// that cannot be read is reported with the reason, never as a default.
+//
+// System is portable: it asks one per-OS platform (os_linux.go,
+// os_darwin.go, os_windows.go, os_android.go) for each section and caches
+// the expensive ones. The parsing of each OS's tools and interfaces lives
+// in a package per OS (posture/linux, posture/macos, posture/windows,
+// posture/android) so that it is tested on every build host. A value that
+// cannot be read is reported with the reason, never as a default.
 package posture
 
 import (
 	"context"
 	"os"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/cordon-mdm/cordon/protocol"
@@ -18,25 +23,148 @@ type Collector interface {
 	Collect(ctx context.Context) (protocol.Posture, error)
 }
 
-// System collects from the running system.
-type System struct {
-	AgentVersion string
+// LockWatcher is implemented by collectors that learn of lock changes as
+// they happen (logind on Linux). The agent then reports within a second
+// of a change instead of waiting for its next poll.
+type LockWatcher interface {
+	// WatchLock calls changed after each lock or unlock until ctx ends.
+	WatchLock(ctx context.Context, changed func()) error
 }
 
-// Collect implements Collector.
-func (s System) Collect(ctx context.Context) (protocol.Posture, error) {
-	id := osIdentity(ctx)
-	id.AgentVersion = s.AgentVersion
+// platform reads one operating system. Every method returns a non-nil
+// section whose Provenance explains each value it could not read.
+type platform interface {
+	identity(ctx context.Context) protocol.OSIdentity
+	lock(ctx context.Context) *protocol.LockState
+	lockPolicy(ctx context.Context) *protocol.LockPolicy
+	disk(ctx context.Context) *protocol.DiskEncryption
+	patch(ctx context.Context) *protocol.PatchLevel
+	bluetooth(ctx context.Context) *protocol.Bluetooth
+	hygiene(ctx context.Context) *protocol.Hygiene
+	// watchLock blocks delivering lock changes; errors.ErrUnsupported
+	// where the platform has no change notification.
+	watchLock(ctx context.Context, changed func()) error
+	close() error
+}
+
+// Intervals between refreshes of each section. The lock state is read for
+// every report; the rest changes slowly and some of it (counting pending
+// updates) costs seconds of CPU.
+type Intervals struct {
+	Bluetooth time.Duration // default 1 minute
+	Slow      time.Duration // lock policy, disk, hygiene; default 15 minutes
+	Patch     time.Duration // pending updates; default 6 hours
+}
+
+// System collects from the running system.
+type System struct {
+	agentVersion string
+	p            platform
+	iv           Intervals
+	now          func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]cached
+}
+
+type cached struct {
+	at    time.Time
+	value any
+}
+
+// Option configures a System.
+type Option func(*System)
+
+// WithIntervals overrides the refresh intervals (zero keeps a default).
+func WithIntervals(iv Intervals) Option {
+	return func(s *System) {
+		if iv.Bluetooth > 0 {
+			s.iv.Bluetooth = iv.Bluetooth
+		}
+		if iv.Slow > 0 {
+			s.iv.Slow = iv.Slow
+		}
+		if iv.Patch > 0 {
+			s.iv.Patch = iv.Patch
+		}
+	}
+}
+
+// withPlatform replaces the OS with a test double.
+func withPlatform(p platform) Option { return func(s *System) { s.p = p } }
+
+// NewSystem returns a collector for this machine. Close releases its
+// connections (D-Bus on Linux).
+func NewSystem(agentVersion string, opts ...Option) *System {
+	s := &System{agentVersion: agentVersion, now: time.Now, cache: map[string]cached{},
+		iv: Intervals{Bluetooth: time.Minute, Slow: 15 * time.Minute, Patch: 6 * time.Hour}}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.p == nil {
+		s.p = newPlatform()
+	}
+	return s
+}
+
+// Close releases the platform's resources.
+func (s *System) Close() error { return s.p.close() }
+
+// Collect implements Collector: the lock state fresh, every other
+// section from cache unless its interval has passed.
+func (s *System) Collect(ctx context.Context) (protocol.Posture, error) {
+	id := *refresh(s, "os", s.iv.Slow, func() *protocol.OSIdentity { v := s.p.identity(ctx); return &v })
+	id.AgentVersion = s.agentVersion
 	id.Platform = runtime.GOOS + "/" + runtime.GOARCH
 	if h, err := os.Hostname(); err == nil {
 		id.Hostname = h
 	}
-	return protocol.Posture{CollectedAt: time.Now().UTC(), OS: id}, nil
+	return protocol.Posture{
+		CollectedAt: s.now().UTC(),
+		OS:          id,
+		Lock:        s.p.lock(ctx),
+		LockPolicy:  refresh(s, "lock_policy", s.iv.Slow, func() *protocol.LockPolicy { return s.p.lockPolicy(ctx) }),
+		Disk:        refresh(s, "disk", s.iv.Slow, func() *protocol.DiskEncryption { return s.p.disk(ctx) }),
+		Patch:       refresh(s, "patch", s.iv.Patch, func() *protocol.PatchLevel { return s.p.patch(ctx) }),
+		Bluetooth:   refresh(s, "bluetooth", s.iv.Bluetooth, func() *protocol.Bluetooth { return s.p.bluetooth(ctx) }),
+		Hygiene:     refresh(s, "hygiene", s.iv.Slow, func() *protocol.Hygiene { return s.p.hygiene(ctx) }),
+	}, nil
 }
 
-// Facts returns what enrollment reports about the device.
+// Invalidate forces every cached section to be read again at the next
+// Collect (after a command changed the device, say).
+func (s *System) Invalidate() {
+	s.mu.Lock()
+	clear(s.cache)
+	s.mu.Unlock()
+}
+
+// WatchLock implements LockWatcher where the platform can.
+func (s *System) WatchLock(ctx context.Context, changed func()) error {
+	return s.p.watchLock(ctx, changed)
+}
+
+func refresh[T any](s *System, key string, every time.Duration, read func() *T) *T {
+	s.mu.Lock()
+	c, ok := s.cache[key]
+	s.mu.Unlock()
+	if ok && s.now().Sub(c.at) < every {
+		return c.value.(*T)
+	}
+	v := read()
+	s.mu.Lock()
+	s.cache[key] = cached{at: s.now(), value: v}
+	s.mu.Unlock()
+	return v
+}
+
+// Facts returns what enrollment reports about the device, without the
+// expensive sections.
 func Facts(ctx context.Context, agentVersion string) protocol.DeviceFacts {
-	p, _ := System{AgentVersion: agentVersion}.Collect(ctx)
-	return protocol.DeviceFacts{Hostname: p.OS.Hostname, Platform: p.OS.Platform, OSName: p.OS.Name,
-		OSVersion: p.OS.Version, AgentVersion: agentVersion}
+	p := newPlatform()
+	defer p.close()
+	id := p.identity(ctx)
+	h, _ := os.Hostname()
+	return protocol.DeviceFacts{Hostname: h, Platform: runtime.GOOS + "/" + runtime.GOARCH, OSName: id.Name,
+		OSVersion: id.Version, AgentVersion: agentVersion}
 }
