@@ -86,10 +86,10 @@ const (
 // DiskEncryption describes the system volume.
 type DiskEncryption struct {
 	State   string `json:"state"`
-	Volume  string `json:"volume,omitempty"`  // "/", "C:"
-	Device  string `json:"device,omitempty"`  // "/dev/nvme0n1p3"
-	Scheme  string `json:"scheme,omitempty"`  // "luks2", "filevault", "bitlocker", "android-fbe"
-	Cipher  string `json:"cipher,omitempty"`  // "aes-xts-plain64"
+	Volume  string `json:"volume,omitempty"` // "/", "C:"
+	Device  string `json:"device,omitempty"` // "/dev/nvme0n1p3"
+	Scheme  string `json:"scheme,omitempty"` // "luks2", "filevault", "bitlocker", "android-fbe"
+	Cipher  string `json:"cipher,omitempty"` // "aes-xts-plain64"
 	KeyBits int    `json:"key_bits,omitempty"`
 	Provenance
 }
