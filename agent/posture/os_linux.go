@@ -4,10 +4,17 @@ package posture
 
 import (
 	"context"
+	"fmt"
 	"os"
-	"runtime"
+	"os/user"
 	"strings"
+	"sync"
+	"time"
 
+	"github.com/godbus/dbus/v5"
+	"golang.org/x/sys/unix"
+
+	"github.com/cordon-mdm/cordon/agent/posture/linux"
 	"github.com/cordon-mdm/cordon/protocol"
 )
 
@@ -34,11 +41,112 @@ func osIdentity(context.Context) protocol.OSIdentity {
 	return id
 }
 
-// linuxPlatform reads a desktop Linux system.
-type linuxPlatform struct{ unsupported }
-
-func newPlatform() platform {
-	return linuxPlatform{unsupported{reason: "not collected on " + runtime.GOOS + " yet"}}
+// linuxPlatform reads a desktop Linux system. It holds one system-bus
+// connection for logind and BlueZ, made on first use and again after it
+// drops, so an agent started before D-Bus recovers by itself.
+type linuxPlatform struct {
+	mu   sync.Mutex
+	conn *dbus.Conn
+	run  linux.Runner
+	root linux.Paths
 }
 
-func (linuxPlatform) identity(ctx context.Context) protocol.OSIdentity { return osIdentity(ctx) }
+func newPlatform() platform {
+	return &linuxPlatform{run: linux.Exec, root: linux.Paths{Root: "/"}}
+}
+
+func (p *linuxPlatform) bus() *dbus.Conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conn != nil && p.conn.Connected() {
+		return p.conn
+	}
+	// ConnectSystemBus honours DBUS_SYSTEM_BUS_ADDRESS, which tests set.
+	c, err := dbus.ConnectSystemBus()
+	if err != nil {
+		return nil
+	}
+	p.conn = c
+	return c
+}
+
+func (p *linuxPlatform) identity(ctx context.Context) protocol.OSIdentity { return osIdentity(ctx) }
+
+func (p *linuxPlatform) lock(ctx context.Context) *protocol.LockState {
+	return linux.Lock(ctx, p.bus(), time.Now())
+}
+
+func (p *linuxPlatform) lockPolicy(ctx context.Context) *protocol.LockPolicy {
+	conn := p.bus()
+	if conn == nil {
+		lp := &protocol.LockPolicy{}
+		lp.SetUnknown("enabled", "no system D-Bus connection to find the session")
+		lp.SetUnknown("timeout_seconds", "no system D-Bus connection to find the session")
+		return lp
+	}
+	sess, err := linux.ActiveSession(ctx, conn)
+	if err != nil {
+		sess = linux.Session{}
+	}
+	home := ""
+	if u, err := user.Lookup(sess.User); err == nil {
+		home = u.HomeDir
+	}
+	return linux.LockPolicy(ctx, sess, home, p.run)
+}
+
+func (p *linuxPlatform) disk(ctx context.Context) *protocol.DiskEncryption {
+	return linux.Disk(ctx, linux.System{Sys: "/sys", Mountinfo: "/proc/self/mountinfo", Dev: "/dev",
+		DevNum: devNum, LuksDump: p.luksDump})
+}
+
+func (p *linuxPlatform) luksDump(ctx context.Context, dev string, json bool) ([]byte, error) {
+	if json {
+		return p.run(ctx, "cryptsetup", "luksDump", "--dump-json-metadata", dev)
+	}
+	return p.run(ctx, "cryptsetup", "luksDump", dev)
+}
+
+func devNum(path string) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return "", err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
+		return "", fmt.Errorf("%s is not a block device", path)
+	}
+	return fmt.Sprintf("%d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev)), nil
+}
+
+func (p *linuxPlatform) patch(ctx context.Context) *protocol.PatchLevel {
+	return linux.Patch(ctx, p.root, p.run, time.Now())
+}
+
+func (p *linuxPlatform) bluetooth(ctx context.Context) *protocol.Bluetooth {
+	return linux.Bluetooth(ctx, p.bus())
+}
+
+func (p *linuxPlatform) hygiene(ctx context.Context) *protocol.Hygiene {
+	return linux.Hygiene(ctx, p.root, p.run)
+}
+
+func (p *linuxPlatform) watchLock(ctx context.Context, changed func()) error {
+	// A dropped bus ends one watch; keep watching on a fresh connection.
+	for {
+		linux.WatchLock(ctx, p.bus(), changed)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+func (p *linuxPlatform) close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conn != nil {
+		return p.conn.Close()
+	}
+	return nil
+}
