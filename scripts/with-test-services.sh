@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs "$@" with the real services Cordon's tests need, started fresh and
 # stopped afterwards: PostgreSQL, via initdb into a temporary dir on a free
-# loopback port, and the outside TLS clients that check FIPS mode (openssl,
-# sslscan). Missing packages are installed from Debian when we
+# loopback port; the outside TLS clients that check FIPS mode (openssl,
+# sslscan); and what the Linux posture collectors are tested against
+# (dbus-daemon, python3-dbusmock, cryptsetup). Missing packages are installed from Debian when we
 # are root; with CI=true a component that cannot be had fails the run
 # instead of letting the tests skip it.
 set -euo pipefail
@@ -94,4 +95,13 @@ need_tool() {
 start_postgres
 need_tool openssl openssl
 need_tool sslscan sslscan
+need_tool dbus-daemon dbus-daemon
+need_tool cryptsetup cryptsetup-bin
+# python3-dbusmock is a module of Debian's python3, not a command.
+if ! /usr/bin/python3 -c 'import dbusmock' 2>/dev/null; then
+  log "python3-dbusmock not found; installing Debian's python3-dbusmock"
+  apt_install python3-dbusmock || true
+  /usr/bin/python3 -c 'import dbusmock' 2>/dev/null ||
+    fail_or_skip "python3-dbusmock is not installed and could not be installed"
+fi
 "$@"

@@ -1,0 +1,98 @@
+//go:build linux && !android
+
+package integration
+
+import (
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/cordon-mdm/cordon/agent"
+	"github.com/cordon-mdm/cordon/agent/posture"
+	"github.com/cordon-mdm/cordon/internal/dbustest"
+	"github.com/cordon-mdm/cordon/internal/testenv"
+	"github.com/cordon-mdm/cordon/protocol"
+)
+
+// TestLinuxPostureEndToEnd runs the real Linux collector against logind
+// and BlueZ (python3-dbusmock on a private bus) in a real agent, and reads
+// the result back through the API: a lock made on the device is in a
+// report collected within a second, and in the device's lock timeline.
+func TestLinuxPostureEndToEnd(t *testing.T) {
+	bus := dbustest.Start(t)
+	bus.Mock(t, "logind", "org.freedesktop.login1")
+	bus.Mock(t, "bluez5", "org.bluez")
+	var session dbus.ObjectPath
+	if err := bus.Call(t, "org.freedesktop.login1", "/org/freedesktop/login1", "org.freedesktop.DBus.Mock.AddSession",
+		"c1", "seat0", uint32(1000), "officer", true).Store(&session); err != nil {
+		t.Fatal(err)
+	}
+	bus.Call(t, "org.bluez", "/", "org.bluez.Mock.AddAdapter", "hci0", "cruiser-12")
+	bus.Call(t, "org.bluez", "/", "org.bluez.Mock.AddDevice", "hci0", "11:22:33:44:55:66", "Radio Headset")
+	bus.Call(t, "org.bluez", "/", "org.bluez.Mock.PairDevice", "hci0", "11:22:33:44:55:66", uint32(0x240404))
+	bus.Call(t, "org.bluez", "/", "org.bluez.Mock.ConnectDevice", "hci0", "11:22:33:44:55:66")
+
+	forEachDatabase(t, func(t *testing.T, dsn func(testing.TB) string) {
+		e := testenv.New(t, dsn(t))
+		dir := e.MustEnroll()
+		sys := posture.NewSystem("test")
+		t.Cleanup(func() { sys.Close() })
+		// An hour between polls: only the logind watch can deliver the lock.
+		a := e.StartAgent(dir, agent.WithCollector(sys), agent.WithPollInterval(time.Hour), agent.WithReportInterval(time.Hour))
+		key := e.APIKey("laso")
+
+		var dev struct {
+			Posture protocol.Posture `json:"posture"`
+		}
+		testenv.Eventually(t, 20*time.Second, "first report with the session unlocked", func() bool {
+			e.Do("GET", "/api/v1/devices/"+a.DeviceID(), key, nil, &dev)
+			return dev.Posture.Lock != nil && dev.Posture.Lock.State == protocol.LockUnlocked
+		})
+		p := dev.Posture
+		if p.Bluetooth == nil || p.Bluetooth.Present == nil || !*p.Bluetooth.Present || len(p.Bluetooth.Devices) != 1 {
+			t.Fatalf("bluetooth in the API: %+v", p.Bluetooth)
+		}
+		if d := p.Bluetooth.Devices[0]; d.Address != "11:22:33:44:55:66" || d.Name != "Radio Headset" || !d.Paired || !d.Connected {
+			t.Errorf("peer: %+v", d)
+		}
+		// Disk and patch are read from this host: whatever they say, an
+		// unknown value must carry its reason.
+		if p.Disk == nil || (p.Disk.State == protocol.DiskUnknown && p.Disk.Unknown["state"] == "") {
+			t.Errorf("disk: %+v", p.Disk)
+		}
+		if p.Patch == nil || (p.Patch.PendingSecurity == nil && p.Patch.Unknown["pending_security"] == "") {
+			t.Errorf("patch: %+v", p.Patch)
+		}
+		if p.Hygiene == nil || p.LockPolicy == nil {
+			t.Errorf("hygiene %+v, lock policy %+v", p.Hygiene, p.LockPolicy)
+		}
+
+		lockedAt := time.Now()
+		bus.Call(t, "org.freedesktop.login1", session, "org.freedesktop.login1.Session.SetLockedHint", true)
+		var timeline struct {
+			Entries []struct {
+				At     time.Time `json:"at"`
+				State  string    `json:"state"`
+				Source string    `json:"source"`
+			} `json:"entries"`
+		}
+		testenv.Eventually(t, 20*time.Second, "the lock in the timeline", func() bool {
+			e.Do("GET", "/api/v1/devices/"+a.DeviceID()+"/lock-timeline", key, nil, &timeline)
+			n := len(timeline.Entries)
+			return n > 0 && timeline.Entries[n-1].State == protocol.LockLocked
+		})
+		n := len(timeline.Entries)
+		if n < 2 || timeline.Entries[n-2].State != protocol.LockUnlocked {
+			t.Fatalf("timeline %+v", timeline.Entries)
+		}
+		if lag := timeline.Entries[n-1].At.Sub(lockedAt); lag > time.Second {
+			t.Errorf("the lock was collected %v after it happened; want within a second", lag)
+		}
+		bus.Call(t, "org.freedesktop.login1", session, "org.freedesktop.login1.Session.SetLockedHint", false)
+		testenv.Eventually(t, 20*time.Second, "the unlock in the timeline", func() bool {
+			e.Do("GET", "/api/v1/devices/"+a.DeviceID()+"/lock-timeline", key, nil, &timeline)
+			return timeline.Entries[len(timeline.Entries)-1].State == protocol.LockUnlocked
+		})
+	})
+}
