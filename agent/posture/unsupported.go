@@ -15,6 +15,7 @@ type unsupported struct{ reason string }
 func (u unsupported) lock(context.Context) *protocol.LockState {
 	l := &protocol.LockState{State: protocol.LockUnknown}
 	l.SetUnknown("state", u.reason)
+	l.SetUnknown("idle_seconds", u.reason)
 	return l
 }
 

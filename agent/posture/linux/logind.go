@@ -113,22 +113,26 @@ func Lock(ctx context.Context, conn *dbus.Conn, now time.Time) *protocol.LockSta
 	l := &protocol.LockState{State: protocol.LockUnknown}
 	l.Source = logindSource
 	if conn == nil {
-		l.SetUnknown("state", "no system D-Bus connection")
-		return l
+		return unknownLock(l, "no system D-Bus connection")
 	}
 	sess, err := ActiveSession(ctx, conn)
 	if err != nil {
-		l.SetUnknown("state", err.Error())
-		return l
+		return unknownLock(l, err.Error())
 	}
 	ctx, cancel := context.WithTimeout(ctx, dbusCallLimit)
 	defer cancel()
 	props, err := allProps(ctx, conn, login1Dest, sess.Path, sessionIface)
 	if err != nil {
-		l.SetUnknown("state", err.Error())
-		return l
+		return unknownLock(l, err.Error())
 	}
 	return lockFromProps(props, string(sess.Path), now)
+}
+
+// unknownLock explains both readings a missing session takes away.
+func unknownLock(l *protocol.LockState, reason string) *protocol.LockState {
+	l.SetUnknown("state", reason)
+	l.SetUnknown("idle_seconds", reason)
+	return l
 }
 
 // lockFromProps interprets a session's properties. LockedHint is set by

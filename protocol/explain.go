@@ -1,0 +1,64 @@
+package protocol
+
+import (
+	"reflect"
+	"strings"
+)
+
+// Unexplained lists the values of p's sections that are absent without a
+// reason in the section's Unknown map: a collector must never leave the
+// server to guess whether "missing" means "off".
+func (p Posture) Unexplained() []string {
+	var out []string
+	v := reflect.ValueOf(p)
+	for i := range v.NumField() {
+		sec := v.Field(i)
+		if sec.Kind() != reflect.Pointer || sec.IsNil() {
+			continue
+		}
+		name := jsonName(v.Type().Field(i))
+		s := sec.Elem()
+		prov, ok := s.FieldByName("Provenance").Interface().(Provenance)
+		if !ok {
+			continue
+		}
+		for j := range s.NumField() {
+			f, ft := s.Field(j), s.Type().Field(j)
+			if ft.Anonymous || f.Kind() != reflect.Pointer || !f.IsNil() {
+				continue
+			}
+			field := jsonName(ft)
+			if _, why := prov.Unknown[field]; !why && !impliedByAnother(name, field, s, prov) {
+				out = append(out, name+"."+field)
+			}
+		}
+		if st := s.FieldByName("State"); st.IsValid() && st.String() == "unknown" && prov.Unknown["state"] == "" {
+			out = append(out, name+".state")
+		}
+	}
+	return out
+}
+
+// impliedByAnother covers values that only exist when another does: idle
+// since only while idle, powered only with an adapter, timeout only when
+// lock policy is known at all.
+func impliedByAnother(section, field string, s reflect.Value, prov Provenance) bool {
+	switch section + "." + field {
+	case "lock.idle_since":
+		secs := s.FieldByName("IdleSeconds")
+		return prov.Unknown["idle_seconds"] != "" || (!secs.IsNil() && secs.Elem().Int() == 0)
+	case "lock.idle_seconds":
+		return false
+	case "bluetooth.powered":
+		pr := s.FieldByName("Present")
+		return prov.Unknown["present"] != "" || (!pr.IsNil() && !pr.Elem().Bool())
+	case "patch.pending_total", "patch.checked_at":
+		return prov.Unknown["pending_security"] != ""
+	}
+	return false
+}
+
+func jsonName(f reflect.StructField) string {
+	n, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	return n
+}
