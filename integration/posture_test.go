@@ -50,6 +50,9 @@ func TestLinuxPostureEndToEnd(t *testing.T) {
 			return dev.Posture.Lock != nil && dev.Posture.Lock.State == protocol.LockUnlocked
 		})
 		p := dev.Posture
+		if gaps := p.Unexplained(); len(gaps) > 0 {
+			t.Errorf("values missing without a reason in the API: %v", gaps)
+		}
 		if p.Bluetooth == nil || p.Bluetooth.Present == nil || !*p.Bluetooth.Present || len(p.Bluetooth.Devices) != 1 {
 			t.Fatalf("bluetooth in the API: %+v", p.Bluetooth)
 		}

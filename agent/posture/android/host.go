@@ -316,6 +316,7 @@ func (h *Host) Lock() *protocol.LockState {
 	l.Source = HostSource
 	if h == nil {
 		l.SetUnknown("state", noHost)
+		l.SetUnknown("idle_seconds", noHost)
 		return l
 	}
 	h.mu.Lock()
@@ -323,6 +324,7 @@ func (h *Host) Lock() *protocol.LockState {
 	s := h.lock
 	if why := unusable(h, s, h.lockMaxAge, DefaultLockMaxAge, "the lock state"); why != "" {
 		l.SetUnknown("state", why)
+		l.SetUnknown("idle_seconds", why)
 		return l
 	}
 	r := s.v
