@@ -55,13 +55,16 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/
 
-# Short coverage-guided runs of every decoder's fuzz test.
+# Short coverage-guided runs of every fuzz test in the repository (found
+# with go test -list, so a new decoder's fuzzer is included by itself).
+FUZZTIME ?= 10s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./protocol/
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 15s ./internal/secret/
-	$(GO) test -run '^$$' -fuzz FuzzParseChain -fuzztime 15s ./pki/identity/
-	$(GO) test -run '^$$' -fuzz FuzzEnroll -fuzztime 15s ./enroll/
-	$(GO) test -run '^$$' -fuzz FuzzParseOSRelease -fuzztime 10s ./agent/posture/
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
 
 cross:
 	@set -e; for t in $(CROSS_TARGETS); do \
