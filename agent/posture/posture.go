@@ -68,8 +68,9 @@ type System struct {
 }
 
 type cached struct {
-	at    time.Time
-	value any
+	at         time.Time
+	value      any
+	refreshing bool // a background read is under way
 }
 
 // Option configures a System.
@@ -111,7 +112,8 @@ func NewSystem(agentVersion string, opts ...Option) *System {
 func (s *System) Close() error { return s.p.close() }
 
 // Collect implements Collector: the lock state fresh, every other
-// section from cache unless its interval has passed.
+// section from cache, refreshed in the background once its interval has
+// passed.
 func (s *System) Collect(ctx context.Context) (protocol.Posture, error) {
 	id := *refresh(s, "os", s.iv.Slow, func() *protocol.OSIdentity { v := s.p.identity(ctx); return &v })
 	id.AgentVersion = s.agentVersion
@@ -144,13 +146,29 @@ func (s *System) WatchLock(ctx context.Context, changed func()) error {
 	return s.p.watchLock(ctx, changed)
 }
 
+// refresh returns a section no older than every, reading it on the
+// caller's goroutine only the first time. Later a stale section is
+// returned as it is while a background read replaces it, so a slow tool
+// (apt-get resolving, the Windows Update search) never delays a lock
+// report; the next poll picks up the new value.
 func refresh[T any](s *System, key string, every time.Duration, read func() *T) *T {
 	s.mu.Lock()
 	c, ok := s.cache[key]
-	s.mu.Unlock()
-	if ok && s.now().Sub(c.at) < every {
+	if ok {
+		if s.now().Sub(c.at) >= every && !c.refreshing {
+			c.refreshing = true
+			s.cache[key] = c
+			go func() {
+				v := read()
+				s.mu.Lock()
+				s.cache[key] = cached{at: s.now(), value: v}
+				s.mu.Unlock()
+			}()
+		}
+		s.mu.Unlock()
 		return c.value.(*T)
 	}
+	s.mu.Unlock()
 	v := read()
 	s.mu.Lock()
 	s.cache[key] = cached{at: s.now(), value: v}
