@@ -14,7 +14,7 @@ import (
 func TestThisSystemExplainsEveryGap(t *testing.T) {
 	s := NewSystem("test")
 	defer s.Close()
-	p, err := s.Collect(context.Background())
+	p, err := s.Refresh(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -127,10 +127,31 @@ func (s *System) Collect(ctx context.Context) (protocol.Posture, error) {
 		Lock:        s.p.lock(ctx),
 		LockPolicy:  refresh(s, "lock_policy", s.iv.Slow, func() *protocol.LockPolicy { return s.p.lockPolicy(ctx) }),
 		Disk:        refresh(s, "disk", s.iv.Slow, func() *protocol.DiskEncryption { return s.p.disk(ctx) }),
-		Patch:       refresh(s, "patch", s.iv.Patch, func() *protocol.PatchLevel { return s.p.patch(ctx) }),
+		Patch:       refreshPatch(s, ctx),
 		Bluetooth:   refresh(s, "bluetooth", s.iv.Bluetooth, func() *protocol.Bluetooth { return s.p.bluetooth(ctx) }),
 		Hygiene:     refresh(s, "hygiene", s.iv.Slow, func() *protocol.Hygiene { return s.p.hygiene(ctx) }),
 	}, nil
+}
+
+// Refresh reads every section now, on the caller's goroutine, and
+// caches the result: a full collection, for `make bench` and for callers
+// that must not see a section still being read.
+func (s *System) Refresh(ctx context.Context) (protocol.Posture, error) {
+	read := map[string]func() any{
+		"os":          func() any { v := s.p.identity(ctx); return &v },
+		"lock_policy": func() any { return s.p.lockPolicy(ctx) },
+		"disk":        func() any { return s.p.disk(ctx) },
+		"patch":       func() any { return s.p.patch(ctx) },
+		"bluetooth":   func() any { return s.p.bluetooth(ctx) },
+		"hygiene":     func() any { return s.p.hygiene(ctx) },
+	}
+	for key, r := range read {
+		v := r()
+		s.mu.Lock()
+		s.cache[key] = cached{at: s.now(), value: v}
+		s.mu.Unlock()
+	}
+	return s.Collect(ctx)
 }
 
 // Invalidate forces every cached section to be read again at the next
@@ -152,8 +173,32 @@ func (s *System) WatchLock(ctx context.Context, changed func()) error {
 // (apt-get resolving, the Windows Update search) never delays a lock
 // report; the next poll picks up the new value.
 func refresh[T any](s *System, key string, every time.Duration, read func() *T) *T {
+	return refreshOr(s, key, every, read, nil)
+}
+
+// refreshPatch never reads on the caller's goroutine: counting pending
+// updates takes seconds, so the first report says it is under way and a
+// later one carries the counts.
+func refreshPatch(s *System, ctx context.Context) *protocol.PatchLevel {
+	return refreshOr(s, "patch", s.iv.Patch, func() *protocol.PatchLevel { return s.p.patch(ctx) }, func() *protocol.PatchLevel {
+		p := &protocol.PatchLevel{}
+		for _, f := range []string{"pending_security", "last_update", "reboot_required"} {
+			p.SetUnknown(f, "first check since the agent started is still running")
+		}
+		return p
+	})
+}
+
+// refreshOr is refresh; with pending non-nil, the first read also runs
+// in the background and pending stands in until it is done.
+func refreshOr[T any](s *System, key string, every time.Duration, read, pending func() *T) *T {
 	s.mu.Lock()
 	c, ok := s.cache[key]
+	if !ok && pending != nil {
+		c = cached{at: time.Time{}, value: pending()}
+		s.cache[key] = c
+		ok = true
+	}
 	if ok {
 		if s.now().Sub(c.at) >= every && !c.refreshing {
 			c.refreshing = true
