@@ -17,7 +17,9 @@ type slowDisk struct {
 	release chan struct{}
 }
 
-func (p *slowDisk) identity(context.Context) protocol.OSIdentity { return protocol.OSIdentity{Name: "test"} }
+func (p *slowDisk) identity(context.Context) protocol.OSIdentity {
+	return protocol.OSIdentity{Name: "test"}
+}
 
 func (p *slowDisk) disk(context.Context) *protocol.DiskEncryption {
 	if p.reads.Add(1) > 1 {
