@@ -23,6 +23,8 @@ import (
 //	1 (2026-11-23): posture gains the optional sections lock_policy, disk,
 //	                patch, bluetooth, hygiene, and provenance (source,
 //	                unknown) on each; older peers ignore them.
+//	1 (2026-11-23): command (server → agent, Ed25519-signed) and
+//	                command_result (agent → server, acknowledged).
 const Version = 1
 
 // MaxFrameBytes is the largest frame either side accepts. The gateway
@@ -44,6 +46,7 @@ const (
 var knownTypes = map[string]bool{
 	TypeHello: true, TypePosture: true, TypeAck: true,
 	TypeError: true, TypeRenew: true, TypeRenewed: true,
+	TypeCommand: true, TypeCommandResult: true,
 }
 
 // Envelope wraps every frame.

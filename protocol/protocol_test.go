@@ -1,6 +1,8 @@
 package protocol
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"os/exec"
@@ -119,4 +121,42 @@ func TestImportsOnlyStandardLibrary(t *testing.T) {
 			t.Errorf("protocol depends on non-standard package %s", p)
 		}
 	}
+}
+
+func TestSignedCommand(t *testing.T) {
+	pub, key, _ := ed25519.GenerateKey(nil)
+	otherPub, otherKey, _ := ed25519.GenerateKey(nil)
+	c := Command{ID: "c1", DeviceID: "d1", Kind: CommandLock, IssuedAt: time.Now().UTC(), NotAfter: time.Now().Add(time.Hour).UTC()}
+	s, err := SignCommand(key, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := OpenCommand(pub, s)
+	if err != nil || got.ID != c.ID || got.Kind != c.Kind || !got.NotAfter.Equal(c.NotAfter) {
+		t.Fatalf("open: %+v %v", got, err)
+	}
+	if _, err := OpenCommand(otherPub, s); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("another key's public half: %v", err)
+	}
+	forged, _ := SignCommand(otherKey, c)
+	if _, err := OpenCommand(pub, forged); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("signed by another key: %v", err)
+	}
+	tampered := SignedCommand{Payload: bytes.Replace(s.Payload, []byte(`"lock"`), []byte(`"wipe"`), 1), Signature: s.Signature}
+	if _, err := OpenCommand(pub, tampered); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("kind changed after signing: %v", err)
+	}
+	bad, _ := SignCommand(key, Command{ID: "c2", DeviceID: "d1", Kind: "format_c", NotAfter: time.Now()})
+	if _, err := OpenCommand(pub, bad); !errors.Is(err, ErrBadCommand) {
+		t.Errorf("unknown kind: %v", err)
+	}
+}
+
+func FuzzOpenCommand(f *testing.F) {
+	pub, key, _ := ed25519.GenerateKey(nil)
+	s, _ := SignCommand(key, Command{ID: "c1", DeviceID: "d1", Kind: CommandLock, NotAfter: time.Now()})
+	f.Add(s.Payload, s.Signature)
+	f.Fuzz(func(t *testing.T, payload, sig []byte) {
+		OpenCommand(pub, SignedCommand{Payload: payload, Signature: sig})
+	})
 }
