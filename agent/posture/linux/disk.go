@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,31 +34,9 @@ type System struct {
 func Disk(ctx context.Context, sys System) *protocol.DiskEncryption {
 	d := &protocol.DiskEncryption{State: protocol.DiskUnknown, Volume: "/"}
 	d.Source = "mountinfo, sysfs dm/uuid, cryptsetup luksDump"
-	mi, err := os.ReadFile(sys.Mountinfo)
-	if err != nil {
-		d.SetUnknown("state", "cannot read mountinfo: "+err.Error())
-		return d
-	}
-	devnum, source, err := rootMount(mi)
+	block, err := rootBlock(sys)
 	if err != nil {
 		d.SetUnknown("state", err.Error())
-		return d
-	}
-	// btrfs and some others report an anonymous device number; the mount
-	// source names the real block device.
-	if strings.HasPrefix(devnum, "0:") {
-		if sys.DevNum == nil || !strings.HasPrefix(source, "/dev/") {
-			d.SetUnknown("state", fmt.Sprintf("root filesystem is on anonymous device %s from %q", devnum, source))
-			return d
-		}
-		if devnum, err = sys.DevNum(source); err != nil {
-			d.SetUnknown("state", fmt.Sprintf("root filesystem source %s: %v", source, err))
-			return d
-		}
-	}
-	block, err := filepath.EvalSymlinks(filepath.Join(sys.Sys, "dev/block", devnum))
-	if err != nil {
-		d.SetUnknown("state", fmt.Sprintf("no sysfs entry for root device %s: %v", devnum, err))
 		return d
 	}
 	d.Device = filepath.Join(sys.Dev, filepath.Base(block))
@@ -92,6 +71,83 @@ func Disk(ctx context.Context, sys System) *protocol.DiskEncryption {
 	}
 	d.Cipher, d.KeyBits = cipher, bits
 	return d
+}
+
+// rootBlock resolves the filesystem mounted at "/" to its sysfs block
+// device directory.
+func rootBlock(sys System) (string, error) {
+	mi, err := os.ReadFile(sys.Mountinfo)
+	if err != nil {
+		return "", errors.New("cannot read mountinfo: " + err.Error())
+	}
+	devnum, source, err := rootMount(mi)
+	if err != nil {
+		return "", err
+	}
+	// btrfs and some others report an anonymous device number; the mount
+	// source names the real block device.
+	if strings.HasPrefix(devnum, "0:") {
+		if sys.DevNum == nil || !strings.HasPrefix(source, "/dev/") {
+			return "", fmt.Errorf("root filesystem is on anonymous device %s from %q", devnum, source)
+		}
+		if devnum, err = sys.DevNum(source); err != nil {
+			return "", fmt.Errorf("root filesystem source %s: %v", source, err)
+		}
+	}
+	block, err := filepath.EvalSymlinks(filepath.Join(sys.Sys, "dev/block", devnum))
+	if err != nil {
+		return "", fmt.Errorf("no sysfs entry for root device %s: %v", devnum, err)
+	}
+	return block, nil
+}
+
+// LuksBacking returns the /dev paths of every LUKS header under the root
+// filesystem, for a remote wipe to luksErase. Unlike Disk it does not stop
+// at the first crypt layer: LVM across several LUKS devices, or LUKS
+// stacked on LUKS, leaves a header on each, and every one must go. Plain
+// dm-crypt layers have no header (their key never touches the disk) and
+// are not listed. An unencrypted root gives an empty list and no error.
+func LuksBacking(sys System) ([]string, error) {
+	block, err := rootBlock(sys)
+	if err != nil {
+		return nil, err
+	}
+	var devs []string
+	if err := collectLuks(block, sys.Dev, 0, &devs); err != nil {
+		return nil, err
+	}
+	return devs, nil
+}
+
+func collectLuks(block, dev string, depth int, out *[]string) error {
+	if depth > 8 {
+		return errors.New("device-mapper stack deeper than 8 levels")
+	}
+	slaves, err := os.ReadDir(filepath.Join(block, "slaves"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	uuid, err := os.ReadFile(filepath.Join(block, "dm", "uuid"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read %s: %w", filepath.Join(block, "dm", "uuid"), err)
+	}
+	if u := strings.TrimSpace(string(uuid)); strings.HasPrefix(u, "CRYPT-LUKS") {
+		// Without exactly one slave the header's device is unknown, and
+		// a wipe that silently skipped it would claim too much.
+		if len(slaves) != 1 {
+			return fmt.Errorf("LUKS device %s has %d backing devices in sysfs, want 1", filepath.Base(block), len(slaves))
+		}
+		p := filepath.Join(dev, slaves[0].Name())
+		if !slices.Contains(*out, p) {
+			*out = append(*out, p)
+		}
+	}
+	for _, s := range slaves {
+		if err := collectLuks(filepath.Join(block, "slaves", s.Name()), dev, depth+1, out); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // rootMount returns the device number and source of the "/" mount. The
