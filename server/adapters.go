@@ -119,3 +119,9 @@ func loadOrCreateCommandKey(dataDir string) (ed25519.PrivateKey, error) {
 	}
 	return priv, nil
 }
+
+// pusher hands command frames to the gateway, which exists only once the
+// server has started.
+type pusher struct{ s *Server }
+
+func (p pusher) Send(deviceID string, frame []byte) bool { return p.s.SendToDevice(deviceID, frame) }

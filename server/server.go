@@ -32,6 +32,7 @@ import (
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/api"
 	"github.com/cordon-mdm/cordon/server/audit"
+	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/gateway"
 	"github.com/cordon-mdm/cordon/server/store"
 )
@@ -103,12 +104,14 @@ func WithHistoryLimit(n int) Option { return func(c *config) error { c.historyLi
 
 // Server is a running Cordon server.
 type Server struct {
-	cfg    config
-	log    *slog.Logger
-	Store  *store.Store
-	CA     *pki.CA
-	Audit  *audit.Log
-	cmdKey ed25519.PrivateKey
+	cfg   config
+	log   *slog.Logger
+	Store *store.Store
+	CA    *pki.CA
+	Audit *audit.Log
+	// Commands is the remote-command queue, set by Start.
+	Commands *commands.Service
+	cmdKey   ed25519.PrivateKey
 
 	gw         *gateway.Gateway
 	certs      *certSource
@@ -186,7 +189,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if _, err := s.certs.get(ctx); err != nil {
 		return err
 	}
-	s.gw = gateway.New(s.Store, s.CA, s.Audit, gateway.WithLogger(s.log), gateway.WithPingInterval(s.cfg.pingInterval))
+	s.Commands = commands.New(s.Store, s.Audit, s.cmdKey, pusher{s}, devices{s}, commands.WithLogger(s.log))
+	s.gw = gateway.New(s.Store, s.CA, s.Audit, gateway.WithLogger(s.log), gateway.WithPingInterval(s.cfg.pingInterval),
+		gateway.WithCommands(s.Commands))
 	enr := enroll.New(enrollStore{s.Store}, s.CA, enrollAuditor{s.Audit},
 		enroll.WithGatewayURL(s.GatewayURL()), enroll.WithCommandKey(s.cmdKey.Public().(ed25519.PublicKey)), enroll.WithLogger(s.log))
 
@@ -195,7 +200,8 @@ func (s *Server) Start(ctx context.Context) error {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cordon_gateway_connections", Help: "Live agent connections."},
 			func() float64 { return float64(s.gw.Count()) }))
 	handler := api.New(s.Store, s.Audit, enr, devices{s}, caInfo{s.CA}, enr,
-		api.WithLogger(s.log), api.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+		api.WithLogger(s.log), api.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
+		api.WithCommands(s.Commands, s.Store))
 
 	// Recorded so an auditor can show from the trail alone that the
 	// server ran in FIPS mode, on which module, for every period it ran.
@@ -254,6 +260,13 @@ func (s *Server) Run(ctx context.Context) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	return s.Shutdown(shutdownCtx)
+}
+
+// SendToDevice writes a frame to the device's live connection, if it has
+// one here. The command queue delivers through it; tests use it to put
+// hand-built frames in front of a real agent.
+func (s *Server) SendToDevice(deviceID string, frame []byte) bool {
+	return s.gw != nil && s.gw.Send(deviceID, frame)
 }
 
 // Shutdown stops listening, closes agent connections (marking devices

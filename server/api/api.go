@@ -63,6 +63,9 @@ type API struct {
 	metrics http.Handler
 	log     *slog.Logger
 	mux     *http.ServeMux
+
+	commands      Commands
+	commandReader CommandReader
 }
 
 // Option configures the API.
@@ -94,6 +97,13 @@ func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrol
 	m.Handle("GET /api/v1/devices/{id}", a.require(a.getDevice, staff...))
 	m.Handle("GET /api/v1/devices/{id}/lock-timeline", a.require(a.lockTimeline, staff...))
 	m.Handle("POST /api/v1/devices/{id}/revoke", a.require(a.revokeDevice, auth.RoleITAdmin, auth.RoleLASO))
+	if a.commands != nil {
+		// Wipe is narrowed to the LASO inside the queue, which audits the
+		// refusal with the command's details.
+		m.Handle("POST /api/v1/devices/{id}/commands", a.require(a.issueCommand, auth.RoleITAdmin, auth.RoleLASO))
+		m.Handle("GET /api/v1/commands/{id}", a.require(a.getCommand, staff...))
+		m.Handle("POST /api/v1/commands/{id}/approve", a.require(a.approveCommand, auth.RoleLASO))
+	}
 	m.Handle("GET /api/v1/audit", a.require(a.listAudit, trail...))
 	m.Handle("GET /api/v1/audit/verify", a.require(a.verifyAudit, trail...))
 	if a.metrics != nil {

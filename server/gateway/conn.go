@@ -88,8 +88,13 @@ func (c *conn) handle(data []byte) {
 			return
 		}
 		c.send(protocol.TypeAck, protocol.Ack{Ref: env.ID})
+		if c.g.commands != nil {
+			c.g.commands.Ready(c.g.ctx, c.deviceID)
+		}
 	case protocol.TypePosture:
 		c.posture(env)
+	case protocol.TypeCommandResult:
+		c.commandResult(env)
 	case protocol.TypeRenew:
 		c.renew(env)
 	default:
@@ -118,6 +123,31 @@ func (c *conn) posture(env protocol.Envelope) {
 	}
 	// Only now, committed, may the agent drop the report from its spool.
 	c.send(protocol.TypeAck, protocol.Ack{Ref: env.ID})
+}
+
+func (c *conn) commandResult(env protocol.Envelope) {
+	var r protocol.CommandResult
+	if err := protocol.DecodeBody(env, &r); err != nil {
+		c.sendError(env.ID, protocol.CodeMalformed, err.Error())
+		return
+	}
+	if c.g.commands == nil {
+		c.sendError(env.ID, protocol.CodeRefused, "this server runs no command queue")
+		return
+	}
+	after, err := c.g.commands.Result(c.g.ctx, c.deviceID, c.remote, r)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			c.sendError(env.ID, protocol.CodeRefused, "no such command for this device")
+			return
+		}
+		c.internal(env.ID, "command_result", err)
+		return
+	}
+	c.send(protocol.TypeAck, protocol.Ack{Ref: env.ID})
+	if after != nil {
+		after()
+	}
 }
 
 func (c *conn) renew(env protocol.Envelope) {
@@ -168,12 +198,20 @@ func (c *conn) send(typ string, body any) {
 		c.g.log.Error("encode frame", "err", err)
 		return
 	}
+	c.write(frame)
+}
+
+// write sends one frame; a failed write closes the connection, whose
+// read loop then ends it.
+func (c *conn) write(frame []byte) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	c.ws.SetWriteDeadline(time.Now().Add(c.g.writeTimeout))
-	if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+	err := c.ws.WriteMessage(websocket.TextMessage, frame)
+	if err != nil {
 		c.ws.Close()
 	}
+	return err
 }
 
 func (c *conn) close(code int, reason string) {

@@ -48,13 +48,25 @@ type Auditor interface {
 	Record(ctx context.Context, e audit.Entry) error
 }
 
+// Commands is the remote-command queue as the gateway sees it: told when
+// a device is ready for its pending commands, and handed each result.
+type Commands interface {
+	// Ready is called once the device's hello is acknowledged.
+	Ready(ctx context.Context, deviceID string)
+	// Result stores an agent's answer; the gateway acks it, then runs
+	// after (when not nil): a wipe's revocation must not cut the
+	// connection before the agent hears that its answer is stored.
+	Result(ctx context.Context, deviceID, remote string, r protocol.CommandResult) (after func(), err error)
+}
+
 // Gateway serves the agent listener.
 type Gateway struct {
-	store  Store
-	signer Signer
-	audit  Auditor
-	log    *slog.Logger
-	hub    *hub
+	store    Store
+	signer   Signer
+	audit    Auditor
+	commands Commands
+	log      *slog.Logger
+	hub      *hub
 
 	pingInterval     time.Duration
 	pongWait         time.Duration
@@ -73,6 +85,9 @@ type Option func(*Gateway)
 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(g *Gateway) { g.log = l } }
+
+// WithCommands connects the remote-command queue.
+func WithCommands(c Commands) Option { return func(g *Gateway) { g.commands = c } }
 
 // WithPingInterval sets how often the server pings each agent; an agent
 // silent for 2.5 intervals is dropped.
@@ -241,6 +256,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Connected reports whether the device has a live connection here.
 func (g *Gateway) Connected(deviceID string) bool { return g.hub.get(deviceID) != nil }
+
+// Send writes a server frame to the device's live connection, reporting
+// whether it was written (not whether the agent got it: only its answer
+// proves that).
+func (g *Gateway) Send(deviceID string, frame []byte) bool {
+	c := g.hub.get(deviceID)
+	if c == nil {
+		return false
+	}
+	return c.write(frame) == nil
+}
 
 // Count is the number of live connections.
 func (g *Gateway) Count() int { return g.hub.count() }

@@ -1,0 +1,113 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/cordon-mdm/cordon/internal/httpjson"
+	"github.com/cordon-mdm/cordon/server/commands"
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+// Commands is the remote-command queue.
+type Commands interface {
+	Issue(ctx context.Context, r commands.Request) (*store.Command, error)
+	Approve(ctx context.Context, id, actor, role, source string) (*store.Command, error)
+}
+
+// CommandReader reads a command back.
+type CommandReader interface {
+	GetCommand(ctx context.Context, id string) (*store.Command, error)
+}
+
+// WithCommands serves the command routes.
+func WithCommands(c Commands, r CommandReader) Option {
+	return func(a *API) { a.commands, a.commandReader = c, r }
+}
+
+func (a *API) issueCommand(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Kind    string `json:"kind"`
+		Address string `json:"address"`
+		Confirm string `json:"confirm"`
+	}
+	if !decode(w, r, &body) {
+		return
+	}
+	p := principal(r)
+	c, err := a.commands.Issue(r.Context(), commands.Request{DeviceID: r.PathValue("id"), Kind: body.Kind,
+		Address: body.Address, Confirm: body.Confirm, Actor: p.Actor, Role: p.Role, Source: httpjson.RemoteHost(r)})
+	if err != nil {
+		a.commandFail(w, err)
+		return
+	}
+	httpjson.Write(w, http.StatusAccepted, commandJSON(c))
+}
+
+func (a *API) getCommand(w http.ResponseWriter, r *http.Request) {
+	c, err := a.commandReader.GetCommand(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, commandJSON(c))
+}
+
+func (a *API) approveCommand(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	c, err := a.commands.Approve(r.Context(), r.PathValue("id"), p.Actor, p.Role, httpjson.RemoteHost(r))
+	if err != nil {
+		a.commandFail(w, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, commandJSON(c))
+}
+
+func (a *API) commandFail(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, commands.ErrForbidden):
+		httpjson.Error(w, http.StatusForbidden, err.Error())
+	case errors.Is(err, commands.ErrInvalid), errors.Is(err, commands.ErrConfirm):
+		httpjson.Error(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, commands.ErrRevoked):
+		httpjson.Error(w, http.StatusConflict, err.Error())
+	default:
+		a.fail(w, err)
+	}
+}
+
+// Command is the API's view of a command.
+type Command struct {
+	ID          string          `json:"id"`
+	DeviceID    string          `json:"device_id"`
+	Kind        string          `json:"kind"`
+	Address     string          `json:"address,omitempty"`
+	Status      string          `json:"status"`
+	Issuer      string          `json:"issuer"`
+	ApprovedBy  string          `json:"approved_by,omitempty"`
+	CreatedAt   string          `json:"created_at"`
+	NotAfter    string          `json:"not_after"`
+	DeliveredAt *string         `json:"delivered_at"`
+	CompletedAt *string         `json:"completed_at"`
+	Result      json.RawMessage `json:"result"`
+}
+
+func commandJSON(c *store.Command) Command {
+	ts := func(t *time.Time) *string {
+		if t == nil {
+			return nil
+		}
+		s := t.UTC().Format(time.RFC3339Nano)
+		return &s
+	}
+	out := Command{ID: c.ID, DeviceID: c.DeviceID, Kind: c.Kind, Address: c.Address, Status: c.Status, Issuer: c.Issuer,
+		ApprovedBy: c.ApprovedBy, CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339Nano), NotAfter: c.NotAfter.UTC().Format(time.RFC3339Nano),
+		DeliveredAt: ts(c.DeliveredAt), CompletedAt: ts(c.CompletedAt), Result: json.RawMessage("null")}
+	if c.Result != "" && json.Valid([]byte(c.Result)) {
+		out.Result = json.RawMessage(c.Result)
+	}
+	return out
+}

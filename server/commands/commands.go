@@ -1,0 +1,302 @@
+// Package commands is the remote-command queue: lock, wipe and Bluetooth
+// block. A command is stored before anyone is told it exists, signed with
+// the server's command key, pushed to the device if it is connected and
+// otherwise when it next says hello, and moves on the agent's answer.
+// Wipes are the LASO's alone, must name the device they erase, and are
+// held for a second LASO when too many are issued at once.
+package commands
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cordon-mdm/cordon/protocol"
+	"github.com/cordon-mdm/cordon/server/audit"
+	"github.com/cordon-mdm/cordon/server/auth"
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+// Audit actions this package records.
+const (
+	ActionRequested = "command.requested"
+	ActionRefused   = "command.refused"
+	ActionHeld      = "command.held"
+	ActionApproved  = "command.approved"
+	ActionDelivered = "command.delivered"
+	ActionCompleted = "command.completed"
+)
+
+// Store is the persistence the queue needs.
+type Store interface {
+	GetDevice(ctx context.Context, id string) (*store.Device, error)
+	CreateCommand(ctx context.Context, c *store.Command) error
+	GetCommand(ctx context.Context, id string) (*store.Command, error)
+	CountCommandsSince(ctx context.Context, kind string, since time.Time) (int64, error)
+	Deliverable(ctx context.Context, deviceID string, now time.Time) ([]store.Command, error)
+	MarkDelivered(ctx context.Context, id string, at time.Time) error
+	Complete(ctx context.Context, deviceID, id, status, result string, at time.Time) (*store.Command, bool, error)
+	Approve(ctx context.Context, id, approver string) (*store.Command, error)
+}
+
+// Pusher writes a frame to a device's live connection.
+type Pusher interface {
+	Send(deviceID string, frame []byte) bool
+}
+
+// Revoker revokes a device's certificates and disconnects it.
+type Revoker interface {
+	Revoke(ctx context.Context, deviceID, reason, actor, source string) error
+}
+
+// Auditor records security events.
+type Auditor interface {
+	Record(ctx context.Context, e audit.Entry) error
+}
+
+// Errors the API maps to statuses.
+var (
+	ErrForbidden = errors.New("forbidden")
+	ErrInvalid   = errors.New("invalid command")
+	ErrConfirm   = errors.New("confirm must repeat the device's id or name")
+	ErrRevoked   = errors.New("device is revoked")
+)
+
+// Service is the queue.
+type Service struct {
+	store   Store
+	audit   Auditor
+	key     ed25519.PrivateKey
+	push    Pusher
+	revoke  Revoker
+	log     *slog.Logger
+	now     func() time.Time
+	ttl     time.Duration
+	wipeMax int
+	window  time.Duration
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// WithTTL sets how long a command may wait for its device (default 24 h).
+func WithTTL(d time.Duration) Option { return func(s *Service) { s.ttl = d } }
+
+// WithWipeProtection holds every wipe beyond max issued within window
+// until a second LASO approves it (default 3 in 10 minutes).
+func WithWipeProtection(max int, window time.Duration) Option {
+	return func(s *Service) { s.wipeMax, s.window = max, window }
+}
+
+// New returns a queue signing with key.
+func New(st Store, auditor Auditor, key ed25519.PrivateKey, push Pusher, revoke Revoker, opts ...Option) *Service {
+	s := &Service{store: st, audit: auditor, key: key, push: push, revoke: revoke, log: slog.New(slog.DiscardHandler),
+		now: time.Now, ttl: 24 * time.Hour, wipeMax: 3, window: 10 * time.Minute}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Request is a command as asked for through the API.
+type Request struct {
+	DeviceID string
+	Kind     string
+	Address  string // bluetooth_block
+	Confirm  string // wipe: the device's id or name, repeated
+	// Who asks, and from where.
+	Actor, Role, Source string
+}
+
+// Issue validates, stores, audits and (when allowed) delivers a command.
+func (s *Service) Issue(ctx context.Context, r Request) (*store.Command, error) {
+	refuse := func(err error, reason string) (*store.Command, error) {
+		s.record(ctx, r.Actor, r.Source, ActionRefused, "device:"+r.DeviceID, audit.Failure,
+			map[string]string{"kind": r.Kind, "reason": reason})
+		return nil, err
+	}
+	switch r.Kind {
+	case protocol.CommandLock, protocol.CommandWipe:
+	case protocol.CommandBluetoothBlock:
+		addr, err := normalizeAddress(r.Address)
+		if err != nil {
+			return refuse(fmt.Errorf("%w: %v", ErrInvalid, err), err.Error())
+		}
+		r.Address = addr
+	default:
+		return refuse(fmt.Errorf("%w: kind must be lock, wipe or bluetooth_block", ErrInvalid), "unknown kind")
+	}
+	if r.Kind == protocol.CommandWipe && r.Role != auth.RoleLASO {
+		return refuse(fmt.Errorf("%w: only the laso role may wipe", ErrForbidden), "role "+r.Role+" may not wipe")
+	}
+	dev, err := s.store.GetDevice(ctx, r.DeviceID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return refuse(err, "no such device")
+		}
+		return nil, err
+	}
+	if dev.Status == "revoked" {
+		return refuse(ErrRevoked, "device is revoked")
+	}
+	if r.Kind == protocol.CommandWipe && r.Confirm != dev.ID && (dev.Name == "" || r.Confirm != dev.Name) {
+		return refuse(ErrConfirm, "confirm did not name the device")
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	status := store.CommandQueued
+	if r.Kind == protocol.CommandWipe {
+		n, err := s.store.CountCommandsSince(ctx, protocol.CommandWipe, now.Add(-s.window))
+		if err != nil {
+			return nil, err
+		}
+		if n >= int64(s.wipeMax) {
+			status = store.CommandHeld
+		}
+	}
+	c := protocol.Command{ID: uuid.NewString(), DeviceID: dev.ID, Kind: r.Kind, Address: r.Address,
+		IssuedAt: now, NotAfter: now.Add(s.ttl)}
+	signed, err := protocol.SignCommand(s.key, c)
+	if err != nil {
+		return nil, err
+	}
+	frame, err := protocol.Encode(protocol.TypeCommand, c.ID, now, signed)
+	if err != nil {
+		return nil, err
+	}
+	rec := &store.Command{ID: c.ID, DeviceID: dev.ID, Kind: c.Kind, Address: c.Address, Issuer: r.Actor,
+		IssuerRole: r.Role, Source: r.Source, CreatedAt: now, NotAfter: c.NotAfter, Status: status, Frame: frame}
+	if err := s.store.CreateCommand(ctx, rec); err != nil {
+		return nil, err
+	}
+	details := map[string]string{"command": c.ID, "kind": c.Kind, "status": status}
+	if c.Address != "" {
+		details["address"] = c.Address
+	}
+	s.record(ctx, r.Actor, r.Source, ActionRequested, "device:"+dev.ID, audit.Success, details)
+	if status == store.CommandHeld {
+		s.record(ctx, "server", "local", ActionHeld, "command:"+c.ID, audit.Success, map[string]string{
+			"device": dev.ID, "reason": fmt.Sprintf("more than %d wipes within %v; a second LASO must approve", s.wipeMax, s.window)})
+		return rec, nil
+	}
+	s.deliver(ctx, rec)
+	return s.store.GetCommand(ctx, rec.ID)
+}
+
+// Approve releases a held wipe. The approver must be a LASO other than
+// the one who issued it.
+func (s *Service) Approve(ctx context.Context, id, actor, role, source string) (*store.Command, error) {
+	c, err := s.store.GetCommand(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	refuse := func(err error, reason string) (*store.Command, error) {
+		s.record(ctx, actor, source, ActionApproved, "command:"+id, audit.Failure, map[string]string{"reason": reason})
+		return nil, err
+	}
+	if role != auth.RoleLASO {
+		return refuse(ErrForbidden, "role "+role+" may not approve")
+	}
+	if actor == c.Issuer {
+		return refuse(fmt.Errorf("%w: the issuing LASO cannot approve their own wipe", ErrForbidden), "approver is the issuer")
+	}
+	c, err = s.store.Approve(ctx, id, actor)
+	if err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return refuse(err, "command is not held")
+		}
+		return nil, err
+	}
+	s.record(ctx, actor, source, ActionApproved, "command:"+id, audit.Success, map[string]string{"device": c.DeviceID, "issuer": c.Issuer})
+	s.deliver(ctx, c)
+	return s.store.GetCommand(ctx, id)
+}
+
+// Ready delivers the device's pending commands; the gateway calls it when
+// the device connects.
+func (s *Service) Ready(ctx context.Context, deviceID string) {
+	cs, err := s.store.Deliverable(ctx, deviceID, s.now().UTC())
+	if err != nil {
+		s.log.Error("pending commands", "device_id", deviceID, "err", err)
+		return
+	}
+	for i := range cs {
+		s.deliver(ctx, &cs[i])
+	}
+}
+
+func (s *Service) deliver(ctx context.Context, c *store.Command) {
+	if !s.push.Send(c.DeviceID, c.Frame) {
+		return // offline: Ready sends it when the device connects
+	}
+	if err := s.store.MarkDelivered(ctx, c.ID, s.now().UTC().Truncate(time.Microsecond)); err != nil {
+		s.log.Error("mark delivered", "command", c.ID, "err", err)
+	}
+	s.record(ctx, "server", "local", ActionDelivered, "device:"+c.DeviceID, audit.Success,
+		map[string]string{"command": c.ID, "kind": c.Kind})
+}
+
+// Result stores an agent's answer. A wipe that is done revokes the
+// device, so a wiped device (or whoever holds its disk) cannot reconnect;
+// the revocation is returned as after, for the gateway to run once the
+// agent has its acknowledgement.
+func (s *Service) Result(ctx context.Context, deviceID, remote string, r protocol.CommandResult) (func(), error) {
+	body, _ := json.Marshal(r)
+	status := store.CommandFailed
+	if r.Status == protocol.ResultDone {
+		status = store.CommandDone
+	}
+	c, changed, err := s.store.Complete(ctx, deviceID, r.Ref, status, string(body), s.now().UTC().Truncate(time.Microsecond))
+	if err != nil || !changed {
+		return nil, err
+	}
+	outcome := audit.Success
+	if status != store.CommandDone {
+		outcome = audit.Failure
+	}
+	details := map[string]string{"command": c.ID, "kind": c.Kind, "status": status}
+	if r.Message != "" {
+		details["message"] = r.Message
+	}
+	for k, v := range r.Detail {
+		details["agent."+k] = v
+	}
+	s.record(ctx, "device:"+deviceID, remote, ActionCompleted, "device:"+deviceID, outcome, details)
+	if c.Kind == protocol.CommandWipe && status == store.CommandDone {
+		return func() {
+			if err := s.revoke.Revoke(ctx, deviceID, "wiped by command "+c.ID, c.Issuer, "local"); err != nil {
+				s.log.Error("revoke wiped device", "device_id", deviceID, "err", err)
+			}
+		}, nil
+	}
+	return nil, nil
+}
+
+func (s *Service) record(ctx context.Context, actor, source, action, target, outcome string, details map[string]string) {
+	s.audit.Record(ctx, audit.Entry{Actor: actor, Source: source, Action: action, Target: target, Outcome: outcome, Details: details})
+}
+
+// normalizeAddress accepts a Bluetooth address with ':' or '-' separators
+// in either case and returns AA:BB:CC:DD:EE:FF.
+func normalizeAddress(a string) (string, error) {
+	a = strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(a), "-", ":"))
+	parts := strings.Split(a, ":")
+	if len(parts) != 6 {
+		return "", errors.New("address must be six hex octets, AA:BB:CC:DD:EE:FF")
+	}
+	for _, p := range parts {
+		if len(p) != 2 || strings.Trim(p, "0123456789ABCDEF") != "" {
+			return "", errors.New("address must be six hex octets, AA:BB:CC:DD:EE:FF")
+		}
+	}
+	return a, nil
+}
