@@ -17,13 +17,16 @@ import (
 	"log/slog"
 	"math/big"
 	"net/url"
+	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
+	"github.com/cordon-mdm/cordon/agent/command"
 	"github.com/cordon-mdm/cordon/agent/posture"
 	"github.com/cordon-mdm/cordon/agent/spool"
 	"github.com/cordon-mdm/cordon/agent/state"
@@ -49,6 +52,17 @@ type Agent struct {
 	version   string
 	obs       Observer
 	fips      bool
+	exec      command.Executor
+	seen      *seenLog
+
+	// A wipe in progress: its answer's id and a channel closed when the
+	// server acknowledges it.
+	wipeMu       sync.Mutex
+	wipeRef      string
+	wipeAcked    chan struct{}
+	wipePowerOff bool // step 4 of the plan, taken once the identity is gone
+	wiped        atomic.Bool
+	stopRun      context.CancelFunc
 
 	reportInterval time.Duration
 	pollInterval   time.Duration
@@ -101,6 +115,9 @@ func WithSpoolSize(n int) Option { return func(a *Agent) { a.spoolSize = n } }
 // (see internal/fips).
 func WithFIPS(on bool) Option { return func(a *Agent) { a.fips = on } }
 
+// WithExecutor replaces the system's command executor (tests).
+func WithExecutor(e command.Executor) Option { return func(a *Agent) { a.exec = e } }
+
 // WithObserver sets event callbacks.
 func WithObserver(o Observer) Option { return func(a *Agent) { a.obs = o } }
 
@@ -125,6 +142,16 @@ func New(dir state.Dir, opts ...Option) (*Agent, error) {
 	if a.collector == nil {
 		a.collector = posture.NewSystem(a.version)
 	}
+	if a.seen, err = loadSeen(dir.Path); err != nil {
+		return nil, err
+	}
+	if a.exec == nil {
+		cfg, err := command.LoadWipeConfig(filepath.Join(dir.Path, WipeConfigFile))
+		if err != nil {
+			return nil, fmt.Errorf("wipe config: %w", err)
+		}
+		a.exec = command.New(cfg)
+	}
 	if a.spool, err = spool.Open(dir.SpoolDir(), a.spoolSize); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
@@ -147,6 +174,20 @@ func (a *Agent) Spooled() int { return a.spool.Len() }
 
 // Run connects and reconnects until ctx is done.
 func (a *Agent) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a.wipeMu.Lock()
+	a.stopRun = cancel
+	a.wipeMu.Unlock()
+	err := a.run(ctx)
+	if a.wiped.Load() {
+		a.setStatus(func(s *state.Status) { s.Connection = "wiped"; s.LastError = ErrWiped.Error() })
+		return ErrWiped
+	}
+	return err
+}
+
+func (a *Agent) run(ctx context.Context) error {
 	if w, ok := a.collector.(posture.LockWatcher); ok {
 		go func() {
 			err := w.WatchLock(ctx, a.ReportNow)
@@ -230,7 +271,9 @@ func (a *Agent) backoff(attempt int) time.Duration {
 type session struct {
 	a       *Agent
 	ws      *websocket.Conn
+	ctx     context.Context // ends with the connection
 	renewID string
+	results chan []byte // command answers to write
 }
 
 func (a *Agent) dial(ctx context.Context) (*websocket.Conn, error) {
@@ -270,7 +313,7 @@ func (a *Agent) session(ctx context.Context) (established bool, err error) {
 		return false, err
 	}
 	defer ws.Close()
-	s := &session{a: a, ws: ws}
+	s := &session{a: a, ws: ws, results: make(chan []byte, 16)}
 	ws.SetReadLimit(protocol.MaxFrameBytes)
 	ws.SetReadDeadline(time.Now().Add(a.readTimeout))
 	ws.SetPingHandler(func(data string) error {
@@ -281,6 +324,7 @@ func (a *Agent) session(ctx context.Context) (established bool, err error) {
 	readErr := make(chan error, 1)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	s.ctx = sctx
 	go func() {
 		for {
 			_, data, err := ws.ReadMessage()
@@ -356,6 +400,10 @@ func (a *Agent) session(ctx context.Context) (established bool, err error) {
 			err = s.report(ctx, true)
 		case <-renew.C:
 			s.maybeRenew()
+		case frame := <-s.results:
+			if err = s.writeRaw(frame); err == nil {
+				a.sent(resultID(frame))
+			}
 		}
 		if err != nil {
 			return established, err
@@ -442,6 +490,7 @@ func (s *session) handle(env protocol.Envelope) {
 		}
 		now := time.Now().UTC()
 		a.setStatus(func(st *state.Status) { st.LastAckAt = &now; st.Spooled = a.spool.Len() })
+		a.acked(ack.Ref)
 		if a.obs.Acked != nil {
 			a.obs.Acked(ack.Ref)
 		}
@@ -456,6 +505,8 @@ func (s *session) handle(env protocol.Envelope) {
 		if e.Code != protocol.CodeInternal && e.Ref != "" {
 			a.spool.Remove(e.Ref)
 		}
+	case protocol.TypeCommand:
+		s.command(s.ctx, env)
 	case protocol.TypeRenewed:
 		var r protocol.Renewed
 		if err := protocol.DecodeBody(env, &r); err != nil || r.Ref != s.renewID {

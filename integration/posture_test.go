@@ -3,12 +3,18 @@
 package integration
 
 import (
+	"crypto/tls"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/godbus/dbus/v5"
 
 	"github.com/cordon-mdm/cordon/agent"
+	"github.com/cordon-mdm/cordon/agent/command"
 	"github.com/cordon-mdm/cordon/agent/posture"
 	"github.com/cordon-mdm/cordon/internal/dbustest"
 	"github.com/cordon-mdm/cordon/internal/testenv"
@@ -97,5 +103,83 @@ func TestLinuxPostureEndToEnd(t *testing.T) {
 			e.Do("GET", "/api/v1/devices/"+a.DeviceID()+"/lock-timeline", key, nil, &timeline)
 			return timeline.Entries[len(timeline.Entries)-1].State == protocol.LockUnlocked
 		})
+	})
+}
+
+// TestLASOWipeErasesARealLUKSVolume: a real agent, given a LUKS2 image as
+// a data volume, is wiped by a LASO through the API. Afterwards no key
+// opens the image, the command is done, the device is revoked and its
+// old certificate is refused at the gateway.
+func TestLASOWipeErasesARealLUKSVolume(t *testing.T) {
+	if _, err := exec.LookPath("cryptsetup"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("cryptsetup (Debian cryptsetup-bin) is missing; CI=true requires it")
+		}
+		t.Skip("cryptsetup (Debian cryptsetup-bin) is missing; run `make test`")
+	}
+	forEachDatabase(t, func(t *testing.T, dsn func(testing.TB) string) {
+		work := t.TempDir()
+		img, keyFile := filepath.Join(work, "cji.img"), filepath.Join(work, "passphrase")
+		os.WriteFile(keyFile, []byte("correct horse battery staple"), 0o600)
+		os.WriteFile(img, nil, 0o600)
+		if err := os.Truncate(img, 20<<20); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("cryptsetup", "luksFormat", "--batch-mode", "--type", "luks2", "--pbkdf", "pbkdf2",
+			"--pbkdf-force-iterations", "1000", "--key-file", keyFile, img).CombinedOutput(); err != nil {
+			t.Fatalf("luksFormat: %v\n%s", err, out)
+		}
+		opens := func() error {
+			return exec.Command("cryptsetup", "open", "--test-passphrase", "--key-file", keyFile, img).Run()
+		}
+		if err := opens(); err != nil {
+			t.Fatalf("the passphrase must open the image before the wipe: %v", err)
+		}
+		// The system volume is described by a fixture (a plain partition),
+		// so the test can never erase the disk of the machine it runs on.
+		root := filepath.Join(work, "root")
+		os.MkdirAll(filepath.Join(root, "proc/self"), 0o755)
+		os.MkdirAll(filepath.Join(root, "sys/block/vda/slaves"), 0o755)
+		os.MkdirAll(filepath.Join(root, "sys/dev/block"), 0o755)
+		os.Symlink(filepath.Join(root, "sys/block/vda"), filepath.Join(root, "sys/dev/block/254:0"))
+		os.WriteFile(filepath.Join(root, "proc/self/mountinfo"), []byte("22 1 254:0 / / rw - ext4 /dev/vda rw\n"), 0o644)
+
+		e := testenv.New(t, dsn(t))
+		laso := e.APIKey("laso")
+		dir := e.MustEnroll()
+		cert, err := tls.LoadX509KeyPair(filepath.Join(dir.Path, "cert.pem"), filepath.Join(dir.Path, "key.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ex := command.New(command.WipeConfig{DataVolumes: []string{img}}, command.WithRoot(root))
+		a := e.StartAgent(dir, agent.WithExecutor(ex))
+		waitOnline(t, e, laso, a.DeviceID())
+
+		st, c := issue(t, e, laso, a.DeviceID(), map[string]string{"kind": "wipe", "confirm": a.DeviceID()})
+		if st != 202 {
+			t.Fatalf("wipe: %d", st)
+		}
+		done := waitCommand(t, e, laso, c.ID, "done")
+		if done.Result == nil || !strings.Contains(done.Result.Detail["erased"], img) {
+			t.Fatalf("wipe result %+v", done.Result)
+		}
+		if err := opens(); err == nil {
+			t.Fatal("the passphrase still opens the image after the wipe")
+		}
+		var dev struct {
+			Status string `json:"status"`
+		}
+		testenv.Eventually(t, 10*time.Second, "device revoked", func() bool {
+			e.Do("GET", "/api/v1/devices/"+a.DeviceID(), laso, nil, &dev)
+			return dev.Status == "revoked"
+		})
+		testenv.Eventually(t, 10*time.Second, "identity destroyed", func() bool {
+			_, err := os.Stat(filepath.Join(dir.Path, "key.pem"))
+			return os.IsNotExist(err)
+		})
+		if ws, err := dial(e, &cert); err == nil {
+			ws.Close()
+			t.Fatal("the wiped device's certificate still connects")
+		}
 	})
 }
