@@ -12,10 +12,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/cordon-mdm/cordon/agent"
+	"github.com/cordon-mdm/cordon/agent/command"
 	"github.com/cordon-mdm/cordon/agent/enrollment"
 	"github.com/cordon-mdm/cordon/agent/posture"
 	"github.com/cordon-mdm/cordon/agent/state"
@@ -28,6 +30,7 @@ const usage = `usage: cordon-agent COMMAND [flags]
   enroll    enroll this device with a one-time token
   run       connect to the gateway and report until stopped
   status    print the device id, server, connection state and last report
+  wipe      --plan: print what a remote wipe would erase here
   version   print the version
 `
 
@@ -50,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runAgent(args[1:], stderr)
 	case "status":
 		return status(args[1:], stdout)
+	case "wipe":
+		return wipePlan(args[1:], stdout)
 	case "version", "-v", "--version":
 		version.Fprint(stdout, "cordon-agent")
 		return nil
@@ -139,4 +144,26 @@ func status(args []string, stdout io.Writer) error {
 // fipsFlag is --fips, on by default in FIPS builds (make build-fips).
 func fipsFlag(fs *flag.FlagSet) *bool {
 	return fs.Bool("fips", fips.Default(), "restrict TLS to FIPS 140-3 approved algorithms; refuse to start unless the FIPS module is active")
+}
+
+// wipePlan prints what a remote wipe would erase on this device. The agent
+// never wipes on a local command: only a signed command from the server
+// does that.
+func wipePlan(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("cordon-agent wipe", flag.ContinueOnError)
+	dir := fs.String("state", state.Default(), "state directory")
+	plan := fs.Bool("plan", false, "print the wipe plan")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !*plan {
+		return errors.New("only --plan is available: a wipe runs only on a signed command from the server")
+	}
+	cfg, err := command.LoadWipeConfig(filepath.Join(*dir, agent.WipeConfigFile))
+	if err != nil {
+		return err
+	}
+	p, err := command.New(cfg).Plan(context.Background())
+	fmt.Fprint(stdout, p.String())
+	return err
 }

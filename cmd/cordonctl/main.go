@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -28,6 +29,13 @@ const usage = `usage: cordonctl [flags] COMMAND
   devices ls             list devices
   devices show ID        one device with its posture (JSON)
   devices revoke ID      revoke the device's certificates and disconnect it
+  device lock ID         lock the device's session now
+  device wipe ID --confirm ID|NAME
+                         crypto-erase the device (laso only; see README)
+  device bt-block ID ADDR
+                         block and disconnect a Bluetooth peer
+  command show ID        a command's status and the agent's result
+  command approve ID     release a held wipe (a second laso)
   version                version and FIPS 140-3 module status
 
 flags (or environment):
@@ -69,7 +77,7 @@ func run(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	if len(rest) < 2 || rest[0] != "devices" {
+	if len(rest) < 2 || (rest[0] != "devices" && rest[0] != "device" && rest[0] != "command") {
 		fs.Usage()
 		return errors.New("unknown command")
 	}
@@ -89,6 +97,9 @@ func run(args []string, stdout io.Writer) error {
 	c := &client{base: strings.TrimRight(*srv, "/"), key: *key, http: &http.Client{Timeout: 30 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: tlsCfg}}}
 	ctx := context.Background()
+	if rest[0] == "device" || rest[0] == "command" {
+		return c.commands(ctx, rest, stdout)
+	}
 	switch {
 	case rest[1] == "ls":
 		var out struct {
@@ -125,17 +136,36 @@ func (c *client) print(ctx context.Context, method, path string, stdout io.Write
 	if err := c.do(ctx, method, path, &v); err != nil {
 		return err
 	}
+	return printJSON(stdout, v)
+}
+
+func printJSON(w io.Writer, v json.RawMessage) error {
 	var pretty any
 	json.Unmarshal(v, &pretty)
-	enc := json.NewEncoder(stdout)
+	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(pretty)
 }
 
 func (c *client) do(ctx context.Context, method, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
+	return c.send(ctx, method, path, nil, out)
+}
+
+func (c *client) send(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Authorization", "Bearer "+c.key)
 	resp, err := c.http.Do(req)
@@ -143,7 +173,7 @@ func (c *client) do(ctx context.Context, method, path string, out any) error {
 		return err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return err
 	}
@@ -151,8 +181,41 @@ func (c *client) do(ctx context.Context, method, path string, out any) error {
 		var e struct {
 			Error string `json:"error"`
 		}
-		json.Unmarshal(body, &e)
+		json.Unmarshal(raw, &e)
 		return fmt.Errorf("%s: %s", resp.Status, e.Error)
 	}
-	return json.Unmarshal(body, out)
+	return json.Unmarshal(raw, out)
+}
+
+// commands runs "device lock|wipe|bt-block" and "command show|approve".
+func (c *client) commands(ctx context.Context, args []string, stdout io.Writer) error {
+	issue := func(id string, body map[string]string) error {
+		var out json.RawMessage
+		if err := c.send(ctx, http.MethodPost, "/api/v1/devices/"+url.PathEscape(id)+"/commands", body, &out); err != nil {
+			return err
+		}
+		return printJSON(stdout, out)
+	}
+	switch {
+	case args[0] == "device" && args[1] == "lock" && len(args) == 3:
+		return issue(args[2], map[string]string{"kind": "lock"})
+	case args[0] == "device" && args[1] == "bt-block" && len(args) == 4:
+		return issue(args[2], map[string]string{"kind": "bluetooth_block", "address": args[3]})
+	case args[0] == "device" && args[1] == "wipe" && len(args) >= 3:
+		fs := flag.NewFlagSet("cordonctl device wipe", flag.ContinueOnError)
+		confirm := fs.String("confirm", "", "the device's id or name, repeated")
+		if err := fs.Parse(args[3:]); err != nil {
+			return err
+		}
+		if *confirm == "" {
+			return errors.New("a wipe erases the device: repeat its id or name with --confirm")
+		}
+		return issue(args[2], map[string]string{"kind": "wipe", "confirm": *confirm})
+	case args[0] == "command" && args[1] == "show" && len(args) == 3:
+		return c.print(ctx, http.MethodGet, "/api/v1/commands/"+url.PathEscape(args[2]), stdout)
+	case args[0] == "command" && args[1] == "approve" && len(args) == 3:
+		return c.print(ctx, http.MethodPost, "/api/v1/commands/"+url.PathEscape(args[2])+"/approve", stdout)
+	}
+	fmt.Fprint(os.Stderr, usage)
+	return errors.New("unknown command")
 }
