@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -182,4 +183,58 @@ func TestLASOWipeErasesARealLUKSVolume(t *testing.T) {
 			t.Fatal("the wiped device's certificate still connects")
 		}
 	})
+}
+
+// TestLockCommandAgainstLogind: a LASO's lock reaches a real agent whose
+// executor asks logind to lock; the agent answers done only once the
+// session reads locked, as the desktop's locker makes it.
+func TestLockCommandAgainstLogind(t *testing.T) {
+	bus := dbustest.Start(t)
+	bus.Mock(t, "logind", "org.freedesktop.login1")
+	var session dbus.ObjectPath
+	if err := bus.Call(t, "org.freedesktop.login1", "/org/freedesktop/login1", "org.freedesktop.DBus.Mock.AddSession",
+		"c1", "seat0", uint32(1000), "officer", true).Store(&session); err != nil {
+		t.Fatal(err)
+	}
+	// The screen locker: logind's Lock only signals; the locker locks the
+	// screen and sets LockedHint, a moment later.
+	opts := []dbus.MatchOption{dbus.WithMatchObjectPath(session), dbus.WithMatchInterface("org.freedesktop.login1.Session"), dbus.WithMatchMember("Lock")}
+	if err := bus.Conn.AddMatchSignal(opts...); err != nil {
+		t.Fatal(err)
+	}
+	signals := make(chan *dbus.Signal, 4)
+	bus.Conn.Signal(signals)
+	var lockedAt time.Time
+	var mu sync.Mutex
+	go func() {
+		for range signals {
+			time.Sleep(200 * time.Millisecond)
+			mu.Lock()
+			lockedAt = time.Now()
+			mu.Unlock()
+			bus.Conn.Object("org.freedesktop.login1", session).Call("org.freedesktop.login1.Session.SetLockedHint", 0, true)
+		}
+	}()
+
+	e := testenv.New(t, "")
+	laso := e.APIKey("laso")
+	a := e.StartAgent(e.MustEnroll(), agent.WithExecutor(command.New(command.WipeConfig{})))
+	waitOnline(t, e, laso, a.DeviceID())
+	st, c := issue(t, e, laso, a.DeviceID(), map[string]string{"kind": "lock"})
+	if st != 202 {
+		t.Fatalf("lock: %d", st)
+	}
+	done := waitCommand(t, e, laso, c.ID, "done")
+	if done.Result == nil || done.Result.Detail["lock_state"] != "locked" {
+		t.Fatalf("lock result %+v", done.Result)
+	}
+	var completed struct {
+		CompletedAt time.Time `json:"completed_at"`
+	}
+	e.Do("GET", "/api/v1/commands/"+c.ID, laso, nil, &completed)
+	mu.Lock()
+	defer mu.Unlock()
+	if lockedAt.IsZero() || completed.CompletedAt.Before(lockedAt) {
+		t.Fatalf("answered done at %v, before the session read locked at %v", completed.CompletedAt, lockedAt)
+	}
 }
