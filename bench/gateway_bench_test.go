@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +25,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +42,7 @@ import (
 	"github.com/cordon-mdm/cordon/pki/identity"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server"
+	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -162,6 +165,11 @@ func benchIdleAgents(b *testing.B, n int) {
 		b.Fatalf("%d of %d agents still connected after the measurement", got, n)
 	}
 
+	p50, p99, err := commandLatency(srv, 500)
+	if err != nil {
+		b.Fatal(err)
+	}
+
 	per := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(n) }
 	heapStack := per(after.heap+after.stack, before.heap+before.stack)
 	rate := float64(n) / elapsed.Seconds()
@@ -171,6 +179,8 @@ func benchIdleAgents(b *testing.B, n int) {
 	b.ReportMetric(per(after.stack, before.stack), "stack-B/conn")
 	b.ReportMetric(per(after.sys, before.sys), "sys-B/conn")
 	b.ReportMetric(rate, "conn/s")
+	b.ReportMetric(float64(p50.Microseconds())/1000, "cmd-p50-ms")
+	b.ReportMetric(float64(p99.Microseconds())/1000, "cmd-p99-ms")
 	b.ReportMetric(float64(n), "agents")
 	b.Logf("N=%d idle agents: %.1f KiB/conn server memory (heap %.1f + stack %.1f KiB; Go runtime total %.1f KiB, process RSS %.1f KiB), "+
 		"%.0f conn/s (%d agents in %v), %.2f goroutines/conn",
@@ -478,8 +488,17 @@ func TestBenchClientProcess(t *testing.T) {
 				// server still holds every connection after measuring.)
 				idle.Go(func() {
 					for {
-						if _, _, err := ws.ReadMessage(); err != nil {
+						_, data, err := ws.ReadMessage()
+						if err != nil {
 							return
+						}
+						// A command is answered at once, as an agent whose
+						// executor is instant would: the latency measured is
+						// the server's queue, delivery and result path.
+						if env, err := protocol.Decode(data); err == nil && env.Type == protocol.TypeCommand {
+							frame, _ := protocol.Encode(protocol.TypeCommandResult, uuid.NewString(), time.Now(),
+								protocol.CommandResult{Ref: env.ID, Status: protocol.ResultDone})
+							ws.WriteMessage(websocket.TextMessage, frame)
 						}
 					}
 				})
@@ -550,4 +569,64 @@ func connectAgent(gatewayURL string, roots *x509.CertPool, cert tls.Certificate)
 	ws.SetReadDeadline(time.Time{})
 	ws.SetWriteDeadline(time.Time{})
 	return ws, nil
+}
+
+// commandLatency issues count lock commands to random connected agents,
+// eight at a time as a busy console would, and measures from the
+// command's creation (the moment the API accepts it) to the stored agent
+// answer, both server timestamps.
+func commandLatency(srv *server.Server, count int) (p50, p99 time.Duration, err error) {
+	ctx := context.Background()
+	devs, err := srv.Store.ListDevices(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	ids := make([]string, count)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	next := atomic.Int64{}
+	for range 8 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= count {
+					return
+				}
+				c, err := srv.Commands.Issue(ctx, commands.Request{DeviceID: devs[mrand.IntN(len(devs))].ID,
+					Kind: protocol.CommandLock, Actor: "bench", Role: "laso", Source: "local"})
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					return
+				}
+				ids[i] = c.ID
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return 0, 0, err
+	}
+	var lat []time.Duration
+	deadline := time.Now().Add(time.Minute)
+	for _, id := range ids {
+		for {
+			c, err := srv.Store.GetCommand(ctx, id)
+			if err != nil {
+				return 0, 0, err
+			}
+			if c.CompletedAt != nil {
+				lat = append(lat, c.CompletedAt.Sub(c.CreatedAt))
+				break
+			}
+			if time.Now().After(deadline) {
+				return 0, 0, fmt.Errorf("command %s still %s after a minute", id, c.Status)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	slices.Sort(lat)
+	return lat[len(lat)/2], lat[len(lat)*99/100], nil
 }
