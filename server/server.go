@@ -114,6 +114,7 @@ type Server struct {
 	cmdKey   ed25519.PrivateKey
 
 	gw         *gateway.Gateway
+	stopSweep  context.CancelFunc
 	certs      *certSource
 	consoleLn  net.Listener
 	agentLn    net.Listener
@@ -232,7 +233,24 @@ func (s *Server) Start(ctx context.Context) error {
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: errLog}
 	s.agentSrv = &http.Server{Handler: s.gw, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 	agentLn := s.gw.Listener(s.agentLn, agentTLS)
-	s.wg.Add(2)
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	s.stopSweep = stopSweep
+	s.wg.Add(3)
+	go func() {
+		defer s.wg.Done()
+		// Commands a device never came back for end as expired, with an
+		// audit entry, instead of staying queued forever.
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-sweepCtx.Done():
+				return
+			case <-t.C:
+				s.Commands.Expire(sweepCtx)
+			}
+		}
+	}()
 	go func() {
 		defer s.wg.Done()
 		if err := s.consoleSrv.Serve(tls.NewListener(s.consoleLn, consoleTLS)); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -276,6 +294,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.consoleSrv != nil {
 		errs = append(errs, s.consoleSrv.Shutdown(ctx))
 		s.agentSrv.Close() // hijacked websockets are the gateway's to close
+		s.stopSweep()
 		n := s.gw.Close()
 		s.wg.Wait()
 		errs = append(errs, s.Store.ResetOnline(ctx), s.Audit.Record(ctx, audit.Entry{Actor: "server", Source: "local",

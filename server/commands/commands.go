@@ -32,6 +32,7 @@ const (
 	ActionApproved  = "command.approved"
 	ActionDelivered = "command.delivered"
 	ActionCompleted = "command.completed"
+	ActionExpired   = "command.expired"
 )
 
 // Store is the persistence the queue needs.
@@ -44,6 +45,7 @@ type Store interface {
 	MarkDelivered(ctx context.Context, id string, at time.Time) error
 	Complete(ctx context.Context, deviceID, id, status, result string, at time.Time) (*store.Command, bool, error)
 	Approve(ctx context.Context, id, approver string) (*store.Command, error)
+	ExpireCommands(ctx context.Context, now time.Time) ([]store.Command, error)
 }
 
 // Pusher writes a frame to a device's live connection.
@@ -279,6 +281,20 @@ func (s *Service) Result(ctx context.Context, deviceID, remote string, r protoco
 		}, nil
 	}
 	return nil, nil
+}
+
+// Expire ends every command whose device did not answer before its
+// not-after, each with an audit entry; the server calls it every minute.
+func (s *Service) Expire(ctx context.Context) {
+	cs, err := s.store.ExpireCommands(ctx, s.now().UTC().Truncate(time.Microsecond))
+	if err != nil {
+		s.log.Error("expire commands", "err", err)
+		return
+	}
+	for _, c := range cs {
+		s.record(ctx, "server", "local", ActionExpired, "device:"+c.DeviceID, audit.Failure,
+			map[string]string{"command": c.ID, "kind": c.Kind, "was": c.Status})
+	}
 }
 
 func (s *Service) record(ctx context.Context, actor, source, action, target, outcome string, details map[string]string) {

@@ -124,3 +124,25 @@ func (s *Store) Approve(ctx context.Context, id, approver string) (*Command, err
 	})
 	return &c, err
 }
+
+// ExpireCommands marks every unanswered command past its not-after as
+// expired and returns them.
+func (s *Store) ExpireCommands(ctx context.Context, now time.Time) ([]Command, error) {
+	var cs []Command
+	err := s.with(ctx).Transaction(func(tx *gorm.DB) error {
+		open := []string{CommandQueued, CommandDelivered, CommandHeld}
+		if err := tx.Where("status IN ? AND not_after < ?", open, now).Find(&cs).Error; err != nil {
+			return err
+		}
+		if len(cs) == 0 {
+			return nil
+		}
+		ids := make([]string, len(cs))
+		for i, c := range cs {
+			ids[i] = c.ID
+		}
+		return tx.Model(&Command{}).Where("id IN ? AND status IN ?", ids, open).
+			Updates(map[string]any{"status": CommandExpired, "completed_at": now}).Error
+	})
+	return cs, err
+}
