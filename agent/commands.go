@@ -46,10 +46,13 @@ type seenLog struct {
 	mu   sync.Mutex
 	path string
 	m    map[string]seenCommand
+	// running is what this process is executing now. A command recorded
+	// without a result and not running here was cut short by a crash.
+	running map[string]bool
 }
 
 func loadSeen(dir string) (*seenLog, error) {
-	l := &seenLog{path: filepath.Join(dir, seenFile), m: map[string]seenCommand{}}
+	l := &seenLog{path: filepath.Join(dir, seenFile), m: map[string]seenCommand{}, running: map[string]bool{}}
 	b, err := os.ReadFile(l.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return l, nil
@@ -64,12 +67,12 @@ func loadSeen(dir string) (*seenLog, error) {
 }
 
 // claim records id before it runs; false means it was seen before, with
-// what was recorded.
-func (l *seenLog) claim(id string, notAfter, now time.Time) (seenCommand, bool, error) {
+// what was recorded and whether it is still running.
+func (l *seenLog) claim(id string, notAfter, now time.Time) (prev seenCommand, fresh, running bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if prev, ok := l.m[id]; ok {
-		return prev, false, nil
+		return prev, false, l.running[id], nil
 	}
 	for k, v := range l.m {
 		if now.After(v.NotAfter) {
@@ -77,12 +80,14 @@ func (l *seenLog) claim(id string, notAfter, now time.Time) (seenCommand, bool, 
 		}
 	}
 	l.m[id] = seenCommand{NotAfter: notAfter}
-	return seenCommand{}, true, l.save()
+	l.running[id] = true
+	return seenCommand{}, true, true, l.save()
 }
 
 func (l *seenLog) finish(id string, result []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	delete(l.running, id)
 	c := l.m[id]
 	c.Result = result
 	l.m[id] = c
@@ -117,10 +122,13 @@ func (s *session) command(ctx context.Context, env protocol.Envelope) {
 		s.answer(ctx, ref, protocol.ResultFailed, "refused: "+err.Error(), nil)
 		return
 	}
-	prev, fresh, err := a.seen.claim(c.ID, c.NotAfter, time.Now())
+	prev, fresh, running, err := a.seen.claim(c.ID, c.NotAfter, time.Now())
 	if err != nil {
 		a.log.Error("record command", "command", c.ID, "err", err)
 		return // not recorded, so not run; the server will send it again
+	}
+	if !fresh && running {
+		return // delivered again while it runs (a hello crossed the push): its answer is coming
 	}
 	if !fresh {
 		if prev.Result != nil {
@@ -141,10 +149,10 @@ func (s *session) command(ctx context.Context, env protocol.Envelope) {
 			status = protocol.ResultDone
 		}
 		frame := s.result(c.ID, status, out.Message, out.Detail)
+		a.seen.finish(c.ID, frame)
 		if frame == nil {
 			return
 		}
-		a.seen.finish(c.ID, frame)
 		wiped := c.Kind == protocol.CommandWipe && out.Done
 		if wiped {
 			a.expectWipeAck(resultID(frame))

@@ -33,12 +33,19 @@ import (
 type fakeExecutor struct {
 	mu    sync.Mutex
 	calls map[string]int
+	delay time.Duration // how long a lock takes
 }
 
 func (f *fakeExecutor) count(kind string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.calls[kind]
+}
+
+func (f *fakeExecutor) setDelay(d time.Duration) {
+	f.mu.Lock()
+	f.delay = d
+	f.mu.Unlock()
 }
 
 func (f *fakeExecutor) called(kind string) {
@@ -52,6 +59,10 @@ func (f *fakeExecutor) called(kind string) {
 
 func (f *fakeExecutor) Lock(context.Context) command.Outcome {
 	f.called("lock")
+	f.mu.Lock()
+	d := f.delay
+	f.mu.Unlock()
+	time.Sleep(d)
 	return command.Outcome{Done: true, Detail: map[string]string{"lock_state": "locked"}}
 }
 
@@ -205,6 +216,26 @@ func TestCommandsRunOnceAndOnlyWhenGenuine(t *testing.T) {
 		t.Fatalf("lock result %+v", first.Result)
 	}
 
+	// Delivered again while it runs (a hello crossing the push does
+	// this): the running command answers once, done.
+	exec.setDelay(500 * time.Millisecond)
+	st, slow := issue(t, e, laso, a.DeviceID(), map[string]string{"kind": "lock"})
+	if st != 202 {
+		t.Fatalf("lock: %d", st)
+	}
+	slowRec, err := e.Server.Store.GetCommand(context.Background(), slow.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Server.SendToDevice(a.DeviceID(), slowRec.Frame)
+	if got := waitCommand(t, e, laso, slow.ID, "done"); got.Result == nil || got.Result.Status != "done" {
+		t.Fatalf("a command redelivered while running: %+v", got.Result)
+	}
+	if n := exec.count("lock"); n != 2 {
+		t.Fatalf("%d locks ran, want 2 (one per command)", n)
+	}
+	exec.setDelay(0)
+
 	// Delivered again, byte for byte: answered again, not run again.
 	rec, err := e.Server.Store.GetCommand(context.Background(), c.ID)
 	if err != nil {
@@ -215,8 +246,8 @@ func TestCommandsRunOnceAndOnlyWhenGenuine(t *testing.T) {
 		t.Fatal("agent not connected")
 	}
 	time.Sleep(500 * time.Millisecond)
-	if n := exec.count("lock"); n != 1 {
-		t.Fatalf("a redelivered command ran %d times", n)
+	if n := exec.count("lock"); n != 2 {
+		t.Fatalf("a redelivered command ran again (%d locks in all)", n)
 	}
 	if got := e.Audit("command.completed"); len(got) != len(acked) {
 		t.Fatal("the repeated answer completed the command a second time")
