@@ -1,0 +1,360 @@
+package incidents
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cordon-mdm/cordon/server/audit"
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+// Statuses, in the order an incident moves through them.
+var Statuses = []string{"reported", "triaged", "contained", "resolved", "closed"}
+
+// Audit actions.
+const (
+	ActionReported  = "incident.reported"
+	ActionEscalated = "incident.escalated"
+	ActionUpdated   = "incident.updated"
+	ActionDetected  = "incident.detected"
+)
+
+// Store is what the service keeps incidents in.
+type Store interface {
+	GetDevice(ctx context.Context, id string) (*store.Device, error)
+	ListDevices(ctx context.Context) ([]store.Device, error)
+	LockTimeline(ctx context.Context, deviceID string) ([]store.LockEvent, error)
+	SaveIncident(ctx context.Context, inc *store.Incident, events ...store.IncidentEvent) error
+	GetIncident(ctx context.Context, id string) (*store.Incident, error)
+	DueEscalations(ctx context.Context, now time.Time) ([]store.Incident, error)
+	OpenIncidentFor(ctx context.Context, deviceID string) (bool, error)
+}
+
+// Auditor records security events.
+type Auditor interface {
+	Record(ctx context.Context, e audit.Entry) error
+}
+
+// Notifier tells the LASOs and IT. It is called after the change is
+// stored, for every new incident and every escalation.
+type Notifier interface {
+	Notify(ctx context.Context, inc *store.Incident, why string)
+}
+
+// Errors the API maps to statuses.
+var (
+	ErrInvalid    = errors.New("invalid incident")
+	ErrTransition = errors.New("status can only move forward: reported, triaged, contained, resolved, closed")
+)
+
+// Service runs incidents.
+type Service struct {
+	store    Store
+	audit    Auditor
+	notify   Notifier
+	settings Settings
+	now      func() time.Time
+	log      *slog.Logger
+	// detectSilent opens incidents for devices last seen unlocked.
+	detectSilent bool
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithClock replaces the clock (tests).
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithSettings sets the line and the momentary threshold.
+func WithSettings(st Settings) Option { return func(s *Service) { s.settings = st } }
+
+// WithNotifier sets who is told.
+func WithNotifier(n Notifier) Option { return func(s *Service) { s.notify = n } }
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// WithSilentUnlockedDetection turns server-detected losses on or off
+// (default on).
+func WithSilentUnlockedDetection(on bool) Option { return func(s *Service) { s.detectSilent = on } }
+
+// New returns a Service.
+func New(st Store, auditor Auditor, opts ...Option) *Service {
+	s := &Service{store: st, audit: auditor, settings: DefaultSettings, now: time.Now,
+		log: slog.New(slog.DiscardHandler), detectSilent: true}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Report is a report of an incident.
+type Report struct {
+	DeviceID    string
+	Kind        string
+	LockState   string
+	StartedAt   time.Time
+	EndedAt     *time.Time
+	Location    string
+	Latitude    *float64
+	Longitude   *float64
+	OutsideUS   bool
+	Description string
+	// Who reports, and from where.
+	Actor, Source string
+}
+
+// Open records a reported incident.
+func (s *Service) Open(ctx context.Context, r Report) (*store.Incident, error) {
+	return s.open(ctx, r, "reported")
+}
+
+func (s *Service) open(ctx context.Context, r Report, detection string) (*store.Incident, error) {
+	switch r.Kind {
+	case KindLossOfControl, KindTotalLoss, KindCompromise:
+	default:
+		return nil, fmt.Errorf("%w: kind must be loss_of_control, total_loss or compromise", ErrInvalid)
+	}
+	switch r.LockState {
+	case "", LockLocked, LockUnlocked, LockUnknown:
+	default:
+		return nil, fmt.Errorf("%w: lock_state must be locked, unlocked or unknown", ErrInvalid)
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	if r.StartedAt.IsZero() || r.StartedAt.After(now.Add(time.Minute)) {
+		return nil, fmt.Errorf("%w: started_at is required and may not be in the future", ErrInvalid)
+	}
+	if r.EndedAt != nil && r.EndedAt.Before(r.StartedAt) {
+		return nil, fmt.Errorf("%w: ended_at is before started_at", ErrInvalid)
+	}
+	if len(r.Location) > 1024 || len(r.Description) > 8192 {
+		return nil, fmt.Errorf("%w: location or description too long", ErrInvalid)
+	}
+	dev, err := s.store.GetDevice(ctx, r.DeviceID)
+	if err != nil {
+		return nil, err
+	}
+	if r.LockState == "" {
+		r.LockState = LockUnknown
+	}
+	inc := &store.Incident{ID: uuid.NewString(), DeviceID: dev.ID, Reporter: r.Actor, Detection: detection, Kind: r.Kind,
+		StartedAt: r.StartedAt.UTC().Truncate(time.Microsecond), Location: r.Location, Latitude: r.Latitude, Longitude: r.Longitude,
+		OutsideUS: r.OutsideUS, Description: r.Description, LockReported: r.LockState, Status: Statuses[0], CreatedAt: now, UpdatedAt: now}
+	if r.EndedAt != nil {
+		e := r.EndedAt.UTC().Truncate(time.Microsecond)
+		inc.EndedAt = &e
+	}
+	if inc.LockObserved, err = s.observed(ctx, inc); err != nil {
+		return nil, err
+	}
+	s.classify(inc, now)
+	events := []store.IncidentEvent{{At: now, Actor: r.Actor, Action: detection, Detail: summary(inc)}}
+	if inc.Contradiction != "" {
+		events = append(events, store.IncidentEvent{At: now, Actor: "server", Action: "contradiction", Detail: inc.Contradiction})
+	}
+	if err := s.store.SaveIncident(ctx, inc, events...); err != nil {
+		return nil, err
+	}
+	action := ActionReported
+	if detection != "reported" {
+		action = ActionDetected
+	}
+	s.record(ctx, r.Actor, r.Source, action, inc, nil)
+	if s.notify != nil {
+		s.notify.Notify(ctx, inc, "new incident")
+	}
+	return inc, nil
+}
+
+// observed is the worst lock state the device's own timeline shows over
+// the loss: the state it was in when the loss began and every change
+// until it ended (or until now).
+func (s *Service) observed(ctx context.Context, inc *store.Incident) (string, error) {
+	tl, err := s.store.LockTimeline(ctx, inc.DeviceID)
+	if err != nil {
+		return "", err
+	}
+	end := s.now().UTC()
+	if inc.EndedAt != nil {
+		end = *inc.EndedAt
+	}
+	worst, seen := "", false
+	for _, e := range tl {
+		if e.At.After(end) {
+			break
+		}
+		if e.At.Before(inc.StartedAt) {
+			worst, seen = e.State, true // the state the loss began in
+			continue
+		}
+		if !seen || lockRank(normalLock(e.State)) > lockRank(normalLock(worst)) {
+			worst, seen = e.State, true
+		}
+	}
+	return worst, nil
+}
+
+// classify fills the derived fields and the durable escalation time.
+func (s *Service) classify(inc *store.Incident, now time.Time) {
+	c := Classify(Facts{Kind: inc.Kind, Started: inc.StartedAt, Ended: inc.EndedAt, Now: now,
+		LockReported: inc.LockReported, LockObserved: inc.LockObserved, OutsideUS: inc.OutsideUS}, s.settings)
+	inc.LockState, inc.Contradiction, inc.Category, inc.DurationClass, inc.Severity =
+		c.LockState, c.Contradiction, c.Category, c.DurationClass, c.Severity
+	inc.EscalateAt = nil
+	if inc.EndedAt == nil && c.DurationClass == Minimal {
+		at := inc.StartedAt.Add(s.settings.Line)
+		inc.EscalateAt = &at
+	}
+}
+
+// Escalate moves every ongoing incident that has reached the line to
+// extended. The server runs it at start-up and then every few seconds, so
+// an escalation due while it was down fires as soon as it is back.
+func (s *Service) Escalate(ctx context.Context) error {
+	now := s.now().UTC().Truncate(time.Microsecond)
+	due, err := s.store.DueEscalations(ctx, now)
+	if err != nil {
+		return err
+	}
+	for i := range due {
+		inc := &due[i]
+		was := inc.Category
+		s.classify(inc, now)
+		inc.UpdatedAt = now
+		late := now.Sub(inc.StartedAt.Add(s.settings.Line)).Round(time.Second)
+		detail := fmt.Sprintf("ongoing for %s: %s → %s, severity %s", now.Sub(inc.StartedAt).Round(time.Second), was, inc.Category, inc.Severity)
+		if late > 30*time.Second { // beyond the sweep interval
+			detail += fmt.Sprintf(" (escalated %s late: the server was not running at 15:00)", late)
+		}
+		if err := s.store.SaveIncident(ctx, inc, store.IncidentEvent{At: now, Actor: "server", Action: "escalated", Detail: detail}); err != nil {
+			return err
+		}
+		s.record(ctx, "server", "local", ActionEscalated, inc, map[string]string{"detail": detail})
+		if s.notify != nil {
+			s.notify.Notify(ctx, inc, "escalated to extended")
+		}
+	}
+	return nil
+}
+
+// Update is a LASO's change to an incident.
+type Update struct {
+	Status      string
+	EndedAt     *time.Time
+	Disposition string
+	Actor       string
+	Source      string
+}
+
+// Update ends an incident, moves its status forward or records the
+// disposition; every change is a timeline event and an audit entry.
+func (s *Service) Update(ctx context.Context, id string, u Update) (*store.Incident, error) {
+	inc, err := s.store.GetIncident(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	var events []store.IncidentEvent
+	if u.EndedAt != nil {
+		if inc.EndedAt != nil {
+			return nil, fmt.Errorf("%w: the incident has already ended", ErrInvalid)
+		}
+		e := u.EndedAt.UTC().Truncate(time.Microsecond)
+		if e.Before(inc.StartedAt) || e.After(now.Add(time.Minute)) {
+			return nil, fmt.Errorf("%w: ended_at must be between started_at and now", ErrInvalid)
+		}
+		inc.EndedAt = &e
+		if inc.LockObserved, err = s.observed(ctx, inc); err != nil {
+			return nil, err
+		}
+		s.classify(inc, now)
+		events = append(events, store.IncidentEvent{At: now, Actor: u.Actor, Action: "ended", Detail: summary(inc)})
+	}
+	if u.Status != "" && u.Status != inc.Status {
+		from, to := slices.Index(Statuses, inc.Status), slices.Index(Statuses, u.Status)
+		if to < 0 || to < from {
+			return nil, ErrTransition
+		}
+		if (u.Status == "resolved" || u.Status == "closed") && inc.EndedAt == nil {
+			return nil, fmt.Errorf("%w: end the incident (ended_at) before resolving it", ErrInvalid)
+		}
+		events = append(events, store.IncidentEvent{At: now, Actor: u.Actor, Action: "status", Detail: inc.Status + " → " + u.Status})
+		inc.Status = u.Status
+	}
+	if u.Disposition != "" {
+		inc.Disposition = u.Disposition
+		events = append(events, store.IncidentEvent{At: now, Actor: u.Actor, Action: "disposition", Detail: u.Disposition})
+	}
+	if len(events) == 0 {
+		return nil, fmt.Errorf("%w: nothing to change", ErrInvalid)
+	}
+	inc.UpdatedAt = now
+	if err := s.store.SaveIncident(ctx, inc, events...); err != nil {
+		return nil, err
+	}
+	changes, _ := json.Marshal(u)
+	s.record(ctx, u.Actor, u.Source, ActionUpdated, inc, map[string]string{"change": string(changes)})
+	return inc, nil
+}
+
+// DetectSilentUnlocked opens a loss-of-control incident for every device
+// whose last report said unlocked and that has been silent for the
+// line: an unattended unlocked laptop must not wait for someone to notice.
+func (s *Service) DetectSilentUnlocked(ctx context.Context) error {
+	if !s.detectSilent {
+		return nil
+	}
+	now := s.now().UTC()
+	devs, err := s.store.ListDevices(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range devs {
+		if d.Status != "active" || d.Online || d.LastSeen == nil || now.Sub(*d.LastSeen) < s.settings.Line {
+			continue
+		}
+		tl, err := s.store.LockTimeline(ctx, d.ID)
+		if err != nil || len(tl) == 0 || tl[len(tl)-1].State != LockUnlocked {
+			continue
+		}
+		if open, err := s.store.OpenIncidentFor(ctx, d.ID); err != nil || open {
+			continue
+		}
+		_, err = s.open(ctx, Report{DeviceID: d.ID, Kind: KindLossOfControl, LockState: LockUnlocked, StartedAt: *d.LastSeen,
+			Description: fmt.Sprintf("server-detected: the device's last report said unlocked and it has been silent since %s",
+				d.LastSeen.UTC().Format(time.RFC3339)), Actor: "server", Source: "local"}, "telemetry")
+		if err != nil {
+			s.log.Error("server-detected incident", "device_id", d.ID, "err", err)
+		}
+	}
+	return nil
+}
+
+func summary(inc *store.Incident) string {
+	return fmt.Sprintf("%s, lock %s (reported %s, observed %s), %s, %s, severity %s",
+		inc.Kind, inc.LockState, inc.LockReported, orNone(inc.LockObserved), inc.DurationClass, inc.Category, inc.Severity)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "no telemetry"
+	}
+	return s
+}
+
+func (s *Service) record(ctx context.Context, actor, source, action string, inc *store.Incident, extra map[string]string) {
+	d := map[string]string{"incident": inc.ID, "kind": inc.Kind, "category": inc.Category,
+		"duration_class": inc.DurationClass, "severity": inc.Severity, "status": inc.Status}
+	for k, v := range extra {
+		d[k] = v
+	}
+	s.audit.Record(ctx, audit.Entry{Actor: actor, Source: source, Action: action, Target: "device:" + inc.DeviceID,
+		Outcome: audit.Success, Details: d})
+}

@@ -1,0 +1,208 @@
+package incidents
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cordon-mdm/cordon/server/audit"
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+
+type auditLog struct {
+	mu      sync.Mutex
+	entries []audit.Entry
+}
+
+func (a *auditLog) Record(_ context.Context, e audit.Entry) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.entries = append(a.entries, e)
+	return nil
+}
+
+func (a *auditLog) count(action string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, e := range a.entries {
+		if e.Action == action {
+			n++
+		}
+	}
+	return n
+}
+
+type notifications struct {
+	mu  sync.Mutex
+	why []string
+}
+
+func (n *notifications) Notify(_ context.Context, inc *store.Incident, why string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.why = append(n.why, why)
+}
+
+var t0 = time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+
+func openStore(t *testing.T, dir string) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestOngoingIncidentEscalatesAtTheLine(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	st.DB().Create(&store.Device{ID: "d1", Name: "cruiser-12", Status: "active", EnrolledAt: t0})
+	clk := &clock{t: t0.Add(5 * time.Minute)}
+	log, note := &auditLog{}, &notifications{}
+	s := New(st, log, WithClock(clk.now), WithNotifier(note))
+	ctx := context.Background()
+	inc, err := s.Open(ctx, Report{DeviceID: "d1", Kind: KindLossOfControl, LockState: LockLocked, StartedAt: t0,
+		Location: "Main St diner", Description: "left on the counter", Actor: "apikey:officer", Source: "10.0.0.9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inc.DurationClass != Minimal || inc.EscalateAt == nil {
+		t.Fatalf("new ongoing incident %+v", inc)
+	}
+	clk.set(t0.Add(14*time.Minute + 59*time.Second))
+	s.Escalate(ctx)
+	if got, _ := st.GetIncident(ctx, inc.ID); got.DurationClass != Minimal {
+		t.Fatalf("escalated at 14:59: %+v", got)
+	}
+	clk.set(t0.Add(15 * time.Minute))
+	s.Escalate(ctx)
+	got, _ := st.GetIncident(ctx, inc.ID)
+	if got.DurationClass != Extended || got.Category != "locked_extended" || got.EscalateAt != nil {
+		t.Fatalf("at 15:00: %+v", got)
+	}
+	tl, _ := st.IncidentTimeline(ctx, inc.ID)
+	if len(tl) != 2 || tl[1].Action != "escalated" {
+		t.Fatalf("timeline %+v", tl)
+	}
+	if log.count(ActionEscalated) != 1 || len(note.why) != 2 || note.why[1] != "escalated to extended" {
+		t.Fatalf("audit %d, notifications %v", log.count(ActionEscalated), note.why)
+	}
+	// It fires once.
+	clk.set(t0.Add(20 * time.Minute))
+	s.Escalate(ctx)
+	if log.count(ActionEscalated) != 1 {
+		t.Fatal("escalated twice")
+	}
+}
+
+func TestEscalationSurvivesARestart(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	st.DB().Create(&store.Device{ID: "d1", Status: "active", EnrolledAt: t0})
+	clk := &clock{t: t0.Add(time.Minute)}
+	ctx := context.Background()
+	inc, err := New(st, &auditLog{}, WithClock(clk.now)).Open(ctx, Report{DeviceID: "d1", Kind: KindLossOfControl,
+		LockState: LockUnknown, StartedAt: t0, Actor: "apikey:officer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server stops 14 minutes in and comes back at 16.
+	st.Close()
+	clk.set(t0.Add(16 * time.Minute))
+	st = openStore(t, dir)
+	defer st.Close()
+	log := &auditLog{}
+	if err := New(st, log, WithClock(clk.now)).Escalate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := st.GetIncident(ctx, inc.ID)
+	if got.DurationClass != Extended || got.Category != "unknown_extended" || log.count(ActionEscalated) != 1 {
+		t.Fatalf("after restart: %+v", got)
+	}
+	tl, _ := st.IncidentTimeline(ctx, inc.ID)
+	if !strings.Contains(tl[len(tl)-1].Detail, "late") {
+		t.Errorf("the late escalation does not say so: %q", tl[len(tl)-1].Detail)
+	}
+}
+
+func TestTelemetryContradictsReporter(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	st.DB().Create(&store.Device{ID: "d1", Status: "active", EnrolledAt: t0})
+	st.DB().Create(&store.LockEvent{DeviceID: "d1", At: t0.Add(-time.Hour), State: LockLocked, Source: "logind"})
+	st.DB().Create(&store.LockEvent{DeviceID: "d1", At: t0.Add(2 * time.Minute), State: LockUnlocked, Source: "logind"})
+	end := t0.Add(5 * time.Minute)
+	clk := &clock{t: t0.Add(10 * time.Minute)}
+	inc, err := New(st, &auditLog{}, WithClock(clk.now)).Open(context.Background(), Report{DeviceID: "d1",
+		Kind: KindLossOfControl, LockState: LockLocked, StartedAt: t0, EndedAt: &end, Actor: "apikey:officer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inc.LockObserved != LockUnlocked || inc.LockState != LockUnlocked || inc.Contradiction == "" || inc.Category != "unlocked" {
+		t.Fatalf("incident %+v", inc)
+	}
+}
+
+func TestServerDetectsSilentUnlockedDevices(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	seen := t0
+	for id, lock := range map[string]string{"unlocked-laptop": LockUnlocked, "locked-laptop": LockLocked} {
+		st.DB().Create(&store.Device{ID: id, Status: "active", EnrolledAt: t0.Add(-time.Hour), LastSeen: &seen})
+		st.DB().Create(&store.LockEvent{DeviceID: id, At: t0.Add(-time.Minute), State: lock, Source: "logind"})
+	}
+	clk := &clock{t: t0.Add(14*time.Minute + 59*time.Second)}
+	log := &auditLog{}
+	s := New(st, log, WithClock(clk.now))
+	ctx := context.Background()
+	s.DetectSilentUnlocked(ctx)
+	if n, _ := st.ListIncidents(ctx); len(n) != 0 {
+		t.Fatalf("incident before 15 minutes of silence: %+v", n)
+	}
+	clk.set(t0.Add(15 * time.Minute))
+	s.DetectSilentUnlocked(ctx)
+	s.DetectSilentUnlocked(ctx) // and only one
+	is, _ := st.ListIncidents(ctx)
+	if len(is) != 1 || is[0].DeviceID != "unlocked-laptop" || is[0].Detection != "telemetry" || is[0].DurationClass != Extended {
+		t.Fatalf("server-detected incidents %+v", is)
+	}
+	if log.count(ActionDetected) != 1 {
+		t.Fatal("no audit entry for the detection")
+	}
+}
+
+func TestStatusMovesForwardOnly(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	st.DB().Create(&store.Device{ID: "d1", Status: "active", EnrolledAt: t0})
+	clk := &clock{t: t0.Add(time.Minute)}
+	s := New(st, &auditLog{}, WithClock(clk.now))
+	ctx := context.Background()
+	inc, _ := s.Open(ctx, Report{DeviceID: "d1", Kind: KindLossOfControl, LockState: LockLocked, StartedAt: t0, Actor: "a"})
+	if _, err := s.Update(ctx, inc.ID, Update{Status: "closed", Actor: "laso"}); err == nil {
+		t.Fatal("closed an incident that has not ended")
+	}
+	end := t0.Add(90 * time.Second)
+	if _, err := s.Update(ctx, inc.ID, Update{Status: "triaged", EndedAt: &end, Actor: "laso"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(ctx, inc.ID, Update{Status: "reported", Actor: "laso"}); err != ErrTransition {
+		t.Fatalf("moved backwards: %v", err)
+	}
+	got, err := s.Update(ctx, inc.ID, Update{Status: "closed", Disposition: "recovered, no CJI exposed", Actor: "laso"})
+	if err != nil || got.Status != "closed" || got.EscalateAt != nil || got.DurationClass != Minimal {
+		t.Fatalf("closed: %+v %v", got, err)
+	}
+}

@@ -1,0 +1,103 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Incident is a loss-of-control, total loss or compromise of a device.
+type Incident struct {
+	ID            string `gorm:"primaryKey;size:36"`
+	DeviceID      string `gorm:"size:36;index"`
+	Reporter      string `gorm:"size:256"`
+	Detection     string `gorm:"size:32"` // "reported" or "telemetry"
+	Kind          string `gorm:"size:32"`
+	StartedAt     time.Time
+	EndedAt       *time.Time
+	Location      string `gorm:"size:1024"`
+	Latitude      *float64
+	Longitude     *float64
+	OutsideUS     bool
+	Description   string
+	LockReported  string `gorm:"size:16"`
+	LockObserved  string `gorm:"size:16"`
+	LockState     string `gorm:"size:16"`
+	Contradiction string `gorm:"size:512"`
+	Category      string `gorm:"size:32"`
+	DurationClass string `gorm:"size:16"`
+	Severity      string `gorm:"size:16"`
+	Status        string `gorm:"size:16;index"`
+	Disposition   string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	// EscalateAt is when an ongoing minimal incident becomes extended. It
+	// is a row, not a timer, so a restart cannot lose it.
+	EscalateAt *time.Time `gorm:"index"`
+}
+
+// IncidentEvent is one line of an incident's timeline.
+type IncidentEvent struct {
+	ID         uint64 `gorm:"primaryKey;autoIncrement"`
+	IncidentID string `gorm:"size:36;index"`
+	At         time.Time
+	Actor      string `gorm:"size:256"`
+	Action     string `gorm:"size:64"`
+	Detail     string
+}
+
+// SaveIncident creates or updates an incident and appends events to its
+// timeline in one transaction.
+func (s *Store) SaveIncident(ctx context.Context, inc *Incident, events ...IncidentEvent) error {
+	return s.with(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Save(inc).Error; err != nil {
+			return err
+		}
+		for i := range events {
+			events[i].IncidentID = inc.ID
+			if err := tx.Create(&events[i]).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// GetIncident returns one incident.
+func (s *Store) GetIncident(ctx context.Context, id string) (*Incident, error) {
+	var inc Incident
+	if err := s.with(ctx).First(&inc, "id = ?", id).Error; err != nil {
+		return nil, notFound(err)
+	}
+	return &inc, nil
+}
+
+// ListIncidents returns incidents, newest first.
+func (s *Store) ListIncidents(ctx context.Context) ([]Incident, error) {
+	var is []Incident
+	err := s.with(ctx).Order("created_at DESC, id").Find(&is).Error
+	return is, err
+}
+
+// IncidentTimeline returns an incident's events, oldest first.
+func (s *Store) IncidentTimeline(ctx context.Context, id string) ([]IncidentEvent, error) {
+	var es []IncidentEvent
+	err := s.with(ctx).Where("incident_id = ?", id).Order("at, id").Find(&es).Error
+	return es, err
+}
+
+// DueEscalations returns ongoing incidents whose escalation time has come.
+func (s *Store) DueEscalations(ctx context.Context, now time.Time) ([]Incident, error) {
+	var is []Incident
+	err := s.with(ctx).Where("escalate_at IS NOT NULL AND escalate_at <= ? AND ended_at IS NULL", now).Find(&is).Error
+	return is, err
+}
+
+// OpenIncidentFor reports whether the device has an incident not yet
+// resolved or closed.
+func (s *Store) OpenIncidentFor(ctx context.Context, deviceID string) (bool, error) {
+	var n int64
+	err := s.with(ctx).Model(&Incident{}).Where("device_id = ? AND status NOT IN ?", deviceID, []string{"resolved", "closed"}).Count(&n).Error
+	return n > 0, err
+}
