@@ -206,3 +206,45 @@ func TestStatusMovesForwardOnly(t *testing.T) {
 		t.Fatalf("closed: %+v %v", got, err)
 	}
 }
+
+func TestResponseFormOfAClosedIncident(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	dev := store.Device{ID: "d1", Name: "cruiser-12", Platform: "linux/amd64", OSName: "Debian", OSVersion: "12", Owner: "officer@pd.example", Status: "active", EnrolledAt: t0}
+	st.DB().Create(&dev)
+	clk := &clock{t: t0.Add(time.Minute)}
+	s := New(st, &auditLog{}, WithClock(clk.now))
+	ctx := context.Background()
+	lat, lon := 40.7128, -74.0060
+	inc, _ := s.Open(ctx, Report{DeviceID: "d1", Kind: KindLossOfControl, LockState: LockUnknown, StartedAt: t0,
+		Location: "Main St diner", Latitude: &lat, Longitude: &lon, Description: "laptop left on the counter", Actor: "apikey:officer"})
+	end := t0.Add(20 * time.Minute)
+	clk.set(t0.Add(30 * time.Minute))
+	s.Update(ctx, inc.ID, Update{Status: "triaged", EndedAt: &end, Actor: "apikey:laso-1"})
+	s.Update(ctx, inc.ID, Update{Status: "closed", Disposition: "recovered by the officer; no CJI exposed", Actor: "apikey:laso-1"})
+	inc, _ = st.GetIncident(ctx, inc.ID)
+	tl, _ := st.IncidentTimeline(ctx, inc.ID)
+	f := BuildForm(inc, &dev, tl)
+	for name, v := range map[string]string{"date of report": f.DateOfReport, "date of incident": f.DateOfIncident,
+		"location": f.Location, "method of detection": f.MethodOfDetection, "nature": f.Nature,
+		"description": f.Description, "resolution": f.Resolution, "ended": f.IncidentEnded} {
+		if v == "" {
+			t.Errorf("%s is empty", name)
+		}
+	}
+	if len(f.PointsOfContact) < 2 || len(f.SystemsAffected) != 1 || !strings.Contains(f.SystemsAffected[0], "cruiser-12") || len(f.ActionsTaken) < 3 {
+		t.Errorf("form %+v", f)
+	}
+	if !strings.Contains(f.Nature, "extended") || !strings.Contains(f.Location, "40.71280") {
+		t.Errorf("nature %q location %q", f.Nature, f.Location)
+	}
+	var b strings.Builder
+	if err := f.WriteHTML(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Points of contact", "Systems affected", "Method of detection", "Actions taken", "Resolution", "no CJI exposed", "apikey:laso-1"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("HTML form lacks %q", want)
+		}
+	}
+}
