@@ -34,6 +34,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/gateway"
+	"github.com/cordon-mdm/cordon/server/incidents"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -111,7 +112,9 @@ type Server struct {
 	Audit *audit.Log
 	// Commands is the remote-command queue, set by Start.
 	Commands *commands.Service
-	cmdKey   ed25519.PrivateKey
+	// Incidents runs loss-of-control incidents, set by Start.
+	Incidents *incidents.Service
+	cmdKey    ed25519.PrivateKey
 
 	gw         *gateway.Gateway
 	stopSweep  context.CancelFunc
@@ -191,6 +194,9 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.Commands = commands.New(s.Store, s.Audit, s.cmdKey, pusher{s}, devices{s}, commands.WithLogger(s.log))
+	s.Incidents = incidents.New(s.Store, s.Audit, incidents.WithLogger(s.log))
+	// Escalations that fell due while the server was down fire now.
+	s.sweep(ctx)
 	s.gw = gateway.New(s.Store, s.CA, s.Audit, gateway.WithLogger(s.log), gateway.WithPingInterval(s.cfg.pingInterval),
 		gateway.WithCommands(s.Commands))
 	enr := enroll.New(enrollStore{s.Store}, s.CA, enrollAuditor{s.Audit},
@@ -202,7 +208,7 @@ func (s *Server) Start(ctx context.Context) error {
 			func() float64 { return float64(s.gw.Count()) }))
 	handler := api.New(s.Store, s.Audit, enr, devices{s}, caInfo{s.CA}, enr,
 		api.WithLogger(s.log), api.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
-		api.WithCommands(s.Commands, s.Store))
+		api.WithCommands(s.Commands, s.Store), api.WithIncidents(s.Incidents, s.Store))
 
 	// Recorded so an auditor can show from the trail alone that the
 	// server ran in FIPS mode, on which module, for every period it ran.
@@ -238,16 +244,14 @@ func (s *Server) Start(ctx context.Context) error {
 	s.wg.Add(3)
 	go func() {
 		defer s.wg.Done()
-		// Commands a device never came back for end as expired, with an
-		// audit entry, instead of staying queued forever.
-		t := time.NewTicker(time.Minute)
+		t := time.NewTicker(15 * time.Second)
 		defer t.Stop()
 		for {
 			select {
 			case <-sweepCtx.Done():
 				return
 			case <-t.C:
-				s.Commands.Expire(sweepCtx)
+				s.sweep(sweepCtx)
 			}
 		}
 	}()
@@ -278,6 +282,19 @@ func (s *Server) Run(ctx context.Context) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	return s.Shutdown(shutdownCtx)
+}
+
+// sweep runs the time-driven work: incidents reaching the 15-minute line
+// escalate, silent unlocked devices open incidents, and commands nobody
+// answered before their not-after expire (each with an audit entry).
+func (s *Server) sweep(ctx context.Context) {
+	if err := s.Incidents.Escalate(ctx); err != nil {
+		s.log.Error("incident escalation", "err", err)
+	}
+	if err := s.Incidents.DetectSilentUnlocked(ctx); err != nil {
+		s.log.Error("silent unlocked devices", "err", err)
+	}
+	s.Commands.Expire(ctx)
 }
 
 // SendToDevice writes a frame to the device's live connection, if it has

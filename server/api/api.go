@@ -66,6 +66,9 @@ type API struct {
 
 	commands      Commands
 	commandReader CommandReader
+
+	incidents      Incidents
+	incidentReader IncidentReader
 }
 
 // Option configures the API.
@@ -103,6 +106,14 @@ func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrol
 		m.Handle("POST /api/v1/devices/{id}/commands", a.require(a.issueCommand, auth.RoleITAdmin, auth.RoleLASO))
 		m.Handle("GET /api/v1/commands/{id}", a.require(a.getCommand, staff...))
 		m.Handle("POST /api/v1/commands/{id}/approve", a.require(a.approveCommand, auth.RoleLASO))
+	}
+	if a.incidents != nil {
+		// Anyone with a device may report; the LASO runs the response.
+		m.Handle("POST /api/v1/incidents", a.require(a.openIncident, auth.RoleITAdmin, auth.RoleLASO, auth.RoleUser))
+		m.Handle("GET /api/v1/incidents", a.require(a.listIncidents, staff...))
+		m.Handle("GET /api/v1/incidents/{id}", a.require(a.getIncident, staff...))
+		m.Handle("PATCH /api/v1/incidents/{id}", a.require(a.updateIncident, auth.RoleLASO))
+		m.Handle("GET /api/v1/incidents/{id}/form", a.require(a.incidentForm, staff...))
 	}
 	m.Handle("GET /api/v1/audit", a.require(a.listAudit, trail...))
 	m.Handle("GET /api/v1/audit/verify", a.require(a.verifyAudit, trail...))

@@ -1,0 +1,160 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cordon-mdm/cordon/internal/httpjson"
+	"github.com/cordon-mdm/cordon/server/incidents"
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+// Incidents runs incidents.
+type Incidents interface {
+	Open(ctx context.Context, r incidents.Report) (*store.Incident, error)
+	Update(ctx context.Context, id string, u incidents.Update) (*store.Incident, error)
+}
+
+// IncidentReader reads incidents back.
+type IncidentReader interface {
+	GetIncident(ctx context.Context, id string) (*store.Incident, error)
+	ListIncidents(ctx context.Context) ([]store.Incident, error)
+	IncidentTimeline(ctx context.Context, id string) ([]store.IncidentEvent, error)
+}
+
+// WithIncidents serves the incident routes.
+func WithIncidents(i Incidents, r IncidentReader) Option {
+	return func(a *API) { a.incidents, a.incidentReader = i, r }
+}
+
+func (a *API) openIncident(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		DeviceID    string     `json:"device_id"`
+		Kind        string     `json:"kind"`
+		LockState   string     `json:"lock_state"`
+		StartedAt   time.Time  `json:"started_at"`
+		EndedAt     *time.Time `json:"ended_at"`
+		Location    string     `json:"location"`
+		Latitude    *float64   `json:"latitude"`
+		Longitude   *float64   `json:"longitude"`
+		OutsideUS   bool       `json:"outside_us"`
+		Description string     `json:"description"`
+	}
+	if !decode(w, r, &body) {
+		return
+	}
+	p := principal(r)
+	inc, err := a.incidents.Open(r.Context(), incidents.Report{DeviceID: body.DeviceID, Kind: body.Kind, LockState: body.LockState,
+		StartedAt: body.StartedAt, EndedAt: body.EndedAt, Location: body.Location, Latitude: body.Latitude, Longitude: body.Longitude,
+		OutsideUS: body.OutsideUS, Description: body.Description, Actor: p.Actor, Source: httpjson.RemoteHost(r)})
+	if err != nil {
+		a.incidentFail(w, err)
+		return
+	}
+	httpjson.Write(w, http.StatusCreated, incidentJSON(inc, nil))
+}
+
+func (a *API) listIncidents(w http.ResponseWriter, r *http.Request) {
+	is, err := a.incidentReader.ListIncidents(r.Context())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	out := make([]map[string]any, 0, len(is))
+	for i := range is {
+		out = append(out, incidentJSON(&is[i], nil))
+	}
+	httpjson.Write(w, http.StatusOK, map[string]any{"incidents": out})
+}
+
+func (a *API) getIncident(w http.ResponseWriter, r *http.Request) {
+	inc, tl, ok := a.loadIncident(w, r)
+	if ok {
+		httpjson.Write(w, http.StatusOK, incidentJSON(inc, tl))
+	}
+}
+
+func (a *API) updateIncident(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Status      string     `json:"status"`
+		EndedAt     *time.Time `json:"ended_at"`
+		Disposition string     `json:"disposition"`
+	}
+	if !decode(w, r, &body) {
+		return
+	}
+	p := principal(r)
+	inc, err := a.incidents.Update(r.Context(), r.PathValue("id"), incidents.Update{Status: body.Status, EndedAt: body.EndedAt,
+		Disposition: body.Disposition, Actor: p.Actor, Source: httpjson.RemoteHost(r)})
+	if err != nil {
+		a.incidentFail(w, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, incidentJSON(inc, nil))
+}
+
+func (a *API) incidentForm(w http.ResponseWriter, r *http.Request) {
+	inc, tl, ok := a.loadIncident(w, r)
+	if !ok {
+		return
+	}
+	dev, _ := a.store.GetDevice(r.Context(), inc.DeviceID)
+	f := incidents.BuildForm(inc, dev, tl)
+	if strings.Contains(r.Header.Get("Accept"), "text/html") {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+		f.WriteHTML(w)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, f)
+}
+
+func (a *API) loadIncident(w http.ResponseWriter, r *http.Request) (*store.Incident, []store.IncidentEvent, bool) {
+	inc, err := a.incidentReader.GetIncident(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, err)
+		return nil, nil, false
+	}
+	tl, err := a.incidentReader.IncidentTimeline(r.Context(), inc.ID)
+	if err != nil {
+		a.fail(w, err)
+		return nil, nil, false
+	}
+	return inc, tl, true
+}
+
+func (a *API) incidentFail(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, incidents.ErrInvalid), errors.Is(err, incidents.ErrTransition):
+		httpjson.Error(w, http.StatusBadRequest, err.Error())
+	default:
+		a.fail(w, err)
+	}
+}
+
+func incidentJSON(inc *store.Incident, tl []store.IncidentEvent) map[string]any {
+	ts := func(t *time.Time) any {
+		if t == nil {
+			return nil
+		}
+		return t.UTC().Format(time.RFC3339Nano)
+	}
+	out := map[string]any{"id": inc.ID, "device_id": inc.DeviceID, "reporter": inc.Reporter, "detection": inc.Detection,
+		"kind": inc.Kind, "started_at": ts(&inc.StartedAt), "ended_at": ts(inc.EndedAt), "location": inc.Location,
+		"latitude": inc.Latitude, "longitude": inc.Longitude, "outside_us": inc.OutsideUS, "description": inc.Description,
+		"lock_state": inc.LockState, "lock_reported": inc.LockReported, "lock_observed": inc.LockObserved,
+		"contradiction": inc.Contradiction, "category": inc.Category, "duration_class": inc.DurationClass,
+		"severity": inc.Severity, "status": inc.Status, "disposition": inc.Disposition,
+		"created_at": ts(&inc.CreatedAt), "escalate_at": ts(inc.EscalateAt)}
+	if tl != nil {
+		events := make([]map[string]any, 0, len(tl))
+		for _, e := range tl {
+			events = append(events, map[string]any{"at": e.At.UTC().Format(time.RFC3339Nano), "actor": e.Actor, "action": e.Action, "detail": e.Detail})
+		}
+		out["timeline"] = events
+	}
+	return out
+}
