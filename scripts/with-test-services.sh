@@ -3,7 +3,8 @@
 # stopped afterwards: PostgreSQL, via initdb into a temporary dir on a free
 # loopback port; the outside TLS clients that check FIPS mode (openssl,
 # sslscan); and what the Linux posture collectors are tested against
-# (dbus-daemon, python3-dbusmock, cryptsetup). Missing packages are installed from Debian when we
+# (dbus-daemon, python3-dbusmock, cryptsetup), and an SMTP server for
+# incident mail (python3-aiosmtpd). Missing packages are installed from Debian when we
 # are root; with CI=true a component that cannot be had fails the run
 # instead of letting the tests skip it.
 set -euo pipefail
@@ -97,11 +98,15 @@ need_tool openssl openssl
 need_tool sslscan sslscan
 need_tool dbus-daemon dbus-daemon
 need_tool cryptsetup cryptsetup-bin
-# python3-dbusmock is a module of Debian's python3, not a command.
-if ! /usr/bin/python3 -c 'import dbusmock' 2>/dev/null; then
-  log "python3-dbusmock not found; installing Debian's python3-dbusmock"
-  apt_install python3-dbusmock || true
-  /usr/bin/python3 -c 'import dbusmock' 2>/dev/null ||
-    fail_or_skip "python3-dbusmock is not installed and could not be installed"
-fi
+# need_module MODULE PACKAGE: a module of Debian's python3 (dbusmock for
+# logind and BlueZ, aiosmtpd as the real SMTP server incident mail goes to).
+need_module() {
+  /usr/bin/python3 -c "import $1" 2>/dev/null && return 0
+  log "$1 not found; installing Debian's $2"
+  apt_install "$2" || true
+  /usr/bin/python3 -c "import $1" 2>/dev/null ||
+    fail_or_skip "$2 is not installed and could not be installed"
+}
+need_module dbusmock python3-dbusmock
+need_module aiosmtpd python3-aiosmtpd
 "$@"

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -35,6 +36,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/gateway"
 	"github.com/cordon-mdm/cordon/server/incidents"
+	"github.com/cordon-mdm/cordon/server/notify"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -53,6 +55,9 @@ type config struct {
 	pingInterval                           time.Duration
 	historyLimit                           int
 	fips                                   bool
+	smtpURL                                *url.URL
+	smtpFrom                               string
+	sweepEvery                             time.Duration
 }
 
 // Option configures a Server.
@@ -62,6 +67,28 @@ type Option func(*config) error
 // internal/fips). It defaults to on in FIPS builds; New refuses it when
 // the process does not run the frozen module.
 func WithFIPS(on bool) Option { return func(c *config) error { c.fips = on; return nil } }
+
+// WithSMTP sends incident notifications through the SMTP server at rawURL
+// (smtp://[user:pass@]host:port), from the address from.
+func WithSMTP(rawURL, from string) Option {
+	return func(c *config) error {
+		if rawURL == "" {
+			return nil
+		}
+		u, err := url.Parse(rawURL)
+		if err != nil || u.Scheme != "smtp" || u.Host == "" {
+			return fmt.Errorf("--smtp-url must be smtp://host:port, got %q", rawURL)
+		}
+		c.smtpURL, c.smtpFrom = u, from
+		return nil
+	}
+}
+
+// WithSweepInterval sets how often time-driven work runs (escalations,
+// silent devices, expired commands, the notification outbox); default 15 s.
+func WithSweepInterval(d time.Duration) Option {
+	return func(c *config) error { c.sweepEvery = d; return nil }
+}
 
 // WithDataDir sets the data dir (CA, keys, SQLite).
 func WithDataDir(d string) Option { return func(c *config) error { c.dataDir = d; return nil } }
@@ -114,7 +141,9 @@ type Server struct {
 	Commands *commands.Service
 	// Incidents runs loss-of-control incidents, set by Start.
 	Incidents *incidents.Service
-	cmdKey    ed25519.PrivateKey
+	// Notify sends incident notifications from the outbox, set by Start.
+	Notify *notify.Service
+	cmdKey ed25519.PrivateKey
 
 	gw         *gateway.Gateway
 	stopSweep  context.CancelFunc
@@ -129,7 +158,7 @@ type Server struct {
 // New opens the data dir, database and CA. It does not listen yet.
 func New(ctx context.Context, opts ...Option) (*Server, error) {
 	cfg := config{dataDir: DefaultDataDir, listen: DefaultListen, agentListen: DefaultAgentListen,
-		log: slog.New(slog.DiscardHandler), deviceLifetime: pki.DefaultDeviceLifetime, pingInterval: 30 * time.Second, historyLimit: 500, fips: fips.Default()}
+		log: slog.New(slog.DiscardHandler), deviceLifetime: pki.DefaultDeviceLifetime, pingInterval: 30 * time.Second, historyLimit: 500, fips: fips.Default(), sweepEvery: 15 * time.Second, smtpFrom: "cordon@localhost"}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err
@@ -194,7 +223,14 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.Commands = commands.New(s.Store, s.Audit, s.cmdKey, pusher{s}, devices{s}, commands.WithLogger(s.log))
-	s.Incidents = incidents.New(s.Store, s.Audit, incidents.WithLogger(s.log))
+	nopts := []notify.Option{notify.WithLogger(s.log), notify.WithTLS(fips.TLS(s.cfg.fips)), notify.WithLink("https://" + s.consoleLn.Addr().String()),
+		// The first retry comes after two sweeps, then doubles.
+		notify.WithRetry(2 * s.cfg.sweepEvery)}
+	if s.cfg.smtpURL != nil {
+		nopts = append(nopts, notify.WithSMTP(s.cfg.smtpURL, s.cfg.smtpFrom))
+	}
+	s.Notify = notify.New(s.Store, nopts...)
+	s.Incidents = incidents.New(s.Store, s.Audit, incidents.WithLogger(s.log), incidents.WithNotifier(s.Notify))
 	// Escalations that fell due while the server was down fire now.
 	s.sweep(ctx)
 	s.gw = gateway.New(s.Store, s.CA, s.Audit, gateway.WithLogger(s.log), gateway.WithPingInterval(s.cfg.pingInterval),
@@ -244,7 +280,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.wg.Add(3)
 	go func() {
 		defer s.wg.Done()
-		t := time.NewTicker(15 * time.Second)
+		t := time.NewTicker(s.cfg.sweepEvery)
 		defer t.Stop()
 		for {
 			select {
@@ -295,6 +331,7 @@ func (s *Server) sweep(ctx context.Context) {
 		s.log.Error("silent unlocked devices", "err", err)
 	}
 	s.Commands.Expire(ctx)
+	s.Notify.Deliver(ctx)
 }
 
 // SendToDevice writes a frame to the device's live connection, if it has

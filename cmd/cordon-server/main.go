@@ -104,6 +104,8 @@ func serve(args []string, stderr io.Writer) error {
 	fs.Var(&hostnames, "hostname", "name agents use to reach this server (repeatable; the first goes into the gateway URL)")
 	certLifetime := fs.Duration("device-cert-lifetime", 30*24*time.Hour, "lifetime of device certificates")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	smtpURL := fs.String("smtp-url", "", "SMTP server for incident email: smtp://[user:pass@]host:port (STARTTLS when offered)")
+	smtpFrom := fs.String("smtp-from", "cordon@localhost", "sender address of incident email")
 	fipsMode := fs.Bool("fips", fips.Default(), "restrict TLS on both listeners to FIPS 140-3 approved algorithms; refuse to start unless the FIPS module is active")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -117,7 +119,7 @@ func serve(args []string, stderr io.Writer) error {
 	defer stop()
 	srv, err := server.New(ctx, server.WithDataDir(*data), server.WithListen(*listen), server.WithAgentListen(*agentListen),
 		server.WithDatabase(*database), server.WithHostnames(hostnames...), server.WithLogger(logger),
-		server.WithDeviceCertLifetime(*certLifetime), server.WithFIPS(*fipsMode))
+		server.WithDeviceCertLifetime(*certLifetime), server.WithFIPS(*fipsMode), server.WithSMTP(*smtpURL, *smtpFrom))
 	if err != nil {
 		return err
 	}

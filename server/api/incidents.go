@@ -23,6 +23,7 @@ type IncidentReader interface {
 	GetIncident(ctx context.Context, id string) (*store.Incident, error)
 	ListIncidents(ctx context.Context) ([]store.Incident, error)
 	IncidentTimeline(ctx context.Context, id string) ([]store.IncidentEvent, error)
+	IncidentNotifications(ctx context.Context, id string) ([]store.Notification, error)
 }
 
 // WithIncidents serves the incident routes.
@@ -72,9 +73,27 @@ func (a *API) listIncidents(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) getIncident(w http.ResponseWriter, r *http.Request) {
 	inc, tl, ok := a.loadIncident(w, r)
-	if ok {
-		httpjson.Write(w, http.StatusOK, incidentJSON(inc, tl))
+	if !ok {
+		return
 	}
+	out := incidentJSON(inc, tl)
+	// Who was told, and what failed: a send that keeps failing must be
+	// visible on the incident, not only in a log.
+	ns, err := a.incidentReader.IncidentNotifications(r.Context(), inc.ID)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	list := make([]map[string]any, 0, len(ns))
+	for _, n := range ns {
+		m := map[string]any{"channel": n.Channel, "recipient": n.Recipient, "attempts": n.Attempts, "sent_at": nil, "last_error": n.LastError}
+		if n.SentAt != nil {
+			m["sent_at"] = n.SentAt.UTC().Format(time.RFC3339Nano)
+		}
+		list = append(list, m)
+	}
+	out["notifications"] = list
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 func (a *API) updateIncident(w http.ResponseWriter, r *http.Request) {
