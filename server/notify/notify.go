@@ -50,7 +50,9 @@ type Option func(*Service)
 
 // WithSMTP sets the server: smtp://[user:pass@]host:port. STARTTLS is
 // used whenever the server offers it.
-func WithSMTP(u *url.URL, from string) Option { return func(s *Service) { s.smtpURL, s.from = u, from } }
+func WithSMTP(u *url.URL, from string) Option {
+	return func(s *Service) { s.smtpURL, s.from = u, from }
+}
 
 // WithTLS sets the TLS configuration for STARTTLS (the FIPS-mode one in
 // FIPS builds).
