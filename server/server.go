@@ -230,7 +230,8 @@ func (s *Server) Start(ctx context.Context) error {
 		nopts = append(nopts, notify.WithSMTP(s.cfg.smtpURL, s.cfg.smtpFrom))
 	}
 	s.Notify = notify.New(s.Store, nopts...)
-	s.Incidents = incidents.New(s.Store, s.Audit, incidents.WithLogger(s.log), incidents.WithNotifier(s.Notify))
+	s.Incidents = incidents.New(s.Store, s.Audit, incidents.WithLogger(s.log), incidents.WithNotifier(s.Notify),
+		incidents.WithLocker(s.Commands))
 	// Escalations that fell due while the server was down fire now.
 	s.sweep(ctx)
 	s.gw = gateway.New(s.Store, s.CA, s.Audit, gateway.WithLogger(s.log), gateway.WithPingInterval(s.cfg.pingInterval),

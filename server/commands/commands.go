@@ -194,6 +194,16 @@ func (s *Service) Issue(ctx context.Context, r Request) (*store.Command, error) 
 	return s.store.GetCommand(ctx, rec.ID)
 }
 
+// Lock queues a remote lock on behalf of an incident's playbook.
+func (s *Service) Lock(ctx context.Context, deviceID, reason string) (string, error) {
+	c, err := s.Issue(ctx, Request{DeviceID: deviceID, Kind: protocol.CommandLock, Actor: "playbook (" + reason + ")",
+		Role: auth.RoleLASO, Source: "local"})
+	if err != nil {
+		return "", err
+	}
+	return c.ID, nil
+}
+
 // Approve releases a held wipe. The approver must be a LASO other than
 // the one who issued it.
 func (s *Service) Approve(ctx context.Context, id, actor, role, source string) (*store.Command, error) {

@@ -54,11 +54,17 @@ var (
 	ErrTransition = errors.New("status can only move forward: reported, triaged, contained, resolved, closed")
 )
 
+// Locker queues a remote lock (the remote-command queue).
+type Locker interface {
+	Lock(ctx context.Context, deviceID, reason string) (commandID string, err error)
+}
+
 // Service runs incidents.
 type Service struct {
 	store    Store
 	audit    Auditor
 	notify   Notifier
+	locker   Locker
 	settings Settings
 	now      func() time.Time
 	log      *slog.Logger
@@ -80,6 +86,9 @@ func WithNotifier(n Notifier) Option { return func(s *Service) { s.notify = n } 
 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// WithLocker lets the playbook lock devices.
+func WithLocker(l Locker) Option { return func(s *Service) { s.locker = l } }
 
 // WithSilentUnlockedDetection turns server-detected losses on or off
 // (default on).
@@ -167,10 +176,42 @@ func (s *Service) open(ctx context.Context, r Report, detection string) (*store.
 		action = ActionDetected
 	}
 	s.record(ctx, r.Actor, r.Source, action, inc, nil)
+	s.playbook(ctx, inc)
 	if s.notify != nil {
 		s.notify.Notify(ctx, inc, "new incident")
 	}
 	return inc, nil
+}
+
+// playbook takes the default safe actions for the incident's category:
+// an ongoing loss whose lock state is not known good, and anything
+// extended, total or a compromise, gets a remote lock at once; extended,
+// total and compromise put a wipe recommendation in the LASO's queue.
+// Cordon never wipes by itself. Each action goes on the timeline.
+func (s *Service) playbook(ctx context.Context, inc *store.Incident) {
+	now := s.now().UTC().Truncate(time.Microsecond)
+	severe := inc.DurationClass == Extended || inc.Kind == KindTotalLoss || inc.Kind == KindCompromise
+	var events []store.IncidentEvent
+	if s.locker != nil && inc.EndedAt == nil && inc.LockCommand == "" && (inc.LockState != LockLocked || severe) {
+		id, err := s.locker.Lock(ctx, inc.DeviceID, "incident "+inc.ID)
+		if err != nil {
+			events = append(events, store.IncidentEvent{At: now, Actor: "playbook", Action: "lock", Detail: "remote lock could not be queued: " + err.Error()})
+		} else {
+			inc.LockCommand = id
+			events = append(events, store.IncidentEvent{At: now, Actor: "playbook", Action: "lock", Detail: "remote lock queued as command " + id})
+		}
+	}
+	if severe && !inc.WipeRecommended {
+		inc.WipeRecommended = true
+		events = append(events, store.IncidentEvent{At: now, Actor: "playbook", Action: "wipe_recommended",
+			Detail: "a remote wipe is recommended to the LASO; Cordon does not wipe by itself"})
+	}
+	if len(events) == 0 {
+		return
+	}
+	if err := s.store.SaveIncident(ctx, inc, events...); err != nil {
+		s.log.Error("playbook", "incident", inc.ID, "err", err)
+	}
 }
 
 // observed is the worst lock state the device's own timeline shows over
@@ -237,6 +278,7 @@ func (s *Service) Escalate(ctx context.Context) error {
 			return err
 		}
 		s.record(ctx, "server", "local", ActionEscalated, inc, map[string]string{"detail": detail})
+		s.playbook(ctx, inc)
 		if s.notify != nil {
 			s.notify.Notify(ctx, inc, "escalated to extended")
 		}

@@ -32,6 +32,11 @@ type Incident struct {
 	Disposition   string
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+	// LockCommand is the remote lock the playbook queued, if any.
+	LockCommand string `gorm:"size:36"`
+	// WipeRecommended puts a wipe in the LASO's queue; Cordon never wipes
+	// by itself.
+	WipeRecommended bool
 	// EscalateAt is when an ongoing minimal incident becomes extended. It
 	// is a row, not a timer, so a restart cannot lose it.
 	EscalateAt *time.Time `gorm:"index"`
