@@ -101,7 +101,9 @@ func TestFIPSBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go a.Run(ctx)
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); a.Run(ctx) }()
+	defer func() { cancel(); <-stopped }() // before the temporary dirs go
 	select {
 	case <-acked:
 	case <-time.After(15 * time.Second):
