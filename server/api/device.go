@@ -16,7 +16,12 @@ type Device struct {
 	LastSeen *string `json:"last_seen"`
 	// Compliant is null until the compliance evaluation has judged the
 	// device: "not evaluated" must not read as either answer.
-	Compliant    *bool           `json:"compliant"`
+	Compliant *bool `json:"compliant"`
+	// Compliance is "unknown" until profiles are evaluated, and
+	// "quarantined" while an incident holds the device (CJI access is
+	// refused); Quarantine says since when and for which incident.
+	Compliance   string          `json:"compliance"`
+	Quarantine   *Quarantine     `json:"quarantine,omitempty"`
 	Posture      json.RawMessage `json:"posture"`
 	PostureAt    *string         `json:"posture_at,omitempty"`
 	Hostname     string          `json:"hostname"`
@@ -31,11 +36,22 @@ type Device struct {
 	Findings     []any           `json:"findings"`
 }
 
+// Quarantine is why a device is quarantined.
+type Quarantine struct {
+	Since    string `json:"since"`
+	Incident string `json:"incident"`
+}
+
 func deviceJSON(d *store.Device) Device {
 	out := Device{ID: d.ID, Name: d.Name, Platform: d.Platform, Online: d.Online, Hostname: d.Hostname,
 		OSName: d.OSName, OSVersion: d.OSVersion, AgentVersion: d.AgentVersion, Owner: d.Owner, Status: d.Status,
 		EnrolledAt: d.EnrolledAt.UTC().Format(time.RFC3339), LastAddress: d.LastAddr, CertSerial: d.CertSerial,
-		Posture: json.RawMessage("null"), Findings: []any{}}
+		Posture: json.RawMessage("null"), Findings: []any{}, Compliance: "unknown"}
+	if d.QuarantinedAt != nil {
+		no := false
+		out.Compliant, out.Compliance = &no, "quarantined"
+		out.Quarantine = &Quarantine{Since: d.QuarantinedAt.UTC().Format(time.RFC3339), Incident: d.QuarantineIncident}
+	}
 	if d.LastSeen != nil {
 		s := d.LastSeen.UTC().Format(time.RFC3339)
 		out.LastSeen = &s

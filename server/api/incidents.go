@@ -168,7 +168,7 @@ func incidentJSON(inc *store.Incident, tl []store.IncidentEvent) map[string]any 
 		"contradiction": inc.Contradiction, "category": inc.Category, "duration_class": inc.DurationClass,
 		"severity": inc.Severity, "status": inc.Status, "disposition": inc.Disposition,
 		"created_at": ts(&inc.CreatedAt), "escalate_at": ts(inc.EscalateAt),
-		"lock_command": inc.LockCommand, "wipe_recommended": inc.WipeRecommended}
+		"lock_command": inc.LockCommand, "wipe_recommended": inc.WipeRecommended, "quarantined": inc.Quarantined}
 	if tl != nil {
 		events := make([]map[string]any, 0, len(tl))
 		for _, e := range tl {

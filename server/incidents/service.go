@@ -24,6 +24,10 @@ const (
 	ActionEscalated = "incident.escalated"
 	ActionUpdated   = "incident.updated"
 	ActionDetected  = "incident.detected"
+	// Quarantine is put on and lifted by incidents; the device is the
+	// target.
+	ActionQuarantined      = "device.quarantined"
+	ActionQuarantineLifted = "device.quarantine_lifted"
 )
 
 // Store is what the service keeps incidents in.
@@ -35,6 +39,8 @@ type Store interface {
 	GetIncident(ctx context.Context, id string) (*store.Incident, error)
 	DueEscalations(ctx context.Context, now time.Time) ([]store.Incident, error)
 	OpenIncidentFor(ctx context.Context, deviceID string) (bool, error)
+	IncidentByRef(ctx context.Context, ref string) (*store.Incident, error)
+	SetQuarantine(ctx context.Context, deviceID, incidentID, from string, at time.Time) (bool, error)
 }
 
 // Auditor records security events.
@@ -61,13 +67,15 @@ type Locker interface {
 
 // Service runs incidents.
 type Service struct {
-	store    Store
-	audit    Auditor
-	notify   Notifier
-	locker   Locker
-	settings Settings
-	now      func() time.Time
-	log      *slog.Logger
+	store         Store
+	audit         Auditor
+	notify        Notifier
+	locker        Locker
+	settings      Settings
+	playbookRules Playbook
+	changed       func(deviceID string)
+	now           func() time.Time
+	log           *slog.Logger
 	// detectSilent opens incidents for devices last seen unlocked.
 	detectSilent bool
 }
@@ -90,6 +98,13 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 // WithLocker lets the playbook lock devices.
 func WithLocker(l Locker) Option { return func(s *Service) { s.locker = l } }
 
+// WithPlaybook replaces the default playbook.
+func WithPlaybook(p Playbook) Option { return func(s *Service) { s.playbookRules = p } }
+
+// WithDeviceChanged is called after a device's standing changed
+// (quarantined or released), so the server can tell its agent.
+func WithDeviceChanged(f func(deviceID string)) Option { return func(s *Service) { s.changed = f } }
+
 // WithSilentUnlockedDetection turns server-detected losses on or off
 // (default on).
 func WithSilentUnlockedDetection(on bool) Option { return func(s *Service) { s.detectSilent = on } }
@@ -97,7 +112,7 @@ func WithSilentUnlockedDetection(on bool) Option { return func(s *Service) { s.d
 // New returns a Service.
 func New(st Store, auditor Auditor, opts ...Option) *Service {
 	s := &Service{store: st, audit: auditor, settings: DefaultSettings, now: time.Now,
-		log: slog.New(slog.DiscardHandler), detectSilent: true}
+		log: slog.New(slog.DiscardHandler), detectSilent: true, playbookRules: DefaultPlaybook}
 	for _, o := range opts {
 		o(s)
 	}
@@ -118,10 +133,25 @@ type Report struct {
 	Description string
 	// Who reports, and from where.
 	Actor, Source string
+	// Reporter is the person, when Actor is a device acting for a local
+	// user; empty means Actor.
+	Reporter string
+	// Ref makes a report idempotent: an agent resending a report whose
+	// ack was lost gets the incident the first copy opened.
+	Ref string
 }
 
 // Open records a reported incident.
 func (s *Service) Open(ctx context.Context, r Report) (*store.Incident, error) {
+	if r.Ref != "" {
+		inc, err := s.store.IncidentByRef(ctx, r.Ref)
+		if err == nil {
+			return inc, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
 	return s.open(ctx, r, "reported")
 }
 
@@ -153,12 +183,19 @@ func (s *Service) open(ctx context.Context, r Report, detection string) (*store.
 	if r.LockState == "" {
 		r.LockState = LockUnknown
 	}
-	inc := &store.Incident{ID: uuid.NewString(), DeviceID: dev.ID, Reporter: r.Actor, Detection: detection, Kind: r.Kind,
+	reporter := r.Reporter
+	if reporter == "" {
+		reporter = r.Actor
+	}
+	inc := &store.Incident{ID: uuid.NewString(), DeviceID: dev.ID, Reporter: reporter, Detection: detection, Kind: r.Kind,
 		StartedAt: r.StartedAt.UTC().Truncate(time.Microsecond), Location: r.Location, Latitude: r.Latitude, Longitude: r.Longitude,
 		OutsideUS: r.OutsideUS, Description: r.Description, LockReported: r.LockState, Status: Statuses[0], CreatedAt: now, UpdatedAt: now}
 	if r.EndedAt != nil {
 		e := r.EndedAt.UTC().Truncate(time.Microsecond)
 		inc.EndedAt = &e
+	}
+	if r.Ref != "" {
+		inc.ReportRef = &r.Ref
 	}
 	if inc.LockObserved, err = s.observed(ctx, inc); err != nil {
 		return nil, err
@@ -183,16 +220,16 @@ func (s *Service) open(ctx context.Context, r Report, detection string) (*store.
 	return inc, nil
 }
 
-// playbook takes the default safe actions for the incident's category:
-// an ongoing loss whose lock state is not known good, and anything
-// extended, total or a compromise, gets a remote lock at once; extended,
-// total and compromise put a wipe recommendation in the LASO's queue.
-// Cordon never wipes by itself. Each action goes on the timeline.
+// playbook takes the actions the agency's playbook names for the
+// incident's category (DefaultPlaybook unless configured): a remote lock
+// while the loss is ongoing, quarantine, a wipe recommendation. Cordon
+// never wipes by itself. Each action goes on the timeline and is taken
+// once per incident, so an escalation adds only what is new.
 func (s *Service) playbook(ctx context.Context, inc *store.Incident) {
 	now := s.now().UTC().Truncate(time.Microsecond)
-	severe := inc.DurationClass == Extended || inc.Kind == KindTotalLoss || inc.Kind == KindCompromise
+	acts := s.playbookRules.Actions(inc.Category, inc.DurationClass, inc.OutsideUS)
 	var events []store.IncidentEvent
-	if s.locker != nil && inc.EndedAt == nil && inc.LockCommand == "" && (inc.LockState != LockLocked || severe) {
+	if acts[ActLock] && s.locker != nil && inc.EndedAt == nil && inc.LockCommand == "" {
 		id, err := s.locker.Lock(ctx, inc.DeviceID, "incident "+inc.ID)
 		if err != nil {
 			events = append(events, store.IncidentEvent{At: now, Actor: "playbook", Action: "lock", Detail: "remote lock could not be queued: " + err.Error()})
@@ -201,7 +238,17 @@ func (s *Service) playbook(ctx context.Context, inc *store.Incident) {
 			events = append(events, store.IncidentEvent{At: now, Actor: "playbook", Action: "lock", Detail: "remote lock queued as command " + id})
 		}
 	}
-	if severe && !inc.WipeRecommended {
+	quarantined := false
+	if acts[ActQuarantine] && !inc.Quarantined {
+		if _, err := s.store.SetQuarantine(ctx, inc.DeviceID, inc.ID, "", now); err != nil {
+			events = append(events, store.IncidentEvent{At: now, Actor: "playbook", Action: "quarantine", Detail: "quarantine failed: " + err.Error()})
+		} else {
+			inc.Quarantined, quarantined = true, true
+			events = append(events, store.IncidentEvent{At: now, Actor: "playbook", Action: "quarantine",
+				Detail: "device quarantined: CJI access is refused until the incident is resolved"})
+		}
+	}
+	if acts[ActRecommendWipe] && !inc.WipeRecommended {
 		inc.WipeRecommended = true
 		events = append(events, store.IncidentEvent{At: now, Actor: "playbook", Action: "wipe_recommended",
 			Detail: "a remote wipe is recommended to the LASO; Cordon does not wipe by itself"})
@@ -211,6 +258,16 @@ func (s *Service) playbook(ctx context.Context, inc *store.Incident) {
 	}
 	if err := s.store.SaveIncident(ctx, inc, events...); err != nil {
 		s.log.Error("playbook", "incident", inc.ID, "err", err)
+	}
+	if quarantined {
+		s.record(ctx, "playbook", "local", ActionQuarantined, inc, nil)
+		s.deviceChanged(inc.DeviceID)
+	}
+}
+
+func (s *Service) deviceChanged(id string) {
+	if s.changed != nil {
+		s.changed(id)
 	}
 }
 
@@ -304,6 +361,7 @@ func (s *Service) Update(ctx context.Context, id string, u Update) (*store.Incid
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	var events []store.IncidentEvent
+	lift := false
 	if u.EndedAt != nil {
 		if inc.EndedAt != nil {
 			return nil, fmt.Errorf("%w: the incident has already ended", ErrInvalid)
@@ -329,6 +387,11 @@ func (s *Service) Update(ctx context.Context, id string, u Update) (*store.Incid
 		}
 		events = append(events, store.IncidentEvent{At: now, Actor: u.Actor, Action: "status", Detail: inc.Status + " → " + u.Status})
 		inc.Status = u.Status
+		if inc.Quarantined && (u.Status == "resolved" || u.Status == "closed") {
+			inc.Quarantined, lift = false, true
+			events = append(events, store.IncidentEvent{At: now, Actor: u.Actor, Action: "quarantine_lifted",
+				Detail: "the incident is " + u.Status + "; the device's quarantine is lifted"})
+		}
 	}
 	if u.Disposition != "" {
 		inc.Disposition = u.Disposition
@@ -343,6 +406,15 @@ func (s *Service) Update(ctx context.Context, id string, u Update) (*store.Incid
 	}
 	changes, _ := json.Marshal(u)
 	s.record(ctx, u.Actor, u.Source, ActionUpdated, inc, map[string]string{"change": string(changes)})
+	// Lifted only after the incident says so: a failure here leaves the
+	// device quarantined, the safe side.
+	if lift {
+		if _, err := s.store.SetQuarantine(ctx, inc.DeviceID, "", inc.ID, now); err != nil {
+			return nil, fmt.Errorf("lift quarantine: %w", err)
+		}
+		s.record(ctx, u.Actor, u.Source, ActionQuarantineLifted, inc, nil)
+		s.deviceChanged(inc.DeviceID)
+	}
 	return inc, nil
 }
 

@@ -2,6 +2,7 @@ package incidents
 
 import (
 	"context"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -290,6 +291,9 @@ func TestPlaybook(t *testing.T) {
 	if stolen.LockCommand == "" || !stolen.WipeRecommended {
 		t.Fatalf("total loss: %+v", stolen)
 	}
+	if dev, _ := st.GetDevice(ctx, "d1"); dev.QuarantinedAt != nil {
+		t.Fatalf("unknown, minimal quarantined: %+v", dev)
+	}
 	// At 15:00 the locked loss escalates: now it is locked and a wipe is
 	// recommended; the unknown one keeps its single lock.
 	clk.set(t0.Add(15 * time.Minute))
@@ -306,7 +310,88 @@ func TestPlaybook(t *testing.T) {
 	for _, e := range tl {
 		actions = append(actions, e.Action)
 	}
-	if !strings.Contains(strings.Join(actions, ","), "escalated,lock,wipe_recommended") {
+	if !strings.Contains(strings.Join(actions, ","), "escalated,lock,quarantine,wipe_recommended") {
 		t.Fatalf("timeline %v", actions)
+	}
+	// Quarantine holds until the LASO resolves the incident, and only
+	// the incident that put it on takes it off.
+	dev, _ := st.GetDevice(ctx, "d2")
+	if dev.QuarantinedAt == nil || dev.QuarantineIncident != locked.ID {
+		t.Fatalf("escalated device not quarantined: %+v", dev)
+	}
+	end := t0.Add(20 * time.Minute)
+	clk.set(end)
+	if _, err := s.Update(ctx, locked.ID, Update{EndedAt: &end, Status: "contained", Actor: "laso"}); err != nil {
+		t.Fatal(err)
+	}
+	if dev, _ := st.GetDevice(ctx, "d2"); dev.QuarantinedAt == nil {
+		t.Fatal("contained lifted the quarantine; only resolved does")
+	}
+	if _, err := s.Update(ctx, locked.ID, Update{Status: "resolved", Actor: "laso"}); err != nil {
+		t.Fatal(err)
+	}
+	if dev, _ := st.GetDevice(ctx, "d2"); dev.QuarantinedAt != nil || dev.QuarantineIncident != "" {
+		t.Fatalf("resolved but still quarantined: %+v", dev)
+	}
+}
+
+func TestPlaybookConfigured(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/playbook.json"
+	os.WriteFile(path, []byte(`{"locked_minimal": ["lock"], "extended": ["lock"]}`), 0o600)
+	p, err := LoadPlaybook(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := p.Actions("locked_minimal", Minimal, false); !a[ActLock] {
+		t.Errorf("configured rule not applied: %v", a)
+	}
+	if a := p.Actions("unknown_extended", Extended, false); a[ActQuarantine] || a[ActRecommendWipe] || !a[ActLock] {
+		t.Errorf("extended rule replaced, yet %v", a)
+	}
+	if a := p.Actions("compromise", Minimal, false); !a[ActQuarantine] {
+		t.Errorf("rules left out must keep the default: %v", a)
+	}
+	if a := p.Actions("locked_minimal", Minimal, true); !a[ActRecommendWipe] {
+		t.Errorf("outside the US: %v", a)
+	}
+	for _, bad := range []string{`{"lost": ["lock"]}`, `{"unlocked": ["wipe"]}`, `[1]`} {
+		os.WriteFile(path, []byte(bad), 0o600)
+		if _, err := LoadPlaybook(path); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+// TestReportRefIdempotent: an agent that resends a report (its ack was
+// lost) gets the same incident, and nobody is notified twice.
+func TestReportRefIdempotent(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	st.DB().Create(&store.Device{ID: "d1", Status: "active", EnrolledAt: t0})
+	clk := &clock{t: t0.Add(time.Minute)}
+	n := &notifications{}
+	s := New(st, &auditLog{}, WithClock(clk.now), WithNotifier(n))
+	ctx := context.Background()
+	r := Report{DeviceID: "d1", Kind: KindLossOfControl, LockState: LockLocked, StartedAt: t0, Actor: "device:d1", Reporter: "alice", Ref: "d1/frame-1"}
+	a, err := s.Open(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Open(ctx, r)
+	if err != nil || b.ID != a.ID {
+		t.Fatalf("second copy: %v %v", b, err)
+	}
+	if a.Reporter != "alice" || len(n.why) != 1 {
+		t.Fatalf("reporter %q, %d notifications", a.Reporter, len(n.why))
+	}
+	r.Ref = "d1/frame-2"
+	if c, _ := s.Open(ctx, r); c.ID == a.ID {
+		t.Fatal("a new report reused the old incident")
+	}
+	api, _ := s.Open(ctx, Report{DeviceID: "d1", Kind: KindLossOfControl, StartedAt: t0, Actor: "user:bob"})
+	api2, err := s.Open(ctx, Report{DeviceID: "d1", Kind: KindLossOfControl, StartedAt: t0, Actor: "user:bob"})
+	if err != nil || api.ID == api2.ID {
+		t.Fatalf("reports without a ref must not collide: %v", err)
 	}
 }

@@ -40,6 +40,13 @@ type Incident struct {
 	// EscalateAt is when an ongoing minimal incident becomes extended. It
 	// is a row, not a timer, so a restart cannot lose it.
 	EscalateAt *time.Time `gorm:"index"`
+	// ReportRef is "<device id>/<frame id>" for a report that came over
+	// an agent's channel, so a report resent after a lost ack opens one
+	// incident. Nil for API reports (NULLs do not collide).
+	ReportRef *string `gorm:"size:128;uniqueIndex"`
+	// Quarantined says the playbook quarantined the device for this
+	// incident; resolving the incident lifts it.
+	Quarantined bool
 }
 
 // IncidentEvent is one line of an incident's timeline.
@@ -105,4 +112,38 @@ func (s *Store) OpenIncidentFor(ctx context.Context, deviceID string) (bool, err
 	var n int64
 	err := s.with(ctx).Model(&Incident{}).Where("device_id = ? AND status NOT IN ?", deviceID, []string{"resolved", "closed"}).Count(&n).Error
 	return n > 0, err
+}
+
+// IncidentByRef returns the incident an agent's report opened.
+func (s *Store) IncidentByRef(ctx context.Context, ref string) (*Incident, error) {
+	var inc Incident
+	if err := s.with(ctx).First(&inc, "report_ref = ?", ref).Error; err != nil {
+		return nil, notFound(err)
+	}
+	return &inc, nil
+}
+
+// SetQuarantine quarantines the device on behalf of an incident, or, with
+// an empty incidentID, lifts the quarantine that incident "from" put in
+// place (a later incident's quarantine is left alone). It reports whether
+// anything changed.
+func (s *Store) SetQuarantine(ctx context.Context, deviceID, incidentID, from string, at time.Time) (bool, error) {
+	q := s.with(ctx).Model(&Device{}).Where("id = ?", deviceID)
+	var res *gorm.DB
+	if incidentID != "" {
+		res = q.Updates(map[string]any{"quarantined_at": at, "quarantine_incident": incidentID})
+	} else {
+		res = q.Where("quarantine_incident = ?", from).Updates(map[string]any{"quarantined_at": nil, "quarantine_incident": ""})
+	}
+	return res.RowsAffected > 0, res.Error
+}
+
+// DevicesOwnedBy lists the active devices enrolled for owner.
+func (s *Store) DevicesOwnedBy(ctx context.Context, owner string) ([]Device, error) {
+	var ds []Device
+	if owner == "" {
+		return nil, nil
+	}
+	err := s.with(ctx).Where("owner = ? AND status = ?", owner, StatusActive).Order("name, id").Find(&ds).Error
+	return ds, err
 }

@@ -23,6 +23,11 @@ type Device struct {
 	// Posture is the latest report, JSON as the agent sent it.
 	Posture   string
 	PostureAt *time.Time
+	// QuarantinedAt is set while an incident's playbook holds the device
+	// in quarantine: it is refused CJI access until the LASO resolves
+	// the incident.
+	QuarantinedAt      *time.Time
+	QuarantineIncident string `gorm:"size:36"`
 }
 
 // Certificate is a device certificate the CA issued.
