@@ -4,6 +4,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
@@ -58,6 +59,10 @@ type config struct {
 	smtpURL                                *url.URL
 	smtpFrom                               string
 	sweepEvery                             time.Duration
+	playbook                               incidents.Playbook
+	csaISO                                 string
+	webhookURL                             *url.URL
+	webhookSecret                          []byte
 }
 
 // Option configures a Server.
@@ -80,6 +85,58 @@ func WithSMTP(rawURL, from string) Option {
 			return fmt.Errorf("--smtp-url must be smtp://host:port, got %q", rawURL)
 		}
 		c.smtpURL, c.smtpFrom = u, from
+		return nil
+	}
+}
+
+// WithPlaybook loads the incident playbook (rule → actions, JSON) from
+// path; rules it leaves out keep incidents.DefaultPlaybook.
+func WithPlaybook(path string) Option {
+	return func(c *config) error {
+		if path == "" {
+			return nil
+		}
+		p, err := incidents.LoadPlaybook(path)
+		c.playbook = p
+		return err
+	}
+}
+
+// WithCSAISO adds the CSA ISO's address to the notifications of every
+// loss or compromise outside the United States, as the policy requires.
+func WithCSAISO(email string) Option {
+	return func(c *config) error {
+		if email != "" && !strings.Contains(email, "@") {
+			return fmt.Errorf("--csa-iso-email: %q is not an email address", email)
+		}
+		c.csaISO = email
+		return nil
+	}
+}
+
+// WithWebhook posts every incident notification as JSON to rawURL,
+// signed with HMAC-SHA256 under the secret read from secretFile.
+func WithWebhook(rawURL, secretFile string) Option {
+	return func(c *config) error {
+		if rawURL == "" {
+			return nil
+		}
+		u, err := url.Parse(rawURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("--webhook-url must be an http(s) URL, got %q", rawURL)
+		}
+		if secretFile == "" {
+			return errors.New("--webhook-url needs --webhook-secret-file: receivers must be able to verify the signature")
+		}
+		secret, err := os.ReadFile(secretFile)
+		if err != nil {
+			return fmt.Errorf("--webhook-secret-file: %w", err)
+		}
+		secret = bytes.TrimSpace(secret)
+		if len(secret) < 16 {
+			return errors.New("--webhook-secret-file: the secret must be at least 16 bytes")
+		}
+		c.webhookURL, c.webhookSecret = u, secret
 		return nil
 	}
 }
@@ -229,13 +286,23 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.cfg.smtpURL != nil {
 		nopts = append(nopts, notify.WithSMTP(s.cfg.smtpURL, s.cfg.smtpFrom))
 	}
+	if s.cfg.csaISO != "" {
+		nopts = append(nopts, notify.WithCSAISO(s.cfg.csaISO))
+	}
+	if s.cfg.webhookURL != nil {
+		nopts = append(nopts, notify.WithWebhook(s.cfg.webhookURL, s.cfg.webhookSecret))
+	}
 	s.Notify = notify.New(s.Store, nopts...)
-	s.Incidents = incidents.New(s.Store, s.Audit, incidents.WithLogger(s.log), incidents.WithNotifier(s.Notify),
-		incidents.WithLocker(s.Commands))
+	iopts := []incidents.Option{incidents.WithLogger(s.log), incidents.WithNotifier(s.Notify),
+		incidents.WithLocker(s.Commands), incidents.WithDeviceChanged(s.deviceChanged)}
+	if s.cfg.playbook != nil {
+		iopts = append(iopts, incidents.WithPlaybook(s.cfg.playbook))
+	}
+	s.Incidents = incidents.New(s.Store, s.Audit, iopts...)
 	// Escalations that fell due while the server was down fire now.
 	s.sweep(ctx)
 	s.gw = gateway.New(s.Store, s.CA, s.Audit, gateway.WithLogger(s.log), gateway.WithPingInterval(s.cfg.pingInterval),
-		gateway.WithCommands(s.Commands))
+		gateway.WithCommands(s.Commands), gateway.WithIncidents(agentIncidents{s}))
 	enr := enroll.New(enrollStore{s.Store}, s.CA, enrollAuditor{s.Audit},
 		enroll.WithGatewayURL(s.GatewayURL()), enroll.WithCommandKey(s.cmdKey.Public().(ed25519.PublicKey)), enroll.WithLogger(s.log))
 
@@ -340,6 +407,15 @@ func (s *Server) sweep(ctx context.Context) {
 // hand-built frames in front of a real agent.
 func (s *Server) SendToDevice(deviceID string, frame []byte) bool {
 	return s.gw != nil && s.gw.Send(deviceID, frame)
+}
+
+// deviceChanged tells a connected agent its new standing (quarantined or
+// released). Before the gateway exists (the start-up sweep) there is
+// nobody to tell; the agent hears it in reply to its next hello.
+func (s *Server) deviceChanged(deviceID string) {
+	if s.gw != nil {
+		s.gw.SendState(context.Background(), deviceID)
+	}
 }
 
 // Shutdown stops listening, closes agent connections (marking devices

@@ -106,6 +106,10 @@ func serve(args []string, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	smtpURL := fs.String("smtp-url", "", "SMTP server for incident email: smtp://[user:pass@]host:port (STARTTLS when offered)")
 	smtpFrom := fs.String("smtp-from", "cordon@localhost", "sender address of incident email")
+	csaISO := fs.String("csa-iso-email", "", "CSA ISO address, told of every loss or compromise outside the United States")
+	webhookURL := fs.String("webhook-url", "", "also POST every incident notification as JSON here, signed (X-Cordon-Signature)")
+	webhookSecret := fs.String("webhook-secret-file", "", "file holding the webhook's HMAC-SHA256 secret (16 bytes or more)")
+	playbook := fs.String("playbook", "", "incident playbook JSON (rule → actions); rules left out keep the defaults")
 	fipsMode := fs.Bool("fips", fips.Default(), "restrict TLS on both listeners to FIPS 140-3 approved algorithms; refuse to start unless the FIPS module is active")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -119,7 +123,8 @@ func serve(args []string, stderr io.Writer) error {
 	defer stop()
 	srv, err := server.New(ctx, server.WithDataDir(*data), server.WithListen(*listen), server.WithAgentListen(*agentListen),
 		server.WithDatabase(*database), server.WithHostnames(hostnames...), server.WithLogger(logger),
-		server.WithDeviceCertLifetime(*certLifetime), server.WithFIPS(*fipsMode), server.WithSMTP(*smtpURL, *smtpFrom))
+		server.WithDeviceCertLifetime(*certLifetime), server.WithFIPS(*fipsMode), server.WithSMTP(*smtpURL, *smtpFrom),
+		server.WithCSAISO(*csaISO), server.WithWebhook(*webhookURL, *webhookSecret), server.WithPlaybook(*playbook))
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,10 @@ type Service struct {
 	now     func() time.Time
 	retry   time.Duration
 	sending sync.Mutex
+	// csaISO is told of every loss outside the United States.
+	csaISO        string
+	webhook       *url.URL
+	webhookSecret []byte
 }
 
 // Option configures a Service.
@@ -53,6 +57,10 @@ type Option func(*Service)
 func WithSMTP(u *url.URL, from string) Option {
 	return func(s *Service) { s.smtpURL, s.from = u, from }
 }
+
+// WithCSAISO adds the CSA ISO's address to every notification about a
+// loss or compromise outside the United States.
+func WithCSAISO(email string) Option { return func(s *Service) { s.csaISO = email } }
 
 // WithTLS sets the TLS configuration for STARTTLS (the FIPS-mode one in
 // FIPS builds).
@@ -107,9 +115,29 @@ func (s *Service) Notify(ctx context.Context, inc *store.Incident, why string) {
 	}
 	now := s.now().UTC()
 	var ns []store.Notification
-	for _, u := range users {
-		ns = append(ns, store.Notification{ID: uuid.NewString(), IncidentID: inc.ID, Channel: "email", Recipient: u.Email,
+	seen := map[string]bool{}
+	to := func(addr string) {
+		if addr == "" || seen[strings.ToLower(addr)] {
+			return
+		}
+		seen[strings.ToLower(addr)] = true
+		ns = append(ns, store.Notification{ID: uuid.NewString(), IncidentID: inc.ID, Channel: "email", Recipient: addr,
 			Subject: subject, Body: body, CreatedAt: now, NextAttempt: now})
+	}
+	for _, u := range users {
+		to(u.Email)
+	}
+	if inc.OutsideUS {
+		to(s.csaISO)
+	}
+	if s.webhook != nil {
+		n, err := s.webhookNotification(inc, device, why, now)
+		if err != nil {
+			s.log.Error("webhook payload", "incident", inc.ID, "err", err)
+		} else {
+			n.ID = uuid.NewString()
+			ns = append(ns, n)
+		}
 	}
 	if err := s.store.QueueNotifications(ctx, ns); err != nil {
 		s.log.Error("queue notifications", "incident", inc.ID, "err", err)
@@ -121,7 +149,7 @@ func (s *Service) Notify(ctx context.Context, inc *store.Incident, why string) {
 // Deliver sends every due message once; failures are retried later with
 // a doubling delay. The server runs it on its sweep.
 func (s *Service) Deliver(ctx context.Context) {
-	if s.smtpURL == nil {
+	if s.smtpURL == nil && s.webhook == nil {
 		return
 	}
 	s.sending.Lock()
@@ -133,7 +161,15 @@ func (s *Service) Deliver(ctx context.Context) {
 	}
 	for i := range due {
 		n := &due[i]
-		err := s.send(ctx, n)
+		var err error
+		switch {
+		case n.Channel == "webhook":
+			err = s.post(ctx, n)
+		case s.smtpURL == nil:
+			continue // email waits for an SMTP server to be configured
+		default:
+			err = s.send(ctx, n)
+		}
 		n.Attempts++
 		now := s.now().UTC()
 		if err == nil {
