@@ -25,6 +25,9 @@ import (
 //	                unknown) on each; older peers ignore them.
 //	1 (2026-11-23): command (server → agent, Ed25519-signed) and
 //	                command_result (agent → server, acknowledged).
+//	1 (2026-11-23): incident_report (agent → server, acknowledged with the
+//	                incident id in ack.incident) and device_state
+//	                (server → agent).
 const Version = 1
 
 // MaxFrameBytes is the largest frame either side accepts. The gateway
@@ -47,6 +50,7 @@ var knownTypes = map[string]bool{
 	TypeHello: true, TypePosture: true, TypeAck: true,
 	TypeError: true, TypeRenew: true, TypeRenewed: true,
 	TypeCommand: true, TypeCommandResult: true,
+	TypeIncidentReport: true, TypeDeviceState: true,
 }
 
 // Envelope wraps every frame.
@@ -148,6 +152,8 @@ func (h *Hello) Check() error {
 // Ack tells the agent that the frame Ref was committed durably.
 type Ack struct {
 	Ref string `json:"ref"`
+	// Incident is the incident an incident_report opened.
+	Incident string `json:"incident,omitempty"`
 }
 
 // Error tells the peer that frame Ref was refused and why.

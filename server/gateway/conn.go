@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"time"
@@ -88,6 +89,9 @@ func (c *conn) handle(data []byte) {
 			return
 		}
 		c.send(protocol.TypeAck, protocol.Ack{Ref: env.ID})
+		if c.g.incidents != nil {
+			c.sendState(c.g.ctx)
+		}
 		if c.g.commands != nil {
 			c.g.commands.Ready(c.g.ctx, c.deviceID)
 		}
@@ -97,6 +101,8 @@ func (c *conn) handle(data []byte) {
 		c.commandResult(env)
 	case protocol.TypeRenew:
 		c.renew(env)
+	case protocol.TypeIncidentReport:
+		c.incidentReport(env)
 	default:
 		c.sendError(env.ID, protocol.CodeRefused, env.Type+" is not accepted from an agent")
 	}
@@ -148,6 +154,37 @@ func (c *conn) commandResult(env protocol.Envelope) {
 	if after != nil {
 		after()
 	}
+}
+
+func (c *conn) incidentReport(env protocol.Envelope) {
+	var r protocol.IncidentReport
+	if err := protocol.DecodeBody(env, &r); err != nil {
+		c.sendError(env.ID, protocol.CodeMalformed, err.Error())
+		return
+	}
+	if c.g.incidents == nil {
+		c.sendError(env.ID, protocol.CodeRefused, "this server takes no incident reports")
+		return
+	}
+	id, err := c.g.incidents.Report(c.g.ctx, c.deviceID, c.remote, env.ID, r)
+	switch {
+	case errors.Is(err, ErrRefused):
+		c.sendError(env.ID, protocol.CodeRefused, err.Error())
+		return
+	case err != nil:
+		c.internal(env.ID, "incident_report", err)
+		return
+	}
+	c.send(protocol.TypeAck, protocol.Ack{Ref: env.ID, Incident: id})
+}
+
+func (c *conn) sendState(ctx context.Context) {
+	st, err := c.g.incidents.State(ctx, c.deviceID)
+	if err != nil {
+		c.g.log.Error("device state", "device_id", c.deviceID, "err", err)
+		return
+	}
+	c.send(protocol.TypeDeviceState, st)
 }
 
 func (c *conn) renew(env protocol.Envelope) {

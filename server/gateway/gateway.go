@@ -59,14 +59,28 @@ type Commands interface {
 	Result(ctx context.Context, deviceID, remote string, r protocol.CommandResult) (after func(), err error)
 }
 
+// Incidents takes incident reports from agents and says where a device
+// stands (compliance, its owner's devices).
+type Incidents interface {
+	// Report opens an incident for the report in frame frameID and
+	// returns its id; a report sent again returns the same id.
+	Report(ctx context.Context, deviceID, remote, frameID string, r protocol.IncidentReport) (string, error)
+	State(ctx context.Context, deviceID string) (protocol.DeviceState, error)
+}
+
+// ErrRefused marks an incident report the server will never accept (not
+// the reporter's device, say), as opposed to one it failed to store.
+var ErrRefused = errors.New("refused")
+
 // Gateway serves the agent listener.
 type Gateway struct {
-	store    Store
-	signer   Signer
-	audit    Auditor
-	commands Commands
-	log      *slog.Logger
-	hub      *hub
+	store     Store
+	signer    Signer
+	audit     Auditor
+	commands  Commands
+	incidents Incidents
+	log       *slog.Logger
+	hub       *hub
 
 	pingInterval     time.Duration
 	pongWait         time.Duration
@@ -88,6 +102,9 @@ func WithLogger(l *slog.Logger) Option { return func(g *Gateway) { g.log = l } }
 
 // WithCommands connects the remote-command queue.
 func WithCommands(c Commands) Option { return func(g *Gateway) { g.commands = c } }
+
+// WithIncidents accepts incident reports and sends device state.
+func WithIncidents(i Incidents) Option { return func(g *Gateway) { g.incidents = i } }
 
 // WithPingInterval sets how often the server pings each agent; an agent
 // silent for 2.5 intervals is dropped.
@@ -266,6 +283,13 @@ func (g *Gateway) Send(deviceID string, frame []byte) bool {
 		return false
 	}
 	return c.write(frame) == nil
+}
+
+// SendState tells the device's agent, when connected, where it stands.
+func (g *Gateway) SendState(ctx context.Context, deviceID string) {
+	if c := g.hub.get(deviceID); c != nil && g.incidents != nil {
+		c.sendState(ctx)
+	}
 }
 
 // Count is the number of live connections.
