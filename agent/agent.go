@@ -47,6 +47,7 @@ type Agent struct {
 	dir       state.Dir
 	cfg       *state.Config
 	spool     *spool.Spool
+	reports   *spool.Spool // incident reports: never dropped
 	collector posture.Collector
 	log       *slog.Logger
 	version   string
@@ -72,10 +73,14 @@ type Agent struct {
 	readTimeout    time.Duration
 	spoolSize      int
 
-	trigger  chan struct{}
-	last     []byte // fingerprint of the last posture captured; Run's goroutine only
-	statusMu sync.Mutex
-	status   state.Status
+	trigger    chan struct{}
+	reportKick chan struct{}
+	last       []byte // fingerprint of the last posture captured; Run's goroutine only
+	statusMu   sync.Mutex
+	status     state.Status
+	// reportsChanged is closed and replaced on every status change, so
+	// WaitFiled can wait without polling.
+	reportsChanged chan struct{}
 }
 
 // Option configures an Agent.
@@ -126,7 +131,8 @@ func New(dir state.Dir, opts ...Option) (*Agent, error) {
 	a := &Agent{dir: dir, log: slog.New(slog.DiscardHandler), version: "dev",
 		reportInterval: 15 * time.Minute, pollInterval: 5 * time.Second,
 		backoffBase: time.Second, backoffMax: 5 * time.Minute, renewCheck: time.Hour,
-		readTimeout: 90 * time.Second, spoolSize: 1000, trigger: make(chan struct{}, 1), fips: fips.Default()}
+		readTimeout: 90 * time.Second, spoolSize: 1000, trigger: make(chan struct{}, 1), fips: fips.Default(),
+		reportKick: make(chan struct{}, 1), reportsChanged: make(chan struct{})}
 	for _, o := range opts {
 		o(a)
 	}
@@ -154,6 +160,14 @@ func New(dir state.Dir, opts ...Option) (*Agent, error) {
 	}
 	if a.spool, err = spool.Open(dir.SpoolDir(), a.spoolSize); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
+	}
+	if a.reports, err = spool.Open(dir.ReportsDir(), maxReports); err != nil {
+		return nil, fmt.Errorf("reports spool: %w", err)
+	}
+	// What the last run knew (compliance, the owner's devices, reports)
+	// stands until the server says otherwise.
+	if st, err := dir.LoadStatus(); err == nil {
+		a.status.Compliance, a.status.Quarantine, a.status.Devices, a.status.Reports = st.Compliance, st.Quarantine, st.Devices, st.Reports
 	}
 	return a, nil
 }
@@ -364,6 +378,9 @@ func (a *Agent) session(ctx context.Context) (established bool, err error) {
 		}
 		a.sent(it.ID)
 	}
+	if err := s.sendReports(); err != nil {
+		return false, err
+	}
 	if err := s.report(ctx, true); err != nil {
 		return false, err
 	}
@@ -400,6 +417,8 @@ func (a *Agent) session(ctx context.Context) (established bool, err error) {
 			err = s.report(ctx, true)
 		case <-renew.C:
 			s.maybeRenew()
+		case <-a.reportKick:
+			err = s.sendReports()
 		case frame := <-s.results:
 			if err = s.writeRaw(frame); err == nil {
 				a.sent(resultID(frame))
@@ -485,6 +504,10 @@ func (s *session) handle(env protocol.Envelope) {
 		if err := protocol.DecodeBody(env, &ack); err != nil {
 			return
 		}
+		if a.reports.Has(ack.Ref) {
+			a.reportAnswered(ack.Ref, ack.Incident, "")
+			return
+		}
 		if err := a.spool.Remove(ack.Ref); err != nil {
 			a.log.Error("spool remove", "err", err)
 		}
@@ -503,8 +526,14 @@ func (s *session) handle(env protocol.Envelope) {
 		// A frame the server will never accept is dropped; one it could
 		// not store is kept for the next connection.
 		if e.Code != protocol.CodeInternal && e.Ref != "" {
+			if a.reports.Has(e.Ref) {
+				a.reportAnswered(e.Ref, "", e.Message)
+				return
+			}
 			a.spool.Remove(e.Ref)
 		}
+	case protocol.TypeDeviceState:
+		a.deviceState(env)
 	case protocol.TypeCommand:
 		s.command(s.ctx, env)
 	case protocol.TypeRenewed:
@@ -590,4 +619,6 @@ func (a *Agent) setStatus(f func(*state.Status)) {
 	if err := a.dir.SaveStatus(a.status); err != nil {
 		a.log.Warn("status not saved", "err", err)
 	}
+	close(a.reportsChanged)
+	a.reportsChanged = make(chan struct{})
 }

@@ -86,9 +86,27 @@ func validID(id string) bool {
 	return true
 }
 
+// ErrFull is returned by Add when the spool holds its limit.
+var ErrFull = errors.New("spool full")
+
+// Add stores a frame durably like Put but never drops one: when the spool
+// is full it refuses. For frames a person filed (incident reports), where
+// losing the oldest would be worse than saying no.
+func (s *Spool) Add(id string, frame []byte) error { return s.put(id, frame, false) }
+
+// Has reports whether the frame with id is spooled.
+func (s *Spool) Has(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.index[id]
+	return ok
+}
+
 // Put stores a frame durably. When the spool is full the oldest frame is
 // dropped: reports are snapshots, and the newest says most.
-func (s *Spool) Put(id string, frame []byte) error {
+func (s *Spool) Put(id string, frame []byte) error { return s.put(id, frame, true) }
+
+func (s *Spool) put(id string, frame []byte, drop bool) error {
 	if !validID(id) {
 		return fmt.Errorf("spool: invalid id %q", id)
 	}
@@ -96,6 +114,9 @@ func (s *Spool) Put(id string, frame []byte) error {
 	defer s.mu.Unlock()
 	if _, dup := s.index[id]; dup {
 		return nil
+	}
+	if !drop && len(s.index) >= s.max {
+		return fmt.Errorf("%w: %d unsent frames", ErrFull, s.max)
 	}
 	seq := s.next
 	if err := atomicfile.Write(filepath.Join(s.dir, name(seq, id)), frame, 0o600); err != nil {

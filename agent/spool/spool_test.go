@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -48,5 +49,26 @@ func TestSpoolOrderBoundAndReopen(t *testing.T) {
 	}
 	if err := s2.Put("../evil", nil); err == nil {
 		t.Fatal("path-like id accepted")
+	}
+}
+
+func TestAddRefusesWhenFull(t *testing.T) {
+	s, err := Open(t.TempDir(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b"} {
+		if err := s.Add(id, []byte(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Add("c", []byte("c")); !errors.Is(err, ErrFull) {
+		t.Fatalf("third frame in a spool of two: %v", err)
+	}
+	if err := s.Add("a", []byte("a")); err != nil {
+		t.Fatalf("a duplicate is not a new frame: %v", err)
+	}
+	if !s.Has("a") || !s.Has("b") || s.Has("c") || s.Dropped() != 0 {
+		t.Fatal("Add dropped or stored the wrong frames")
 	}
 }

@@ -16,3 +16,6 @@ func Default() string {
 	home, _ := os.UserHomeDir()
 	return filepath.Join(home, "Library", "Application Support", "Cordon Agent")
 }
+
+// systemSocket is where the agent service listens for the tray.
+const systemSocket = "/var/run/cordon-agent.sock"

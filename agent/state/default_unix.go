@@ -19,3 +19,6 @@ func Default() string {
 	home, _ := os.UserHomeDir()
 	return filepath.Join(home, ".local", "state", "cordon-agent")
 }
+
+// systemSocket is where the agent service listens for the tray.
+const systemSocket = "/run/cordon-agent.sock"

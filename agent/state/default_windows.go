@@ -15,3 +15,7 @@ func Default() string {
 	}
 	return filepath.Join(pd, "Cordon Agent")
 }
+
+// systemSocket is where the agent service listens for the tray (AF_UNIX,
+// Windows 10 and later).
+var systemSocket = filepath.Join(Default(), "agent.sock")

@@ -41,6 +41,28 @@ type Status struct {
 	LastAckAt   *time.Time        `json:"last_ack_at,omitempty"`
 	Spooled     int               `json:"spooled"`
 	CertExpires *time.Time        `json:"certificate_expires,omitempty"`
+	// Compliance and Quarantine are the server's word (device_state);
+	// empty until it has spoken.
+	Compliance string `json:"compliance,omitempty"`
+	Quarantine string `json:"quarantine,omitempty"`
+	// Devices are the owner's enrolled devices, for reporting one lost.
+	Devices []protocol.OwnedDevice `json:"devices,omitempty"`
+	// Reports are the incident reports filed here, newest first (the last
+	// 20), with what became of each.
+	Reports []Report `json:"reports,omitempty"`
+}
+
+// Report is an incident report as the agent tracks it.
+type Report struct {
+	ID       string    `json:"id"`
+	DeviceID string    `json:"device_id"`
+	Kind     string    `json:"kind"`
+	FiledAt  time.Time `json:"filed_at"`
+	// State is "spooled" (waiting for the server), "filed" (stored
+	// there as Incident) or "refused" (Error says why).
+	State    string `json:"state"`
+	Incident string `json:"incident,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // Dir is a state directory.
@@ -67,6 +89,10 @@ func (d Dir) KeyStore() keystore.Store { return keystore.File{Path: filepath.Joi
 
 // SpoolDir holds unacknowledged reports.
 func (d Dir) SpoolDir() string { return filepath.Join(d.Path, "spool") }
+
+// ReportsDir holds incident reports the server has not yet acknowledged.
+// It is a spool of its own: reports are never dropped to make room.
+func (d Dir) ReportsDir() string { return filepath.Join(d.Path, "reports") }
 
 // SaveEnrollment records a completed enrollment. The config is written
 // last: its presence means the enrollment is whole.
