@@ -19,6 +19,7 @@ import (
 	"github.com/cordon-mdm/cordon/agent"
 	"github.com/cordon-mdm/cordon/agent/command"
 	"github.com/cordon-mdm/cordon/agent/enrollment"
+	"github.com/cordon-mdm/cordon/agent/localapi"
 	"github.com/cordon-mdm/cordon/agent/posture"
 	"github.com/cordon-mdm/cordon/agent/state"
 	"github.com/cordon-mdm/cordon/internal/fips"
@@ -30,6 +31,8 @@ const usage = `usage: cordon-agent COMMAND [flags]
   enroll    enroll this device with a one-time token
   run       connect to the gateway and report until stopped
   status    print the device id, server, connection state and last report
+  report    file a loss-of-control, total loss or compromise report
+  tray      the user-session tray: status, and report a loss in two clicks
   wipe      --plan: print what a remote wipe would erase here
   version   print the version
 `
@@ -53,6 +56,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runAgent(args[1:], stderr)
 	case "status":
 		return status(args[1:], stdout)
+	case "report":
+		return report(args[1:], stdout)
+	case "tray":
+		return runTray(args[1:], stderr)
 	case "wipe":
 		return wipePlan(args[1:], stdout)
 	case "version", "-v", "--version":
@@ -98,9 +105,13 @@ func runAgent(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cordon-agent run", flag.ContinueOnError)
 	dir := fs.String("state", state.Default(), "state directory")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	socket := fs.String("socket", "", "local socket for the tray and `cordon-agent report` (default "+state.DefaultSocket("STATE")+")")
 	fipsMode := fipsFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *socket == "" {
+		*socket = state.DefaultSocket(*dir)
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -114,6 +125,14 @@ func runAgent(args []string, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger.Info("cordon agent starting", "device_id", a.DeviceID(), "version", version.Version, "fips_mode", *fipsMode)
+	// Without the socket the agent still reports and obeys the server;
+	// only the tray and local reports are unavailable, so say so and go on.
+	if ln, err := localapi.Listen(*socket); err != nil {
+		logger.Warn("local socket unavailable: the tray and `cordon-agent report` cannot reach this agent", "socket", *socket, "err", err)
+	} else {
+		defer os.Remove(*socket)
+		go localapi.Serve(ctx, ln, a, logger)
+	}
 	return a.Run(ctx)
 }
 

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/cordon-mdm/cordon/agent/localapi"
+	"github.com/cordon-mdm/cordon/internal/timearg"
+	"github.com/cordon-mdm/cordon/protocol"
+)
+
+// report files an incident through the running agent, which spools it
+// and sends it over its mutual-TLS channel; the fields are the API's.
+func report(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("cordon-agent report", flag.ContinueOnError)
+	socket := fs.String("socket", "", "the agent's local socket (default: the service's, then a per-user agent's)")
+	device := fs.String("device", "", "the device lost, if not this one (another of your enrolled devices)")
+	kind := fs.String("kind", "loss_of_control", "loss_of_control, total_loss or compromise")
+	lock := fs.String("lock-state", "unknown", "locked, unlocked or unknown, as far as you know")
+	started := fs.String("started", "", "when it started: RFC 3339 time, or how long ago (20m)")
+	ended := fs.String("ended", "", "when it ended (RFC 3339, how long ago, or now); leave out while the device is still out of your control")
+	location := fs.String("location", "", "where")
+	description := fs.String("description", "", "what happened")
+	outside := fs.Bool("outside-us", false, "the loss happened outside the United States")
+	wait := fs.Duration("wait", 10*time.Second, "how long to wait for the server to confirm (the report is kept and sent later either way)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	now := time.Now()
+	if *started == "" {
+		return errors.New("--started is required (RFC 3339 time, or how long ago, e.g. 20m)")
+	}
+	start, err := timearg.Parse(*started, now)
+	if err != nil {
+		return fmt.Errorf("--started: %w", err)
+	}
+	r := protocol.IncidentReport{DeviceID: *device, Kind: *kind, LockState: *lock, StartedAt: start,
+		Location: *location, Description: *description, OutsideUS: *outside}
+	if *ended != "" {
+		e, err := timearg.Parse(*ended, now)
+		if err != nil {
+			return fmt.Errorf("--ended: %w", err)
+		}
+		r.EndedAt = &e
+	}
+	if err := r.Check(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *wait+10*time.Second)
+	defer cancel()
+	got, err := localapi.Client{Socket: *socket}.Report(ctx, r, *wait)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(got)
+}
