@@ -3,6 +3,7 @@ module github.com/cordon-mdm/cordon
 go 1.26.8
 
 require (
+	fyne.io/systray v1.12.2
 	github.com/glebarez/sqlite v1.11.0
 	github.com/godbus/dbus/v5 v5.2.4
 	github.com/google/uuid v1.6.0

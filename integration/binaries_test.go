@@ -20,10 +20,16 @@ var builds = struct {
 // setting ("v1.0.0", "off"); empty inherits the test's own environment,
 // so under `make test-fips` the binary is a FIPS build too.
 func buildServer(t *testing.T, gofips140 string) string {
+	return buildBinary(t, "cordon-server", gofips140)
+}
+
+// buildBinary builds cmd/NAME once per test binary.
+func buildBinary(t *testing.T, name, gofips140 string) string {
 	t.Helper()
 	builds.Lock()
 	defer builds.Unlock()
-	if bin, ok := builds.bins[gofips140]; ok {
+	key := name + "/" + gofips140
+	if bin, ok := builds.bins[key]; ok {
 		return bin
 	}
 	if builds.dir == "" {
@@ -33,19 +39,18 @@ func buildServer(t *testing.T, gofips140 string) string {
 		}
 		builds.dir = dir
 	}
-	name := "cordon-server"
-	if gofips140 != "" {
-		name += "-fips-" + gofips140
-	}
 	bin := filepath.Join(builds.dir, name)
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/cordon-mdm/cordon/cmd/cordon-server")
+	if gofips140 != "" {
+		bin += "-fips-" + gofips140
+	}
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/cordon-mdm/cordon/cmd/"+name)
 	cmd.Env = os.Environ()
 	if gofips140 != "" {
 		cmd.Env = append(cmd.Env, "GOFIPS140="+gofips140)
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build cordon-server (GOFIPS140=%q): %v\n%s", gofips140, err, out)
+		t.Fatalf("build %s (GOFIPS140=%q): %v\n%s", name, gofips140, err, out)
 	}
-	builds.bins[gofips140] = bin
+	builds.bins[key] = bin
 	return bin
 }
