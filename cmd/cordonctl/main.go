@@ -36,6 +36,13 @@ const usage = `usage: cordonctl [flags] COMMAND
                          block and disconnect a Bluetooth peer
   command show ID        a command's status and the agent's result
   command approve ID     release a held wipe (a second laso)
+  incidents              list incidents
+  incident show ID       one incident with its timeline and notifications (JSON)
+  incident report --device ID --started 20m [--kind K] [--lock-state S]
+                  [--ended T] [--location L] [--description D] [--outside-us]
+  incident close ID [--ended T] [--disposition D]
+                         close an incident (laso)
+  incident form ID       the IT Security Incident Response Form (JSON)
   version                version and FIPS 140-3 module status
 
 flags (or environment):
@@ -77,7 +84,8 @@ func run(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	if len(rest) < 2 || (rest[0] != "devices" && rest[0] != "device" && rest[0] != "command") {
+	known := map[string]bool{"devices": true, "device": true, "command": true, "incident": true, "incidents": true}
+	if len(rest) == 0 || !known[rest[0]] || (len(rest) < 2 && rest[0] != "incidents") {
 		fs.Usage()
 		return errors.New("unknown command")
 	}
@@ -99,6 +107,9 @@ func run(args []string, stdout io.Writer) error {
 	ctx := context.Background()
 	if rest[0] == "device" || rest[0] == "command" {
 		return c.commands(ctx, rest, stdout)
+	}
+	if rest[0] == "incident" || rest[0] == "incidents" {
+		return c.incidents(ctx, rest, stdout)
 	}
 	switch {
 	case rest[1] == "ls":
