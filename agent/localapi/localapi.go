@@ -54,8 +54,15 @@ func Listen(path string) (net.Listener, error) {
 		c.Close()
 		return nil, fmt.Errorf("%s: another agent is already listening", path)
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
+	// Only a leftover socket is ours to replace; anything else at the
+	// path is a mistake in --socket, not something to delete.
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("%s exists and is not a socket", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, err
+		}
 	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
@@ -80,8 +87,12 @@ func Serve(ctx context.Context, ln net.Listener, a Agent, log *slog.Logger) erro
 		var rep protocol.IncidentReport
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&rep); err != nil {
-			write(w, http.StatusBadRequest, map[string]string{"error": "malformed report: " + err.Error()})
+		if err := dec.Decode(&rep); err != nil || dec.More() {
+			msg := "trailing data after the report"
+			if err != nil {
+				msg = err.Error()
+			}
+			write(w, http.StatusBadRequest, map[string]string{"error": "malformed report: " + msg})
 			return
 		}
 		// Who filed it is what the kernel says, not what the body says.
@@ -215,6 +226,9 @@ func (c Client) call(ctx context.Context, sock, method, path string, body, out a
 			Error string `json:"error"`
 		}
 		json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(&e)
+		if e.Error == "" {
+			e.Error = resp.Status
+		}
 		return fmt.Errorf("agent: %s", e.Error)
 	}
 	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out)
