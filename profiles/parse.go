@@ -1,0 +1,237 @@
+package profiles
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Error is a profile that does not validate: which field, on which line
+// of the document, and why.
+type Error struct {
+	Field string
+	Line  int
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
+	}
+	return fmt.Sprintf("line %d: %s: %s", e.Line, e.Field, e.Msg)
+}
+
+// MaxDocument bounds a profile document.
+const MaxDocument = 256 << 10
+
+// Parse reads a profile in YAML or JSON (JSON is YAML here) and validates
+// it. Unknown fields are errors: a misspelt control must not silently
+// turn into "not checked".
+func Parse(doc []byte) (*Profile, error) {
+	if len(doc) > MaxDocument {
+		return nil, &Error{Line: 1, Msg: fmt.Sprintf("document larger than %d bytes", MaxDocument)}
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(doc, &root); err != nil {
+		return nil, syntaxError(err)
+	}
+	if len(root.Content) == 0 {
+		return nil, &Error{Line: 1, Msg: "empty document"}
+	}
+	var p Profile
+	dec := yaml.NewDecoder(bytes.NewReader(doc))
+	dec.KnownFields(true)
+	if err := dec.Decode(&p); err != nil {
+		return nil, decodeError(err, root.Content[0])
+	}
+	if err := p.validate(root.Content[0]); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+var lineRE = regexp.MustCompile(`line (\d+): (.*)`)
+
+func syntaxError(err error) error {
+	if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return &Error{Line: n, Msg: m[2]}
+	}
+	return &Error{Line: 1, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+}
+
+// fieldRE picks the field out of yaml's "field x not found in type y".
+var fieldRE = regexp.MustCompile(`field (\S+) not found in type \S+`)
+
+func decodeError(err error, root *yaml.Node) error {
+	var pe *Error
+	if errors.As(err, &pe) {
+		pe.Field = fieldAt(root, pe.Line)
+		return pe
+	}
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		first := te.Errors[0]
+		if m := lineRE.FindStringSubmatch(first); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			msg := m[2]
+			if f := fieldRE.FindStringSubmatch(msg); f != nil {
+				return &Error{Field: f[1], Line: n, Msg: "unknown field"}
+			}
+			return &Error{Field: fieldAt(root, n), Line: n, Msg: msg}
+		}
+	}
+	return syntaxError(err)
+}
+
+// fieldAt names the key on line n, for type errors yaml reports by line.
+func fieldAt(n *yaml.Node, line int) string {
+	var walk func(n *yaml.Node, path string) string
+	walk = func(n *yaml.Node, path string) string {
+		if n.Kind != yaml.MappingNode {
+			return ""
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := strings.TrimPrefix(path+"."+k.Value, ".")
+			if k.Line == line || v.Line == line && v.Kind == yaml.ScalarNode {
+				return p
+			}
+			if f := walk(v, p); f != "" {
+				return f
+			}
+		}
+		return ""
+	}
+	return walk(n, "")
+}
+
+// lineOf finds the line of a dotted field path; the nearest existing
+// ancestor's line when the field itself is absent.
+func lineOf(n *yaml.Node, path string) int {
+	line := n.Line
+	for _, part := range strings.Split(path, ".") {
+		if n.Kind != yaml.MappingNode {
+			return line
+		}
+		found := false
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == part {
+				line, n, found = n.Content[i].Line, n.Content[i+1], true
+				break
+			}
+		}
+		if !found {
+			return line
+		}
+	}
+	return line
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+func (p *Profile) validate(root *yaml.Node) error {
+	bad := func(field, format string, args ...any) error {
+		return &Error{Field: field, Line: lineOf(root, field), Msg: fmt.Sprintf(format, args...)}
+	}
+	if !nameRE.MatchString(p.Name) {
+		return bad("name", "must be 1 to 63 lowercase letters, digits and dashes, got %q", p.Name)
+	}
+	c := p.Controls
+	if sl := c.SessionLock; sl != nil {
+		if sl.Required && (sl.MaxTimeout <= 0 || sl.MaxTimeout.D() > 30*time.Minute) {
+			return bad("controls.session_lock.max_timeout", "must be more than 0 and at most 30m (CJIS 5.5.5), got %s", sl.MaxTimeout)
+		}
+	}
+	if pt := c.Patches; pt != nil {
+		if pt.SecurityUpdatesWithin <= 0 || pt.SecurityUpdatesWithin.D() > 90*24*time.Hour {
+			return bad("controls.patches.security_updates_within", "must be more than 0 and at most 90d (CJIS 5.10.4.1), got %s", pt.SecurityUpdatesWithin)
+		}
+		if pt.AndroidPatchMaxAge < 0 {
+			return bad("controls.patches.android_patch_max_age", "must not be negative")
+		}
+		for os, v := range pt.MinOSVersion {
+			if _, ok := versionParts(v); !ok {
+				return bad("controls.patches.min_os_version."+os, "%q is not a dotted version number", v)
+			}
+		}
+	}
+	if bt := c.Bluetooth; bt != nil {
+		if bt.Mode != BluetoothAllowList && bt.Mode != BluetoothOff {
+			return bad("controls.bluetooth.mode", "must be %q or %q, got %q", BluetoothAllowList, BluetoothOff, bt.Mode)
+		}
+		if bt.Enforcement != EnforceBlock && bt.Enforcement != EnforceMonitor {
+			return bad("controls.bluetooth.enforcement", "must be %q or %q, got %q", EnforceBlock, EnforceMonitor, bt.Enforcement)
+		}
+	}
+	if pc := c.Passcode; pc != nil {
+		if pc.MinLength < 6 || pc.MinLength > 64 {
+			return bad("controls.passcode.min_length", "must be 6 to 64 (CJIS 5.6.2.1.2), got %d", pc.MinLength)
+		}
+		if pc.MaxFailedAttempts < 2 || pc.MaxFailedAttempts > 10 {
+			return bad("controls.passcode.max_failed_attempts", "must be 2 to 10 (CJIS 5.13.2 (k)), got %d", pc.MaxFailedAttempts)
+		}
+		if pc.MaxInactivity <= 0 || pc.MaxInactivity.D() > 30*time.Minute {
+			return bad("controls.passcode.max_inactivity", "must be more than 0 and at most 30m, got %s", pc.MaxInactivity)
+		}
+	}
+	for field, r := range map[string]*Required{"disk_encryption": c.DiskEncryption, "firewall": c.Firewall,
+		"antimalware": c.Antimalware, "not_rooted": c.NotRooted, "verified_boot": c.VerifiedBoot} {
+		if r != nil && r.Grace < 0 {
+			return bad("controls."+field+".grace", "must not be negative")
+		}
+	}
+	return nil
+}
+
+// versionParts splits "10.0.19045" into numbers.
+func versionParts(v string) ([]int, bool) {
+	if v == "" {
+		return nil, false
+	}
+	var out []int
+	for _, s := range strings.Split(v, ".") {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return nil, false
+		}
+		out = append(out, n)
+	}
+	return out, true
+}
+
+// VersionAtLeast reports whether version have is at least want; a have
+// that is not a dotted number is not (it cannot be shown to be).
+func VersionAtLeast(have, want string) bool {
+	w, _ := versionParts(want)
+	var h []int
+	for _, s := range strings.Split(strings.Fields(have + " ")[0], ".") {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			break
+		}
+		h = append(h, n)
+	}
+	if len(h) == 0 {
+		return false
+	}
+	for i := range max(len(h), len(w)) {
+		var a, b int
+		if i < len(h) {
+			a = h[i]
+		}
+		if i < len(w) {
+			b = w[i]
+		}
+		if a != b {
+			return a > b
+		}
+	}
+	return true
+}

@@ -1,0 +1,163 @@
+// Package profiles defines the compliance profile: the agency's mandatory
+// settings for devices that touch CJI, as a document IT can read, diff
+// and review (YAML or JSON), validated so that a mistake names its field
+// and line and never replaces a profile that works. The shipped
+// cjis-baseline profile encodes the CJIS Security Policy's mobile and
+// endpoint controls.
+package profiles
+
+import (
+	_ "embed"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Profile is one compliance profile.
+type Profile struct {
+	Name        string   `yaml:"name" json:"name"`
+	Description string   `yaml:"description,omitempty" json:"description,omitempty"`
+	Controls    Controls `yaml:"controls" json:"controls"`
+}
+
+// Controls are the settings a profile requires; a nil control is not
+// checked.
+type Controls struct {
+	DiskEncryption *Required      `yaml:"disk_encryption,omitempty" json:"disk_encryption,omitempty"`
+	SessionLock    *SessionLock   `yaml:"session_lock,omitempty" json:"session_lock,omitempty"`
+	Patches        *Patches       `yaml:"patches,omitempty" json:"patches,omitempty"`
+	Firewall       *Required      `yaml:"firewall,omitempty" json:"firewall,omitempty"`
+	Antimalware    *Required      `yaml:"antimalware,omitempty" json:"antimalware,omitempty"`
+	NotRooted      *Required      `yaml:"not_rooted,omitempty" json:"not_rooted,omitempty"`
+	VerifiedBoot   *Required      `yaml:"verified_boot,omitempty" json:"verified_boot,omitempty"`
+	Bluetooth      *Bluetooth     `yaml:"bluetooth,omitempty" json:"bluetooth,omitempty"`
+	KeyProtection  *KeyProtection `yaml:"key_protection,omitempty" json:"key_protection,omitempty"`
+	Passcode       *Passcode      `yaml:"passcode,omitempty" json:"passcode,omitempty"`
+}
+
+// Required is a control that is either required or not, with how long a
+// failing device has before it loses access.
+type Required struct {
+	Required bool     `yaml:"required" json:"required"`
+	Grace    Duration `yaml:"grace,omitempty" json:"grace,omitempty"`
+}
+
+// SessionLock requires the automatic session lock (CJIS 5.5.5: at most
+// 30 minutes of inactivity).
+type SessionLock struct {
+	Required   bool     `yaml:"required" json:"required"`
+	MaxTimeout Duration `yaml:"max_timeout" json:"max_timeout"`
+	Grace      Duration `yaml:"grace,omitempty" json:"grace,omitempty"`
+}
+
+// Patches are the patch windows (CJIS 5.10.4.1).
+type Patches struct {
+	// SecurityUpdatesWithin: pending security updates may wait this long
+	// from when the device first reported them.
+	SecurityUpdatesWithin Duration `yaml:"security_updates_within" json:"security_updates_within"`
+	// MinOSVersion maps an OS name (as the agent reports it: "Debian
+	// GNU/Linux", "macOS", "Windows", "Android") to its oldest allowed
+	// version; dotted numbers compare numerically.
+	MinOSVersion map[string]string `yaml:"min_os_version,omitempty" json:"min_os_version,omitempty"`
+	// AndroidPatchMaxAge bounds the age of Android's security patch level.
+	AndroidPatchMaxAge Duration `yaml:"android_patch_max_age,omitempty" json:"android_patch_max_age,omitempty"`
+}
+
+// Bluetooth modes and enforcement.
+const (
+	BluetoothAllowList = "allow-list"
+	BluetoothOff       = "off"
+	EnforceBlock       = "enforce" // an unapproved peer is blocked at once
+	EnforceMonitor     = "monitor" // only the finding
+)
+
+// Bluetooth is the Bluetooth policy (agency policy T).
+type Bluetooth struct {
+	Mode        string   `yaml:"mode" json:"mode"`
+	Enforcement string   `yaml:"enforcement" json:"enforcement"`
+	Grace       Duration `yaml:"grace,omitempty" json:"grace,omitempty"`
+}
+
+// KeyProtection requires the agent's identity key to be held in a TPM.
+type KeyProtection struct {
+	RequireTPM bool `yaml:"require_tpm" json:"require_tpm"`
+}
+
+// Passcode is the device passcode policy, rendered for Apple devices and
+// applied by the OS elsewhere (CJIS 5.13.2 (k)).
+type Passcode struct {
+	MinLength         int      `yaml:"min_length" json:"min_length"`
+	AllowSimple       bool     `yaml:"allow_simple" json:"allow_simple"`
+	MaxFailedAttempts int      `yaml:"max_failed_attempts" json:"max_failed_attempts"`
+	MaxInactivity     Duration `yaml:"max_inactivity" json:"max_inactivity"`
+}
+
+// Duration is a time.Duration written as "30m", "24h" or "30d".
+type Duration time.Duration
+
+// D is the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// ParseDuration reads "30d" as well as Go durations.
+func ParseDuration(s string) (Duration, error) {
+	s = strings.TrimSpace(s)
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 {
+			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		return Duration(time.Duration(days) * 24 * time.Hour), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration (30m, 24h, 30d)", s)
+	}
+	return Duration(d), nil
+}
+
+// String writes whole days as "Nd".
+func (d Duration) String() string {
+	if d != 0 && time.Duration(d)%(24*time.Hour) == 0 {
+		return strconv.Itoa(int(time.Duration(d)/(24*time.Hour))) + "d"
+	}
+	return time.Duration(d).String()
+}
+
+// MarshalText writes the duration as it is read.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalYAML reads a duration and, when it is not one, says on which
+// line.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDuration(n.Value)
+	if err != nil || n.Kind != yaml.ScalarNode {
+		return &Error{Line: n.Line, Msg: fmt.Sprintf("%q is not a duration (30m, 24h, 30d)", n.Value)}
+	}
+	*d = v
+	return nil
+}
+
+// UnmarshalText reads "30m", "24h" or "30d".
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := ParseDuration(string(b))
+	*d = v
+	return err
+}
+
+//go:embed cjis-baseline.yaml
+var baselineDoc []byte
+
+// BaselineName is the shipped profile's name.
+const BaselineName = "cjis-baseline"
+
+// Baseline returns the shipped cjis-baseline profile and its document.
+func Baseline() (*Profile, []byte) {
+	p, err := Parse(baselineDoc)
+	if err != nil {
+		panic("profiles: the shipped cjis-baseline does not validate: " + err.Error())
+	}
+	return p, baselineDoc
+}

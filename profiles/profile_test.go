@@ -1,0 +1,75 @@
+package profiles
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBaselineParses(t *testing.T) {
+	p, doc := Baseline()
+	if p.Name != BaselineName || len(doc) == 0 {
+		t.Fatalf("baseline %+v", p)
+	}
+	c := p.Controls
+	if c.SessionLock.MaxTimeout.D() != 30*time.Minute || c.Patches.SecurityUpdatesWithin.D() != 30*24*time.Hour ||
+		c.Bluetooth.Mode != BluetoothAllowList || c.Passcode.MaxFailedAttempts != 10 || !c.DiskEncryption.Required {
+		t.Fatalf("baseline controls %+v", c)
+	}
+}
+
+func TestInvalidProfilesNameFieldAndLine(t *testing.T) {
+	for name, c := range map[string]struct {
+		doc   string
+		field string
+		line  int
+	}{
+		"lock too long":   {"name: p\ncontrols:\n  session_lock:\n    required: true\n    max_timeout: 45m\n", "controls.session_lock.max_timeout", 5},
+		"unknown control": {"name: p\ncontrols:\n  disk_encryptoin:\n    required: true\n", "disk_encryptoin", 3},
+		"bad duration":    {"name: p\ncontrols:\n  firewall:\n    required: true\n    grace: soon\n", "controls.firewall.grace", 5},
+		"bad mode":        {"name: p\ncontrols:\n  bluetooth: {mode: open, enforcement: enforce}\n", "controls.bluetooth.mode", 3},
+		"json": {"{\n  \"name\": \"p\",\n  \"controls\": {\n    \"passcode\": {\"min_length\": 4, \"max_failed_attempts\": 10, \"max_inactivity\": \"5m\"}\n  }\n}\n",
+			"controls.passcode.min_length", 4},
+		"bad name":    {"name: Bad Name\n", "name", 1},
+		"bad version": {"name: p\ncontrols:\n  patches:\n    security_updates_within: 30d\n    min_os_version:\n      Windows: ten\n", "controls.patches.min_os_version.Windows", 6},
+		"wrong type":  {"name: p\ncontrols:\n  firewall:\n    required: maybe\n", "controls.firewall.required", 4},
+	} {
+		_, err := Parse([]byte(c.doc))
+		var pe *Error
+		if !errors.As(err, &pe) {
+			t.Errorf("%s: %v, want a profiles.Error", name, err)
+			continue
+		}
+		if pe.Field != c.field || pe.Line != c.line {
+			t.Errorf("%s: %q (field %q line %d), want field %q line %d", name, err, pe.Field, pe.Line, c.field, c.line)
+		}
+	}
+	if _, err := Parse([]byte("name: [unclosed\n")); err == nil || !strings.Contains(err.Error(), "line") {
+		t.Errorf("syntax error: %v", err)
+	}
+}
+
+func TestVersionAtLeast(t *testing.T) {
+	for _, c := range []struct {
+		have, want string
+		ok         bool
+	}{{"12", "12", true}, {"12.4", "12", true}, {"11", "12", false}, {"10.0.19045", "10.0.19044", true},
+		{"10.0.9999", "10.0.19044", false}, {"14.2.1 (23C71)", "14.0", true}, {"unknown", "1", false}} {
+		if got := VersionAtLeast(c.have, c.want); got != c.ok {
+			t.Errorf("%q >= %q: %v", c.have, c.want, got)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	_, doc := Baseline()
+	f.Add(doc)
+	f.Add([]byte(`{"name":"x","controls":{"session_lock":{"required":true,"max_timeout":"10m"}}}`))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		p, err := Parse(doc)
+		if err == nil && p == nil {
+			t.Fatal("nil profile without error")
+		}
+	})
+}
