@@ -204,6 +204,17 @@ func (s *Service) Lock(ctx context.Context, deviceID, reason string) (string, er
 	return c.ID, nil
 }
 
+// BluetoothBlock queues a bluetooth_block for compliance enforcement: an
+// unapproved peer is blocked at once.
+func (s *Service) BluetoothBlock(ctx context.Context, deviceID, address, reason string) (string, error) {
+	c, err := s.Issue(ctx, Request{DeviceID: deviceID, Kind: protocol.CommandBluetoothBlock, Address: address,
+		Actor: "compliance (" + reason + ")", Role: auth.RoleITAdmin, Source: "local"})
+	if err != nil {
+		return "", err
+	}
+	return c.ID, nil
+}
+
 // Approve releases a held wipe. The approver must be a LASO other than
 // the one who issued it.
 func (s *Service) Approve(ctx context.Context, id, actor, role, source string) (*store.Command, error) {

@@ -28,6 +28,10 @@ type Device struct {
 	// the incident.
 	QuarantinedAt      *time.Time
 	QuarantineIncident string `gorm:"size:36"`
+	// GroupName picks the compliance profile; "" is the default group.
+	GroupName string `gorm:"size:64"`
+	// ComplianceAt is when the device was last evaluated; nil: never.
+	ComplianceAt *time.Time
 }
 
 // Certificate is a device certificate the CA issued.

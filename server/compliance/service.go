@@ -1,0 +1,378 @@
+package compliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cordon-mdm/cordon/profiles"
+	"github.com/cordon-mdm/cordon/protocol"
+	"github.com/cordon-mdm/cordon/server/audit"
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+// Device states.
+const (
+	StateUnknown      = protocol.ComplianceUnknown // never evaluated
+	StateCompliant    = protocol.ComplianceCompliant
+	StateNoncompliant = protocol.ComplianceNoncompliant // findings, all within grace
+	StateQuarantined  = protocol.ComplianceQuarantined  // a finding past grace, or an incident
+)
+
+// Audit actions.
+const (
+	ActionProfileUpdated  = "profile.updated"
+	ActionProfileRejected = "profile.rejected"
+	ActionChanged         = "compliance.changed"
+	ActionGroupChanged    = "device.group_changed"
+)
+
+// Store is what compliance keeps.
+type Store interface {
+	GetDevice(ctx context.Context, id string) (*store.Device, error)
+	OpenFindings(ctx context.Context, deviceID string) ([]store.Finding, error)
+	SaveFindings(ctx context.Context, upsert []store.Finding, resolve []uint64, at time.Time) error
+	SetFindingAction(ctx context.Context, id uint64, action string) error
+	MarkEvaluated(ctx context.Context, deviceID string, at time.Time) error
+	GetProfileDoc(ctx context.Context, name string) (*store.ProfileDoc, error)
+	ListProfileDocs(ctx context.Context) ([]store.ProfileDoc, error)
+	SaveProfileDoc(ctx context.Context, p *store.ProfileDoc) error
+	EnsureProfile(ctx context.Context, p *store.ProfileDoc) error
+	GroupProfile(ctx context.Context, group string) (string, error)
+	BluetoothAllowList(ctx context.Context) ([]store.BluetoothAllow, error)
+}
+
+// Auditor records security events.
+type Auditor interface {
+	Record(ctx context.Context, e audit.Entry) error
+}
+
+// Blocker blocks a Bluetooth peer on a device (the command queue).
+type Blocker interface {
+	BluetoothBlock(ctx context.Context, deviceID, address, reason string) (string, error)
+}
+
+// Service evaluates posture and answers access decisions.
+type Service struct {
+	store   Store
+	audit   Auditor
+	blocker Blocker
+	now     func() time.Time
+	log     *slog.Logger
+	changed func(deviceID string)
+
+	mu       sync.RWMutex
+	profiles map[string]*profiles.Profile
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithClock replaces the clock (tests).
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithBlocker lets enforcement block Bluetooth peers.
+func WithBlocker(b Blocker) Option { return func(s *Service) { s.blocker = b } }
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// WithDeviceChanged is called when a device's state changes, so its agent
+// can be told.
+func WithDeviceChanged(f func(deviceID string)) Option { return func(s *Service) { s.changed = f } }
+
+// New returns a Service; call Init before use.
+func New(st Store, auditor Auditor, opts ...Option) *Service {
+	s := &Service{store: st, audit: auditor, now: time.Now, log: slog.New(slog.DiscardHandler), profiles: map[string]*profiles.Profile{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Init stores the shipped baseline on first start (never over IT's
+// edits) and loads every stored profile.
+func (s *Service) Init(ctx context.Context) error {
+	_, doc := profiles.Baseline()
+	if err := s.store.EnsureProfile(ctx, &store.ProfileDoc{Name: profiles.BaselineName, Document: string(doc),
+		UpdatedAt: s.now().UTC(), UpdatedBy: "cordon (shipped)"}); err != nil {
+		return err
+	}
+	docs, err := s.store.ListProfileDocs(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range docs {
+		p, err := profiles.Parse([]byte(d.Document))
+		if err != nil {
+			// Stored profiles validated when saved; one that no longer does
+			// (a stricter rule in a new version) is reported, not used.
+			s.log.Error("stored profile no longer validates; devices on it are evaluated against nothing", "profile", d.Name, "err", err)
+			continue
+		}
+		s.profiles[d.Name] = p
+	}
+	return nil
+}
+
+// ErrNameMismatch: the document names another profile than the URL.
+var ErrNameMismatch = errors.New("the document's name does not match the profile being saved")
+
+// PutProfile validates and stores a profile. An invalid document is
+// refused with its field and line, audited, and the profile in force
+// stays in force.
+func (s *Service) PutProfile(ctx context.Context, name string, doc []byte, actor, source string) (*profiles.Profile, error) {
+	p, err := profiles.Parse(doc)
+	if err == nil && p.Name != name {
+		err = fmt.Errorf("%w: %q in the document, %q requested", ErrNameMismatch, p.Name, name)
+	}
+	if err != nil {
+		s.audit.Record(ctx, audit.Entry{Actor: actor, Source: source, Action: ActionProfileRejected, Target: "profile:" + name,
+			Outcome: audit.Failure, Details: map[string]string{"error": err.Error()}})
+		return nil, err
+	}
+	if err := s.store.SaveProfileDoc(ctx, &store.ProfileDoc{Name: name, Document: string(doc), UpdatedAt: s.now().UTC(), UpdatedBy: actor}); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.profiles[name] = p
+	s.mu.Unlock()
+	s.audit.Record(ctx, audit.Entry{Actor: actor, Source: source, Action: ActionProfileUpdated, Target: "profile:" + name, Outcome: audit.Success})
+	return p, nil
+}
+
+// Profile returns a loaded profile.
+func (s *Service) Profile(name string) (*profiles.Profile, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	p, ok := s.profiles[name]
+	return p, ok
+}
+
+func (s *Service) profileFor(ctx context.Context, d *store.Device) (*profiles.Profile, error) {
+	name, err := s.store.GroupProfile(ctx, d.GroupName)
+	if err != nil {
+		return nil, fmt.Errorf("group %q: %w", d.GroupName, err)
+	}
+	p, ok := s.Profile(name)
+	if !ok {
+		return nil, fmt.Errorf("profile %q of group %q is not loaded", name, d.GroupName)
+	}
+	return p, nil
+}
+
+// Allowed reports whether a Bluetooth peer is approved for the device:
+// an unexpired entry for its address or OUI, scoped to the agency, the
+// device's group or the device.
+func Allowed(list []store.BluetoothAllow, d *store.Device, addr string, now time.Time) bool {
+	addr = strings.ToUpper(addr)
+	group := d.GroupName
+	if group == "" {
+		group = store.DefaultGroup
+	}
+	for _, a := range list {
+		if a.ExpiresAt != nil && !now.Before(*a.ExpiresAt) {
+			continue
+		}
+		if a.Address != addr && !(len(a.Address) == 8 && strings.HasPrefix(addr, a.Address+":")) {
+			continue
+		}
+		if a.Scope == "agency" || a.Scope == "group:"+group || a.Scope == "device:"+d.ID {
+			return true
+		}
+	}
+	return false
+}
+
+// Evaluate runs one report through the device's profile and stores the
+// findings: new ones open, failing ones are seen again, the rest resolve.
+// In enforce mode an unapproved Bluetooth peer that is not yet blocked
+// gets a bluetooth_block at once, recorded on its finding.
+func (s *Service) Evaluate(ctx context.Context, deviceID string, pos protocol.Posture) error {
+	d, err := s.store.GetDevice(ctx, deviceID)
+	if err != nil {
+		return err
+	}
+	p, err := s.profileFor(ctx, d)
+	if err != nil {
+		return err
+	}
+	list, err := s.store.BluetoothAllowList(ctx)
+	if err != nil {
+		return err
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	before, err := s.State(ctx, deviceID)
+	if err != nil {
+		return err
+	}
+	results := Evaluate(p, pos, Facts{Now: now, Allowed: func(a string) bool { return Allowed(list, d, a, now) }})
+	open, err := s.store.OpenFindings(ctx, deviceID)
+	if err != nil {
+		return err
+	}
+	byKey := map[string]store.Finding{}
+	for _, f := range open {
+		byKey[f.Control+"\x00"+f.Subject] = f
+	}
+	var upsert []store.Finding
+	for _, r := range results {
+		k := r.Control + "\x00" + r.Subject
+		f, ok := byKey[k]
+		delete(byKey, k)
+		if !ok || f.Unknown != r.Unknown {
+			// "Could not tell" and "fails" are different findings: a
+			// device that starts reporting a real failure gets no credit
+			// for the time it was unknown, nor the reverse.
+			if ok {
+				byKey["\x01"+k] = f // resolve the old one
+			}
+			f = store.Finding{DeviceID: deviceID, Control: r.Control, Subject: r.Subject, FirstSeen: now}
+		}
+		f.CJIS, f.Severity, f.Message, f.Unknown, f.Grace, f.LastSeen = r.CJIS, r.Severity, r.Message, r.Unknown, r.Grace, now
+		upsert = append(upsert, f)
+	}
+	var resolve []uint64
+	for _, f := range byKey {
+		resolve = append(resolve, f.ID)
+	}
+	if err := s.store.SaveFindings(ctx, upsert, resolve, now); err != nil {
+		return err
+	}
+	if err := s.store.MarkEvaluated(ctx, deviceID, now); err != nil {
+		return err
+	}
+	if bt := p.Controls.Bluetooth; bt != nil && bt.Enforcement == profiles.EnforceBlock && s.blocker != nil {
+		saved, err := s.store.OpenFindings(ctx, deviceID)
+		if err != nil {
+			return err
+		}
+		for _, r := range results {
+			if r.Peer == nil || r.Peer.Blocked {
+				continue
+			}
+			for _, f := range saved {
+				if f.Control == CtlBluetoothPeer && f.Subject == r.Subject && f.Action == "" {
+					id, err := s.blocker.BluetoothBlock(ctx, deviceID, r.Peer.Address, "unapproved Bluetooth device")
+					action := "bluetooth_block command " + id
+					if err != nil {
+						action = "bluetooth_block could not be queued: " + err.Error()
+					}
+					if err := s.store.SetFindingAction(ctx, f.ID, action); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	after, err := s.State(ctx, deviceID)
+	if err != nil {
+		return err
+	}
+	if after.State != before.State {
+		s.audit.Record(ctx, audit.Entry{Actor: "compliance", Source: "local", Action: ActionChanged, Target: "device:" + deviceID,
+			Outcome: audit.Success, Details: map[string]string{"from": before.State, "to": after.State, "reasons": strings.Join(after.Reasons, "; ")}})
+		if s.changed != nil {
+			s.changed(deviceID)
+		}
+	}
+	return nil
+}
+
+// State is where a device stands.
+type State struct {
+	State    string
+	Deadline *time.Time // the earliest grace deadline while noncompliant
+	Reasons  []string
+	Findings []store.Finding
+}
+
+// State computes the device's standing now. Grace runs out by the clock,
+// not only on the next report, so a device that stops reporting is not
+// spared its deadline.
+func (s *Service) State(ctx context.Context, deviceID string) (State, error) {
+	d, err := s.store.GetDevice(ctx, deviceID)
+	if err != nil {
+		return State{}, err
+	}
+	fs, err := s.store.OpenFindings(ctx, deviceID)
+	if err != nil {
+		return State{}, err
+	}
+	return stateOf(d, fs, s.now().UTC()), nil
+}
+
+func stateOf(d *store.Device, fs []store.Finding, now time.Time) State {
+	st := State{State: StateCompliant, Findings: fs}
+	if d.ComplianceAt == nil {
+		st.State, st.Reasons = StateUnknown, []string{"no posture report has been evaluated yet"}
+	}
+	if d.QuarantinedAt != nil {
+		st.State = StateQuarantined
+		st.Reasons = append(st.Reasons, "quarantined by incident "+d.QuarantineIncident)
+	}
+	for _, f := range fs {
+		dl := f.Deadline()
+		what := f.Control
+		if f.Subject != "" {
+			what += " " + f.Subject
+		}
+		if !now.Before(dl) {
+			st.State = StateQuarantined
+			st.Reasons = append(st.Reasons, fmt.Sprintf("%s: %s (CJIS %s; grace ended %s)", what, f.Message, f.CJIS, dl.Format(time.RFC3339)))
+			continue
+		}
+		if st.State == StateCompliant {
+			st.State = StateNoncompliant
+		}
+		if st.State == StateNoncompliant && (st.Deadline == nil || dl.Before(*st.Deadline)) {
+			st.Deadline = &dl
+		}
+		st.Reasons = append(st.Reasons, fmt.Sprintf("%s: %s (CJIS %s; in grace until %s)", what, f.Message, f.CJIS, dl.Format(time.RFC3339)))
+	}
+	if st.State != StateNoncompliant {
+		st.Deadline = nil
+	}
+	sort.Strings(st.Reasons)
+	return st
+}
+
+// Decision is the access decision.
+type Decision struct {
+	Decision string   `json:"decision"` // "allow" or "deny"
+	Reasons  []string `json:"reasons"`
+	State    string   `json:"compliance"`
+}
+
+// Access answers whether the device may reach CJI: allowed when
+// compliant or within grace, denied when quarantined, revoked or never
+// evaluated.
+func (s *Service) Access(ctx context.Context, deviceID string) (Decision, error) {
+	d, err := s.store.GetDevice(ctx, deviceID)
+	if err != nil {
+		return Decision{}, err
+	}
+	fs, err := s.store.OpenFindings(ctx, deviceID)
+	if err != nil {
+		return Decision{}, err
+	}
+	st := stateOf(d, fs, s.now().UTC())
+	dec := Decision{Decision: "allow", Reasons: st.Reasons, State: st.State}
+	if d.Status != store.StatusActive {
+		dec.Decision, dec.Reasons = "deny", append(dec.Reasons, "the device's certificates are revoked")
+	}
+	if st.State == StateQuarantined || st.State == StateUnknown {
+		dec.Decision = "deny"
+	}
+	if dec.Reasons == nil {
+		dec.Reasons = []string{}
+	}
+	return dec, nil
+}
