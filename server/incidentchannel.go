@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/gateway"
@@ -60,9 +61,16 @@ func (a agentIncidents) State(ctx context.Context, deviceID string) (protocol.De
 	if err != nil {
 		return protocol.DeviceState{}, err
 	}
-	st := protocol.DeviceState{Compliance: protocol.ComplianceUnknown}
-	if d.QuarantinedAt != nil {
-		st.Compliance, st.Quarantine = protocol.ComplianceQuarantined, "incident "+d.QuarantineIncident
+	cs, err := a.s.Compliance.State(ctx, deviceID)
+	if err != nil {
+		return protocol.DeviceState{}, err
+	}
+	st := protocol.DeviceState{Compliance: cs.State}
+	if cs.State == protocol.ComplianceQuarantined {
+		st.Quarantine = strings.Join(cs.Reasons, "; ")
+		if len(st.Quarantine) > 1024 {
+			st.Quarantine = st.Quarantine[:1024]
+		}
 	}
 	owned, err := a.s.Store.DevicesOwnedBy(ctx, d.Owner)
 	if err != nil {

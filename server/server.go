@@ -35,6 +35,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/api"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/commands"
+	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/gateway"
 	"github.com/cordon-mdm/cordon/server/incidents"
 	"github.com/cordon-mdm/cordon/server/notify"
@@ -64,6 +65,7 @@ type config struct {
 	webhookURL                             *url.URL
 	webhookSecret                          []byte
 	incidentClock                          func() time.Time
+	complianceClock                        func() time.Time
 }
 
 // Option configures a Server.
@@ -148,6 +150,11 @@ func WithIncidentClock(now func() time.Time) Option {
 	return func(c *config) error { c.incidentClock = now; return nil }
 }
 
+// WithComplianceClock replaces the clock grace periods run on (tests).
+func WithComplianceClock(now func() time.Time) Option {
+	return func(c *config) error { c.complianceClock = now; return nil }
+}
+
 // WithSweepInterval sets how often time-driven work runs (escalations,
 // silent devices, expired commands, the notification outbox); default 15 s.
 func WithSweepInterval(d time.Duration) Option {
@@ -205,6 +212,8 @@ type Server struct {
 	Commands *commands.Service
 	// Incidents runs loss-of-control incidents, set by Start.
 	Incidents *incidents.Service
+	// Compliance evaluates posture and answers access, set by Start.
+	Compliance *compliance.Service
 	// Notify sends incident notifications from the outbox, set by Start.
 	Notify *notify.Service
 	cmdKey ed25519.PrivateKey
@@ -301,7 +310,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.Notify = notify.New(s.Store, nopts...)
 	iopts := []incidents.Option{incidents.WithLogger(s.log), incidents.WithNotifier(s.Notify),
-		incidents.WithLocker(s.Commands), incidents.WithDeviceChanged(s.deviceChanged)}
+		incidents.WithLocker(s.Commands), incidents.WithDeviceChanged(s.quarantineChanged)}
 	if s.cfg.playbook != nil {
 		iopts = append(iopts, incidents.WithPlaybook(s.cfg.playbook))
 	}
@@ -309,10 +318,19 @@ func (s *Server) Start(ctx context.Context) error {
 		iopts = append(iopts, incidents.WithClock(s.cfg.incidentClock))
 	}
 	s.Incidents = incidents.New(s.Store, s.Audit, iopts...)
+	copts := []compliance.Option{compliance.WithLogger(s.log), compliance.WithBlocker(s.Commands), compliance.WithDeviceChanged(s.deviceChanged)}
+	if s.cfg.complianceClock != nil {
+		copts = append(copts, compliance.WithClock(s.cfg.complianceClock))
+	}
+	s.Compliance = compliance.New(s.Store, s.Audit, copts...)
+	if err := s.Compliance.Init(ctx); err != nil {
+		return fmt.Errorf("compliance profiles: %w", err)
+	}
 	// Escalations that fell due while the server was down fire now.
 	s.sweep(ctx)
 	s.gw = gateway.New(s.Store, s.CA, s.Audit, gateway.WithLogger(s.log), gateway.WithPingInterval(s.cfg.pingInterval),
-		gateway.WithCommands(s.Commands), gateway.WithIncidents(agentIncidents{s}))
+		gateway.WithCommands(s.Commands), gateway.WithIncidents(agentIncidents{s}),
+		gateway.WithCompliance(s.Compliance))
 	enr := enroll.New(enrollStore{s.Store}, s.CA, enrollAuditor{s.Audit},
 		enroll.WithGatewayURL(s.GatewayURL()), enroll.WithCommandKey(s.cmdKey.Public().(ed25519.PublicKey)), enroll.WithLogger(s.log))
 
@@ -322,7 +340,8 @@ func (s *Server) Start(ctx context.Context) error {
 			func() float64 { return float64(s.gw.Count()) }))
 	handler := api.New(s.Store, s.Audit, enr, devices{s}, caInfo{s.CA}, enr,
 		api.WithLogger(s.log), api.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
-		api.WithCommands(s.Commands, s.Store), api.WithIncidents(s.Incidents, s.Store))
+		api.WithCommands(s.Commands, s.Store), api.WithIncidents(s.Incidents, s.Store),
+		api.WithCompliance(s.Compliance, s.Store))
 
 	// Recorded so an auditor can show from the trail alone that the
 	// server ran in FIPS mode, on which module, for every period it ran.
@@ -408,8 +427,19 @@ func (s *Server) sweep(ctx context.Context) {
 	if err := s.Incidents.DetectSilentUnlocked(ctx); err != nil {
 		s.log.Error("silent unlocked devices", "err", err)
 	}
+	if err := s.Compliance.Sweep(ctx); err != nil {
+		s.log.Error("compliance sweep", "err", err)
+	}
 	s.Commands.Expire(ctx)
 	s.Notify.Deliver(ctx)
+}
+
+// quarantineChanged: an incident quarantined or released a device; its
+// compliance state is recorded, audited and sent to its agent.
+func (s *Server) quarantineChanged(deviceID string) {
+	if err := s.Compliance.Refresh(context.Background(), deviceID); err != nil {
+		s.log.Error("compliance refresh", "device_id", deviceID, "err", err)
+	}
 }
 
 // SendToDevice writes a frame to the device's live connection, if it has

@@ -2,8 +2,11 @@ package compliance
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"sort"
 	"strings"
@@ -45,6 +48,10 @@ type Store interface {
 	EnsureProfile(ctx context.Context, p *store.ProfileDoc) error
 	GroupProfile(ctx context.Context, group string) (string, error)
 	BluetoothAllowList(ctx context.Context) ([]store.BluetoothAllow, error)
+	BluetoothStore
+	ListDevices(ctx context.Context) ([]store.Device, error)
+	AllOpenFindings(ctx context.Context) ([]store.Finding, error)
+	SetComplianceState(ctx context.Context, deviceID, state string) error
 }
 
 // Auditor records security events.
@@ -68,6 +75,36 @@ type Service struct {
 
 	mu       sync.RWMutex
 	profiles map[string]*profiles.Profile
+
+	// locks serialise the evaluation and state recording of one device
+	// (a report and the sweep must not interleave); striped, not per
+	// device, so memory does not grow with the fleet.
+	locks [64]sync.Mutex
+	// last is the fingerprint of each device's last evaluated report: a
+	// report that says the same again is not evaluated again (the clock's
+	// effects are the sweep's, list and profile changes re-evaluate).
+	last sync.Map
+}
+
+func (s *Service) lock(deviceID string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(deviceID))
+	m := &s.locks[h.Sum32()%uint32(len(s.locks))]
+	m.Lock()
+	return m.Unlock
+}
+
+// fingerprint is what evaluation depends on: everything but the times
+// and the lock reading, which change on every report.
+func fingerprint(p protocol.Posture) [32]byte {
+	p.CollectedAt, p.Lock = time.Time{}, nil
+	if p.Patch != nil {
+		pa := *p.Patch
+		pa.CheckedAt = nil
+		p.Patch = &pa
+	}
+	b, _ := json.Marshal(p)
+	return sha256.Sum256(b)
 }
 
 // Option configures a Service.
@@ -145,6 +182,7 @@ func (s *Service) PutProfile(ctx context.Context, name string, doc []byte, actor
 	s.profiles[name] = p
 	s.mu.Unlock()
 	s.audit.Record(ctx, audit.Entry{Actor: actor, Source: source, Action: ActionProfileUpdated, Target: "profile:" + name, Outcome: audit.Success})
+	s.Reevaluate(ctx)
 	return p, nil
 }
 
@@ -196,6 +234,64 @@ func Allowed(list []store.BluetoothAllow, d *store.Device, addr string, now time
 // In enforce mode an unapproved Bluetooth peer that is not yet blocked
 // gets a bluetooth_block at once, recorded on its finding.
 func (s *Service) Evaluate(ctx context.Context, deviceID string, pos protocol.Posture) error {
+	fp := fingerprint(pos)
+	if last, ok := s.last.Load(deviceID); ok && last.([32]byte) == fp {
+		return nil
+	}
+	unlock := s.lock(deviceID)
+	defer unlock()
+	if err := s.evaluate(ctx, deviceID, pos); err != nil {
+		s.last.Delete(deviceID)
+		return err
+	}
+	s.last.Store(deviceID, fp)
+	return nil
+}
+
+// Reevaluate evaluates devices again from their latest stored report,
+// after the allow-list, a profile or a group changed; no ids means every
+// device. It runs in the background: a fleet-wide change must not hold
+// up the API call that made it.
+func (s *Service) Reevaluate(ctx context.Context, ids ...string) {
+	ctx = context.WithoutCancel(ctx)
+	go func() {
+		if len(ids) == 0 {
+			devs, err := s.store.ListDevices(ctx)
+			if err != nil {
+				s.log.Error("re-evaluation", "err", err)
+				return
+			}
+			for _, d := range devs {
+				ids = append(ids, d.ID)
+			}
+		}
+		for _, id := range ids {
+			if err := s.reevaluate(ctx, id); err != nil {
+				s.log.Error("re-evaluation", "device_id", id, "err", err)
+			}
+		}
+	}()
+}
+
+func (s *Service) reevaluate(ctx context.Context, id string) error {
+	unlock := s.lock(id)
+	defer unlock()
+	d, err := s.store.GetDevice(ctx, id)
+	if err != nil || d.Posture == "" || d.Status != store.StatusActive {
+		return err
+	}
+	var pos protocol.Posture
+	if err := json.Unmarshal([]byte(d.Posture), &pos); err != nil {
+		return fmt.Errorf("stored posture: %w", err)
+	}
+	if err := s.evaluate(ctx, id, pos); err != nil {
+		return err
+	}
+	s.last.Store(id, fingerprint(pos))
+	return nil
+}
+
+func (s *Service) evaluate(ctx context.Context, deviceID string, pos protocol.Posture) error {
 	d, err := s.store.GetDevice(ctx, deviceID)
 	if err != nil {
 		return err
@@ -209,10 +305,6 @@ func (s *Service) Evaluate(ctx context.Context, deviceID string, pos protocol.Po
 		return err
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
-	before, err := s.State(ctx, deviceID)
-	if err != nil {
-		return err
-	}
 	results := Evaluate(p, pos, Facts{Now: now, Allowed: func(a string) bool { return Allowed(list, d, a, now) }})
 	open, err := s.store.OpenFindings(ctx, deviceID)
 	if err != nil {
@@ -272,15 +364,78 @@ func (s *Service) Evaluate(ctx context.Context, deviceID string, pos protocol.Po
 			}
 		}
 	}
-	after, err := s.State(ctx, deviceID)
+	return s.refresh(ctx, deviceID)
+}
+
+// Refresh records and audits the device's state when it changed, and
+// tells its agent. Evaluate calls it; so does the server when an
+// incident quarantines or releases the device.
+func (s *Service) Refresh(ctx context.Context, deviceID string) error {
+	unlock := s.lock(deviceID)
+	defer unlock()
+	return s.refresh(ctx, deviceID)
+}
+
+func (s *Service) refresh(ctx context.Context, deviceID string) error {
+	d, err := s.store.GetDevice(ctx, deviceID)
 	if err != nil {
 		return err
 	}
-	if after.State != before.State {
-		s.audit.Record(ctx, audit.Entry{Actor: "compliance", Source: "local", Action: ActionChanged, Target: "device:" + deviceID,
-			Outcome: audit.Success, Details: map[string]string{"from": before.State, "to": after.State, "reasons": strings.Join(after.Reasons, "; ")}})
-		if s.changed != nil {
-			s.changed(deviceID)
+	fs, err := s.store.OpenFindings(ctx, deviceID)
+	if err != nil {
+		return err
+	}
+	return s.record(ctx, d, stateOf(d, fs, s.now().UTC()))
+}
+
+func (s *Service) record(ctx context.Context, d *store.Device, st State) error {
+	if st.State == d.ComplianceState {
+		return nil
+	}
+	if err := s.store.SetComplianceState(ctx, d.ID, st.State); err != nil {
+		return err
+	}
+	from := d.ComplianceState
+	if from == "" {
+		from = StateUnknown
+	}
+	s.audit.Record(ctx, audit.Entry{Actor: "compliance", Source: "local", Action: ActionChanged, Target: "device:" + d.ID,
+		Outcome: audit.Success, Details: map[string]string{"from": from, "to": st.State, "reasons": strings.Join(st.Reasons, "; ")}})
+	if s.changed != nil {
+		s.changed(d.ID)
+	}
+	return nil
+}
+
+// Sweep notices the changes the clock makes: a grace period that ran out
+// quarantines a device even if it never reports again.
+func (s *Service) Sweep(ctx context.Context) error {
+	devs, err := s.store.ListDevices(ctx)
+	if err != nil {
+		return err
+	}
+	all, err := s.store.AllOpenFindings(ctx)
+	if err != nil {
+		return err
+	}
+	byDev := map[string][]store.Finding{}
+	for _, f := range all {
+		byDev[f.DeviceID] = append(byDev[f.DeviceID], f)
+	}
+	now := s.now().UTC()
+	for i := range devs {
+		d := &devs[i]
+		if d.Status != store.StatusActive {
+			continue
+		}
+		// The snapshot is only a filter: a device whose state looks
+		// changed is re-read under its lock, since a report may have
+		// been evaluated since.
+		if st := stateOf(d, byDev[d.ID], now); st.State == d.ComplianceState {
+			continue
+		}
+		if err := s.Refresh(ctx, d.ID); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -375,4 +530,66 @@ func (s *Service) Access(ctx context.Context, deviceID string) (Decision, error)
 		dec.Reasons = []string{}
 	}
 	return dec, nil
+}
+
+// AccessJSON is Access for the gateway.
+func (s *Service) AccessJSON(ctx context.Context, deviceID string) (any, error) {
+	return s.Access(ctx, deviceID)
+}
+
+// Summary is GET /api/v1/compliance.
+type Summary struct {
+	States   map[string]int            `json:"states"`
+	Controls map[string]map[string]int `json:"controls"` // control → failing/unknown → devices
+	Failing  []DeviceSummary           `json:"failing_devices"`
+}
+
+// DeviceSummary is one device that is not compliant.
+type DeviceSummary struct {
+	ID       string     `json:"id"`
+	Name     string     `json:"name"`
+	State    string     `json:"compliance"`
+	Deadline *time.Time `json:"deadline,omitempty"`
+	Reasons  []string   `json:"reasons"`
+}
+
+// Summary counts devices per state and findings per control, and lists
+// every device that is not compliant.
+func (s *Service) Summary(ctx context.Context) (Summary, error) {
+	devs, err := s.store.ListDevices(ctx)
+	if err != nil {
+		return Summary{}, err
+	}
+	all, err := s.store.AllOpenFindings(ctx)
+	if err != nil {
+		return Summary{}, err
+	}
+	byDev := map[string][]store.Finding{}
+	for _, f := range all {
+		byDev[f.DeviceID] = append(byDev[f.DeviceID], f)
+	}
+	now := s.now().UTC()
+	out := Summary{States: map[string]int{}, Controls: map[string]map[string]int{}, Failing: []DeviceSummary{}}
+	for i := range devs {
+		d := &devs[i]
+		if d.Status != store.StatusActive {
+			continue
+		}
+		st := stateOf(d, byDev[d.ID], now)
+		out.States[st.State]++
+		for _, f := range byDev[d.ID] {
+			kind := "failing"
+			if f.Unknown {
+				kind = "unknown"
+			}
+			if out.Controls[f.Control] == nil {
+				out.Controls[f.Control] = map[string]int{}
+			}
+			out.Controls[f.Control][kind]++
+		}
+		if st.State != StateCompliant {
+			out.Failing = append(out.Failing, DeviceSummary{ID: d.ID, Name: d.Name, State: st.State, Deadline: st.Deadline, Reasons: st.Reasons})
+		}
+	}
+	return out, nil
 }

@@ -129,6 +129,11 @@ func (c *conn) posture(env protocol.Envelope) {
 	}
 	// Only now, committed, may the agent drop the report from its spool.
 	c.send(protocol.TypeAck, protocol.Ack{Ref: env.ID})
+	if c.g.compliance != nil {
+		if err := c.g.compliance.Evaluate(c.g.ctx, c.deviceID, p); err != nil {
+			c.g.log.Error("compliance evaluation", "device_id", c.deviceID, "err", err)
+		}
+	}
 }
 
 func (c *conn) commandResult(env protocol.Envelope) {

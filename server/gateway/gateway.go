@@ -68,19 +68,27 @@ type Incidents interface {
 	State(ctx context.Context, deviceID string) (protocol.DeviceState, error)
 }
 
+// Compliance evaluates each stored report and answers a device's own
+// access question.
+type Compliance interface {
+	Evaluate(ctx context.Context, deviceID string, p protocol.Posture) error
+	AccessJSON(ctx context.Context, deviceID string) (any, error)
+}
+
 // ErrRefused marks an incident report the server will never accept (not
 // the reporter's device, say), as opposed to one it failed to store.
 var ErrRefused = errors.New("refused")
 
 // Gateway serves the agent listener.
 type Gateway struct {
-	store     Store
-	signer    Signer
-	audit     Auditor
-	commands  Commands
-	incidents Incidents
-	log       *slog.Logger
-	hub       *hub
+	store      Store
+	signer     Signer
+	audit      Auditor
+	commands   Commands
+	incidents  Incidents
+	compliance Compliance
+	log        *slog.Logger
+	hub        *hub
 
 	pingInterval     time.Duration
 	pongWait         time.Duration
@@ -105,6 +113,9 @@ func WithCommands(c Commands) Option { return func(g *Gateway) { g.commands = c 
 
 // WithIncidents accepts incident reports and sends device state.
 func WithIncidents(i Incidents) Option { return func(g *Gateway) { g.incidents = i } }
+
+// WithCompliance evaluates reports and serves GET /api/v1/access.
+func WithCompliance(c Compliance) Option { return func(g *Gateway) { g.compliance = c } }
 
 // WithPingInterval sets how often the server pings each agent; an agent
 // silent for 2.5 intervals is dropped.
@@ -226,6 +237,10 @@ func (g *Gateway) handshakeFailed(remote string, err error) {
 // returns at once, so net/http's per-request buffers are released while
 // the connection lives on in its read goroutine.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == AccessPath && g.compliance != nil {
+		g.access(w, r)
+		return
+	}
 	if r.URL.Path != protocol.GatewayPath {
 		http.NotFound(w, r)
 		return
@@ -290,6 +305,34 @@ func (g *Gateway) SendState(ctx context.Context, deviceID string) {
 	if c := g.hub.get(deviceID); c != nil && g.incidents != nil {
 		c.sendState(ctx)
 	}
+}
+
+// AccessPath answers, for the device whose certificate is presented, the
+// same access decision as the console API: a CJI application behind the
+// same CA asks about the device in front of it.
+const AccessPath = "/api/v1/access"
+
+func (g *Gateway) access(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		httpjson.Error(w, http.StatusMethodNotAllowed, "GET only")
+		return
+	}
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+		httpjson.Error(w, http.StatusUnauthorized, "client certificate required")
+		return
+	}
+	id, err := identity.DeviceID(r.TLS.PeerCertificates[0])
+	if err != nil {
+		httpjson.Error(w, http.StatusForbidden, "not a device certificate")
+		return
+	}
+	d, err := g.compliance.AccessJSON(r.Context(), id)
+	if err != nil {
+		g.log.Error("access decision", "device_id", id, "err", err)
+		httpjson.Error(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	httpjson.Write(w, http.StatusOK, d)
 }
 
 // Count is the number of live connections.

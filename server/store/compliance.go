@@ -259,3 +259,8 @@ func (s *Store) DecideBluetoothRequest(ctx context.Context, r *BluetoothRequest,
 func (s *Store) MarkEvaluated(ctx context.Context, deviceID string, at time.Time) error {
 	return s.with(ctx).Model(&Device{}).Where("id = ?", deviceID).Update("compliance_at", at).Error
 }
+
+// SetComplianceState records the device's state as last audited.
+func (s *Store) SetComplianceState(ctx context.Context, deviceID, state string) error {
+	return s.with(ctx).Model(&Device{}).Where("id = ?", deviceID).Update("compliance_state", state).Error
+}

@@ -32,6 +32,9 @@ type Device struct {
 	GroupName string `gorm:"size:64"`
 	// ComplianceAt is when the device was last evaluated; nil: never.
 	ComplianceAt *time.Time
+	// ComplianceState is the state last recorded (and audited), so a
+	// change by the clock (grace running out) is noticed by the sweep.
+	ComplianceState string `gorm:"size:16"`
 }
 
 // Certificate is a device certificate the CA issued.
