@@ -43,6 +43,17 @@ const usage = `usage: cordonctl [flags] COMMAND
   incident close ID [--ended T] [--disposition D]
                          close an incident (laso)
   incident form ID       the IT Security Incident Response Form (JSON)
+  device access ID       allow or deny, with the reasons (what a VPN or NAC asks)
+  compliance             devices per state, findings per control, failing devices
+  profile get NAME       a compliance profile as stored (YAML)
+  profile put NAME FILE  replace a profile (it-admin); refused with field and line if invalid
+  bt list                the Bluetooth allow-list
+  bt allow ADDR --reason R [--scope agency|group:G|device:ID] [--name N] [--expires 720h]
+  bt remove ADDR
+  bt requests            requests for conditional approval
+  bt request --device ID --address A --reason R --supervisor NAME
+  bt endorse ID          the named supervisor's step
+  bt approve ID [--reason R] [--expires 720h] | bt deny ID --reason R   (it-admin)
   version                version and FIPS 140-3 module status
 
 flags (or environment):
@@ -84,8 +95,9 @@ func run(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	known := map[string]bool{"devices": true, "device": true, "command": true, "incident": true, "incidents": true}
-	if len(rest) == 0 || !known[rest[0]] || (len(rest) < 2 && rest[0] != "incidents") {
+	known := map[string]bool{"devices": true, "device": true, "command": true, "incident": true, "incidents": true,
+		"bt": true, "compliance": true, "profile": true}
+	if len(rest) == 0 || !known[rest[0]] || (len(rest) < 2 && rest[0] != "incidents" && rest[0] != "compliance") {
 		fs.Usage()
 		return errors.New("unknown command")
 	}
@@ -105,8 +117,17 @@ func run(args []string, stdout io.Writer) error {
 	c := &client{base: strings.TrimRight(*srv, "/"), key: *key, http: &http.Client{Timeout: 30 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: tlsCfg}}}
 	ctx := context.Background()
+	if rest[0] == "device" && len(rest) == 3 && rest[1] == "access" {
+		return c.print(ctx, http.MethodGet, "/api/v1/devices/"+url.PathEscape(rest[2])+"/access", stdout)
+	}
 	if rest[0] == "device" || rest[0] == "command" {
 		return c.commands(ctx, rest, stdout)
+	}
+	if rest[0] == "bt" {
+		return c.bluetooth(ctx, rest, stdout)
+	}
+	if rest[0] == "compliance" || rest[0] == "profile" {
+		return c.compliance(ctx, rest, stdout)
 	}
 	if rest[0] == "incident" || rest[0] == "incidents" {
 		return c.incidents(ctx, rest, stdout)

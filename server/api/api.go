@@ -69,6 +69,9 @@ type API struct {
 
 	incidents      Incidents
 	incidentReader IncidentReader
+
+	compliance       Compliance
+	complianceReader ComplianceReader
 }
 
 // Option configures the API.
@@ -114,6 +117,27 @@ func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrol
 		m.Handle("GET /api/v1/incidents/{id}", a.require(a.getIncident, staff...))
 		m.Handle("PATCH /api/v1/incidents/{id}", a.require(a.updateIncident, auth.RoleLASO))
 		m.Handle("GET /api/v1/incidents/{id}/form", a.require(a.incidentForm, staff...))
+	}
+	if a.compliance != nil {
+		it := auth.RoleITAdmin
+		m.Handle("GET /api/v1/devices/{id}/access", a.require(a.deviceAccess, staff...))
+		m.Handle("PUT /api/v1/devices/{id}/group", a.require(a.putDeviceGroup, it))
+		m.Handle("GET /api/v1/compliance", a.require(a.complianceSummary, staff...))
+		m.Handle("GET /api/v1/profiles", a.require(a.listProfiles, staff...))
+		m.Handle("GET /api/v1/profiles/{name}", a.require(a.getProfile, staff...))
+		m.Handle("PUT /api/v1/profiles/{name}", a.require(a.putProfile, it))
+		m.Handle("GET /api/v1/groups", a.require(a.listGroups, staff...))
+		m.Handle("PUT /api/v1/groups/{name}", a.require(a.putGroup, it))
+		m.Handle("GET /api/v1/bluetooth/allowlist", a.require(a.listAllow, staff...))
+		m.Handle("POST /api/v1/bluetooth/allowlist", a.require(a.addAllow, it))
+		m.Handle("DELETE /api/v1/bluetooth/allowlist/{address}", a.require(a.deleteAllow, it))
+		// Anyone may ask and the named supervisor (any role) endorses; only
+		// IT decides.
+		m.Handle("POST /api/v1/bluetooth/requests", a.require(a.createRequest, it, auth.RoleLASO, auth.RoleUser))
+		m.Handle("GET /api/v1/bluetooth/requests", a.require(a.listRequests, staff...))
+		m.Handle("POST /api/v1/bluetooth/requests/{id}/endorse", a.require(a.endorseRequest, it, auth.RoleLASO, auth.RoleAuditor, auth.RoleUser))
+		m.Handle("POST /api/v1/bluetooth/requests/{id}/approve", a.require(a.decideRequest(true), it))
+		m.Handle("POST /api/v1/bluetooth/requests/{id}/deny", a.require(a.decideRequest(false), it))
 	}
 	m.Handle("GET /api/v1/audit", a.require(a.listAudit, trail...))
 	m.Handle("GET /api/v1/audit/verify", a.require(a.verifyAudit, trail...))
@@ -230,7 +254,12 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]Device, 0, len(ds))
 	for i := range ds {
-		out = append(out, deviceJSON(&ds[i]))
+		d := deviceJSON(&ds[i])
+		if err := a.withCompliance(r.Context(), &d); err != nil {
+			a.fail(w, err)
+			return
+		}
+		out = append(out, d)
 	}
 	httpjson.Write(w, http.StatusOK, map[string]any{"devices": out})
 }
@@ -241,7 +270,12 @@ func (a *API) getDevice(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	httpjson.Write(w, http.StatusOK, deviceJSON(d))
+	out := deviceJSON(d)
+	if err := a.withCompliance(r.Context(), &out); err != nil {
+		a.fail(w, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 func (a *API) lockTimeline(w http.ResponseWriter, r *http.Request) {
@@ -281,7 +315,12 @@ func (a *API) revokeDevice(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	httpjson.Write(w, http.StatusOK, deviceJSON(d))
+	out := deviceJSON(d)
+	if err := a.withCompliance(r.Context(), &out); err != nil {
+		a.fail(w, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 func (a *API) listAudit(w http.ResponseWriter, r *http.Request) {

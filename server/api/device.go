@@ -20,8 +20,12 @@ type Device struct {
 	// Compliance is "unknown" until profiles are evaluated, and
 	// "quarantined" while an incident holds the device (CJI access is
 	// refused); Quarantine says since when and for which incident.
-	Compliance   string          `json:"compliance"`
-	Quarantine   *Quarantine     `json:"quarantine,omitempty"`
+	Compliance string      `json:"compliance"`
+	Quarantine *Quarantine `json:"quarantine,omitempty"`
+	// Deadline is when the earliest finding's grace ends, while
+	// noncompliant; Reasons say why the device is not compliant.
+	Deadline     *string         `json:"deadline,omitempty"`
+	Reasons      []string        `json:"reasons,omitempty"`
 	Posture      json.RawMessage `json:"posture"`
 	PostureAt    *string         `json:"posture_at,omitempty"`
 	Hostname     string          `json:"hostname"`

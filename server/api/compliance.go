@@ -1,0 +1,342 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/cordon-mdm/cordon/internal/httpjson"
+	"github.com/cordon-mdm/cordon/profiles"
+	"github.com/cordon-mdm/cordon/server/audit"
+	"github.com/cordon-mdm/cordon/server/compliance"
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+// Compliance is the compliance service as the API uses it.
+type Compliance interface {
+	State(ctx context.Context, deviceID string) (compliance.State, error)
+	Access(ctx context.Context, deviceID string) (compliance.Decision, error)
+	Summary(ctx context.Context) (compliance.Summary, error)
+	PutProfile(ctx context.Context, name string, doc []byte, actor, source string) (*profiles.Profile, error)
+	AddAllow(ctx context.Context, in compliance.Allow, actor, source string) (*store.BluetoothAllow, error)
+	RemoveAllow(ctx context.Context, address, actor, source string) error
+	CreateRequest(ctx context.Context, in compliance.Request, actor, source string) (*store.BluetoothRequest, error)
+	Endorse(ctx context.Context, id, actor, source string) (*store.BluetoothRequest, error)
+	Decide(ctx context.Context, id string, approve bool, reason string, expires *time.Time, actor, source string) (*store.BluetoothRequest, error)
+	Reevaluate(ctx context.Context, ids ...string)
+}
+
+// ComplianceReader reads what compliance stores.
+type ComplianceReader interface {
+	ListProfileDocs(ctx context.Context) ([]store.ProfileDoc, error)
+	GetProfileDoc(ctx context.Context, name string) (*store.ProfileDoc, error)
+	ListGroups(ctx context.Context) ([]store.Group, error)
+	SaveGroup(ctx context.Context, g *store.Group) error
+	SetDeviceGroup(ctx context.Context, deviceID, group string) error
+	GroupProfile(ctx context.Context, group string) (string, error)
+	BluetoothAllowList(ctx context.Context) ([]store.BluetoothAllow, error)
+	ListBluetoothRequests(ctx context.Context) ([]store.BluetoothRequest, error)
+}
+
+// WithCompliance serves compliance, profiles, groups and Bluetooth routes.
+func WithCompliance(c Compliance, r ComplianceReader) Option {
+	return func(a *API) { a.compliance, a.complianceReader = c, r }
+}
+
+func (a *API) complianceFail(w http.ResponseWriter, err error) {
+	var pe *profiles.Error
+	switch {
+	case errors.As(err, &pe):
+		httpjson.Write(w, http.StatusBadRequest, map[string]any{"error": err.Error(), "field": pe.Field, "line": pe.Line})
+	case errors.Is(err, compliance.ErrInvalid), errors.Is(err, compliance.ErrNameMismatch):
+		httpjson.Error(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, compliance.ErrForbidden):
+		httpjson.Error(w, http.StatusForbidden, err.Error())
+	case errors.Is(err, compliance.ErrState):
+		httpjson.Error(w, http.StatusConflict, err.Error())
+	default:
+		a.fail(w, err)
+	}
+}
+
+// withCompliance fills a device's compliance fields.
+func (a *API) withCompliance(ctx context.Context, d *Device) error {
+	if a.compliance == nil {
+		return nil
+	}
+	st, err := a.compliance.State(ctx, d.ID)
+	if err != nil {
+		return err
+	}
+	d.Compliance = st.State
+	ok := st.State == compliance.StateCompliant || st.State == compliance.StateNoncompliant
+	if st.State != compliance.StateUnknown {
+		d.Compliant = &ok
+	}
+	if st.Deadline != nil {
+		s := st.Deadline.UTC().Format(time.RFC3339)
+		d.Deadline = &s
+	}
+	d.Reasons = st.Reasons
+	d.Findings = make([]any, 0, len(st.Findings))
+	for _, f := range st.Findings {
+		d.Findings = append(d.Findings, findingJSON(f))
+	}
+	return nil
+}
+
+func findingJSON(f store.Finding) map[string]any {
+	return map[string]any{"control": f.Control, "subject": f.Subject, "cjis": f.CJIS, "severity": f.Severity,
+		"message": f.Message, "unknown": f.Unknown, "first_seen": f.FirstSeen.UTC().Format(time.RFC3339),
+		"last_seen": f.LastSeen.UTC().Format(time.RFC3339), "deadline": f.Deadline().UTC().Format(time.RFC3339), "action": f.Action}
+}
+
+func (a *API) deviceAccess(w http.ResponseWriter, r *http.Request) {
+	d, err := a.compliance.Access(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.complianceFail(w, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, d)
+}
+
+func (a *API) complianceSummary(w http.ResponseWriter, r *http.Request) {
+	s, err := a.compliance.Summary(r.Context())
+	if err != nil {
+		a.complianceFail(w, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, s)
+}
+
+func (a *API) listProfiles(w http.ResponseWriter, r *http.Request) {
+	ps, err := a.complianceReader.ListProfileDocs(r.Context())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	out := make([]map[string]any, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, map[string]any{"name": p.Name, "updated_at": p.UpdatedAt.UTC().Format(time.RFC3339), "updated_by": p.UpdatedBy})
+	}
+	httpjson.Write(w, http.StatusOK, map[string]any{"profiles": out})
+}
+
+// getProfile answers the document as IT wrote it (YAML or JSON).
+func (a *API) getProfile(w http.ResponseWriter, r *http.Request) {
+	p, err := a.complianceReader.GetProfileDoc(r.Context(), r.PathValue("name"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
+	io.WriteString(w, p.Document)
+}
+
+func (a *API) putProfile(w http.ResponseWriter, r *http.Request) {
+	doc, err := io.ReadAll(http.MaxBytesReader(w, r.Body, profiles.MaxDocument))
+	if err != nil {
+		httpjson.Error(w, http.StatusBadRequest, "profile document too large or unreadable")
+		return
+	}
+	p := principal(r)
+	if _, err := a.compliance.PutProfile(r.Context(), r.PathValue("name"), doc, p.Actor, httpjson.RemoteHost(r)); err != nil {
+		a.complianceFail(w, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, map[string]any{"name": r.PathValue("name"), "status": "in force"})
+}
+
+func (a *API) listGroups(w http.ResponseWriter, r *http.Request) {
+	gs, err := a.complianceReader.ListGroups(r.Context())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	out := make([]map[string]string, 0, len(gs))
+	for _, g := range gs {
+		out = append(out, map[string]string{"name": g.Name, "profile": g.Profile})
+	}
+	httpjson.Write(w, http.StatusOK, map[string]any{"groups": out})
+}
+
+func (a *API) putGroup(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Profile string `json:"profile"`
+	}
+	if !decode(w, r, &body) {
+		return
+	}
+	if _, err := a.complianceReader.GetProfileDoc(r.Context(), body.Profile); err != nil {
+		httpjson.Error(w, http.StatusBadRequest, "no profile named "+body.Profile)
+		return
+	}
+	name := r.PathValue("name")
+	if err := a.complianceReader.SaveGroup(r.Context(), &store.Group{Name: name, Profile: body.Profile}); err != nil {
+		a.fail(w, err)
+		return
+	}
+	a.auditOK(r, "group.updated", "group:"+name, map[string]string{"profile": body.Profile})
+	a.compliance.Reevaluate(r.Context())
+	httpjson.Write(w, http.StatusOK, map[string]string{"name": name, "profile": body.Profile})
+}
+
+func (a *API) putDeviceGroup(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Group string `json:"group"`
+	}
+	if !decode(w, r, &body) {
+		return
+	}
+	if _, err := a.complianceReader.GroupProfile(r.Context(), body.Group); err != nil {
+		httpjson.Error(w, http.StatusBadRequest, "no group named "+body.Group)
+		return
+	}
+	id := r.PathValue("id")
+	if err := a.complianceReader.SetDeviceGroup(r.Context(), id, body.Group); err != nil {
+		a.fail(w, err)
+		return
+	}
+	a.auditOK(r, compliance.ActionGroupChanged, "device:"+id, map[string]string{"group": body.Group})
+	a.compliance.Reevaluate(r.Context(), id)
+	httpjson.Write(w, http.StatusOK, map[string]string{"device_id": id, "group": body.Group})
+}
+
+func allowJSON(x store.BluetoothAllow) map[string]any {
+	m := map[string]any{"id": x.ID, "address": x.Address, "name": x.Name, "class": x.Class, "scope": x.Scope,
+		"approved_by": x.ApprovedBy, "reason": x.Reason, "created_at": x.CreatedAt.UTC().Format(time.RFC3339), "expires_at": nil, "request": x.Request}
+	if x.ExpiresAt != nil {
+		m["expires_at"] = x.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	return m
+}
+
+func (a *API) listAllow(w http.ResponseWriter, r *http.Request) {
+	xs, err := a.complianceReader.BluetoothAllowList(r.Context())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	out := make([]map[string]any, 0, len(xs))
+	for _, x := range xs {
+		out = append(out, allowJSON(x))
+	}
+	httpjson.Write(w, http.StatusOK, map[string]any{"allowlist": out})
+}
+
+func (a *API) addAllow(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Address   string     `json:"address"`
+		Name      string     `json:"name"`
+		Class     uint32     `json:"class"`
+		Scope     string     `json:"scope"`
+		Reason    string     `json:"reason"`
+		ExpiresAt *time.Time `json:"expires_at"`
+	}
+	if !decode(w, r, &body) {
+		return
+	}
+	p := principal(r)
+	x, err := a.compliance.AddAllow(r.Context(), compliance.Allow{Address: body.Address, Name: body.Name, Class: body.Class,
+		Scope: body.Scope, Reason: body.Reason, ExpiresAt: body.ExpiresAt}, p.Actor, httpjson.RemoteHost(r))
+	if err != nil {
+		a.complianceFail(w, err)
+		return
+	}
+	httpjson.Write(w, http.StatusCreated, allowJSON(*x))
+}
+
+func (a *API) deleteAllow(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	if err := a.compliance.RemoveAllow(r.Context(), r.PathValue("address"), p.Actor, httpjson.RemoteHost(r)); err != nil {
+		a.complianceFail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func requestJSON(x *store.BluetoothRequest) map[string]any {
+	ts := func(t *time.Time) any {
+		if t == nil {
+			return nil
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	return map[string]any{"id": x.ID, "device_id": x.DeviceID, "address": x.Address, "name": x.Name, "class": x.Class,
+		"reason": x.Reason, "requester": x.Requester, "supervisor": x.Supervisor, "status": x.Status,
+		"endorsed_by": x.EndorsedBy, "endorsed_at": ts(x.EndorsedAt), "decided_by": x.DecidedBy, "decided_at": ts(x.DecidedAt),
+		"decision": x.Decision, "created_at": x.CreatedAt.UTC().Format(time.RFC3339)}
+}
+
+func (a *API) listRequests(w http.ResponseWriter, r *http.Request) {
+	xs, err := a.complianceReader.ListBluetoothRequests(r.Context())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	out := make([]map[string]any, 0, len(xs))
+	for i := range xs {
+		out = append(out, requestJSON(&xs[i]))
+	}
+	httpjson.Write(w, http.StatusOK, map[string]any{"requests": out})
+}
+
+func (a *API) createRequest(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		DeviceID   string `json:"device_id"`
+		Address    string `json:"address"`
+		Name       string `json:"name"`
+		Class      uint32 `json:"class"`
+		Reason     string `json:"reason"`
+		Supervisor string `json:"supervisor"`
+	}
+	if !decode(w, r, &body) {
+		return
+	}
+	p := principal(r)
+	x, err := a.compliance.CreateRequest(r.Context(), compliance.Request{DeviceID: body.DeviceID, Address: body.Address, Name: body.Name,
+		Class: body.Class, Reason: body.Reason, Supervisor: body.Supervisor}, p.Actor, httpjson.RemoteHost(r))
+	if err != nil {
+		a.complianceFail(w, err)
+		return
+	}
+	httpjson.Write(w, http.StatusCreated, requestJSON(x))
+}
+
+func (a *API) endorseRequest(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	x, err := a.compliance.Endorse(r.Context(), r.PathValue("id"), p.Actor, httpjson.RemoteHost(r))
+	if err != nil {
+		a.complianceFail(w, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, requestJSON(x))
+}
+
+func (a *API) decideRequest(approve bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Reason    string     `json:"reason"`
+			ExpiresAt *time.Time `json:"expires_at"`
+		}
+		if !decode(w, r, &body) {
+			return
+		}
+		p := principal(r)
+		x, err := a.compliance.Decide(r.Context(), r.PathValue("id"), approve, body.Reason, body.ExpiresAt, p.Actor, httpjson.RemoteHost(r))
+		if err != nil {
+			a.complianceFail(w, err)
+			return
+		}
+		httpjson.Write(w, http.StatusOK, requestJSON(x))
+	}
+}
+
+// auditOK records a successful change made through the API.
+func (a *API) auditOK(r *http.Request, action, target string, details map[string]string) {
+	p := principal(r)
+	a.audit.Record(r.Context(), audit.Entry{Actor: p.Actor, Source: httpjson.RemoteHost(r), Action: action, Target: target,
+		Outcome: audit.Success, Details: details})
+}
