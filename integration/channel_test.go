@@ -295,8 +295,7 @@ func TestSecondConnectionReplacesFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer second.Close()
-	first.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, _, err = first.ReadMessage()
+	_, _, err = readRaw(first)
 	var ce *websocket.CloseError
 	if !errors.As(err, &ce) || ce.Code != protocol.CloseReplaced {
 		t.Fatalf("first connection ended with %v, want close %d", err, protocol.CloseReplaced)
@@ -319,18 +318,39 @@ func TestSecondConnectionReplacesFirst(t *testing.T) {
 	}
 }
 
+// readFrame returns the next frame that answers the test's own, skipping
+// device_state, which the server pushes whenever the device's standing
+// changes (after a hello, after a report's evaluation).
 func readFrame(t *testing.T, ws *websocket.Conn) protocol.Envelope {
 	t.Helper()
-	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, data, err := ws.ReadMessage()
-	if err != nil {
-		t.Fatalf("read: %v", err)
+	for {
+		_, data, err := readRaw(ws)
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		env, err := protocol.Decode(data)
+		if err != nil {
+			t.Fatalf("decode %s: %v", data, err)
+		}
+		if env.Type != protocol.TypeDeviceState {
+			return env
+		}
 	}
-	env, err := protocol.Decode(data)
-	if err != nil {
-		t.Fatalf("decode %s: %v", data, err)
+}
+
+// readRaw reads the next frame that is not device_state, or the error.
+func readRaw(ws *websocket.Conn) (int, []byte, error) {
+	for {
+		ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		mt, data, err := ws.ReadMessage()
+		if err != nil {
+			return mt, data, err
+		}
+		if env, derr := protocol.Decode(data); derr == nil && env.Type == protocol.TypeDeviceState {
+			continue
+		}
+		return mt, data, nil
 	}
-	return env
 }
 
 func TestProtocolErrorsAndReadLimit(t *testing.T) {
@@ -361,8 +381,7 @@ func TestProtocolErrorsAndReadLimit(t *testing.T) {
 		big[i] = 'a'
 	}
 	ws.WriteMessage(websocket.TextMessage, big)
-	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, _, err = ws.ReadMessage()
+	_, _, err = readRaw(ws)
 	var ce *websocket.CloseError
 	if !errors.As(err, &ce) || ce.Code != websocket.CloseMessageTooBig {
 		t.Fatalf("oversized frame: %v, want close 1009", err)

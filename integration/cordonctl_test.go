@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -57,5 +58,64 @@ func TestCordonctlIncidents(t *testing.T) {
 	}
 	if out, err := ctl(laso, "incident", "form", inc.ID); err != nil || !strings.Contains(out, "recovered by the bailiff") {
 		t.Fatalf("form: %v\n%s", err, out)
+	}
+}
+
+// TestCordonctlBluetoothAndCompliance: the allow-list, a request through
+// its workflow, a profile round trip and the access decision, all from
+// cordonctl.
+func TestCordonctlBluetoothAndCompliance(t *testing.T) {
+	e := testenv.New(t, "")
+	admin, user, sergeant := e.APIKey("it-admin"), e.APIKey("user"), e.APIKey("user")
+	a := e.StartAgent(e.MustEnroll())
+	waitOnline(t, e, admin, a.DeviceID())
+	bin := buildBinary(t, "cordonctl", "")
+	ctl := func(key string, args ...string) (string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "CORDON_SERVER="+e.Server.ConsoleURL(), "CORDON_API_KEY="+key,
+			"CORDON_CA_FINGERPRINT="+e.Server.CA.RootFingerprint())
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := ctl(admin, "bt", "allow", "aa:bb:cc", "--reason", "department radios (OUI)", "--name", "Motorola"); err != nil {
+		t.Fatalf("allow: %v\n%s", err, out)
+	}
+	if out, err := ctl(admin, "bt", "list"); err != nil || !strings.Contains(out, "AA:BB:CC") || !strings.Contains(out, "agency") {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	if out, err := ctl(user, "bt", "allow", "11:22:33:44:55:66", "--reason", "mine"); err == nil || !strings.Contains(out, "403") {
+		t.Fatalf("a user added to the allow-list: %v\n%s", err, out)
+	}
+	sup := supervisorName(t, e, sergeant)
+	out, err := ctl(user, "bt", "request", "--device", a.DeviceID(), "--address", "11:22:33:44:55:66", "--reason", "body camera link",
+		"--supervisor", strings.TrimPrefix(sup, "apikey:"))
+	if err != nil {
+		t.Fatalf("request: %v\n%s", err, out)
+	}
+	var req struct{ ID, Status string }
+	json.Unmarshal([]byte(out), &req)
+	if out, err := ctl(sergeant, "bt", "endorse", req.ID); err != nil || !strings.Contains(out, "endorsed") {
+		t.Fatalf("endorse: %v\n%s", err, out)
+	}
+	if out, err := ctl(admin, "bt", "approve", req.ID, "--reason", "evaluated", "--expires", "720h"); err != nil || !strings.Contains(out, "approved") {
+		t.Fatalf("approve: %v\n%s", err, out)
+	}
+	if out, err := ctl(admin, "bt", "remove", "AA:BB:CC"); err != nil {
+		t.Fatalf("remove: %v\n%s", err, out)
+	}
+
+	profile := filepath.Join(t.TempDir(), "p.yaml")
+	os.WriteFile(profile, []byte("name: cjis-baseline\ncontrols:\n  session_lock: {required: true, max_timeout: 45m}\n"), 0o600)
+	if out, err := ctl(admin, "profile", "put", "cjis-baseline", profile); err == nil || !strings.Contains(out, "line 3") {
+		t.Fatalf("invalid profile: %v\n%s", err, out)
+	}
+	if out, err := ctl(admin, "profile", "get", "cjis-baseline"); err != nil || !strings.Contains(out, "max_timeout: 30m") {
+		t.Fatalf("get: %v\n%s", err, out)
+	}
+	if out, err := ctl(admin, "device", "access", a.DeviceID()); err != nil || !strings.Contains(out, `"decision"`) {
+		t.Fatalf("access: %v\n%s", err, out)
+	}
+	if out, err := ctl(admin, "compliance"); err != nil || !strings.Contains(out, `"states"`) {
+		t.Fatalf("compliance: %v\n%s", err, out)
 	}
 }
