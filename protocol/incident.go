@@ -19,7 +19,35 @@ const (
 	// report for a lost phone from the laptop. Sent after every hello and
 	// whenever the device's standing changes.
 	TypeDeviceState = "device_state"
+	// TypeBluetoothRequest (agent → server) asks for conditional approval
+	// of a Bluetooth device (agency policy T), on behalf of the local
+	// user; the ack names the request. Spooled and idempotent like a
+	// report.
+	TypeBluetoothRequest = "bluetooth_request"
 )
+
+// BluetoothRequest is the body of a bluetooth_request frame.
+type BluetoothRequest struct {
+	Address string `json:"address"`
+	Name    string `json:"name,omitempty"`
+	Class   uint32 `json:"class,omitempty"`
+	Reason  string `json:"reason"`
+	// Supervisor is who must endorse it (their actor or API key name).
+	Supervisor string `json:"supervisor"`
+	// Requester is the local account, from the agent's socket.
+	Requester string `json:"requester,omitempty"`
+}
+
+// Check validates a BluetoothRequest.
+func (b *BluetoothRequest) Check() error {
+	if b.Address == "" || b.Reason == "" || b.Supervisor == "" {
+		return errors.New("address, reason and supervisor are required")
+	}
+	if len(b.Reason) > 1024 {
+		return errors.New("reason longer than 1024 bytes")
+	}
+	return checkLens(map[string]string{"address": b.Address, "name": b.Name, "supervisor": b.Supervisor, "requester": b.Requester}, 256)
+}
 
 // IncidentReport is the body of an incident_report frame. Its fields are
 // those of POST /api/v1/incidents.

@@ -50,8 +50,10 @@ func TestIncidentFramesThroughDecode(t *testing.T) {
 func FuzzIncidentBodies(f *testing.F) {
 	r, _ := json.Marshal(IncidentReport{Kind: "loss_of_control", StartedAt: time.Now(), Location: "x"})
 	s, _ := json.Marshal(DeviceState{Compliance: ComplianceQuarantined, Devices: []OwnedDevice{{ID: "d", Name: "n"}}})
+	b, _ := json.Marshal(BluetoothRequest{Address: "AA:BB:CC:DD:EE:FF", Reason: "r", Supervisor: "sgt"})
 	f.Add(r)
 	f.Add(s)
+	f.Add(b)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var ir IncidentReport
 		if DecodeBody(Envelope{Type: TypeIncidentReport, Body: body}, &ir) == nil {
@@ -60,5 +62,9 @@ func FuzzIncidentBodies(f *testing.F) {
 			}
 		}
 		DecodeBody(Envelope{Type: TypeDeviceState, Body: body}, &DeviceState{})
+		var br BluetoothRequest
+		if DecodeBody(Envelope{Type: TypeBluetoothRequest, Body: body}, &br) == nil && br.Check() != nil {
+			t.Fatal("accepted request fails its own check")
+		}
 	})
 }

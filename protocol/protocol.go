@@ -28,6 +28,8 @@ import (
 //	1 (2026-11-23): incident_report (agent → server, acknowledged with the
 //	                incident id in ack.incident) and device_state
 //	                (server → agent).
+//	1 (2026-11-23): bluetooth_request (agent → server, acknowledged with
+//	                the request id in ack.request).
 const Version = 1
 
 // MaxFrameBytes is the largest frame either side accepts. The gateway
@@ -50,7 +52,7 @@ var knownTypes = map[string]bool{
 	TypeHello: true, TypePosture: true, TypeAck: true,
 	TypeError: true, TypeRenew: true, TypeRenewed: true,
 	TypeCommand: true, TypeCommandResult: true,
-	TypeIncidentReport: true, TypeDeviceState: true,
+	TypeIncidentReport: true, TypeDeviceState: true, TypeBluetoothRequest: true,
 }
 
 // Envelope wraps every frame.
@@ -154,6 +156,8 @@ type Ack struct {
 	Ref string `json:"ref"`
 	// Incident is the incident an incident_report opened.
 	Incident string `json:"incident,omitempty"`
+	// Request is the request a bluetooth_request filed.
+	Request string `json:"request,omitempty"`
 }
 
 // Error tells the peer that frame Ref was refused and why.

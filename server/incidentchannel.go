@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/cordon-mdm/cordon/protocol"
+	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/gateway"
 	"github.com/cordon-mdm/cordon/server/incidents"
 	"github.com/cordon-mdm/cordon/server/store"
@@ -83,4 +84,17 @@ func (a agentIncidents) State(ctx context.Context, deviceID string) (protocol.De
 		st.Devices = []protocol.OwnedDevice{{ID: d.ID, Name: d.Name, Platform: d.Platform}}
 	}
 	return st, nil
+}
+
+// agentCompliance is the compliance service as the gateway sees it; it
+// maps the service's refusals to the gateway's, which the agent drops
+// rather than resends.
+type agentCompliance struct{ *compliance.Service }
+
+func (a agentCompliance) AgentRequest(ctx context.Context, deviceID, remote, frameID string, r protocol.BluetoothRequest) (string, error) {
+	id, err := a.Service.AgentRequest(ctx, deviceID, remote, frameID, r)
+	if errors.Is(err, compliance.ErrRefused) || errors.Is(err, store.ErrNotFound) {
+		return "", fmt.Errorf("%w: %v", gateway.ErrRefused, err)
+	}
+	return id, err
 }

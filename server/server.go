@@ -330,7 +330,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.sweep(ctx)
 	s.gw = gateway.New(s.Store, s.CA, s.Audit, gateway.WithLogger(s.log), gateway.WithPingInterval(s.cfg.pingInterval),
 		gateway.WithCommands(s.Commands), gateway.WithIncidents(agentIncidents{s}),
-		gateway.WithCompliance(s.Compliance))
+		gateway.WithCompliance(agentCompliance{s.Compliance}))
 	enr := enroll.New(enrollStore{s.Store}, s.CA, enrollAuditor{s.Audit},
 		enroll.WithGatewayURL(s.GatewayURL()), enroll.WithCommandKey(s.cmdKey.Public().(ed25519.PublicKey)), enroll.WithLogger(s.log))
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/store"
 )
@@ -120,6 +121,10 @@ type Request struct {
 // CreateRequest files a request; it names the supervisor who must
 // endorse it (an actor: "apikey:NAME", or "user:EMAIL").
 func (s *Service) CreateRequest(ctx context.Context, in Request, actor, source string) (*store.BluetoothRequest, error) {
+	return s.createRequest(ctx, uuid.NewString(), in, actor, source)
+}
+
+func (s *Service) createRequest(ctx context.Context, id string, in Request, actor, source string) (*store.BluetoothRequest, error) {
 	addr, err := NormalAddress(in.Address, false)
 	if err != nil {
 		return nil, err
@@ -136,7 +141,7 @@ func (s *Service) CreateRequest(ctx context.Context, in Request, actor, source s
 	if _, err := s.store.GetDevice(ctx, in.DeviceID); err != nil {
 		return nil, err
 	}
-	r := &store.BluetoothRequest{ID: uuid.NewString(), DeviceID: in.DeviceID, Address: addr, Name: in.Name, Class: in.Class,
+	r := &store.BluetoothRequest{ID: id, DeviceID: in.DeviceID, Address: addr, Name: in.Name, Class: in.Class,
 		Reason: in.Reason, Requester: actor, Supervisor: sup, Status: "pending", CreatedAt: s.now().UTC()}
 	if err := s.store.SaveBluetoothRequest(ctx, r); err != nil {
 		return nil, err
@@ -238,4 +243,35 @@ func (s *Service) reevaluateScope(ctx context.Context, scope string) {
 		return
 	}
 	s.Reevaluate(ctx)
+}
+
+// requestNS makes a request's id from the agent frame that carried it, so
+// a frame sent again (a lost ack) files one request.
+var requestNS = uuid.MustParse("6f0e5c1e-6a43-4b8e-9d0b-3c1a1f0b7a21")
+
+// ErrRefused: an agent's request the server will never accept.
+var ErrRefused = errors.New("refused")
+
+// AgentRequest files a request that came over a device's channel, on
+// behalf of the local user the agent identified.
+func (s *Service) AgentRequest(ctx context.Context, deviceID, remote, frameID string, r protocol.BluetoothRequest) (string, error) {
+	id := uuid.NewSHA1(requestNS, []byte(deviceID+"/"+frameID)).String()
+	if existing, err := s.store.GetBluetoothRequest(ctx, id); err == nil {
+		return existing.ID, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	actor := "device:" + deviceID
+	if r.Requester != "" {
+		actor = r.Requester + " via device:" + deviceID
+	}
+	req, err := s.createRequest(ctx, id, Request{DeviceID: deviceID, Address: r.Address, Name: r.Name, Class: r.Class,
+		Reason: r.Reason, Supervisor: r.Supervisor}, actor, remote)
+	if errors.Is(err, ErrInvalid) {
+		return "", fmt.Errorf("%w: %v", ErrRefused, err)
+	}
+	if err != nil {
+		return "", err
+	}
+	return req.ID, nil
 }

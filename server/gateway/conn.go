@@ -103,6 +103,8 @@ func (c *conn) handle(data []byte) {
 		c.renew(env)
 	case protocol.TypeIncidentReport:
 		c.incidentReport(env)
+	case protocol.TypeBluetoothRequest:
+		c.bluetoothRequest(env)
 	default:
 		c.sendError(env.ID, protocol.CodeRefused, env.Type+" is not accepted from an agent")
 	}
@@ -181,6 +183,28 @@ func (c *conn) incidentReport(env protocol.Envelope) {
 		return
 	}
 	c.send(protocol.TypeAck, protocol.Ack{Ref: env.ID, Incident: id})
+}
+
+func (c *conn) bluetoothRequest(env protocol.Envelope) {
+	var r protocol.BluetoothRequest
+	if err := protocol.DecodeBody(env, &r); err != nil {
+		c.sendError(env.ID, protocol.CodeMalformed, err.Error())
+		return
+	}
+	if c.g.compliance == nil {
+		c.sendError(env.ID, protocol.CodeRefused, "this server takes no Bluetooth requests")
+		return
+	}
+	id, err := c.g.compliance.AgentRequest(c.g.ctx, c.deviceID, c.remote, env.ID, r)
+	switch {
+	case errors.Is(err, ErrRefused):
+		c.sendError(env.ID, protocol.CodeRefused, err.Error())
+		return
+	case err != nil:
+		c.internal(env.ID, "bluetooth_request", err)
+		return
+	}
+	c.send(protocol.TypeAck, protocol.Ack{Ref: env.ID, Request: id})
 }
 
 func (c *conn) sendState(ctx context.Context) {

@@ -73,6 +73,9 @@ type Incidents interface {
 type Compliance interface {
 	Evaluate(ctx context.Context, deviceID string, p protocol.Posture) error
 	AccessJSON(ctx context.Context, deviceID string) (any, error)
+	// AgentRequest files a Bluetooth approval request from frame frameID
+	// and returns its id; the same frame again returns the same id.
+	AgentRequest(ctx context.Context, deviceID, remote, frameID string, r protocol.BluetoothRequest) (string, error)
 }
 
 // ErrRefused marks an incident report the server will never accept (not
