@@ -505,7 +505,7 @@ func (s *session) handle(env protocol.Envelope) {
 			return
 		}
 		if a.reports.Has(ack.Ref) {
-			a.reportAnswered(ack.Ref, ack.Incident, "")
+			a.reportAnswered(ack.Ref, ack, "")
 			return
 		}
 		if err := a.spool.Remove(ack.Ref); err != nil {
@@ -527,7 +527,7 @@ func (s *session) handle(env protocol.Envelope) {
 		// not store is kept for the next connection.
 		if e.Code != protocol.CodeInternal && e.Ref != "" {
 			if a.reports.Has(e.Ref) {
-				a.reportAnswered(e.Ref, "", e.Message)
+				a.reportAnswered(e.Ref, protocol.Ack{}, e.Message)
 				return
 			}
 			a.spool.Remove(e.Ref)

@@ -29,20 +29,34 @@ func (a *Agent) Report(r protocol.IncidentReport) (string, error) {
 	if r.DeviceID == a.cfg.DeviceID {
 		r.DeviceID = ""
 	}
-	id := uuid.NewString()
-	frame, err := protocol.Encode(protocol.TypeIncidentReport, id, time.Now(), r)
-	if err != nil {
-		return "", err
-	}
-	if err := a.reports.Add(id, frame); err != nil {
-		return "", fmt.Errorf("report not stored: %w", err)
-	}
 	target := r.DeviceID
 	if target == "" {
 		target = a.cfg.DeviceID
 	}
+	return a.file(protocol.TypeIncidentReport, r, target, r.Kind)
+}
+
+// RequestBluetooth files a request for approval of a Bluetooth device,
+// spooled and tracked like a report.
+func (a *Agent) RequestBluetooth(r protocol.BluetoothRequest) (string, error) {
+	if err := r.Check(); err != nil {
+		return "", err
+	}
+	return a.file(protocol.TypeBluetoothRequest, r, a.cfg.DeviceID, protocol.TypeBluetoothRequest)
+}
+
+// file spools something a person filed and tracks it in the status.
+func (a *Agent) file(typ string, body any, target, kind string) (string, error) {
+	id := uuid.NewString()
+	frame, err := protocol.Encode(typ, id, time.Now(), body)
+	if err != nil {
+		return "", err
+	}
+	if err := a.reports.Add(id, frame); err != nil {
+		return "", fmt.Errorf("not stored: %w", err)
+	}
 	a.setStatus(func(st *state.Status) {
-		st.Reports = slices.Insert(st.Reports, 0, state.Report{ID: id, DeviceID: target, Kind: r.Kind, FiledAt: time.Now().UTC(), State: "spooled"})
+		st.Reports = slices.Insert(st.Reports, 0, state.Report{ID: id, DeviceID: target, Kind: kind, FiledAt: time.Now().UTC(), State: "spooled"})
 		if len(st.Reports) > keptReports {
 			st.Reports = st.Reports[:keptReports]
 		}
@@ -104,7 +118,7 @@ func (s *session) sendReports() error {
 }
 
 // reportAnswered settles a report: filed as incident, or refused.
-func (a *Agent) reportAnswered(id, incident, refusal string) {
+func (a *Agent) reportAnswered(id string, ack protocol.Ack, refusal string) {
 	if err := a.reports.Remove(id); err != nil {
 		a.log.Error("reports spool remove", "err", err)
 	}
@@ -114,7 +128,7 @@ func (a *Agent) reportAnswered(id, incident, refusal string) {
 				if refusal != "" {
 					st.Reports[i].State, st.Reports[i].Error = "refused", refusal
 				} else {
-					st.Reports[i].State, st.Reports[i].Incident = "filed", incident
+					st.Reports[i].State, st.Reports[i].Incident, st.Reports[i].Request = "filed", ack.Incident, ack.Request
 				}
 			}
 		}
@@ -122,7 +136,7 @@ func (a *Agent) reportAnswered(id, incident, refusal string) {
 	if refusal != "" {
 		a.log.Warn("incident report refused by the server", "report", id, "reason", refusal)
 	} else {
-		a.log.Info("incident report filed", "report", id, "incident", incident)
+		a.log.Info("filed with the server", "report", id, "incident", ack.Incident, "request", ack.Request)
 	}
 }
 

@@ -105,6 +105,22 @@ func TestAgentReportSpooledWhileOffline(t *testing.T) {
 	if got := incidentsOf(e, laso)[0]; got.Kind != "compromise" || !strings.Contains(got.Reporter, "via device:"+a.DeviceID()) || !got.Quarantined {
 		t.Fatalf("CLI incident %+v", got)
 	}
+	// A Bluetooth approval request from the device, through the agent's
+	// channel: pending, with the local user as requester.
+	out, err = exec.Command(bin, "bt", "request", "--socket", sock, "--address", "aa:bb:cc:dd:ee:07", "--name", "evidence camera",
+		"--reason", "transfers photos at scenes", "--supervisor", "sgt-ortiz").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"state": "filed"`) || !strings.Contains(string(out), `"request"`) {
+		t.Fatalf("cordon-agent bt request: %v\n%s", err, out)
+	}
+	var reqs struct {
+		Requests []struct{ Address, Requester, Supervisor, Status, DeviceID string } `json:"requests"`
+	}
+	e.Do("GET", "/api/v1/bluetooth/requests", laso, nil, &reqs)
+	if len(reqs.Requests) != 1 || reqs.Requests[0].Address != "AA:BB:CC:DD:EE:07" || reqs.Requests[0].Status != "pending" ||
+		reqs.Requests[0].Supervisor != "apikey:sgt-ortiz" || !strings.Contains(reqs.Requests[0].Requester, "via device:"+a.DeviceID()) {
+		t.Fatalf("requests %+v", reqs.Requests)
+	}
+
 	// The quarantine reaches the agent, and so the tray.
 	testenv.Eventually(t, 5*time.Second, "the agent told it is quarantined", func() bool {
 		st, err := localapi.Client{Socket: sock}.Status(ctx)

@@ -147,16 +147,18 @@ func TestTrayReportsALostDevice(t *testing.T) {
 	var report int32
 	testenv.Eventually(t, 20*time.Second, "the status line and the report item", func() bool {
 		report = 0
-		status := false
+		status, bt := false, false
 		for _, it := range getLayout(t, menu) {
 			switch l := it.label(); {
 			case l == "Quarantined: CJI access refused (connected)":
 				status = it.Props["enabled"].Value() == false
 			case l == tray.LabelReportLost:
 				report = it.ID
+			case l == tray.LabelBluetooth:
+				bt = true
 			}
 		}
-		return status && report != 0
+		return status && bt && report != 0
 	})
 	if err := menu.Call("com.canonical.dbusmenu.Event", 0, report, "clicked", dbus.MakeVariant(""), uint32(time.Now().Unix())).Err; err != nil {
 		t.Fatalf("Event: %v", err)

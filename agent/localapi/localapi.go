@@ -28,6 +28,7 @@ type Agent interface {
 	DeviceID() string
 	Status() state.Status
 	Report(r protocol.IncidentReport) (string, error)
+	RequestBluetooth(r protocol.BluetoothRequest) (string, error)
 	WaitFiled(ctx context.Context, id string) state.Report
 }
 
@@ -41,6 +42,8 @@ type Status struct {
 	Quarantine string                 `json:"quarantine,omitempty"`
 	Devices    []protocol.OwnedDevice `json:"devices"`
 	Reports    []state.Report         `json:"reports"`
+	// Bluetooth are the peers in the last report, for asking approval.
+	Bluetooth []protocol.BluetoothDevice `json:"bluetooth"`
 }
 
 // maxBody bounds a report request.
@@ -80,8 +83,13 @@ func Serve(ctx context.Context, ln net.Listener, a Agent, log *slog.Logger) erro
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		st := a.Status()
-		write(w, http.StatusOK, Status{DeviceID: a.DeviceID(), Connection: st.Connection, Since: st.Since, LastError: st.LastError,
-			Compliance: orUnknown(st.Compliance), Quarantine: st.Quarantine, Devices: devices(a.DeviceID(), st.Devices), Reports: nonNil(st.Reports)})
+		out := Status{DeviceID: a.DeviceID(), Connection: st.Connection, Since: st.Since, LastError: st.LastError,
+			Compliance: orUnknown(st.Compliance), Quarantine: st.Quarantine, Devices: devices(a.DeviceID(), st.Devices), Reports: nonNil(st.Reports),
+			Bluetooth: []protocol.BluetoothDevice{}}
+		if p := st.LastPosture; p != nil && p.Bluetooth != nil {
+			out.Bluetooth = append(out.Bluetooth, p.Bluetooth.Devices...)
+		}
+		write(w, http.StatusOK, out)
 	})
 	mux.HandleFunc("POST /v1/reports", func(w http.ResponseWriter, r *http.Request) {
 		var rep protocol.IncidentReport
@@ -107,6 +115,26 @@ func Serve(ctx context.Context, ln net.Listener, a Agent, log *slog.Logger) erro
 			return
 		}
 		log.Info("incident report filed locally", "report", id, "kind", rep.Kind, "reporter", rep.Reporter)
+		wait, _ := time.ParseDuration(r.URL.Query().Get("wait"))
+		wctx, cancel := context.WithTimeout(r.Context(), min(max(wait, 0), 30*time.Second))
+		defer cancel()
+		write(w, http.StatusAccepted, a.WaitFiled(wctx, id))
+	})
+	mux.HandleFunc("POST /v1/bluetooth-requests", func(w http.ResponseWriter, r *http.Request) {
+		var req protocol.BluetoothRequest
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil || dec.More() {
+			write(w, http.StatusBadRequest, map[string]string{"error": "malformed request"})
+			return
+		}
+		req.Requester = peerName(r.Context())
+		id, err := a.RequestBluetooth(req)
+		if err != nil {
+			write(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		log.Info("Bluetooth approval requested locally", "report", id, "address", req.Address, "requester", req.Requester)
 		wait, _ := time.ParseDuration(r.URL.Query().Get("wait"))
 		wctx, cancel := context.WithTimeout(r.Context(), min(max(wait, 0), 30*time.Second))
 		defer cancel()
@@ -239,6 +267,14 @@ func (c Client) Status(ctx context.Context) (Status, error) {
 	var s Status
 	err := c.do(ctx, http.MethodGet, "/v1/status", nil, &s)
 	return s, err
+}
+
+// RequestBluetooth asks for approval of a Bluetooth device and waits up
+// to wait for the server's answer.
+func (c Client) RequestBluetooth(ctx context.Context, r protocol.BluetoothRequest, wait time.Duration) (state.Report, error) {
+	var out state.Report
+	err := c.do(ctx, http.MethodPost, "/v1/bluetooth-requests?wait="+wait.String(), r, &out)
+	return out, err
 }
 
 // Report files r and waits up to wait for the server's answer.

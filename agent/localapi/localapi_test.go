@@ -29,6 +29,7 @@ type fakeAgent struct {
 	mu      sync.Mutex
 	status  state.Status
 	reports []protocol.IncidentReport
+	bt      []protocol.BluetoothRequest
 	n       int
 }
 
@@ -55,6 +56,17 @@ func (a *fakeAgent) Report(r protocol.IncidentReport) (string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.reports = append(a.reports, r)
+	a.n++
+	return "rep-" + strconv.Itoa(a.n), nil
+}
+
+func (a *fakeAgent) RequestBluetooth(r protocol.BluetoothRequest) (string, error) {
+	if err := r.Check(); err != nil {
+		return "", err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.bt = append(a.bt, r)
 	a.n++
 	return "rep-" + strconv.Itoa(a.n), nil
 }
@@ -504,5 +516,28 @@ func TestListenLeavesNonSocketsAlone(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(path); string(b) != "not a socket" {
 		t.Fatal("the file was replaced")
+	}
+}
+
+// TestBluetoothRequestCarriesThePeer: the requester is the socket's peer,
+// whatever the body says; an incomplete request is refused.
+func TestBluetoothRequestCarriesThePeer(t *testing.T) {
+	a := newFakeAgent()
+	c := Client{Socket: serve(t, a)}
+	ctx := context.Background()
+	got, err := c.RequestBluetooth(ctx, protocol.BluetoothRequest{Address: "AA:BB:CC:DD:EE:FF", Reason: "radio", Supervisor: "sgt", Requester: "mallory"}, 0)
+	if err != nil || got.State != "filed" {
+		t.Fatalf("request: %+v %v", got, err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.bt) != 1 || a.bt[0].Requester == "mallory" || a.bt[0].Requester == "" {
+		t.Fatalf("kept %+v", a.bt)
+	}
+	a.mu.Unlock()
+	_, err = c.RequestBluetooth(ctx, protocol.BluetoothRequest{Address: "AA:BB:CC:DD:EE:FF"}, 0)
+	a.mu.Lock()
+	if err == nil || len(a.bt) != 1 {
+		t.Fatalf("incomplete request: %v, kept %d", err, len(a.bt))
 	}
 }

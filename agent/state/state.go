@@ -62,7 +62,10 @@ type Report struct {
 	// there as Incident) or "refused" (Error says why).
 	State    string `json:"state"`
 	Incident string `json:"incident,omitempty"`
-	Error    string `json:"error,omitempty"`
+	// Request is the server's id for a Bluetooth approval request (Kind
+	// "bluetooth_request").
+	Request string `json:"request,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 // Dir is a state directory.

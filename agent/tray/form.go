@@ -30,6 +30,7 @@ import (
 type Agent interface {
 	Status(ctx context.Context) (localapi.Status, error)
 	Report(ctx context.Context, r protocol.IncidentReport, wait time.Duration) (state.Report, error)
+	RequestBluetooth(ctx context.Context, r protocol.BluetoothRequest, wait time.Duration) (state.Report, error)
 }
 
 // Options configure Run.
@@ -42,10 +43,12 @@ type Options struct {
 	Refresh time.Duration
 }
 
-// Form modes: the two menu items.
+// Form modes: the menu items.
 const (
 	ModeThisDevice = "this" // loss of control of this device
 	ModeLost       = "lost" // a lost or stolen device, this or another
+	// ModeBluetooth asks for approval of a Bluetooth device (policy T).
+	ModeBluetooth = "bluetooth"
 )
 
 // Form is the local report form.
@@ -74,6 +77,9 @@ func NewForm(a Agent) (*Form, error) {
 
 // URL is the link the tray opens for a mode.
 func (f *Form) URL(mode string) string {
+	if mode == ModeBluetooth {
+		return fmt.Sprintf("http://%s/%s/bluetooth", f.ln.Addr(), f.secret)
+	}
 	return fmt.Sprintf("http://%s/%s/report?mode=%s", f.ln.Addr(), f.secret, mode)
 }
 
@@ -99,6 +105,17 @@ func (f *Form) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	secret, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 	if subtle.ConstantTimeCompare([]byte(secret), []byte(f.secret)) != 1 || r.Host != f.ln.Addr().String() {
 		http.Error(w, "This form opens only from the Cordon tray menu.", http.StatusForbidden)
+		return
+	}
+	if rest == "bluetooth" {
+		switch r.Method {
+		case http.MethodGet:
+			f.showBluetooth(w, r, "")
+		case http.MethodPost:
+			f.submitBluetooth(w, r)
+		default:
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		}
 		return
 	}
 	if rest != "report" {
@@ -183,6 +200,50 @@ func (f *Form) submit(w http.ResponseWriter, r *http.Request) {
 	page.ExecuteTemplate(w, "done", got)
 }
 
+type btPage struct {
+	Action string
+	Peers  []protocol.BluetoothDevice
+	Error  string
+}
+
+func (f *Form) showBluetooth(w http.ResponseWriter, r *http.Request, problem string) {
+	st, err := f.agent.Status(r.Context())
+	if err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		page.ExecuteTemplate(w, "down", err.Error())
+		return
+	}
+	if problem != "" {
+		w.WriteHeader(http.StatusBadRequest)
+	}
+	page.ExecuteTemplate(w, "bluetooth", btPage{Action: "/" + f.secret + "/bluetooth", Peers: st.Bluetooth, Error: problem})
+}
+
+func (f *Form) submitBluetooth(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "malformed form", http.StatusBadRequest)
+		return
+	}
+	v := r.PostForm
+	addr := strings.TrimSpace(v.Get("other"))
+	if addr == "" {
+		addr = v.Get("address")
+	}
+	req := protocol.BluetoothRequest{Address: addr, Name: strings.TrimSpace(v.Get("name")), Reason: strings.TrimSpace(v.Get("reason")),
+		Supervisor: strings.TrimSpace(v.Get("supervisor"))}
+	if err := req.Check(); err != nil {
+		f.showBluetooth(w, r, err.Error())
+		return
+	}
+	got, err := f.agent.RequestBluetooth(r.Context(), req, 10*time.Second)
+	if err != nil {
+		f.showBluetooth(w, r, err.Error())
+		return
+	}
+	page.ExecuteTemplate(w, "btdone", got)
+}
+
 func parseLocal(s string) (time.Time, error) {
 	if t, err := time.ParseInLocation(localLayout, s, time.Local); err == nil {
 		return t, nil
@@ -227,6 +288,22 @@ input[type=text],textarea,select{width:100%;box-sizing:border-box}fieldset{borde
 {{if eq .State "filed"}}<p>The server opened incident <code>{{.Incident}}</code>. Your LASO and IT have been told.</p>
 {{else if eq .State "refused"}}<p class="err">The server refused the report: {{.Error}}</p>
 {{else}}<p>This device cannot reach the server right now. The report (<code>{{.ID}}</code>) is kept on this device and goes as soon as it connects. If this is urgent, call your LASO as well.</p>{{end}}
+</body></html>{{end}}
+{{define "bluetooth"}}{{template "head"}}<h1>Ask approval for a Bluetooth device</h1>
+<p>Only approved Bluetooth devices may be used with this device. Your supervisor endorses the request, then IT evaluates it and approves or denies it.</p>
+{{if .Error}}<p class="err">{{.Error}}</p>{{end}}
+<form method="post" action="{{.Action}}">
+<label for="address">Device</label>
+<select id="address" name="address">{{range .Peers}}<option value="{{.Address}}">{{if .Name}}{{.Name}} {{end}}({{.Address}}){{if .Connected}}: connected{{else if .Paired}}: paired{{end}}</option>{{end}}<option value="">another device (below)</option></select>
+<label for="other">or its address</label><input id="other" name="other" type="text" placeholder="AA:BB:CC:DD:EE:FF" maxlength="17">
+<label for="name">What it is</label><input id="name" name="name" type="text" maxlength="256">
+<label for="reason">Why you need it</label><textarea id="reason" name="reason" rows="4" maxlength="1024" required></textarea>
+<label for="supervisor">Your supervisor (who endorses it)</label><input id="supervisor" name="supervisor" type="text" maxlength="256" required>
+<p><button type="submit">Send the request</button></p></form></body></html>{{end}}
+{{define "btdone"}}{{template "head"}}<h1>Request {{if eq .State "filed"}}filed{{else if eq .State "refused"}}refused{{else}}saved{{end}}</h1>
+{{if eq .State "filed"}}<p>Request <code>{{.Request}}</code> is with your supervisor, then IT. Until it is approved, the device stays blocked.</p>
+{{else if eq .State "refused"}}<p class="err">The server refused the request: {{.Error}}</p>
+{{else}}<p>This device cannot reach the server right now; the request is kept and goes as soon as it connects.</p>{{end}}
 </body></html>{{end}}
 {{define "down"}}{{template "head"}}<h1>The Cordon agent is not running</h1><p>{{.}}</p><p>Call your LASO or IT to report the loss.</p></body></html>{{end}}
 `))

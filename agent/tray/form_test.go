@@ -21,6 +21,7 @@ import (
 type fakeAgent struct {
 	mu      sync.Mutex
 	reports []protocol.IncidentReport
+	bt      []protocol.BluetoothRequest
 }
 
 func (a *fakeAgent) Status(context.Context) (localapi.Status, error) {
@@ -29,7 +30,15 @@ func (a *fakeAgent) Status(context.Context) (localapi.Status, error) {
 		Devices:    []protocol.OwnedDevice{{ID: "self"}, {ID: "phone"}},
 		Connection: "connected",
 		Compliance: "unknown",
+		Bluetooth:  []protocol.BluetoothDevice{{Address: "11:22:33:44:55:66", Name: "Radio Headset", Paired: true, Connected: true}},
 	}, nil
+}
+
+func (a *fakeAgent) RequestBluetooth(_ context.Context, r protocol.BluetoothRequest, _ time.Duration) (state.Report, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.bt = append(a.bt, r)
+	return state.Report{ID: "b1", State: "filed", Request: "req-7"}, nil
 }
 
 func (a *fakeAgent) Report(_ context.Context, r protocol.IncidentReport, _ time.Duration) (state.Report, error) {
@@ -469,4 +478,44 @@ func FuzzFormSubmit(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBluetoothForm: the form lists the device's peers and files a
+// request for the chosen one; an incomplete request is refused and
+// nothing is filed.
+func TestBluetoothForm(t *testing.T) {
+	f, fa := startForm(t)
+	resp, err := http.Get(f.URL(ModeBluetooth))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "11:22:33:44:55:66") || !strings.Contains(string(body), "Radio Headset") {
+		t.Fatalf("form %d:\n%s", resp.StatusCode, body)
+	}
+	action := strings.TrimSuffix(f.URL(ModeBluetooth), "")
+	resp, err = http.PostForm(action, url.Values{"address": {"11:22:33:44:55:66"}, "reason": {"radio for patrol"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 || len(fa.bt) != 0 {
+		t.Fatalf("no supervisor: %d, filed %d", resp.StatusCode, len(fa.bt))
+	}
+	resp, err = http.PostForm(action, url.Values{"address": {"11:22:33:44:55:66"}, "other": {""}, "name": {"headset"},
+		"reason": {"radio for patrol"}, "supervisor": {"sgt-ortiz"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "req-7") {
+		t.Fatalf("submit %d:\n%s", resp.StatusCode, body)
+	}
+	fa.mu.Lock()
+	defer fa.mu.Unlock()
+	if len(fa.bt) != 1 || fa.bt[0].Address != "11:22:33:44:55:66" || fa.bt[0].Supervisor != "sgt-ortiz" || fa.bt[0].Name != "headset" {
+		t.Fatalf("filed %+v", fa.bt)
+	}
 }

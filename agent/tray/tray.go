@@ -21,6 +21,7 @@ import (
 const (
 	LabelReportThis = "Report loss of control of this device…"
 	LabelReportLost = "Report a lost or stolen device…"
+	LabelBluetooth  = "Ask approval for a Bluetooth device…"
 	LabelQuit       = "Quit Cordon tray"
 )
 
@@ -66,6 +67,7 @@ func menu(ctx context.Context, o Options, form *Form) {
 	status.Disable()
 	this := systray.AddMenuItem(LabelReportThis, "Tell your LASO and IT that this device was out of your control")
 	lost := systray.AddMenuItem(LabelReportLost, "Report one of your devices lost, stolen or compromised")
+	bt := systray.AddMenuItem(LabelBluetooth, "Only approved Bluetooth devices may be used: ask your supervisor and IT")
 	systray.AddSeparator()
 	quit := systray.AddMenuItem(LabelQuit, "")
 	refresh := func() {
@@ -92,6 +94,8 @@ func menu(ctx context.Context, o Options, form *Form) {
 			open(ModeThisDevice)
 		case <-lost.ClickedCh:
 			open(ModeLost)
+		case <-bt.ClickedCh:
+			open(ModeBluetooth)
 		case <-status.ClickedCh:
 			// Disabled items still deliver D-Bus clicks; they mean nothing.
 		case <-quit.ClickedCh:

@@ -33,6 +33,7 @@ const usage = `usage: cordon-agent COMMAND [flags]
   status    print the device id, server, connection state and last report
   report    file a loss-of-control, total loss or compromise report
   tray      the user-session tray: status, and report a loss in two clicks
+  bt        request: ask approval for a Bluetooth device (supervisor, then IT)
   wipe      --plan: print what a remote wipe would erase here
   version   print the version
 `
@@ -58,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return status(args[1:], stdout)
 	case "report":
 		return report(args[1:], stdout)
+	case "bt":
+		return bluetooth(args[1:], stdout)
 	case "tray":
 		return runTray(args[1:], stderr)
 	case "wipe":

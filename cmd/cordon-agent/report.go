@@ -61,3 +61,34 @@ func report(args []string, stdout io.Writer) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(got)
 }
+
+// bluetooth is "cordon-agent bt request": ask for approval of a
+// Bluetooth device through the running agent.
+func bluetooth(args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "request" {
+		return errors.New("usage: cordon-agent bt request --address AA:BB:CC:DD:EE:FF --reason R --supervisor NAME [--name N]")
+	}
+	fs := flag.NewFlagSet("cordon-agent bt request", flag.ContinueOnError)
+	socket := fs.String("socket", "", "the agent's local socket (default: the service's, then a per-user agent's)")
+	address := fs.String("address", "", "the Bluetooth device's address")
+	name := fs.String("name", "", "what it is")
+	reason := fs.String("reason", "", "why you need it")
+	supervisor := fs.String("supervisor", "", "your supervisor, who endorses the request")
+	wait := fs.Duration("wait", 10*time.Second, "how long to wait for the server to confirm")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	r := protocol.BluetoothRequest{Address: *address, Name: *name, Reason: *reason, Supervisor: *supervisor}
+	if err := r.Check(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *wait+10*time.Second)
+	defer cancel()
+	got, err := localapi.Client{Socket: *socket}.RequestBluetooth(ctx, r, *wait)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(got)
+}
