@@ -105,3 +105,60 @@ func TestWebhookAndCSAISO(t *testing.T) {
 		}
 	}
 }
+
+// TestBluetoothRequestNotifications: every step of a Bluetooth request
+// reaches the webhook, and IT administrators are emailed when a request
+// is endorsed and waits for them.
+func TestBluetoothRequestNotifications(t *testing.T) {
+	secret := []byte("another-webhook-secret-here")
+	secretFile := filepath.Join(t.TempDir(), "webhook.secret")
+	os.WriteFile(secretFile, secret, 0o600)
+	var mu sync.Mutex
+	var steps []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := notify.Verify(secret, body, r.Header.Get(notify.SignatureHeader), time.Now(), 5*time.Minute); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		var p notify.BluetoothPayload
+		json.Unmarshal(body, &p)
+		mu.Lock()
+		steps = append(steps, p.Event+":"+p.Reason)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	addr := freePort(t)
+	smtpd := startSMTP(t, addr, filepath.Join(t.TempDir(), "mail"))
+	e := testenv.New(t, "", server.WithSMTP("smtp://"+addr, "cordon@pd.example"), server.WithSweepInterval(100*time.Millisecond),
+		server.WithWebhook(hook.URL, secretFile))
+	adm, err := server.OpenAdmin(context.Background(), e.DataDir, e.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm.AddUser(context.Background(), "it@pd.example", "it-admin", "correct horse battery staple 42")
+	adm.Close()
+	user, sergeant, admin := e.APIKey("user"), e.APIKey("user"), e.APIKey("it-admin")
+	a := e.StartAgent(e.MustEnroll())
+	sup := supervisorName(t, e, sergeant)
+	var req struct{ ID string }
+	e.Do("POST", "/api/v1/bluetooth/requests", user, map[string]any{"device_id": a.DeviceID(), "address": "aa:bb:cc:dd:ee:02",
+		"name": "ALPR camera link", "reason": "plate reader", "supervisor": sup}, &req)
+	e.Do("POST", "/api/v1/bluetooth/requests/"+req.ID+"/endorse", sergeant, nil, nil)
+	testenv.Eventually(t, 20*time.Second, "the IT admin emailed about the endorsed request", func() bool {
+		for _, m := range smtpd.messages() {
+			if strings.Contains(m, "To: it@pd.example") && strings.Contains(m, "AA:BB:CC:DD:EE:02") && strings.Contains(m, "endorsed") {
+				return true
+			}
+		}
+		return false
+	})
+	e.Do("POST", "/api/v1/bluetooth/requests/"+req.ID+"/approve", admin, map[string]any{"reason": "evaluated"}, nil)
+	testenv.Eventually(t, 20*time.Second, "every step at the webhook", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		got := strings.Join(steps, ",")
+		return strings.Contains(got, "bluetooth_request:filed") && strings.Contains(got, "bluetooth_request:endorsed") &&
+			strings.Contains(got, "bluetooth_request:approved")
+	})
+}

@@ -318,7 +318,8 @@ func (s *Server) Start(ctx context.Context) error {
 		iopts = append(iopts, incidents.WithClock(s.cfg.incidentClock))
 	}
 	s.Incidents = incidents.New(s.Store, s.Audit, iopts...)
-	copts := []compliance.Option{compliance.WithLogger(s.log), compliance.WithBlocker(s.Commands), compliance.WithDeviceChanged(s.deviceChanged)}
+	copts := []compliance.Option{compliance.WithLogger(s.log), compliance.WithBlocker(s.Commands), compliance.WithDeviceChanged(s.deviceChanged),
+		compliance.WithNotifier(s.Notify)}
 	if s.cfg.complianceClock != nil {
 		copts = append(copts, compliance.WithClock(s.cfg.complianceClock))
 	}

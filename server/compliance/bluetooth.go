@@ -148,16 +148,20 @@ func (s *Service) createRequest(ctx context.Context, id string, in Request, acto
 	}
 	s.audit.Record(ctx, audit.Entry{Actor: actor, Source: source, Action: ActionRequestCreated, Target: "bluetooth:" + addr,
 		Outcome: audit.Success, Details: map[string]string{"request": r.ID, "device": r.DeviceID, "supervisor": sup, "reason": r.Reason}})
+	s.tell(ctx, r, "filed")
 	return r, nil
 }
 
 // normalActor accepts a bare API key name for "apikey:NAME".
 func normalActor(a string) string {
 	a = strings.TrimSpace(a)
-	if a != "" && !strings.Contains(a, ":") {
-		return "apikey:" + a
+	switch {
+	case a == "" || strings.Contains(a, ":"):
+		return a
+	case strings.Contains(a, "@"):
+		return "user:" + a // a console user, by email
 	}
-	return a
+	return "apikey:" + a
 }
 
 // Endorse is the supervisor's step; only the named supervisor may take it.
@@ -184,6 +188,7 @@ func (s *Service) Endorse(ctx context.Context, id, actor, source string) (*store
 	}
 	s.audit.Record(ctx, audit.Entry{Actor: actor, Source: source, Action: ActionRequestEndorsed, Target: "bluetooth:" + r.Address,
 		Outcome: audit.Success, Details: map[string]string{"request": r.ID}})
+	s.tell(ctx, r, "endorsed")
 	return r, nil
 }
 
@@ -230,6 +235,7 @@ func (s *Service) Decide(ctx context.Context, id string, approve bool, reason st
 	}
 	s.audit.Record(ctx, audit.Entry{Actor: actor, Source: source, Action: action, Target: "bluetooth:" + r.Address,
 		Outcome: audit.Success, Details: map[string]string{"request": r.ID, "device": r.DeviceID, "reason": reason}})
+	s.tell(ctx, r, r.Status)
 	if approve {
 		s.Reevaluate(ctx, r.DeviceID)
 	}
@@ -274,4 +280,10 @@ func (s *Service) AgentRequest(ctx context.Context, deviceID, remote, frameID st
 		return "", err
 	}
 	return req.ID, nil
+}
+
+func (s *Service) tell(ctx context.Context, r *store.BluetoothRequest, step string) {
+	if s.notifier != nil {
+		s.notifier.NotifyBluetooth(ctx, r, step)
+	}
 }

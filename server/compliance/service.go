@@ -64,14 +64,23 @@ type Blocker interface {
 	BluetoothBlock(ctx context.Context, deviceID, address, reason string) (string, error)
 }
 
+// Notifier tells the parties of a Bluetooth request about each step.
+type Notifier interface {
+	NotifyBluetooth(ctx context.Context, r *store.BluetoothRequest, step string)
+}
+
+// WithNotifier sets who tells the parties of Bluetooth requests.
+func WithNotifier(n Notifier) Option { return func(s *Service) { s.notifier = n } }
+
 // Service evaluates posture and answers access decisions.
 type Service struct {
-	store   Store
-	audit   Auditor
-	blocker Blocker
-	now     func() time.Time
-	log     *slog.Logger
-	changed func(deviceID string)
+	store    Store
+	audit    Auditor
+	blocker  Blocker
+	notifier Notifier
+	now      func() time.Time
+	log      *slog.Logger
+	changed  func(deviceID string)
 
 	mu       sync.RWMutex
 	profiles map[string]*profiles.Profile

@@ -8,8 +8,11 @@ import (
 // Notification is one message in the durable outbox: written with the
 // change that causes it, sent by the notifier, retried until it goes.
 type Notification struct {
-	ID          string `gorm:"primaryKey;size:36"`
+	ID string `gorm:"primaryKey;size:36"`
+	// IncidentID is what the message is about: an incident, or, when
+	// About is "bluetooth_request", that request.
 	IncidentID  string `gorm:"size:36;index"`
+	About       string `gorm:"size:32"`
 	Channel     string `gorm:"size:16"` // "email"
 	Recipient   string `gorm:"size:256"`
 	Subject     string `gorm:"size:512"`

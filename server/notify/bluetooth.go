@@ -1,0 +1,86 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cordon-mdm/cordon/server/auth"
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+// BluetoothPayload is what the webhook receives for a request's step.
+type BluetoothPayload struct {
+	Event   string         `json:"event"` // "bluetooth_request"
+	Reason  string         `json:"reason"`
+	Request map[string]any `json:"request"`
+}
+
+// NotifyBluetooth tells the parties of a Bluetooth approval request
+// about its step (agency policy T): the supervisor when it is filed, IT
+// when it is endorsed, the requester and the supervisor when it is
+// decided; the webhook hears every step. People are emailed when they
+// are known by an address ("user:EMAIL"); API-key actors have none.
+func (s *Service) NotifyBluetooth(ctx context.Context, r *store.BluetoothRequest, step string) {
+	var to []string
+	switch r.Status {
+	case "pending":
+		to = append(to, emailOf(r.Supervisor))
+	case "endorsed":
+		users, err := s.store.UsersWithRoles(ctx, auth.RoleITAdmin)
+		if err != nil {
+			s.log.Error("notification recipients", "err", err)
+		}
+		for _, u := range users {
+			to = append(to, u.Email)
+		}
+	default: // approved, denied
+		to = append(to, emailOf(r.Requester), emailOf(r.Supervisor))
+	}
+	subject := fmt.Sprintf("[Cordon] Bluetooth request %s: %s (%s)", step, r.Address, r.Name)
+	body := fmt.Sprintf("Device: %s\r\nBluetooth device: %s %s\r\nReason: %s\r\nRequested by: %s\r\nSupervisor: %s\r\nStatus: %s\r\n",
+		r.DeviceID, r.Address, r.Name, r.Reason, r.Requester, r.Supervisor, r.Status)
+	if r.Decision != "" {
+		body += "Decision: " + r.Decision + "\r\n"
+	}
+	now := s.now().UTC()
+	var ns []store.Notification
+	seen := map[string]bool{}
+	for _, addr := range to {
+		if addr == "" || seen[strings.ToLower(addr)] {
+			continue
+		}
+		seen[strings.ToLower(addr)] = true
+		ns = append(ns, store.Notification{ID: uuid.NewString(), IncidentID: r.ID, About: "bluetooth_request", Channel: "email",
+			Recipient: addr, Subject: subject, Body: body, CreatedAt: now, NextAttempt: now})
+	}
+	if s.webhook != nil {
+		b, _ := json.Marshal(BluetoothPayload{Event: "bluetooth_request", Reason: step, Request: map[string]any{
+			"id": r.ID, "device_id": r.DeviceID, "address": r.Address, "name": r.Name, "reason": r.Reason,
+			"requester": r.Requester, "supervisor": r.Supervisor, "status": r.Status, "decided_by": r.DecidedBy,
+			"decision": r.Decision, "created_at": r.CreatedAt.UTC().Format(time.RFC3339)}})
+		ns = append(ns, store.Notification{ID: uuid.NewString(), IncidentID: r.ID, About: "bluetooth_request", Channel: "webhook",
+			Recipient: s.webhook.Redacted(), Subject: step, Body: string(b), CreatedAt: now, NextAttempt: now})
+	}
+	if len(ns) == 0 {
+		return
+	}
+	if err := s.store.QueueNotifications(ctx, ns); err != nil {
+		s.log.Error("queue notifications", "request", r.ID, "err", err)
+		return
+	}
+	go s.Deliver(context.WithoutCancel(ctx))
+}
+
+// emailOf is the address of a "user:EMAIL" actor (or a bare address).
+func emailOf(actor string) string {
+	a := strings.TrimPrefix(actor, "user:")
+	if strings.Contains(a, ":") || !strings.Contains(a, "@") {
+		return ""
+	}
+	return a
+}
