@@ -466,6 +466,8 @@ func (a *Agent) capture(ctx context.Context, force bool) (id string, frame []byt
 		a.log.Warn("posture collection failed", "err", err)
 		return "", nil, nil
 	}
+	// Where the key lives is the agent's to say, not the OS collector's.
+	p.Identity = &protocol.Identity{KeyStorage: a.dir.KeyStore().Kind()}
 	fp := fingerprint(p)
 	if !force && bytes.Equal(fp, a.last) {
 		return "", nil, nil

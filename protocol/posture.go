@@ -20,6 +20,13 @@ type Posture struct {
 	Patch       *PatchLevel     `json:"patch,omitempty"`
 	Bluetooth   *Bluetooth      `json:"bluetooth,omitempty"`
 	Hygiene     *Hygiene        `json:"hygiene,omitempty"`
+	Identity    *Identity       `json:"identity,omitempty"`
+}
+
+// Identity is where the agent holds the device's identity key.
+type Identity struct {
+	// KeyStorage is "file" (0600 in the state dir) or "tpm".
+	KeyStorage string `json:"key_storage"`
 }
 
 // Provenance says where a section's values came from and why any of them

@@ -28,6 +28,8 @@ import (
 //	1 (2026-11-23): incident_report (agent → server, acknowledged with the
 //	                incident id in ack.incident) and device_state
 //	                (server → agent).
+//	1 (2026-11-23): posture gains the optional identity section
+//	                (key_storage); older peers ignore it.
 //	1 (2026-11-23): bluetooth_request (agent → server, acknowledged with
 //	                the request id in ack.request).
 const Version = 1

@@ -160,6 +160,8 @@ func Evaluate(p *profiles.Profile, pos protocol.Posture, f Facts) []Result {
 			return
 		}
 		switch {
+		case v == nil && r.WhereReported:
+			// Checked only where the platform reports it.
 		case h == nil:
 			add(ctl, "", why(protocol.Provenance{}, "", "security hygiene"), true, r.Grace)
 		case v == nil:
@@ -223,7 +225,12 @@ func Evaluate(p *profiles.Profile, pos protocol.Posture, f Facts) []Result {
 		}
 	}
 	if k := c.KeyProtection; k != nil && k.RequireTPM {
-		add(CtlKeyProtection, "", "could not tell: the agent does not yet report where its identity key is held", true, 0)
+		switch {
+		case pos.Identity == nil || pos.Identity.KeyStorage == "":
+			add(CtlKeyProtection, "", "could not tell: the agent did not report where its identity key is held", true, 0)
+		case pos.Identity.KeyStorage != "tpm":
+			add(CtlKeyProtection, "", "the identity key is held in a "+pos.Identity.KeyStorage+", not a TPM", false, 0)
+		}
 	}
 	return out
 }

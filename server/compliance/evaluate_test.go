@@ -67,6 +67,7 @@ func TestBaselineControls(t *testing.T) {
 			p.Hygiene.RootedSuspected, p.Hygiene.RootedEvidence = ptr(true), []string{"/system/xbin/su"}
 		}, CtlNotRooted, false, "/system/xbin/su"},
 		{"root unknown", func(p *protocol.Posture) { p.Hygiene.RootedSuspected = nil }, CtlNotRooted, true, "could not tell"},
+		{"verified boot off", func(p *protocol.Posture) { p.Hygiene.SecureBoot = ptr(false) }, CtlVerifiedBoot, false, "verified boot"},
 		{"unapproved peer", func(p *protocol.Posture) {
 			p.Bluetooth.Devices = append(p.Bluetooth.Devices, protocol.BluetoothDevice{Address: "11:22:33:44:55:66", Name: "keyboard", Connected: true})
 		}, CtlBluetoothPeer, false, "11:22:33:44:55:66"},
@@ -80,9 +81,16 @@ func TestBaselineControls(t *testing.T) {
 		}
 	}
 
+	// Verified boot is checked only where reported.
+	p := good()
+	p.Hygiene.SecureBoot = nil
+	if got := Evaluate(base, p, Facts{Now: now, Allowed: allowed}); len(got) != 0 {
+		t.Errorf("verified boot not reported: %+v", got)
+	}
+
 	// Phones need no firewall or antivirus; nearby unpaired peers are no
 	// finding; a peer already blocked still is until approved.
-	p := good()
+	p = good()
 	p.OS.Platform, p.Hygiene.FirewallOn, p.Hygiene.AntimalwareOn, p.Patch.SecurityPatch = "android/arm64", nil, nil, "2026-11-05"
 	p.Bluetooth.Devices = append(p.Bluetooth.Devices, protocol.BluetoothDevice{Address: "11:22:33:44:55:77"})
 	if got := Evaluate(base, p, Facts{Now: now, Allowed: allowed}); len(got) != 0 {
@@ -107,6 +115,16 @@ controls:
 	}
 	got := Evaluate(prof, good(), Facts{Now: now, Allowed: allowed})
 	want := map[string]bool{CtlOSVersion: false, CtlBluetoothOff: false, CtlKeyProtection: true}
+	inFile := good()
+	inFile.Identity = &protocol.Identity{KeyStorage: "file"}
+	if r := Evaluate(prof, inFile, Facts{Now: now, Allowed: allowed}); !hasFailing(r, CtlKeyProtection, "not a TPM") {
+		t.Errorf("key in a file under require_tpm: %+v", r)
+	}
+	inTPM := good()
+	inTPM.Identity = &protocol.Identity{KeyStorage: "tpm"}
+	if r := Evaluate(prof, inTPM, Facts{Now: now, Allowed: allowed}); hasFailing(r, CtlKeyProtection, "") {
+		t.Errorf("key in a TPM: %+v", r)
+	}
 	if len(got) != len(want) {
 		t.Fatalf("findings %+v", got)
 	}
@@ -115,4 +133,13 @@ controls:
 			t.Errorf("unexpected %+v", r)
 		}
 	}
+}
+
+func hasFailing(rs []Result, control, msg string) bool {
+	for _, r := range rs {
+		if r.Control == control && strings.Contains(r.Message, msg) {
+			return true
+		}
+	}
+	return false
 }
