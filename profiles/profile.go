@@ -43,6 +43,9 @@ type Controls struct {
 type Required struct {
 	Required bool     `yaml:"required" json:"required"`
 	Grace    Duration `yaml:"grace,omitempty" json:"grace,omitempty"`
+	// WhereReported checks the control only on platforms that report it
+	// (verified boot); elsewhere its absence is no finding.
+	WhereReported bool `yaml:"where_reported,omitempty" json:"where_reported,omitempty"`
 }
 
 // SessionLock requires the automatic session lock (CJIS 5.5.5: at most
@@ -161,3 +164,9 @@ func Baseline() (*Profile, []byte) {
 	}
 	return p, baselineDoc
 }
+
+//go:embed schema.json
+var schemaDoc []byte
+
+// Schema is the profile document's JSON Schema.
+func Schema() []byte { return schemaDoc }

@@ -124,6 +124,7 @@ func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrol
 		m.Handle("PUT /api/v1/devices/{id}/group", a.require(a.putDeviceGroup, it))
 		m.Handle("GET /api/v1/compliance", a.require(a.complianceSummary, staff...))
 		m.Handle("GET /api/v1/profiles", a.require(a.listProfiles, staff...))
+		m.Handle("GET /api/v1/profiles/schema", a.require(a.profileSchema, staff...))
 		m.Handle("GET /api/v1/profiles/{name}", a.require(a.getProfile, staff...))
 		m.Handle("PUT /api/v1/profiles/{name}", a.require(a.putProfile, it))
 		m.Handle("GET /api/v1/groups", a.require(a.listGroups, staff...))

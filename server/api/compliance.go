@@ -124,6 +124,12 @@ func (a *API) listProfiles(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, map[string]any{"profiles": out})
 }
 
+// profileSchema is the profile document's JSON Schema, for editors.
+func (a *API) profileSchema(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/schema+json")
+	w.Write(profiles.Schema())
+}
+
 // getProfile answers the document as IT wrote it (YAML or JSON).
 func (a *API) getProfile(w http.ResponseWriter, r *http.Request) {
 	p, err := a.complianceReader.GetProfileDoc(r.Context(), r.PathValue("name"))
