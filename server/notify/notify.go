@@ -7,7 +7,6 @@ package notify
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -230,5 +229,10 @@ func (s *Service) send(ctx context.Context, n *store.Notification) error {
 	if err := w.Close(); err != nil {
 		return err
 	}
-	return errors.Join(c.Quit())
+	// The server's 250 after DATA means the message is its now; a QUIT
+	// that fails must not make it count as unsent, or it goes twice.
+	if err := c.Quit(); err != nil {
+		s.log.Debug("SMTP QUIT after delivery", "err", err)
+	}
+	return nil
 }
