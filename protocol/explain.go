@@ -18,7 +18,11 @@ func (p Posture) Unexplained() []string {
 		}
 		name := jsonName(v.Type().Field(i))
 		s := sec.Elem()
-		prov, ok := s.FieldByName("Provenance").Interface().(Provenance)
+		pv := s.FieldByName("Provenance")
+		if !pv.IsValid() {
+			continue // a section the agent itself fills (identity)
+		}
+		prov, ok := pv.Interface().(Provenance)
 		if !ok {
 			continue
 		}

@@ -160,3 +160,10 @@ func FuzzOpenCommand(f *testing.F) {
 		OpenCommand(pub, SignedCommand{Payload: payload, Signature: sig})
 	})
 }
+
+func TestUnexplainedSkipsSectionsWithoutProvenance(t *testing.T) {
+	p := Posture{Identity: &Identity{KeyStorage: "file"}, Disk: &DiskEncryption{State: DiskUnknown}}
+	if got := p.Unexplained(); len(got) != 1 || got[0] != "disk.state" {
+		t.Fatalf("unexplained %v", got)
+	}
+}
