@@ -139,4 +139,21 @@ func TestUnapprovedBluetoothPeerIsBlocked(t *testing.T) {
 		st, fs, _ := dev()
 		return st == "compliant" && len(fs) == 0
 	})
+	// The history keeps the finding, resolved, with its block.
+	var hist struct {
+		Findings []struct {
+			Subject, Action string
+			ResolvedAt      *string `json:"resolved_at"`
+		} `json:"findings"`
+	}
+	e.Do("GET", "/api/v1/devices/"+a.DeviceID()+"/findings", laso, nil, &hist)
+	resolved := false
+	for _, h := range hist.Findings {
+		if h.Subject == peer && h.ResolvedAt != nil && strings.HasPrefix(h.Action, "bluetooth_block command ") {
+			resolved = true
+		}
+	}
+	if !resolved {
+		t.Fatalf("history %+v", hist.Findings)
+	}
 }

@@ -5,12 +5,15 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"howett.net/plist"
 
 	"github.com/cordon-mdm/cordon/agent"
 	"github.com/cordon-mdm/cordon/internal/fips"
@@ -189,6 +192,20 @@ func TestInvalidProfileKeepsThePreviousOne(t *testing.T) {
 	if !strings.Contains(get(), "15m") {
 		t.Fatal("the valid profile is not in force")
 	}
+	// Apple rendering of the shipped baseline: a plist, served as such.
+	putRaw(t, e, admin, "/api/v1/profiles/cjis-baseline", before)
+	req, _ := http.NewRequest("GET", e.Server.ConsoleURL()+"/api/v1/profiles/cjis-baseline/mobileconfig", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := e.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var mc map[string]any
+	if _, err := plist.Unmarshal(mustRead(t, resp.Body), &mc); err != nil || resp.Header.Get("Content-Type") != "application/x-apple-aspen-config" ||
+		mc["PayloadType"] != "Configuration" {
+		t.Fatalf("mobileconfig %s: %v %v", resp.Header.Get("Content-Type"), mc, err)
+	}
 }
 
 // TestBluetoothRequestWorkflow: request → the named supervisor endorses →
@@ -281,4 +298,13 @@ func putRawOut(t *testing.T, e *testenv.Env, key, path, doc string, out any) int
 		json.NewDecoder(resp.Body).Decode(out)
 	}
 	return resp.StatusCode
+}
+
+func mustRead(t *testing.T, r io.Reader) []byte {
+	t.Helper()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -125,6 +125,8 @@ func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrol
 		m.Handle("GET /api/v1/compliance", a.require(a.complianceSummary, staff...))
 		m.Handle("GET /api/v1/profiles", a.require(a.listProfiles, staff...))
 		m.Handle("GET /api/v1/profiles/schema", a.require(a.profileSchema, staff...))
+		m.Handle("GET /api/v1/profiles/{name}/mobileconfig", a.require(a.mobileConfig, staff...))
+		m.Handle("GET /api/v1/devices/{id}/findings", a.require(a.findingHistory, staff...))
 		m.Handle("GET /api/v1/profiles/{name}", a.require(a.getProfile, staff...))
 		m.Handle("PUT /api/v1/profiles/{name}", a.require(a.putProfile, it))
 		m.Handle("GET /api/v1/groups", a.require(a.listGroups, staff...))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cordon-mdm/cordon/internal/httpjson"
 	"github.com/cordon-mdm/cordon/profiles"
+	"github.com/cordon-mdm/cordon/profiles/apple"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/store"
@@ -38,6 +39,7 @@ type ComplianceReader interface {
 	GroupProfile(ctx context.Context, group string) (string, error)
 	BluetoothAllowList(ctx context.Context) ([]store.BluetoothAllow, error)
 	ListBluetoothRequests(ctx context.Context) ([]store.BluetoothRequest, error)
+	FindingHistory(ctx context.Context, deviceID string, limit int) ([]store.Finding, error)
 }
 
 // WithCompliance serves compliance, profiles, groups and Bluetooth routes.
@@ -122,6 +124,52 @@ func (a *API) listProfiles(w http.ResponseWriter, r *http.Request) {
 		out = append(out, map[string]any{"name": p.Name, "updated_at": p.UpdatedAt.UTC().Format(time.RFC3339), "updated_by": p.UpdatedBy})
 	}
 	httpjson.Write(w, http.StatusOK, map[string]any{"profiles": out})
+}
+
+// mobileConfig renders a profile for Apple devices, to install through
+// the Apple MDM channel or by hand.
+func (a *API) mobileConfig(w http.ResponseWriter, r *http.Request) {
+	doc, err := a.complianceReader.GetProfileDoc(r.Context(), r.PathValue("name"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	p, err := profiles.Parse([]byte(doc.Document))
+	if err != nil {
+		a.complianceFail(w, err)
+		return
+	}
+	b, err := apple.MobileConfig(p, apple.Options{Organization: "Cordon"})
+	if err != nil {
+		httpjson.Error(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-apple-aspen-config")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+p.Name+`.mobileconfig"`)
+	w.Write(b)
+}
+
+func (a *API) findingHistory(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := a.store.GetDevice(r.Context(), id); err != nil {
+		a.fail(w, err)
+		return
+	}
+	fs, err := a.complianceReader.FindingHistory(r.Context(), id, 500)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	out := make([]map[string]any, 0, len(fs))
+	for _, f := range fs {
+		m := findingJSON(f)
+		m["resolved_at"] = nil
+		if f.ResolvedAt != nil {
+			m["resolved_at"] = f.ResolvedAt.UTC().Format(time.RFC3339)
+		}
+		out = append(out, m)
+	}
+	httpjson.Write(w, http.StatusOK, map[string]any{"findings": out})
 }
 
 // profileSchema is the profile document's JSON Schema, for editors.
