@@ -138,6 +138,12 @@ func TestAccessDecisionFlips(t *testing.T) {
 	// unknown → compliant → quarantined → compliant → noncompliant →
 	// quarantined (the clock, seen by the sweep) → compliant →
 	// quarantined (the incident) → compliant.
+	// The decision is computed from the findings; the audit entry of the
+	// change may trail it by a moment.
+	testenv.Eventually(t, 5*time.Second, "one compliance.changed per change (8)", func() bool {
+		return len(e.Audit("compliance.changed")) == 8
+	})
+	time.Sleep(300 * time.Millisecond) // three sweeps: no more
 	if n := len(e.Audit("compliance.changed")); n != 8 {
 		t.Errorf("%d compliance.changed audit entries, want one per change", n)
 	}
