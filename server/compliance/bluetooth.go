@@ -2,6 +2,7 @@ package compliance
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"regexp"
@@ -261,7 +262,9 @@ var ErrRefused = errors.New("refused")
 // AgentRequest files a request that came over a device's channel, on
 // behalf of the local user the agent identified.
 func (s *Service) AgentRequest(ctx context.Context, deviceID, remote, frameID string, r protocol.BluetoothRequest) (string, error) {
-	id := uuid.NewSHA1(requestNS, []byte(deviceID+"/"+frameID)).String()
+	// A name-based UUID, but over SHA-256 (RFC 9562 version 8): version
+	// 5's SHA-1 is refused in FIPS mode.
+	id := uuid.NewHash(sha256.New(), requestNS, []byte(deviceID+"/"+frameID), 8).String()
 	if existing, err := s.store.GetBluetoothRequest(ctx, id); err == nil {
 		return existing.ID, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
