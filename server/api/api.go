@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -72,6 +73,8 @@ type API struct {
 
 	compliance       Compliance
 	complianceReader ComplianceReader
+
+	routes []string
 }
 
 // Option configures the API.
@@ -92,7 +95,7 @@ func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrol
 	}
 	staff := []string{auth.RoleITAdmin, auth.RoleLASO, auth.RoleAuditor}
 	trail := []string{auth.RoleAuditor, auth.RoleLASO}
-	m := a.mux
+	m := routeRecorder{a}
 	m.HandleFunc("GET /healthz", a.healthz)
 	m.Handle("POST /enroll", a.enroll)
 	m.HandleFunc("GET /ca.pem", a.rootPEM)
@@ -149,6 +152,20 @@ func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrol
 	}
 	return a
 }
+
+// routeRecorder registers routes on the mux and remembers their
+// patterns, so a test can hold the OpenAPI document to exactly them.
+type routeRecorder struct{ a *API }
+
+func (r routeRecorder) Handle(pattern string, h http.Handler) {
+	r.a.routes = append(r.a.routes, pattern)
+	r.a.mux.Handle(pattern, h)
+}
+
+func (r routeRecorder) HandleFunc(pattern string, h http.HandlerFunc) { r.Handle(pattern, h) }
+
+// Routes are the registered patterns ("GET /api/v1/devices").
+func (a *API) Routes() []string { return slices.Clone(a.routes) }
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
