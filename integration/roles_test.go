@@ -1,0 +1,128 @@
+package integration
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/cordon-mdm/cordon/internal/testenv"
+	"github.com/cordon-mdm/cordon/server/api"
+	"github.com/cordon-mdm/cordon/server/commands"
+	"github.com/cordon-mdm/cordon/server/compliance"
+	"github.com/cordon-mdm/cordon/server/incidents"
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+// roleMatrix is the permission matrix the README's "Who may do what"
+// table states: route → roles that pass the role check ("*" for anyone,
+// key or not). A route missing here fails the test, so a new route
+// cannot ship without a decision about who may call it.
+var roleMatrix = map[string][]string{
+	"GET /healthz":                                 {"*"},
+	"POST /enroll":                                 {"*"},
+	"GET /ca.pem":                                  {"*"},
+	"GET /crl":                                     {"*"},
+	"GET /api/v1/openapi.json":                     {"*"},
+	"POST /api/v1/enrollment-tokens":               {"it-admin"},
+	"GET /api/v1/devices":                          {"it-admin", "laso", "auditor"},
+	"GET /api/v1/devices/{id}":                     {"it-admin", "laso", "auditor"},
+	"GET /api/v1/devices/{id}/lock-timeline":       {"it-admin", "laso", "auditor"},
+	"POST /api/v1/devices/{id}/revoke":             {"it-admin", "laso"},
+	"POST /api/v1/devices/{id}/commands":           {"it-admin", "laso"},
+	"GET /api/v1/commands/{id}":                    {"it-admin", "laso", "auditor"},
+	"POST /api/v1/commands/{id}/approve":           {"laso"},
+	"POST /api/v1/incidents":                       {"it-admin", "laso", "user"},
+	"GET /api/v1/incidents":                        {"it-admin", "laso", "auditor"},
+	"GET /api/v1/incidents/{id}":                   {"it-admin", "laso", "auditor"},
+	"PATCH /api/v1/incidents/{id}":                 {"laso"},
+	"GET /api/v1/incidents/{id}/form":              {"it-admin", "laso", "auditor"},
+	"GET /api/v1/devices/{id}/access":              {"it-admin", "laso", "auditor"},
+	"GET /api/v1/devices/{id}/findings":            {"it-admin", "laso", "auditor"},
+	"PUT /api/v1/devices/{id}/group":               {"it-admin"},
+	"GET /api/v1/compliance":                       {"it-admin", "laso", "auditor"},
+	"GET /api/v1/profiles":                         {"it-admin", "laso", "auditor"},
+	"GET /api/v1/profiles/schema":                  {"it-admin", "laso", "auditor"},
+	"GET /api/v1/profiles/{name}":                  {"it-admin", "laso", "auditor"},
+	"GET /api/v1/profiles/{name}/mobileconfig":     {"it-admin", "laso", "auditor"},
+	"PUT /api/v1/profiles/{name}":                  {"it-admin"},
+	"GET /api/v1/groups":                           {"it-admin", "laso", "auditor"},
+	"PUT /api/v1/groups/{name}":                    {"it-admin"},
+	"GET /api/v1/bluetooth/allowlist":              {"it-admin", "laso", "auditor"},
+	"POST /api/v1/bluetooth/allowlist":             {"it-admin"},
+	"DELETE /api/v1/bluetooth/allowlist/{address}": {"it-admin"},
+	"POST /api/v1/bluetooth/requests":              {"it-admin", "laso", "user"},
+	"GET /api/v1/bluetooth/requests":               {"it-admin", "laso", "auditor"},
+	"POST /api/v1/bluetooth/requests/{id}/endorse": {"it-admin", "laso", "auditor", "user"},
+	"POST /api/v1/bluetooth/requests/{id}/approve": {"it-admin"},
+	"POST /api/v1/bluetooth/requests/{id}/deny":    {"it-admin"},
+	"GET /api/v1/audit":                            {"auditor", "laso"},
+	"GET /api/v1/audit/verify":                     {"auditor", "laso"},
+	"GET /metrics":                                 {"it-admin", "laso", "auditor"},
+}
+
+// TestRoleMatrix walks every registered route with every role's key and
+// with none: a role the matrix allows passes the role check, any other
+// gets 403, and no key gets 401 wherever a key is needed.
+func TestRoleMatrix(t *testing.T) {
+	e := testenv.New(t, "")
+	keys := map[string]string{}
+	for _, role := range []string{"it-admin", "laso", "auditor", "user"} {
+		keys[role] = e.APIKey(role)
+	}
+	routes := api.New(nil, nil, nil, nil, nil, http.NotFoundHandler(), api.WithMetrics(http.NotFoundHandler()),
+		api.WithCommands((*commands.Service)(nil), (*store.Store)(nil)),
+		api.WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
+		api.WithCompliance((*compliance.Service)(nil), (*store.Store)(nil))).Routes()
+	sort.Strings(routes)
+	seen := map[string]bool{}
+	for _, r := range routes {
+		seen[r] = true
+		allowed, ok := roleMatrix[r]
+		if !ok {
+			t.Errorf("route %s is not in the role matrix", r)
+			continue
+		}
+		method, path, _ := strings.Cut(r, " ")
+		for _, p := range []string{"{id}", "{name}", "{address}"} {
+			path = strings.ReplaceAll(path, p, "no-such-thing")
+		}
+		call := func(key string) int {
+			req, _ := http.NewRequest(method, e.Server.ConsoleURL()+path, bytes.NewReader([]byte("{}")))
+			if key != "" {
+				req.Header.Set("Authorization", "Bearer "+key)
+			}
+			resp, err := e.Client().Do(req)
+			if err != nil {
+				t.Fatalf("%s: %v", r, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		open := allowed[0] == "*"
+		if st := call(""); !open && st != http.StatusUnauthorized {
+			t.Errorf("%s without a key: %d, want 401", r, st)
+		}
+		for role, key := range keys {
+			st := call(key)
+			may := open
+			for _, a := range allowed {
+				may = may || a == role
+			}
+			switch {
+			case may && (st == http.StatusForbidden || st == http.StatusUnauthorized):
+				t.Errorf("%s as %s: %d, but the matrix allows it", r, role, st)
+			case !may && st != http.StatusForbidden:
+				t.Errorf("%s as %s: %d, want 403", r, role, st)
+			}
+		}
+	}
+	for r := range roleMatrix {
+		if !seen[r] {
+			t.Errorf("the role matrix names %s, which is not a route", r)
+		}
+	}
+}
