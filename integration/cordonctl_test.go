@@ -119,3 +119,71 @@ func TestCordonctlBluetoothAndCompliance(t *testing.T) {
 		t.Fatalf("compliance: %v\n%s", err, out)
 	}
 }
+
+// TestCordonctlForScripts: -o json, exit codes by outcome, tokens and the
+// audit trail.
+func TestCordonctlForScripts(t *testing.T) {
+	e := testenv.New(t, "")
+	admin, auditor, user := e.APIKey("it-admin"), e.APIKey("auditor"), e.APIKey("user")
+	bin := buildBinary(t, "cordonctl", "")
+	ctl := func(key string, args ...string) (string, int) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "CORDON_SERVER="+e.Server.ConsoleURL(), "CORDON_API_KEY="+key,
+			"CORDON_CA_FINGERPRINT="+e.Server.CA.RootFingerprint())
+		out, _ := cmd.Output()
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	tok, code := ctl(admin, "tokens", "create", "--uses", "1", "--owner", "officer@pd.example")
+	if code != 0 || !strings.HasPrefix(tok, "cdt_") || strings.Count(tok, "\n") != 1 {
+		t.Fatalf("tokens create: %d %q", code, tok)
+	}
+	dir, err := e.Enroll(strings.TrimSpace(tok))
+	if err != nil {
+		t.Fatalf("enroll with the token cordonctl made: %v", err)
+	}
+	a := e.StartAgent(dir)
+	waitOnline(t, e, admin, a.DeviceID())
+	out, code := ctl(admin, "-o", "json", "devices")
+	var list struct {
+		Devices []struct {
+			ID, Owner string
+		} `json:"devices"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list.Devices) != 1 || list.Devices[0].Owner != "officer@pd.example" {
+		t.Fatalf("-o json devices: %d %s", code, out)
+	}
+	if out, code := ctl(admin, "devices"); code != 0 || !strings.Contains(out, "ID") || !strings.Contains(out, a.DeviceID()) {
+		t.Fatalf("devices table: %d %s", code, out)
+	}
+	for _, c := range []struct {
+		key  string
+		args []string
+		want int
+	}{
+		{admin, []string{"frobnicate"}, 2},
+		{"", []string{"devices"}, 2}, // no key: refused locally, before any request
+		{"not-a-key", []string{"devices"}, 3},
+		{user, []string{"devices"}, 3},
+		{admin, []string{"device", "show", "no-such-device"}, 4},
+		{admin, []string{"incident", "report", "--device", a.DeviceID(), "--started", "5m", "--kind", "stolen"}, 5},
+	} {
+		if _, code := ctl(c.key, c.args...); code != c.want {
+			t.Errorf("%v: exit %d, want %d", c.args, code, c.want)
+		}
+	}
+	if out, code := ctl(auditor, "audit", "verify"); code != 0 || !strings.Contains(out, `"ok": true`) {
+		t.Fatalf("audit verify: %d %s", code, out)
+	}
+	out, code = ctl(auditor, "audit", "export")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) < 3 {
+		t.Fatalf("audit export: %d %s", code, out)
+	}
+	var first struct {
+		Seq    int    `json:"seq"`
+		Action string `json:"action"`
+	}
+	if json.Unmarshal([]byte(lines[0]), &first) != nil || first.Seq != 1 {
+		t.Fatalf("first exported entry %q", lines[0])
+	}
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,7 +17,7 @@ import (
 // bluetooth runs "bt ..." (the allow-list and its requests).
 func (c *client) bluetooth(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) < 2 {
-		return errors.New("bt list|allow|remove|requests|request|endorse|approve|deny")
+		return usageError{"bt list|allow|remove|requests|request|endorse|approve|deny"}
 	}
 	flags := func(name string, rest []string, def func(fs *flag.FlagSet)) (*flag.FlagSet, error) {
 		fs := flag.NewFlagSet("cordonctl bt "+name, flag.ContinueOnError)
@@ -48,9 +47,14 @@ func (c *client) bluetooth(ctx context.Context, args []string, stdout io.Writer)
 				ExpiresAt                    *string `json:"expires_at"`
 			} `json:"allowlist"`
 		}
-		if err := c.do(ctx, http.MethodGet, "/api/v1/bluetooth/allowlist", &out); err != nil {
+		var raw json.RawMessage
+		if err := c.do(ctx, http.MethodGet, "/api/v1/bluetooth/allowlist", &raw); err != nil {
 			return err
 		}
+		if c.json {
+			return printJSON(stdout, raw)
+		}
+		json.Unmarshal(raw, &out)
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ADDRESS\tNAME\tSCOPE\tAPPROVED BY\tEXPIRES\tREASON")
 		for _, a := range out.Allowlist {
@@ -63,7 +67,7 @@ func (c *client) bluetooth(ctx context.Context, args []string, stdout io.Writer)
 		return tw.Flush()
 	case "allow":
 		if len(args) < 3 {
-			return errors.New("bt allow ADDRESS --reason R [--scope agency|group:G|device:ID] [--name N] [--expires 720h]")
+			return usageError{"bt allow ADDRESS --reason R [--scope agency|group:G|device:ID] [--name N] [--expires 720h]"}
 		}
 		if _, err := flags("allow", args[3:], func(fs *flag.FlagSet) {
 			fs.StringVar(&reason, "reason", "", "why it is approved (required)")
@@ -80,7 +84,7 @@ func (c *client) bluetooth(ctx context.Context, args []string, stdout io.Writer)
 		return c.sendPrint(ctx, http.MethodPost, "/api/v1/bluetooth/allowlist", body, stdout)
 	case "remove":
 		if len(args) != 3 {
-			return errors.New("bt remove ADDRESS")
+			return usageError{"bt remove ADDRESS"}
 		}
 		return c.raw(ctx, http.MethodDelete, "/api/v1/bluetooth/allowlist/"+url.PathEscape(args[2]), nil, stdout)
 	case "requests":
@@ -99,7 +103,7 @@ func (c *client) bluetooth(ctx context.Context, args []string, stdout io.Writer)
 			"name": name, "reason": reason, "supervisor": supervisor}, stdout)
 	case "endorse":
 		if len(args) != 3 {
-			return errors.New("bt endorse REQUEST")
+			return usageError{"bt endorse REQUEST"}
 		}
 		return c.sendPrint(ctx, http.MethodPost, "/api/v1/bluetooth/requests/"+url.PathEscape(args[2])+"/endorse", map[string]any{}, stdout)
 	case "approve", "deny":
@@ -119,7 +123,7 @@ func (c *client) bluetooth(ctx context.Context, args []string, stdout io.Writer)
 		return c.sendPrint(ctx, http.MethodPost, "/api/v1/bluetooth/requests/"+url.PathEscape(args[2])+"/"+args[1], body, stdout)
 	}
 	fmt.Fprint(os.Stderr, usage)
-	return errors.New("unknown command")
+	return usageError{"unknown command"}
 }
 
 // compliance runs "compliance", "device access ID" and "profile get|put".
@@ -137,7 +141,7 @@ func (c *client) compliance(ctx context.Context, args []string, stdout io.Writer
 		return c.raw(ctx, http.MethodPut, "/api/v1/profiles/"+url.PathEscape(args[2]), doc, stdout)
 	}
 	fmt.Fprint(os.Stderr, usage)
-	return errors.New("unknown command")
+	return usageError{"unknown command"}
 }
 
 // raw sends a raw body (a profile document) and prints the raw answer.
@@ -165,7 +169,7 @@ func (c *client) raw(ctx context.Context, method, path string, body []byte, stdo
 			Error string `json:"error"`
 		}
 		json.Unmarshal(out, &e)
-		return fmt.Errorf("%s: %s", resp.Status, e.Error)
+		return &apiError{Status: resp.StatusCode, Msg: e.Error}
 	}
 	_, err = stdout.Write(out)
 	return err

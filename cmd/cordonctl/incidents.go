@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -26,9 +25,14 @@ func (c *client) incidents(ctx context.Context, args []string, stdout io.Writer)
 				StartedAt                                      string `json:"started_at"`
 			} `json:"incidents"`
 		}
-		if err := c.do(ctx, http.MethodGet, "/api/v1/incidents", &out); err != nil {
+		var raw json.RawMessage
+		if err := c.do(ctx, http.MethodGet, "/api/v1/incidents", &raw); err != nil {
 			return err
 		}
+		if c.json {
+			return printJSON(stdout, raw)
+		}
+		json.Unmarshal(raw, &out)
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tDEVICE\tKIND\tCATEGORY\tDURATION\tSEVERITY\tSTATUS\tSTARTED")
 		for _, i := range out.Incidents {
@@ -37,18 +41,18 @@ func (c *client) incidents(ctx context.Context, args []string, stdout io.Writer)
 		return tw.Flush()
 	}
 	if len(args) < 2 {
-		return errors.New("incident report|show|close|form")
+		return usageError{"incident report|show|close|form"}
 	}
 	now := time.Now()
 	switch args[1] {
 	case "show":
 		if len(args) != 3 {
-			return errors.New("incident show ID")
+			return usageError{"incident show ID"}
 		}
 		return c.print(ctx, http.MethodGet, "/api/v1/incidents/"+url.PathEscape(args[2]), stdout)
 	case "form":
 		if len(args) != 3 {
-			return errors.New("incident form ID")
+			return usageError{"incident form ID"}
 		}
 		return c.print(ctx, http.MethodGet, "/api/v1/incidents/"+url.PathEscape(args[2])+"/form", stdout)
 	case "report":
@@ -62,10 +66,10 @@ func (c *client) incidents(ctx context.Context, args []string, stdout io.Writer)
 		description := fs.String("description", "", "what happened")
 		outside := fs.Bool("outside-us", false, "outside the United States")
 		if err := fs.Parse(args[2:]); err != nil {
-			return err
+			return usageError{err.Error()}
 		}
 		if *device == "" || *started == "" {
-			return errors.New("--device and --started are required")
+			return usageError{"--device and --started are required"}
 		}
 		start, err := timearg.Parse(*started, now)
 		if err != nil {
@@ -83,13 +87,13 @@ func (c *client) incidents(ctx context.Context, args []string, stdout io.Writer)
 		return c.sendPrint(ctx, http.MethodPost, "/api/v1/incidents", body, stdout)
 	case "close":
 		if len(args) < 3 {
-			return errors.New("incident close ID [--ended TIME] [--disposition TEXT]")
+			return usageError{"incident close ID [--ended TIME] [--disposition TEXT]"}
 		}
 		fs := flag.NewFlagSet("cordonctl incident close", flag.ContinueOnError)
 		ended := fs.String("ended", "", "when the loss ended, if the incident has no end yet")
 		disposition := fs.String("disposition", "", "the LASO's disposition")
 		if err := fs.Parse(args[3:]); err != nil {
-			return err
+			return usageError{err.Error()}
 		}
 		body := map[string]any{"status": "closed"}
 		if *ended != "" {
@@ -105,7 +109,7 @@ func (c *client) incidents(ctx context.Context, args []string, stdout io.Writer)
 		return c.sendPrint(ctx, http.MethodPatch, "/api/v1/incidents/"+url.PathEscape(args[2]), body, stdout)
 	}
 	fmt.Fprint(os.Stderr, usage)
-	return errors.New("unknown command")
+	return usageError{"unknown command"}
 }
 
 func (c *client) sendPrint(ctx context.Context, method, path string, body any, stdout io.Writer) error {

@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -54,6 +53,11 @@ const usage = `usage: cordonctl [flags] COMMAND
   bt request --device ID --address A --reason R --supervisor NAME
   bt endorse ID          the named supervisor's step
   bt approve ID [--reason R] [--expires 720h] | bt deny ID --reason R   (it-admin)
+  tokens create [--ttl 24h] [--uses 1] [--owner EMAIL]
+                         an enrollment token (it-admin)
+  audit verify           check the hash chain (auditor, laso); exit 6 if broken
+  audit export [--after SEQ]
+                         every entry after SEQ as JSON lines
   version                version and FIPS 140-3 module status
 
 flags (or environment):
@@ -61,18 +65,24 @@ flags (or environment):
   --api-key KEY          API key             (CORDON_API_KEY)
   --ca-fingerprint HEX   pinned root CA      (CORDON_CA_FINGERPRINT)
   --fips                 FIPS 140-3 TLS only; on by default in FIPS builds
+  -o table|json          lists as tables (default) or JSON for scripts
+
+exit codes: 0 ok, 1 failed (network, server error), 2 usage, 3 denied
+(401/403), 4 not found, 5 refused (400/409), 6 audit chain broken
 `
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "cordonctl:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
 type client struct {
 	base, key string
 	http      *http.Client
+	// json: -o json, for scripts; lists print as tables otherwise.
+	json bool
 }
 
 func run(args []string, stdout io.Writer) error {
@@ -81,9 +91,13 @@ func run(args []string, stdout io.Writer) error {
 	key := fs.String("api-key", os.Getenv("CORDON_API_KEY"), "API key")
 	fp := fs.String("ca-fingerprint", os.Getenv("CORDON_CA_FINGERPRINT"), "root CA fingerprint")
 	fipsMode := fs.Bool("fips", fips.Default(), "restrict TLS to FIPS 140-3 approved algorithms")
+	output := fs.String("o", "table", "output: table (for people) or json (for scripts)")
 	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
 	if err := fs.Parse(args); err != nil {
-		return err
+		return usageError{err.Error()}
+	}
+	if *output != "table" && *output != "json" {
+		return usageError{"-o must be table or json"}
 	}
 	rest := fs.Args()
 	if len(rest) == 1 && rest[0] == "version" {
@@ -96,17 +110,20 @@ func run(args []string, stdout io.Writer) error {
 		}
 	}
 	known := map[string]bool{"devices": true, "device": true, "command": true, "incident": true, "incidents": true,
-		"bt": true, "compliance": true, "profile": true}
+		"bt": true, "compliance": true, "profile": true, "audit": true, "tokens": true}
+	if len(rest) == 1 && rest[0] == "devices" {
+		rest = []string{"devices", "ls"}
+	}
 	if len(rest) == 0 || !known[rest[0]] || (len(rest) < 2 && rest[0] != "incidents" && rest[0] != "compliance") {
 		fs.Usage()
-		return errors.New("unknown command")
+		return usageError{"unknown command"}
 	}
 	if *srv == "" || *key == "" || *fp == "" {
-		return errors.New("--server, --api-key and --ca-fingerprint (or CORDON_SERVER, CORDON_API_KEY, CORDON_CA_FINGERPRINT) are required")
+		return usageError{"--server, --api-key and --ca-fingerprint (or CORDON_SERVER, CORDON_API_KEY, CORDON_CA_FINGERPRINT) are required"}
 	}
 	u, err := url.Parse(*srv)
 	if err != nil || u.Scheme != "https" {
-		return fmt.Errorf("--server must be https://HOST:PORT")
+		return usageError{"--server must be https://HOST:PORT"}
 	}
 	tlsCfg := fips.TLS(*fipsMode)
 	tlsCfg.InsecureSkipVerify = true // verified against the pinned root below
@@ -115,8 +132,14 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	c := &client{base: strings.TrimRight(*srv, "/"), key: *key, http: &http.Client{Timeout: 30 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: tlsCfg}}}
+		Transport: &http.Transport{TLSClientConfig: tlsCfg}}, json: *output == "json"}
 	ctx := context.Background()
+	if rest[0] == "audit" || rest[0] == "tokens" {
+		return c.admin(ctx, rest, stdout)
+	}
+	if rest[0] == "device" && len(rest) == 3 && rest[1] == "show" {
+		return c.print(ctx, http.MethodGet, "/api/v1/devices/"+url.PathEscape(rest[2]), stdout)
+	}
 	if rest[0] == "device" && len(rest) == 3 && rest[1] == "access" {
 		return c.print(ctx, http.MethodGet, "/api/v1/devices/"+url.PathEscape(rest[2])+"/access", stdout)
 	}
@@ -141,9 +164,14 @@ func run(args []string, stdout io.Writer) error {
 				LastSeen                   *string `json:"last_seen"`
 			} `json:"devices"`
 		}
-		if err := c.do(ctx, http.MethodGet, "/api/v1/devices", &out); err != nil {
+		var raw json.RawMessage
+		if err := c.do(ctx, http.MethodGet, "/api/v1/devices", &raw); err != nil {
 			return err
 		}
+		if c.json {
+			return printJSON(stdout, raw)
+		}
+		json.Unmarshal(raw, &out)
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tNAME\tPLATFORM\tONLINE\tSTATUS\tLAST SEEN")
 		for _, d := range out.Devices {
@@ -160,7 +188,7 @@ func run(args []string, stdout io.Writer) error {
 		return c.print(ctx, http.MethodPost, "/api/v1/devices/"+url.PathEscape(rest[2])+"/revoke", stdout)
 	}
 	fs.Usage()
-	return errors.New("unknown command")
+	return usageError{"unknown command"}
 }
 
 func (c *client) print(ctx context.Context, method, path string, stdout io.Writer) error {
@@ -214,7 +242,10 @@ func (c *client) send(ctx context.Context, method, path string, in, out any) err
 			Error string `json:"error"`
 		}
 		json.Unmarshal(raw, &e)
-		return fmt.Errorf("%s: %s", resp.Status, e.Error)
+		return &apiError{Status: resp.StatusCode, Msg: e.Error}
+	}
+	if out == nil || len(raw) == 0 {
+		return nil
 	}
 	return json.Unmarshal(raw, out)
 }
@@ -237,10 +268,10 @@ func (c *client) commands(ctx context.Context, args []string, stdout io.Writer) 
 		fs := flag.NewFlagSet("cordonctl device wipe", flag.ContinueOnError)
 		confirm := fs.String("confirm", "", "the device's id or name, repeated")
 		if err := fs.Parse(args[3:]); err != nil {
-			return err
+			return usageError{err.Error()}
 		}
 		if *confirm == "" {
-			return errors.New("a wipe erases the device: repeat its id or name with --confirm")
+			return usageError{"a wipe erases the device: repeat its id or name with --confirm"}
 		}
 		return issue(args[2], map[string]string{"kind": "wipe", "confirm": *confirm})
 	case args[0] == "command" && args[1] == "show" && len(args) == 3:
@@ -249,5 +280,5 @@ func (c *client) commands(ctx context.Context, args []string, stdout io.Writer) 
 		return c.print(ctx, http.MethodPost, "/api/v1/commands/"+url.PathEscape(args[2])+"/approve", stdout)
 	}
 	fmt.Fprint(os.Stderr, usage)
-	return errors.New("unknown command")
+	return usageError{"unknown command"}
 }
