@@ -398,7 +398,7 @@ func (s *Service) refresh(ctx context.Context, deviceID string) error {
 }
 
 func (s *Service) record(ctx context.Context, d *store.Device, st State) error {
-	if st.State == d.ComplianceState {
+	if st.State == recorded(d) {
 		return nil
 	}
 	if err := s.store.SetComplianceState(ctx, d.ID, st.State); err != nil {
@@ -414,6 +414,14 @@ func (s *Service) record(ctx context.Context, d *store.Device, st State) error {
 		s.changed(d.ID)
 	}
 	return nil
+}
+
+// recorded is the state last audited; a device never recorded is unknown.
+func recorded(d *store.Device) string {
+	if d.ComplianceState == "" {
+		return StateUnknown
+	}
+	return d.ComplianceState
 }
 
 // Sweep notices the changes the clock makes: a grace period that ran out
@@ -440,7 +448,7 @@ func (s *Service) Sweep(ctx context.Context) error {
 		// The snapshot is only a filter: a device whose state looks
 		// changed is re-read under its lock, since a report may have
 		// been evaluated since.
-		if st := stateOf(d, byDev[d.ID], now); st.State == d.ComplianceState {
+		if st := stateOf(d, byDev[d.ID], now); st.State == recorded(d) {
 			continue
 		}
 		if err := s.Refresh(ctx, d.ID); err != nil {
@@ -528,6 +536,13 @@ func (s *Service) Access(ctx context.Context, deviceID string) (Decision, error)
 		return Decision{}, err
 	}
 	st := stateOf(d, fs, s.now().UTC())
+	// A decision is never served on a state the trail does not have yet
+	// (grace that ran out since the last sweep): record it first.
+	if st.State != recorded(d) {
+		if err := s.Refresh(ctx, deviceID); err != nil {
+			return Decision{}, err
+		}
+	}
 	dec := Decision{Decision: "allow", Reasons: st.Reasons, State: st.State}
 	if d.Status != store.StatusActive {
 		dec.Decision, dec.Reasons = "deny", append(dec.Reasons, "the device's certificates are revoked")
