@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -78,11 +79,15 @@ func (a *Admin) AddUser(ctx context.Context, email, role, password string) error
 	if !auth.ValidRole(role) {
 		return fmt.Errorf("unknown role %q: use it-admin, laso, auditor or user", role)
 	}
+	if err := auth.DefaultPasswordPolicy.Check(email, password, nil); err != nil {
+		return err
+	}
 	hash, err := auth.HashPassword(password)
 	if err != nil {
 		return err
 	}
-	err = a.Store.CreateUser(ctx, &store.User{ID: uuid.NewString(), Email: email, Role: role, PasswordHash: hash, CreatedAt: time.Now().UTC()})
+	now := time.Now().UTC()
+	err = a.Store.CreateUser(ctx, &store.User{ID: uuid.NewString(), Email: email, Role: role, PasswordHash: hash, CreatedAt: now, PasswordSetAt: &now})
 	if errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("a user with email %s already exists", email)
 	}
@@ -91,4 +96,37 @@ func (a *Admin) AddUser(ctx context.Context, email, role, password string) error
 	}
 	return a.Audit.Record(ctx, audit.Entry{Actor: a.actor, Source: "local", Action: audit.UserCreated,
 		Target: "user:" + email, Outcome: audit.Success, Details: map[string]string{"role": role}})
+}
+
+// SetPassword changes a console user's password under the policy: not
+// the current one nor any of the previous ten. Refusals are audited too.
+func (a *Admin) SetPassword(ctx context.Context, email, password string) error {
+	u, err := a.Store.GetUserByEmail(ctx, email)
+	if err != nil {
+		return fmt.Errorf("no user %s: %w", email, err)
+	}
+	var history []string
+	if u.PasswordHistory != "" {
+		if err := json.Unmarshal([]byte(u.PasswordHistory), &history); err != nil {
+			return fmt.Errorf("password history of %s: %w", email, err)
+		}
+	}
+	previous := append([]string{u.PasswordHash}, history...)
+	if err := auth.DefaultPasswordPolicy.Check(email, password, previous); err != nil {
+		a.Audit.Record(ctx, audit.Entry{Actor: a.actor, Source: "local", Action: audit.PasswordChanged, Target: "user:" + email,
+			Outcome: audit.Failure, Details: map[string]string{"reason": err.Error()}})
+		return err
+	}
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	if len(previous) > auth.DefaultPasswordPolicy.History {
+		previous = previous[:auth.DefaultPasswordPolicy.History]
+	}
+	hist, _ := json.Marshal(previous)
+	if err := a.Store.SetPassword(ctx, u.ID, hash, string(hist), time.Now().UTC()); err != nil {
+		return err
+	}
+	return a.Audit.Record(ctx, audit.Entry{Actor: a.actor, Source: "local", Action: audit.PasswordChanged, Target: "user:" + email, Outcome: audit.Success})
 }

@@ -27,6 +27,7 @@ const usage = `usage: cordon-server COMMAND [flags]
   token create     print a new enrollment token
   apikey create    print a new API key
   user add         create a console user
+  user passwd      change a console user's password (CJIS rules, not the last 10)
   ca fingerprint   print the root CA's SHA-256 fingerprint
   audit verify     verify the audit log's hash chain
   version          print the version
@@ -57,6 +58,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return tokenCreate(rest, stdout)
 	case "apikey create":
 		return apikeyCreate(rest, stdout)
+	case "user passwd":
+		return userPasswd(rest, stdout)
 	case "user add":
 		return userAdd(rest, stdout)
 	case "ca fingerprint":
@@ -177,6 +180,41 @@ func apikeyCreate(args []string, stdout io.Writer) error {
 	return nil
 }
 
+// readPasswordFile reads the first line of a password file: passwords
+// never go on the command line, where ps and shell history see them.
+func readPasswordFile(path string) (string, error) {
+	if path == "" {
+		return "", errors.New("--password-file is required")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	pw, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimRight(pw, "\r"), nil
+}
+
+func userPasswd(args []string, stdout io.Writer) error {
+	fs := newFlags("user passwd")
+	email := fs.String("email", "", "the user's email")
+	pwFile := fs.String("password-file", "", "file holding the new password (first line)")
+	ctx := context.Background()
+	adm, err := openAdmin(ctx, fs, args)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	pw, err := readPasswordFile(*pwFile)
+	if err != nil {
+		return err
+	}
+	if err := adm.SetPassword(ctx, *email, pw); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "password of %s changed\n", *email)
+	return nil
+}
+
 func userAdd(args []string, stdout io.Writer) error {
 	fs := newFlags("user add")
 	email := fs.String("email", "", "the user's email")
@@ -188,15 +226,11 @@ func userAdd(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer adm.Close()
-	if *pwFile == "" {
-		return errors.New("--password-file is required")
-	}
-	b, err := os.ReadFile(*pwFile)
+	pw, err := readPasswordFile(*pwFile)
 	if err != nil {
 		return err
 	}
-	pw, _, _ := strings.Cut(string(b), "\n")
-	if err := adm.AddUser(ctx, *email, *role, strings.TrimRight(pw, "\r")); err != nil {
+	if err := adm.AddUser(ctx, *email, *role, pw); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "user %s added with role %s\n", *email, *role)

@@ -25,14 +25,16 @@ const (
 
 // Actions recorded by this features. Later features add theirs.
 const (
-	TokenCreated       = enroll.ActionTokenCreated
-	EnrollSucceeded    = enroll.ActionEnrolled
-	EnrollRefused      = enroll.ActionRefused
-	CertIssued         = enroll.ActionCertIssued
-	CertRenewed        = "certificate.renewed"
-	CertRevoked        = "certificate.revoked"
-	APIKeyCreated      = "api_key.created"
-	UserCreated        = "user.created"
+	TokenCreated    = enroll.ActionTokenCreated
+	EnrollSucceeded = enroll.ActionEnrolled
+	EnrollRefused   = enroll.ActionRefused
+	CertIssued      = enroll.ActionCertIssued
+	CertRenewed     = "certificate.renewed"
+	CertRevoked     = "certificate.revoked"
+	APIKeyCreated   = "api_key.created"
+	UserCreated     = "user.created"
+	// PasswordChanged is also written, outcome failure, for a refused one.
+	PasswordChanged    = "user.password_changed"
 	DeviceConnected    = "device.connected"
 	DeviceRefused      = "device.refused"
 	DeviceDisconnected = "device.disconnected"

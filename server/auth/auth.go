@@ -4,6 +4,7 @@ package auth
 
 import (
 	"context"
+	"crypto/fips140"
 	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
@@ -15,6 +16,8 @@ import (
 	"strings"
 
 	"github.com/cordon-mdm/cordon/internal/secret"
+	"golang.org/x/crypto/argon2"
+
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -84,44 +87,75 @@ func NewAPIKey(name, role, createdBy string) (string, *store.APIKey, error) {
 	return s.Text, &store.APIKey{ID: s.ID, Name: name, Role: role, Hash: s.Hash, CreatedBy: createdBy}, nil
 }
 
-// PBKDF2 parameters: FIPS-approved KDF, OWASP's iteration count for SHA-256.
+// Password hashing. Outside FIPS mode passwords are hashed with
+// argon2id, which is memory-hard (RFC 9106's second recommendation: 3
+// passes over 64 MiB). In FIPS mode argon2 is not an approved algorithm,
+// so PBKDF2-HMAC-SHA-256 (SP 800-132) with 600 000 iterations is used.
+// CheckPassword reads both, so a server can change mode.
 const (
 	pbkdf2Iter = 600_000
 	saltLen    = 16
 	keyLen     = 32
+
+	argonTime    = 3
+	argonMemory  = 64 * 1024 // KiB
+	argonThreads = 2
 )
 
-// HashPassword returns "pbkdf2-sha256$ITER$SALT$KEY" (base64 raw std).
+// HashPassword returns "argon2id$v=19$m=M,t=T,p=P$SALT$KEY" or, in FIPS
+// mode, "pbkdf2-sha256$ITER$SALT$KEY" (base64 raw std).
 func HashPassword(password string) (string, error) {
 	if len(password) < 12 {
 		return "", errors.New("password must be at least 12 characters")
 	}
 	salt := make([]byte, saltLen)
 	rand.Read(salt)
-	key, err := pbkdf2.Key(sha256.New, password, salt, pbkdf2Iter, keyLen)
-	if err != nil {
-		return "", err
-	}
 	enc := base64.RawStdEncoding
-	return fmt.Sprintf("pbkdf2-sha256$%d$%s$%s", pbkdf2Iter, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
+	if fips140.Enabled() {
+		key, err := pbkdf2.Key(sha256.New, password, salt, pbkdf2Iter, keyLen)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("pbkdf2-sha256$%d$%s$%s", pbkdf2Iter, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
+	}
+	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, keyLen)
+	return fmt.Sprintf("argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+		enc.EncodeToString(salt), enc.EncodeToString(key)), nil
 }
 
 // CheckPassword compares password with a stored hash in constant time.
 func CheckPassword(stored, password string) bool {
 	parts := strings.Split(stored, "$")
-	if len(parts) != 4 || parts[0] != "pbkdf2-sha256" {
-		return false
-	}
-	iter, err := strconv.Atoi(parts[1])
-	if err != nil || iter < 1 {
-		return false
-	}
 	enc := base64.RawStdEncoding
-	salt, err1 := enc.DecodeString(parts[2])
-	want, err2 := enc.DecodeString(parts[3])
-	if err1 != nil || err2 != nil {
-		return false
+	switch {
+	case len(parts) == 4 && parts[0] == "pbkdf2-sha256":
+		iter, err := strconv.Atoi(parts[1])
+		if err != nil || iter < 1 || iter > 10_000_000 {
+			return false
+		}
+		salt, err1 := enc.DecodeString(parts[2])
+		want, err2 := enc.DecodeString(parts[3])
+		if err1 != nil || err2 != nil || len(want) == 0 {
+			return false
+		}
+		got, err := pbkdf2.Key(sha256.New, password, salt, iter, len(want))
+		return err == nil && subtle.ConstantTimeCompare(got, want) == 1
+	case len(parts) == 5 && parts[0] == "argon2id" && parts[1] == fmt.Sprintf("v=%d", argon2.Version):
+		if fips140.Enabled() {
+			return false // not an approved algorithm here; an IT admin resets the password
+		}
+		var m, t uint32
+		var p uint8
+		if _, err := fmt.Sscanf(parts[2], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || m < 8 || m > 1<<21 || t < 1 || t > 16 || p < 1 {
+			return false
+		}
+		salt, err1 := enc.DecodeString(parts[3])
+		want, err2 := enc.DecodeString(parts[4])
+		if err1 != nil || err2 != nil || len(want) == 0 || len(want) > 64 {
+			return false
+		}
+		got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+		return subtle.ConstantTimeCompare(got, want) == 1
 	}
-	got, err := pbkdf2.Key(sha256.New, password, salt, iter, len(want))
-	return err == nil && subtle.ConstantTimeCompare(got, want) == 1
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 )
@@ -36,4 +37,19 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 		return ErrConflict
 	}
 	return err
+}
+
+// GetUserByEmail returns one user.
+func (s *Store) GetUserByEmail(ctx context.Context, email string) (*User, error) {
+	var u User
+	if err := s.with(ctx).First(&u, "email = ?", email).Error; err != nil {
+		return nil, notFound(err)
+	}
+	return &u, nil
+}
+
+// SetPassword replaces a user's password hash and history.
+func (s *Store) SetPassword(ctx context.Context, id, hash, history string, at time.Time) error {
+	return s.with(ctx).Model(&User{}).Where("id = ?", id).
+		Updates(map[string]any{"password_hash": hash, "password_history": history, "password_set_at": at}).Error
 }

@@ -99,6 +99,10 @@ type User struct {
 	Role         string `gorm:"size:32"`
 	PasswordHash string `gorm:"size:256"`
 	CreatedAt    time.Time
+	// PasswordHistory is the previous hashes, newest first, JSON: a
+	// password may not come back within the policy's history (10).
+	PasswordHistory string
+	PasswordSetAt   *time.Time
 }
 
 // AuditEntry is one link of the hash-chained audit log.
