@@ -146,7 +146,7 @@ func CheckPassword(stored, password string) bool {
 		}
 		var m, t uint32
 		var p uint8
-		if _, err := fmt.Sscanf(parts[2], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || m < 8 || m > 1<<21 || t < 1 || t > 16 || p < 1 {
+		if _, err := fmt.Sscanf(parts[2], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || m < 8 || m > 1<<18 || t < 1 || t > 10 || p < 1 {
 			return false
 		}
 		salt, err1 := enc.DecodeString(parts[3])
