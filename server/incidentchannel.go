@@ -62,7 +62,7 @@ func (a agentIncidents) State(ctx context.Context, deviceID string) (protocol.De
 	if err != nil {
 		return protocol.DeviceState{}, err
 	}
-	cs, err := a.s.Compliance.State(ctx, deviceID)
+	cs, err := a.s.Compliance.StateOf(ctx, d)
 	if err != nil {
 		return protocol.DeviceState{}, err
 	}

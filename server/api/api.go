@@ -18,6 +18,7 @@ import (
 	"github.com/cordon-mdm/cordon/internal/httpjson"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/auth"
+	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -272,12 +273,19 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
+	// One read of the findings for the whole list, not one per device.
+	var states map[string]compliance.State
+	if a.compliance != nil {
+		if states, err = a.compliance.States(r.Context(), ds); err != nil {
+			a.fail(w, err)
+			return
+		}
+	}
 	out := make([]Device, 0, len(ds))
 	for i := range ds {
 		d := deviceJSON(&ds[i])
-		if err := a.withCompliance(r.Context(), &d); err != nil {
-			a.fail(w, err)
-			return
+		if st, ok := states[d.ID]; ok {
+			setCompliance(&d, st)
 		}
 		out = append(out, d)
 	}

@@ -18,6 +18,7 @@ import (
 // Compliance is the compliance service as the API uses it.
 type Compliance interface {
 	State(ctx context.Context, deviceID string) (compliance.State, error)
+	States(ctx context.Context, ds []store.Device) (map[string]compliance.State, error)
 	Access(ctx context.Context, deviceID string) (compliance.Decision, error)
 	Summary(ctx context.Context) (compliance.Summary, error)
 	PutProfile(ctx context.Context, name string, doc []byte, actor, source string) (*profiles.Profile, error)
@@ -72,6 +73,11 @@ func (a *API) withCompliance(ctx context.Context, d *Device) error {
 	if err != nil {
 		return err
 	}
+	setCompliance(d, st)
+	return nil
+}
+
+func setCompliance(d *Device, st compliance.State) {
 	d.Compliance = st.State
 	ok := st.State == compliance.StateCompliant || st.State == compliance.StateNoncompliant
 	if st.State != compliance.StateUnknown {
@@ -86,7 +92,6 @@ func (a *API) withCompliance(ctx context.Context, d *Device) error {
 	for _, f := range st.Findings {
 		d.Findings = append(d.Findings, findingJSON(f))
 	}
-	return nil
 }
 
 func findingJSON(f store.Finding) map[string]any {

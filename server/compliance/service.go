@@ -350,30 +350,26 @@ func (s *Service) evaluate(ctx context.Context, deviceID string, pos protocol.Po
 	if err := s.store.MarkEvaluated(ctx, deviceID, now); err != nil {
 		return err
 	}
+	// upsert is now the device's open findings, IDs filled in by the
+	// save, one per result and in the same order.
 	if bt := p.Controls.Bluetooth; bt != nil && bt.Enforcement == profiles.EnforceBlock && s.blocker != nil {
-		saved, err := s.store.OpenFindings(ctx, deviceID)
-		if err != nil {
-			return err
-		}
-		for _, r := range results {
-			if r.Peer == nil || r.Peer.Blocked {
+		for i, r := range results {
+			f := &upsert[i]
+			if r.Peer == nil || r.Peer.Blocked || f.Action != "" {
 				continue
 			}
-			for _, f := range saved {
-				if f.Control == CtlBluetoothPeer && f.Subject == r.Subject && f.Action == "" {
-					id, err := s.blocker.BluetoothBlock(ctx, deviceID, r.Peer.Address, "unapproved Bluetooth device")
-					action := "bluetooth_block command " + id
-					if err != nil {
-						action = "bluetooth_block could not be queued: " + err.Error()
-					}
-					if err := s.store.SetFindingAction(ctx, f.ID, action); err != nil {
-						return err
-					}
-				}
+			id, err := s.blocker.BluetoothBlock(ctx, deviceID, r.Peer.Address, "unapproved Bluetooth device")
+			f.Action = "bluetooth_block command " + id
+			if err != nil {
+				f.Action = "bluetooth_block could not be queued: " + err.Error()
+			}
+			if err := s.store.SetFindingAction(ctx, f.ID, f.Action); err != nil {
+				return err
 			}
 		}
 	}
-	return s.refresh(ctx, deviceID)
+	d.ComplianceAt = &now
+	return s.record(ctx, d, stateOf(d, upsert, now))
 }
 
 // Refresh records and audits the device's state when it changed, and
@@ -424,27 +420,44 @@ func recorded(d *store.Device) string {
 	return d.ComplianceState
 }
 
+func byDevice(fs []store.Finding) map[string][]store.Finding {
+	m := map[string][]store.Finding{}
+	for _, f := range fs {
+		m[f.DeviceID] = append(m[f.DeviceID], f)
+	}
+	return m
+}
+
+// active is every active device with its open findings, in two queries.
+func (s *Service) active(ctx context.Context) ([]store.Device, map[string][]store.Finding, error) {
+	all, err := s.store.ListDevices(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	fs, err := s.store.AllOpenFindings(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	byDev := byDevice(fs)
+	devs := all[:0]
+	for _, d := range all {
+		if d.Status == store.StatusActive {
+			devs = append(devs, d)
+		}
+	}
+	return devs, byDev, nil
+}
+
 // Sweep notices the changes the clock makes: a grace period that ran out
 // quarantines a device even if it never reports again.
 func (s *Service) Sweep(ctx context.Context) error {
-	devs, err := s.store.ListDevices(ctx)
+	devs, byDev, err := s.active(ctx)
 	if err != nil {
 		return err
-	}
-	all, err := s.store.AllOpenFindings(ctx)
-	if err != nil {
-		return err
-	}
-	byDev := map[string][]store.Finding{}
-	for _, f := range all {
-		byDev[f.DeviceID] = append(byDev[f.DeviceID], f)
 	}
 	now := s.now().UTC()
 	for i := range devs {
 		d := &devs[i]
-		if d.Status != store.StatusActive {
-			continue
-		}
 		// The snapshot is only a filter: a device whose state looks
 		// changed is re-read under its lock, since a report may have
 		// been evaluated since.
@@ -474,11 +487,32 @@ func (s *Service) State(ctx context.Context, deviceID string) (State, error) {
 	if err != nil {
 		return State{}, err
 	}
-	fs, err := s.store.OpenFindings(ctx, deviceID)
+	return s.StateOf(ctx, d)
+}
+
+// StateOf is State for a device the caller has already read.
+func (s *Service) StateOf(ctx context.Context, d *store.Device) (State, error) {
+	fs, err := s.store.OpenFindings(ctx, d.ID)
 	if err != nil {
 		return State{}, err
 	}
 	return stateOf(d, fs, s.now().UTC()), nil
+}
+
+// States is the state of each of ds, keyed by id, from one read of the
+// open findings however many devices there are.
+func (s *Service) States(ctx context.Context, ds []store.Device) (map[string]State, error) {
+	all, err := s.store.AllOpenFindings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byDev := byDevice(all)
+	now := s.now().UTC()
+	out := make(map[string]State, len(ds))
+	for i := range ds {
+		out[ds[i].ID] = stateOf(&ds[i], byDev[ds[i].ID], now)
+	}
+	return out, nil
 }
 
 func stateOf(d *store.Device, fs []store.Finding, now time.Time) State {
@@ -580,25 +614,14 @@ type DeviceSummary struct {
 // Summary counts devices per state and findings per control, and lists
 // every device that is not compliant.
 func (s *Service) Summary(ctx context.Context) (Summary, error) {
-	devs, err := s.store.ListDevices(ctx)
+	devs, byDev, err := s.active(ctx)
 	if err != nil {
 		return Summary{}, err
-	}
-	all, err := s.store.AllOpenFindings(ctx)
-	if err != nil {
-		return Summary{}, err
-	}
-	byDev := map[string][]store.Finding{}
-	for _, f := range all {
-		byDev[f.DeviceID] = append(byDev[f.DeviceID], f)
 	}
 	now := s.now().UTC()
 	out := Summary{States: map[string]int{}, Controls: map[string]map[string]int{}, Failing: []DeviceSummary{}}
 	for i := range devs {
 		d := &devs[i]
-		if d.Status != store.StatusActive {
-			continue
-		}
 		st := stateOf(d, byDev[d.ID], now)
 		out.States[st.State]++
 		for _, f := range byDev[d.ID] {
