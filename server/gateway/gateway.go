@@ -248,13 +248,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
-		httpjson.Error(w, http.StatusUnauthorized, "client certificate required")
-		return
-	}
-	id, err := identity.DeviceID(r.TLS.PeerCertificates[0])
-	if err != nil {
-		httpjson.Error(w, http.StatusForbidden, "not a device certificate")
+	id, ok := deviceOf(w, r)
+	if !ok {
 		return
 	}
 	host := httpjson.RemoteHost(r)
@@ -310,6 +305,21 @@ func (g *Gateway) SendState(ctx context.Context, deviceID string) {
 	}
 }
 
+// deviceOf is the device id of the verified client certificate, or an
+// answer saying why there is none.
+func deviceOf(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+		httpjson.Error(w, http.StatusUnauthorized, "client certificate required")
+		return "", false
+	}
+	id, err := identity.DeviceID(r.TLS.PeerCertificates[0])
+	if err != nil {
+		httpjson.Error(w, http.StatusForbidden, "not a device certificate")
+		return "", false
+	}
+	return id, true
+}
+
 // AccessPath answers, for the device whose certificate is presented, the
 // same access decision as the console API: a CJI application behind the
 // same CA asks about the device in front of it.
@@ -320,13 +330,8 @@ func (g *Gateway) access(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusMethodNotAllowed, "GET only")
 		return
 	}
-	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
-		httpjson.Error(w, http.StatusUnauthorized, "client certificate required")
-		return
-	}
-	id, err := identity.DeviceID(r.TLS.PeerCertificates[0])
-	if err != nil {
-		httpjson.Error(w, http.StatusForbidden, "not a device certificate")
+	id, ok := deviceOf(w, r)
+	if !ok {
 		return
 	}
 	d, err := g.compliance.AccessJSON(r.Context(), id)
