@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -47,24 +45,18 @@ func (c *client) bluetooth(ctx context.Context, args []string, stdout io.Writer)
 				ExpiresAt                    *string `json:"expires_at"`
 			} `json:"allowlist"`
 		}
-		var raw json.RawMessage
-		if err := c.do(ctx, http.MethodGet, "/api/v1/bluetooth/allowlist", &raw); err != nil {
-			return err
-		}
-		if c.json {
-			return printJSON(stdout, raw)
-		}
-		json.Unmarshal(raw, &out)
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ADDRESS\tNAME\tSCOPE\tAPPROVED BY\tEXPIRES\tREASON")
-		for _, a := range out.Allowlist {
-			exp := "-"
-			if a.ExpiresAt != nil {
-				exp = *a.ExpiresAt
+		return c.list(ctx, "/api/v1/bluetooth/allowlist", &out, stdout, func() error {
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ADDRESS\tNAME\tSCOPE\tAPPROVED BY\tEXPIRES\tREASON")
+			for _, a := range out.Allowlist {
+				exp := "-"
+				if a.ExpiresAt != nil {
+					exp = *a.ExpiresAt
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Address, a.Name, a.Scope, a.ApprovedBy, exp, a.Reason)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Address, a.Name, a.Scope, a.ApprovedBy, exp, a.Reason)
-		}
-		return tw.Flush()
+			return tw.Flush()
+		})
 	case "allow":
 		if len(args) < 3 {
 			return usageError{"bt allow ADDRESS --reason R [--scope agency|group:G|device:ID] [--name N] [--expires 720h]"}
@@ -146,30 +138,9 @@ func (c *client) compliance(ctx context.Context, args []string, stdout io.Writer
 
 // raw sends a raw body (a profile document) and prints the raw answer.
 func (c *client) raw(ctx context.Context, method, path string, body []byte, stdout io.Writer) error {
-	var rd io.Reader
-	if body != nil {
-		rd = strings.NewReader(string(body))
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	out, err := c.call(ctx, method, path, body, false)
 	if err != nil {
 		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Error string `json:"error"`
-		}
-		json.Unmarshal(out, &e)
-		return &apiError{Status: resp.StatusCode, Msg: e.Error}
 	}
 	_, err = stdout.Write(out)
 	return err

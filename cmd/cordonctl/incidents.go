@@ -25,20 +25,14 @@ func (c *client) incidents(ctx context.Context, args []string, stdout io.Writer)
 				StartedAt                                      string `json:"started_at"`
 			} `json:"incidents"`
 		}
-		var raw json.RawMessage
-		if err := c.do(ctx, http.MethodGet, "/api/v1/incidents", &raw); err != nil {
-			return err
-		}
-		if c.json {
-			return printJSON(stdout, raw)
-		}
-		json.Unmarshal(raw, &out)
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tDEVICE\tKIND\tCATEGORY\tDURATION\tSEVERITY\tSTATUS\tSTARTED")
-		for _, i := range out.Incidents {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.ID, i.DeviceID, i.Kind, i.Category, i.DurationClass, i.Severity, i.Status, i.StartedAt)
-		}
-		return tw.Flush()
+		return c.list(ctx, "/api/v1/incidents", &out, stdout, func() error {
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tDEVICE\tKIND\tCATEGORY\tDURATION\tSEVERITY\tSTATUS\tSTARTED")
+			for _, i := range out.Incidents {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i.ID, i.DeviceID, i.Kind, i.Category, i.DurationClass, i.Severity, i.Status, i.StartedAt)
+			}
+			return tw.Flush()
+		})
 	}
 	if len(args) < 2 {
 		return usageError{"incident report|show|close|form"}

@@ -164,24 +164,18 @@ func run(args []string, stdout io.Writer) error {
 				LastSeen                   *string `json:"last_seen"`
 			} `json:"devices"`
 		}
-		var raw json.RawMessage
-		if err := c.do(ctx, http.MethodGet, "/api/v1/devices", &raw); err != nil {
-			return err
-		}
-		if c.json {
-			return printJSON(stdout, raw)
-		}
-		json.Unmarshal(raw, &out)
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tPLATFORM\tONLINE\tSTATUS\tLAST SEEN")
-		for _, d := range out.Devices {
-			seen := "-"
-			if d.LastSeen != nil {
-				seen = *d.LastSeen
+		return c.list(ctx, "/api/v1/devices", &out, stdout, func() error {
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tPLATFORM\tONLINE\tSTATUS\tLAST SEEN")
+			for _, d := range out.Devices {
+				seen := "-"
+				if d.LastSeen != nil {
+					seen = *d.LastSeen
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\n", d.ID, d.Name, d.Platform, d.Online, d.Status, seen)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\n", d.ID, d.Name, d.Platform, d.Online, d.Status, seen)
-		}
-		return tw.Flush()
+			return tw.Flush()
+		})
 	case rest[1] == "show" && len(rest) == 3:
 		return c.print(ctx, http.MethodGet, "/api/v1/devices/"+url.PathEscape(rest[2]), stdout)
 	case rest[1] == "revoke" && len(rest) == 3:
@@ -212,42 +206,69 @@ func (c *client) do(ctx context.Context, method, path string, out any) error {
 }
 
 func (c *client) send(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
+	var body []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
+		body = b
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
+	raw, err := c.call(ctx, method, path, body, in != nil)
+	if err != nil || out == nil || len(raw) == 0 {
 		return err
 	}
-	if in != nil {
+	return json.Unmarshal(raw, out)
+}
+
+// call makes one request and returns the answer's body; an answer of
+// 300 or more is an *apiError carrying the server's message.
+func (c *client) call(ctx context.Context, method, path string, body []byte, isJSON bool) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if isJSON {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Authorization", "Bearer "+c.key)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.StatusCode >= 300 {
 		var e struct {
 			Error string `json:"error"`
 		}
 		json.Unmarshal(raw, &e)
-		return &apiError{Status: resp.StatusCode, Msg: e.Error}
+		return nil, &apiError{Status: resp.StatusCode, Msg: e.Error}
 	}
-	if out == nil || len(raw) == 0 {
-		return nil
+	return raw, nil
+}
+
+// list fetches a list for a person (a table, drawn by table from out) or
+// for a script (-o json: the API's JSON as it came).
+func (c *client) list(ctx context.Context, path string, out any, stdout io.Writer, table func() error) error {
+	var raw json.RawMessage
+	if err := c.do(ctx, http.MethodGet, path, &raw); err != nil {
+		return err
 	}
-	return json.Unmarshal(raw, out)
+	if c.json {
+		return printJSON(stdout, raw)
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return err
+	}
+	return table()
 }
 
 // commands runs "device lock|wipe|bt-block" and "command show|approve".
