@@ -93,14 +93,7 @@ func Serve(ctx context.Context, ln net.Listener, a Agent, log *slog.Logger) erro
 	})
 	mux.HandleFunc("POST /v1/reports", func(w http.ResponseWriter, r *http.Request) {
 		var rep protocol.IncidentReport
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&rep); err != nil || dec.More() {
-			msg := "trailing data after the report"
-			if err != nil {
-				msg = err.Error()
-			}
-			write(w, http.StatusBadRequest, map[string]string{"error": "malformed report: " + msg})
+		if !decodeBody(w, r, &rep, "report") {
 			return
 		}
 		// Who filed it is what the kernel says, not what the body says.
@@ -115,17 +108,11 @@ func Serve(ctx context.Context, ln net.Listener, a Agent, log *slog.Logger) erro
 			return
 		}
 		log.Info("incident report filed locally", "report", id, "kind", rep.Kind, "reporter", rep.Reporter)
-		wait, _ := time.ParseDuration(r.URL.Query().Get("wait"))
-		wctx, cancel := context.WithTimeout(r.Context(), min(max(wait, 0), 30*time.Second))
-		defer cancel()
-		write(w, http.StatusAccepted, a.WaitFiled(wctx, id))
+		answerFiled(w, r, a, id)
 	})
 	mux.HandleFunc("POST /v1/bluetooth-requests", func(w http.ResponseWriter, r *http.Request) {
 		var req protocol.BluetoothRequest
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil || dec.More() {
-			write(w, http.StatusBadRequest, map[string]string{"error": "malformed request"})
+		if !decodeBody(w, r, &req, "request") {
 			return
 		}
 		req.Requester = peerName(r.Context())
@@ -135,10 +122,7 @@ func Serve(ctx context.Context, ln net.Listener, a Agent, log *slog.Logger) erro
 			return
 		}
 		log.Info("Bluetooth approval requested locally", "report", id, "address", req.Address, "requester", req.Requester)
-		wait, _ := time.ParseDuration(r.URL.Query().Get("wait"))
-		wctx, cancel := context.WithTimeout(r.Context(), min(max(wait, 0), 30*time.Second))
-		defer cancel()
-		write(w, http.StatusAccepted, a.WaitFiled(wctx, id))
+		answerFiled(w, r, a, id)
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ConnContext: withPeer}
 	go func() {
@@ -152,6 +136,32 @@ func Serve(ctx context.Context, ln net.Listener, a Agent, log *slog.Logger) erro
 		return nil
 	}
 	return err
+}
+
+// decodeBody reads one JSON value of a bounded size with no unknown
+// fields and nothing after it, or answers 400 naming what was malformed.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, what string) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data after the " + what)
+	}
+	if err != nil {
+		write(w, http.StatusBadRequest, map[string]string{"error": "malformed " + what + ": " + err.Error()})
+		return false
+	}
+	return true
+}
+
+// answerFiled waits up to ?wait= (at most 30 s) for the server's answer
+// to what was filed, and returns it as tracked: filed, refused or still
+// spooled.
+func answerFiled(w http.ResponseWriter, r *http.Request, a Agent, id string) {
+	wait, _ := time.ParseDuration(r.URL.Query().Get("wait"))
+	ctx, cancel := context.WithTimeout(r.Context(), min(max(wait, 0), 30*time.Second))
+	defer cancel()
+	write(w, http.StatusAccepted, a.WaitFiled(ctx, id))
 }
 
 func devices(self string, ds []protocol.OwnedDevice) []protocol.OwnedDevice {

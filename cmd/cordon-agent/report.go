@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cordon-mdm/cordon/agent/localapi"
+	"github.com/cordon-mdm/cordon/agent/state"
 	"github.com/cordon-mdm/cordon/internal/timearg"
 	"github.com/cordon-mdm/cordon/protocol"
 )
@@ -51,9 +52,17 @@ func report(args []string, stdout io.Writer) error {
 	if err := r.Check(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *wait+10*time.Second)
+	return fileLocally(*wait, stdout, func(ctx context.Context) (state.Report, error) {
+		return localapi.Client{Socket: *socket}.Report(ctx, r, *wait)
+	})
+}
+
+// fileLocally hands something to the running agent, waits up to wait for
+// the server's answer and prints what became of it.
+func fileLocally(wait time.Duration, stdout io.Writer, file func(context.Context) (state.Report, error)) error {
+	ctx, cancel := context.WithTimeout(context.Background(), wait+10*time.Second)
 	defer cancel()
-	got, err := localapi.Client{Socket: *socket}.Report(ctx, r, *wait)
+	got, err := file(ctx)
 	if err != nil {
 		return err
 	}
@@ -82,13 +91,7 @@ func bluetooth(args []string, stdout io.Writer) error {
 	if err := r.Check(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *wait+10*time.Second)
-	defer cancel()
-	got, err := localapi.Client{Socket: *socket}.RequestBluetooth(ctx, r, *wait)
-	if err != nil {
-		return err
-	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(got)
+	return fileLocally(*wait, stdout, func(ctx context.Context) (state.Report, error) {
+		return localapi.Client{Socket: *socket}.RequestBluetooth(ctx, r, *wait)
+	})
 }
