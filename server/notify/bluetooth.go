@@ -2,12 +2,9 @@ package notify
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/cordon-mdm/cordon/server/auth"
 	"github.com/cordon-mdm/cordon/server/store"
@@ -47,33 +44,11 @@ func (s *Service) NotifyBluetooth(ctx context.Context, r *store.BluetoothRequest
 	if r.Decision != "" {
 		body += "Decision: " + r.Decision + "\r\n"
 	}
-	now := s.now().UTC()
-	var ns []store.Notification
-	seen := map[string]bool{}
-	for _, addr := range to {
-		if addr == "" || seen[strings.ToLower(addr)] {
-			continue
-		}
-		seen[strings.ToLower(addr)] = true
-		ns = append(ns, store.Notification{ID: uuid.NewString(), IncidentID: r.ID, About: "bluetooth_request", Channel: "email",
-			Recipient: addr, Subject: subject, Body: body, CreatedAt: now, NextAttempt: now})
-	}
-	if s.webhook != nil {
-		b, _ := json.Marshal(BluetoothPayload{Event: "bluetooth_request", Reason: step, Request: map[string]any{
+	s.enqueue(ctx, outgoing{ref: r.ID, about: "bluetooth_request", subject: subject, body: body, to: to, step: step,
+		payload: BluetoothPayload{Event: "bluetooth_request", Reason: step, Request: map[string]any{
 			"id": r.ID, "device_id": r.DeviceID, "address": r.Address, "name": r.Name, "reason": r.Reason,
 			"requester": r.Requester, "supervisor": r.Supervisor, "status": r.Status, "decided_by": r.DecidedBy,
-			"decision": r.Decision, "created_at": r.CreatedAt.UTC().Format(time.RFC3339)}})
-		ns = append(ns, store.Notification{ID: uuid.NewString(), IncidentID: r.ID, About: "bluetooth_request", Channel: "webhook",
-			Recipient: s.webhook.Redacted(), Subject: step, Body: string(b), CreatedAt: now, NextAttempt: now})
-	}
-	if len(ns) == 0 {
-		return
-	}
-	if err := s.store.QueueNotifications(ctx, ns); err != nil {
-		s.log.Error("queue notifications", "request", r.ID, "err", err)
-		return
-	}
-	go s.Deliver(context.WithoutCancel(ctx))
+			"decision": r.Decision, "created_at": r.CreatedAt.UTC().Format(time.RFC3339)}}})
 }
 
 // emailOf is the address of a "user:EMAIL" actor (or a bare address).

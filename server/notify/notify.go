@@ -7,6 +7,7 @@ package notify
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -112,34 +113,53 @@ func (s *Service) Notify(ctx context.Context, inc *store.Incident, why string) {
 	if s.link != "" {
 		body += "\r\n" + s.link + "/api/v1/incidents/" + inc.ID + "\r\n"
 	}
+	to := make([]string, 0, len(users)+1)
+	for _, u := range users {
+		to = append(to, u.Email)
+	}
+	if inc.OutsideUS {
+		to = append(to, s.csaISO)
+	}
+	s.enqueue(ctx, outgoing{ref: inc.ID, subject: subject, body: body, to: to, step: why, payload: s.incidentPayload(inc, device, why)})
+}
+
+// outgoing is one notification: an email to each address, and the
+// payload to the webhook.
+type outgoing struct {
+	ref, about    string // what it is about: IncidentID and About of each row
+	subject, body string
+	to            []string // duplicates and empty addresses are skipped
+	step          string   // the webhook row's subject
+	payload       any
+}
+
+// enqueue writes one row per distinct address, plus the webhook's when
+// one is configured, to the outbox, and starts a delivery.
+func (s *Service) enqueue(ctx context.Context, o outgoing) {
 	now := s.now().UTC()
 	var ns []store.Notification
 	seen := map[string]bool{}
-	to := func(addr string) {
+	for _, addr := range o.to {
 		if addr == "" || seen[strings.ToLower(addr)] {
-			return
+			continue
 		}
 		seen[strings.ToLower(addr)] = true
-		ns = append(ns, store.Notification{ID: uuid.NewString(), IncidentID: inc.ID, Channel: "email", Recipient: addr,
-			Subject: subject, Body: body, CreatedAt: now, NextAttempt: now})
-	}
-	for _, u := range users {
-		to(u.Email)
-	}
-	if inc.OutsideUS {
-		to(s.csaISO)
+		ns = append(ns, store.Notification{ID: uuid.NewString(), IncidentID: o.ref, About: o.about, Channel: "email",
+			Recipient: addr, Subject: o.subject, Body: o.body, CreatedAt: now, NextAttempt: now})
 	}
 	if s.webhook != nil {
-		n, err := s.webhookNotification(inc, device, why, now)
-		if err != nil {
-			s.log.Error("webhook payload", "incident", inc.ID, "err", err)
+		if b, err := json.Marshal(o.payload); err != nil {
+			s.log.Error("webhook payload", "ref", o.ref, "err", err)
 		} else {
-			n.ID = uuid.NewString()
-			ns = append(ns, n)
+			ns = append(ns, store.Notification{ID: uuid.NewString(), IncidentID: o.ref, About: o.about, Channel: "webhook",
+				Recipient: s.webhook.Redacted(), Subject: o.step, Body: string(b), CreatedAt: now, NextAttempt: now})
 		}
 	}
+	if len(ns) == 0 {
+		return
+	}
 	if err := s.store.QueueNotifications(ctx, ns); err != nil {
-		s.log.Error("queue notifications", "incident", inc.ID, "err", err)
+		s.log.Error("queue notifications", "ref", o.ref, "err", err)
 		return
 	}
 	go s.Deliver(context.WithoutCancel(ctx))

@@ -6,7 +6,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -91,7 +90,8 @@ type IncidentPayload struct {
 	Link          string     `json:"link,omitempty"`
 }
 
-func (s *Service) webhookNotification(inc *store.Incident, device, why string, now time.Time) (store.Notification, error) {
+// incidentPayload is what the webhook receives about an incident.
+func (s *Service) incidentPayload(inc *store.Incident, device, why string) Payload {
 	p := Payload{Event: "incident", Reason: why, Incident: IncidentPayload{ID: inc.ID, DeviceID: inc.DeviceID, Device: device,
 		Kind: inc.Kind, StartedAt: inc.StartedAt, EndedAt: inc.EndedAt, Description: inc.Description, Location: inc.Location,
 		OutsideUS: inc.OutsideUS, LockState: inc.LockState, Category: inc.Category, DurationClass: inc.DurationClass,
@@ -99,12 +99,7 @@ func (s *Service) webhookNotification(inc *store.Incident, device, why string, n
 	if s.link != "" {
 		p.Incident.Link = s.link + "/api/v1/incidents/" + inc.ID
 	}
-	body, err := json.Marshal(p)
-	if err != nil {
-		return store.Notification{}, err
-	}
-	return store.Notification{IncidentID: inc.ID, Channel: "webhook", Recipient: s.webhook.Redacted(),
-		Subject: why, Body: string(body), CreatedAt: now, NextAttempt: now}, nil
+	return p
 }
 
 // post delivers one webhook notification to the configured URL, signed
