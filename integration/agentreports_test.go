@@ -83,14 +83,8 @@ func TestAgentReportSpooledWhileOffline(t *testing.T) {
 		t.Fatalf("report about another owner's device: %+v", got)
 	}
 
-	sock := filepath.Join(t.TempDir(), "agent.sock")
-	ln, err := localapi.Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go localapi.Serve(ctx, ln, a.Agent, e.Log)
+	sock := serveLocalAPI(t, e, a.Agent)
+	ctx := context.Background()
 	bin := buildBinary(t, "cordon-agent", "")
 	out, err := exec.Command(bin, "report", "--socket", sock, "--device", stranger.DeviceID(), "--kind", "total_loss", "--started", "1h").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "not one of this owner's devices") {
@@ -181,4 +175,19 @@ func TestServerDetectsSilentUnlockedAgent(t *testing.T) {
 	if d.Compliance != "quarantined" {
 		t.Fatalf("silent unlocked device compliance %q, want quarantined", d.Compliance)
 	}
+}
+
+// serveLocalAPI serves a's local socket, as `cordon-agent run` does, until
+// the test ends, and returns its path.
+func serveLocalAPI(t *testing.T, e *testenv.Env, a *agent.Agent) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	ln, err := localapi.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go localapi.Serve(ctx, ln, a, e.Log)
+	return sock
 }

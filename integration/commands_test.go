@@ -372,11 +372,7 @@ func TestQueuedLockSurvivesKill9(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The agent must be gone before the test's temporary dirs are
-		// removed, or its last status write races the cleanup.
-		stopped := make(chan struct{})
-		go func() { defer close(stopped); a.Run(ctx) }()
-		defer func() { cancel(); <-stopped }()
+		testenv.RunAgent(t, a, dir)
 		testenv.Eventually(t, 20*time.Second, "the queued lock done after the restart", func() bool {
 			api("GET", "/api/v1/commands/"+c.ID, &c)
 			return c.Status == "done"

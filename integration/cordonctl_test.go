@@ -21,10 +21,7 @@ func TestCordonctlIncidents(t *testing.T) {
 	waitOnline(t, e, laso, a.DeviceID())
 	bin := buildBinary(t, "cordonctl", "")
 	ctl := func(key string, args ...string) (string, error) {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "CORDON_SERVER="+e.Server.ConsoleURL(), "CORDON_API_KEY="+key,
-			"CORDON_CA_FINGERPRINT="+e.Server.CA.RootFingerprint())
-		out, err := cmd.CombinedOutput()
+		out, err := cordonctlCmd(bin, e, key, args...).CombinedOutput()
 		return string(out), err
 	}
 	out, err := ctl(e.APIKey("user"), "incident", "report", "--device", a.DeviceID(), "--kind", "loss_of_control",
@@ -71,10 +68,7 @@ func TestCordonctlBluetoothAndCompliance(t *testing.T) {
 	waitOnline(t, e, admin, a.DeviceID())
 	bin := buildBinary(t, "cordonctl", "")
 	ctl := func(key string, args ...string) (string, error) {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "CORDON_SERVER="+e.Server.ConsoleURL(), "CORDON_API_KEY="+key,
-			"CORDON_CA_FINGERPRINT="+e.Server.CA.RootFingerprint())
-		out, err := cmd.CombinedOutput()
+		out, err := cordonctlCmd(bin, e, key, args...).CombinedOutput()
 		return string(out), err
 	}
 	if out, err := ctl(admin, "bt", "allow", "aa:bb:cc", "--reason", "department radios (OUI)", "--name", "Motorola"); err != nil {
@@ -127,9 +121,7 @@ func TestCordonctlForScripts(t *testing.T) {
 	admin, auditor, user := e.APIKey("it-admin"), e.APIKey("auditor"), e.APIKey("user")
 	bin := buildBinary(t, "cordonctl", "")
 	ctl := func(key string, args ...string) (string, int) {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "CORDON_SERVER="+e.Server.ConsoleURL(), "CORDON_API_KEY="+key,
-			"CORDON_CA_FINGERPRINT="+e.Server.CA.RootFingerprint())
+		cmd := cordonctlCmd(bin, e, key, args...)
 		out, _ := cmd.Output()
 		return string(out), cmd.ProcessState.ExitCode()
 	}
@@ -186,4 +178,13 @@ func TestCordonctlForScripts(t *testing.T) {
 	if json.Unmarshal([]byte(lines[0]), &first) != nil || first.Seq != 1 {
 		t.Fatalf("first exported entry %q", lines[0])
 	}
+}
+
+// cordonctlCmd is the built cordonctl, configured as an administrator
+// would for e's server, acting with key.
+func cordonctlCmd(bin string, e *testenv.Env, key string, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "CORDON_SERVER="+e.Server.ConsoleURL(), "CORDON_API_KEY="+key,
+		"CORDON_CA_FINGERPRINT="+e.Server.CA.RootFingerprint())
+	return cmd
 }

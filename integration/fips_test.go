@@ -101,9 +101,7 @@ func TestFIPSBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stopped := make(chan struct{})
-	go func() { defer close(stopped); a.Run(ctx) }()
-	defer func() { cancel(); <-stopped }() // before the temporary dirs go
+	testenv.RunAgent(t, a, dir)
 	select {
 	case <-acked:
 	case <-time.After(15 * time.Second):

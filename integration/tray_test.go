@@ -108,14 +108,8 @@ func TestTrayReportsALostDevice(t *testing.T) {
 	waitOnline(t, e, laso, laptop.DeviceID())
 
 	// The agent's local socket, as `cordon-agent run` serves it.
-	sock := filepath.Join(t.TempDir(), "agent.sock")
-	ln, err := localapi.Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go localapi.Serve(ctx, ln, laptop.Agent, e.Log)
+	sock := serveLocalAPI(t, e, laptop.Agent)
+	ctx := context.Background()
 	testenv.Eventually(t, 10*time.Second, "both of the owner's devices known to the agent", func() bool {
 		st, err := localapi.Client{Socket: sock}.Status(ctx)
 		return err == nil && len(st.Devices) == 2

@@ -229,13 +229,24 @@ func (e *Env) StartAgent(dir state.Dir, opts ...agent.Option) *Agent {
 	if err != nil {
 		e.T.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(e.ctx)
+	return run(e.T, e.ctx, a, dir)
+}
+
+// RunAgent runs an agent a test built itself until the test ends. Stop
+// (and the test's end) waits for it to be gone, so its last status write
+// cannot race the removal of the test's temporary dirs.
+func RunAgent(t testing.TB, a *agent.Agent, dir state.Dir) *Agent {
+	return run(t, context.Background(), a, dir)
+}
+
+func run(t testing.TB, parent context.Context, a *agent.Agent, dir state.Dir) *Agent {
+	ctx, cancel := context.WithCancel(parent)
 	ta := &Agent{Agent: a, Dir: dir, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(ta.done)
 		a.Run(ctx)
 	}()
-	e.T.Cleanup(ta.Stop)
+	t.Cleanup(ta.Stop)
 	return ta
 }
 
