@@ -12,6 +12,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/api"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
+	"github.com/cordon-mdm/cordon/server/console"
 	"github.com/cordon-mdm/cordon/server/incidents"
 	"github.com/cordon-mdm/cordon/server/store"
 )
@@ -123,6 +124,117 @@ func TestRoleMatrix(t *testing.T) {
 	for r := range roleMatrix {
 		if !seen[r] {
 			t.Errorf("the role matrix names %s, which is not a route", r)
+		}
+	}
+}
+
+// consoleMatrix is the console's half of the README's "Who may do what":
+// page or action → roles. "*" is anyone (the sign-in pages), "*signed-in"
+// anyone part-way through sign-in (second factor, sign out).
+var consoleMatrix = map[string][]string{
+	"GET /console/static/":                               {"*"},
+	"GET /console/banner":                                {"*"},
+	"POST /console/banner":                               {"*"},
+	"GET /console/login":                                 {"*"},
+	"POST /console/login":                                {"*"},
+	"GET /console/mfa":                                   {"*signed-in"},
+	"POST /console/mfa":                                  {"*signed-in"},
+	"GET /console/mfa/enroll":                            {"*signed-in"},
+	"GET /console/mfa/qr.png":                            {"*signed-in"},
+	"POST /console/mfa/enroll":                           {"*signed-in"},
+	"POST /console/logout":                               {"*signed-in"},
+	"GET /console/{$}":                                   {"it-admin", "laso", "auditor", "user"},
+	"GET /console/devices":                               {"it-admin", "laso", "auditor"},
+	"GET /console/devices/{id}":                          {"it-admin", "laso", "auditor"},
+	"POST /console/devices/{id}/lock":                    {"it-admin", "laso"},
+	"POST /console/devices/{id}/bt-block":                {"it-admin", "laso"},
+	"POST /console/devices/{id}/wipe":                    {"laso"},
+	"GET /console/incidents":                             {"it-admin", "laso", "auditor"},
+	"GET /console/incidents/{id}":                        {"it-admin", "laso", "auditor"},
+	"POST /console/incidents/{id}":                       {"laso"},
+	"GET /console/incidents/{id}/form":                   {"it-admin", "laso", "auditor"},
+	"GET /console/bluetooth":                             {"it-admin", "laso", "auditor"},
+	"POST /console/bluetooth/allowlist":                  {"it-admin"},
+	"POST /console/bluetooth/allowlist/{address}/delete": {"it-admin"},
+	"POST /console/bluetooth/requests/{id}/approve":      {"it-admin"},
+	"POST /console/bluetooth/requests/{id}/deny":         {"it-admin"},
+	"POST /console/bluetooth/requests/{id}/endorse":      {"it-admin", "laso", "auditor", "user"},
+	"GET /console/audit":                                 {"auditor", "laso"},
+	"GET /console/users":                                 {"it-admin"},
+	"POST /console/users/{id}/unlock":                    {"it-admin"},
+	"POST /console/apikeys":                              {"it-admin"},
+	"POST /console/apikeys/{id}/disable":                 {"it-admin"},
+	"GET /console/tokens":                                {"it-admin"},
+	"POST /console/tokens":                               {"it-admin"},
+}
+
+// TestConsoleRoleMatrix walks every console route with a signed-in
+// session of every role, and with none: without a session a page sends
+// the browser to the banner; a role the matrix allows is served, any
+// other gets 403.
+func TestConsoleRoleMatrix(t *testing.T) {
+	clock := &skewClock{}
+	e := testenv.New(t, "", clock.option())
+	visitors := map[string]*browserless{}
+	for _, role := range []string{"it-admin", "laso", "auditor", "user"} {
+		email := role + "@agency.example"
+		pw := addConsoleUser(t, e, email, role)
+		visitors[role] = newBrowserless(t, e)
+		visitors[role].signIn(email, pw, clock.now)
+	}
+	seen := map[string]bool{}
+	for _, rt := range console.New(nil, nil, nil, nil, nil, nil, nil).Routes() {
+		seen[rt.Pattern] = true
+		allowed, ok := consoleMatrix[rt.Pattern]
+		if !ok {
+			t.Errorf("console route %s is not in the role matrix", rt.Pattern)
+			continue
+		}
+		var listed []string
+		if rt.Roles != nil {
+			listed = rt.Roles
+		} else {
+			listed = []string{"*"}
+		}
+		if strings.Join(listed, ",") != strings.Join(allowed, ",") {
+			t.Errorf("%s admits %v, the matrix says %v", rt.Pattern, listed, allowed)
+		}
+		if allowed[0] == "*" {
+			continue // the sign-in pages themselves
+		}
+		method, path, _ := strings.Cut(rt.Pattern, " ")
+		path = strings.NewReplacer("{id}", "no-such-thing", "{address}", "AA:BB:CC:DD:EE:FF", "{$}", "").Replace(path)
+		call := func(b *browserless) (int, string) {
+			if method == "GET" {
+				st, _, loc := b.get(path)
+				return st, loc
+			}
+			st, _, loc := b.post(path, nil)
+			return st, loc
+		}
+		if st, loc := call(newBrowserless(t, e)); st != http.StatusSeeOther || !strings.HasPrefix(loc, "/console/banner") {
+			t.Errorf("%s without a session: %d %q, want a redirect to the banner", rt.Pattern, st, loc)
+		}
+		if allowed[0] == "*signed-in" {
+			continue // reached part-way through sign-in; checked in the sign-in tests
+		}
+		for role, b := range visitors {
+			st, loc := call(b)
+			may := false
+			for _, a := range allowed {
+				may = may || a == role
+			}
+			switch {
+			case may && (st == http.StatusForbidden || strings.HasPrefix(loc, "/console/banner")):
+				t.Errorf("%s as %s: %d %q, but the matrix allows it", rt.Pattern, role, st, loc)
+			case !may && st != http.StatusForbidden:
+				t.Errorf("%s as %s: %d, want 403", rt.Pattern, role, st)
+			}
+		}
+	}
+	for r := range consoleMatrix {
+		if !seen[r] {
+			t.Errorf("the console matrix names %s, which is not a route", r)
 		}
 	}
 }

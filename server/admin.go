@@ -14,6 +14,7 @@ import (
 	"github.com/cordon-mdm/cordon/enroll"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/auth"
+	"github.com/cordon-mdm/cordon/server/console"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -130,3 +131,34 @@ func (a *Admin) SetPassword(ctx context.Context, email, password string) error {
 	}
 	return a.Audit.Record(ctx, audit.Entry{Actor: a.actor, Source: "local", Action: audit.PasswordChanged, Target: "user:" + email, Outcome: audit.Success})
 }
+
+// UnlockUser lifts a sign-in lockout from the server host: the way back
+// in when the only it-admin is the one locked out.
+func (a *Admin) UnlockUser(ctx context.Context, email string) error {
+	u, err := a.Store.GetUserByEmail(ctx, email)
+	if err != nil {
+		return fmt.Errorf("no user %s: %w", email, err)
+	}
+	was, err := a.Store.ClearLoginFailures(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	return a.Audit.Record(ctx, audit.Entry{Actor: a.actor, Source: "local", Action: console.ActionUserUnlocked, Target: "user:" + email,
+		Outcome: audit.Success, Details: map[string]string{"was_locked": fmt.Sprint(was)}})
+}
+
+// ResetMFA removes a user's second factor and recovery codes (a lost
+// phone); an it-admin or LASO enrolls a new one at the next sign-in.
+func (a *Admin) ResetMFA(ctx context.Context, email string) error {
+	u, err := a.Store.GetUserByEmail(ctx, email)
+	if err != nil {
+		return fmt.Errorf("no user %s: %w", email, err)
+	}
+	if err := a.Store.SetTOTP(ctx, u.ID, "", "", 0, ""); err != nil {
+		return err
+	}
+	return a.Audit.Record(ctx, audit.Entry{Actor: a.actor, Source: "local", Action: ActionMFAReset, Target: "user:" + email, Outcome: audit.Success})
+}
+
+// ActionMFAReset is recorded when a user's second factor is removed.
+const ActionMFAReset = "user.mfa_reset"

@@ -35,7 +35,9 @@ import (
 	"github.com/cordon-mdm/cordon/server/api"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/commands"
+	"github.com/cordon-mdm/cordon/server/auth"
 	"github.com/cordon-mdm/cordon/server/compliance"
+	"github.com/cordon-mdm/cordon/server/console"
 	"github.com/cordon-mdm/cordon/server/gateway"
 	"github.com/cordon-mdm/cordon/server/incidents"
 	"github.com/cordon-mdm/cordon/server/notify"
@@ -66,6 +68,9 @@ type config struct {
 	webhookSecret                          []byte
 	incidentClock                          func() time.Time
 	complianceClock                        func() time.Time
+	consoleClock                           func() time.Time
+	lockout                                auth.LockoutPolicy
+	banner                                 string
 }
 
 // Option configures a Server.
@@ -150,6 +155,41 @@ func WithIncidentClock(now func() time.Time) Option {
 	return func(c *config) error { c.incidentClock = now; return nil }
 }
 
+// WithConsoleClock replaces the clock of console sign-in: lockouts, the
+// idle lock and TOTP codes (tests).
+func WithConsoleClock(now func() time.Time) Option {
+	return func(c *config) error { c.consoleClock = now; return nil }
+}
+
+// WithLoginLockout picks the failed sign-in rule: "v6" (default: locked
+// until an it-admin unlocks) or "v5.8" (locked for 10 minutes).
+func WithLoginLockout(rule string) Option {
+	return func(c *config) error {
+		p, err := auth.Lockout(rule)
+		c.lockout = p
+		return err
+	}
+}
+
+// WithBannerFile replaces the console's system-use notification with the
+// agency's text, read from path.
+func WithBannerFile(path string) Option {
+	return func(c *config) error {
+		if path == "" {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("--banner-file: %w", err)
+		}
+		if strings.TrimSpace(string(b)) == "" {
+			return errors.New("--banner-file is empty: the system-use notification cannot be blank")
+		}
+		c.banner = string(b)
+		return nil
+	}
+}
+
 // WithComplianceClock replaces the clock grace periods run on (tests).
 func WithComplianceClock(now func() time.Time) Option {
 	return func(c *config) error { c.complianceClock = now; return nil }
@@ -230,7 +270,8 @@ type Server struct {
 
 // New opens the data dir, database and CA. It does not listen yet.
 func New(ctx context.Context, opts ...Option) (*Server, error) {
-	cfg := config{dataDir: DefaultDataDir, listen: DefaultListen, agentListen: DefaultAgentListen,
+	lockout, _ := auth.Lockout("")
+	cfg := config{lockout: lockout, dataDir: DefaultDataDir, listen: DefaultListen, agentListen: DefaultAgentListen,
 		log: slog.New(slog.DiscardHandler), deviceLifetime: pki.DefaultDeviceLifetime, pingInterval: 30 * time.Second, historyLimit: 500, fips: fips.Default(), sweepEvery: 15 * time.Second, smtpFrom: "cordon@localhost"}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
@@ -343,6 +384,15 @@ func (s *Server) Start(ctx context.Context) error {
 		api.WithLogger(s.log), api.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
 		api.WithCommands(s.Commands, s.Store), api.WithIncidents(s.Incidents, s.Store),
 		api.WithCompliance(s.Compliance, s.Store))
+	copts2 := []console.Option{console.WithLogger(s.log), console.WithLockout(s.cfg.lockout), console.WithBanner(s.cfg.banner)}
+	if s.cfg.consoleClock != nil {
+		copts2 = append(copts2, console.WithClock(s.cfg.consoleClock))
+	}
+	web := console.New(s.Store, s.Store, s.Audit, s.Commands, s.Incidents, s.Compliance, enr, copts2...)
+	root := http.NewServeMux()
+	root.Handle("/console/", web)
+	root.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusSeeOther))
+	root.Handle("/", handler)
 
 	// Recorded so an auditor can show from the trail alone that the
 	// server ran in FIPS mode, on which module, for every period it ran.
@@ -369,7 +419,7 @@ func (s *Server) Start(ctx context.Context) error {
 	agentTLS := s.gw.TLSConfig(agentBase)
 
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
-	s.consoleSrv = &http.Server{Handler: handler, TLSConfig: consoleTLS, ReadHeaderTimeout: 10 * time.Second,
+	s.consoleSrv = &http.Server{Handler: root, TLSConfig: consoleTLS, ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: errLog}
 	s.agentSrv = &http.Server{Handler: s.gw, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 	agentLn := s.gw.Listener(s.agentLn, agentTLS)

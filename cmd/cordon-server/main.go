@@ -28,6 +28,8 @@ const usage = `usage: cordon-server COMMAND [flags]
   apikey create    print a new API key
   user add         create a console user
   user passwd      change a console user's password (CJIS rules, not the last 10)
+  user unlock      lift a console user's lockout after 5 failed sign-ins
+  user reset-mfa   remove a console user's second factor (lost phone)
   ca fingerprint   print the root CA's SHA-256 fingerprint
   audit verify     verify the audit log's hash chain
   version          print the version
@@ -62,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return userPasswd(rest, stdout)
 	case "user add":
 		return userAdd(rest, stdout)
+	case "user unlock", "user reset-mfa":
+		return userAccount(cmd, rest, stdout)
 	case "ca fingerprint":
 		fs := newFlags("ca fingerprint")
 		data := fs.String("data", server.DefaultDataDir, "data dir")
@@ -113,6 +117,8 @@ func serve(args []string, stderr io.Writer) error {
 	webhookURL := fs.String("webhook-url", "", "also POST every incident notification as JSON here, signed (X-Cordon-Signature)")
 	webhookSecret := fs.String("webhook-secret-file", "", "file holding the webhook's HMAC-SHA256 secret (16 bytes or more)")
 	playbook := fs.String("playbook", "", "incident playbook JSON (rule → actions); rules left out keep the defaults")
+	lockout := fs.String("login-lockout", "v6", "after 5 failed console sign-ins: v6 locks until an it-admin unlocks, v5.8 locks for 10 minutes")
+	banner := fs.String("banner-file", "", "the console's system-use notification text (default: the CJIS wording)")
 	fipsMode := fs.Bool("fips", fips.Default(), "restrict TLS on both listeners to FIPS 140-3 approved algorithms; refuse to start unless the FIPS module is active")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -127,7 +133,8 @@ func serve(args []string, stderr io.Writer) error {
 	srv, err := server.New(ctx, server.WithDataDir(*data), server.WithListen(*listen), server.WithAgentListen(*agentListen),
 		server.WithDatabase(*database), server.WithHostnames(hostnames...), server.WithLogger(logger),
 		server.WithDeviceCertLifetime(*certLifetime), server.WithFIPS(*fipsMode), server.WithSMTP(*smtpURL, *smtpFrom),
-		server.WithCSAISO(*csaISO), server.WithWebhook(*webhookURL, *webhookSecret), server.WithPlaybook(*playbook))
+		server.WithCSAISO(*csaISO), server.WithWebhook(*webhookURL, *webhookSecret), server.WithPlaybook(*playbook),
+		server.WithLoginLockout(*lockout), server.WithBannerFile(*banner))
 	if err != nil {
 		return err
 	}
@@ -212,6 +219,29 @@ func userPasswd(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "password of %s changed\n", *email)
+	return nil
+}
+
+func userAccount(cmd string, args []string, stdout io.Writer) error {
+	fs := newFlags(cmd)
+	email := fs.String("email", "", "the user's email")
+	ctx := context.Background()
+	adm, err := openAdmin(ctx, fs, args)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	if cmd == "user unlock" {
+		if err := adm.UnlockUser(ctx, *email); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s unlocked\n", *email)
+		return nil
+	}
+	if err := adm.ResetMFA(ctx, *email); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "second factor of %s removed; it is set up again at the next sign-in\n", *email)
 	return nil
 }
 

@@ -146,3 +146,9 @@ func (s *Store) ExpireCommands(ctx context.Context, now time.Time) ([]Command, e
 	})
 	return cs, err
 }
+
+// DeviceCommands returns the device's newest commands first.
+func (s *Store) DeviceCommands(ctx context.Context, deviceID string, limit int) ([]Command, error) {
+	var cs []Command
+	return cs, s.with(ctx).Omit("frame").Where("device_id = ?", deviceID).Order("created_at DESC").Limit(limit).Find(&cs).Error
+}

@@ -92,7 +92,7 @@ type APIKey struct {
 	Disabled  bool
 }
 
-// User is a console user; PasswordHash is a PBKDF2-SHA256 string.
+// User is a console user; PasswordHash is an argon2id or PBKDF2 string.
 type User struct {
 	ID           string `gorm:"primaryKey;size:36"`
 	Email        string `gorm:"size:256;uniqueIndex"`
@@ -103,6 +103,40 @@ type User struct {
 	// password may not come back within the policy's history (10).
 	PasswordHistory string
 	PasswordSetAt   *time.Time
+
+	// FailedLogins counts consecutive failed sign-ins (password or second
+	// factor) since FirstFailedAt; LockedAt is set when they reach the
+	// lockout threshold and cleared by an it-admin or, under the v5.8
+	// rule, by time.
+	FailedLogins  int
+	FirstFailedAt *time.Time
+	LockedAt      *time.Time
+
+	// TOTPSecret is the RFC 6238 shared secret (base32) once enrolled;
+	// TOTPAlgorithm is SHA1 or SHA256. TOTPLastStep is the last time step
+	// accepted, so a code cannot be used twice.
+	TOTPSecret    string `gorm:"size:128"`
+	TOTPAlgorithm string `gorm:"size:16"`
+	TOTPLastStep  int64
+	// RecoveryCodes are the SHA-256 hashes of the unused one-time
+	// recovery codes, JSON.
+	RecoveryCodes string
+}
+
+// Session is a console sign-in. ID is the SHA-256 of the cookie's token,
+// so reading the table does not yield usable sessions.
+type Session struct {
+	ID     string `gorm:"primaryKey;size:64"`
+	UserID string `gorm:"size:36;index"`
+	// Stage is "mfa" (password accepted, second factor due), "enroll"
+	// (second factor required but not yet set up) or "active".
+	Stage string `gorm:"size:16"`
+	CSRF  string `gorm:"size:64"`
+	// PendingTOTP is the secret being enrolled, until a code confirms it.
+	PendingTOTP string `gorm:"size:128"`
+	Source      string `gorm:"size:64"`
+	CreatedAt   time.Time
+	LastSeen    time.Time
 }
 
 // AuditEntry is one link of the hash-chained audit log.

@@ -1,0 +1,273 @@
+// Package console is Cordon's web console: server-rendered pages for IT,
+// the LASO and auditors, behind CJIS sign-in (system-use banner, password,
+// TOTP, lockout, idle lock). Like the REST API its handlers are thin: they
+// check the session, the role and the CSRF token, then call the same
+// services the API calls. Templates and the stylesheet are embedded and
+// no page runs script, so the Content-Security-Policy allows none.
+package console
+
+import (
+	"context"
+	"embed"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cordon-mdm/cordon/enroll"
+	"github.com/cordon-mdm/cordon/server/audit"
+	"github.com/cordon-mdm/cordon/server/auth"
+	"github.com/cordon-mdm/cordon/server/commands"
+	"github.com/cordon-mdm/cordon/server/compliance"
+	"github.com/cordon-mdm/cordon/server/incidents"
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Accounts is what sign-in reads and writes.
+type Accounts interface {
+	GetUserByEmail(ctx context.Context, email string) (*store.User, error)
+	GetUser(ctx context.Context, id string) (*store.User, error)
+	ListUsers(ctx context.Context) ([]store.User, error)
+	LoginFailed(ctx context.Context, id string, at time.Time, windowStart *time.Time, threshold int) (*store.User, bool, error)
+	ClearLoginFailures(ctx context.Context, id string) (bool, error)
+	SetTOTP(ctx context.Context, id, secret, algorithm string, step int64, recovery string) error
+	UseTOTPStep(ctx context.Context, id string, step int64) (bool, error)
+	ReplaceRecoveryCodes(ctx context.Context, id, old, new string) (bool, error)
+	CreateSession(ctx context.Context, s *store.Session) error
+	GetSession(ctx context.Context, id string) (*store.Session, error)
+	SaveSession(ctx context.Context, s *store.Session) error
+	DeleteSession(ctx context.Context, id string) error
+	ListAPIKeys(ctx context.Context) ([]store.APIKey, error)
+	CreateAPIKey(ctx context.Context, k *store.APIKey) error
+	DisableAPIKey(ctx context.Context, id string) error
+}
+
+// Records is what the pages show.
+type Records interface {
+	ListDevices(ctx context.Context) ([]store.Device, error)
+	GetDevice(ctx context.Context, id string) (*store.Device, error)
+	LockTimeline(ctx context.Context, deviceID string) ([]store.LockEvent, error)
+	DeviceCommands(ctx context.Context, deviceID string, limit int) ([]store.Command, error)
+	ListIncidents(ctx context.Context) ([]store.Incident, error)
+	GetIncident(ctx context.Context, id string) (*store.Incident, error)
+	IncidentTimeline(ctx context.Context, id string) ([]store.IncidentEvent, error)
+	ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry, error)
+	AuditHeadSeq(ctx context.Context) (int64, string, error)
+	BluetoothAllowList(ctx context.Context) ([]store.BluetoothAllow, error)
+	ListBluetoothRequests(ctx context.Context) ([]store.BluetoothRequest, error)
+}
+
+// Auditor records and verifies the audit trail.
+type Auditor interface {
+	Record(ctx context.Context, e audit.Entry) error
+	Verify(ctx context.Context) (audit.VerifyResult, error)
+}
+
+// Commands queues remote commands.
+type Commands interface {
+	Issue(ctx context.Context, r commands.Request) (*store.Command, error)
+}
+
+// Incidents updates incidents.
+type Incidents interface {
+	Update(ctx context.Context, id string, u incidents.Update) (*store.Incident, error)
+}
+
+// Compliance answers device standing and runs the Bluetooth allow-list.
+type Compliance interface {
+	State(ctx context.Context, deviceID string) (compliance.State, error)
+	States(ctx context.Context, ds []store.Device) (map[string]compliance.State, error)
+	AddAllow(ctx context.Context, in compliance.Allow, actor, source string) (*store.BluetoothAllow, error)
+	RemoveAllow(ctx context.Context, address, actor, source string) error
+	Endorse(ctx context.Context, id, actor, source string) (*store.BluetoothRequest, error)
+	Decide(ctx context.Context, id string, approve bool, reason string, expires *time.Time, actor, source string) (*store.BluetoothRequest, error)
+}
+
+// Tokens issues enrollment tokens.
+type Tokens interface {
+	CreateToken(ctx context.Context, req enroll.TokenRequest, actor, source string) (string, time.Time, error)
+}
+
+// DefaultBanner is the system-use notification CJIS 5.5.4 asks for; an
+// agency replaces it with its own wording (--banner-file).
+const DefaultBanner = `You are accessing a restricted information system of a criminal justice agency. ` +
+	`It is provided for authorized use only. Use of this system may be monitored, recorded and audited. ` +
+	`Unauthorized use is prohibited and subject to criminal and civil penalties. ` +
+	`Use of this system indicates consent to monitoring and recording.`
+
+// IdleLimit is CJIS 5.5.5's session lock: at most 30 minutes idle.
+const IdleLimit = 30 * time.Minute
+
+// maxSession bounds a session however active it is.
+const maxSession = 12 * time.Hour
+
+// Console is the web console handler, mounted at /console/.
+type Console struct {
+	accounts   Accounts
+	records    Records
+	audit      Auditor
+	commands   Commands
+	incidents  Incidents
+	compliance Compliance
+	tokens     Tokens
+
+	now     func() time.Time
+	lockout auth.LockoutPolicy
+	banner  string
+	log     *slog.Logger
+
+	mux    *http.ServeMux
+	routes []Route
+	pages  map[string]*template.Template
+}
+
+// Route is a console page or action and the roles it admits (nil: any
+// visitor, signed in or not).
+type Route struct {
+	Pattern string
+	Roles   []string
+}
+
+// Option configures the console.
+type Option func(*Console)
+
+// WithClock replaces the clock of lockouts, idle locks and TOTP (tests).
+func WithClock(now func() time.Time) Option { return func(c *Console) { c.now = now } }
+
+// WithLockout sets the failed sign-in rule (auth.Lockout).
+func WithLockout(p auth.LockoutPolicy) Option { return func(c *Console) { c.lockout = p } }
+
+// WithBanner replaces the system-use notification text.
+func WithBanner(text string) Option {
+	return func(c *Console) {
+		if strings.TrimSpace(text) != "" {
+			c.banner = strings.TrimSpace(text)
+		}
+	}
+}
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(c *Console) { c.log = l } }
+
+// New builds the console.
+func New(accounts Accounts, records Records, auditor Auditor, cmds Commands, incs Incidents, comp Compliance, tokens Tokens, opts ...Option) *Console {
+	lock, _ := auth.Lockout("")
+	c := &Console{accounts: accounts, records: records, audit: auditor, commands: cmds, incidents: incs, compliance: comp, tokens: tokens,
+		now: time.Now, lockout: lock, banner: DefaultBanner, log: slog.New(slog.DiscardHandler), mux: http.NewServeMux()}
+	for _, o := range opts {
+		o(c)
+	}
+	c.pages = parsePages()
+	staff := []string{auth.RoleITAdmin, auth.RoleLASO, auth.RoleAuditor}
+	anyone := []string{auth.RoleITAdmin, auth.RoleLASO, auth.RoleAuditor, auth.RoleUser}
+	it, laso := auth.RoleITAdmin, auth.RoleLASO
+
+	static, _ := fs.Sub(staticFS, "static")
+	c.open("GET /console/static/", http.StripPrefix("/console/static/", http.FileServerFS(static)).ServeHTTP)
+	c.open("GET /console/banner", c.bannerPage)
+	c.open("POST /console/banner", c.acknowledge)
+	c.open("GET /console/login", c.loginPage)
+	c.open("POST /console/login", c.login)
+	// Second factor and its enrollment: reached with a session whose
+	// password step is done.
+	c.partial("GET /console/mfa", c.mfaPage)
+	c.partial("POST /console/mfa", c.mfa)
+	c.partial("GET /console/mfa/enroll", c.enrollPage)
+	c.partial("GET /console/mfa/qr.png", c.enrollQR)
+	c.partial("POST /console/mfa/enroll", c.enrollConfirm)
+	c.partial("POST /console/logout", c.logout)
+
+	c.page("GET /console/{$}", c.overview, anyone...)
+	c.page("GET /console/devices", c.devicesPage, staff...)
+	c.page("GET /console/devices/{id}", c.devicePage, staff...)
+	c.page("POST /console/devices/{id}/lock", c.lockDevice, it, laso)
+	c.page("POST /console/devices/{id}/bt-block", c.btBlock, it, laso)
+	// Wipe is the LASO's alone, and asks for a fresh second factor.
+	c.page("POST /console/devices/{id}/wipe", c.wipeDevice, laso)
+	c.page("GET /console/incidents", c.incidentsPage, staff...)
+	c.page("GET /console/incidents/{id}", c.incidentPage, staff...)
+	c.page("POST /console/incidents/{id}", c.updateIncident, laso)
+	c.page("GET /console/incidents/{id}/form", c.incidentForm, staff...)
+	c.page("GET /console/bluetooth", c.bluetoothPage, staff...)
+	c.page("POST /console/bluetooth/allowlist", c.addAllow, it)
+	c.page("POST /console/bluetooth/allowlist/{address}/delete", c.deleteAllow, it)
+	c.page("POST /console/bluetooth/requests/{id}/approve", c.decideRequest(true), it)
+	c.page("POST /console/bluetooth/requests/{id}/deny", c.decideRequest(false), it)
+	// Any signed-in user may endorse; the service admits only the
+	// supervisor the request names.
+	c.page("POST /console/bluetooth/requests/{id}/endorse", c.endorseRequest, anyone...)
+	c.page("GET /console/audit", c.auditPage, auth.RoleAuditor, laso)
+	c.page("GET /console/users", c.usersPage, it)
+	c.page("POST /console/users/{id}/unlock", c.unlockUser, it)
+	c.page("POST /console/apikeys", c.createAPIKey, it)
+	c.page("POST /console/apikeys/{id}/disable", c.disableAPIKey, it)
+	c.page("GET /console/tokens", c.tokensPage, it)
+	c.page("POST /console/tokens", c.createToken, it)
+	return c
+}
+
+// Routes are the console's patterns and who may use each.
+func (c *Console) Routes() []Route { return slices.Clone(c.routes) }
+
+// ServeHTTP serves with the headers every console response carries: no
+// script at all, no framing, nothing cached, no referrer leaking ids.
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Strict-Transport-Security", "max-age=31536000")
+	c.mux.ServeHTTP(w, r)
+}
+
+// allowed says whether role may use the route pattern.
+func (c *Console) allowed(role, pattern string) bool {
+	for _, rt := range c.routes {
+		if rt.Pattern == pattern {
+			return rt.Roles == nil || slices.Contains(rt.Roles, role)
+		}
+	}
+	return false
+}
+
+func parsePages() map[string]*template.Template {
+	funcs := template.FuncMap{
+		"when": func(t any) string {
+			switch v := t.(type) {
+			case time.Time:
+				if v.IsZero() {
+					return "—"
+				}
+				return v.UTC().Format("2006-01-02 15:04:05Z")
+			case *time.Time:
+				if v == nil {
+					return "—"
+				}
+				return v.UTC().Format("2006-01-02 15:04:05Z")
+			}
+			return ""
+		},
+		"join": strings.Join,
+	}
+	names, _ := fs.Glob(templateFS, "templates/*.html")
+	pages := map[string]*template.Template{}
+	for _, n := range names {
+		if n == "templates/layout.html" {
+			continue
+		}
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		pages[name] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n))
+	}
+	return pages
+}

@@ -1,0 +1,341 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"image/png"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/cordon-mdm/cordon/internal/httpjson"
+	"github.com/cordon-mdm/cordon/server/audit"
+	"github.com/cordon-mdm/cordon/server/auth"
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+// preToken returns the pre-sign-in CSRF token, setting the cookie when
+// the browser has none yet.
+func preToken(w http.ResponseWriter, r *http.Request) string {
+	if ck, err := r.Cookie(preCookie); err == nil && len(ck.Value) >= 32 && len(ck.Value) <= 64 {
+		return ck.Value
+	}
+	t := newToken()
+	setCookie(w, preCookie, t, 0)
+	return t
+}
+
+var whyText = map[string]string{
+	"idle":    "Your session was locked after 30 minutes without activity. Sign in again.",
+	"out":     "You are signed out.",
+	"locked":  "Too many failed sign-ins: this account is locked. An IT administrator can unlock it.",
+	"expired": "Your sign-in took too long. Start again.",
+}
+
+func (c *Console) bannerPage(w http.ResponseWriter, r *http.Request) {
+	c.render(w, r, http.StatusOK, "banner", nil, view{Title: "System use notification", CSRF: preToken(w, r),
+		Flash: whyText[r.URL.Query().Get("why")], D: c.banner})
+}
+
+func (c *Console) acknowledge(w http.ResponseWriter, r *http.Request) {
+	setCookie(w, ackCookie, "1", 0)
+	c.record(r.Context(), "anonymous", httpjson.RemoteHost(r), ActionBannerAck, "console", audit.Success, nil)
+	http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+}
+
+func acknowledged(r *http.Request) bool {
+	ck, err := r.Cookie(ackCookie)
+	return err == nil && ck.Value == "1"
+}
+
+func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
+	if !acknowledged(r) {
+		c.toBanner(w, r, "")
+		return
+	}
+	c.render(w, r, http.StatusOK, "login", nil, view{Title: "Sign in", CSRF: preToken(w, r)})
+}
+
+// dummyHash is checked against when the email is unknown, so a wrong
+// email takes as long as a wrong password.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := auth.HashPassword("cordon-no-such-user-password")
+	return h
+})
+
+const wrongLogin = "Wrong email or password."
+
+func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+	if !acknowledged(r) {
+		c.toBanner(w, r, "")
+		return
+	}
+	ctx := r.Context()
+	src := httpjson.RemoteHost(r)
+	email := strings.TrimSpace(r.PostFormValue("email"))
+	password := r.PostFormValue("password")
+	again := func(status int, msg string) {
+		c.render(w, r, status, "login", nil, view{Title: "Sign in", CSRF: preToken(w, r), Error: msg})
+	}
+	if email == "" || len(email) > 256 || password == "" || len(password) > 256 {
+		again(http.StatusBadRequest, "Enter your email and password.")
+		return
+	}
+	u, err := c.accounts.GetUserByEmail(ctx, email)
+	if errors.Is(err, store.ErrNotFound) {
+		auth.CheckPassword(dummyHash(), password)
+		c.record(ctx, "anonymous", src, ActionLogin, "user:"+email, audit.Failure,
+			map[string]string{"step": "password", "reason": "unknown user"})
+		again(http.StatusUnauthorized, wrongLogin)
+		return
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if c.stillLocked(ctx, u, src) {
+		// The password is not even checked: a locked account answers
+		// nothing about it.
+		c.record(ctx, "user:"+u.Email, src, ActionLogin, "user:"+u.Email, audit.Denied,
+			map[string]string{"step": "password", "reason": "account locked"})
+		again(http.StatusForbidden, whyText["locked"])
+		return
+	}
+	if !auth.CheckPassword(u.PasswordHash, password) {
+		if c.failed(ctx, u, src, "password", "wrong password") {
+			again(http.StatusForbidden, whyText["locked"])
+			return
+		}
+		again(http.StatusUnauthorized, wrongLogin)
+		return
+	}
+	stage := stageActive
+	switch {
+	case u.TOTPSecret != "":
+		stage = stageMFA
+	case auth.MFARequired(u.Role):
+		stage = stageEnroll
+	}
+	token := newToken()
+	now := c.now()
+	s := &store.Session{ID: sessionID(token), UserID: u.ID, Stage: stage, CSRF: newToken(), Source: src, CreatedAt: now, LastSeen: now}
+	if err := c.accounts.CreateSession(ctx, s); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	setCookie(w, sessionCookie, token, 0)
+	clearCookie(w, ackCookie)
+	if stage == stageActive {
+		c.signedIn(ctx, u, src, "password")
+		http.Redirect(w, r, "/console/", http.StatusSeeOther)
+		return
+	}
+	c.record(ctx, "user:"+u.Email, src, ActionLogin, "user:"+u.Email, audit.Success,
+		map[string]string{"step": "password", "next": stage})
+	if stage == stageMFA {
+		http.Redirect(w, r, "/console/mfa", http.StatusSeeOther)
+	} else {
+		http.Redirect(w, r, "/console/mfa/enroll", http.StatusSeeOther)
+	}
+}
+
+// stillLocked reports whether u is locked now; an expired v5.8 lock is
+// lifted here, with its own audit entry.
+func (c *Console) stillLocked(ctx context.Context, u *store.User, src string) bool {
+	locked, expired := c.lockout.Locked(u, c.now())
+	if expired {
+		if _, err := c.accounts.ClearLoginFailures(ctx, u.ID); err == nil {
+			c.record(ctx, "server", src, ActionUserUnlocked, "user:"+u.Email, audit.Success,
+				map[string]string{"reason": "lock expired (" + c.lockout.Rule + " rule, " + c.lockout.Duration.String() + ")"})
+		}
+	}
+	return locked
+}
+
+// failed counts a failed sign-in step and audits it; it reports whether
+// this failure locked the account.
+func (c *Console) failed(ctx context.Context, u *store.User, src, step, reason string) bool {
+	now := c.now()
+	after, lockedNow, err := c.accounts.LoginFailed(ctx, u.ID, now, c.lockout.WindowStart(now), c.lockout.Threshold)
+	n := 0
+	if err == nil {
+		n = after.FailedLogins
+	}
+	c.record(ctx, "user:"+u.Email, src, ActionLogin, "user:"+u.Email, audit.Failure,
+		map[string]string{"step": step, "reason": reason, "consecutive_failures": strconv.Itoa(n)})
+	if lockedNow {
+		c.record(ctx, "server", src, ActionUserLocked, "user:"+u.Email, audit.Success,
+			map[string]string{"consecutive_failures": strconv.Itoa(n), "rule": c.lockout.Rule})
+	}
+	return lockedNow
+}
+
+func (c *Console) signedIn(ctx context.Context, u *store.User, src, method string) {
+	c.accounts.ClearLoginFailures(ctx, u.ID)
+	c.record(ctx, "user:"+u.Email, src, ActionLogin, "user:"+u.Email, audit.Success,
+		map[string]string{"step": "complete", "method": method, "role": u.Role})
+}
+
+// secondFactor checks a TOTP code (each time step once) or a one-time
+// recovery code, and says which it was.
+func (c *Console) secondFactor(ctx context.Context, u *store.User, code string) (string, bool) {
+	code = strings.TrimSpace(code)
+	if u.TOTPSecret == "" || code == "" || len(code) > 64 {
+		return "", false
+	}
+	if step, ok := auth.CheckTOTP(u.TOTPSecret, u.TOTPAlgorithm, code, c.now()); ok {
+		fresh, err := c.accounts.UseTOTPStep(ctx, u.ID, step)
+		return "totp", err == nil && fresh
+	}
+	if left, ok := auth.UseRecoveryCode(u.RecoveryCodes, code); ok {
+		swapped, err := c.accounts.ReplaceRecoveryCodes(ctx, u.ID, u.RecoveryCodes, left)
+		return "recovery_code", err == nil && swapped
+	}
+	return "", false
+}
+
+func (c *Console) mfaPage(w http.ResponseWriter, r *http.Request, v *visit) {
+	if v.session.Stage != stageMFA {
+		http.Redirect(w, r, "/console/", http.StatusSeeOther)
+		return
+	}
+	c.render(w, r, http.StatusOK, "mfa", v, view{Title: "Second factor"})
+}
+
+func (c *Console) mfa(w http.ResponseWriter, r *http.Request, v *visit) {
+	ctx := r.Context()
+	if v.session.Stage != stageMFA {
+		http.Redirect(w, r, "/console/", http.StatusSeeOther)
+		return
+	}
+	if c.stillLocked(ctx, v.user, v.source) {
+		c.accounts.DeleteSession(ctx, v.session.ID)
+		c.record(ctx, v.actor(), v.source, ActionLogin, v.actor(), audit.Denied,
+			map[string]string{"step": "totp", "reason": "account locked"})
+		c.toBanner(w, r, "locked")
+		return
+	}
+	method, ok := c.secondFactor(ctx, v.user, r.PostFormValue("code"))
+	if !ok {
+		if c.failed(ctx, v.user, v.source, "totp", "wrong or reused code") {
+			c.accounts.DeleteSession(ctx, v.session.ID)
+			clearCookie(w, sessionCookie)
+			c.toBanner(w, r, "locked")
+			return
+		}
+		c.render(w, r, http.StatusUnauthorized, "mfa", v, view{Title: "Second factor", Error: "Wrong or already used code."})
+		return
+	}
+	if err := c.activate(ctx, v); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.signedIn(ctx, v.user, v.source, method)
+	http.Redirect(w, r, "/console/", http.StatusSeeOther)
+}
+
+// activate finishes sign-in. The session gets a new CSRF token, so one
+// seen before the second factor is worth nothing after it.
+func (c *Console) activate(ctx context.Context, v *visit) error {
+	v.session.Stage = stageActive
+	v.session.CSRF = newToken()
+	v.session.PendingTOTP = ""
+	return c.accounts.SaveSession(ctx, v.session)
+}
+
+type enrollView struct {
+	Secret, URI string
+	Codes       []string
+}
+
+// pendingSecret returns the secret being enrolled in this session,
+// making one on first sight.
+func (c *Console) pendingSecret(ctx context.Context, v *visit) (string, error) {
+	if v.session.PendingTOTP != "" {
+		return v.session.PendingTOTP, nil
+	}
+	s, err := auth.NewTOTPSecret()
+	if err != nil {
+		return "", err
+	}
+	v.session.PendingTOTP = s
+	return s, c.accounts.SaveSession(ctx, v.session)
+}
+
+func (c *Console) enrollPage(w http.ResponseWriter, r *http.Request, v *visit) {
+	if v.session.Stage != stageEnroll {
+		http.Redirect(w, r, "/console/", http.StatusSeeOther)
+		return
+	}
+	secret, err := c.pendingSecret(r.Context(), v)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, "enroll", v, view{Title: "Set up your second factor",
+		D: enrollView{Secret: secret, URI: auth.TOTPURI("Cordon", v.user.Email, secret, auth.TOTPAlgorithm())}})
+}
+
+func (c *Console) enrollQR(w http.ResponseWriter, r *http.Request, v *visit) {
+	if v.session.Stage != stageEnroll || v.session.PendingTOTP == "" {
+		http.NotFound(w, r)
+		return
+	}
+	key, err := auth.TOTPKey(auth.TOTPURI("Cordon", v.user.Email, v.session.PendingTOTP, auth.TOTPAlgorithm()))
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	img, err := key.Image(240, 240)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	png.Encode(w, img)
+}
+
+func (c *Console) enrollConfirm(w http.ResponseWriter, r *http.Request, v *visit) {
+	ctx := r.Context()
+	if v.session.Stage != stageEnroll || v.session.PendingTOTP == "" {
+		http.Redirect(w, r, "/console/", http.StatusSeeOther)
+		return
+	}
+	secret, alg := v.session.PendingTOTP, auth.TOTPAlgorithm()
+	step, ok := auth.CheckTOTP(secret, alg, r.PostFormValue("code"), c.now())
+	if !ok {
+		if c.failed(ctx, v.user, v.source, "mfa_enrollment", "wrong code") {
+			c.accounts.DeleteSession(ctx, v.session.ID)
+			clearCookie(w, sessionCookie)
+			c.toBanner(w, r, "locked")
+			return
+		}
+		c.render(w, r, http.StatusUnauthorized, "enroll", v, view{Title: "Set up your second factor",
+			Error: "That code does not match. Check the time on your phone and try the next code.",
+			D:     enrollView{Secret: secret, URI: auth.TOTPURI("Cordon", v.user.Email, secret, alg)}})
+		return
+	}
+	codes, stored := auth.NewRecoveryCodes()
+	if err := c.accounts.SetTOTP(ctx, v.user.ID, secret, alg, step, stored); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if err := c.activate(ctx, v); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.record(ctx, v.actor(), v.source, ActionMFAEnrolled, v.actor(), audit.Success,
+		map[string]string{"algorithm": alg, "recovery_codes": strconv.Itoa(len(codes))})
+	c.signedIn(ctx, v.user, v.source, "totp")
+	// The codes are shown this once and never again.
+	c.render(w, r, http.StatusOK, "recovery", v, view{Title: "Your recovery codes", D: enrollView{Codes: codes}})
+}
+
+func (c *Console) logout(w http.ResponseWriter, r *http.Request, v *visit) {
+	c.accounts.DeleteSession(r.Context(), v.session.ID)
+	clearCookie(w, sessionCookie)
+	clearCookie(w, ackCookie)
+	c.record(r.Context(), v.actor(), v.source, ActionLogout, v.actor(), audit.Success, nil)
+	c.toBanner(w, r, "out")
+}

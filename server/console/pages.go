@@ -1,0 +1,643 @@
+package console
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cordon-mdm/cordon/enroll"
+	"github.com/cordon-mdm/cordon/server/audit"
+	"github.com/cordon-mdm/cordon/server/auth"
+	"github.com/cordon-mdm/cordon/server/commands"
+	"github.com/cordon-mdm/cordon/server/compliance"
+	"github.com/cordon-mdm/cordon/server/incidents"
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+var flashes = map[string]string{
+	"lock":       "Lock queued.",
+	"wipe":       "Wipe queued. It is delivered when the device connects.",
+	"wipe-held":  "Wipe held: a second LASO must approve it (wipe rate limit).",
+	"bt-block":   "Bluetooth block queued.",
+	"incident":   "Incident updated.",
+	"allow":      "Added to the allow-list.",
+	"allow-del":  "Removed from the allow-list.",
+	"approved":   "Request approved.",
+	"denied":     "Request denied.",
+	"endorsed":   "Request endorsed.",
+	"unlocked":   "Account unlocked.",
+	"key-off":    "API key disabled.",
+	"signed-out": "Signed out.",
+}
+
+// done redirects after a successful action (so a reload does not repeat
+// it) with one of the fixed flash messages.
+func done(w http.ResponseWriter, r *http.Request, to, flash string) {
+	http.Redirect(w, r, to+"?done="+flash, http.StatusSeeOther)
+}
+
+// refused shows why the service refused an action, with the status the
+// API would give.
+func (c *Console) refused(w http.ResponseWriter, r *http.Request, v *visit, err error) {
+	status := http.StatusBadRequest
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, commands.ErrForbidden), errors.Is(err, compliance.ErrForbidden):
+		status = http.StatusForbidden
+	case errors.Is(err, store.ErrConflict), errors.Is(err, compliance.ErrState), errors.Is(err, incidents.ErrTransition):
+		status = http.StatusConflict
+	case errors.Is(err, commands.ErrInvalid), errors.Is(err, commands.ErrConfirm), errors.Is(err, commands.ErrRevoked),
+		errors.Is(err, incidents.ErrInvalid), errors.Is(err, compliance.ErrInvalid), errors.Is(err, enroll.ErrInvalid):
+	default:
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, status, "error", v, view{Title: "Refused", Error: err.Error()})
+}
+
+// deviceRow is a device with its standing, for lists.
+type deviceRow struct {
+	store.Device
+	Compliance string
+	Reasons    []string
+}
+
+func (c *Console) deviceRows(r *http.Request) ([]deviceRow, error) {
+	ds, err := c.records.ListDevices(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	states, err := c.compliance.States(r.Context(), ds)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]deviceRow, 0, len(ds))
+	for _, d := range ds {
+		st := states[d.ID]
+		rows = append(rows, deviceRow{Device: d, Compliance: st.State, Reasons: st.Reasons})
+	}
+	return rows, nil
+}
+
+func openIncident(i *store.Incident) bool { return i.Status != "resolved" && i.Status != "closed" }
+
+type overviewView struct {
+	Devices, Online, Noncompliant, Quarantined, OpenIncidents, PendingRequests int
+	Failing                                                                    []deviceRow
+	Incidents                                                                  []store.Incident
+	Names                                                                      map[string]string
+}
+
+func (c *Console) overview(w http.ResponseWriter, r *http.Request, v *visit) {
+	if v.user.Role == auth.RoleUser {
+		// Users report losses from the tray; the console has nothing of
+		// theirs to show beyond that.
+		c.render(w, r, http.StatusOK, "home-user", v, view{Title: "Cordon"})
+		return
+	}
+	rows, err := c.deviceRows(r)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	incs, err := c.records.ListIncidents(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	reqs, err := c.records.ListBluetoothRequests(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	o := overviewView{Devices: len(rows), Names: map[string]string{}}
+	for _, d := range rows {
+		o.Names[d.ID] = d.Name
+		if d.Online {
+			o.Online++
+		}
+		if d.Compliance != "" && d.Compliance != "compliant" {
+			o.Noncompliant++
+			o.Failing = append(o.Failing, d)
+		}
+		if d.QuarantinedAt != nil {
+			o.Quarantined++
+		}
+	}
+	for _, i := range incs {
+		if openIncident(&i) {
+			o.OpenIncidents++
+			o.Incidents = append(o.Incidents, i)
+		}
+	}
+	for _, q := range reqs {
+		if q.Status == "pending" || q.Status == "endorsed" {
+			o.PendingRequests++
+		}
+	}
+	c.render(w, r, http.StatusOK, "overview", v, view{Title: "Overview", D: o})
+}
+
+type devicesView struct {
+	Rows                []deviceRow
+	Q, Status, Standing string
+	Standings           []string
+	Total               int
+}
+
+func (c *Console) devicesPage(w http.ResponseWriter, r *http.Request, v *visit) {
+	rows, err := c.deviceRows(r)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	dv := devicesView{Q: strings.TrimSpace(q.Get("q")), Status: q.Get("status"), Standing: q.Get("compliance"), Total: len(rows)}
+	seen := map[string]bool{}
+	needle := strings.ToLower(dv.Q)
+	for _, d := range rows {
+		if d.Compliance != "" && !seen[d.Compliance] {
+			seen[d.Compliance] = true
+			dv.Standings = append(dv.Standings, d.Compliance)
+		}
+		hay := strings.ToLower(strings.Join([]string{d.ID, d.Name, d.Hostname, d.Owner, d.Serial, d.Platform}, " "))
+		switch {
+		case needle != "" && !strings.Contains(hay, needle):
+		case dv.Status == "online" && !d.Online, dv.Status == "offline" && d.Online:
+		case dv.Status == "revoked" && d.Status != "revoked":
+		case dv.Standing != "" && d.Compliance != dv.Standing:
+		default:
+			dv.Rows = append(dv.Rows, d)
+		}
+	}
+	slices.Sort(dv.Standings)
+	c.render(w, r, http.StatusOK, "devices", v, view{Title: "Devices", D: dv})
+}
+
+type deviceView struct {
+	Device    *store.Device
+	State     compliance.State
+	Posture   string
+	Timeline  []store.LockEvent
+	Commands  []store.Command
+	Incidents []store.Incident
+}
+
+func (c *Console) devicePage(w http.ResponseWriter, r *http.Request, v *visit) {
+	c.showDevice(w, r, v, http.StatusOK, "")
+}
+
+// showDevice renders the device page, with msg as the error of an
+// action that was refused.
+func (c *Console) showDevice(w http.ResponseWriter, r *http.Request, v *visit, status int, msg string) {
+	ctx := r.Context()
+	d, err := c.records.GetDevice(ctx, r.PathValue("id"))
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			c.render(w, r, http.StatusNotFound, "error", v, view{Title: "Not found", Error: "no such device"})
+			return
+		}
+		c.fail(w, r, err)
+		return
+	}
+	dv := deviceView{Device: d}
+	if dv.State, err = c.compliance.State(ctx, d.ID); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if d.Posture != "" {
+		var buf bytes.Buffer
+		if json.Indent(&buf, []byte(d.Posture), "", "  ") == nil {
+			dv.Posture = buf.String()
+		}
+	}
+	if dv.Timeline, err = c.records.LockTimeline(ctx, d.ID); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	slices.Reverse(dv.Timeline)
+	if len(dv.Timeline) > 50 {
+		dv.Timeline = dv.Timeline[:50]
+	}
+	if dv.Commands, err = c.records.DeviceCommands(ctx, d.ID, 50); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	incs, err := c.records.ListIncidents(ctx)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	for _, i := range incs {
+		if i.DeviceID == d.ID {
+			dv.Incidents = append(dv.Incidents, i)
+		}
+	}
+	c.render(w, r, status, "device", v, view{Title: d.Name, Error: msg, D: dv})
+}
+
+func (c *Console) issue(w http.ResponseWriter, r *http.Request, v *visit, req commands.Request) {
+	req.DeviceID, req.Actor, req.Role, req.Source = r.PathValue("id"), v.actor(), v.user.Role, v.source
+	cmd, err := c.commands.Issue(r.Context(), req)
+	if err != nil {
+		c.refused(w, r, v, err)
+		return
+	}
+	flash := req.Kind
+	if req.Kind == "bluetooth_block" {
+		flash = "bt-block"
+	}
+	if cmd.Status == "held" {
+		flash = "wipe-held"
+	}
+	done(w, r, "/console/devices/"+url.PathEscape(req.DeviceID), flash)
+}
+
+func (c *Console) lockDevice(w http.ResponseWriter, r *http.Request, v *visit) {
+	c.issue(w, r, v, commands.Request{Kind: "lock"})
+}
+
+func (c *Console) btBlock(w http.ResponseWriter, r *http.Request, v *visit) {
+	c.issue(w, r, v, commands.Request{Kind: "bluetooth_block", Address: strings.TrimSpace(r.PostFormValue("address"))})
+}
+
+// wipeDevice asks for a fresh second factor however recent the sign-in:
+// the code is checked (and spent) before the wipe is queued. A wrong code
+// counts towards the lockout like a failed sign-in.
+func (c *Console) wipeDevice(w http.ResponseWriter, r *http.Request, v *visit) {
+	ctx := r.Context()
+	target := "device:" + r.PathValue("id")
+	if _, err := c.records.GetDevice(ctx, r.PathValue("id")); err != nil {
+		c.refused(w, r, v, err)
+		return
+	}
+	method, ok := c.secondFactor(ctx, v.user, r.PostFormValue("code"))
+	if !ok {
+		c.record(ctx, v.actor(), v.source, ActionStepUp, target, audit.Failure,
+			map[string]string{"for": "wipe", "reason": "wrong or reused code"})
+		if c.failed(ctx, v.user, v.source, "step_up", "wrong or reused code") {
+			c.accounts.DeleteSession(ctx, v.session.ID)
+			clearCookie(w, sessionCookie)
+			c.toBanner(w, r, "locked")
+			return
+		}
+		c.showDevice(w, r, v, http.StatusForbidden, "Wipe not sent: the authenticator code is wrong or was already used.")
+		return
+	}
+	c.record(ctx, v.actor(), v.source, ActionStepUp, target, audit.Success, map[string]string{"for": "wipe", "method": method})
+	c.issue(w, r, v, commands.Request{Kind: "wipe", Confirm: strings.TrimSpace(r.PostFormValue("confirm"))})
+}
+
+type incidentsView struct {
+	Incidents []store.Incident
+	Names     map[string]string
+	Status    string
+}
+
+func (c *Console) incidentsPage(w http.ResponseWriter, r *http.Request, v *visit) {
+	incs, err := c.records.ListIncidents(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	ds, err := c.records.ListDevices(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	iv := incidentsView{Names: map[string]string{}, Status: r.URL.Query().Get("status")}
+	for _, d := range ds {
+		iv.Names[d.ID] = d.Name
+	}
+	for _, i := range incs {
+		if iv.Status == "" && !openIncident(&i) || iv.Status != "" && iv.Status != "all" && i.Status != iv.Status {
+			continue
+		}
+		iv.Incidents = append(iv.Incidents, i)
+	}
+	c.render(w, r, http.StatusOK, "incidents", v, view{Title: "Incidents", D: iv})
+}
+
+type incidentView struct {
+	Incident *store.Incident
+	Device   *store.Device
+	Timeline []store.IncidentEvent
+	Next     []string
+}
+
+func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, v *visit) {
+	ctx := r.Context()
+	inc, err := c.records.GetIncident(ctx, r.PathValue("id"))
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			c.render(w, r, http.StatusNotFound, "error", v, view{Title: "Not found", Error: "no such incident"})
+			return
+		}
+		c.fail(w, r, err)
+		return
+	}
+	iv := incidentView{Incident: inc}
+	iv.Device, _ = c.records.GetDevice(ctx, inc.DeviceID)
+	if iv.Timeline, err = c.records.IncidentTimeline(ctx, inc.ID); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	order := []string{"reported", "triaged", "contained", "resolved", "closed"}
+	if i := slices.Index(order, inc.Status); i >= 0 {
+		iv.Next = order[i+1:]
+	}
+	c.render(w, r, http.StatusOK, "incident", v, view{Title: "Incident " + inc.ID, D: iv})
+}
+
+func (c *Console) updateIncident(w http.ResponseWriter, r *http.Request, v *visit) {
+	u := incidents.Update{Status: r.PostFormValue("status"), Disposition: strings.TrimSpace(r.PostFormValue("disposition")),
+		Actor: v.actor(), Source: v.source}
+	if s := strings.TrimSpace(r.PostFormValue("ended_at")); s != "" {
+		t, err := time.Parse("2006-01-02T15:04", s)
+		if err != nil {
+			if t, err = time.Parse(time.RFC3339, s); err != nil {
+				c.render(w, r, http.StatusBadRequest, "error", v, view{Title: "Refused", Error: "ended at: use YYYY-MM-DDTHH:MM (UTC)"})
+				return
+			}
+		}
+		t = t.UTC()
+		u.EndedAt = &t
+	}
+	if _, err := c.incidents.Update(r.Context(), r.PathValue("id"), u); err != nil {
+		c.refused(w, r, v, err)
+		return
+	}
+	done(w, r, "/console/incidents/"+url.PathEscape(r.PathValue("id")), "incident")
+}
+
+func (c *Console) incidentForm(w http.ResponseWriter, r *http.Request, v *visit) {
+	ctx := r.Context()
+	inc, err := c.records.GetIncident(ctx, r.PathValue("id"))
+	if err != nil {
+		c.refused(w, r, v, err)
+		return
+	}
+	dev, _ := c.records.GetDevice(ctx, inc.DeviceID)
+	tl, err := c.records.IncidentTimeline(ctx, inc.ID)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	incidents.BuildForm(inc, dev, tl).WriteHTML(w)
+}
+
+type bluetoothView struct {
+	Allow    []store.BluetoothAllow
+	Requests []store.BluetoothRequest
+	Names    map[string]string
+	Me       string
+}
+
+func (c *Console) bluetoothPage(w http.ResponseWriter, r *http.Request, v *visit) {
+	ctx := r.Context()
+	bv := bluetoothView{Names: map[string]string{}, Me: v.actor()}
+	var err error
+	if bv.Allow, err = c.records.BluetoothAllowList(ctx); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if bv.Requests, err = c.records.ListBluetoothRequests(ctx); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	ds, err := c.records.ListDevices(ctx)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	for _, d := range ds {
+		bv.Names[d.ID] = d.Name
+	}
+	c.render(w, r, http.StatusOK, "bluetooth", v, view{Title: "Bluetooth", D: bv})
+}
+
+func (c *Console) addAllow(w http.ResponseWriter, r *http.Request, v *visit) {
+	in := compliance.Allow{Address: strings.TrimSpace(r.PostFormValue("address")), Name: strings.TrimSpace(r.PostFormValue("name")),
+		Scope: strings.TrimSpace(r.PostFormValue("scope")), Reason: strings.TrimSpace(r.PostFormValue("reason"))}
+	if in.Scope == "" {
+		in.Scope = "agency"
+	}
+	if _, err := c.compliance.AddAllow(r.Context(), in, v.actor(), v.source); err != nil {
+		c.refused(w, r, v, err)
+		return
+	}
+	done(w, r, "/console/bluetooth", "allow")
+}
+
+func (c *Console) deleteAllow(w http.ResponseWriter, r *http.Request, v *visit) {
+	if err := c.compliance.RemoveAllow(r.Context(), r.PathValue("address"), v.actor(), v.source); err != nil {
+		c.refused(w, r, v, err)
+		return
+	}
+	done(w, r, "/console/bluetooth", "allow-del")
+}
+
+func (c *Console) decideRequest(approve bool) func(http.ResponseWriter, *http.Request, *visit) {
+	return func(w http.ResponseWriter, r *http.Request, v *visit) {
+		if _, err := c.compliance.Decide(r.Context(), r.PathValue("id"), approve, strings.TrimSpace(r.PostFormValue("reason")),
+			nil, v.actor(), v.source); err != nil {
+			c.refused(w, r, v, err)
+			return
+		}
+		flash := "denied"
+		if approve {
+			flash = "approved"
+		}
+		done(w, r, "/console/bluetooth", flash)
+	}
+}
+
+func (c *Console) endorseRequest(w http.ResponseWriter, r *http.Request, v *visit) {
+	if _, err := c.compliance.Endorse(r.Context(), r.PathValue("id"), v.actor(), v.source); err != nil {
+		c.refused(w, r, v, err)
+		return
+	}
+	done(w, r, "/console/bluetooth", "endorsed")
+}
+
+type auditView struct {
+	Entries []auditRow
+	Verify  audit.VerifyResult
+	Older   int64
+	Action  string
+}
+
+type auditRow struct {
+	store.AuditEntry
+	Details map[string]string
+}
+
+// auditPage shows the newest entries (or those before ?before=SEQ) and
+// the chain's verification.
+func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, v *visit) {
+	ctx := r.Context()
+	const page = 100
+	head, _, err := c.records.AuditHeadSeq(ctx)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	before := head + 1
+	if s := r.URL.Query().Get("before"); s != "" {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > 0 && n <= head+1 {
+			before = n
+		}
+	}
+	av := auditView{Action: r.URL.Query().Get("action")}
+	es, err := c.records.ListAudit(ctx, store.AuditQuery{AfterSeq: max(before-page-1, 0), Limit: page, Action: av.Action})
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	for _, e := range es {
+		if e.Seq >= before {
+			continue
+		}
+		row := auditRow{AuditEntry: e}
+		json.Unmarshal([]byte(e.Details), &row.Details)
+		av.Entries = append(av.Entries, row)
+	}
+	slices.Reverse(av.Entries)
+	if len(av.Entries) > 0 && av.Entries[len(av.Entries)-1].Seq > 1 {
+		av.Older = av.Entries[len(av.Entries)-1].Seq
+	}
+	if av.Verify, err = c.audit.Verify(ctx); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, "audit", v, view{Title: "Audit log", D: av})
+}
+
+type userRow struct {
+	store.User
+	Locked   bool
+	Recovery int
+}
+
+type usersView struct {
+	Users  []userRow
+	Keys   []store.APIKey
+	NewKey string
+	Roles  []string
+}
+
+func (c *Console) usersPage(w http.ResponseWriter, r *http.Request, v *visit) {
+	c.showUsers(w, r, v, http.StatusOK, "", "")
+}
+
+func (c *Console) showUsers(w http.ResponseWriter, r *http.Request, v *visit, status int, newKey, msg string) {
+	ctx := r.Context()
+	us, err := c.accounts.ListUsers(ctx)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	uv := usersView{NewKey: newKey, Roles: []string{auth.RoleITAdmin, auth.RoleLASO, auth.RoleAuditor, auth.RoleUser}}
+	for _, u := range us {
+		locked, _ := c.lockout.Locked(&u, c.now())
+		uv.Users = append(uv.Users, userRow{User: u, Locked: locked, Recovery: auth.RecoveryCodesLeft(u.RecoveryCodes)})
+	}
+	if uv.Keys, err = c.accounts.ListAPIKeys(ctx); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, status, "users", v, view{Title: "Users and API keys", Error: msg, D: uv})
+}
+
+func (c *Console) unlockUser(w http.ResponseWriter, r *http.Request, v *visit) {
+	ctx := r.Context()
+	u, err := c.accounts.GetUser(ctx, r.PathValue("id"))
+	if err != nil {
+		c.refused(w, r, v, err)
+		return
+	}
+	was, err := c.accounts.ClearLoginFailures(ctx, u.ID)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.record(ctx, v.actor(), v.source, ActionUserUnlocked, "user:"+u.Email, audit.Success,
+		map[string]string{"was_locked": strconv.FormatBool(was)})
+	done(w, r, "/console/users", "unlocked")
+}
+
+func (c *Console) createAPIKey(w http.ResponseWriter, r *http.Request, v *visit) {
+	ctx := r.Context()
+	name, role := strings.TrimSpace(r.PostFormValue("name")), r.PostFormValue("role")
+	text, k, err := auth.NewAPIKey(name, role, v.actor())
+	if err != nil {
+		c.showUsers(w, r, v, http.StatusBadRequest, "", err.Error())
+		return
+	}
+	k.CreatedAt = c.now().UTC()
+	if err := c.accounts.CreateAPIKey(ctx, k); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.record(ctx, v.actor(), v.source, audit.APIKeyCreated, "apikey:"+name, audit.Success,
+		map[string]string{"role": role, "key_id": k.ID})
+	// Shown in this response only; the database keeps a hash.
+	c.showUsers(w, r, v, http.StatusCreated, text, "")
+}
+
+func (c *Console) disableAPIKey(w http.ResponseWriter, r *http.Request, v *visit) {
+	id := r.PathValue("id")
+	if err := c.accounts.DisableAPIKey(r.Context(), id); err != nil {
+		c.refused(w, r, v, err)
+		return
+	}
+	c.record(r.Context(), v.actor(), v.source, ActionAPIKeyOff, "apikey-id:"+id, audit.Success, nil)
+	done(w, r, "/console/users", "key-off")
+}
+
+type tokensView struct {
+	Token   string
+	Expires time.Time
+}
+
+func (c *Console) tokensPage(w http.ResponseWriter, r *http.Request, v *visit) {
+	c.render(w, r, http.StatusOK, "tokens", v, view{Title: "Enrollment tokens"})
+}
+
+func (c *Console) createToken(w http.ResponseWriter, r *http.Request, v *visit) {
+	req := enroll.TokenRequest{Owner: strings.TrimSpace(r.PostFormValue("owner"))}
+	if s := strings.TrimSpace(r.PostFormValue("ttl")); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			c.render(w, r, http.StatusBadRequest, "tokens", v, view{Title: "Enrollment tokens", Error: "valid for: " + err.Error()})
+			return
+		}
+		req.TTL = d
+	}
+	if s := strings.TrimSpace(r.PostFormValue("uses")); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			c.render(w, r, http.StatusBadRequest, "tokens", v, view{Title: "Enrollment tokens", Error: "uses must be a number"})
+			return
+		}
+		req.Uses = n
+	}
+	text, exp, err := c.tokens.CreateToken(r.Context(), req, v.actor(), v.source)
+	if err != nil {
+		if errors.Is(err, enroll.ErrInvalid) {
+			c.render(w, r, http.StatusBadRequest, "tokens", v, view{Title: "Enrollment tokens", Error: err.Error()})
+			return
+		}
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, http.StatusCreated, "tokens", v, view{Title: "Enrollment tokens", D: tokensView{Token: text, Expires: exp}})
+}
