@@ -33,13 +33,19 @@ run: build
 test: lint
 	./scripts/with-test-services.sh $(MAKE) --no-print-directory test-go test-fips
 
+# The browser test leaves screenshots of the console here for a person to
+# look at (overview, device detail, incident).
+TEST_OUTPUT := $(CURDIR)/test-output
+
 test-go:
-	$(GO) test -count=1 -timeout 15m ./...
+	CORDON_TEST_OUTPUT=$(TEST_OUTPUT) $(GO) test -count=1 -timeout 15m ./...
+	@echo "Console screenshots from the browser test: $(TEST_OUTPUT)/console-screenshots/"
 
 # Every test, the binaries the tests build included, on the FIPS module
 # with GODEBUG=fips140=only: any non-approved algorithm fails the run.
 test-fips:
-	GOFIPS140=$(FIPS_MODULE) GODEBUG=fips140=only $(GO) test -count=1 -timeout 15m ./...
+	CORDON_TEST_OUTPUT=$(TEST_OUTPUT)/fips GOFIPS140=$(FIPS_MODULE) GODEBUG=fips140=only $(GO) test -count=1 -timeout 15m ./...
+	@echo "Console screenshots from the browser test (FIPS build): $(TEST_OUTPUT)/fips/console-screenshots/"
 
 # Prints what sslscan sees on both listeners of a FIPS-mode server (the
 # test also fails on any non-approved protocol, suite or group).
@@ -85,4 +91,4 @@ cross-fips:
 	GOFIPS140=$(FIPS_MODULE) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/fips/ ./cmd/cordon-server ./cmd/cordonctl
 
 clean:
-	rm -rf $(BIN) dist
+	rm -rf $(BIN) dist test-output

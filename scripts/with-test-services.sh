@@ -4,7 +4,8 @@
 # loopback port; the outside TLS clients that check FIPS mode (openssl,
 # sslscan); and what the Linux posture collectors are tested against
 # (dbus-daemon, python3-dbusmock, cryptsetup), and an SMTP server for
-# incident mail (python3-aiosmtpd). Missing packages are installed from Debian when we
+# incident mail (python3-aiosmtpd), and Chromium for the console's
+# browser test. Missing packages are installed from Debian when we
 # are root; with CI=true a component that cannot be had fails the run
 # instead of letting the tests skip it.
 set -euo pipefail
@@ -98,6 +99,8 @@ need_tool openssl openssl
 need_tool sslscan sslscan
 need_tool dbus-daemon dbus-daemon
 need_tool cryptsetup cryptsetup-bin
+# The console's browser test drives Debian's Chromium headless.
+need_tool chromium chromium
 # need_module MODULE PACKAGE: a module of Debian's python3 (dbusmock for
 # logind and BlueZ, aiosmtpd as the real SMTP server incident mail goes to).
 need_module() {

@@ -219,13 +219,15 @@ func New(accounts Accounts, records Records, auditor Auditor, cmds Commands, inc
 func (c *Console) Routes() []Route { return slices.Clone(c.routes) }
 
 // ServeHTTP serves with the headers every console response carries: no
-// script at all, no framing, nothing cached, no referrer leaking ids.
+// script at all, no framing, nothing cached, no referrer leaking ids to
+// other sites ("same-origin": with "no-referrer" browsers send Origin:
+// null on the console's own POSTs, which the origin check must refuse).
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Strict-Transport-Security", "max-age=31536000")
 	c.mux.ServeHTTP(w, r)
