@@ -1,9 +1,9 @@
 package integration
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"

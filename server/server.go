@@ -259,6 +259,7 @@ type Server struct {
 	cmdKey ed25519.PrivateKey
 
 	gw         *gateway.Gateway
+	console    *console.Console
 	stopSweep  context.CancelFunc
 	certs      *certSource
 	consoleLn  net.Listener
@@ -388,9 +389,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.cfg.consoleClock != nil {
 		copts2 = append(copts2, console.WithClock(s.cfg.consoleClock))
 	}
-	web := console.New(s.Store, s.Store, s.Audit, s.Commands, s.Incidents, s.Compliance, enr, copts2...)
+	s.console = console.New(s.Store, s.Store, s.Audit, s.Commands, s.Incidents, s.Compliance, enr, copts2...)
 	root := http.NewServeMux()
-	root.Handle("/console/", web)
+	root.Handle("/console/", s.console)
 	root.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusSeeOther))
 	root.Handle("/", handler)
 
@@ -483,6 +484,11 @@ func (s *Server) sweep(ctx context.Context) {
 	}
 	s.Commands.Expire(ctx)
 	s.Notify.Deliver(ctx)
+	if s.console != nil {
+		if err := s.console.ExpireSessions(ctx); err != nil {
+			s.log.Error("console sessions", "err", err)
+		}
+	}
 }
 
 // quarantineChanged: an incident quarantined or released a device; its

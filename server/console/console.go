@@ -45,7 +45,8 @@ type Accounts interface {
 	CreateSession(ctx context.Context, s *store.Session) error
 	GetSession(ctx context.Context, id string) (*store.Session, error)
 	SaveSession(ctx context.Context, s *store.Session) error
-	DeleteSession(ctx context.Context, id string) error
+	DeleteSession(ctx context.Context, id string) (bool, error)
+	SessionsIdleSince(ctx context.Context, t, created time.Time) ([]store.Session, error)
 	ListAPIKeys(ctx context.Context) ([]store.APIKey, error)
 	CreateAPIKey(ctx context.Context, k *store.APIKey) error
 	DisableAPIKey(ctx context.Context, id string) error

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/cordon-mdm/cordon/internal/httpjson"
 	"github.com/cordon-mdm/cordon/server/audit"
@@ -162,7 +163,7 @@ func (c *Console) visit(w http.ResponseWriter, r *http.Request) (*visit, bool) {
 	s, err := c.accounts.GetSession(ctx, sessionID(ck.Value))
 	if errors.Is(err, store.ErrNotFound) {
 		clearCookie(w, sessionCookie)
-		c.toBanner(w, r, "")
+		c.toBanner(w, r, "ended")
 		return nil, false
 	}
 	if err != nil {
@@ -177,13 +178,8 @@ func (c *Console) visit(w http.ResponseWriter, r *http.Request) (*visit, bool) {
 		return nil, false
 	}
 	now := c.now()
-	if idle := now.Sub(s.LastSeen); idle >= IdleLimit || now.Sub(s.CreatedAt) >= maxSession {
-		reason := "idle for " + idle.Round(1e9).String()
-		if idle < IdleLimit {
-			reason = "session older than " + maxSession.String()
-		}
-		c.accounts.DeleteSession(ctx, s.ID)
-		c.record(ctx, "user:"+u.Email, src, ActionSessionLock, "user:"+u.Email, audit.Success, map[string]string{"reason": reason})
+	if expired(s, now) {
+		c.endSession(ctx, s, u.Email, src, now)
 		clearCookie(w, sessionCookie)
 		clearCookie(w, ackCookie)
 		c.toBanner(w, r, "idle")
@@ -199,6 +195,41 @@ func (c *Console) visit(w http.ResponseWriter, r *http.Request) (*visit, bool) {
 		return nil, false
 	}
 	return &visit{session: s, user: u, source: src}, true
+}
+
+func expired(s *store.Session, now time.Time) bool {
+	return now.Sub(s.LastSeen) >= IdleLimit || now.Sub(s.CreatedAt) >= maxSession
+}
+
+// endSession ends an idle or too old session and records why, once:
+// whoever deletes it (the visit or the sweep) writes the entry.
+func (c *Console) endSession(ctx context.Context, s *store.Session, email, src string, now time.Time) {
+	reason := "idle for " + now.Sub(s.LastSeen).Round(time.Second).String()
+	if now.Sub(s.LastSeen) < IdleLimit {
+		reason = "session older than " + maxSession.String()
+	}
+	if gone, err := c.accounts.DeleteSession(ctx, s.ID); err == nil && gone {
+		c.record(ctx, "user:"+email, src, ActionSessionLock, "user:"+email, audit.Success,
+			map[string]string{"reason": reason, "signed_in_from": s.Source})
+	}
+}
+
+// ExpireSessions ends the sessions nobody came back to (the server's
+// sweep calls it), so the trail shows every session's end.
+func (c *Console) ExpireSessions(ctx context.Context) error {
+	now := c.now()
+	ss, err := c.accounts.SessionsIdleSince(ctx, now.Add(-IdleLimit), now.Add(-maxSession))
+	if err != nil {
+		return err
+	}
+	for i := range ss {
+		email := "unknown"
+		if u, err := c.accounts.GetUser(ctx, ss[i].UserID); err == nil {
+			email = u.Email
+		}
+		c.endSession(ctx, &ss[i], email, "server", now)
+	}
+	return nil
 }
 
 // toBanner sends a visitor without a session to the start of sign-in.

@@ -169,13 +169,16 @@ func (s *Store) SaveSession(ctx context.Context, se *Session) error {
 	return s.with(ctx).Save(se).Error
 }
 
-// DeleteSession ends a session.
-func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	return s.with(ctx).Delete(&Session{}, "id = ?", id).Error
+// DeleteSession ends a session; false when it was already gone (so of
+// two who end it, one records it).
+func (s *Store) DeleteSession(ctx context.Context, id string) (bool, error) {
+	res := s.with(ctx).Delete(&Session{}, "id = ?", id)
+	return res.RowsAffected == 1, res.Error
 }
 
-// DeleteSessionsBefore removes sessions idle since before t (housekeeping;
-// such sessions are refused anyway).
-func (s *Store) DeleteSessionsBefore(ctx context.Context, t time.Time) error {
-	return s.with(ctx).Delete(&Session{}, "last_seen < ?", t).Error
+// SessionsIdleSince returns sessions last active before t or created
+// before created.
+func (s *Store) SessionsIdleSince(ctx context.Context, t, created time.Time) ([]Session, error) {
+	var ss []Session
+	return ss, s.with(ctx).Where("last_seen < ? OR created_at < ?", t, created).Limit(1000).Find(&ss).Error
 }
