@@ -27,10 +27,10 @@ func preToken(w http.ResponseWriter, r *http.Request) string {
 }
 
 var whyText = map[string]string{
-	"idle":    "Your session was locked after 30 minutes without activity. Sign in again.",
-	"out":     "You are signed out.",
-	"locked":  "Too many failed sign-ins: this account is locked. An IT administrator can unlock it.",
-	"ended":   "Your session has ended. Sign in again.",
+	"idle":   "Your session was locked after 30 minutes without activity. Sign in again.",
+	"out":    "You are signed out.",
+	"locked": "Too many failed sign-ins: this account is locked. An IT administrator can unlock it.",
+	"ended":  "Your session has ended. Sign in again.",
 }
 
 func (c *Console) bannerPage(w http.ResponseWriter, r *http.Request) {
