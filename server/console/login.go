@@ -171,6 +171,19 @@ func (c *Console) failed(ctx context.Context, u *store.User, src, step, reason s
 	return lockedNow
 }
 
+// failedInSession counts a failed second factor inside a session; when
+// it locks the account the session ends and the browser goes to the
+// banner (true: the caller answers nothing more).
+func (c *Console) failedInSession(w http.ResponseWriter, r *http.Request, v *visit, step, reason string) bool {
+	if !c.failed(r.Context(), v.user, v.source, step, reason) {
+		return false
+	}
+	c.accounts.DeleteSession(r.Context(), v.session.ID)
+	clearCookie(w, sessionCookie)
+	c.toBanner(w, r, "locked")
+	return true
+}
+
 func (c *Console) signedIn(ctx context.Context, u *store.User, src, method string) {
 	c.accounts.ClearLoginFailures(ctx, u.ID)
 	c.record(ctx, "user:"+u.Email, src, ActionLogin, "user:"+u.Email, audit.Success,
@@ -218,10 +231,7 @@ func (c *Console) mfa(w http.ResponseWriter, r *http.Request, v *visit) {
 	}
 	method, ok := c.secondFactor(ctx, v.user, r.PostFormValue("code"))
 	if !ok {
-		if c.failed(ctx, v.user, v.source, "totp", "wrong or reused code") {
-			c.accounts.DeleteSession(ctx, v.session.ID)
-			clearCookie(w, sessionCookie)
-			c.toBanner(w, r, "locked")
+		if c.failedInSession(w, r, v, "totp", "wrong or reused code") {
 			return
 		}
 		c.render(w, r, http.StatusUnauthorized, "mfa", v, view{Title: "Second factor", Error: "Wrong or already used code."})
@@ -305,10 +315,7 @@ func (c *Console) enrollConfirm(w http.ResponseWriter, r *http.Request, v *visit
 	secret, alg := v.session.PendingTOTP, auth.TOTPAlgorithm()
 	step, ok := auth.CheckTOTP(secret, alg, r.PostFormValue("code"), c.now())
 	if !ok {
-		if c.failed(ctx, v.user, v.source, "mfa_enrollment", "wrong code") {
-			c.accounts.DeleteSession(ctx, v.session.ID)
-			clearCookie(w, sessionCookie)
-			c.toBanner(w, r, "locked")
+		if c.failedInSession(w, r, v, "mfa_enrollment", "wrong code") {
 			return
 		}
 		c.render(w, r, http.StatusUnauthorized, "enroll", v, view{Title: "Set up your second factor",

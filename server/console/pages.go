@@ -200,11 +200,7 @@ func (c *Console) showDevice(w http.ResponseWriter, r *http.Request, v *visit, s
 	ctx := r.Context()
 	d, err := c.records.GetDevice(ctx, r.PathValue("id"))
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			c.render(w, r, http.StatusNotFound, "error", v, view{Title: "Not found", Error: "no such device"})
-			return
-		}
-		c.fail(w, r, err)
+		c.refused(w, r, v, err) // 404 when there is no such device
 		return
 	}
 	dv := deviceView{Device: d}
@@ -282,10 +278,7 @@ func (c *Console) wipeDevice(w http.ResponseWriter, r *http.Request, v *visit) {
 	if !ok {
 		c.record(ctx, v.actor(), v.source, ActionStepUp, target, audit.Failure,
 			map[string]string{"for": "wipe", "reason": "wrong or reused code"})
-		if c.failed(ctx, v.user, v.source, "step_up", "wrong or reused code") {
-			c.accounts.DeleteSession(ctx, v.session.ID)
-			clearCookie(w, sessionCookie)
-			c.toBanner(w, r, "locked")
+		if c.failedInSession(w, r, v, "step_up", "wrong or reused code") {
 			return
 		}
 		c.showDevice(w, r, v, http.StatusForbidden, "Wipe not sent: the authenticator code is wrong or was already used.")
@@ -336,11 +329,7 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, v *visit)
 	ctx := r.Context()
 	inc, err := c.records.GetIncident(ctx, r.PathValue("id"))
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			c.render(w, r, http.StatusNotFound, "error", v, view{Title: "Not found", Error: "no such incident"})
-			return
-		}
-		c.fail(w, r, err)
+		c.refused(w, r, v, err) // 404 when there is no such incident
 		return
 	}
 	iv := incidentView{Incident: inc}
