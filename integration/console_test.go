@@ -1,12 +1,14 @@
 package integration
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -172,9 +174,15 @@ func TestConsoleLockout(t *testing.T) {
 			}
 		}
 	}
+	for _, db := range testenv.Databases(t) {
+		t.Run(db.Name, func(t *testing.T) { lockoutRules(t, db, wrongFive) })
+	}
+}
+
+func lockoutRules(t *testing.T, db testenv.Database, wrongFive func(*testing.T, *browserless, string)) {
 	t.Run("v5.8: ten minutes", func(t *testing.T) {
 		clock := &skewClock{}
-		e := testenv.New(t, "", clock.option(), server.WithLoginLockout("v5.8"))
+		e := testenv.New(t, db.DSN(t), clock.option(), server.WithLoginLockout("v5.8"))
 		pw := addConsoleUser(t, e, "auditor@agency.example", "auditor")
 		b := newBrowserless(t, e)
 		wrongFive(t, b, "auditor@agency.example")
@@ -211,7 +219,7 @@ func TestConsoleLockout(t *testing.T) {
 	})
 	t.Run("v6: until an it-admin unlocks", func(t *testing.T) {
 		clock := &skewClock{}
-		e := testenv.New(t, "", clock.option())
+		e := testenv.New(t, db.DSN(t), clock.option())
 		pw := addConsoleUser(t, e, "laso@agency.example", "laso")
 		adminPW := addConsoleUser(t, e, "it@agency.example", "it-admin")
 		b := newBrowserless(t, e)
@@ -249,8 +257,14 @@ func TestConsoleLockout(t *testing.T) {
 // without the session's CSRF token, or from another origin, is refused
 // and changes nothing; a second factor code works once.
 func TestConsoleSessionRules(t *testing.T) {
+	for _, db := range testenv.Databases(t) {
+		t.Run(db.Name, func(t *testing.T) { sessionRules(t, db) })
+	}
+}
+
+func sessionRules(t *testing.T, db testenv.Database) {
 	clock := &skewClock{}
-	e := testenv.New(t, "", clock.option())
+	e := testenv.New(t, db.DSN(t), clock.option())
 	pw := addConsoleUser(t, e, "it@agency.example", "it-admin")
 	addConsoleUser(t, e, "locked@agency.example", "auditor")
 	b := newBrowserless(t, e)
@@ -317,4 +331,36 @@ func TestConsoleSessionRules(t *testing.T) {
 	// Re-authenticating (password and a fresh code) lets the user back in.
 	clock.advance(30 * time.Second)
 	b.signIn("it@agency.example", pw, clock.now)
+}
+
+// TestConsoleParallelGuesses: twenty wrong passwords at once lock the
+// account once, and the right password sent among them is refused like
+// the rest once five have failed.
+func TestConsoleParallelGuesses(t *testing.T) {
+	e := testenv.New(t, "")
+	addConsoleUser(t, e, "auditor@agency.example", "auditor")
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			newBrowserless(t, e).password("auditor@agency.example", fmt.Sprintf("wrong-guess-%02d-xyz", i))
+		}()
+	}
+	wg.Wait()
+	if got := e.Audit("user.locked"); len(got) != 1 {
+		t.Fatalf("user.locked %d times", len(got))
+	}
+	var failures, denied int
+	for _, a := range e.Audit("console.login") {
+		switch a.Outcome {
+		case "failure":
+			failures++
+		case "denied":
+			denied++
+		}
+	}
+	if failures != 5 || denied != 15 {
+		t.Fatalf("%d passwords checked and %d refused unchecked, want 5 and 15", failures, denied)
+	}
 }

@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/cordon-mdm/cordon/internal/keylock"
 	"github.com/cordon-mdm/cordon/profiles"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/audit"
@@ -88,20 +88,14 @@ type Service struct {
 	// locks serialise the evaluation and state recording of one device
 	// (a report and the sweep must not interleave); striped, not per
 	// device, so memory does not grow with the fleet.
-	locks [64]sync.Mutex
+	locks keylock.Striped
 	// last is the fingerprint of each device's last evaluated report: a
 	// report that says the same again is not evaluated again (the clock's
 	// effects are the sweep's, list and profile changes re-evaluate).
 	last sync.Map
 }
 
-func (s *Service) lock(deviceID string) func() {
-	h := fnv.New32a()
-	h.Write([]byte(deviceID))
-	m := &s.locks[h.Sum32()%uint32(len(s.locks))]
-	m.Lock()
-	return m.Unlock
-}
+func (s *Service) lock(deviceID string) func() { return s.locks.Lock(deviceID) }
 
 // fingerprint is what evaluation depends on: everything but the times
 // and the lock reading, which change on every report.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cordon-mdm/cordon/enroll"
+	"github.com/cordon-mdm/cordon/internal/keylock"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/auth"
 	"github.com/cordon-mdm/cordon/server/commands"
@@ -125,6 +126,11 @@ type Console struct {
 	lockout auth.LockoutPolicy
 	banner  string
 	log     *slog.Logger
+
+	// signIns serialises the sign-in steps of one user, so parallel
+	// guesses cannot all pass the lock check before the fifth failure
+	// locks the account (and a burst cannot run argon2 many times at once).
+	signIns keylock.Striped
 
 	mux    *http.ServeMux
 	routes []Route

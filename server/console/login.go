@@ -94,6 +94,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
+	defer c.signIns.Lock(u.ID)()
+	if u, err = c.accounts.GetUser(ctx, u.ID); err != nil { // as it is now we hold the lock
+		c.fail(w, r, err)
+		return
+	}
 	if c.stillLocked(ctx, u, src) {
 		// The password is not even checked: a locked account answers
 		// nothing about it.
@@ -171,6 +176,31 @@ func (c *Console) failed(ctx context.Context, u *store.User, src, step, reason s
 	return lockedNow
 }
 
+// holdSignIn serialises a second-factor step of v's user with the user's
+// other sign-in steps and re-reads the user under that hold. A locked
+// account ends the session (false: the caller answers nothing more).
+func (c *Console) holdSignIn(w http.ResponseWriter, r *http.Request, v *visit, step string) (func(), bool) {
+	ctx := r.Context()
+	unlock := c.signIns.Lock(v.user.ID)
+	u, err := c.accounts.GetUser(ctx, v.user.ID)
+	if err != nil {
+		unlock()
+		c.fail(w, r, err)
+		return nil, false
+	}
+	v.user = u
+	if c.stillLocked(ctx, u, v.source) {
+		unlock()
+		c.accounts.DeleteSession(ctx, v.session.ID)
+		clearCookie(w, sessionCookie)
+		c.record(ctx, v.actor(), v.source, ActionLogin, v.actor(), audit.Denied,
+			map[string]string{"step": step, "reason": "account locked"})
+		c.toBanner(w, r, "locked")
+		return nil, false
+	}
+	return unlock, true
+}
+
 // failedInSession counts a failed second factor inside a session; when
 // it locks the account the session ends and the browser goes to the
 // banner (true: the caller answers nothing more).
@@ -222,13 +252,11 @@ func (c *Console) mfa(w http.ResponseWriter, r *http.Request, v *visit) {
 		http.Redirect(w, r, "/console/", http.StatusSeeOther)
 		return
 	}
-	if c.stillLocked(ctx, v.user, v.source) {
-		c.accounts.DeleteSession(ctx, v.session.ID)
-		c.record(ctx, v.actor(), v.source, ActionLogin, v.actor(), audit.Denied,
-			map[string]string{"step": "totp", "reason": "account locked"})
-		c.toBanner(w, r, "locked")
+	unlock, ok := c.holdSignIn(w, r, v, "totp")
+	if !ok {
 		return
 	}
+	defer unlock()
 	method, ok := c.secondFactor(ctx, v.user, r.PostFormValue("code"))
 	if !ok {
 		if c.failedInSession(w, r, v, "totp", "wrong or reused code") {
@@ -312,6 +340,11 @@ func (c *Console) enrollConfirm(w http.ResponseWriter, r *http.Request, v *visit
 		http.Redirect(w, r, "/console/", http.StatusSeeOther)
 		return
 	}
+	unlock, ok := c.holdSignIn(w, r, v, "mfa_enrollment")
+	if !ok {
+		return
+	}
+	defer unlock()
 	secret, alg := v.session.PendingTOTP, auth.TOTPAlgorithm()
 	step, ok := auth.CheckTOTP(secret, alg, r.PostFormValue("code"), c.now())
 	if !ok {

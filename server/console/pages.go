@@ -274,6 +274,11 @@ func (c *Console) wipeDevice(w http.ResponseWriter, r *http.Request, v *visit) {
 		c.refused(w, r, v, err)
 		return
 	}
+	unlock, ok := c.holdSignIn(w, r, v, "step_up")
+	if !ok {
+		return
+	}
+	defer unlock()
 	method, ok := c.secondFactor(ctx, v.user, r.PostFormValue("code"))
 	if !ok {
 		c.record(ctx, v.actor(), v.source, ActionStepUp, target, audit.Failure,
