@@ -364,3 +364,45 @@ func TestConsoleParallelGuesses(t *testing.T) {
 		t.Fatalf("%d passwords checked and %d refused unchecked, want 5 and 15", failures, denied)
 	}
 }
+
+// TestConsolePasswordChange: a user changes their own password in the
+// console under the CJIS rules, with the current one asked for first.
+func TestConsolePasswordChange(t *testing.T) {
+	e := testenv.New(t, "")
+	old := addConsoleUser(t, e, "auditor@agency.example", "auditor")
+	b := newBrowserless(t, e)
+	b.signIn("auditor@agency.example", old, time.Now)
+	b.get("/console/password")
+	next := "Copper-Violin-Meadow-73"
+	for _, c := range []struct {
+		name            string
+		current, n, rep string
+		status          int
+		says            string
+	}{
+		{"wrong current", "nope-nope-nope-1", next, next, 401, "current password is wrong"},
+		{"repeat differs", old, next, next + "x", 400, "differ"},
+		{"common", old, "Password12345!", "Password12345!", 400, "common passwords"},
+		{"contains the user id", old, "auditor-Meadow-73", "auditor-Meadow-73", 400, "user id"},
+		{"the current one", old, old, old, 400, "last 10"},
+		{"good", old, next, next, 303, ""},
+	} {
+		st, body, _ := b.post("/console/password", url.Values{"current": {c.current}, "new": {c.n}, "repeat": {c.rep}})
+		if st != c.status || !strings.Contains(body, c.says) {
+			t.Fatalf("%s: %d, want %d saying %q", c.name, st, c.status, c.says)
+		}
+	}
+	if st, _, _ := newBrowserless(t, e).password("auditor@agency.example", old); st != http.StatusUnauthorized {
+		t.Fatalf("old password after the change: %d", st)
+	}
+	if st, _, loc := newBrowserless(t, e).password("auditor@agency.example", next); st != 303 || loc != "/console/" {
+		t.Fatalf("new password: %d %q", st, loc)
+	}
+	var outcomes []string
+	for _, a := range e.Audit("user.password_changed") {
+		outcomes = append(outcomes, a.Outcome)
+	}
+	if got := strings.Join(outcomes, " "); got != "failure failure failure success" {
+		t.Fatalf("password change audit: %s", got)
+	}
+}

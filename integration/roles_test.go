@@ -144,6 +144,8 @@ var consoleMatrix = map[string][]string{
 	"POST /console/mfa/enroll":                           {"*signed-in"},
 	"POST /console/logout":                               {"*signed-in"},
 	"GET /console/{$}":                                   {"it-admin", "laso", "auditor", "user"},
+	"GET /console/password":                              {"it-admin", "laso", "auditor", "user"},
+	"POST /console/password":                             {"it-admin", "laso", "auditor", "user"},
 	"GET /console/devices":                               {"it-admin", "laso", "auditor"},
 	"GET /console/devices/{id}":                          {"it-admin", "laso", "auditor"},
 	"POST /console/devices/{id}/lock":                    {"it-admin", "laso"},

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -106,27 +105,15 @@ func (a *Admin) SetPassword(ctx context.Context, email, password string) error {
 	if err != nil {
 		return fmt.Errorf("no user %s: %w", email, err)
 	}
-	var history []string
-	if u.PasswordHistory != "" {
-		if err := json.Unmarshal([]byte(u.PasswordHistory), &history); err != nil {
-			return fmt.Errorf("password history of %s: %w", email, err)
-		}
-	}
-	previous := append([]string{u.PasswordHash}, history...)
-	if err := auth.DefaultPasswordPolicy.Check(email, password, previous); err != nil {
+	hash, hist, err := auth.DefaultPasswordPolicy.NextPassword(u, password)
+	if errors.Is(err, auth.ErrPassword) {
 		a.Audit.Record(ctx, audit.Entry{Actor: a.actor, Source: "local", Action: audit.PasswordChanged, Target: "user:" + email,
 			Outcome: audit.Failure, Details: map[string]string{"reason": err.Error()}})
-		return err
 	}
-	hash, err := auth.HashPassword(password)
 	if err != nil {
 		return err
 	}
-	if len(previous) > auth.DefaultPasswordPolicy.History {
-		previous = previous[:auth.DefaultPasswordPolicy.History]
-	}
-	hist, _ := json.Marshal(previous)
-	if err := a.Store.SetPassword(ctx, u.ID, hash, string(hist), time.Now().UTC()); err != nil {
+	if err := a.Store.SetPassword(ctx, u.ID, hash, hist, time.Now().UTC()); err != nil {
 		return err
 	}
 	return a.Audit.Record(ctx, audit.Entry{Actor: a.actor, Source: "local", Action: audit.PasswordChanged, Target: "user:" + email, Outcome: audit.Success})

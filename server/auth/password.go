@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/cordon-mdm/cordon/server/store"
 )
 
 //go:embed common-passwords.txt
@@ -111,4 +114,28 @@ func isTrivial(lower string) bool {
 		}
 	}
 	return false
+}
+
+// NextPassword checks password as u's new one (the policy, not the
+// current one nor one of the last History) and returns the hash and the
+// history to store.
+func (p PasswordPolicy) NextPassword(u *store.User, password string) (hash, history string, err error) {
+	var previous []string
+	if u.PasswordHistory != "" {
+		if err := json.Unmarshal([]byte(u.PasswordHistory), &previous); err != nil {
+			return "", "", fmt.Errorf("password history of %s: %w", u.Email, err)
+		}
+	}
+	previous = append([]string{u.PasswordHash}, previous...)
+	if err := p.Check(u.Email, password, previous); err != nil {
+		return "", "", err
+	}
+	if hash, err = HashPassword(password); err != nil {
+		return "", "", err
+	}
+	if len(previous) > p.History {
+		previous = previous[:p.History]
+	}
+	h, _ := json.Marshal(previous)
+	return hash, string(h), nil
 }

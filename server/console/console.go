@@ -43,6 +43,7 @@ type Accounts interface {
 	SetTOTP(ctx context.Context, id, secret, algorithm string, step int64, recovery string) error
 	UseTOTPStep(ctx context.Context, id string, step int64) (bool, error)
 	ReplaceRecoveryCodes(ctx context.Context, id, old, new string) (bool, error)
+	SetPassword(ctx context.Context, id, hash, history string, at time.Time) error
 	CreateSession(ctx context.Context, s *store.Session) error
 	GetSession(ctx context.Context, id string) (*store.Session, error)
 	SaveSession(ctx context.Context, s *store.Session) error
@@ -194,6 +195,8 @@ func New(accounts Accounts, records Records, auditor Auditor, cmds Commands, inc
 	c.partial("POST /console/logout", c.logout)
 
 	c.page("GET /console/{$}", c.overview, anyone...)
+	c.page("GET /console/password", c.passwordPage, anyone...)
+	c.page("POST /console/password", c.changePassword, anyone...)
 	c.page("GET /console/devices", c.devicesPage, staff...)
 	c.page("GET /console/devices/{id}", c.devicePage, staff...)
 	c.page("POST /console/devices/{id}/lock", c.lockDevice, it, laso)

@@ -379,3 +379,49 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request, v *visit) {
 	c.record(r.Context(), v.actor(), v.source, ActionLogout, v.actor(), audit.Success, nil)
 	c.toBanner(w, r, "out")
 }
+
+func (c *Console) passwordPage(w http.ResponseWriter, r *http.Request, v *visit) {
+	c.render(w, r, http.StatusOK, "password", v, view{Title: "Change your password"})
+}
+
+// changePassword asks for the current password (a session left open is
+// not enough to take over the account) and applies the CJIS rules to the
+// new one. A wrong current password counts towards the lockout.
+func (c *Console) changePassword(w http.ResponseWriter, r *http.Request, v *visit) {
+	ctx := r.Context()
+	again := func(status int, msg string) {
+		c.render(w, r, status, "password", v, view{Title: "Change your password", Error: msg})
+	}
+	unlock, ok := c.holdSignIn(w, r, v, "password_change")
+	if !ok {
+		return
+	}
+	defer unlock()
+	if !auth.CheckPassword(v.user.PasswordHash, r.PostFormValue("current")) {
+		if c.failedInSession(w, r, v, "password_change", "wrong current password") {
+			return
+		}
+		again(http.StatusUnauthorized, "The current password is wrong.")
+		return
+	}
+	pw := r.PostFormValue("new")
+	if pw != r.PostFormValue("repeat") {
+		again(http.StatusBadRequest, "The new password and its repetition differ.")
+		return
+	}
+	hash, history, err := auth.DefaultPasswordPolicy.NextPassword(v.user, pw)
+	if errors.Is(err, auth.ErrPassword) {
+		c.record(ctx, v.actor(), v.source, audit.PasswordChanged, v.actor(), audit.Failure, map[string]string{"reason": err.Error()})
+		again(http.StatusBadRequest, err.Error())
+		return
+	}
+	if err == nil {
+		err = c.accounts.SetPassword(ctx, v.user.ID, hash, history, c.now().UTC())
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.record(ctx, v.actor(), v.source, audit.PasswordChanged, v.actor(), audit.Success, nil)
+	done(w, r, "/console/password", "password")
+}

@@ -34,6 +34,7 @@ var flashes = map[string]string{
 	"unlocked":   "Account unlocked.",
 	"key-off":    "API key disabled.",
 	"signed-out": "Signed out.",
+	"password":   "Password changed.",
 }
 
 // done redirects after a successful action (so a reload does not repeat
