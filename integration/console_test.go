@@ -406,3 +406,43 @@ func TestConsolePasswordChange(t *testing.T) {
 		t.Fatalf("password change audit: %s", got)
 	}
 }
+
+// TestConsoleSupervisorEndorses: a supervisor with the user role sees the
+// Bluetooth requests that name them on their console page and endorses
+// one there; nobody else's request is shown to them.
+func TestConsoleSupervisorEndorses(t *testing.T) {
+	e := testenv.New(t, "")
+	pw := addConsoleUser(t, e, "sgt@agency.example", "user")
+	cfg, err := e.MustEnroll().LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := e.APIKey("user")
+	file := func(supervisor string) string {
+		var q struct {
+			ID string `json:"id"`
+		}
+		if st := e.Do("POST", "/api/v1/bluetooth/requests", key, map[string]any{"device_id": cfg.DeviceID,
+			"address": "AA:BB:CC:00:11:22", "name": "Radio headset", "reason": "dispatch audio", "supervisor": supervisor}, &q); st != 201 {
+			t.Fatalf("file request: %d", st)
+		}
+		return q.ID
+	}
+	mine, other := file("user:sgt@agency.example"), file("user:lt@agency.example")
+	b := newBrowserless(t, e)
+	b.signIn("sgt@agency.example", pw, time.Now)
+	_, page, _ := b.get("/console/")
+	if !strings.Contains(page, "/console/bluetooth/requests/"+mine+"/endorse") || strings.Contains(page, other) {
+		t.Fatal("the supervisor's page does not list exactly their request")
+	}
+	if st, _, loc := b.post("/console/bluetooth/requests/"+mine+"/endorse", nil); st != 303 || loc != "/console/?done=endorsed" {
+		t.Fatalf("endorse: %d %q", st, loc)
+	}
+	if st, _, _ := b.post("/console/bluetooth/requests/"+other+"/endorse", nil); st != http.StatusForbidden {
+		t.Fatalf("endorsing someone else's request: %d, want 403", st)
+	}
+	testenv.Eventually(t, 5*time.Second, "endorsement audited", func() bool {
+		got := e.Audit("bluetooth.request_endorsed")
+		return len(got) == 2 && got[0].Actor == "user:sgt@agency.example" && got[0].Outcome == "success" && got[1].Outcome == "denied"
+	})
+}

@@ -98,9 +98,20 @@ type overviewView struct {
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, v *visit) {
 	if v.user.Role == auth.RoleUser {
-		// Users report losses from the tray; the console has nothing of
-		// theirs to show beyond that.
-		c.render(w, r, http.StatusOK, "home-user", v, view{Title: "Cordon"})
+		// Users report losses from the tray; here they see the Bluetooth
+		// requests that name them as the supervisor to endorse.
+		reqs, err := c.records.ListBluetoothRequests(r.Context())
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		var mine []store.BluetoothRequest
+		for _, q := range reqs {
+			if q.Supervisor == v.actor() && q.Status == "pending" {
+				mine = append(mine, q)
+			}
+		}
+		c.render(w, r, http.StatusOK, "home-user", v, view{Title: "Cordon", D: mine})
 		return
 	}
 	rows, err := c.deviceRows(r)
@@ -460,7 +471,11 @@ func (c *Console) endorseRequest(w http.ResponseWriter, r *http.Request, v *visi
 		c.refused(w, r, v, err)
 		return
 	}
-	done(w, r, "/console/bluetooth", "endorsed")
+	to := "/console/bluetooth"
+	if !c.allowed(v.user.Role, "GET /console/bluetooth") {
+		to = "/console/"
+	}
+	done(w, r, to, "endorsed")
 }
 
 type auditView struct {
