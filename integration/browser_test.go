@@ -78,8 +78,9 @@ func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 }
 
 // signInWithBrowser goes banner → password → TOTP enrollment (the first
-// sign-in of a role that needs it) and returns the enrolled secret.
-func signInWithBrowser(t *testing.T, ctx context.Context, base, email, pw string, now func() time.Time) string {
+// sign-in of a role that needs it) and returns the enrolled secret and the
+// time its confirming code was made for.
+func signInWithBrowser(t *testing.T, ctx context.Context, base, email, pw string, now func() time.Time) (string, time.Time) {
 	t.Helper()
 	do(t, ctx, "banner", chromedp.Navigate(base+"/console/devices"), chromedp.WaitVisible(chromedp.ID("banner")))
 	banner := value(t, ctx, "banner text", chromedp.Text(chromedp.CSS(".notice")))
@@ -96,7 +97,8 @@ func signInWithBrowser(t *testing.T, ctx context.Context, base, email, pw string
 		chromedp.Click(chromedp.ID("sign-in")),
 		chromedp.WaitVisible(chromedp.ID("totp-secret")))
 	secret := value(t, ctx, "TOTP secret", chromedp.Text(chromedp.ID("totp-secret")))
-	code, err := auth.TOTPCode(secret, auth.TOTPAlgorithm(), now())
+	at := now()
+	code, err := auth.TOTPCode(secret, auth.TOTPAlgorithm(), at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +111,7 @@ func signInWithBrowser(t *testing.T, ctx context.Context, base, email, pw string
 	if n := strings.Count(codes, "-"); n != 30 {
 		t.Fatalf("recovery codes page shows %d dashes, want 10 codes of 4 groups: %q", n, codes)
 	}
-	return secret
+	return secret, at
 }
 
 // TestConsoleInBrowser drives the console in headless Chromium: banner,
@@ -155,7 +157,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// The LASO.
 	laso := newBrowser(t, exe, e)
-	secret := signInWithBrowser(t, laso, base, "laso@agency.example", lasoPW, clock.now)
+	secret, signedIn := signInWithBrowser(t, laso, base, "laso@agency.example", lasoPW, clock.now)
 	screenshot(t, laso, shots, "overview.png")
 	rowSel := chromedp.CSS(`tr[data-device-id="` + id + `"]`)
 	do(t, laso, "devices list", chromedp.Navigate(base+"/console/devices"), chromedp.WaitVisible(rowSel))
@@ -171,7 +173,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// Step-up: the code that finished sign-in is spent, so the next
 	// step's code is needed, as a person would wait for it.
 	clock.advance(30 * time.Second)
-	stale, _ := auth.TOTPCode(secret, auth.TOTPAlgorithm(), clock.now().Add(-30*time.Second))
+	stale, _ := auth.TOTPCode(secret, auth.TOTPAlgorithm(), signedIn)
 	do(t, laso, "wipe with the spent code",
 		chromedp.SendKeys(chromedp.ID("wipe-confirm"), dev.Name),
 		chromedp.SendKeys(chromedp.ID("wipe-code"), stale),
