@@ -97,7 +97,7 @@ func (c *Console) open(pattern string, h http.HandlerFunc) {
 		if r.Method == http.MethodPost {
 			ck, err := r.Cookie(preCookie)
 			if err != nil || !sameOrigin(r) || !sameToken(ck.Value, r.PostFormValue("csrf")) {
-				c.refuse(w, r, "anonymous", http.StatusForbidden, "missing or wrong CSRF token")
+				c.refuse(w, r, nil, "anonymous", http.StatusForbidden, "missing or wrong CSRF token")
 				return
 			}
 		}
@@ -135,7 +135,7 @@ func (c *Console) page(pattern string, h func(http.ResponseWriter, *http.Request
 			return
 		}
 		if !c.allowed(v.user.Role, pattern) {
-			c.refuse(w, r, v.actor(), http.StatusForbidden, "role "+v.user.Role+" may not do this")
+			c.refuse(w, r, v, v.actor(), http.StatusForbidden, "role "+v.user.Role+" may not do this")
 			return
 		}
 		h(w, r, v)
@@ -186,7 +186,7 @@ func (c *Console) visit(w http.ResponseWriter, r *http.Request) (*visit, bool) {
 		return nil, false
 	}
 	if r.Method == http.MethodPost && (!sameOrigin(r) || !sameToken(s.CSRF, r.PostFormValue("csrf"))) {
-		c.refuse(w, r, "user:"+u.Email, http.StatusForbidden, "missing or wrong CSRF token")
+		c.refuse(w, r, nil, "user:"+u.Email, http.StatusForbidden, "missing or wrong CSRF token")
 		return nil, false
 	}
 	s.LastSeen = now
@@ -241,11 +241,12 @@ func (c *Console) toBanner(w http.ResponseWriter, r *http.Request, why string) {
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
-// refuse answers 403 (or status) with a page, and audits the refusal.
-func (c *Console) refuse(w http.ResponseWriter, r *http.Request, actor string, status int, reason string) {
+// refuse answers status with a page (with the console's menu when v, the
+// signed-in visit, is known), and audits the refusal.
+func (c *Console) refuse(w http.ResponseWriter, r *http.Request, v *visit, actor string, status int, reason string) {
 	c.record(r.Context(), actor, httpjson.RemoteHost(r), ActionDenied, r.Method+" "+r.URL.Path, audit.Denied,
 		map[string]string{"reason": reason})
-	c.render(w, r, status, "error", nil, view{Title: "Refused", Error: reason})
+	c.render(w, r, status, "error", v, view{Title: "Refused", Error: reason})
 }
 
 func (c *Console) record(ctx context.Context, actor, source, action, target, outcome string, details map[string]string) {
