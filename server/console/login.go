@@ -82,6 +82,9 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusBadRequest, "Enter your email and password.")
 		return
 	}
+	// Held before the user is read, so what is read is current for the
+	// whole attempt.
+	defer c.signIns.Lock(email)()
 	u, err := c.accounts.GetUserByEmail(ctx, email)
 	if errors.Is(err, store.ErrNotFound) {
 		auth.CheckPassword(dummyHash(), password)
@@ -91,11 +94,6 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	defer c.signIns.Lock(u.ID)()
-	if u, err = c.accounts.GetUser(ctx, u.ID); err != nil { // as it is now we hold the lock
 		c.fail(w, r, err)
 		return
 	}
@@ -177,11 +175,12 @@ func (c *Console) failed(ctx context.Context, u *store.User, src, step, reason s
 }
 
 // holdSignIn serialises a second-factor step of v's user with the user's
-// other sign-in steps and re-reads the user under that hold. A locked
+// other sign-in steps (keyed by email, as the password step is, before it
+// knows the user) and re-reads the user under that hold. A locked
 // account ends the session (false: the caller answers nothing more).
 func (c *Console) holdSignIn(w http.ResponseWriter, r *http.Request, v *visit, step string) (func(), bool) {
 	ctx := r.Context()
-	unlock := c.signIns.Lock(v.user.ID)
+	unlock := c.signIns.Lock(v.user.Email)
 	u, err := c.accounts.GetUser(ctx, v.user.ID)
 	if err != nil {
 		unlock()
@@ -306,13 +305,21 @@ func (c *Console) enrollPage(w http.ResponseWriter, r *http.Request, v *visit) {
 		http.Redirect(w, r, "/console/", http.StatusSeeOther)
 		return
 	}
-	secret, err := c.pendingSecret(r.Context(), v)
-	if err != nil {
+	if _, err := c.pendingSecret(r.Context(), v); err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "enroll", v, view{Title: "Set up your second factor",
-		D: enrollView{Secret: secret, URI: auth.TOTPURI("Cordon", v.user.Email, secret, auth.TOTPAlgorithm())}})
+	c.enrollForm(w, r, v, http.StatusOK, "")
+}
+
+// pendingURI is the otpauth URI of the secret being enrolled.
+func pendingURI(v *visit) string {
+	return auth.TOTPURI("Cordon", v.user.Email, v.session.PendingTOTP, auth.TOTPAlgorithm())
+}
+
+func (c *Console) enrollForm(w http.ResponseWriter, r *http.Request, v *visit, status int, msg string) {
+	c.render(w, r, status, "enroll", v, view{Title: "Set up your second factor", Error: msg,
+		D: enrollView{Secret: v.session.PendingTOTP, URI: pendingURI(v)}})
 }
 
 func (c *Console) enrollQR(w http.ResponseWriter, r *http.Request, v *visit) {
@@ -320,7 +327,7 @@ func (c *Console) enrollQR(w http.ResponseWriter, r *http.Request, v *visit) {
 		http.NotFound(w, r)
 		return
 	}
-	key, err := auth.TOTPKey(auth.TOTPURI("Cordon", v.user.Email, v.session.PendingTOTP, auth.TOTPAlgorithm()))
+	key, err := auth.TOTPKey(pendingURI(v))
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -351,9 +358,7 @@ func (c *Console) enrollConfirm(w http.ResponseWriter, r *http.Request, v *visit
 		if c.failedInSession(w, r, v, "mfa_enrollment", "wrong code") {
 			return
 		}
-		c.render(w, r, http.StatusUnauthorized, "enroll", v, view{Title: "Set up your second factor",
-			Error: "That code does not match. Check the time on your phone and try the next code.",
-			D:     enrollView{Secret: secret, URI: auth.TOTPURI("Cordon", v.user.Email, secret, alg)}})
+		c.enrollForm(w, r, v, http.StatusUnauthorized, "That code does not match. Check the time on your phone and try the next code.")
 		return
 	}
 	codes, stored := auth.NewRecoveryCodes()

@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -85,6 +86,16 @@ func (c *Console) deviceRows(r *http.Request) ([]deviceRow, error) {
 		rows = append(rows, deviceRow{Device: d, Compliance: st.State, Reasons: st.Reasons})
 	}
 	return rows, nil
+}
+
+// deviceNames maps device ids to names, for lists that name devices.
+func (c *Console) deviceNames(ctx context.Context) (map[string]string, error) {
+	ds, err := c.records.ListDevices(ctx)
+	names := make(map[string]string, len(ds))
+	for _, d := range ds {
+		names[d.ID] = d.Name
+	}
+	return names, err
 }
 
 func openIncident(i *store.Incident) bool { return i.Status != "resolved" && i.Status != "closed" }
@@ -317,14 +328,10 @@ func (c *Console) incidentsPage(w http.ResponseWriter, r *http.Request, v *visit
 		c.fail(w, r, err)
 		return
 	}
-	ds, err := c.records.ListDevices(r.Context())
-	if err != nil {
+	iv := incidentsView{Status: r.URL.Query().Get("status")}
+	if iv.Names, err = c.deviceNames(r.Context()); err != nil {
 		c.fail(w, r, err)
 		return
-	}
-	iv := incidentsView{Names: map[string]string{}, Status: r.URL.Query().Get("status")}
-	for _, d := range ds {
-		iv.Names[d.ID] = d.Name
 	}
 	for _, i := range incs {
 		if iv.Status == "" && !openIncident(&i) || iv.Status != "" && iv.Status != "all" && i.Status != iv.Status {
@@ -409,7 +416,7 @@ type bluetoothView struct {
 
 func (c *Console) bluetoothPage(w http.ResponseWriter, r *http.Request, v *visit) {
 	ctx := r.Context()
-	bv := bluetoothView{Names: map[string]string{}, Me: v.actor()}
+	bv := bluetoothView{Me: v.actor()}
 	var err error
 	if bv.Allow, err = c.records.BluetoothAllowList(ctx); err != nil {
 		c.fail(w, r, err)
@@ -419,13 +426,9 @@ func (c *Console) bluetoothPage(w http.ResponseWriter, r *http.Request, v *visit
 		c.fail(w, r, err)
 		return
 	}
-	ds, err := c.records.ListDevices(ctx)
-	if err != nil {
+	if bv.Names, err = c.deviceNames(ctx); err != nil {
 		c.fail(w, r, err)
 		return
-	}
-	for _, d := range ds {
-		bv.Names[d.ID] = d.Name
 	}
 	c.render(w, r, http.StatusOK, "bluetooth", v, view{Title: "Bluetooth", D: bv})
 }
