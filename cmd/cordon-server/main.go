@@ -64,8 +64,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return userPasswd(rest, stdout)
 	case "user add":
 		return userAdd(rest, stdout)
-	case "user unlock", "user reset-mfa":
-		return userAccount(cmd, rest, stdout)
+	case "user unlock":
+		return userUnlock(rest, stdout)
+	case "user reset-mfa":
+		return userResetMFA(rest, stdout)
 	case "ca fingerprint":
 		fs := newFlags("ca fingerprint")
 		data := fs.String("data", server.DefaultDataDir, "data dir")
@@ -141,13 +143,21 @@ func serve(args []string, stderr io.Writer) error {
 	return srv.Run(ctx)
 }
 
-func openAdmin(ctx context.Context, fs *flag.FlagSet, args []string) (*server.Admin, error) {
+// withAdmin adds the data dir and database flags to fs, parses args and
+// runs do on that database; the commands' own flags are set by then.
+func withAdmin(fs *flag.FlagSet, args []string, do func(context.Context, *server.Admin) error) error {
 	data := fs.String("data", server.DefaultDataDir, "data dir")
 	database := fs.String("database", "", "database URL (default: the one serve uses for this data dir)")
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		return err
 	}
-	return server.OpenAdmin(ctx, *data, *database)
+	ctx := context.Background()
+	adm, err := server.OpenAdmin(ctx, *data, *database)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	return do(ctx, adm)
 }
 
 func tokenCreate(args []string, stdout io.Writer) error {
@@ -155,36 +165,28 @@ func tokenCreate(args []string, stdout io.Writer) error {
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
 	uses := fs.Int("uses", 1, "how many enrollments it allows")
 	owner := fs.String("owner", "", "email of the person the device is for")
-	ctx := context.Background()
-	adm, err := openAdmin(ctx, fs, args)
-	if err != nil {
-		return err
-	}
-	defer adm.Close()
-	tok, _, err := adm.CreateToken(ctx, *ttl, *uses, *owner)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, tok)
-	return nil
+	return withAdmin(fs, args, func(ctx context.Context, adm *server.Admin) error {
+		tok, _, err := adm.CreateToken(ctx, *ttl, *uses, *owner)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, tok)
+		return nil
+	})
 }
 
 func apikeyCreate(args []string, stdout io.Writer) error {
 	fs := newFlags("apikey create")
 	name := fs.String("name", "", "name of the key (who or what uses it)")
 	role := fs.String("role", "", "it-admin, laso, auditor or user")
-	ctx := context.Background()
-	adm, err := openAdmin(ctx, fs, args)
-	if err != nil {
-		return err
-	}
-	defer adm.Close()
-	key, err := adm.CreateAPIKey(ctx, *name, *role)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, key)
-	return nil
+	return withAdmin(fs, args, func(ctx context.Context, adm *server.Admin) error {
+		key, err := adm.CreateAPIKey(ctx, *name, *role)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, key)
+		return nil
+	})
 }
 
 // readPasswordFile reads the first line of a password file: passwords
@@ -205,44 +207,41 @@ func userPasswd(args []string, stdout io.Writer) error {
 	fs := newFlags("user passwd")
 	email := fs.String("email", "", "the user's email")
 	pwFile := fs.String("password-file", "", "file holding the new password (first line)")
-	ctx := context.Background()
-	adm, err := openAdmin(ctx, fs, args)
-	if err != nil {
-		return err
-	}
-	defer adm.Close()
-	pw, err := readPasswordFile(*pwFile)
-	if err != nil {
-		return err
-	}
-	if err := adm.SetPassword(ctx, *email, pw); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "password of %s changed\n", *email)
-	return nil
+	return withAdmin(fs, args, func(ctx context.Context, adm *server.Admin) error {
+		pw, err := readPasswordFile(*pwFile)
+		if err != nil {
+			return err
+		}
+		if err := adm.SetPassword(ctx, *email, pw); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "password of %s changed\n", *email)
+		return nil
+	})
 }
 
-func userAccount(cmd string, args []string, stdout io.Writer) error {
-	fs := newFlags(cmd)
+func userUnlock(args []string, stdout io.Writer) error {
+	fs := newFlags("user unlock")
 	email := fs.String("email", "", "the user's email")
-	ctx := context.Background()
-	adm, err := openAdmin(ctx, fs, args)
-	if err != nil {
-		return err
-	}
-	defer adm.Close()
-	if cmd == "user unlock" {
+	return withAdmin(fs, args, func(ctx context.Context, adm *server.Admin) error {
 		if err := adm.UnlockUser(ctx, *email); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "%s unlocked\n", *email)
 		return nil
-	}
-	if err := adm.ResetMFA(ctx, *email); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "second factor of %s removed; it is set up again at the next sign-in\n", *email)
-	return nil
+	})
+}
+
+func userResetMFA(args []string, stdout io.Writer) error {
+	fs := newFlags("user reset-mfa")
+	email := fs.String("email", "", "the user's email")
+	return withAdmin(fs, args, func(ctx context.Context, adm *server.Admin) error {
+		if err := adm.ResetMFA(ctx, *email); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "second factor of %s removed; it is set up again at the next sign-in\n", *email)
+		return nil
+	})
 }
 
 func userAdd(args []string, stdout io.Writer) error {
@@ -250,39 +249,31 @@ func userAdd(args []string, stdout io.Writer) error {
 	email := fs.String("email", "", "the user's email")
 	role := fs.String("role", "", "it-admin, laso, auditor or user")
 	pwFile := fs.String("password-file", "", "file holding the password (first line)")
-	ctx := context.Background()
-	adm, err := openAdmin(ctx, fs, args)
-	if err != nil {
-		return err
-	}
-	defer adm.Close()
-	pw, err := readPasswordFile(*pwFile)
-	if err != nil {
-		return err
-	}
-	if err := adm.AddUser(ctx, *email, *role, pw); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "user %s added with role %s\n", *email, *role)
-	return nil
+	return withAdmin(fs, args, func(ctx context.Context, adm *server.Admin) error {
+		pw, err := readPasswordFile(*pwFile)
+		if err != nil {
+			return err
+		}
+		if err := adm.AddUser(ctx, *email, *role, pw); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "user %s added with role %s\n", *email, *role)
+		return nil
+	})
 }
 
 func auditVerify(args []string, stdout io.Writer) error {
 	fs := newFlags("audit verify")
-	ctx := context.Background()
-	adm, err := openAdmin(ctx, fs, args)
-	if err != nil {
-		return err
-	}
-	defer adm.Close()
-	res, err := adm.Audit.Verify(ctx)
-	if err != nil {
-		return err
-	}
-	if !res.OK {
-		fmt.Fprintf(stdout, "audit log BROKEN at entry %d: %s (%d entries verified before it)\n", *res.Broken, res.Reason, res.Entries)
-		return errors.New("audit verification failed")
-	}
-	fmt.Fprintf(stdout, "audit log intact: %d entries\n", res.Entries)
-	return nil
+	return withAdmin(fs, args, func(ctx context.Context, adm *server.Admin) error {
+		res, err := adm.Audit.Verify(ctx)
+		if err != nil {
+			return err
+		}
+		if !res.OK {
+			fmt.Fprintf(stdout, "audit log BROKEN at entry %d: %s (%d entries verified before it)\n", *res.Broken, res.Reason, res.Entries)
+			return errors.New("audit verification failed")
+		}
+		fmt.Fprintf(stdout, "audit log intact: %d entries\n", res.Entries)
+		return nil
+	})
 }
