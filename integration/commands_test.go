@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -311,21 +310,7 @@ func TestCommandsRunOnceAndOnlyWhenGenuine(t *testing.T) {
 // nothing: the restarted server delivers it when the device connects.
 func TestQueuedLockSurvivesKill9(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, dsn func(testing.TB) string) {
-		logf, err := os.Create(filepath.Join(t.TempDir(), "server.log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := &serverProc{t: t, bin: buildServer(t, ""), data: t.TempDir(), dsn: dsn(t),
-			listen: freePort(t), agentListen: freePort(t), logf: logf}
-		p.start()
-		defer func() {
-			if t.Failed() {
-				b, _ := os.ReadFile(logf.Name())
-				t.Logf("server log:\n%s", b)
-			}
-			p.cmd.Process.Kill()
-			p.cmd.Wait()
-		}()
+		p := startServer(t, buildServer(t, ""), dsn(t))
 		admin := func(args ...string) string {
 			out, err := exec.Command(p.bin, append(args, "--data", p.data)...).Output()
 			if err != nil {

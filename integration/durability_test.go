@@ -42,6 +42,28 @@ type serverProc struct {
 	logf                *os.File
 }
 
+// startServer runs bin serve on fresh ports and data dir, with env added;
+// its log is shown when the test fails and the process is killed at the
+// end (whichever process p runs then: tests restart it).
+func startServer(t *testing.T, bin, dsn string, env ...string) *serverProc {
+	t.Helper()
+	logf, err := os.Create(filepath.Join(t.TempDir(), "server.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &serverProc{t: t, bin: bin, data: t.TempDir(), dsn: dsn, listen: freePort(t), agentListen: freePort(t), logf: logf, env: env}
+	p.start()
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(p.logf.Name())
+			t.Logf("server log:\n%s", b)
+		}
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+	})
+	return p
+}
+
 func (p *serverProc) start() {
 	p.t.Helper()
 	p.cmd = exec.Command(p.bin, "serve", "--data", p.data, "--listen", p.listen, "--agent-listen", p.agentListen, "--database", p.dsn)
@@ -116,21 +138,7 @@ func storedReports(t *testing.T, data, dsn string) map[string]bool {
 // agents reconnect.
 func TestKill9LosesNoAcknowledgedReport(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, dsn func(testing.TB) string) {
-		logf, err := os.Create(filepath.Join(t.TempDir(), "server.log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := &serverProc{t: t, bin: buildServer(t, ""), data: t.TempDir(), dsn: dsn(t),
-			listen: freePort(t), agentListen: freePort(t), logf: logf}
-		p.start()
-		defer func() {
-			if t.Failed() {
-				b, _ := os.ReadFile(logf.Name())
-				t.Logf("server log:\n%s", b)
-			}
-			p.cmd.Process.Kill()
-			p.cmd.Wait()
-		}()
+		p := startServer(t, buildServer(t, ""), dsn(t))
 		// Local admin works beside a running serve.
 		out, err := exec.Command(p.bin, "token", "create", "--data", p.data, "--uses", "3").Output()
 		if err != nil {

@@ -57,23 +57,9 @@ func TestFIPSBuild(t *testing.T) {
 		}
 	}
 
-	logf, err := os.Create(filepath.Join(t.TempDir(), "server.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	// No --fips flag: a FIPS build must be in FIPS mode by default.
-	p := &serverProc{t: t, bin: bin, data: t.TempDir(), listen: freePort(t), agentListen: freePort(t), logf: logf,
-		env: []string{"GODEBUG=fips140=only"}}
-	p.start()
-	defer func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("server log:\n%s", b)
-		}
-		p.cmd.Process.Kill()
-		p.cmd.Wait()
-	}()
-	log, _ := os.ReadFile(logf.Name())
+	p := startServer(t, bin, "", "GODEBUG=fips140=only")
+	log, _ := os.ReadFile(p.logf.Name())
 	if !bytes.Contains(log, []byte(`"fips_mode":true`)) || !bytes.Contains(log, []byte("fips140 enforcement: only")) {
 		t.Fatalf("server did not start in FIPS mode under enforcement:\n%s", log)
 	}
