@@ -219,6 +219,11 @@ func lockoutRules(t *testing.T, db testenv.Database, wrongFive func(*testing.T, 
 		if got := e.Audit("user.unlocked"); len(got) != 1 || got[0].Actor != "server" {
 			t.Fatalf("user.unlocked entries: %+v", got)
 		}
+		// The auditor, now signed in, finds the same trail on the audit page.
+		st, page, _ := b.get("/console/audit?action=console.login")
+		if st != 200 || !strings.Contains(page, "Chain verified") || strings.Count(page, "<td>console.login</td>") != 8 {
+			t.Fatalf("audit page filtered to console.login: %d, %d rows", st, strings.Count(page, "<td>console.login</td>"))
+		}
 	})
 	t.Run("v6: until an it-admin unlocks", func(t *testing.T) {
 		clock := &skewClock{}

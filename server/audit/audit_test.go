@@ -72,3 +72,39 @@ func TestConcurrentAppendsKeepOneChain(t *testing.T) {
 		t.Fatalf("%+v %v", res, err)
 	}
 }
+
+// A page of the log read backwards, filtered by action: the newest
+// matching entries before a point, however far apart they are.
+func TestListAuditNewestFirst(t *testing.T) {
+	ctx := context.Background()
+	l, st := newLog(t)
+	for i := range 300 {
+		action := "test"
+		if i%50 == 0 {
+			action = "rare" // seqs 1, 51, 101, 151, 201, 251
+		}
+		if err := l.Record(ctx, Entry{Actor: "local:t", Source: "local", Action: action, Target: fmt.Sprint(i), Outcome: Success}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seqs := func(q store.AuditQuery) string {
+		es, err := st.ListAudit(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range es {
+			out = append(out, fmt.Sprint(e.Seq))
+		}
+		return strings.Join(out, " ")
+	}
+	if got := seqs(store.AuditQuery{Action: "rare", NewestFirst: true, Limit: 4}); got != "251 201 151 101" {
+		t.Fatalf("newest rare entries: %s", got)
+	}
+	if got := seqs(store.AuditQuery{Action: "rare", NewestFirst: true, BeforeSeq: 101, Limit: 4}); got != "51 1" {
+		t.Fatalf("rare entries before 101: %s", got)
+	}
+	if got := seqs(store.AuditQuery{AfterSeq: 297}); got != "298 299 300" {
+		t.Fatalf("oldest-first after 297: %s", got)
+	}
+}

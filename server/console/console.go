@@ -64,7 +64,6 @@ type Records interface {
 	GetIncident(ctx context.Context, id string) (*store.Incident, error)
 	IncidentTimeline(ctx context.Context, id string) ([]store.IncidentEvent, error)
 	ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry, error)
-	AuditHeadSeq(ctx context.Context) (int64, string, error)
 	BluetoothAllowList(ctx context.Context) ([]store.BluetoothAllow, error)
 	ListBluetoothRequests(ctx context.Context) ([]store.BluetoothRequest, error)
 }

@@ -497,33 +497,21 @@ type auditRow struct {
 // the chain's verification.
 func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, v *visit) {
 	ctx := r.Context()
-	const page = 100
-	head, _, err := c.records.AuditHeadSeq(ctx)
-	if err != nil {
-		c.fail(w, r, err)
-		return
+	q := store.AuditQuery{Limit: 100, NewestFirst: true, Action: r.URL.Query().Get("action")}
+	if n, err := strconv.ParseInt(r.URL.Query().Get("before"), 10, 64); err == nil && n > 0 {
+		q.BeforeSeq = n
 	}
-	before := head + 1
-	if s := r.URL.Query().Get("before"); s != "" {
-		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > 0 && n <= head+1 {
-			before = n
-		}
-	}
-	av := auditView{Action: r.URL.Query().Get("action")}
-	es, err := c.records.ListAudit(ctx, store.AuditQuery{AfterSeq: max(before-page-1, 0), Limit: page, Action: av.Action})
+	av := auditView{Action: q.Action}
+	es, err := c.records.ListAudit(ctx, q)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
 	for _, e := range es {
-		if e.Seq >= before {
-			continue
-		}
 		row := auditRow{AuditEntry: e}
 		json.Unmarshal([]byte(e.Details), &row.Details)
 		av.Entries = append(av.Entries, row)
 	}
-	slices.Reverse(av.Entries)
 	if len(av.Entries) > 0 && av.Entries[len(av.Entries)-1].Seq > 1 {
 		av.Older = av.Entries[len(av.Entries)-1].Seq
 	}

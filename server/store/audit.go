@@ -21,9 +21,14 @@ type AuditStore interface {
 // AuditQuery filters ListAudit.
 type AuditQuery struct {
 	AfterSeq int64
-	Action   string
-	Target   string
-	Limit    int
+	// BeforeSeq, when set, keeps entries before it.
+	BeforeSeq int64
+	Action    string
+	Target    string
+	Limit     int
+	// NewestFirst returns the newest matching entries first (a page of a
+	// log read backwards) instead of the oldest.
+	NewestFirst bool
 }
 
 // AppendAudit implements AuditStore.
@@ -59,8 +64,15 @@ func (s *Store) ListAudit(ctx context.Context, q AuditQuery) ([]AuditEntry, erro
 	if q.Target != "" {
 		db = db.Where("target = ?", q.Target)
 	}
+	if q.BeforeSeq > 0 {
+		db = db.Where("seq < ?", q.BeforeSeq)
+	}
+	order := "seq"
+	if q.NewestFirst {
+		order = "seq DESC"
+	}
 	var es []AuditEntry
-	err := db.Order("seq").Limit(q.Limit).Find(&es).Error
+	err := db.Order(order).Limit(q.Limit).Find(&es).Error
 	return es, err
 }
 
