@@ -24,25 +24,25 @@ type Device struct {
 	Quarantine *Quarantine `json:"quarantine,omitempty"`
 	// Deadline is when the earliest finding's grace ends, while
 	// noncompliant; Reasons say why the device is not compliant.
-	Deadline     *string         `json:"deadline,omitempty"`
-	Reasons      []string        `json:"reasons,omitempty"`
-	Posture      json.RawMessage `json:"posture"`
-	PostureAt    *string         `json:"posture_at,omitempty"`
+	Deadline  *string         `json:"deadline,omitempty"`
+	Reasons   []string        `json:"reasons,omitempty"`
+	Posture   json.RawMessage `json:"posture"`
+	PostureAt *string         `json:"posture_at,omitempty"`
 	// PostureClockSkew marks a latest posture whose device time was not
 	// believed: posture_at is then the server's receive time and
 	// PostureSkewSeconds how far off the device's clock was.
 	PostureClockSkew   bool   `json:"posture_clock_skew,omitempty"`
 	PostureSkewSeconds *int64 `json:"posture_skew_seconds,omitempty"`
-	Hostname     string          `json:"hostname"`
-	OSName       string          `json:"os_name,omitempty"`
-	OSVersion    string          `json:"os_version,omitempty"`
-	AgentVersion string          `json:"agent_version,omitempty"`
-	Owner        string          `json:"owner,omitempty"`
-	Status       string          `json:"status"`
-	EnrolledAt   string          `json:"enrolled_at"`
-	LastAddress  string          `json:"last_address,omitempty"`
-	CertSerial   string          `json:"certificate_serial,omitempty"`
-	Findings     []any           `json:"findings"`
+	Hostname           string `json:"hostname"`
+	OSName             string `json:"os_name,omitempty"`
+	OSVersion          string `json:"os_version,omitempty"`
+	AgentVersion       string `json:"agent_version,omitempty"`
+	Owner              string `json:"owner,omitempty"`
+	Status             string `json:"status"`
+	EnrolledAt         string `json:"enrolled_at"`
+	LastAddress        string `json:"last_address,omitempty"`
+	CertSerial         string `json:"certificate_serial,omitempty"`
+	Findings           []any  `json:"findings"`
 }
 
 // Quarantine is why a device is quarantined.
