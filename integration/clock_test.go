@@ -223,6 +223,9 @@ func TestDeviceClocksCannotRewriteHistory(t *testing.T) {
 		if tl := timeline(); len(tl) != 4 || !tl[3].ClockSkew || !tl[3].At.Equal(h.At) {
 			t.Fatalf("lock timeline %+v", tl)
 		}
+		if _, page, _ := b.get("/console/devices/" + id); !strings.Contains(page, "<p class=\"clock-skew\">clock_skew: the device") {
+			t.Fatalf("the console does not mark the latest posture as skewed:\n%s", page)
+		}
 
 		// A third skewed report of five opens the clock finding.
 		send("future-2", time.Now().UTC().AddDate(0, 0, 3), protocol.LockLocked)
