@@ -137,7 +137,8 @@ func (c *conn) posture(env protocol.Envelope, received time.Time) {
 		// At and the clock flags are the report's (SavePosture sets them).
 		lock = &store.LockEvent{DeviceID: c.deviceID, State: p.Lock.State, Source: p.Lock.Source}
 	}
-	if _, err := c.g.store.SavePosture(c.g.ctx, rep, lock); err != nil {
+	dup, err := c.g.store.SavePosture(c.g.ctx, rep, lock)
+	if err != nil {
 		c.internal(env.ID, "posture", err)
 		return
 	}
@@ -146,7 +147,7 @@ func (c *conn) posture(env protocol.Envelope, received time.Time) {
 	// stored (at its receive time), and refusing it would only keep it
 	// in the spool, to be sent again.
 	c.send(protocol.TypeAck, protocol.Ack{Ref: env.ID})
-	if tr.Skewed {
+	if tr.Skewed && !dup {
 		c.clockSkewed(env.ID, collected, received, tr.SkewSeconds)
 	}
 	if c.g.compliance != nil {
