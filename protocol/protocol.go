@@ -34,6 +34,16 @@ import (
 //	                the request id in ack.request).
 const Version = 1
 
+// MaxClockSkew is how far ahead of the server's clock a time a device
+// sends may be and still be taken as it is: a device clock more than
+// this ahead (or a time before the device's enrollment) is not trusted,
+// and the server keeps its own receive time instead. Five minutes is
+// Kerberos' customary tolerance, wide enough for clocks that drift
+// between NTP syncs and narrow enough that no one can date an event
+// meaningfully into the future. Both edges use it: the agent channel
+// (posture times) and the API (an incident's ended_at).
+const MaxClockSkew = 5 * time.Minute
+
 // MaxFrameBytes is the largest frame either side accepts. The gateway
 // closes a connection that sends more with close code 1009.
 const MaxFrameBytes = 1 << 20

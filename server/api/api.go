@@ -29,6 +29,7 @@ type Store interface {
 	GetDevice(ctx context.Context, id string) (*store.Device, error)
 	ListDevices(ctx context.Context) ([]store.Device, error)
 	LockTimeline(ctx context.Context, deviceID string) ([]store.LockEvent, error)
+	PostureHistory(ctx context.Context, deviceID string, limit int) ([]store.PostureReport, error)
 	ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry, error)
 }
 
@@ -106,6 +107,7 @@ func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrol
 	m.Handle("GET /api/v1/devices", a.require(a.listDevices, staff...))
 	m.Handle("GET /api/v1/devices/{id}", a.require(a.getDevice, staff...))
 	m.Handle("GET /api/v1/devices/{id}/lock-timeline", a.require(a.lockTimeline, staff...))
+	m.Handle("GET /api/v1/devices/{id}/posture-history", a.require(a.postureHistory, staff...))
 	m.Handle("POST /api/v1/devices/{id}/revoke", a.require(a.revokeDevice, auth.RoleITAdmin, auth.RoleLASO))
 	if a.commands != nil {
 		// Wipe is narrowed to the LASO inside the queue, which audits the
@@ -319,9 +321,39 @@ func (a *API) lockTimeline(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]map[string]any, 0, len(es))
 	for _, e := range es {
-		out = append(out, map[string]any{"at": e.At.UTC().Format(time.RFC3339Nano), "state": e.State, "source": e.Source})
+		out = append(out, clockJSON(map[string]any{"at": e.At.UTC().Format(time.RFC3339Nano), "state": e.State, "source": e.Source},
+			e.ClockSkew, e.SkewSeconds))
 	}
 	httpjson.Write(w, http.StatusOK, map[string]any{"entries": out})
+}
+
+// postureHistory is the device's stored reports, newest received first
+// (the store keeps a bounded number), each with its clock flags.
+func (a *API) postureHistory(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := a.store.GetDevice(r.Context(), id); err != nil {
+		a.fail(w, err)
+		return
+	}
+	limit := 100
+	if q := r.URL.Query().Get("limit"); q != "" {
+		n, err := strconv.Atoi(q)
+		if err != nil || n < 1 || n > 500 {
+			httpjson.Error(w, http.StatusBadRequest, "limit must be a whole number from 1 to 500")
+			return
+		}
+		limit = n
+	}
+	rs, err := a.store.PostureHistory(r.Context(), id, limit)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	out := make([]map[string]any, 0, len(rs))
+	for _, rep := range rs {
+		out = append(out, postureHistoryJSON(rep))
+	}
+	httpjson.Write(w, http.StatusOK, map[string]any{"reports": out})
 }
 
 func (a *API) revokeDevice(w http.ResponseWriter, r *http.Request) {

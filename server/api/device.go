@@ -24,20 +24,25 @@ type Device struct {
 	Quarantine *Quarantine `json:"quarantine,omitempty"`
 	// Deadline is when the earliest finding's grace ends, while
 	// noncompliant; Reasons say why the device is not compliant.
-	Deadline     *string         `json:"deadline,omitempty"`
-	Reasons      []string        `json:"reasons,omitempty"`
-	Posture      json.RawMessage `json:"posture"`
-	PostureAt    *string         `json:"posture_at,omitempty"`
-	Hostname     string          `json:"hostname"`
-	OSName       string          `json:"os_name,omitempty"`
-	OSVersion    string          `json:"os_version,omitempty"`
-	AgentVersion string          `json:"agent_version,omitempty"`
-	Owner        string          `json:"owner,omitempty"`
-	Status       string          `json:"status"`
-	EnrolledAt   string          `json:"enrolled_at"`
-	LastAddress  string          `json:"last_address,omitempty"`
-	CertSerial   string          `json:"certificate_serial,omitempty"`
-	Findings     []any           `json:"findings"`
+	Deadline  *string         `json:"deadline,omitempty"`
+	Reasons   []string        `json:"reasons,omitempty"`
+	Posture   json.RawMessage `json:"posture"`
+	PostureAt *string         `json:"posture_at,omitempty"`
+	// PostureClockSkew marks a latest posture whose device time was not
+	// believed: posture_at is then the server's receive time and
+	// PostureSkewSeconds how far off the device's clock was.
+	PostureClockSkew   bool   `json:"posture_clock_skew,omitempty"`
+	PostureSkewSeconds *int64 `json:"posture_skew_seconds,omitempty"`
+	Hostname           string `json:"hostname"`
+	OSName             string `json:"os_name,omitempty"`
+	OSVersion          string `json:"os_version,omitempty"`
+	AgentVersion       string `json:"agent_version,omitempty"`
+	Owner              string `json:"owner,omitempty"`
+	Status             string `json:"status"`
+	EnrolledAt         string `json:"enrolled_at"`
+	LastAddress        string `json:"last_address,omitempty"`
+	CertSerial         string `json:"certificate_serial,omitempty"`
+	Findings           []any  `json:"findings"`
 }
 
 // Quarantine is why a device is quarantined.
@@ -67,5 +72,33 @@ func deviceJSON(d *store.Device) Device {
 		s := d.PostureAt.UTC().Format(time.RFC3339Nano)
 		out.PostureAt = &s
 	}
+	if d.PostureSkewSeconds != nil {
+		out.PostureClockSkew, out.PostureSkewSeconds = true, d.PostureSkewSeconds
+	}
 	return out
+}
+
+// clockJSON adds the clock flags of a report or lock event: clock_skew
+// always, skew_seconds (device time − receive time) when it is set.
+func clockJSON(m map[string]any, skewed bool, skew int64) map[string]any {
+	m["clock_skew"] = skewed
+	if skewed {
+		m["skew_seconds"] = skew
+	}
+	return m
+}
+
+// postureHistoryJSON is one stored report: at is the time the server
+// orders it by, collected_at the device's own, kept for the record.
+func postureHistoryJSON(r store.PostureReport) map[string]any {
+	m := map[string]any{"report_id": r.ReportID, "at": r.TrustedAt.UTC().Format(time.RFC3339Nano),
+		"collected_at": r.CollectedAt.UTC().Format(time.RFC3339Nano), "received_at": r.ReceivedAt.UTC().Format(time.RFC3339Nano),
+		"posture": json.RawMessage("null")}
+	if r.TrustedAt.IsZero() { // stored before trusted times existed
+		m["at"] = r.CollectedAt.UTC().Format(time.RFC3339Nano)
+	}
+	if json.Valid([]byte(r.Body)) {
+		m["posture"] = json.RawMessage(r.Body)
+	}
+	return clockJSON(m, r.ClockSkew, r.SkewSeconds)
 }

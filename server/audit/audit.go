@@ -43,6 +43,11 @@ const (
 	APIDenied          = "api.denied"
 )
 
+// DeviceClockSkew: a report's time was not believed (more than
+// protocol.MaxClockSkew ahead of its receipt, or before enrollment) and
+// the report was kept at its receive time; once per connection.
+const DeviceClockSkew = "device.clock_skew"
+
 // Entry is what a caller records.
 type Entry struct {
 	Actor   string // "apikey:<name>", "device:<id>", "local:<user>", "anonymous"

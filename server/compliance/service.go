@@ -52,6 +52,7 @@ type Store interface {
 	ListDevices(ctx context.Context) ([]store.Device, error)
 	AllOpenFindings(ctx context.Context) ([]store.Finding, error)
 	SetComplianceState(ctx context.Context, deviceID, state string) error
+	ClockRecords
 }
 
 // Auditor records security events.
@@ -237,13 +238,19 @@ func Allowed(list []store.BluetoothAllow, d *store.Device, addr string, now time
 // In enforce mode an unapproved Bluetooth peer that is not yet blocked
 // gets a bluetooth_block at once, recorded on its finding.
 func (s *Service) Evaluate(ctx context.Context, deviceID string, pos protocol.Posture) error {
-	fp := fingerprint(pos)
+	// The clock finding depends on the reports' record, not on the body,
+	// so it is part of what a repeated report is compared on.
+	ck, err := s.clock(ctx, deviceID)
+	if err != nil {
+		return err
+	}
+	fp := withClock(fingerprint(pos), ck)
 	if last, ok := s.last.Load(deviceID); ok && last.([32]byte) == fp {
 		return nil
 	}
 	unlock := s.lock(deviceID)
 	defer unlock()
-	if err := s.evaluate(ctx, deviceID, pos); err != nil {
+	if err := s.evaluate(ctx, deviceID, pos, ck); err != nil {
 		s.last.Delete(deviceID)
 		return err
 	}
@@ -287,14 +294,18 @@ func (s *Service) reevaluate(ctx context.Context, id string) error {
 	if err := json.Unmarshal([]byte(d.Posture), &pos); err != nil {
 		return fmt.Errorf("stored posture: %w", err)
 	}
-	if err := s.evaluate(ctx, id, pos); err != nil {
+	ck, err := s.clock(ctx, id)
+	if err != nil {
 		return err
 	}
-	s.last.Store(id, fingerprint(pos))
+	if err := s.evaluate(ctx, id, pos, ck); err != nil {
+		return err
+	}
+	s.last.Store(id, withClock(fingerprint(pos), ck))
 	return nil
 }
 
-func (s *Service) evaluate(ctx context.Context, deviceID string, pos protocol.Posture) error {
+func (s *Service) evaluate(ctx context.Context, deviceID string, pos protocol.Posture, clock *Result) error {
 	d, err := s.store.GetDevice(ctx, deviceID)
 	if err != nil {
 		return err
@@ -309,6 +320,9 @@ func (s *Service) evaluate(ctx context.Context, deviceID string, pos protocol.Po
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	results := Evaluate(p, pos, Facts{Now: now, Allowed: func(a string) bool { return Allowed(list, d, a, now) }})
+	if clock != nil {
+		results = append(results, *clock)
+	}
 	open, err := s.store.OpenFindings(ctx, deviceID)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 
@@ -22,7 +23,13 @@ type conn struct {
 	ws       *websocket.Conn
 	deviceID string
 	remote   string
-	writeMu  sync.Mutex
+	// enrolledAt bounds how far back a report's time may go (trust).
+	enrolledAt time.Time
+	// skewAudited: this connection's first report from a wrong clock is
+	// audited, the rest only flagged, so a device whose clock is off
+	// cannot flood the trail (the repeated-skew finding says it persists).
+	skewAudited bool
+	writeMu     sync.Mutex
 }
 
 func (c *conn) readLoop() {
@@ -36,11 +43,16 @@ func (c *conn) readLoop() {
 	})
 	for {
 		_, data, err := c.ws.ReadMessage()
+		// The server's own time of receipt, the one time of a frame that
+		// the device does not choose; handlers use it, not their own
+		// clock reading. Microseconds: what PostgreSQL keeps, so both
+		// backends answer alike.
+		received := time.Now().UTC().Truncate(time.Microsecond)
 		if err != nil {
 			c.ended(err)
 			return
 		}
-		c.ws.SetReadDeadline(time.Now().Add(g.pongWait))
+		c.ws.SetReadDeadline(received.Add(g.pongWait))
 		// The frame is handled on a short-lived goroutine and waited for
 		// (order is kept): database calls grow a stack to 8 KiB or more,
 		// and a long-lived idle goroutine would keep that stack for the
@@ -48,7 +60,7 @@ func (c *conn) readLoop() {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			c.handle(data)
+			c.handle(data, received)
 		}()
 		<-done
 	}
@@ -71,7 +83,7 @@ func (c *conn) ended(err error) {
 	g.log.Info("agent disconnected", "device_id", c.deviceID, "reason", reason)
 }
 
-func (c *conn) handle(data []byte) {
+func (c *conn) handle(data []byte, received time.Time) {
 	env, err := protocol.Decode(data)
 	if err != nil {
 		c.sendError(env.ID, protocol.CodeFor(err), err.Error())
@@ -96,7 +108,7 @@ func (c *conn) handle(data []byte) {
 			c.g.commands.Ready(c.g.ctx, c.deviceID)
 		}
 	case protocol.TypePosture:
-		c.posture(env)
+		c.posture(env, received)
 	case protocol.TypeCommandResult:
 		c.commandResult(env)
 	case protocol.TypeRenew:
@@ -110,32 +122,56 @@ func (c *conn) handle(data []byte) {
 	}
 }
 
-func (c *conn) posture(env protocol.Envelope) {
+func (c *conn) posture(env protocol.Envelope, received time.Time) {
 	var p protocol.Posture
 	if err := protocol.DecodeBody(env, &p); err != nil {
 		c.sendError(env.ID, protocol.CodeMalformed, err.Error())
 		return
 	}
-	// Microseconds: what PostgreSQL keeps, so both backends answer alike.
-	now := time.Now().UTC().Truncate(time.Microsecond)
 	collected := p.CollectedAt.UTC().Truncate(time.Microsecond)
-	rep := &store.PostureReport{DeviceID: c.deviceID, ReportID: env.ID, ReceivedAt: now,
-		CollectedAt: collected, Body: string(env.Body)}
+	tr := trust(collected, received, c.enrolledAt)
+	rep := &store.PostureReport{DeviceID: c.deviceID, ReportID: env.ID, ReceivedAt: received,
+		CollectedAt: collected, TrustedAt: tr.At, ClockSkew: tr.Skewed, SkewSeconds: tr.SkewSeconds, Body: string(env.Body)}
 	var lock *store.LockEvent
 	if p.Lock != nil {
-		lock = &store.LockEvent{DeviceID: c.deviceID, At: collected, State: p.Lock.State, Source: p.Lock.Source}
+		// At and the clock flags are the report's (SavePosture sets them).
+		lock = &store.LockEvent{DeviceID: c.deviceID, State: p.Lock.State, Source: p.Lock.Source}
 	}
-	if _, err := c.g.store.SavePosture(c.g.ctx, rep, lock); err != nil {
+	dup, err := c.g.store.SavePosture(c.g.ctx, rep, lock)
+	if err != nil {
 		c.internal(env.ID, "posture", err)
 		return
 	}
 	// Only now, committed, may the agent drop the report from its spool.
+	// A report from a wrong clock is acknowledged like any other: it is
+	// stored (at its receive time), and refusing it would only keep it
+	// in the spool, to be sent again.
 	c.send(protocol.TypeAck, protocol.Ack{Ref: env.ID})
+	if tr.Skewed && !dup {
+		c.clockSkewed(env.ID, collected, received, tr.SkewSeconds)
+	}
 	if c.g.compliance != nil {
 		if err := c.g.compliance.Evaluate(c.g.ctx, c.deviceID, p); err != nil {
 			c.g.log.Error("compliance evaluation", "device_id", c.deviceID, "err", err)
 		}
 	}
+}
+
+// clockSkewed logs every report from a wrong clock and audits the first
+// of each connection.
+func (c *conn) clockSkewed(reportID string, deviceAt, received time.Time, skew int64) {
+	g := c.g
+	g.log.Warn("device clock is off; report kept at its receive time", "device_id", c.deviceID,
+		"report", reportID, "device_time", deviceAt, "skew_seconds", skew)
+	if c.skewAudited {
+		return
+	}
+	c.skewAudited = true
+	g.audit.Record(g.ctx, audit.Entry{Actor: "device:" + c.deviceID, Source: c.remote, Action: audit.DeviceClockSkew,
+		Target: "device:" + c.deviceID, Outcome: audit.Denied, Details: map[string]string{
+			"report": reportID, "device_time": deviceAt.Format(time.RFC3339Nano),
+			"received_at": received.Format(time.RFC3339Nano), "skew_seconds": strconv.FormatInt(skew, 10),
+			"enrolled_at": c.enrolledAt.UTC().Format(time.RFC3339)}})
 }
 
 func (c *conn) commandResult(env protocol.Envelope) {

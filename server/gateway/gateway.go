@@ -268,7 +268,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered the client
 	}
-	c := &conn{g: g, ws: ws, deviceID: id, remote: host}
+	c := &conn{g: g, ws: ws, deviceID: id, remote: host, enrolledAt: dev.EnrolledAt}
 	if old := g.hub.register(c); old != nil {
 		old.close(protocol.CloseReplaced, "replaced by a newer connection")
 	}

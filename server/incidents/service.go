@@ -435,7 +435,7 @@ func (s *Service) DetectSilentUnlocked(ctx context.Context) error {
 			continue
 		}
 		tl, err := s.store.LockTimeline(ctx, d.ID)
-		if err != nil || len(tl) == 0 || tl[len(tl)-1].State != LockUnlocked {
+		if err != nil || stateAt(tl, now) != LockUnlocked {
 			continue
 		}
 		if open, err := s.store.OpenIncidentFor(ctx, d.ID); err != nil || open {
@@ -449,6 +449,19 @@ func (s *Service) DetectSilentUnlocked(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// stateAt is the lock state the timeline (oldest first, at the server's
+// trusted times) shows at t. Entries after t are skipped rather than
+// taken as the last word: the timeline holds no future entries since
+// times are checked, but one written before that must not decide.
+func stateAt(tl []store.LockEvent, t time.Time) string {
+	for i := len(tl) - 1; i >= 0; i-- {
+		if !tl[i].At.After(t) {
+			return tl[i].State
+		}
+	}
+	return ""
 }
 
 func summary(inc *store.Incident) string {

@@ -186,6 +186,24 @@ func TestServerDetectsSilentUnlockedDevices(t *testing.T) {
 	}
 }
 
+// A lock event dated in the future (written before the server checked
+// device clocks) does not hide an unlocked device from detection: the
+// state that counts is the one in force now.
+func TestDetectionIgnoresFutureLockEntries(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	seen := t0
+	st.DB().Create(&store.Device{ID: "d1", Status: "active", EnrolledAt: t0.Add(-time.Hour), LastSeen: &seen})
+	st.DB().Create(&store.LockEvent{DeviceID: "d1", At: t0.Add(-time.Minute), State: LockUnlocked, Source: "logind"})
+	st.DB().Create(&store.LockEvent{DeviceID: "d1", At: t0.AddDate(1, 0, 0), State: LockLocked, Source: "logind"})
+	clk := &clock{t: t0.Add(15 * time.Minute)}
+	ctx := context.Background()
+	New(st, &auditLog{}, WithClock(clk.now)).DetectSilentUnlocked(ctx)
+	if is, _ := st.ListIncidents(ctx); len(is) != 1 || is[0].LockObserved != LockUnlocked {
+		t.Fatalf("server-detected incidents %+v", is)
+	}
+}
+
 func TestStatusMovesForwardOnly(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	defer st.Close()

@@ -21,8 +21,12 @@ type Device struct {
 	LastAddr   string `gorm:"size:64"`
 	CertSerial string `gorm:"size:64"`
 	// Posture is the latest report, JSON as the agent sent it.
-	Posture   string
-	PostureAt *time.Time
+	// PostureAt is its trusted time (PostureReport.TrustedAt), never the
+	// device's word alone; PostureSkewSeconds is set when the device's
+	// clock was off for that report (PostureReport.SkewSeconds).
+	Posture            string
+	PostureAt          *time.Time
+	PostureSkewSeconds *int64
 	// QuarantinedAt is set while an incident's playbook holds the device
 	// in quarantine: it is refused CJI access until the LASO resolves
 	// the incident.
@@ -64,21 +68,38 @@ type EnrollmentToken struct {
 
 // PostureReport is one entry of a device's bounded posture history.
 type PostureReport struct {
-	ID          uint64    `gorm:"primaryKey;autoIncrement"`
-	DeviceID    string    `gorm:"size:36;uniqueIndex:idx_device_report;index:idx_device_received"`
-	ReportID    string    `gorm:"size:64;uniqueIndex:idx_device_report"`
-	ReceivedAt  time.Time `gorm:"index:idx_device_received"`
+	ID         uint64    `gorm:"primaryKey;autoIncrement"`
+	DeviceID   string    `gorm:"size:36;uniqueIndex:idx_device_report;index:idx_device_received"`
+	ReportID   string    `gorm:"size:64;uniqueIndex:idx_device_report"`
+	ReceivedAt time.Time `gorm:"index:idx_device_received"`
+	// CollectedAt is the time the device gave, kept for the record
+	// whatever its clock said.
 	CollectedAt time.Time
+	// TrustedAt is the time the server orders history by: the device's
+	// time when it is believable, never after ReceivedAt (see
+	// gateway's trust rule). Zero in rows stored before it existed.
+	TrustedAt time.Time
+	// ClockSkew: the device's time was not believable (more than
+	// protocol.MaxClockSkew ahead of receipt, or before enrollment), so
+	// TrustedAt is ReceivedAt. SkewSeconds is CollectedAt − ReceivedAt,
+	// how far off the device's clock was.
+	ClockSkew   bool
+	SkewSeconds int64
 	Body        string
 }
 
-// LockEvent is one change in a device's lock state.
+// LockEvent is one change in a device's lock state, at the trusted time
+// of the report that carried it.
 type LockEvent struct {
 	ID       uint64    `gorm:"primaryKey;autoIncrement"`
 	DeviceID string    `gorm:"size:36;index:idx_lock_device_at"`
 	At       time.Time `gorm:"index:idx_lock_device_at"`
 	State    string    `gorm:"size:16"`
 	Source   string    `gorm:"size:128"`
+	// ClockSkew and SkewSeconds are the report's: At is the server's
+	// receive time because the device's clock was off by SkewSeconds.
+	ClockSkew   bool
+	SkewSeconds int64
 }
 
 // APIKey is a bearer credential for the REST API, stored hashed.
