@@ -232,14 +232,19 @@ func First(errs ...error) error {
 
 // Texts checks every field of a map with Text, in a stable order so the
 // same input always names the same field.
-func Texts(fields map[string]string, max int) error {
+func Texts(fields map[string]string, max int) error { return texts(fields, max, false) }
+
+// FreeTexts is Texts with FreeText.
+func FreeTexts(fields map[string]string, max int) error { return texts(fields, max, true) }
+
+func texts(fields map[string]string, max int, free bool) error {
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		if err := Text(k, fields[k], max); err != nil {
+		if err := text(k, fields[k], max, free); err != nil {
 			return err
 		}
 	}
