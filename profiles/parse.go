@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/cordon-mdm/cordon/internal/input"
 )
 
 // Error is a profile that does not validate: which field, on which line
@@ -134,14 +136,15 @@ func lineOf(n *yaml.Node, path string) int {
 	return line
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+// nameRE is the one name pattern of every edge (INTERFACE.md).
+var nameRE = regexp.MustCompile(input.NamePattern)
 
 func (p *Profile) validate(root *yaml.Node) error {
 	bad := func(field, format string, args ...any) error {
 		return &Error{Field: field, Line: lineOf(root, field), Msg: fmt.Sprintf(format, args...)}
 	}
 	if !nameRE.MatchString(p.Name) {
-		return bad("name", "must be 1 to 63 lowercase letters, digits and dashes, got %q", p.Name)
+		return bad("name", "must match %s (1 to 63 lowercase letters, digits, '.', '_' or '-'), got %q", input.NamePattern, p.Name)
 	}
 	c := p.Controls
 	if sl := c.SessionLock; sl != nil {

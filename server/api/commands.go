@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cordon-mdm/cordon/internal/httpjson"
+	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/store"
 )
@@ -34,7 +35,12 @@ func (a *API) issueCommand(w http.ResponseWriter, r *http.Request) {
 		Address string `json:"address"`
 		Confirm string `json:"confirm"`
 	}
-	if !decode(w, r, &body) {
+	if !a.decode(w, r, &body) {
+		return
+	}
+	if err := input.First(input.Text("kind", body.Kind, 32), input.Text("address", body.Address, 64),
+		input.Text("confirm", body.Confirm, 256)); err != nil {
+		a.fail(w, err)
 		return
 	}
 	p := principal(r)

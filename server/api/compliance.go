@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cordon-mdm/cordon/internal/httpjson"
+	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/profiles"
 	"github.com/cordon-mdm/cordon/profiles/apple"
 	"github.com/cordon-mdm/cordon/server/audit"
@@ -223,44 +224,76 @@ func (a *API) listGroups(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) putGroup(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		Profile string `json:"profile"`
+		Profile *string `json:"profile"`
 	}
-	if !decode(w, r, &body) {
-		return
-	}
-	if _, err := a.complianceReader.GetProfileDoc(r.Context(), body.Profile); err != nil {
-		httpjson.Error(w, http.StatusBadRequest, "no profile named "+body.Profile)
+	if !a.decode(w, r, &body) {
 		return
 	}
 	name := r.PathValue("name")
-	if err := a.complianceReader.SaveGroup(r.Context(), &store.Group{Name: name, Profile: body.Profile}); err != nil {
+	// The route exists to set the profile: without it nothing changes.
+	if err := input.First(input.Name("name", name), required("profile", body.Profile)); err != nil {
 		a.fail(w, err)
 		return
 	}
-	a.auditOK(r, "group.updated", "group:"+name, map[string]string{"profile": body.Profile})
+	if err := input.Name("profile", *body.Profile); err != nil {
+		a.fail(w, err)
+		return
+	}
+	if _, err := a.complianceReader.GetProfileDoc(r.Context(), *body.Profile); err != nil {
+		httpjson.Error(w, http.StatusBadRequest, "no profile named "+*body.Profile)
+		return
+	}
+	if err := a.complianceReader.SaveGroup(r.Context(), &store.Group{Name: name, Profile: *body.Profile}); err != nil {
+		a.fail(w, err)
+		return
+	}
+	a.auditOK(r, "group.updated", "group:"+name, map[string]string{"profile": *body.Profile})
 	a.compliance.Reevaluate(r.Context())
-	httpjson.Write(w, http.StatusOK, map[string]string{"name": name, "profile": body.Profile})
+	httpjson.Write(w, http.StatusOK, map[string]string{"name": name, "profile": *body.Profile})
 }
 
 func (a *API) putDeviceGroup(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		Group string `json:"group"`
+		Group *string `json:"group"`
 	}
-	if !decode(w, r, &body) {
+	if !a.decode(w, r, &body) {
 		return
 	}
-	if _, err := a.complianceReader.GroupProfile(r.Context(), body.Group); err != nil {
-		httpjson.Error(w, http.StatusBadRequest, "no group named "+body.Group)
-		return
-	}
-	id := r.PathValue("id")
-	if err := a.complianceReader.SetDeviceGroup(r.Context(), id, body.Group); err != nil {
+	// {} used to move the device out of its group, and so out of its
+	// profile: the field this route sets is required.
+	if err := required("group", body.Group); err != nil {
 		a.fail(w, err)
 		return
 	}
-	a.auditOK(r, compliance.ActionGroupChanged, "device:"+id, map[string]string{"group": body.Group})
+	// An explicit "" puts the device back in the default group.
+	group := *body.Group
+	if group != "" {
+		if err := input.Name("group", group); err != nil {
+			a.fail(w, err)
+			return
+		}
+	}
+	if _, err := a.complianceReader.GroupProfile(r.Context(), group); err != nil {
+		httpjson.Error(w, http.StatusBadRequest, "no group named "+group)
+		return
+	}
+	id := r.PathValue("id")
+	if err := a.complianceReader.SetDeviceGroup(r.Context(), id, group); err != nil {
+		a.fail(w, err)
+		return
+	}
+	a.auditOK(r, compliance.ActionGroupChanged, "device:"+id, map[string]string{"group": group})
 	a.compliance.Reevaluate(r.Context(), id)
-	httpjson.Write(w, http.StatusOK, map[string]string{"device_id": id, "group": body.Group})
+	httpjson.Write(w, http.StatusOK, map[string]string{"device_id": id, "group": group})
+}
+
+// required refuses a PUT or PATCH body that omits the field the route
+// exists to set.
+func required[T any](field string, v *T) error {
+	if v == nil {
+		return input.Errorf(field, "is required: this route exists to set it")
+	}
+	return nil
 }
 
 func allowJSON(x store.BluetoothAllow) map[string]any {
@@ -294,7 +327,7 @@ func (a *API) addAllow(w http.ResponseWriter, r *http.Request) {
 		Reason    string     `json:"reason"`
 		ExpiresAt *time.Time `json:"expires_at"`
 	}
-	if !decode(w, r, &body) {
+	if !a.decode(w, r, &body) {
 		return
 	}
 	p := principal(r)
@@ -351,7 +384,7 @@ func (a *API) createRequest(w http.ResponseWriter, r *http.Request) {
 		Reason     string `json:"reason"`
 		Supervisor string `json:"supervisor"`
 	}
-	if !decode(w, r, &body) {
+	if !a.decode(w, r, &body) {
 		return
 	}
 	p := principal(r)
@@ -380,7 +413,7 @@ func (a *API) decideRequest(approve bool) http.HandlerFunc {
 			Reason    string     `json:"reason"`
 			ExpiresAt *time.Time `json:"expires_at"`
 		}
-		if !decode(w, r, &body) {
+		if !a.decode(w, r, &body) {
 			return
 		}
 		p := principal(r)

@@ -44,7 +44,7 @@ func (a *API) openIncident(w http.ResponseWriter, r *http.Request) {
 		OutsideUS   bool       `json:"outside_us"`
 		Description string     `json:"description"`
 	}
-	if !decode(w, r, &body) {
+	if !a.decode(w, r, &body) {
 		return
 	}
 	p := principal(r)
@@ -102,7 +102,7 @@ func (a *API) updateIncident(w http.ResponseWriter, r *http.Request) {
 		EndedAt     *time.Time `json:"ended_at"`
 		Disposition string     `json:"disposition"`
 	}
-	if !decode(w, r, &body) {
+	if !a.decode(w, r, &body) {
 		return
 	}
 	p := principal(r)

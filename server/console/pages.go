@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cordon-mdm/cordon/enroll"
+	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/auth"
 	"github.com/cordon-mdm/cordon/server/commands"
@@ -56,7 +57,8 @@ func (c *Console) refused(w http.ResponseWriter, r *http.Request, v *visit, err 
 	case errors.Is(err, store.ErrConflict), errors.Is(err, compliance.ErrState), errors.Is(err, incidents.ErrTransition):
 		status = http.StatusConflict
 	case errors.Is(err, commands.ErrInvalid), errors.Is(err, commands.ErrConfirm), errors.Is(err, commands.ErrRevoked),
-		errors.Is(err, incidents.ErrInvalid), errors.Is(err, compliance.ErrInvalid), errors.Is(err, enroll.ErrInvalid):
+		errors.Is(err, incidents.ErrInvalid), errors.Is(err, compliance.ErrInvalid), errors.Is(err, enroll.ErrInvalid),
+		errors.Is(err, input.ErrInvalid):
 	default:
 		c.fail(w, r, err)
 		return
@@ -614,7 +616,9 @@ func (c *Console) tokensPage(w http.ResponseWriter, r *http.Request, v *visit) {
 }
 
 func (c *Console) createToken(w http.ResponseWriter, r *http.Request, v *visit) {
-	req := enroll.TokenRequest{Owner: strings.TrimSpace(r.PostFormValue("owner"))}
+	// An empty field takes the default; a value is taken as given, so
+	// "0s" or 0 is refused with the range rather than becoming the default.
+	req := enroll.TokenRequest{Owner: strings.TrimSpace(r.PostFormValue("owner")), TTL: enroll.DefaultTTL, Uses: enroll.DefaultUses}
 	if s := strings.TrimSpace(r.PostFormValue("ttl")); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil {
