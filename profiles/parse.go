@@ -238,3 +238,54 @@ func VersionAtLeast(have, want string) bool {
 	}
 	return true
 }
+
+// MaxText bounds every string of a profile document (names, durations,
+// the description).
+const MaxText = 1024
+
+// CheckText holds a profile document to the input rules before it is
+// parsed or stored: exactly one document (a JSON document is decoded as
+// strictly as every other JSON body), and every key and string valid text
+// of at most MaxText bytes, so that an escape such as "\u0000" cannot
+// smuggle a control character in.
+func CheckText(doc []byte) error {
+	if t := bytes.TrimSpace(doc); len(t) > 0 && t[0] == '{' {
+		var v any
+		if err := input.Unmarshal(doc, &v); err != nil {
+			return err
+		}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(doc))
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return input.Errorf("document", "not YAML or JSON: %v", err)
+	}
+	var extra any
+	if err := dec.Decode(&extra); err == nil {
+		return input.Errorf("document", "more than one document")
+	}
+	return walkText("document", v)
+}
+
+func walkText(at string, v any) error {
+	switch x := v.(type) {
+	case string:
+		return input.FreeText(at, x, MaxText)
+	case map[string]any:
+		for k, e := range x {
+			if err := input.Text(at+" key", k, MaxText); err != nil {
+				return err
+			}
+			if err := walkText(at+"."+k, e); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if err := walkText(fmt.Sprintf("%s[%d]", at, i), e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

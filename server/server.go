@@ -592,6 +592,10 @@ func (s *Server) closeStores() error {
 	return errors.Join(s.CA.Close(), s.Store.Close())
 }
 
+// ConsoleRoutes are the web console's registered routes (set by Start),
+// for tests that walk every form.
+func (s *Server) ConsoleRoutes() []console.Route { return s.console.Routes() }
+
 // ConsoleURL is https://host:port of the console listener.
 func (s *Server) ConsoleURL() string { return "https://" + s.consoleLn.Addr().String() }
 

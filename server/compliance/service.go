@@ -172,7 +172,7 @@ var ErrNameMismatch = errors.New("the document's name does not match the profile
 func (s *Service) PutProfile(ctx context.Context, name string, doc []byte, actor, source string) (*profiles.Profile, error) {
 	// The name becomes a path segment and a label; the document is
 	// stored as text, where a NUL would fail in PostgreSQL.
-	err := input.First(input.Name("name", name), input.FreeText("document", string(doc), profiles.MaxDocument))
+	err := input.First(input.Name("name", name), input.FreeText("document", string(doc), profiles.MaxDocument), profiles.CheckText(doc))
 	var p *profiles.Profile
 	if err == nil {
 		p, err = profiles.Parse(doc)
