@@ -18,9 +18,11 @@ import (
 	"github.com/cordon-mdm/cordon/enroll"
 	"github.com/cordon-mdm/cordon/internal/httpjson"
 	"github.com/cordon-mdm/cordon/internal/input"
+	"github.com/cordon-mdm/cordon/profiles"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/auth"
 	"github.com/cordon-mdm/cordon/server/compliance"
+	"github.com/cordon-mdm/cordon/server/status"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -447,15 +449,17 @@ func (a *API) verifyAudit(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, res)
 }
 
-// fail maps core errors to statuses here, at the edge.
+// fail answers err with the status server/status gives it (the mapping
+// the console shares); a 500 is logged and not shown.
 func (a *API) fail(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		httpjson.Error(w, http.StatusNotFound, "not found")
-	case errors.Is(err, enroll.ErrInvalid), errors.Is(err, input.ErrInvalid):
-		httpjson.Error(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, store.ErrConflict):
-		httpjson.Error(w, http.StatusConflict, err.Error())
+	var pe *profiles.Error
+	switch code := status.Of(err); {
+	case code == http.StatusNotFound:
+		httpjson.Error(w, code, "not found")
+	case errors.As(err, &pe):
+		httpjson.Write(w, code, map[string]any{"error": err.Error(), "field": pe.Field, "line": pe.Line})
+	case code < http.StatusInternalServerError:
+		httpjson.Error(w, code, err.Error())
 	default:
 		a.log.Error("api", "err", err)
 		httpjson.Error(w, http.StatusInternalServerError, "internal error")

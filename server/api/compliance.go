@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"time"
@@ -49,22 +48,6 @@ func WithCompliance(c Compliance, r ComplianceReader) Option {
 	return func(a *API) { a.compliance, a.complianceReader = c, r }
 }
 
-func (a *API) complianceFail(w http.ResponseWriter, err error) {
-	var pe *profiles.Error
-	switch {
-	case errors.As(err, &pe):
-		httpjson.Write(w, http.StatusBadRequest, map[string]any{"error": err.Error(), "field": pe.Field, "line": pe.Line})
-	case errors.Is(err, compliance.ErrInvalid), errors.Is(err, compliance.ErrNameMismatch):
-		httpjson.Error(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, compliance.ErrForbidden):
-		httpjson.Error(w, http.StatusForbidden, err.Error())
-	case errors.Is(err, compliance.ErrState):
-		httpjson.Error(w, http.StatusConflict, err.Error())
-	default:
-		a.fail(w, err)
-	}
-}
-
 // withCompliance fills a device's compliance fields.
 func (a *API) withCompliance(ctx context.Context, d *Device) error {
 	if a.compliance == nil {
@@ -104,7 +87,7 @@ func findingJSON(f store.Finding) map[string]any {
 func (a *API) deviceAccess(w http.ResponseWriter, r *http.Request) {
 	d, err := a.compliance.Access(r.Context(), r.PathValue("id"))
 	if err != nil {
-		a.complianceFail(w, err)
+		a.fail(w, err)
 		return
 	}
 	httpjson.Write(w, http.StatusOK, d)
@@ -113,7 +96,7 @@ func (a *API) deviceAccess(w http.ResponseWriter, r *http.Request) {
 func (a *API) complianceSummary(w http.ResponseWriter, r *http.Request) {
 	s, err := a.compliance.Summary(r.Context())
 	if err != nil {
-		a.complianceFail(w, err)
+		a.fail(w, err)
 		return
 	}
 	httpjson.Write(w, http.StatusOK, s)
@@ -142,7 +125,7 @@ func (a *API) mobileConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := profiles.Parse([]byte(doc.Document))
 	if err != nil {
-		a.complianceFail(w, err)
+		a.fail(w, err)
 		return
 	}
 	b, err := apple.MobileConfig(p, apple.Options{Organization: "Cordon"})
@@ -203,7 +186,7 @@ func (a *API) putProfile(w http.ResponseWriter, r *http.Request) {
 	}
 	p := principal(r)
 	if _, err := a.compliance.PutProfile(r.Context(), r.PathValue("name"), doc, p.Actor, httpjson.RemoteHost(r)); err != nil {
-		a.complianceFail(w, err)
+		a.fail(w, err)
 		return
 	}
 	httpjson.Write(w, http.StatusOK, map[string]any{"name": r.PathValue("name"), "status": "in force"})
@@ -334,7 +317,7 @@ func (a *API) addAllow(w http.ResponseWriter, r *http.Request) {
 	x, err := a.compliance.AddAllow(r.Context(), compliance.Allow{Address: body.Address, Name: body.Name, Class: body.Class,
 		Scope: body.Scope, Reason: body.Reason, ExpiresAt: body.ExpiresAt}, p.Actor, httpjson.RemoteHost(r))
 	if err != nil {
-		a.complianceFail(w, err)
+		a.fail(w, err)
 		return
 	}
 	httpjson.Write(w, http.StatusCreated, allowJSON(*x))
@@ -343,7 +326,7 @@ func (a *API) addAllow(w http.ResponseWriter, r *http.Request) {
 func (a *API) deleteAllow(w http.ResponseWriter, r *http.Request) {
 	p := principal(r)
 	if err := a.compliance.RemoveAllow(r.Context(), r.PathValue("address"), p.Actor, httpjson.RemoteHost(r)); err != nil {
-		a.complianceFail(w, err)
+		a.fail(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -391,7 +374,7 @@ func (a *API) createRequest(w http.ResponseWriter, r *http.Request) {
 	x, err := a.compliance.CreateRequest(r.Context(), compliance.Request{DeviceID: body.DeviceID, Address: body.Address, Name: body.Name,
 		Class: body.Class, Reason: body.Reason, Supervisor: body.Supervisor}, p.Actor, httpjson.RemoteHost(r))
 	if err != nil {
-		a.complianceFail(w, err)
+		a.fail(w, err)
 		return
 	}
 	httpjson.Write(w, http.StatusCreated, requestJSON(x))
@@ -401,7 +384,7 @@ func (a *API) endorseRequest(w http.ResponseWriter, r *http.Request) {
 	p := principal(r)
 	x, err := a.compliance.Endorse(r.Context(), r.PathValue("id"), p.Actor, httpjson.RemoteHost(r))
 	if err != nil {
-		a.complianceFail(w, err)
+		a.fail(w, err)
 		return
 	}
 	httpjson.Write(w, http.StatusOK, requestJSON(x))
@@ -419,7 +402,7 @@ func (a *API) decideRequest(approve bool) http.HandlerFunc {
 		p := principal(r)
 		x, err := a.compliance.Decide(r.Context(), r.PathValue("id"), approve, body.Reason, body.ExpiresAt, p.Actor, httpjson.RemoteHost(r))
 		if err != nil {
-			a.complianceFail(w, err)
+			a.fail(w, err)
 			return
 		}
 		httpjson.Write(w, http.StatusOK, requestJSON(x))
