@@ -698,7 +698,15 @@ func badFrames(t *testing.T, e *testenv.Env, auditor string) {
 		"latitude 91":   frame(protocol.TypeIncidentReport, "r-lat", protocol.IncidentReport{Kind: "total_loss", StartedAt: now.Add(-time.Hour), Latitude: &lat}),
 		"longitude 181": frame(protocol.TypeIncidentReport, "r-lon", protocol.IncidentReport{Kind: "total_loss", StartedAt: now.Add(-time.Hour), Longitude: &lon}),
 	}
+	// A renewal CSR that names anyone (another device, a host) is refused
+	// like one at enrollment, not rewritten.
+	other, _ := url.Parse("urn:uuid:6f1c1d2e-1111-4222-8333-444455556666")
+	cases["renew claiming another device"] = frame(protocol.TypeRenew, "n-uri", protocol.Renew{CSR: freshCSR(t, &x509.CertificateRequest{URIs: []*url.URL{other}})})
+	cases["renew claiming a DNS name"] = frame(protocol.TypeRenew, "n-dns", protocol.Renew{CSR: freshCSR(t, &x509.CertificateRequest{DNSNames: []string{"localhost"}})})
+	cases["renew with another subject"] = frame(protocol.TypeRenew, "n-cn", protocol.Renew{CSR: freshCSR(t, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "6f1c1d2e-1111-4222-8333-444455556666"}})})
 	for class, raw := range map[string]string{"NUL": `a\u0000b`, "invalid UTF-8": "a\xffb", "lone surrogate": `a\ud800b`, "escape char": `a\u001bb`} {
+		cases[class+" in hello"] = withHole(protocol.TypeHello, "h-"+class, protocol.Hello{Platform: "linux/amd64", Hostname: hole}, raw)
+		cases[class+" in command result"] = withHole(protocol.TypeCommandResult, "c-"+class, protocol.CommandResult{Ref: "x", Status: "done", Message: hole}, raw)
 		cases[class+" in posture"] = withHole(protocol.TypePosture, "p-"+class, posture, raw)
 		cases[class+" in incident report"] = withHole(protocol.TypeIncidentReport, "r-"+class, report, raw)
 		cases[class+" in bluetooth request"] = withHole(protocol.TypeBluetoothRequest, "b-"+class, btreq, raw)
