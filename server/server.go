@@ -532,7 +532,7 @@ func (s *Server) recordGuesses(ctx context.Context, final bool) {
 		}
 		sums := l.lim.Sweep()
 		if final {
-			sums = l.lim.Flush()
+			sums = append(sums, l.lim.Flush()...)
 		}
 		for _, sum := range sums {
 			s.Audit.Record(ctx, audit.Entry{Actor: "anonymous", Source: sum.Source, Action: audit.GuessesRefused,
