@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -249,4 +250,22 @@ func texts(fields map[string]string, max int, free bool) error {
 		}
 	}
 	return nil
+}
+
+// Printable makes text an edge composes from foreign output (a collector
+// quoting a command's output in its reason) pass FreeText: invalid UTF-8
+// and control characters other than newline and tab become '?', and
+// carriage returns go. Never use it on what a peer sent: that is refused,
+// not repaired.
+func Printable(s string) string {
+	s = strings.ToValidUTF8(s, "?")
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\r':
+			return -1
+		case r == '\n' || r == '\t' || !unicode.IsControl(r):
+			return r
+		}
+		return '?'
+	}, s)
 }

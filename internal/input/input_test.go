@@ -183,3 +183,11 @@ func FuzzText(f *testing.F) {
 		}
 	})
 }
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{"ok": "ok", "a\x00b\xff": "a?b?", "line\r\nnext\tx": "line\nnext\tx", "\x1b[31mred": "?[31mred"} {
+		if got := Printable(in); got != want || FreeText("f", got, 100) != nil {
+			t.Errorf("Printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
