@@ -10,17 +10,19 @@ import (
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/cordon-mdm/cordon/internal/httpjson"
+	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/internal/secret"
 	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/pki/identity"
@@ -92,6 +94,30 @@ type Service struct {
 	commandKey ed25519.PublicKey
 	maxTTL     time.Duration
 	now        func() time.Time
+	guesses    Limiter
+	reserved   []string
+}
+
+// Limiter slows down token guessing per source address (see
+// server/ratelimit): Allow is asked before a token is looked at, Fail
+// told of every token that did not redeem.
+type Limiter interface {
+	Allow(source string) (ok bool, retryAfter time.Duration)
+	Fail(source string)
+}
+
+type noLimit struct{}
+
+func (noLimit) Allow(string) (bool, time.Duration) { return true, 0 }
+func (noLimit) Fail(string)                        {}
+
+// WithGuessLimiter limits failed token redemptions per source address.
+func WithGuessLimiter(l Limiter) Option { return func(s *Service) { s.guesses = l } }
+
+// WithServerNames names the server's own hosts: a CSR that names one of
+// them claims the server's identity and is refused.
+func WithServerNames(names ...string) Option {
+	return func(s *Service) { s.reserved = append(s.reserved, names...) }
 }
 
 // Option configures a Service.
@@ -109,14 +135,25 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 // New returns a Service.
 func New(st Store, signer Signer, auditor Auditor, opts ...Option) *Service {
 	s := &Service{store: st, signer: signer, audit: auditor, log: slog.New(slog.DiscardHandler),
-		maxTTL: 30 * 24 * time.Hour, now: time.Now}
+		maxTTL: 30 * 24 * time.Hour, now: time.Now, guesses: noLimit{}}
 	for _, o := range opts {
 		o(s)
 	}
 	return s
 }
 
-// TokenRequest asks for a new token.
+// Token defaults, for the edges to fill in when a field is absent. A
+// value that is present is taken as given: a zero is refused, never
+// silently replaced by a default.
+const (
+	DefaultTTL  = 24 * time.Hour
+	DefaultUses = 1
+	MaxUses     = 10000
+	MaxOwner    = 256
+)
+
+// TokenRequest asks for a new token. Every field is taken as given (the
+// edges apply DefaultTTL and DefaultUses to absent fields).
 type TokenRequest struct {
 	TTL   time.Duration
 	Uses  int
@@ -136,19 +173,14 @@ var ErrInvalid = errors.New("invalid request")
 
 // CreateToken makes a token and returns its text (shown once) and expiry.
 func (s *Service) CreateToken(ctx context.Context, req TokenRequest, actor, source string) (string, time.Time, error) {
-	if req.TTL == 0 {
-		req.TTL = 24 * time.Hour
-	}
-	if req.Uses == 0 {
-		req.Uses = 1
-	}
 	switch {
 	case req.TTL < time.Minute || req.TTL > s.maxTTL:
-		return "", time.Time{}, fmt.Errorf("%w: ttl must be between 1m and %v", ErrInvalid, s.maxTTL)
-	case req.Uses < 1 || req.Uses > 10000:
-		return "", time.Time{}, fmt.Errorf("%w: uses must be between 1 and 10000", ErrInvalid)
-	case len(req.Owner) > 256:
-		return "", time.Time{}, fmt.Errorf("%w: owner too long", ErrInvalid)
+		return "", time.Time{}, fmt.Errorf("%w: ttl must be between 1m and %v, got %v", ErrInvalid, s.maxTTL, req.TTL)
+	case req.Uses < 1 || req.Uses > MaxUses:
+		return "", time.Time{}, fmt.Errorf("%w: uses must be between 1 and %d, got %d", ErrInvalid, MaxUses, req.Uses)
+	}
+	if err := input.Text("owner", req.Owner, MaxOwner); err != nil {
+		return "", time.Time{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	sec := secret.New(TokenPrefix)
 	now := s.now().UTC()
@@ -173,11 +205,20 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	source := httpjson.RemoteHost(r)
-	resp, err := s.enroll(r.Context(), r.Body, source)
+	// Asked before the body is read: a limited source learns nothing of
+	// its guess. Its refusals are audited once per window by the limiter's
+	// owner, not here one by one.
+	if ok, retry := s.guesses.Allow(source); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retry.Seconds()))))
+		httpjson.Error(w, http.StatusTooManyRequests, "too many failed enrollment attempts from this address; retry later")
+		return
+	}
+	resp, err := s.enroll(r.Context(), http.MaxBytesReader(w, r.Body, maxBody), source)
 	if err != nil {
 		status := http.StatusBadRequest
 		switch {
 		case errors.Is(err, ErrUnknownToken), errors.Is(err, ErrTokenExpired), errors.Is(err, ErrTokenUsed):
+			s.guesses.Fail(source)
 			status = http.StatusForbidden
 		case errors.Is(err, errInternal):
 			status = http.StatusInternalServerError
@@ -189,6 +230,15 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 var errInternal = errors.New("internal error")
+
+// maxBody bounds an enrollment request (a CSR and a few facts).
+const maxBody = 64 << 10
+
+// ErrIdentityClaimed is a CSR that names an identity. A device's identity
+// comes from the server alone; a CSR that claims one (another device's
+// urn:uuid, the server's hostname, an IP) is an impersonation attempt and
+// is refused, not quietly rewritten, so the trail shows it.
+var ErrIdentityClaimed = errors.New("identity claimed in the certificate request")
 
 func (s *Service) enroll(ctx context.Context, body io.Reader, source string) (*protocol.EnrollResponse, error) {
 	tokenID := ""
@@ -205,13 +255,10 @@ func (s *Service) enroll(ctx context.Context, body io.Reader, source string) (*p
 		return err
 	}
 	var req protocol.EnrollRequest
-	dec := json.NewDecoder(io.LimitReader(body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return nil, refuse(fmt.Errorf("malformed request: %v", err))
-	}
-	if err := req.Check(); err != nil {
-		return nil, refuse(fmt.Errorf("malformed request: %v", err))
+	// One document, unknown fields refused, then req.Check: the path the
+	// API and the agent channel use.
+	if err := input.DecodeJSON(body, &req, maxBody); err != nil {
+		return nil, refuse(fmt.Errorf("malformed request: %w", err))
 	}
 	id, hash, err := secret.Parse(TokenPrefix, req.Token)
 	if err != nil {
@@ -223,6 +270,9 @@ func (s *Service) enroll(ctx context.Context, body io.Reader, source string) (*p
 		return nil, refuse(err)
 	}
 	if err := pki.CheckDeviceCSR(csr); err != nil {
+		return nil, refuse(err)
+	}
+	if err := s.checkClaims(csr, req.Facts.Hostname); err != nil {
 		return nil, refuse(err)
 	}
 	deviceID := uuid.NewString()
@@ -261,4 +311,20 @@ func (s *Service) enroll(ctx context.Context, body io.Reader, source string) (*p
 		GatewayURL:        s.gatewayURL,
 		CommandSigningKey: base64.StdEncoding.EncodeToString(s.commandKey),
 	}, nil
+}
+
+// checkClaims refuses a CSR that claims an identity: any SAN, a subject
+// beyond a common name, or a common name other than the device's own
+// hostname; and a hostname that itself names an identity (a UUID, an IP,
+// an email or URI, one of the server's names).
+func (s *Service) checkClaims(csr *x509.CertificateRequest, hostname string) error {
+	if err := pki.CheckNoClaims(csr, hostname); err != nil {
+		return fmt.Errorf("%w: %w", ErrIdentityClaimed, err)
+	}
+	if cn := csr.Subject.CommonName; cn != "" {
+		if what := pki.IdentityIn(cn, s.reserved...); what != "" {
+			return fmt.Errorf("%w: %w: subject common name %q is %s", ErrIdentityClaimed, pki.ErrBadCSR, cn, what)
+		}
+	}
+	return nil
 }

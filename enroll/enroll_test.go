@@ -6,11 +6,14 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -93,17 +96,99 @@ func TestRefusalsAreClearAndAudited(t *testing.T) {
 func TestCreateTokenValidates(t *testing.T) {
 	var ev events
 	s := New(&refusingStore{}, nil, &ev)
-	for _, req := range []TokenRequest{{TTL: time.Second}, {TTL: 365 * 24 * time.Hour}, {Uses: -1}} {
-		if _, _, err := s.CreateToken(context.Background(), req, "t", "local"); !errors.Is(err, ErrInvalid) {
+	// A zero is refused with the range named, never turned into a default.
+	for _, req := range []TokenRequest{{TTL: time.Second, Uses: 1}, {TTL: 365 * 24 * time.Hour, Uses: 1}, {TTL: DefaultTTL, Uses: -1},
+		{}, {TTL: DefaultTTL}, {Uses: 1}, {TTL: DefaultTTL, Uses: 1, Owner: "a\x00b"}} {
+		_, _, err := s.CreateToken(context.Background(), req, "t", "local")
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "between") && !strings.Contains(err.Error(), "owner") {
 			t.Errorf("%+v: %v", req, err)
 		}
 	}
-	text, exp, err := s.CreateToken(context.Background(), TokenRequest{}, "t", "local")
+	text, exp, err := s.CreateToken(context.Background(), TokenRequest{TTL: DefaultTTL, Uses: DefaultUses}, "t", "local")
 	if err != nil || !strings.HasPrefix(text, "cdt_") || time.Until(exp) < 23*time.Hour {
 		t.Fatalf("default token: %q %v %v", text, exp, err)
 	}
 	if len(ev) != 1 || strings.Contains(ev[0].Target, text) {
 		t.Fatalf("audit %+v", ev)
+	}
+}
+
+func csrWith(t testing.TB, tmpl *x509.CertificateRequest) string {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+}
+
+// TestIdentityClaimsRefused: a CSR that names an identity is refused and
+// audited with a reason that says so; the token is not even looked at.
+func TestIdentityClaimsRefused(t *testing.T) {
+	other, _ := url.Parse("urn:uuid:6f1c1d2e-1111-4222-8333-444455556666")
+	cases := map[string]struct {
+		tmpl     x509.CertificateRequest
+		hostname string
+	}{
+		"another device's urn:uuid": {x509.CertificateRequest{URIs: []*url.URL{other}}, "laptop"},
+		"a DNS name":                {x509.CertificateRequest{DNSNames: []string{"cordon.agency.gov"}}, "laptop"},
+		"an IP":                     {x509.CertificateRequest{IPAddresses: []net.IP{net.ParseIP("10.0.0.1")}}, "laptop"},
+		"an email":                  {x509.CertificateRequest{EmailAddresses: []string{"laso@agency.gov"}}, "laptop"},
+		"a CN not its hostname":     {x509.CertificateRequest{Subject: pkix.Name{CommonName: "cordon.agency.gov"}}, "laptop"},
+		"a UUID as hostname and CN": {x509.CertificateRequest{Subject: pkix.Name{CommonName: other.Opaque}}, other.Opaque},
+		"the server's name":         {x509.CertificateRequest{Subject: pkix.Name{CommonName: "Cordon.agency.gov"}}, "Cordon.agency.gov"},
+		"an organisation":           {x509.CertificateRequest{Subject: pkix.Name{CommonName: "laptop", Organization: []string{"Cordon server"}}}, "laptop"},
+	}
+	for name, c := range cases {
+		st := &refusingStore{}
+		var ev events
+		s := New(st, nil, &ev, WithServerNames("cordon.agency.gov"))
+		body, _ := json.Marshal(protocol.EnrollRequest{Token: "cdt_aaaaaaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", CSR: csrWith(t, &c.tmpl),
+			Facts: protocol.DeviceFacts{Platform: "linux/amd64", Hostname: c.hostname}})
+		rec := post(s, string(body))
+		if rec.Code != 400 || len(ev) != 1 || ev[0].Action != ActionRefused || !strings.Contains(ev[0].Details["reason"], "identity claimed") {
+			t.Errorf("%s: %d %s, audit %+v", name, rec.Code, rec.Body, ev)
+		}
+		if st.redeemed != 0 {
+			t.Errorf("%s: the token was redeemed", name)
+		}
+	}
+	// What the agent sends, its hostname as the CN, still enrolls as far
+	// as the token.
+	st := &refusingStore{}
+	s := New(st, nil, &events{}, WithServerNames("cordon.agency.gov"))
+	body, _ := json.Marshal(protocol.EnrollRequest{Token: "cdt_aaaaaaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+		CSR:   csrWith(t, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "laptop-17.agency.local"}}),
+		Facts: protocol.DeviceFacts{Platform: "linux/amd64", Hostname: "laptop-17.agency.local"}})
+	if rec := post(s, string(body)); rec.Code != 403 || st.redeemed != 1 {
+		t.Errorf("the agent's own CSR: %d %s", rec.Code, rec.Body)
+	}
+}
+
+type fakeLimiter struct{ fails int }
+
+func (l *fakeLimiter) Allow(string) (bool, time.Duration) {
+	return l.fails < 2, 1500 * time.Millisecond
+}
+func (l *fakeLimiter) Fail(string) { l.fails++ }
+
+func TestGuessesLimited(t *testing.T) {
+	st := &refusingStore{}
+	lim := &fakeLimiter{}
+	s := New(st, nil, &events{}, WithGuessLimiter(lim))
+	body, _ := json.Marshal(protocol.EnrollRequest{Token: "cdt_aaaaaaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", CSR: csrPEM(t),
+		Facts: protocol.DeviceFacts{Platform: "linux/amd64"}})
+	for i, want := range []int{403, 403, 429, 429} {
+		rec := post(s, string(body))
+		if rec.Code != want {
+			t.Fatalf("attempt %d: %d, want %d", i+1, rec.Code, want)
+		}
+		if want == 429 && rec.Header().Get("Retry-After") != "2" {
+			t.Fatalf("Retry-After = %q", rec.Header().Get("Retry-After"))
+		}
+	}
+	if st.redeemed != 2 {
+		t.Fatalf("a limited guess reached the store (%d)", st.redeemed)
 	}
 }
 

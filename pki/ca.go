@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/smallstep/certificates/authority"
 	"github.com/smallstep/certificates/authority/config"
 	"github.com/smallstep/certificates/authority/provisioner"
@@ -204,6 +206,59 @@ func CheckDeviceCSR(csr *x509.CertificateRequest) error {
 		return fmt.Errorf("%w: key must be ECDSA P-256", ErrBadCSR)
 	}
 	return nil
+}
+
+// CheckNoClaims refuses a CSR that claims an identity. A device's
+// certificate names only what the server gives it, so the CSR may carry a
+// key and at most a common name equal to ownName (the agent puts its
+// hostname, or on renewal its device id, there); a SAN of any kind (DNS
+// name, IP, email, URI such as urn:uuid), another subject attribute or
+// another common name is an attempt to be someone else.
+func CheckNoClaims(csr *x509.CertificateRequest, ownName string) error {
+	switch {
+	case len(csr.DNSNames) > 0:
+		return fmt.Errorf("%w: it names DNS name %q", ErrBadCSR, csr.DNSNames[0])
+	case len(csr.IPAddresses) > 0:
+		return fmt.Errorf("%w: it names IP address %s", ErrBadCSR, csr.IPAddresses[0])
+	case len(csr.EmailAddresses) > 0:
+		return fmt.Errorf("%w: it names email address %q", ErrBadCSR, csr.EmailAddresses[0])
+	case len(csr.URIs) > 0:
+		return fmt.Errorf("%w: it names URI %q", ErrBadCSR, csr.URIs[0].String())
+	}
+	for _, atv := range csr.Subject.Names {
+		if !atv.Type.Equal(oidCommonName) {
+			return fmt.Errorf("%w: its subject carries %v; only a common name is allowed", ErrBadCSR, atv.Type)
+		}
+	}
+	if cn := csr.Subject.CommonName; cn != "" && cn != ownName {
+		return fmt.Errorf("%w: subject common name %q is not this device's own name", ErrBadCSR, cn)
+	}
+	return nil
+}
+
+var oidCommonName = asn1.ObjectIdentifier{2, 5, 4, 3}
+
+// IdentityIn says what identity name claims, or "" when none: a UUID or
+// urn:uuid (a device), an IP address, an email address or URI, or one of
+// reserved (the server's own names, compared without case).
+func IdentityIn(name string, reserved ...string) string {
+	lower := strings.ToLower(name)
+	for _, r := range reserved {
+		if r != "" && lower == strings.ToLower(r) {
+			return "one of the server's own names"
+		}
+	}
+	switch {
+	case uuid.Validate(strings.TrimPrefix(lower, "urn:uuid:")) == nil:
+		return "a device identity (UUID)"
+	case net.ParseIP(name) != nil:
+		return "an IP address"
+	case strings.Contains(name, "@"):
+		return "an email address"
+	case strings.Contains(name, ":"), strings.Contains(name, "/"):
+		return "a URI"
+	}
+	return ""
 }
 
 // ParseCSR decodes a PEM certificate request.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/cordon-mdm/cordon/internal/input"
 )
 
 // Error is a profile that does not validate: which field, on which line
@@ -134,14 +136,15 @@ func lineOf(n *yaml.Node, path string) int {
 	return line
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+// nameRE is the one name pattern of every edge (INTERFACE.md).
+var nameRE = regexp.MustCompile(input.NamePattern)
 
 func (p *Profile) validate(root *yaml.Node) error {
 	bad := func(field, format string, args ...any) error {
 		return &Error{Field: field, Line: lineOf(root, field), Msg: fmt.Sprintf(format, args...)}
 	}
 	if !nameRE.MatchString(p.Name) {
-		return bad("name", "must be 1 to 63 lowercase letters, digits and dashes, got %q", p.Name)
+		return bad("name", "must match %s (1 to 63 lowercase letters, digits, '.', '_' or '-'), got %q", input.NamePattern, p.Name)
 	}
 	c := p.Controls
 	if sl := c.SessionLock; sl != nil {
@@ -234,4 +237,55 @@ func VersionAtLeast(have, want string) bool {
 		}
 	}
 	return true
+}
+
+// MaxText bounds every string of a profile document (names, durations,
+// the description).
+const MaxText = 1024
+
+// CheckText holds a profile document to the input rules before it is
+// parsed or stored: exactly one document (a JSON document is decoded as
+// strictly as every other JSON body), and every key and string valid text
+// of at most MaxText bytes, so that an escape such as "\u0000" cannot
+// smuggle a control character in.
+func CheckText(doc []byte) error {
+	if t := bytes.TrimSpace(doc); len(t) > 0 && t[0] == '{' {
+		var v any
+		if err := input.Unmarshal(doc, &v); err != nil {
+			return err
+		}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(doc))
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return input.Errorf("document", "not YAML or JSON: %v", err)
+	}
+	var extra any
+	if err := dec.Decode(&extra); err == nil {
+		return input.Errorf("document", "more than one document")
+	}
+	return walkText("document", v)
+}
+
+func walkText(at string, v any) error {
+	switch x := v.(type) {
+	case string:
+		return input.FreeText(at, x, MaxText)
+	case map[string]any:
+		for k, e := range x {
+			if err := input.Text(at+" key", k, MaxText); err != nil {
+				return err
+			}
+			if err := walkText(at+"."+k, e); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if err := walkText(fmt.Sprintf("%s[%d]", at, i), e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

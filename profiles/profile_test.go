@@ -73,3 +73,16 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCheckText: the text rules of a profile document never panic,
+// whatever the bytes.
+func FuzzCheckText(f *testing.F) {
+	_, doc := Baseline()
+	f.Add(doc)
+	f.Add([]byte(`{"name":"a","description":"a\u0000b"}`))
+	f.Add([]byte("name: a\n---\nname: b\n"))
+	f.Add([]byte(`{"name":"a"} garbage`))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		CheckText(doc)
+	})
+}

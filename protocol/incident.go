@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/cordon-mdm/cordon/internal/input"
 )
 
 // Incident reports and the device's standing, as the agent and its tray
@@ -43,8 +45,8 @@ func (b *BluetoothRequest) Check() error {
 	if b.Address == "" || b.Reason == "" || b.Supervisor == "" {
 		return errors.New("address, reason and supervisor are required")
 	}
-	if len(b.Reason) > 1024 {
-		return errors.New("reason longer than 1024 bytes")
+	if err := input.FreeText("reason", b.Reason, 1024); err != nil {
+		return err
 	}
 	return checkLens(map[string]string{"address": b.Address, "name": b.Name, "supervisor": b.Supervisor, "requester": b.Requester}, 256)
 }
@@ -75,7 +77,12 @@ var (
 	lockStates    = map[string]bool{"": true, "locked": true, "unlocked": true, "unknown": true}
 )
 
-// Check validates a report before it is spooled or stored.
+// MaxDescription is the longest incident description, in bytes.
+const MaxDescription = 8192
+
+// Check validates a report before it is spooled or stored. An ended_at
+// ahead of the server's clock is the server's to refuse (it knows the
+// time); see MaxClockSkew.
 func (r *IncidentReport) Check() error {
 	if !incidentKinds[r.Kind] {
 		return fmt.Errorf("kind must be loss_of_control, total_loss or compromise, not %q", r.Kind)
@@ -89,11 +96,9 @@ func (r *IncidentReport) Check() error {
 	if r.EndedAt != nil && r.EndedAt.Before(r.StartedAt) {
 		return errors.New("ended_at is before started_at")
 	}
-	if r.Latitude != nil && (*r.Latitude < -90 || *r.Latitude > 90) || r.Longitude != nil && (*r.Longitude < -180 || *r.Longitude > 180) {
-		return errors.New("coordinates out of range")
-	}
-	if len(r.Description) > 8192 {
-		return errors.New("description longer than 8192 bytes")
+	if err := input.First(input.Latitude("latitude", r.Latitude), input.Longitude("longitude", r.Longitude),
+		input.FreeText("description", r.Description, MaxDescription)); err != nil {
+		return err
 	}
 	return checkLens(map[string]string{"device_id": r.DeviceID, "location": r.Location, "reporter": r.Reporter}, 1024)
 }

@@ -239,7 +239,7 @@ func (p *Posture) Check() error {
 			fields[name+".unknown."+k] = v
 		}
 	}
-	return checkLens(fields, maxText)
+	return checkFreeLens(fields, maxText)
 }
 
 func oneOf(field, v string, allowed ...string) error {

@@ -1,8 +1,9 @@
 // Package protocol holds every type that crosses the wire between the
 // Cordon agent and the Cordon server. It is Cordon's equivalent of
 // Tailscale's tailcfg: wire types only, no I/O, and it imports nothing
-// beyond the standard library so that both binaries can share it without
-// dragging each other's dependencies along (a test enforces this).
+// beyond the standard library and the leaf internal/input (the one
+// validation path every edge shares) so that both binaries can share it
+// without dragging each other's dependencies along (a test enforces this).
 package protocol
 
 import (
@@ -10,7 +11,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
+	"unicode/utf8"
+
+	"github.com/cordon-mdm/cordon/internal/input"
 )
 
 // Version is the version of the agent↔server envelope. Bump it when a
@@ -41,7 +46,8 @@ const Version = 1
 // Kerberos' customary tolerance, wide enough for clocks that drift
 // between NTP syncs and narrow enough that no one can date an event
 // meaningfully into the future. Both edges use it: the agent channel
-// (posture times) and the API (an incident's ended_at).
+// (posture times, incident times) and the API (an incident's ended_at):
+// INTERFACE.md, input rules. Defined once, here.
 const MaxClockSkew = 5 * time.Minute
 
 // MaxFrameBytes is the largest frame either side accepts. The gateway
@@ -93,11 +99,16 @@ func Decode(data []byte) (Envelope, error) {
 	if len(data) > MaxFrameBytes {
 		return env, ErrTooLarge
 	}
+	// encoding/json would replace invalid UTF-8 with U+FFFD unseen.
+	if !utf8.Valid(data) {
+		return Envelope{}, fmt.Errorf("%w: frame is not valid UTF-8", ErrMalformed)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&env); err != nil {
 		return Envelope{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if dec.More() {
+	// Token, not More: More says false for a stray "}" or "]".
+	if _, err := dec.Token(); err != io.EOF {
 		return Envelope{ID: env.ID}, fmt.Errorf("%w: trailing data after frame", ErrMalformed)
 	}
 	if env.V != Version {
@@ -106,30 +117,23 @@ func Decode(data []byte) (Envelope, error) {
 	if !knownTypes[env.Type] {
 		return Envelope{ID: env.ID}, fmt.Errorf("%w: %q", ErrUnknownType, env.Type)
 	}
-	if env.ID == "" || len(env.ID) > 64 {
-		return Envelope{}, fmt.Errorf("%w: id must be 1 to 64 characters", ErrMalformed)
+	if env.ID == "" || input.Text("id", env.ID, 64) != nil {
+		return Envelope{}, fmt.Errorf("%w: id must be 1 to 64 characters without control characters", ErrMalformed)
 	}
 	return env, nil
 }
 
-// DecodeBody unmarshals the body of env into v, rejecting unknown fields
-// so that a typo on either side is an error rather than a silent default.
+// DecodeBody unmarshals the body of env into v through input.Unmarshal,
+// the path the REST API uses too: one document, unknown fields refused
+// (a typo on either side is an error rather than a silent default),
+// valid UTF-8, then v's Check. The error is both ErrMalformed and
+// input.ErrInvalid.
 func DecodeBody(env Envelope, v any) error {
 	if len(env.Body) == 0 {
 		return fmt.Errorf("%w: %s frame without body", ErrMalformed, env.Type)
 	}
-	dec := json.NewDecoder(bytes.NewReader(env.Body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %s body: %v", ErrMalformed, env.Type, err)
-	}
-	if dec.More() {
-		return fmt.Errorf("%w: %s body: trailing data", ErrMalformed, env.Type)
-	}
-	if c, ok := v.(interface{ Check() error }); ok {
-		if err := c.Check(); err != nil {
-			return fmt.Errorf("%w: %s body: %v", ErrMalformed, env.Type, err)
-		}
+	if err := input.Unmarshal(env.Body, v); err != nil {
+		return fmt.Errorf("%w: %s body: %w", ErrMalformed, env.Type, err)
 	}
 	return nil
 }
@@ -228,11 +232,14 @@ const (
 	CloseRevoked = 4003
 )
 
+// checkLens holds one-line text fields to the input rules: valid UTF-8,
+// no control characters, at most max bytes.
 func checkLens(fields map[string]string, max int) error {
-	for k, v := range fields {
-		if len(v) > max {
-			return fmt.Errorf("%s longer than %d bytes", k, max)
-		}
-	}
-	return nil
+	return input.Texts(fields, max)
+}
+
+// checkFreeLens is checkLens for text that may span lines (a collector's
+// diagnostic output): newline and tab are allowed.
+func checkFreeLens(fields map[string]string, max int) error {
+	return input.FreeTexts(fields, max)
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cordon-mdm/cordon/internal/input"
 )
 
 func TestDecodeRoundTrip(t *testing.T) {
@@ -41,6 +43,9 @@ func TestDecodeRejects(t *testing.T) {
 	}{
 		{"not json", `{"v":1,`, ErrMalformed},
 		{"trailing", `{"v":1,"type":"hello","id":"a"} {}`, ErrMalformed},
+		{"stray brace", `{"v":1,"type":"hello","id":"a"}}`, ErrMalformed},
+		{"invalid UTF-8", "{\"v\":1,\"type\":\"hello\",\"id\":\"a\xff\"}", ErrMalformed},
+		{"control in id", `{"v":1,"type":"hello","id":"a\u0000"}`, ErrMalformed},
 		{"future version", `{"v":2,"type":"hello","id":"a"}`, ErrVersion},
 		{"unknown type", `{"v":1,"type":"shell","id":"a"}`, ErrUnknownType},
 		{"no id", `{"v":1,"type":"hello"}`, ErrMalformed},
@@ -64,6 +69,27 @@ func TestDecodeBodyRejectsUnknownFieldsAndInvalid(t *testing.T) {
 	env.Body = json.RawMessage(`{"collected_at":"2026-11-23T10:00:00Z","os":{"platform":"linux/amd64"},"lock":{"state":"maybe"}}`)
 	if err := DecodeBody(env, &Posture{}); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("bad lock state: %v", err)
+	}
+	for _, body := range []string{
+		`{"platform":"linux/amd64","hostname":"a\u0000b"}`,
+		`{"platform":"linux/amd64","hostname":"a\nb"}`,
+		`{"platform":"linux/amd64"} {"platform":"x"}`,
+		`{"platform":"linux/amd64"}}`,
+		`{"platform":"linux/amd64","hostname":"a\ud800"}`,
+	} {
+		env := Envelope{V: 1, Type: TypeHello, ID: "x", Body: json.RawMessage(body)}
+		if err := DecodeBody(env, &Hello{}); !errors.Is(err, ErrMalformed) || !errors.Is(err, input.ErrInvalid) {
+			t.Errorf("hello %s: %v", body, err)
+		}
+	}
+	lat := 91.0
+	for _, r := range []IncidentReport{
+		{Kind: "loss_of_control", StartedAt: time.Now(), Latitude: &lat},
+		{Kind: "loss_of_control", StartedAt: time.Now(), Description: "lost\x00"},
+	} {
+		if err := r.Check(); !errors.Is(err, input.ErrInvalid) {
+			t.Errorf("report %+v: %v", r, err)
+		}
 	}
 	env.Body = nil
 	if err := DecodeBody(env, &Posture{}); !errors.Is(err, ErrMalformed) {
@@ -110,14 +136,16 @@ func FuzzDecode(f *testing.F) {
 }
 
 // TestImportsOnlyStandardLibrary keeps protocol a leaf: both binaries link
-// it, so anything it imports lands in the agent.
+// it, so anything it imports lands in the agent. The one exception is
+// internal/input, itself a leaf (its own test holds it to the standard
+// library), so the agent channel and the API share one validation path.
 func TestImportsOnlyStandardLibrary(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
 	for _, p := range strings.Fields(string(out)) {
-		if !strings.HasSuffix(p, "/protocol") {
+		if !strings.HasSuffix(p, "/protocol") && !strings.HasSuffix(p, "/internal/input") {
 			t.Errorf("protocol depends on non-standard package %s", p)
 		}
 	}

@@ -41,6 +41,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/gateway"
 	"github.com/cordon-mdm/cordon/server/incidents"
 	"github.com/cordon-mdm/cordon/server/notify"
+	"github.com/cordon-mdm/cordon/server/ratelimit"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -54,6 +55,8 @@ const (
 type config struct {
 	dataDir, listen, agentListen, database string
 	hostnames                              []string
+	guessLimit                             int
+	guessWindow                            time.Duration
 	log                                    *slog.Logger
 	deviceLifetime                         time.Duration
 	pingInterval                           time.Duration
@@ -219,6 +222,20 @@ func WithHostnames(h ...string) Option {
 	return func(c *config) error { c.hostnames = append(c.hostnames, h...); return nil }
 }
 
+// WithGuessLimit sets how many failed enrollment tokens, and separately
+// how many failed API keys, one source address may send per window
+// before it is answered 429 (default ratelimit.DefaultLimit per
+// ratelimit.DefaultWindow).
+func WithGuessLimit(n int, window time.Duration) Option {
+	return func(c *config) error {
+		if n < 1 || window <= 0 {
+			return fmt.Errorf("guess limit: need at least 1 per positive window, got %d per %v", n, window)
+		}
+		c.guessLimit, c.guessWindow = n, window
+		return nil
+	}
+}
+
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(c *config) error { c.log = l; return nil } }
 
@@ -258,6 +275,10 @@ type Server struct {
 	Notify *notify.Service
 	cmdKey ed25519.PrivateKey
 
+	// enrollGuesses and keyGuesses limit failed enrollment tokens and API
+	// keys per source address.
+	enrollGuesses, keyGuesses *ratelimit.Limiter
+
 	gw         *gateway.Gateway
 	console    *console.Console
 	stopSweep  context.CancelFunc
@@ -273,7 +294,8 @@ type Server struct {
 func New(ctx context.Context, opts ...Option) (*Server, error) {
 	lockout, _ := auth.Lockout("")
 	cfg := config{lockout: lockout, dataDir: DefaultDataDir, listen: DefaultListen, agentListen: DefaultAgentListen,
-		log: slog.New(slog.DiscardHandler), deviceLifetime: pki.DefaultDeviceLifetime, pingInterval: 30 * time.Second, historyLimit: 500, fips: fips.Default(), sweepEvery: 15 * time.Second, smtpFrom: "cordon@localhost"}
+		log: slog.New(slog.DiscardHandler), deviceLifetime: pki.DefaultDeviceLifetime, pingInterval: 30 * time.Second, historyLimit: 500, fips: fips.Default(), sweepEvery: 15 * time.Second, smtpFrom: "cordon@localhost",
+		guessLimit: ratelimit.DefaultLimit, guessWindow: ratelimit.DefaultWindow}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err
@@ -374,8 +396,13 @@ func (s *Server) Start(ctx context.Context) error {
 	s.gw = gateway.New(s.Store, s.CA, s.Audit, gateway.WithLogger(s.log), gateway.WithPingInterval(s.cfg.pingInterval),
 		gateway.WithCommands(s.Commands), gateway.WithIncidents(agentIncidents{s}),
 		gateway.WithCompliance(agentCompliance{s.Compliance}))
+	lopts := []ratelimit.Option{ratelimit.WithLimit(s.cfg.guessLimit), ratelimit.WithWindow(s.cfg.guessWindow)}
+	s.enrollGuesses, s.keyGuesses = ratelimit.New(lopts...), ratelimit.New(lopts...)
+	// Only the names IT gave (--hostname): an agent on the server's own
+	// machine legitimately shares its OS hostname.
 	enr := enroll.New(enrollStore{s.Store}, s.CA, enrollAuditor{s.Audit},
-		enroll.WithGatewayURL(s.GatewayURL()), enroll.WithCommandKey(s.cmdKey.Public().(ed25519.PublicKey)), enroll.WithLogger(s.log))
+		enroll.WithGatewayURL(s.GatewayURL()), enroll.WithCommandKey(s.cmdKey.Public().(ed25519.PublicKey)), enroll.WithLogger(s.log),
+		enroll.WithGuessLimiter(s.enrollGuesses), enroll.WithServerNames(s.cfg.hostnames...))
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -384,7 +411,7 @@ func (s *Server) Start(ctx context.Context) error {
 	handler := api.New(s.Store, s.Audit, enr, devices{s}, caInfo{s.CA}, enr,
 		api.WithLogger(s.log), api.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
 		api.WithCommands(s.Commands, s.Store), api.WithIncidents(s.Incidents, s.Store),
-		api.WithCompliance(s.Compliance, s.Store))
+		api.WithCompliance(s.Compliance, s.Store), api.WithKeyLimiter(s.keyGuesses))
 	copts2 := []console.Option{console.WithLogger(s.log), console.WithLockout(s.cfg.lockout), console.WithBanner(s.cfg.banner)}
 	if s.cfg.consoleClock != nil {
 		copts2 = append(copts2, console.WithClock(s.cfg.consoleClock))
@@ -484,9 +511,35 @@ func (s *Server) sweep(ctx context.Context) {
 	}
 	s.Commands.Expire(ctx)
 	s.Notify.Deliver(ctx)
+	s.recordGuesses(ctx, false)
 	if s.console != nil {
 		if err := s.console.ExpireSessions(ctx); err != nil {
 			s.log.Error("console sessions", "err", err)
+		}
+	}
+}
+
+// recordGuesses writes one audit entry per source and window in which
+// guesses were refused, saying how many: a flood of guesses cannot flood
+// the trail. At shutdown (final) the open windows are recorded too.
+func (s *Server) recordGuesses(ctx context.Context, final bool) {
+	for _, l := range []struct {
+		target string
+		lim    *ratelimit.Limiter
+	}{{"enroll", s.enrollGuesses}, {"api", s.keyGuesses}} {
+		if l.lim == nil {
+			continue
+		}
+		sums := l.lim.Sweep()
+		if final {
+			sums = append(sums, l.lim.Flush()...)
+		}
+		for _, sum := range sums {
+			s.Audit.Record(ctx, audit.Entry{Actor: "anonymous", Source: sum.Source, Action: audit.GuessesRefused,
+				Target: l.target, Outcome: audit.Denied, Details: map[string]string{
+					"refused": strconv.Itoa(sum.Refused), "failures": strconv.Itoa(sum.Failures),
+					"limit":        fmt.Sprintf("%d failures per %v", l.lim.Limit(), l.lim.Window()),
+					"window_start": sum.Start.UTC().Format(time.RFC3339), "window_end": sum.End.UTC().Format(time.RFC3339)}})
 		}
 	}
 }
@@ -525,6 +578,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.stopSweep()
 		n := s.gw.Close()
 		s.wg.Wait()
+		s.recordGuesses(ctx, true)
 		errs = append(errs, s.Store.ResetOnline(ctx), s.Audit.Record(ctx, audit.Entry{Actor: "server", Source: "local",
 			Action: audit.GatewayStopped, Target: "gateway", Outcome: audit.Success,
 			Details: map[string]string{"connections_closed": strconv.Itoa(n)}}))
@@ -537,6 +591,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) closeStores() error {
 	return errors.Join(s.CA.Close(), s.Store.Close())
 }
+
+// ConsoleRoutes are the web console's registered routes (set by Start),
+// for tests that walk every form.
+func (s *Server) ConsoleRoutes() []console.Route { return s.console.Routes() }
 
 // ConsoleURL is https://host:port of the console listener.
 func (s *Server) ConsoleURL() string { return "https://" + s.consoleLn.Addr().String() }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/cordon-mdm/cordon/agent/state"
+	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/protocol"
 )
 
@@ -138,16 +139,12 @@ func Serve(ctx context.Context, ln net.Listener, a Agent, log *slog.Logger) erro
 	return err
 }
 
-// decodeBody reads one JSON value of a bounded size with no unknown
-// fields and nothing after it, or answers 400 naming what was malformed.
+// decodeBody reads the body through input.DecodeJSON, the path the
+// server's edges use (one bounded JSON document, no unknown fields,
+// valid text, then the body's Check), or answers 400 naming what was
+// malformed.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any, what string) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("trailing data after the " + what)
-	}
-	if err != nil {
+	if err := input.DecodeJSON(http.MaxBytesReader(w, r.Body, maxBody), v, maxBody); err != nil {
 		write(w, http.StatusBadRequest, map[string]string{"error": "malformed " + what + ": " + err.Error()})
 		return false
 	}

@@ -290,6 +290,10 @@ func TestReportMalformed(t *testing.T) {
 		"wrong type":    `{"kind":1,"started_at":"2025-03-01T10:00:00Z"}`,
 		"trailing data": `{"kind":"total_loss","started_at":"2025-03-01T10:00:00Z"} {"kind":"compromise"}`,
 		"bad time":      `{"kind":"total_loss","started_at":"yesterday"}`,
+		"stray brace":   `{"kind":"total_loss","started_at":"2025-03-01T10:00:00Z"}}`,
+		"NUL in text":   `{"kind":"total_loss","started_at":"2025-03-01T10:00:00Z","location":"a\u0000b"}`,
+		"invalid UTF-8": "{\"kind\":\"total_loss\",\"started_at\":\"2025-03-01T10:00:00Z\",\"description\":\"\xff\"}",
+		"latitude 91":   `{"kind":"total_loss","started_at":"2025-03-01T10:00:00Z","latitude":91}`,
 		"too large":     `{"kind":"total_loss","started_at":"2025-03-01T10:00:00Z","description":"` + strings.Repeat("x", maxBody) + `"}`,
 	} {
 		t.Run(name, func(t *testing.T) {

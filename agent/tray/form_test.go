@@ -391,8 +391,8 @@ func TestFormSubmitInvalid(t *testing.T) {
 		{"garbled ended", func(v url.Values) { v.Set("ended", "soon") }, "When did it end?"},
 		{"missing ended", func(v url.Values) { v.Del("ended") }, "When did it end?"},
 		{"ended before started", func(v url.Values) { v.Set("ended", "2025-03-01T09:00") }, "ended_at is before started_at"},
-		{"long location", func(v url.Values) { v.Set("location", strings.Repeat("x", 1025)) }, "location longer than 1024 bytes"},
-		{"long description", func(v url.Values) { v.Set("description", strings.Repeat("x", 8193)) }, "description longer than 8192 bytes"},
+		{"long location", func(v url.Values) { v.Set("location", strings.Repeat("x", 1025)) }, "location: longer than 1024 bytes"},
+		{"long description", func(v url.Values) { v.Set("description", strings.Repeat("x", 8193)) }, "description: longer than 8192 bytes"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -16,9 +17,12 @@ import (
 
 	"github.com/cordon-mdm/cordon/enroll"
 	"github.com/cordon-mdm/cordon/internal/httpjson"
+	"github.com/cordon-mdm/cordon/internal/input"
+	"github.com/cordon-mdm/cordon/profiles"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/auth"
 	"github.com/cordon-mdm/cordon/server/compliance"
+	"github.com/cordon-mdm/cordon/server/status"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -77,7 +81,23 @@ type API struct {
 	complianceReader ComplianceReader
 
 	routes []string
+	keys   Limiter
 }
+
+// Limiter slows down API key guessing per source address (see
+// server/ratelimit).
+type Limiter interface {
+	Allow(source string) (ok bool, retryAfter time.Duration)
+	Fail(source string)
+}
+
+type noLimit struct{}
+
+func (noLimit) Allow(string) (bool, time.Duration) { return true, 0 }
+func (noLimit) Fail(string)                        {}
+
+// WithKeyLimiter limits failed API key checks per source address.
+func WithKeyLimiter(l Limiter) Option { return func(a *API) { a.keys = l } }
 
 // Option configures the API.
 type Option func(*API)
@@ -91,7 +111,7 @@ func WithMetrics(h http.Handler) Option { return func(a *API) { a.metrics = h } 
 // New builds the handler. enrollHandler serves POST /enroll.
 func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrollHandler http.Handler, opts ...Option) *API {
 	a := &API{store: st, audit: auditor, tokens: tokens, devices: devices, ca: ca, enroll: enrollHandler,
-		log: slog.New(slog.DiscardHandler), mux: http.NewServeMux()}
+		log: slog.New(slog.DiscardHandler), mux: http.NewServeMux(), keys: noLimit{}}
 	for _, o := range opts {
 		o(a)
 	}
@@ -173,6 +193,10 @@ func (a *API) Routes() []string { return slices.Clone(a.routes) }
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if err := checkURL(r); err != nil {
+		a.fail(w, err)
+		return
+	}
 	a.mux.ServeHTTP(w, r)
 }
 
@@ -184,9 +208,17 @@ func principal(r *http.Request) *auth.Principal {
 }
 
 // require authenticates the bearer key and admits only the given roles;
-// every refusal is audited.
+// every refusal is audited. A source that has failed too often is
+// answered 429 before its key is looked at (the limiter's owner audits
+// those refusals once per window).
 func (a *API) require(h http.HandlerFunc, roles ...string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		source := httpjson.RemoteHost(r)
+		if ok, retry := a.keys.Allow(source); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retry.Seconds()))))
+			httpjson.Error(w, http.StatusTooManyRequests, "too many failed API key attempts from this address; retry later")
+			return
+		}
 		bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		p, err := auth.Authenticate(r.Context(), a.store, bearer)
 		if !ok || err != nil {
@@ -194,6 +226,9 @@ func (a *API) require(h http.HandlerFunc, roles ...string) http.Handler {
 				a.log.Error("authenticate", "err", err)
 				httpjson.Error(w, http.StatusInternalServerError, "internal error")
 				return
+			}
+			if bearer != "" {
+				a.keys.Fail(source) // a wrong key is a guess; no key is not
 			}
 			a.audit.Record(r.Context(), audit.Entry{Actor: "anonymous", Source: httpjson.RemoteHost(r), Action: audit.APIDenied,
 				Target: r.Method + " " + r.URL.Path, Outcome: audit.Denied, Details: map[string]string{"reason": "missing or invalid API key"}})
@@ -242,26 +277,40 @@ func (a *API) crl(w http.ResponseWriter, _ *http.Request) {
 	w.Write(der)
 }
 
-func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		TTL   string `json:"ttl"`
-		Uses  int    `json:"uses"`
-		Owner string `json:"owner"`
+// tokenBody is POST /api/v1/enrollment-tokens. Absent fields take the
+// defaults; a present zero is refused by the service with the range.
+type tokenBody struct {
+	TTL   *string `json:"ttl"`
+	Uses  *int    `json:"uses"`
+	Owner string  `json:"owner"`
+}
+
+func (b *tokenBody) request() (enroll.TokenRequest, error) {
+	req := enroll.TokenRequest{TTL: enroll.DefaultTTL, Uses: enroll.DefaultUses, Owner: b.Owner}
+	if b.TTL != nil {
+		d, err := time.ParseDuration(*b.TTL)
+		if err != nil {
+			return req, input.Errorf("ttl", "not a duration such as 24h: %q", *b.TTL)
+		}
+		req.TTL = d
 	}
-	if !decode(w, r, &body) {
+	if b.Uses != nil {
+		req.Uses = *b.Uses
+	}
+	return req, nil
+}
+
+func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
+	var body tokenBody
+	if !a.decode(w, r, &body) {
 		return
 	}
-	var ttl time.Duration
-	if body.TTL != "" {
-		d, err := time.ParseDuration(body.TTL)
-		if err != nil {
-			httpjson.Error(w, http.StatusBadRequest, "ttl: "+err.Error())
-			return
-		}
-		ttl = d
+	req, err := body.request()
+	if err != nil {
+		a.fail(w, err)
+		return
 	}
-	text, exp, err := a.tokens.CreateToken(r.Context(), enroll.TokenRequest{TTL: ttl, Uses: body.Uses, Owner: body.Owner},
-		principal(r).Actor, httpjson.RemoteHost(r))
+	text, exp, err := a.tokens.CreateToken(r.Context(), req, principal(r).Actor, httpjson.RemoteHost(r))
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -360,7 +409,11 @@ func (a *API) revokeDevice(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Reason string `json:"reason"`
 	}
-	if r.ContentLength != 0 && !decode(w, r, &body) {
+	if r.ContentLength != 0 && !a.decode(w, r, &body) {
+		return
+	}
+	if err := input.FreeText("reason", body.Reason, MaxReason); err != nil {
+		a.fail(w, err)
 		return
 	}
 	if body.Reason == "" {
@@ -428,27 +481,50 @@ func (a *API) verifyAudit(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, res)
 }
 
-// fail maps core errors to statuses here, at the edge.
+// fail answers err with the status server/status gives it (the mapping
+// the console shares); a 500 is logged and not shown.
 func (a *API) fail(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		httpjson.Error(w, http.StatusNotFound, "not found")
-	case errors.Is(err, enroll.ErrInvalid):
-		httpjson.Error(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, store.ErrConflict):
-		httpjson.Error(w, http.StatusConflict, err.Error())
+	var pe *profiles.Error
+	switch code := status.Of(err); {
+	case code == http.StatusNotFound:
+		httpjson.Error(w, code, "not found")
+	case errors.As(err, &pe):
+		httpjson.Write(w, code, map[string]any{"error": err.Error(), "field": pe.Field, "line": pe.Line})
+	case code < http.StatusInternalServerError:
+		httpjson.Error(w, code, err.Error())
 	default:
 		a.log.Error("api", "err", err)
 		httpjson.Error(w, http.StatusInternalServerError, "internal error")
 	}
 }
 
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		httpjson.Error(w, http.StatusBadRequest, "invalid JSON body: "+err.Error())
+// MaxReason is the longest free-text reason or note a route takes.
+const MaxReason = 1024
+
+// decode reads the one JSON document of a body through input.DecodeJSON
+// (trailing data, unknown fields and bad text refused; then v's Check),
+// answering 400 itself when it fails.
+func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := input.DecodeJSON(http.MaxBytesReader(w, r.Body, input.MaxBody), v, input.MaxBody); err != nil {
+		a.fail(w, err)
 		return false
 	}
 	return true
+}
+
+// checkURL holds the path (ids and names in it reach the store and the
+// audit trail) and the query to the text rules, before any route runs:
+// a NUL there would otherwise become a 500 in PostgreSQL.
+func checkURL(r *http.Request) error {
+	if err := input.Text("path", r.URL.Path, 2048); err != nil {
+		return err
+	}
+	for k, vs := range r.URL.Query() {
+		for _, v := range vs {
+			if err := input.Text("query "+k, k+v, 2048); err != nil {
+				return input.Errorf("query", "%q: not valid text", k)
+			}
+		}
+	}
+	return nil
 }

@@ -3,11 +3,11 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"time"
 
 	"github.com/cordon-mdm/cordon/internal/httpjson"
+	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/store"
 )
@@ -34,14 +34,19 @@ func (a *API) issueCommand(w http.ResponseWriter, r *http.Request) {
 		Address string `json:"address"`
 		Confirm string `json:"confirm"`
 	}
-	if !decode(w, r, &body) {
+	if !a.decode(w, r, &body) {
+		return
+	}
+	if err := input.First(input.Text("kind", body.Kind, 32), input.Text("address", body.Address, 64),
+		input.Text("confirm", body.Confirm, 256)); err != nil {
+		a.fail(w, err)
 		return
 	}
 	p := principal(r)
 	c, err := a.commands.Issue(r.Context(), commands.Request{DeviceID: r.PathValue("id"), Kind: body.Kind,
 		Address: body.Address, Confirm: body.Confirm, Actor: p.Actor, Role: p.Role, Source: httpjson.RemoteHost(r)})
 	if err != nil {
-		a.commandFail(w, err)
+		a.fail(w, err)
 		return
 	}
 	httpjson.Write(w, http.StatusAccepted, commandJSON(c))
@@ -60,23 +65,10 @@ func (a *API) approveCommand(w http.ResponseWriter, r *http.Request) {
 	p := principal(r)
 	c, err := a.commands.Approve(r.Context(), r.PathValue("id"), p.Actor, p.Role, httpjson.RemoteHost(r))
 	if err != nil {
-		a.commandFail(w, err)
+		a.fail(w, err)
 		return
 	}
 	httpjson.Write(w, http.StatusOK, commandJSON(c))
-}
-
-func (a *API) commandFail(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, commands.ErrForbidden):
-		httpjson.Error(w, http.StatusForbidden, err.Error())
-	case errors.Is(err, commands.ErrInvalid), errors.Is(err, commands.ErrConfirm):
-		httpjson.Error(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, commands.ErrRevoked):
-		httpjson.Error(w, http.StatusConflict, err.Error())
-	default:
-		a.fail(w, err)
-	}
 }
 
 // Command is the API's view of a command.

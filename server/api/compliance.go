@@ -2,12 +2,12 @@ package api
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"time"
 
 	"github.com/cordon-mdm/cordon/internal/httpjson"
+	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/profiles"
 	"github.com/cordon-mdm/cordon/profiles/apple"
 	"github.com/cordon-mdm/cordon/server/audit"
@@ -46,22 +46,6 @@ type ComplianceReader interface {
 // WithCompliance serves compliance, profiles, groups and Bluetooth routes.
 func WithCompliance(c Compliance, r ComplianceReader) Option {
 	return func(a *API) { a.compliance, a.complianceReader = c, r }
-}
-
-func (a *API) complianceFail(w http.ResponseWriter, err error) {
-	var pe *profiles.Error
-	switch {
-	case errors.As(err, &pe):
-		httpjson.Write(w, http.StatusBadRequest, map[string]any{"error": err.Error(), "field": pe.Field, "line": pe.Line})
-	case errors.Is(err, compliance.ErrInvalid), errors.Is(err, compliance.ErrNameMismatch):
-		httpjson.Error(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, compliance.ErrForbidden):
-		httpjson.Error(w, http.StatusForbidden, err.Error())
-	case errors.Is(err, compliance.ErrState):
-		httpjson.Error(w, http.StatusConflict, err.Error())
-	default:
-		a.fail(w, err)
-	}
 }
 
 // withCompliance fills a device's compliance fields.
@@ -103,7 +87,7 @@ func findingJSON(f store.Finding) map[string]any {
 func (a *API) deviceAccess(w http.ResponseWriter, r *http.Request) {
 	d, err := a.compliance.Access(r.Context(), r.PathValue("id"))
 	if err != nil {
-		a.complianceFail(w, err)
+		a.fail(w, err)
 		return
 	}
 	httpjson.Write(w, http.StatusOK, d)
@@ -112,7 +96,7 @@ func (a *API) deviceAccess(w http.ResponseWriter, r *http.Request) {
 func (a *API) complianceSummary(w http.ResponseWriter, r *http.Request) {
 	s, err := a.compliance.Summary(r.Context())
 	if err != nil {
-		a.complianceFail(w, err)
+		a.fail(w, err)
 		return
 	}
 	httpjson.Write(w, http.StatusOK, s)
@@ -141,7 +125,7 @@ func (a *API) mobileConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := profiles.Parse([]byte(doc.Document))
 	if err != nil {
-		a.complianceFail(w, err)
+		a.fail(w, err)
 		return
 	}
 	b, err := apple.MobileConfig(p, apple.Options{Organization: "Cordon"})
@@ -202,7 +186,7 @@ func (a *API) putProfile(w http.ResponseWriter, r *http.Request) {
 	}
 	p := principal(r)
 	if _, err := a.compliance.PutProfile(r.Context(), r.PathValue("name"), doc, p.Actor, httpjson.RemoteHost(r)); err != nil {
-		a.complianceFail(w, err)
+		a.fail(w, err)
 		return
 	}
 	httpjson.Write(w, http.StatusOK, map[string]any{"name": r.PathValue("name"), "status": "in force"})
@@ -223,44 +207,76 @@ func (a *API) listGroups(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) putGroup(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		Profile string `json:"profile"`
+		Profile *string `json:"profile"`
 	}
-	if !decode(w, r, &body) {
-		return
-	}
-	if _, err := a.complianceReader.GetProfileDoc(r.Context(), body.Profile); err != nil {
-		httpjson.Error(w, http.StatusBadRequest, "no profile named "+body.Profile)
+	if !a.decode(w, r, &body) {
 		return
 	}
 	name := r.PathValue("name")
-	if err := a.complianceReader.SaveGroup(r.Context(), &store.Group{Name: name, Profile: body.Profile}); err != nil {
+	// The route exists to set the profile: without it nothing changes.
+	if err := input.First(input.Name("name", name), required("profile", body.Profile)); err != nil {
 		a.fail(w, err)
 		return
 	}
-	a.auditOK(r, "group.updated", "group:"+name, map[string]string{"profile": body.Profile})
+	if err := input.Name("profile", *body.Profile); err != nil {
+		a.fail(w, err)
+		return
+	}
+	if _, err := a.complianceReader.GetProfileDoc(r.Context(), *body.Profile); err != nil {
+		httpjson.Error(w, http.StatusBadRequest, "no profile named "+*body.Profile)
+		return
+	}
+	if err := a.complianceReader.SaveGroup(r.Context(), &store.Group{Name: name, Profile: *body.Profile}); err != nil {
+		a.fail(w, err)
+		return
+	}
+	a.auditOK(r, "group.updated", "group:"+name, map[string]string{"profile": *body.Profile})
 	a.compliance.Reevaluate(r.Context())
-	httpjson.Write(w, http.StatusOK, map[string]string{"name": name, "profile": body.Profile})
+	httpjson.Write(w, http.StatusOK, map[string]string{"name": name, "profile": *body.Profile})
 }
 
 func (a *API) putDeviceGroup(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		Group string `json:"group"`
+		Group *string `json:"group"`
 	}
-	if !decode(w, r, &body) {
+	if !a.decode(w, r, &body) {
 		return
 	}
-	if _, err := a.complianceReader.GroupProfile(r.Context(), body.Group); err != nil {
-		httpjson.Error(w, http.StatusBadRequest, "no group named "+body.Group)
-		return
-	}
-	id := r.PathValue("id")
-	if err := a.complianceReader.SetDeviceGroup(r.Context(), id, body.Group); err != nil {
+	// {} used to move the device out of its group, and so out of its
+	// profile: the field this route sets is required.
+	if err := required("group", body.Group); err != nil {
 		a.fail(w, err)
 		return
 	}
-	a.auditOK(r, compliance.ActionGroupChanged, "device:"+id, map[string]string{"group": body.Group})
+	// An explicit "" puts the device back in the default group.
+	group := *body.Group
+	if group != "" {
+		if err := input.Name("group", group); err != nil {
+			a.fail(w, err)
+			return
+		}
+	}
+	if _, err := a.complianceReader.GroupProfile(r.Context(), group); err != nil {
+		httpjson.Error(w, http.StatusBadRequest, "no group named "+group)
+		return
+	}
+	id := r.PathValue("id")
+	if err := a.complianceReader.SetDeviceGroup(r.Context(), id, group); err != nil {
+		a.fail(w, err)
+		return
+	}
+	a.auditOK(r, compliance.ActionGroupChanged, "device:"+id, map[string]string{"group": group})
 	a.compliance.Reevaluate(r.Context(), id)
-	httpjson.Write(w, http.StatusOK, map[string]string{"device_id": id, "group": body.Group})
+	httpjson.Write(w, http.StatusOK, map[string]string{"device_id": id, "group": group})
+}
+
+// required refuses a PUT or PATCH body that omits the field the route
+// exists to set.
+func required[T any](field string, v *T) error {
+	if v == nil {
+		return input.Errorf(field, "is required: this route exists to set it")
+	}
+	return nil
 }
 
 func allowJSON(x store.BluetoothAllow) map[string]any {
@@ -294,14 +310,14 @@ func (a *API) addAllow(w http.ResponseWriter, r *http.Request) {
 		Reason    string     `json:"reason"`
 		ExpiresAt *time.Time `json:"expires_at"`
 	}
-	if !decode(w, r, &body) {
+	if !a.decode(w, r, &body) {
 		return
 	}
 	p := principal(r)
 	x, err := a.compliance.AddAllow(r.Context(), compliance.Allow{Address: body.Address, Name: body.Name, Class: body.Class,
 		Scope: body.Scope, Reason: body.Reason, ExpiresAt: body.ExpiresAt}, p.Actor, httpjson.RemoteHost(r))
 	if err != nil {
-		a.complianceFail(w, err)
+		a.fail(w, err)
 		return
 	}
 	httpjson.Write(w, http.StatusCreated, allowJSON(*x))
@@ -310,7 +326,7 @@ func (a *API) addAllow(w http.ResponseWriter, r *http.Request) {
 func (a *API) deleteAllow(w http.ResponseWriter, r *http.Request) {
 	p := principal(r)
 	if err := a.compliance.RemoveAllow(r.Context(), r.PathValue("address"), p.Actor, httpjson.RemoteHost(r)); err != nil {
-		a.complianceFail(w, err)
+		a.fail(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -351,14 +367,14 @@ func (a *API) createRequest(w http.ResponseWriter, r *http.Request) {
 		Reason     string `json:"reason"`
 		Supervisor string `json:"supervisor"`
 	}
-	if !decode(w, r, &body) {
+	if !a.decode(w, r, &body) {
 		return
 	}
 	p := principal(r)
 	x, err := a.compliance.CreateRequest(r.Context(), compliance.Request{DeviceID: body.DeviceID, Address: body.Address, Name: body.Name,
 		Class: body.Class, Reason: body.Reason, Supervisor: body.Supervisor}, p.Actor, httpjson.RemoteHost(r))
 	if err != nil {
-		a.complianceFail(w, err)
+		a.fail(w, err)
 		return
 	}
 	httpjson.Write(w, http.StatusCreated, requestJSON(x))
@@ -368,7 +384,7 @@ func (a *API) endorseRequest(w http.ResponseWriter, r *http.Request) {
 	p := principal(r)
 	x, err := a.compliance.Endorse(r.Context(), r.PathValue("id"), p.Actor, httpjson.RemoteHost(r))
 	if err != nil {
-		a.complianceFail(w, err)
+		a.fail(w, err)
 		return
 	}
 	httpjson.Write(w, http.StatusOK, requestJSON(x))
@@ -380,13 +396,13 @@ func (a *API) decideRequest(approve bool) http.HandlerFunc {
 			Reason    string     `json:"reason"`
 			ExpiresAt *time.Time `json:"expires_at"`
 		}
-		if !decode(w, r, &body) {
+		if !a.decode(w, r, &body) {
 			return
 		}
 		p := principal(r)
 		x, err := a.compliance.Decide(r.Context(), r.PathValue("id"), approve, body.Reason, body.ExpiresAt, p.Actor, httpjson.RemoteHost(r))
 		if err != nil {
-			a.complianceFail(w, err)
+			a.fail(w, err)
 			return
 		}
 		httpjson.Write(w, http.StatusOK, requestJSON(x))

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -44,7 +43,7 @@ func (a *API) openIncident(w http.ResponseWriter, r *http.Request) {
 		OutsideUS   bool       `json:"outside_us"`
 		Description string     `json:"description"`
 	}
-	if !decode(w, r, &body) {
+	if !a.decode(w, r, &body) {
 		return
 	}
 	p := principal(r)
@@ -52,7 +51,7 @@ func (a *API) openIncident(w http.ResponseWriter, r *http.Request) {
 		StartedAt: body.StartedAt, EndedAt: body.EndedAt, Location: body.Location, Latitude: body.Latitude, Longitude: body.Longitude,
 		OutsideUS: body.OutsideUS, Description: body.Description, Actor: p.Actor, Source: httpjson.RemoteHost(r)})
 	if err != nil {
-		a.incidentFail(w, err)
+		a.fail(w, err)
 		return
 	}
 	httpjson.Write(w, http.StatusCreated, incidentJSON(inc, nil))
@@ -102,14 +101,14 @@ func (a *API) updateIncident(w http.ResponseWriter, r *http.Request) {
 		EndedAt     *time.Time `json:"ended_at"`
 		Disposition string     `json:"disposition"`
 	}
-	if !decode(w, r, &body) {
+	if !a.decode(w, r, &body) {
 		return
 	}
 	p := principal(r)
 	inc, err := a.incidents.Update(r.Context(), r.PathValue("id"), incidents.Update{Status: body.Status, EndedAt: body.EndedAt,
 		Disposition: body.Disposition, Actor: p.Actor, Source: httpjson.RemoteHost(r)})
 	if err != nil {
-		a.incidentFail(w, err)
+		a.fail(w, err)
 		return
 	}
 	httpjson.Write(w, http.StatusOK, incidentJSON(inc, nil))
@@ -143,15 +142,6 @@ func (a *API) loadIncident(w http.ResponseWriter, r *http.Request) (*store.Incid
 		return nil, nil, false
 	}
 	return inc, tl, true
-}
-
-func (a *API) incidentFail(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, incidents.ErrInvalid), errors.Is(err, incidents.ErrTransition):
-		httpjson.Error(w, http.StatusBadRequest, err.Error())
-	default:
-		a.fail(w, err)
-	}
 }
 
 func incidentJSON(inc *store.Incident, tl []store.IncidentEvent) map[string]any {

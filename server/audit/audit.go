@@ -41,6 +41,9 @@ const (
 	GatewayStopped     = "gateway.stopped"
 	ServerStarted      = "server.started"
 	APIDenied          = "api.denied"
+	// GuessesRefused is one source's refused token or API key guesses
+	// over one rate-limit window (details: refused, failures, limit).
+	GuessesRefused = "auth.guesses_refused"
 )
 
 // DeviceClockSkew: a report's time was not believed (more than

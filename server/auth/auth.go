@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/internal/secret"
 	"golang.org/x/crypto/argon2"
 
@@ -80,8 +81,10 @@ func NewAPIKey(name, role, createdBy string) (string, *store.APIKey, error) {
 	if !ValidRole(role) {
 		return "", nil, fmt.Errorf("unknown role %q: use it-admin, laso, auditor or user", role)
 	}
-	if name == "" || len(name) > 128 {
-		return "", nil, errors.New("name must be 1 to 128 characters")
+	// The name becomes a label ("apikey:NAME" in the trail, a supervisor
+	// a Bluetooth request names), so it follows the one name pattern.
+	if err := input.Name("name", name); err != nil {
+		return "", nil, err
 	}
 	s := secret.New(APIKeyPrefix)
 	return s.Text, &store.APIKey{ID: s.ID, Name: name, Role: role, Hash: s.Hash, CreatedBy: createdBy}, nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/store"
@@ -66,6 +67,22 @@ type Allow struct {
 	ExpiresAt                    *time.Time
 }
 
+// Limits on Bluetooth text (README, "Limits on input").
+const (
+	MaxDeviceName = 256 // a Bluetooth device's name
+	MaxReason     = 1024
+	MaxActor      = 256 // a supervisor, as an actor
+)
+
+// checkText holds the free fields of an entry or request to the input
+// rules, as ErrInvalid.
+func checkText(errs ...error) error {
+	if err := input.First(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
 // AddAllow puts an approved device on the list.
 func (s *Service) AddAllow(ctx context.Context, in Allow, actor, source string) (*store.BluetoothAllow, error) {
 	addr, err := NormalAddress(in.Address, true)
@@ -75,8 +92,20 @@ func (s *Service) AddAllow(ctx context.Context, in Allow, actor, source string) 
 	if in.Scope == "" {
 		in.Scope = "agency"
 	}
-	if in.Scope != "agency" && !strings.HasPrefix(in.Scope, "group:") && !strings.HasPrefix(in.Scope, "device:") {
+	group, isGroup := strings.CutPrefix(in.Scope, "group:")
+	device, isDevice := strings.CutPrefix(in.Scope, "device:")
+	if in.Scope != "agency" && !isGroup && !isDevice {
 		return nil, fmt.Errorf("%w: scope must be agency, group:NAME or device:ID", ErrInvalid)
+	}
+	var scopeErr error
+	switch {
+	case isGroup:
+		scopeErr = input.Name("scope", group)
+	case isDevice:
+		scopeErr = input.Text("scope", device, 64)
+	}
+	if err := checkText(scopeErr, input.Text("name", in.Name, MaxDeviceName), input.FreeText("reason", in.Reason, MaxReason)); err != nil {
+		return nil, err
 	}
 	if strings.TrimSpace(in.Reason) == "" {
 		return nil, fmt.Errorf("%w: a reason is required (agency policy T)", ErrInvalid)
@@ -128,6 +157,10 @@ func (s *Service) CreateRequest(ctx context.Context, in Request, actor, source s
 func (s *Service) createRequest(ctx context.Context, id string, in Request, actor, source string) (*store.BluetoothRequest, error) {
 	addr, err := NormalAddress(in.Address, false)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkText(input.Text("device_id", in.DeviceID, 64), input.Text("name", in.Name, MaxDeviceName),
+		input.FreeText("reason", in.Reason, MaxReason), input.Text("supervisor", in.Supervisor, MaxActor)); err != nil {
 		return nil, err
 	}
 	sup := normalActor(in.Supervisor)
@@ -197,6 +230,9 @@ func (s *Service) Endorse(ctx context.Context, id, actor, source string) (*store
 // the address to the list for that device (conditional approval), until
 // expires when given. A denial must say why.
 func (s *Service) Decide(ctx context.Context, id string, approve bool, reason string, expires *time.Time, actor, source string) (*store.BluetoothRequest, error) {
+	if err := checkText(input.FreeText("reason", reason, MaxReason)); err != nil {
+		return nil, err
+	}
 	r, err := s.store.GetBluetoothRequest(ctx, id)
 	if err != nil {
 		return nil, err

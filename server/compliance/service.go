@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/internal/keylock"
 	"github.com/cordon-mdm/cordon/profiles"
 	"github.com/cordon-mdm/cordon/protocol"
@@ -170,7 +171,13 @@ var ErrNameMismatch = errors.New("the document's name does not match the profile
 // refused with its field and line, audited, and the profile in force
 // stays in force.
 func (s *Service) PutProfile(ctx context.Context, name string, doc []byte, actor, source string) (*profiles.Profile, error) {
-	p, err := profiles.Parse(doc)
+	// The name becomes a path segment and a label; the document is
+	// stored as text, where a NUL would fail in PostgreSQL.
+	err := input.First(input.Name("name", name), input.FreeText("document", string(doc), profiles.MaxDocument), profiles.CheckText(doc))
+	var p *profiles.Profile
+	if err == nil {
+		p, err = profiles.Parse(doc)
+	}
 	if err == nil && p.Name != name {
 		err = fmt.Errorf("%w: %q in the document, %q requested", ErrNameMismatch, p.Name, name)
 	}

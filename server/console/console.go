@@ -10,6 +10,7 @@ import (
 	"context"
 	"embed"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cordon-mdm/cordon/enroll"
+	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/internal/keylock"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/auth"
@@ -239,7 +241,45 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Strict-Transport-Security", "max-age=31536000")
+	if err := checkRequest(r); err != nil {
+		// Before any route, so no form value reaches a service or the
+		// store unchecked; the route's own rules (lengths, names) come
+		// after, in the services the API shares.
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, "Refused: "+err.Error()+"\n")
+		return
+	}
 	c.mux.ServeHTTP(w, r)
+}
+
+// maxForm bounds a console form; no form of the console comes near it.
+const maxForm = 64 << 10
+
+// checkRequest holds the path, the query and every form value to the
+// input rules: valid UTF-8 without control characters (newline and tab
+// allowed in form values, which come from textareas too).
+func checkRequest(r *http.Request) error {
+	if err := input.Text("path", r.URL.Path, 2048); err != nil {
+		return err
+	}
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(nil, r.Body, maxForm)
+	}
+	if err := r.ParseForm(); err != nil {
+		return input.Errorf("form", "unreadable or larger than %d bytes", maxForm)
+	}
+	for k, vs := range r.Form {
+		if err := input.Text("form field", k, 256); err != nil {
+			return err
+		}
+		for _, v := range vs {
+			if err := input.FreeText(k, v, maxForm); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // allowed says whether role may use the route pattern.

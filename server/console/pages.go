@@ -18,6 +18,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/incidents"
+	"github.com/cordon-mdm/cordon/server/status"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -45,23 +46,14 @@ func done(w http.ResponseWriter, r *http.Request, to, flash string) {
 }
 
 // refused shows why the service refused an action, with the status the
-// API would give.
+// API gives (server/status, the one mapping both edges share).
 func (c *Console) refused(w http.ResponseWriter, r *http.Request, v *visit, err error) {
-	status := http.StatusBadRequest
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		status = http.StatusNotFound
-	case errors.Is(err, commands.ErrForbidden), errors.Is(err, compliance.ErrForbidden):
-		status = http.StatusForbidden
-	case errors.Is(err, store.ErrConflict), errors.Is(err, compliance.ErrState), errors.Is(err, incidents.ErrTransition):
-		status = http.StatusConflict
-	case errors.Is(err, commands.ErrInvalid), errors.Is(err, commands.ErrConfirm), errors.Is(err, commands.ErrRevoked),
-		errors.Is(err, incidents.ErrInvalid), errors.Is(err, compliance.ErrInvalid), errors.Is(err, enroll.ErrInvalid):
-	default:
+	code := status.Of(err)
+	if code >= http.StatusInternalServerError {
 		c.fail(w, r, err)
 		return
 	}
-	c.render(w, r, status, "error", v, view{Title: "Refused", Error: err.Error()})
+	c.render(w, r, code, "error", v, view{Title: "Refused", Error: err.Error()})
 }
 
 // deviceRow is a device with its standing, for lists.
@@ -614,7 +606,9 @@ func (c *Console) tokensPage(w http.ResponseWriter, r *http.Request, v *visit) {
 }
 
 func (c *Console) createToken(w http.ResponseWriter, r *http.Request, v *visit) {
-	req := enroll.TokenRequest{Owner: strings.TrimSpace(r.PostFormValue("owner"))}
+	// An empty field takes the default; a value is taken as given, so
+	// "0s" or 0 is refused with the range rather than becoming the default.
+	req := enroll.TokenRequest{Owner: strings.TrimSpace(r.PostFormValue("owner")), TTL: enroll.DefaultTTL, Uses: enroll.DefaultUses}
 	if s := strings.TrimSpace(r.PostFormValue("ttl")); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil {

@@ -265,6 +265,11 @@ func (c *conn) renew(env protocol.Envelope) {
 		c.sendError(env.ID, protocol.CodeRefused, err.Error())
 	}
 	csr, err := pki.ParseCSR(req.CSR)
+	if err == nil {
+		// A renewal names at most the device itself (the agent puts its id
+		// in the CN); any other identity is refused, not rewritten.
+		err = pki.CheckNoClaims(csr, c.deviceID)
+	}
 	if err != nil {
 		fail(err)
 		return

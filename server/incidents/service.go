@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cordon-mdm/cordon/internal/input"
+	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/store"
 )
@@ -167,14 +169,23 @@ func (s *Service) open(ctx context.Context, r Report, detection string) (*store.
 		return nil, fmt.Errorf("%w: lock_state must be locked, unlocked or unknown", ErrInvalid)
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
-	if r.StartedAt.IsZero() || r.StartedAt.After(now.Add(time.Minute)) {
-		return nil, fmt.Errorf("%w: started_at is required and may not be in the future", ErrInvalid)
+	// A time ahead of the server's clock by more than the skew the clock
+	// rule allows is not a fact: an ended_at in 9999 would file an
+	// "extended" incident and quarantine the device.
+	latest := now.Add(protocol.MaxClockSkew)
+	if r.StartedAt.IsZero() || r.StartedAt.After(latest) {
+		return nil, fmt.Errorf("%w: started_at is required and may not be later than now + %v", ErrInvalid, protocol.MaxClockSkew)
 	}
 	if r.EndedAt != nil && r.EndedAt.Before(r.StartedAt) {
 		return nil, fmt.Errorf("%w: ended_at is before started_at", ErrInvalid)
 	}
-	if len(r.Location) > 1024 || len(r.Description) > 8192 {
-		return nil, fmt.Errorf("%w: location or description too long", ErrInvalid)
+	if r.EndedAt != nil && r.EndedAt.After(latest) {
+		return nil, fmt.Errorf("%w: ended_at may not be later than now + %v", ErrInvalid, protocol.MaxClockSkew)
+	}
+	if err := input.First(input.Text("device_id", r.DeviceID, MaxID), input.Text("location", r.Location, MaxLocation),
+		input.FreeText("description", r.Description, protocol.MaxDescription),
+		input.Latitude("latitude", r.Latitude), input.Longitude("longitude", r.Longitude)); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	dev, err := s.store.GetDevice(ctx, r.DeviceID)
 	if err != nil {
@@ -352,9 +363,20 @@ type Update struct {
 	Source      string
 }
 
+// Limits on incident text (README, "Limits on input"); the description's
+// is protocol.MaxDescription, shared with the agent channel.
+const (
+	MaxID          = 64
+	MaxLocation    = 1024
+	MaxDisposition = 4096
+)
+
 // Update ends an incident, moves its status forward or records the
 // disposition; every change is a timeline event and an audit entry.
 func (s *Service) Update(ctx context.Context, id string, u Update) (*store.Incident, error) {
+	if err := input.First(input.Text("status", u.Status, 32), input.FreeText("disposition", u.Disposition, MaxDisposition)); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	inc, err := s.store.GetIncident(ctx, id)
 	if err != nil {
 		return nil, err
@@ -367,8 +389,8 @@ func (s *Service) Update(ctx context.Context, id string, u Update) (*store.Incid
 			return nil, fmt.Errorf("%w: the incident has already ended", ErrInvalid)
 		}
 		e := u.EndedAt.UTC().Truncate(time.Microsecond)
-		if e.Before(inc.StartedAt) || e.After(now.Add(time.Minute)) {
-			return nil, fmt.Errorf("%w: ended_at must be between started_at and now", ErrInvalid)
+		if e.Before(inc.StartedAt) || e.After(now.Add(protocol.MaxClockSkew)) {
+			return nil, fmt.Errorf("%w: ended_at must be between started_at and now (+ %v)", ErrInvalid, protocol.MaxClockSkew)
 		}
 		inc.EndedAt = &e
 		if inc.LockObserved, err = s.observed(ctx, inc); err != nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/cordon-mdm/cordon/internal/input"
 )
 
 // Output is one run of a tool as the glue saw it.
@@ -53,7 +55,7 @@ func firstLine(b []byte) string {
 // that are not UTF-8, so a garbled tool output cannot make a report
 // invalid.
 func clip(s string) string {
-	s = strings.ToValidUTF8(s, "?")
+	s = input.Printable(s) // output quoted here may hold anything
 	if len(s) <= maxReason {
 		return s
 	}

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/cordon-mdm/cordon/internal/input"
 )
 
 // Output is what one PowerShell command produced.
@@ -84,9 +86,7 @@ func firstLine(b []byte) string {
 }
 
 func clip(s string) string {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "?")
-	}
+	s = input.Printable(s) // output quoted here may hold anything
 	if len(s) <= maxReason {
 		return s
 	}
