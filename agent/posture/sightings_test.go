@@ -115,4 +115,6 @@ func TestFirstSightingSurvivesARestart(t *testing.T) {
 
 type failingPatch struct{ unsupported }
 
-func (failingPatch) identity(context.Context) protocol.OSIdentity { return protocol.OSIdentity{Name: "test"} }
+func (failingPatch) identity(context.Context) protocol.OSIdentity {
+	return protocol.OSIdentity{Name: "test"}
+}
