@@ -280,19 +280,6 @@ func (l *laptop) root() posture.LinuxRoot {
 	}
 }
 
-type baselineFinding struct {
-	Control string `json:"control"`
-	Subject string `json:"subject"`
-	Unknown bool   `json:"unknown"`
-	Message string `json:"message"`
-}
-
-type baselineDevice struct {
-	Compliance string           `json:"compliance"`
-	Findings   []baselineFinding    `json:"findings"`
-	Posture    protocol.Posture `json:"posture"`
-}
-
 // TestBaselineOnARealLinuxAgent: a real agent with its real Linux
 // collectors, on a laptop that meets the CJIS baseline (locked session
 // with a 5-minute lock policy, LUKS2 root, filtering firewall, ClamAV
