@@ -146,14 +146,17 @@ func Evaluate(p *profiles.Profile, pos protocol.Posture, f Facts) []Result {
 		case pa == nil:
 			add(CtlSecurityUpdates, "", why(protocol.Provenance{}, "", "patch level"), true, critical)
 		case os == "android":
+			d, err := time.Parse("2006-01-02", pa.SecurityPatch)
 			if pt.AndroidPatchMaxAge > 0 {
-				d, err := time.Parse("2006-01-02", pa.SecurityPatch)
 				switch {
 				case err != nil:
 					add(CtlAndroidPatch, "", why(pa.Provenance, "security_patch", "the Android security patch level"), true, 0)
 				case f.Now.Sub(d) > pt.AndroidPatchMaxAge.D():
 					add(CtlAndroidPatch, "", fmt.Sprintf("security patch level %s is older than %s", pa.SecurityPatch, pt.AndroidPatchMaxAge), false, 0)
 				}
+			}
+			if err == nil {
+				out = append(out, androidBulletin(pt, d, f.Now)...)
 			}
 		case len(pa.Pending) > 0:
 			out = append(out, pendingUpdates(pt, pa.Pending, f.Now)...)
@@ -330,6 +333,25 @@ func pendingUpdates(pt *profiles.Patches, pending []protocol.PendingUpdate, now 
 			Grace: w, Deadline: &dl})
 	}
 	return out
+}
+
+// androidBulletin applies the SI-2 windows to an Android phone. Android
+// says only which monthly security bulletin it has (the patch level
+// date); every bulletin after it is pending. The next one is published at
+// the start of the following month, and its severity is unknown here
+// (bulletins nearly always carry critical fixes), so it is held to the
+// critical window from the first of that month: the earliest it can
+// have been released, the safe side.
+func androidBulletin(pt *profiles.Patches, level, now time.Time) []Result {
+	next := time.Date(level.Year(), level.Month()+1, 1, 0, 0, 0, 0, time.UTC)
+	if next.After(now) {
+		return nil // no later bulletin yet
+	}
+	return pendingUpdates(pt, []protocol.PendingUpdate{{
+		Name:       "Android security bulletin " + next.Format("2006-01") + " (patch level " + level.Format("2006-01-02") + " installed)",
+		Severity:   protocol.SeverityUnknown,
+		ReleasedAt: &next, FirstSeen: now,
+	}}, now)
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -69,9 +69,6 @@ func TestBaselineControls(t *testing.T) {
 			p.Hygiene.AntimalwareSignaturesAt = ptr(now.Add(-30 * 24 * time.Hour))
 		}, CtlAntimalware, false, "malware signatures last updated 2026-10-24"},
 		{"patches unknown", func(p *protocol.Posture) { p.Patch.PendingSecurity = nil }, CtlSecurityUpdates, true, "could not tell"},
-		{"android patch old", func(p *protocol.Posture) {
-			p.OS.Platform, p.Hygiene.FirewallOn, p.Patch.SecurityPatch = "android/arm64", nil, "2026-05-01"
-		}, CtlAndroidPatch, false, "older than 90d"},
 		{"android patch unknown", func(p *protocol.Posture) { p.OS.Platform, p.Patch.SecurityPatch = "android/arm64", "" }, CtlAndroidPatch, true, "could not tell"},
 		{"firewall off", func(p *protocol.Posture) { p.Hygiene.FirewallOn = ptr(false) }, CtlFirewall, false, "firewall is off"},
 		{"firewall unknown", func(p *protocol.Posture) { p.Hygiene.FirewallOn = nil }, CtlFirewall, true, "could not tell"},
@@ -251,6 +248,36 @@ func TestPatchWindowsBySeverity(t *testing.T) {
 		if quar := !now.Before(dl); quar != tc.quar || !dl.Equal(now.Add(tc.deadline)) {
 			t.Errorf("%s: deadline %v (%v from now), past %v; want %v from now, past %v", tc.name, dl, dl.Sub(now), quar, tc.deadline, tc.quar)
 		}
+	}
+
+	// Android: the patch level date is the installed bulletin; the next
+	// month's bulletin is pending from the first of that month, severity
+	// unknown, so held to the critical window.
+	for _, c := range []struct {
+		level    string
+		findings int
+		deadline time.Time
+	}{
+		{"2026-11-05", 0, time.Time{}}, // now is 2026-11-23: no later bulletin yet
+		{"2026-11-01", 0, time.Time{}},
+		{"2026-10-05", 1, time.Date(2026, 11, 16, 0, 0, 0, 0, time.UTC)}, // past
+		{"2026-10-01", 1, time.Date(2026, 11, 16, 0, 0, 0, 0, time.UTC)},
+	} {
+		p := good()
+		phone(&p)
+		p.Patch.SecurityPatch = c.level
+		got := Evaluate(base, p, Facts{Now: now, Allowed: allowed})
+		if len(got) != c.findings || c.findings == 1 && (got[0].Control != CtlSecurityUpdates || got[0].Subject != "unknown" || !got[0].Deadline.Equal(c.deadline)) {
+			t.Errorf("android patch level %s: %+v, want %d finding(s) due %v", c.level, got, c.findings, c.deadline)
+		}
+	}
+	// Older than android_patch_max_age as well: both findings.
+	p0 := good()
+	phone(&p0)
+	p0.Patch.SecurityPatch = "2026-05-01"
+	if got := Evaluate(base, p0, Facts{Now: now, Allowed: allowed}); len(got) != 2 || !hasFailing(got, CtlAndroidPatch, "older than 90d") ||
+		!hasFailing(got, CtlSecurityUpdates, "Android security bulletin 2026-06") {
+		t.Errorf("android patch level half a year old: %+v", got)
 	}
 
 	// Several updates: one finding per severity, each with its earliest
