@@ -304,8 +304,11 @@ func TestBaselineOnARealLinuxAgent(t *testing.T) {
 	// Every section is re-read twice a second, so a flip shows within a
 	// few polls; apt-get resolves only the fixture's one package.
 	iv := 500 * time.Millisecond
-	sys := posture.NewSystem("test", posture.WithLinuxRoot(l.root()), posture.WithSightings(dir),
-		posture.WithIntervals(posture.Intervals{Bluetooth: iv, Slow: iv, Patch: iv}))
+	newSys := func() *posture.System {
+		return posture.NewSystem("test", posture.WithLinuxRoot(l.root()), posture.WithSightings(dir),
+			posture.WithIntervals(posture.Intervals{Bluetooth: iv, Slow: iv, Patch: iv}))
+	}
+	sys := newSys()
 	t.Cleanup(func() { sys.Close() })
 	a := e.StartAgent(dir, agent.WithCollector(sys), agent.WithPollInterval(200*time.Millisecond))
 	key := e.APIKey("laso")
@@ -412,9 +415,24 @@ func TestBaselineOnARealLinuxAgent(t *testing.T) {
 			if len(pend) != 1 || pend[0].Name != "cordon-fixture-openssl" || pend[0].Severity != protocol.SeverityUnknown || last.Findings[0].Subject != "unknown" {
 				t.Fatalf("pending %+v, finding %+v: want apt's update, severity unknown", pend, last.Findings[0])
 			}
-			// The agent keeps its first sighting in the state dir.
-			if seen, err := dir.LoadSightings(); err != nil || !seen["cordon-fixture-openssl"].Equal(pend[0].FirstSeen) {
-				t.Fatalf("sightings in the state dir %v (%v), reported %v", seen, err, pend[0].FirstSeen)
+			// The agent keeps its first sighting in the state dir, and a
+			// restarted agent (a new process's collector over the same
+			// dir) reports the same date, not its own start.
+			first := pend[0].FirstSeen
+			if seen, err := dir.LoadSightings(); err != nil || !seen["cordon-fixture-openssl"].Equal(first) {
+				t.Fatalf("sightings in the state dir %v (%v), reported %v", seen, err, first)
+			}
+			a.Stop()
+			sys.Close()
+			restarted := time.Now()
+			sys = newSys()
+			a = e.StartAgent(dir, agent.WithCollector(sys), agent.WithPollInterval(200*time.Millisecond))
+			testenv.Eventually(t, 30*time.Second, "a report from the restarted agent", func() bool {
+				last = device()
+				return last.Posture.CollectedAt.After(restarted) && last.Posture.Patch != nil && len(last.Posture.Patch.Pending) == 1
+			})
+			if got := last.Posture.Patch.Pending[0].FirstSeen; !got.Equal(first) {
+				t.Fatalf("after a restart the update was first seen %v, want %v", got, first)
 			}
 		}
 		f.restore()
