@@ -146,7 +146,7 @@ func New(dir state.Dir, opts ...Option) (*Agent, error) {
 		return nil, err
 	}
 	if a.collector == nil {
-		a.collector = posture.NewSystem(a.version)
+		a.collector = posture.NewSystem(a.version, posture.WithSightings(dir), posture.WithLogger(a.log))
 	}
 	if a.seen, err = loadSeen(dir.Path); err != nil {
 		return nil, err

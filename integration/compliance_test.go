@@ -116,7 +116,8 @@ func TestAccessDecisionFlips(t *testing.T) {
 	col.set(func(p *protocol.Posture) { p.Disk.State = protocol.DiskEncrypted })
 	want("allow", "compliant", "encryption back on")
 
-	// Pending security updates: allowed in the 30-day window, denied past
+	// Pending security updates (a count, as older agents send: held to the
+	// 15-day critical window): allowed in the window, denied past
 	// it without another report (grace runs by the clock), allowed when
 	// patched.
 	col.set(func(p *protocol.Posture) { p.Patch.PendingSecurity = ptr(4) })

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,8 +35,18 @@ const MaxDocument = 256 << 10
 
 // Parse reads a profile in YAML or JSON (JSON is YAML here) and validates
 // it. Unknown fields are errors: a misspelt control must not silently
-// turn into "not checked".
-func Parse(doc []byte) (*Profile, error) {
+// turn into "not checked". It is what a new document (PUT) goes through:
+// fields that were replaced are refused with the names of their
+// replacements.
+func Parse(doc []byte) (*Profile, error) { return parse(doc, false) }
+
+// ParseStored is Parse for a document saved by an earlier version: a
+// replaced field is read into its replacement rather than refused, so an
+// upgrade never leaves devices evaluated against nothing.
+// security_updates_within: W becomes each severity window capped at W.
+func ParseStored(doc []byte) (*Profile, error) { return parse(doc, true) }
+
+func parse(doc []byte, stored bool) (*Profile, error) {
 	if len(doc) > MaxDocument {
 		return nil, &Error{Line: 1, Msg: fmt.Sprintf("document larger than %d bytes", MaxDocument)}
 	}
@@ -52,7 +63,7 @@ func Parse(doc []byte) (*Profile, error) {
 	if err := dec.Decode(&p); err != nil {
 		return nil, decodeError(err, root.Content[0])
 	}
-	if err := p.validate(root.Content[0]); err != nil {
+	if err := p.validate(root.Content[0], stored); err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -139,7 +150,7 @@ func lineOf(n *yaml.Node, path string) int {
 // nameRE is the one name pattern of every edge (INTERFACE.md).
 var nameRE = regexp.MustCompile(input.NamePattern)
 
-func (p *Profile) validate(root *yaml.Node) error {
+func (p *Profile) validate(root *yaml.Node, stored bool) error {
 	bad := func(field, format string, args ...any) error {
 		return &Error{Field: field, Line: lineOf(root, field), Msg: fmt.Sprintf(format, args...)}
 	}
@@ -153,8 +164,26 @@ func (p *Profile) validate(root *yaml.Node) error {
 		}
 	}
 	if pt := c.Patches; pt != nil {
-		if pt.SecurityUpdatesWithin <= 0 || pt.SecurityUpdatesWithin.D() > 90*24*time.Hour {
-			return bad("controls.patches.security_updates_within", "must be more than 0 and at most 90d (CJIS 5.10.4.1), got %s", pt.SecurityUpdatesWithin)
+		if old := pt.SecurityUpdatesWithin; old != nil {
+			if !stored {
+				return bad("controls.patches.security_updates_within", "replaced by the SI-2 windows by severity: "+
+					"critical_within, high_within, medium_within, low_within (defaults 15d, 30d, 60d, 90d)")
+			}
+			if *old <= 0 {
+				return bad("controls.patches.security_updates_within", "must be more than 0, got %s", *old)
+			}
+			for sev, w := range map[string]*Duration{"critical": &pt.CriticalWithin, "high": &pt.HighWithin, "medium": &pt.MediumWithin, "low": &pt.LowWithin} {
+				if *w == 0 {
+					*w = min(PolicyWindows[sev], *old)
+				}
+			}
+			pt.SecurityUpdatesWithin = nil
+		}
+		for _, sev := range []string{"critical", "high", "medium", "low"} {
+			w := map[string]Duration{"critical": pt.CriticalWithin, "high": pt.HighWithin, "medium": pt.MediumWithin, "low": pt.LowWithin}[sev]
+			if w < 0 || w > PolicyWindows[sev] {
+				return bad("controls.patches."+sev+"_within", "must be more than 0 and at most %s (CJIS 5.10.4.1 [SI-2]), got %s", PolicyWindows[sev], w)
+			}
 		}
 		if pt.AndroidPatchMaxAge < 0 {
 			return bad("controls.patches.android_patch_max_age", "must not be negative")
@@ -184,10 +213,28 @@ func (p *Profile) validate(root *yaml.Node) error {
 			return bad("controls.passcode.max_inactivity", "must be more than 0 and at most 30m, got %s", pc.MaxInactivity)
 		}
 	}
+	var am *Required
+	if a := c.Antimalware; a != nil {
+		am = &a.Required
+		if a.MaxSignatureAge < 0 {
+			return bad("controls.antimalware.max_signature_age", "must not be negative")
+		}
+	}
 	for field, r := range map[string]*Required{"disk_encryption": c.DiskEncryption, "firewall": c.Firewall,
-		"antimalware": c.Antimalware, "not_rooted": c.NotRooted, "verified_boot": c.VerifiedBoot} {
-		if r != nil && r.Grace < 0 {
+		"antimalware": am, "not_rooted": c.NotRooted, "verified_boot": c.VerifiedBoot} {
+		if r == nil {
+			continue
+		}
+		if r.Grace < 0 {
 			return bad("controls."+field+".grace", "must not be negative")
+		}
+		if r.Platforms != nil && len(r.Platforms) == 0 {
+			return bad("controls."+field+".platforms", "must name at least one platform (leave it out to apply everywhere)")
+		}
+		for _, pl := range r.Platforms {
+			if !slices.Contains(Platforms, pl) {
+				return bad("controls."+field+".platforms", "%q is not a platform; use %s", pl, strings.Join(Platforms, ", "))
+			}
 		}
 	}
 	return nil

@@ -30,7 +30,7 @@ type Controls struct {
 	SessionLock    *SessionLock   `yaml:"session_lock,omitempty" json:"session_lock,omitempty"`
 	Patches        *Patches       `yaml:"patches,omitempty" json:"patches,omitempty"`
 	Firewall       *Required      `yaml:"firewall,omitempty" json:"firewall,omitempty"`
-	Antimalware    *Required      `yaml:"antimalware,omitempty" json:"antimalware,omitempty"`
+	Antimalware    *Antimalware   `yaml:"antimalware,omitempty" json:"antimalware,omitempty"`
 	NotRooted      *Required      `yaml:"not_rooted,omitempty" json:"not_rooted,omitempty"`
 	VerifiedBoot   *Required      `yaml:"verified_boot,omitempty" json:"verified_boot,omitempty"`
 	Bluetooth      *Bluetooth     `yaml:"bluetooth,omitempty" json:"bluetooth,omitempty"`
@@ -46,6 +46,58 @@ type Required struct {
 	// WhereReported checks the control only on platforms that report it
 	// (verified boot); elsewhere its absence is no finding.
 	WhereReported bool `yaml:"where_reported,omitempty" json:"where_reported,omitempty"`
+	// Platforms, when set, are the only platforms the control applies
+	// to; on the others it is not evaluated at all. Names are the OS part
+	// of the agent's os.platform (GOOS): see Platforms below.
+	Platforms []string `yaml:"platforms,omitempty" json:"platforms,omitempty"`
+}
+
+// AppliesTo reports whether the control applies to a device whose
+// os.platform is platform ("linux/amd64"); with no Platforms, to every
+// platform.
+func (r *Required) AppliesTo(platform string) bool {
+	return r.Platforms == nil || PlatformIn(r.Platforms, platform)
+}
+
+// Platform names a control may list: the OS part of os.platform, which
+// is Go's GOOS. iPadOS agents report "ios" like iPhones (Go has one GOOS
+// for both); "ipados" is accepted so that a profile can say what it means.
+var Platforms = []string{"linux", "darwin", "windows", "android", "ios", "ipados"}
+
+// PlatformIn reports whether the OS part of platform ("android/arm64")
+// is one of names.
+func PlatformIn(names []string, platform string) bool {
+	os, _, _ := strings.Cut(platform, "/")
+	for _, n := range names {
+		if n == os || (n == "ipados" && os == "ios") {
+			return true
+		}
+	}
+	return false
+}
+
+// Antimalware requires malicious-code protection that runs and, where
+// the platform reports when its signatures were last updated (Defender,
+// XProtect), keeps them current (SI-3: automatic updates).
+type Antimalware struct {
+	Required `yaml:",inline"`
+	// MaxSignatureAge bounds the signatures' age where it is reported;
+	// zero means DefaultMaxSignatureAge.
+	MaxSignatureAge Duration `yaml:"max_signature_age,omitempty" json:"max_signature_age,omitempty"`
+}
+
+// DefaultMaxSignatureAge is seven days: Microsoft Defender itself calls its
+// signatures out of date after seven days (the AVSignatureDue default),
+// and vendors publish several updates a day, so a week-old set means the
+// automatic update is broken, not merely late.
+const DefaultMaxSignatureAge = Duration(7 * 24 * time.Hour)
+
+// SignatureAge is the maximum signature age in force.
+func (a *Antimalware) SignatureAge() time.Duration {
+	if a.MaxSignatureAge > 0 {
+		return a.MaxSignatureAge.D()
+	}
+	return DefaultMaxSignatureAge.D()
 }
 
 // SessionLock requires the automatic session lock (CJIS 5.5.5: at most
@@ -56,17 +108,57 @@ type SessionLock struct {
 	Grace      Duration `yaml:"grace,omitempty" json:"grace,omitempty"`
 }
 
-// Patches are the patch windows (CJIS 5.10.4.1).
+// Patches are the patch windows by severity (CJIS 5.10.4.1 [SI-2]): a
+// pending security update may wait this long from its release, or where
+// the platform does not say when it was released, from when the agent
+// first saw it pending. An update of unknown severity (apt's case) is held
+// to the critical window. A window left out is the policy's (v6.0)
+// default; a longer one than the policy allows is refused.
 type Patches struct {
-	// SecurityUpdatesWithin: pending security updates may wait this long
-	// from when the device first reported them.
-	SecurityUpdatesWithin Duration `yaml:"security_updates_within" json:"security_updates_within"`
+	CriticalWithin Duration `yaml:"critical_within,omitempty" json:"critical_within,omitempty"`
+	HighWithin     Duration `yaml:"high_within,omitempty" json:"high_within,omitempty"`
+	MediumWithin   Duration `yaml:"medium_within,omitempty" json:"medium_within,omitempty"`
+	LowWithin      Duration `yaml:"low_within,omitempty" json:"low_within,omitempty"`
+	// SecurityUpdatesWithin is the single window of profiles written
+	// before the windows by severity. Parse refuses it, naming the new
+	// fields; a stored document that still has it is read by ParseStored
+	// as each window capped at it, so no stored profile becomes looser.
+	SecurityUpdatesWithin *Duration `yaml:"security_updates_within,omitempty" json:"security_updates_within,omitempty"`
 	// MinOSVersion maps an OS name (as the agent reports it: "Debian
 	// GNU/Linux", "macOS", "Windows", "Android") to its oldest allowed
 	// version; dotted numbers compare numerically.
 	MinOSVersion map[string]string `yaml:"min_os_version,omitempty" json:"min_os_version,omitempty"`
 	// AndroidPatchMaxAge bounds the age of Android's security patch level.
 	AndroidPatchMaxAge Duration `yaml:"android_patch_max_age,omitempty" json:"android_patch_max_age,omitempty"`
+}
+
+// PolicyWindows are the SI-2 windows of the CJIS Security Policy v6.0,
+// the defaults and the longest a profile may set.
+var PolicyWindows = map[string]Duration{
+	"critical": Duration(15 * 24 * time.Hour),
+	"high":     Duration(30 * 24 * time.Hour),
+	"medium":   Duration(60 * 24 * time.Hour),
+	"low":      Duration(90 * 24 * time.Hour),
+}
+
+// Window is how long a pending security update of severity (critical,
+// high, medium, low; anything else is held to critical) may wait.
+func (p *Patches) Window(severity string) time.Duration {
+	var w Duration
+	switch severity {
+	case "high":
+		w = p.HighWithin
+	case "medium":
+		w = p.MediumWithin
+	case "low":
+		w = p.LowWithin
+	default:
+		severity, w = "critical", p.CriticalWithin
+	}
+	if w <= 0 {
+		w = PolicyWindows[severity]
+	}
+	return w.D()
 }
 
 // Bluetooth modes and enforcement.

@@ -13,7 +13,7 @@ func TestBaselineParses(t *testing.T) {
 		t.Fatalf("baseline %+v", p)
 	}
 	c := p.Controls
-	if c.SessionLock.MaxTimeout.D() != 30*time.Minute || c.Patches.SecurityUpdatesWithin.D() != 30*24*time.Hour ||
+	if c.SessionLock.MaxTimeout.D() != 30*time.Minute || c.Patches.Window("critical") != 15*24*time.Hour ||
 		c.Bluetooth.Mode != BluetoothAllowList || c.Passcode.MaxFailedAttempts != 10 || !c.DiskEncryption.Required {
 		t.Fatalf("baseline controls %+v", c)
 	}
@@ -31,9 +31,13 @@ func TestInvalidProfilesNameFieldAndLine(t *testing.T) {
 		"bad mode":        {"name: p\ncontrols:\n  bluetooth: {mode: open, enforcement: enforce}\n", "controls.bluetooth.mode", 3},
 		"json": {"{\n  \"name\": \"p\",\n  \"controls\": {\n    \"passcode\": {\"min_length\": 4, \"max_failed_attempts\": 10, \"max_inactivity\": \"5m\"}\n  }\n}\n",
 			"controls.passcode.min_length", 4},
-		"bad name":    {"name: Bad Name\n", "name", 1},
-		"bad version": {"name: p\ncontrols:\n  patches:\n    security_updates_within: 30d\n    min_os_version:\n      Windows: ten\n", "controls.patches.min_os_version.Windows", 6},
-		"wrong type":  {"name: p\ncontrols:\n  firewall:\n    required: maybe\n", "controls.firewall.required", 4},
+		"bad name":     {"name: Bad Name\n", "name", 1},
+		"bad version":  {"name: p\ncontrols:\n  patches:\n    high_within: 30d\n    min_os_version:\n      Windows: ten\n", "controls.patches.min_os_version.Windows", 6},
+		"old window":   {"name: p\ncontrols:\n  patches:\n    security_updates_within: 30d\n", "controls.patches.security_updates_within", 4},
+		"long window":  {"name: p\ncontrols:\n  patches:\n    medium_within: 61d\n", "controls.patches.medium_within", 4},
+		"bad platform": {"name: p\ncontrols:\n  not_rooted:\n    required: true\n    platforms: [android, linux-desktop]\n", "controls.not_rooted.platforms", 5},
+		"no platform":  {"name: p\ncontrols:\n  not_rooted:\n    required: true\n    platforms: []\n", "controls.not_rooted.platforms", 5},
+		"wrong type":   {"name: p\ncontrols:\n  firewall:\n    required: maybe\n", "controls.firewall.required", 4},
 	} {
 		_, err := Parse([]byte(c.doc))
 		var pe *Error
@@ -85,4 +89,39 @@ func FuzzCheckText(f *testing.F) {
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		CheckText(doc)
 	})
+}
+
+func TestBaselineAppliesRootDetectionToMobileOnly(t *testing.T) {
+	p, _ := Baseline()
+	for platform, want := range map[string]bool{"android/arm64": true, "ios/arm64": true,
+		"linux/amd64": false, "windows/amd64": false, "darwin/arm64": false} {
+		if got := p.Controls.NotRooted.AppliesTo(platform); got != want {
+			t.Errorf("not_rooted applies to %s: %v, want %v", platform, got, want)
+		}
+	}
+	if p.Controls.Antimalware.SignatureAge() != 7*24*time.Hour {
+		t.Errorf("signature age %v", p.Controls.Antimalware.SignatureAge())
+	}
+}
+
+// TestOldPatchWindow: a new document with the replaced field is refused
+// with the names of the new ones; a stored one still loads, each window
+// capped at the old value.
+func TestOldPatchWindow(t *testing.T) {
+	doc := []byte("name: p\ncontrols:\n  patches:\n    security_updates_within: 20d\n")
+	_, err := Parse(doc)
+	if err == nil || !strings.Contains(err.Error(), "critical_within, high_within, medium_within, low_within") {
+		t.Fatalf("Parse: %v", err)
+	}
+	p, err := ParseStored(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := 24 * time.Hour
+	pt := p.Controls.Patches
+	for sev, want := range map[string]time.Duration{"critical": 15 * day, "high": 20 * day, "medium": 20 * day, "low": 20 * day, "unknown": 15 * day} {
+		if got := pt.Window(sev); got != want {
+			t.Errorf("%s window %v, want %v", sev, got, want)
+		}
+	}
 }

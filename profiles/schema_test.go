@@ -30,7 +30,18 @@ func TestSchemaDescribesEveryField(t *testing.T) {
 		seen := map[string]bool{}
 		for i := range typ.NumField() {
 			f := typ.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if opts == "inline" {
+				// The embedded struct's fields are this node's.
+				for j := range f.Type.NumField() {
+					n, _, _ := strings.Cut(f.Type.Field(j).Tag.Get("yaml"), ",")
+					seen[n] = true
+					if _, ok := props[n]; !ok {
+						t.Errorf("schema lacks %s.%s", path, n)
+					}
+				}
+				continue
+			}
 			seen[name] = true
 			sub, ok := props[name].(map[string]any)
 			if !ok {

@@ -6,8 +6,10 @@ import (
 )
 
 // Unexplained lists the values of p's sections that are absent without a
-// reason in the section's Unknown map: a collector must never leave the
-// server to guess whether "missing" means "off".
+// reason in the section's Unknown or NotApplicable map: a collector must
+// never leave the server to guess whether "missing" means "off". A few
+// values are optional by design (antimalware_signatures_at: only some
+// platforms know it) and are not listed.
 func (p Posture) Unexplained() []string {
 	var out []string
 	v := reflect.ValueOf(p)
@@ -32,7 +34,7 @@ func (p Posture) Unexplained() []string {
 				continue
 			}
 			field := jsonName(ft)
-			if _, why := prov.Unknown[field]; !why && !impliedByAnother(name, field, s, prov) {
+			if !prov.Explained(field) && !impliedByAnother(name, field, s, prov) && !optional[name+"."+field] {
 				out = append(out, name+"."+field)
 			}
 		}
@@ -42,6 +44,11 @@ func (p Posture) Unexplained() []string {
 	}
 	return out
 }
+
+// optional are values a platform may simply not have, whose absence the
+// server reads as "not reported" (only "running" is checked without
+// signature dates).
+var optional = map[string]bool{"hygiene.antimalware_signatures_at": true}
 
 // impliedByAnother covers values that only exist when another does: idle
 // since only while idle, powered only with an adapter, timeout only when

@@ -30,10 +30,18 @@ type Identity struct {
 }
 
 // Provenance says where a section's values came from and why any of them
-// is missing. A nil value with no Unknown entry is a collector bug.
+// is missing. A nil value with neither an Unknown nor a NotApplicable
+// entry is a collector bug.
 type Provenance struct {
 	Source  string            `json:"source,omitempty"`
 	Unknown map[string]string `json:"unknown,omitempty"`
+	// NotApplicable lists values that do not exist on this platform (root
+	// detection on a desktop OS, whose users have administrators by
+	// design), keyed like Unknown, with why. It is a statement about the
+	// platform, not a failed read: the server decides from its profile
+	// whether the control applies there, and where it does, a value the
+	// device calls not applicable is still treated as unknown.
+	NotApplicable map[string]string `json:"not_applicable,omitempty"`
 }
 
 // SetUnknown records why the value named field could not be read.
@@ -42,6 +50,23 @@ func (p *Provenance) SetUnknown(field, reason string) {
 		p.Unknown = map[string]string{}
 	}
 	p.Unknown[field] = reason
+}
+
+// SetNotApplicable records why the value named field does not exist on
+// this platform.
+func (p *Provenance) SetNotApplicable(field, reason string) {
+	if p.NotApplicable == nil {
+		p.NotApplicable = map[string]string{}
+	}
+	p.NotApplicable[field] = reason
+}
+
+// Explained reports whether a missing value named field carries a reason,
+// unknown or not applicable.
+func (p Provenance) Explained(field string) bool {
+	_, u := p.Unknown[field]
+	_, na := p.NotApplicable[field]
+	return u || na
 }
 
 // OSIdentity is what the device says it is.
@@ -109,7 +134,38 @@ type PatchLevel struct {
 	RebootRequired  *bool      `json:"reboot_required,omitempty"`
 	SecurityPatch   string     `json:"security_patch,omitempty"` // Android: ro.build.version.security_patch
 	CheckedAt       *time.Time `json:"checked_at,omitempty"`     // when pending updates were counted (cached)
+	// Pending lists the pending security updates, for the patch windows
+	// by severity (SI-2). An agent that sends only PendingSecurity is
+	// held to the critical window. Not a pointer: an agent without the
+	// list leaves it out, and an empty list with PendingSecurity 0 says
+	// nothing is pending.
+	Pending []PendingUpdate `json:"pending,omitempty"`
 	Provenance
+}
+
+// Update severities, as the platform rates them (MSRC on Windows).
+// SeverityUnknown is apt's case: it is held to the critical window.
+const (
+	SeverityCritical = "critical"
+	SeverityHigh     = "high" // MSRC "Important"
+	SeverityMedium   = "medium"
+	SeverityLow      = "low"
+	SeverityUnknown  = "unknown"
+)
+
+// PendingUpdate is one security update that is available and not
+// installed. Its dates come from the device and are not trusted for more
+// than they can show: the server never lets them give more time than its
+// own first sighting would.
+type PendingUpdate struct {
+	Name     string `json:"name"`
+	Severity string `json:"severity"` // SeverityCritical ... SeverityUnknown
+	// ReleasedAt is when the vendor released the update, where the
+	// platform says (Windows Update's LastDeploymentChangeTime).
+	ReleasedAt *time.Time `json:"released_at,omitempty"`
+	// FirstSeen is when this agent first found the update pending; it is
+	// kept in the agent's state across restarts.
+	FirstSeen time.Time `json:"first_seen"`
 }
 
 // Bluetooth is the radio and the peers it knows.
@@ -136,19 +192,25 @@ type BluetoothDevice struct {
 // Hygiene is the rest of the baseline: firewall, malicious-code
 // protection, boot integrity and root/jailbreak detection.
 type Hygiene struct {
-	FirewallOn      *bool    `json:"firewall_on,omitempty"`
-	Firewall        string   `json:"firewall,omitempty"` // "nftables", "ufw", "alf", "windows-firewall"
-	AntimalwareOn   *bool    `json:"antimalware_on,omitempty"`
-	Antimalware     []string `json:"antimalware,omitempty"` // products found running
-	SecureBoot      *bool    `json:"secure_boot,omitempty"` // UEFI Secure Boot, SIP, verified boot "green"
-	RootedSuspected *bool    `json:"rooted_suspected,omitempty"`
-	RootedEvidence  []string `json:"rooted_evidence,omitempty"`
+	FirewallOn    *bool    `json:"firewall_on,omitempty"`
+	Firewall      string   `json:"firewall,omitempty"` // "nftables", "ufw", "alf", "windows-firewall"
+	AntimalwareOn *bool    `json:"antimalware_on,omitempty"`
+	Antimalware   []string `json:"antimalware,omitempty"` // products found running
+	// AntimalwareSignaturesAt is when the malware signatures were last
+	// updated, where the platform says (Defender, XProtect); absent and
+	// listed nowhere where it does not, since then only "running" is
+	// checked (SI-3).
+	AntimalwareSignaturesAt *time.Time `json:"antimalware_signatures_at,omitempty"`
+	SecureBoot              *bool      `json:"secure_boot,omitempty"` // UEFI Secure Boot, SIP, verified boot "green"
+	RootedSuspected         *bool      `json:"rooted_suspected,omitempty"`
+	RootedEvidence          []string   `json:"rooted_evidence,omitempty"`
 	Provenance
 }
 
 // Limits on what a report may carry; a report beyond them is refused.
 const (
 	MaxBluetoothDevices = 256
+	MaxPendingUpdates   = 512
 	maxListItems        = 32
 	maxText             = 512
 )
@@ -197,6 +259,22 @@ func (p *Posture) Check() error {
 			return errors.New("patch counts must not be negative")
 		}
 		fields["patch.security_patch"] = pl.SecurityPatch
+		if len(pl.Pending) > MaxPendingUpdates {
+			return fmt.Errorf("patch.pending: more than %d", MaxPendingUpdates)
+		}
+		for i, u := range pl.Pending {
+			if u.Name == "" {
+				return fmt.Errorf("patch.pending[%d].name is required", i)
+			}
+			if err := oneOf(fmt.Sprintf("patch.pending[%d].severity", i), u.Severity,
+				SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow, SeverityUnknown); err != nil {
+				return err
+			}
+			if u.FirstSeen.IsZero() {
+				return fmt.Errorf("patch.pending[%d].first_seen is required", i)
+			}
+			fields[fmt.Sprintf("patch.pending[%d].name", i)] = u.Name
+		}
 		provs["patch"] = &pl.Provenance
 	}
 	if b := p.Bluetooth; b != nil {
@@ -228,15 +306,17 @@ func (p *Posture) Check() error {
 		provs["hygiene"] = &h.Provenance
 	}
 	for name, pv := range provs {
-		if len(pv.Unknown) > maxListItems {
-			return fmt.Errorf("%s.unknown: more than %d entries", name, maxListItems)
-		}
 		fields[name+".source"] = pv.Source
-		for k, v := range pv.Unknown {
-			if len(k) > 64 {
-				return fmt.Errorf("%s.unknown: key longer than 64 bytes", name)
+		for list, m := range map[string]map[string]string{"unknown": pv.Unknown, "not_applicable": pv.NotApplicable} {
+			if len(m) > maxListItems {
+				return fmt.Errorf("%s.%s: more than %d entries", name, list, maxListItems)
 			}
-			fields[name+".unknown."+k] = v
+			for k, v := range m {
+				if len(k) > 64 {
+					return fmt.Errorf("%s.%s: key longer than 64 bytes", name, list)
+				}
+				fields[name+"."+list+"."+k] = v
+			}
 		}
 	}
 	return checkFreeLens(fields, maxText)

@@ -37,6 +37,12 @@ import (
 //	                (key_storage); older peers ignore it.
 //	1 (2026-11-23): bluetooth_request (agent → server, acknowledged with
 //	                the request id in ack.request).
+//	1 (2026-12-01): posture gains the optional provenance map
+//	                not_applicable, patch.pending (security updates with
+//	                severity, release date and first sighting) and
+//	                hygiene.antimalware_signatures_at; older peers ignore
+//	                them, and an older agent's pending_security count is
+//	                held to the critical window.
 const Version = 1
 
 // MaxClockSkew is how far ahead of the server's clock a time a device

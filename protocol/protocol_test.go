@@ -195,3 +195,41 @@ func TestUnexplainedSkipsSectionsWithoutProvenance(t *testing.T) {
 		t.Fatalf("unexplained %v", got)
 	}
 }
+
+func TestNotApplicableExplainsAMissingValue(t *testing.T) {
+	h := &Hygiene{}
+	h.SetNotApplicable("rooted_suspected", "desktop OS")
+	f, a := true, true
+	h.FirewallOn, h.AntimalwareOn = &f, &a
+	h.SetUnknown("secure_boot", "efivars unreadable")
+	p := Posture{Hygiene: h}
+	if got := p.Unexplained(); len(got) != 0 {
+		t.Fatalf("unexplained %v; not_applicable and the optional signature date explain every gap", got)
+	}
+	h.NotApplicable = nil
+	if got := p.Unexplained(); len(got) != 1 || got[0] != "hygiene.rooted_suspected" {
+		t.Fatalf("unexplained %v, want hygiene.rooted_suspected", got)
+	}
+}
+
+func TestCheckPendingUpdates(t *testing.T) {
+	base := func() Posture {
+		return Posture{CollectedAt: time.Now(), OS: OSIdentity{Platform: "linux/amd64"},
+			Patch: &PatchLevel{Pending: []PendingUpdate{{Name: "openssl", Severity: SeverityUnknown, FirstSeen: time.Now()}}}}
+	}
+	p := base()
+	if err := p.Check(); err != nil {
+		t.Fatal(err)
+	}
+	for name, mutate := range map[string]func(*PendingUpdate){
+		"no name":       func(u *PendingUpdate) { u.Name = "" },
+		"bad severity":  func(u *PendingUpdate) { u.Severity = "important" },
+		"no first seen": func(u *PendingUpdate) { u.FirstSeen = time.Time{} },
+	} {
+		p := base()
+		mutate(&p.Patch.Pending[0])
+		if err := p.Check(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

@@ -99,6 +99,9 @@ need_tool openssl openssl
 need_tool sslscan sslscan
 need_tool dbus-daemon dbus-daemon
 need_tool cryptsetup cryptsetup-bin
+# The firewall collector reads a real nftables ruleset in a private network
+# namespace (integration TestBaselineOnARealLinuxAgent).
+need_tool nft nftables
 # The console's browser test drives Debian's Chromium headless.
 need_tool chromium chromium
 # need_module MODULE PACKAGE: a module of Debian's python3 (dbusmock for

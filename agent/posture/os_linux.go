@@ -47,12 +47,61 @@ func osIdentity(context.Context) protocol.OSIdentity {
 type linuxPlatform struct {
 	mu   sync.Mutex
 	conn *dbus.Conn
-	run  linux.Runner
-	root linux.Paths
+	fs   LinuxRoot
+}
+
+// LinuxRoot is where the desktop Linux platform reads from and how it
+// runs tools: the machine itself in production; in tests, fixture trees
+// and a runner, so that the real collectors run end to end against a
+// machine the test describes (a LUKS root, a firewall) without touching
+// the one it runs on. Empty fields keep the production value.
+type LinuxRoot struct {
+	// Root prefixes the files the patch and hygiene collectors read
+	// (/usr/bin/apt-get, /var/log/apt, /proc, /sys/firmware/efi, ...).
+	Root string
+	// Sys, Mountinfo and Dev are the disk walk's sysfs, mount table and
+	// device directory.
+	Sys, Mountinfo, Dev string
+	// Run runs apt-get, nft, ufw, cryptsetup, gsettings.
+	Run linux.Runner
+	// Home is the home directory of the session's user, where the lock
+	// policy is read (KDE's kscreenlockerrc).
+	Home func(user string) (string, error)
+}
+
+func (r LinuxRoot) withDefaults() LinuxRoot {
+	def := func(v *string, d string) {
+		if *v == "" {
+			*v = d
+		}
+	}
+	def(&r.Root, "/")
+	def(&r.Sys, "/sys")
+	def(&r.Mountinfo, "/proc/self/mountinfo")
+	def(&r.Dev, "/dev")
+	if r.Run == nil {
+		r.Run = linux.Exec
+	}
+	if r.Home == nil {
+		r.Home = func(name string) (string, error) {
+			u, err := user.Lookup(name)
+			if err != nil {
+				return "", err
+			}
+			return u.HomeDir, nil
+		}
+	}
+	return r
+}
+
+// WithLinuxRoot re-roots the desktop Linux platform's paths and tool
+// runner (for tests of the real collectors).
+func WithLinuxRoot(r LinuxRoot) Option {
+	return func(s *System) { s.p = &linuxPlatform{fs: r.withDefaults()} }
 }
 
 func newPlatform() platform {
-	return &linuxPlatform{run: linux.Exec, root: linux.Paths{Root: "/"}}
+	return &linuxPlatform{fs: LinuxRoot{}.withDefaults()}
 }
 
 func (p *linuxPlatform) bus() *dbus.Conn {
@@ -89,22 +138,24 @@ func (p *linuxPlatform) lockPolicy(ctx context.Context) *protocol.LockPolicy {
 		sess = linux.Session{}
 	}
 	home := ""
-	if u, err := user.Lookup(sess.User); err == nil {
-		home = u.HomeDir
+	if sess.User != "" {
+		if h, err := p.fs.Home(sess.User); err == nil {
+			home = h
+		}
 	}
-	return linux.LockPolicy(ctx, sess, home, p.run)
+	return linux.LockPolicy(ctx, sess, home, p.fs.Run)
 }
 
 func (p *linuxPlatform) disk(ctx context.Context) *protocol.DiskEncryption {
-	return linux.Disk(ctx, linux.System{Sys: "/sys", Mountinfo: "/proc/self/mountinfo", Dev: "/dev",
+	return linux.Disk(ctx, linux.System{Sys: p.fs.Sys, Mountinfo: p.fs.Mountinfo, Dev: p.fs.Dev,
 		DevNum: devNum, LuksDump: p.luksDump})
 }
 
 func (p *linuxPlatform) luksDump(ctx context.Context, dev string, json bool) ([]byte, error) {
 	if json {
-		return p.run(ctx, "cryptsetup", "luksDump", "--dump-json-metadata", dev)
+		return p.fs.Run(ctx, "cryptsetup", "luksDump", "--dump-json-metadata", dev)
 	}
-	return p.run(ctx, "cryptsetup", "luksDump", dev)
+	return p.fs.Run(ctx, "cryptsetup", "luksDump", dev)
 }
 
 func devNum(path string) (string, error) {
@@ -119,7 +170,7 @@ func devNum(path string) (string, error) {
 }
 
 func (p *linuxPlatform) patch(ctx context.Context) *protocol.PatchLevel {
-	return linux.Patch(ctx, p.root, p.run, time.Now())
+	return linux.Patch(ctx, linux.Paths{Root: p.fs.Root}, p.fs.Run, time.Now())
 }
 
 func (p *linuxPlatform) bluetooth(ctx context.Context) *protocol.Bluetooth {
@@ -127,7 +178,7 @@ func (p *linuxPlatform) bluetooth(ctx context.Context) *protocol.Bluetooth {
 }
 
 func (p *linuxPlatform) hygiene(ctx context.Context) *protocol.Hygiene {
-	return linux.Hygiene(ctx, p.root, p.run)
+	return linux.Hygiene(ctx, linux.Paths{Root: p.fs.Root}, p.fs.Run)
 }
 
 func (p *linuxPlatform) watchLock(ctx context.Context, changed func()) error {

@@ -111,7 +111,7 @@ func (windowsPlatform) disk(ctx context.Context) *protocol.DiskEncryption {
 const (
 	updateScript = `$r = (New-Object -ComObject Microsoft.Update.Session).CreateUpdateSearcher().Search('IsInstalled=0 and IsHidden=0'); ` +
 		`ConvertTo-Json -Depth 4 -InputObject @{ResultCode = [int]$r.ResultCode; Updates = @($r.Updates | ` +
-		`Select-Object Title,MsrcSeverity,@{n='Categories';e={@($_.Categories | ForEach-Object Name)}})}`
+		`Select-Object Title,MsrcSeverity,LastDeploymentChangeTime,@{n='Categories';e={@($_.Categories | ForEach-Object Name)}})}`
 	hotFixScript = `Get-HotFix | Sort-Object InstalledOn -Descending | Select-Object -First 1 HotFixID,InstalledOn | ConvertTo-Json`
 )
 
@@ -138,7 +138,7 @@ func (windowsPlatform) bluetooth(ctx context.Context) *protocol.Bluetooth {
 
 const (
 	antivirusScript = `ConvertTo-Json -InputObject @(Get-CimInstance -Namespace root/SecurityCenter2 -ClassName AntivirusProduct | Select-Object displayName,productState)`
-	defenderScript  = `Get-MpComputerStatus | Select-Object AMServiceEnabled,RealTimeProtectionEnabled,AntivirusEnabled | ConvertTo-Json`
+	defenderScript  = `Get-MpComputerStatus | Select-Object AMServiceEnabled,RealTimeProtectionEnabled,AntivirusEnabled,AntivirusSignatureLastUpdated | ConvertTo-Json`
 	// The active store is the effective configuration, Group Policy
 	// included; the default store is only the local settings.
 	firewallScript = `ConvertTo-Json -InputObject @(Get-NetFirewallProfile -PolicyStore ActiveStore | Select-Object Name,Enabled)`

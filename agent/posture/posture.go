@@ -10,6 +10,8 @@ package posture
 
 import (
 	"context"
+	"log/slog"
+	"maps"
 	"os"
 	"runtime"
 	"sync"
@@ -65,7 +67,29 @@ type System struct {
 
 	mu    sync.Mutex
 	cache map[string]cached
+
+	log       *slog.Logger
+	sightings Sightings
+	sightMu   sync.Mutex
+	seen      map[string]time.Time // nil until loaded
 }
+
+// Sightings keeps when each pending security update was first seen, so
+// that an update whose release date the platform does not give keeps its
+// clock across agent restarts (SI-2 windows). The agent's state dir
+// implements it.
+type Sightings interface {
+	LoadSightings() (map[string]time.Time, error)
+	SaveSightings(map[string]time.Time) error
+}
+
+// WithSightings persists first sightings of pending updates; without it
+// they last as long as the process.
+func WithSightings(st Sightings) Option { return func(s *System) { s.sightings = st } }
+
+// WithLogger logs what the collector cannot do quietly (persisting
+// sightings).
+func WithLogger(l *slog.Logger) Option { return func(s *System) { s.log = l } }
 
 type cached struct {
 	at         time.Time
@@ -97,7 +121,7 @@ func withPlatform(p platform) Option { return func(s *System) { s.p = p } }
 // NewSystem returns a collector for this machine. Close releases its
 // connections (D-Bus on Linux).
 func NewSystem(agentVersion string, opts ...Option) *System {
-	s := &System{agentVersion: agentVersion, now: time.Now, cache: map[string]cached{},
+	s := &System{agentVersion: agentVersion, now: time.Now, cache: map[string]cached{}, log: slog.New(slog.DiscardHandler),
 		iv: Intervals{Bluetooth: time.Minute, Slow: 15 * time.Minute, Patch: 6 * time.Hour}}
 	for _, o := range opts {
 		o(s)
@@ -141,7 +165,7 @@ func (s *System) Refresh(ctx context.Context) (protocol.Posture, error) {
 		"os":          func() any { v := s.p.identity(ctx); return &v },
 		"lock_policy": func() any { return s.p.lockPolicy(ctx) },
 		"disk":        func() any { return s.p.disk(ctx) },
-		"patch":       func() any { return s.p.patch(ctx) },
+		"patch":       func() any { return s.stamp(s.p.patch(ctx)) },
 		"bluetooth":   func() any { return s.p.bluetooth(ctx) },
 		"hygiene":     func() any { return s.p.hygiene(ctx) },
 	}
@@ -180,13 +204,63 @@ func refresh[T any](s *System, key string, every time.Duration, read func() *T) 
 // updates takes seconds, so the first report says it is under way and a
 // later one carries the counts.
 func refreshPatch(s *System, ctx context.Context) *protocol.PatchLevel {
-	return refreshOr(s, "patch", s.iv.Patch, func() *protocol.PatchLevel { return s.p.patch(ctx) }, func() *protocol.PatchLevel {
+	return refreshOr(s, "patch", s.iv.Patch, func() *protocol.PatchLevel { return s.stamp(s.p.patch(ctx)) }, func() *protocol.PatchLevel {
 		p := &protocol.PatchLevel{}
 		for _, f := range []string{"pending_security", "last_update", "reboot_required"} {
 			p.SetUnknown(f, "first check since the agent started is still running")
 		}
 		return p
 	})
+}
+
+// stamp gives each pending update the time this agent first saw it
+// pending, from the sightings kept so far, and keeps the sightings of the
+// updates still pending only: one installed and offered again later
+// starts a new clock, as it is a new pending period. A read that could
+// not list pending updates says nothing about them and changes nothing.
+func (s *System) stamp(pl *protocol.PatchLevel) *protocol.PatchLevel {
+	if pl == nil || pl.PendingSecurity == nil {
+		return pl
+	}
+	s.sightMu.Lock()
+	defer s.sightMu.Unlock()
+	if s.seen == nil {
+		s.seen = map[string]time.Time{}
+		if s.sightings != nil {
+			m, err := s.sightings.LoadSightings()
+			if err != nil {
+				s.log.Warn("pending-update sightings unreadable; their clocks start now", "err", err)
+			}
+			maps.Copy(s.seen, m)
+		}
+	}
+	now := s.now().UTC()
+	next := make(map[string]time.Time, len(pl.Pending))
+	for i := range pl.Pending {
+		u := &pl.Pending[i]
+		t, ok := next[u.Name]
+		if !ok {
+			t, ok = s.seen[u.Name]
+		}
+		// A sighting in the future was made with a wrong clock: it would
+		// hold the clock back, so it becomes now.
+		if !ok || t.After(now) {
+			t = u.FirstSeen
+			if t.IsZero() || t.After(now) {
+				t = now
+			}
+		}
+		u.FirstSeen, next[u.Name] = t, t
+	}
+	if !maps.EqualFunc(next, s.seen, time.Time.Equal) {
+		s.seen = next
+		if s.sightings != nil {
+			if err := s.sightings.SaveSightings(next); err != nil {
+				s.log.Warn("cannot keep pending-update sightings; a restart will restart their clocks", "err", err)
+			}
+		}
+	}
+	return pl
 }
 
 // refreshOr is refresh; with pending non-nil, the first read also runs

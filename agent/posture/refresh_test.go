@@ -32,14 +32,16 @@ func (p *slowDisk) disk(context.Context) *protocol.DiskEncryption {
 // slow re-read must not hold up the report that carries the lock.
 func TestStaleSectionsRefreshInTheBackground(t *testing.T) {
 	p := &slowDisk{unsupported: unsupported{reason: "test"}, release: make(chan struct{})}
-	now := time.Unix(0, 0)
+	// The patch section refreshes in the background and reads the clock
+	// there too: the clock must be safe to read from another goroutine.
+	var clock atomic.Int64
 	s := NewSystem("test", withPlatform(p), WithIntervals(Intervals{Slow: time.Minute}))
-	s.now = func() time.Time { return now }
+	s.now = func() time.Time { return time.Unix(clock.Load(), 0) }
 	ctx := context.Background()
 	if r, _ := s.Collect(ctx); r.Disk.State != protocol.DiskEncrypted || p.reads.Load() != 1 {
 		t.Fatalf("first collection must read the disk on the spot: %+v", r.Disk)
 	}
-	now = now.Add(2 * time.Minute)
+	clock.Add(int64((2 * time.Minute).Seconds()))
 	done := make(chan protocol.Posture)
 	go func() { r, _ := s.Collect(ctx); done <- r }()
 	select {

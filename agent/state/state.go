@@ -77,6 +77,10 @@ const (
 	rootFile   = "root.pem"
 	keyFile    = "key.pem"
 	statusFile = "status.json"
+	// sightingsFile is when each pending security update was first seen
+	// pending: the start of its patch window where the platform does not
+	// say when it was released.
+	sightingsFile = "pending-updates.json"
 )
 
 // Ensure creates the directory with mode 0700.
@@ -190,4 +194,31 @@ func (d Dir) LoadStatus() (Status, error) {
 		return s, err
 	}
 	return s, json.Unmarshal(b, &s)
+}
+
+// SaveSightings records when each pending security update (by name) was
+// first seen pending. The map is the whole set: updates no longer pending
+// are left out by the caller and so dropped.
+func (d Dir) SaveSightings(m map[string]time.Time) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(d.Path, sightingsFile), b, 0o600)
+}
+
+// LoadSightings reads what SaveSightings wrote; none yet is an empty map.
+func (d Dir) LoadSightings() (map[string]time.Time, error) {
+	m := map[string]time.Time{}
+	b, err := os.ReadFile(filepath.Join(d.Path, sightingsFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return m, nil
+	}
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return map[string]time.Time{}, fmt.Errorf("%s: %w", sightingsFile, err)
+	}
+	return m, nil
 }

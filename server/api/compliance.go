@@ -123,7 +123,7 @@ func (a *API) mobileConfig(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	p, err := profiles.Parse([]byte(doc.Document))
+	p, err := profiles.ParseStored([]byte(doc.Document))
 	if err != nil {
 		a.fail(w, err)
 		return

@@ -43,7 +43,7 @@ var controlInfo = map[string]struct{ CJIS, Severity string }{
 	CtlVerifiedBoot:    {"5.13.2 (d)", "high"},
 	CtlBluetoothPeer:   {"5.13.1.3, agency policy T", "high"},
 	CtlBluetoothOff:    {"5.13.1.3, agency policy T", "moderate"},
-	CtlKeyProtection:   {"5.13.2 (c)", "moderate"},
+	CtlKeyProtection:   {"5.13.7.3", "moderate"},
 }
 
 // Result is one failing or unknown control for one report.
@@ -59,6 +59,12 @@ type Result struct {
 	// required control, and its own finding.
 	Unknown bool
 	Grace   time.Duration
+	// Deadline, when set, is a deadline derived from the device's own
+	// dates (a pending update's release or first sighting). The device is
+	// not trusted with it beyond what the server saw itself: the
+	// finding's deadline is the earlier of this and its first sighting
+	// plus Grace.
+	Deadline *time.Time
 	// Peer is set for unapproved Bluetooth peers.
 	Peer *protocol.BluetoothDevice
 }
@@ -90,11 +96,17 @@ func Evaluate(p *profiles.Profile, pos protocol.Posture, f Facts) []Result {
 		if r := pv.Unknown[field]; r != "" {
 			return "could not tell: " + r
 		}
+		// Evaluation only reaches a control that applies here, so a
+		// device that calls it not applicable cannot excuse itself.
+		if r, ok := pv.NotApplicable[field]; ok {
+			return fmt.Sprintf("could not tell: the device says %s is not applicable (%s), but the profile applies it to %s", section, r, pos.OS.Platform)
+		}
 		return "could not tell: the agent did not report " + section
 	}
 	c := p.Controls
+	applies := func(r *profiles.Required) bool { return r != nil && r.Required && r.AppliesTo(pos.OS.Platform) }
 
-	if r := c.DiskEncryption; r != nil && r.Required {
+	if r := c.DiskEncryption; applies(r) {
 		switch {
 		case pos.Disk == nil:
 			add(CtlDiskEncryption, "", why(protocol.Provenance{}, "", "disk encryption"), true, r.Grace)
@@ -129,12 +141,13 @@ func Evaluate(p *profiles.Profile, pos protocol.Posture, f Facts) []Result {
 	if pt := c.Patches; pt != nil {
 		pa := pos.Patch
 		os, _, _ := strings.Cut(pos.OS.Platform, "/")
+		critical := profiles.Duration(pt.Window(protocol.SeverityCritical))
 		switch {
 		case pa == nil:
-			add(CtlSecurityUpdates, "", why(protocol.Provenance{}, "", "patch level"), true, pt.SecurityUpdatesWithin)
+			add(CtlSecurityUpdates, "", why(protocol.Provenance{}, "", "patch level"), true, critical)
 		case os == "android":
+			d, err := time.Parse("2006-01-02", pa.SecurityPatch)
 			if pt.AndroidPatchMaxAge > 0 {
-				d, err := time.Parse("2006-01-02", pa.SecurityPatch)
 				switch {
 				case err != nil:
 					add(CtlAndroidPatch, "", why(pa.Provenance, "security_patch", "the Android security patch level"), true, 0)
@@ -142,12 +155,21 @@ func Evaluate(p *profiles.Profile, pos protocol.Posture, f Facts) []Result {
 					add(CtlAndroidPatch, "", fmt.Sprintf("security patch level %s is older than %s", pa.SecurityPatch, pt.AndroidPatchMaxAge), false, 0)
 				}
 			}
+			if err == nil {
+				out = append(out, androidBulletin(pt, d, f.Now)...)
+			}
+		case len(pa.Pending) > 0:
+			out = append(out, pendingUpdates(pt, pa.Pending, f.Now)...)
 		case pa.PendingSecurity == nil:
-			add(CtlSecurityUpdates, "", why(pa.Provenance, "pending_security", "pending security updates"), true, pt.SecurityUpdatesWithin)
+			add(CtlSecurityUpdates, "", why(pa.Provenance, "pending_security", "pending security updates"), true, critical)
 		case *pa.PendingSecurity > 0:
-			// The grace is the patch window: the finding's age is how long
-			// the device has had security updates pending.
-			add(CtlSecurityUpdates, "", fmt.Sprintf("%d security updates pending", *pa.PendingSecurity), false, pt.SecurityUpdatesWithin)
+			// An agent that sends only the count (older ones): its updates'
+			// severity is unknown, held to the critical window from the
+			// server's first sighting, under the same subject as the
+			// unknown-severity updates of a newer agent so an upgrade does
+			// not restart the clock.
+			add(CtlSecurityUpdates, protocol.SeverityUnknown, fmt.Sprintf("%d security updates pending (severity unknown: held to the %s critical window)",
+				*pa.PendingSecurity, critical), false, critical)
 		}
 		if want, ok := pt.MinOSVersion[pos.OS.Name]; ok && !profiles.VersionAtLeast(pos.OS.Version, want) {
 			add(CtlOSVersion, "", fmt.Sprintf("%s %s is older than the minimum %s", pos.OS.Name, orDash(pos.OS.Version), want), false, 0)
@@ -156,7 +178,7 @@ func Evaluate(p *profiles.Profile, pos protocol.Posture, f Facts) []Result {
 
 	h := pos.Hygiene
 	hyg := func(ctl string, r *profiles.Required, v *bool, field, failing string) {
-		if r == nil || !r.Required {
+		if !applies(r) {
 			return
 		}
 		switch {
@@ -170,15 +192,34 @@ func Evaluate(p *profiles.Profile, pos protocol.Posture, f Facts) []Result {
 			add(ctl, "", failing, false, r.Grace)
 		}
 	}
-	if fullFeature(pos.OS.Platform) {
-		var fw, am *bool
-		if h != nil {
-			fw, am = h.FirewallOn, h.AntimalwareOn
+	// Firewall and malicious-code protection belong to full-feature
+	// operating systems (5.13.3); a profile that names no platforms for
+	// them (one stored before platforms existed) keeps that default.
+	fullFeatureOnly := func(r *profiles.Required) *profiles.Required {
+		if r == nil || r.Platforms != nil || fullFeature(pos.OS.Platform) {
+			return r
 		}
-		hyg(CtlFirewall, c.Firewall, fw, "firewall_on", "the personal firewall is off")
-		hyg(CtlAntimalware, c.Antimalware, am, "antimalware_on", "no malicious-code protection is running")
+		return nil
 	}
-	if r := c.NotRooted; r != nil && r.Required {
+	var fw, am *bool
+	if h != nil {
+		fw, am = h.FirewallOn, h.AntimalwareOn
+	}
+	hyg(CtlFirewall, fullFeatureOnly(c.Firewall), fw, "firewall_on", "the personal firewall is off")
+	if a := c.Antimalware; a != nil {
+		n := len(out)
+		hyg(CtlAntimalware, fullFeatureOnly(&a.Required), am, "antimalware_on", "no malicious-code protection is running")
+		// SI-3 asks for automatic updates: where the platform says when
+		// the signatures were updated, running is not enough.
+		if len(out) == n && fullFeatureOnly(&a.Required) != nil && applies(&a.Required) && am != nil && *am && h.AntimalwareSignaturesAt != nil {
+			at := *h.AntimalwareSignaturesAt
+			if age := f.Now.Sub(at); age > a.SignatureAge() {
+				add(CtlAntimalware, "", fmt.Sprintf("malware signatures last updated %s (%d days ago); at most %s allowed",
+					at.UTC().Format("2006-01-02"), int(age/(24*time.Hour)), profiles.Duration(a.SignatureAge())), false, a.Grace)
+			}
+		}
+	}
+	if r := c.NotRooted; applies(r) {
 		switch {
 		case h == nil || h.RootedSuspected == nil:
 			pv := protocol.Provenance{}
@@ -190,7 +231,7 @@ func Evaluate(p *profiles.Profile, pos protocol.Posture, f Facts) []Result {
 			add(CtlNotRooted, "", "rooted or jailbroken: "+strings.Join(h.RootedEvidence, "; "), false, r.Grace)
 		}
 	}
-	if r := c.VerifiedBoot; r != nil && r.Required {
+	if r := c.VerifiedBoot; applies(r) {
 		var sb *bool
 		if h != nil {
 			sb = h.SecureBoot
@@ -233,6 +274,91 @@ func Evaluate(p *profiles.Profile, pos protocol.Posture, f Facts) []Result {
 		}
 	}
 	return out
+}
+
+// pendingUpdates turns a list of pending security updates into one
+// finding per severity (the subject): each severity has its own window,
+// and the server's first sighting of a severity's finding bounds what
+// the device's dates can claim for it. Each update's clock starts at its
+// release where the platform says, else when the agent first saw it
+// pending; a date in the future counts as now.
+func pendingUpdates(pt *profiles.Patches, pending []protocol.PendingUpdate, now time.Time) []Result {
+	type group struct {
+		names    []string
+		deadline time.Time
+		oldest   time.Time
+	}
+	groups := map[string]*group{}
+	for _, u := range pending {
+		sev := u.Severity
+		if sev == "" {
+			sev = protocol.SeverityUnknown
+		}
+		start := u.FirstSeen
+		if u.ReleasedAt != nil && !u.ReleasedAt.IsZero() {
+			start = *u.ReleasedAt
+		}
+		if start.After(now) || start.IsZero() {
+			start = now
+		}
+		dl := start.Add(pt.Window(sev))
+		g := groups[sev]
+		if g == nil {
+			g = &group{deadline: dl, oldest: start}
+			groups[sev] = g
+		}
+		g.names = append(g.names, u.Name)
+		g.deadline, g.oldest = minTime(g.deadline, dl), minTime(g.oldest, start)
+	}
+	var out []Result
+	info := controlInfo[CtlSecurityUpdates]
+	for _, sev := range []string{protocol.SeverityCritical, protocol.SeverityHigh, protocol.SeverityMedium, protocol.SeverityLow, protocol.SeverityUnknown} {
+		g := groups[sev]
+		if g == nil {
+			continue
+		}
+		w := pt.Window(sev)
+		label := sev
+		if sev == protocol.SeverityUnknown {
+			label = "severity unknown, held to the critical window"
+		}
+		names := g.names
+		if len(names) > 5 {
+			names = append(names[:5:5], fmt.Sprintf("%d more", len(g.names)-5))
+		}
+		dl := g.deadline
+		out = append(out, Result{Control: CtlSecurityUpdates, Subject: sev, CJIS: info.CJIS, Severity: info.Severity,
+			Message: fmt.Sprintf("%d security updates pending (%s: %s), the oldest since %s: %s", len(g.names), label,
+				profiles.Duration(w), g.oldest.UTC().Format("2006-01-02"), strings.Join(names, ", ")),
+			Grace: w, Deadline: &dl})
+	}
+	return out
+}
+
+// androidBulletin applies the SI-2 windows to an Android phone. Android
+// says only which monthly security bulletin it has (the patch level
+// date); every bulletin after it is pending. The next one is published at
+// the start of the following month, and its severity is unknown here
+// (bulletins nearly always carry critical fixes), so it is held to the
+// critical window from the first of that month: the earliest it can
+// have been released, the safe side.
+func androidBulletin(pt *profiles.Patches, level, now time.Time) []Result {
+	next := time.Date(level.Year(), level.Month()+1, 1, 0, 0, 0, 0, time.UTC)
+	if next.After(now) {
+		return nil // no later bulletin yet
+	}
+	return pendingUpdates(pt, []protocol.PendingUpdate{{
+		Name:       "Android security bulletin " + next.Format("2006-01") + " (patch level " + level.Format("2006-01-02") + " installed)",
+		Severity:   protocol.SeverityUnknown,
+		ReleasedAt: &next, FirstSeen: now,
+	}}, now)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 func orDash(s string) string {

@@ -28,6 +28,12 @@ func good() protocol.Posture {
 
 func allowed(addr string) bool { return addr == "AA:BB:CC:00:00:01" }
 
+// phone turns good() into a compliant Android phone.
+func phone(p *protocol.Posture) {
+	p.OS.Platform, p.Patch.SecurityPatch = "android/arm64", "2026-11-05"
+	p.Hygiene.FirewallOn, p.Hygiene.AntimalwareOn = nil, nil
+}
+
 // TestBaselineControls: each control of cjis-baseline passes on a good
 // report and fails on a crafted one; unknown is its own finding, never a
 // pass.
@@ -55,18 +61,30 @@ func TestBaselineControls(t *testing.T) {
 		{"lock never", func(p *protocol.Posture) { p.LockPolicy.TimeoutSeconds = ptr(int64(0)) }, CtlSessionLock, false, "never"},
 		{"lock unknown", func(p *protocol.Posture) { p.LockPolicy = &protocol.LockPolicy{Provenance: unknown} }, CtlSessionLock, true, "could not tell"},
 		{"security updates pending", func(p *protocol.Posture) { p.Patch.PendingSecurity = ptr(3) }, CtlSecurityUpdates, false, "3 security updates"},
+		{"pending update listed", func(p *protocol.Posture) {
+			p.Patch.PendingSecurity = ptr(1)
+			p.Patch.Pending = []protocol.PendingUpdate{{Name: "openssl", Severity: protocol.SeverityUnknown, FirstSeen: now}}
+		}, CtlSecurityUpdates, false, "openssl"},
+		{"signatures a month old", func(p *protocol.Posture) {
+			p.Hygiene.AntimalwareSignaturesAt = ptr(now.Add(-30 * 24 * time.Hour))
+		}, CtlAntimalware, false, "malware signatures last updated 2026-10-24"},
 		{"patches unknown", func(p *protocol.Posture) { p.Patch.PendingSecurity = nil }, CtlSecurityUpdates, true, "could not tell"},
-		{"android patch old", func(p *protocol.Posture) {
-			p.OS.Platform, p.Hygiene.FirewallOn, p.Patch.SecurityPatch = "android/arm64", nil, "2026-05-01"
-		}, CtlAndroidPatch, false, "older than 90d"},
 		{"android patch unknown", func(p *protocol.Posture) { p.OS.Platform, p.Patch.SecurityPatch = "android/arm64", "" }, CtlAndroidPatch, true, "could not tell"},
 		{"firewall off", func(p *protocol.Posture) { p.Hygiene.FirewallOn = ptr(false) }, CtlFirewall, false, "firewall is off"},
 		{"firewall unknown", func(p *protocol.Posture) { p.Hygiene.FirewallOn = nil }, CtlFirewall, true, "could not tell"},
 		{"no antimalware", func(p *protocol.Posture) { p.Hygiene.AntimalwareOn = ptr(false) }, CtlAntimalware, false, "malicious-code"},
 		{"rooted", func(p *protocol.Posture) {
+			phone(p)
 			p.Hygiene.RootedSuspected, p.Hygiene.RootedEvidence = ptr(true), []string{"/system/xbin/su"}
 		}, CtlNotRooted, false, "/system/xbin/su"},
-		{"root unknown", func(p *protocol.Posture) { p.Hygiene.RootedSuspected = nil }, CtlNotRooted, true, "could not tell"},
+		{"root unknown", func(p *protocol.Posture) { phone(p); p.Hygiene.RootedSuspected = nil }, CtlNotRooted, true, "could not tell"},
+		// A phone must not excuse itself: where the profile applies the
+		// control, "not applicable" from the device is unknown.
+		{"phone says root detection does not apply", func(p *protocol.Posture) {
+			phone(p)
+			p.Hygiene.RootedSuspected = nil
+			p.Hygiene.SetNotApplicable("rooted_suspected", "not assessed")
+		}, CtlNotRooted, true, "not applicable (not assessed), but the profile applies it to android/arm64"},
 		{"verified boot off", func(p *protocol.Posture) { p.Hygiene.SecureBoot = ptr(false) }, CtlVerifiedBoot, false, "verified boot"},
 		{"unapproved peer", func(p *protocol.Posture) {
 			p.Bluetooth.Devices = append(p.Bluetooth.Devices, protocol.BluetoothDevice{Address: "11:22:33:44:55:66", Name: "keyboard", Connected: true})
@@ -106,7 +124,7 @@ func TestBaselineControls(t *testing.T) {
 func TestOtherProfileSettings(t *testing.T) {
 	prof, err := profiles.Parse([]byte(`name: strict
 controls:
-  patches: {security_updates_within: 15d, min_os_version: {"Debian GNU/Linux": "13"}}
+  patches: {critical_within: 10d, min_os_version: {"Debian GNU/Linux": "13"}}
   bluetooth: {mode: "off", enforcement: monitor}
   key_protection: {require_tpm: true}
 `))
@@ -142,4 +160,144 @@ func hasFailing(rs []Result, control, msg string) bool {
 		}
 	}
 	return false
+}
+
+// TestRootDetectionNotApplicableOnDesktops: Linux and Windows agents say
+// root detection is not applicable; under the baseline neither has a
+// finding, while the same statement from a phone is an unknown finding.
+func TestRootDetectionNotApplicableOnDesktops(t *testing.T) {
+	base, _ := profiles.Baseline()
+	for _, platform := range []string{"linux/amd64", "windows/amd64", "darwin/arm64"} {
+		p := good()
+		p.OS.Platform = platform
+		p.Hygiene.RootedSuspected = nil
+		p.Hygiene.SetNotApplicable("rooted_suspected", "a desktop OS has administrators by design")
+		if got := Evaluate(base, p, Facts{Now: now, Allowed: allowed}); len(got) != 0 {
+			t.Errorf("%s: %+v", platform, got)
+		}
+	}
+	// A profile that applies it everywhere does not let a laptop excuse
+	// itself either.
+	everywhere, err := profiles.Parse([]byte("name: everywhere\ncontrols:\n  not_rooted: {required: true}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := good()
+	p.Hygiene.RootedSuspected = nil
+	p.Hygiene.SetNotApplicable("rooted_suspected", "desktop")
+	if got := Evaluate(everywhere, p, Facts{Now: now}); len(got) != 1 || !got[0].Unknown || got[0].Control != CtlNotRooted {
+		t.Errorf("not_rooted everywhere, laptop says not applicable: %+v", got)
+	}
+}
+
+// TestPatchWindowsBySeverity is the SI-2 table: each severity just under
+// and just over its window, unknown severity held to the critical one, a
+// release date against the agent's first sighting, device dates in the
+// future, and the server's own first sighting bounding what the device
+// claims. The deadline is the finding's: first seen by the server plus
+// the grace the service stores (graceOf).
+func TestPatchWindowsBySeverity(t *testing.T) {
+	base, _ := profiles.Baseline()
+	day := 24 * time.Hour
+	type c struct {
+		name     string
+		severity string
+		released *time.Duration // age of the release, if the platform says
+		seen     time.Duration  // age of the agent's first sighting
+		server   time.Duration  // age of the server's first sighting of the finding
+		quar     bool           // past the deadline now
+		deadline time.Duration  // expected deadline, relative to now
+	}
+	rel := func(d time.Duration) *time.Duration { return &d }
+	const hour = time.Hour
+	var cases []c
+	for sev, w := range map[string]time.Duration{"critical": 15 * day, "high": 30 * day, "medium": 60 * day, "low": 90 * day, "unknown": 15 * day} {
+		cases = append(cases,
+			c{sev + " just under, first seen", sev, nil, w - hour, w - hour, false, hour},
+			c{sev + " just over, first seen", sev, nil, w + hour, w + hour, true, -hour},
+			c{sev + " just under, released", sev, rel(w - hour), 0, 0, false, hour},
+			c{sev + " just over, released", sev, rel(w + hour), 0, 0, true, -hour},
+		)
+	}
+	cases = append(cases,
+		// The release date wins over the agent's later first sighting.
+		c{"release before first sight", "high", rel(31 * day), 2 * day, 2 * day, true, -day},
+		// A release in the future counts as now: no extra time.
+		c{"release in the future", "critical", rel(-10 * day), 0, 0, false, 15 * day},
+		// The agent claims it saw the update only now, every time: the
+		// server saw the finding 16 days ago, so the critical window is
+		// over whatever the device says.
+		c{"device forgets its first sighting", "critical", nil, 0, 16 * day, true, -day},
+		c{"first sighting in the future", "unknown", nil, -5 * day, 3 * day, false, 12 * day},
+	)
+	for _, tc := range cases {
+		p := good()
+		u := protocol.PendingUpdate{Name: "pkg", Severity: tc.severity, FirstSeen: now.Add(-tc.seen)}
+		if tc.released != nil {
+			r := now.Add(-*tc.released)
+			u.ReleasedAt = &r
+		}
+		p.Patch.PendingSecurity, p.Patch.Pending = ptr(1), []protocol.PendingUpdate{u}
+		got := Evaluate(base, p, Facts{Now: now, Allowed: allowed})
+		if len(got) != 1 || got[0].Control != CtlSecurityUpdates || got[0].Subject != tc.severity {
+			t.Errorf("%s: %+v, want one %s finding for %s", tc.name, got, CtlSecurityUpdates, tc.severity)
+			continue
+		}
+		firstSeen := now.Add(-tc.server)
+		dl := firstSeen.Add(graceOf(got[0], firstSeen))
+		if quar := !now.Before(dl); quar != tc.quar || !dl.Equal(now.Add(tc.deadline)) {
+			t.Errorf("%s: deadline %v (%v from now), past %v; want %v from now, past %v", tc.name, dl, dl.Sub(now), quar, tc.deadline, tc.quar)
+		}
+	}
+
+	// Android: the patch level date is the installed bulletin; the next
+	// month's bulletin is pending from the first of that month, severity
+	// unknown, so held to the critical window.
+	for _, c := range []struct {
+		level    string
+		findings int
+		deadline time.Time
+	}{
+		{"2026-11-05", 0, time.Time{}}, // now is 2026-11-23: no later bulletin yet
+		{"2026-11-01", 0, time.Time{}},
+		{"2026-10-05", 1, time.Date(2026, 11, 16, 0, 0, 0, 0, time.UTC)}, // past
+		{"2026-10-01", 1, time.Date(2026, 11, 16, 0, 0, 0, 0, time.UTC)},
+	} {
+		p := good()
+		phone(&p)
+		p.Patch.SecurityPatch = c.level
+		got := Evaluate(base, p, Facts{Now: now, Allowed: allowed})
+		if len(got) != c.findings || c.findings == 1 && (got[0].Control != CtlSecurityUpdates || got[0].Subject != "unknown" || !got[0].Deadline.Equal(c.deadline)) {
+			t.Errorf("android patch level %s: %+v, want %d finding(s) due %v", c.level, got, c.findings, c.deadline)
+		}
+	}
+	// Older than android_patch_max_age as well: both findings.
+	p0 := good()
+	phone(&p0)
+	p0.Patch.SecurityPatch = "2026-05-01"
+	if got := Evaluate(base, p0, Facts{Now: now, Allowed: allowed}); len(got) != 2 || !hasFailing(got, CtlAndroidPatch, "older than 90d") ||
+		!hasFailing(got, CtlSecurityUpdates, "Android security bulletin 2026-06") {
+		t.Errorf("android patch level half a year old: %+v", got)
+	}
+
+	// Several updates: one finding per severity, each with its earliest
+	// deadline; an older agent's bare count is held to the critical
+	// window under the same subject as unknown severity.
+	p := good()
+	p.Patch.PendingSecurity = ptr(3)
+	p.Patch.Pending = []protocol.PendingUpdate{
+		{Name: "a", Severity: "low", FirstSeen: now.Add(-80 * day)},
+		{Name: "b", Severity: "low", FirstSeen: now.Add(-10 * day)},
+		{Name: "c", Severity: "critical", FirstSeen: now},
+	}
+	got := Evaluate(base, p, Facts{Now: now, Allowed: allowed})
+	if len(got) != 2 || got[0].Subject != "critical" || got[1].Subject != "low" || !got[1].Deadline.Equal(now.Add(10*day)) {
+		t.Errorf("mixed severities: %+v", got)
+	}
+	p = good()
+	p.Patch.PendingSecurity = ptr(2)
+	got = Evaluate(base, p, Facts{Now: now, Allowed: allowed})
+	if len(got) != 1 || got[0].Subject != protocol.SeverityUnknown || got[0].Grace != 15*day || got[0].Deadline != nil {
+		t.Errorf("count only: %+v", got)
+	}
 }

@@ -137,22 +137,40 @@ func New(st Store, auditor Auditor, opts ...Option) *Service {
 	return s
 }
 
+// shippedBy marks a profile document as Cordon's own, never edited.
+const shippedBy = "cordon (shipped)"
+
 // Init stores the shipped baseline on first start (never over IT's
 // edits) and loads every stored profile.
 func (s *Service) Init(ctx context.Context) error {
 	_, doc := profiles.Baseline()
 	if err := s.store.EnsureProfile(ctx, &store.ProfileDoc{Name: profiles.BaselineName, Document: string(doc),
-		UpdatedAt: s.now().UTC(), UpdatedBy: "cordon (shipped)"}); err != nil {
+		UpdatedAt: s.now().UTC(), UpdatedBy: shippedBy}); err != nil {
 		return err
 	}
 	docs, err := s.store.ListProfileDocs(ctx)
 	if err != nil {
 		return err
 	}
+	for i := range docs {
+		d := &docs[i]
+		// A baseline nobody edited is the shipped one of an earlier
+		// version: replace it, so that an upgrade brings the fixed
+		// baseline (root detection on mobile platforms only, the SI-2
+		// windows) to agencies that never changed it. An edited one is
+		// IT's and is kept.
+		if d.Name == profiles.BaselineName && d.UpdatedBy == shippedBy && d.Document != string(doc) {
+			d.Document, d.UpdatedAt = string(doc), s.now().UTC()
+			if err := s.store.SaveProfileDoc(ctx, d); err != nil {
+				return err
+			}
+			s.log.Info("replaced the unedited shipped baseline with this version's", "profile", d.Name)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, d := range docs {
-		p, err := profiles.Parse([]byte(d.Document))
+		p, err := profiles.ParseStored([]byte(d.Document))
 		if err != nil {
 			// Stored profiles validated when saved; one that no longer does
 			// (a stricter rule in a new version) is reported, not used.
@@ -312,6 +330,21 @@ func (s *Service) reevaluate(ctx context.Context, id string) error {
 	return nil
 }
 
+// graceOf is the grace that gives a finding first seen at firstSeen its
+// deadline: the result's own, or less where the device's dates (a
+// pending update's release) put the deadline earlier. A device date never
+// gives more time than the server's first sighting plus the window: a
+// device that forgets when it saw an update, or whose clock is wrong,
+// cannot restart the clock. The grace can be negative (the deadline
+// passed before the server saw the finding).
+func graceOf(r Result, firstSeen time.Time) time.Duration {
+	g := r.Grace
+	if r.Deadline != nil {
+		g = min(g, r.Deadline.Sub(firstSeen))
+	}
+	return g
+}
+
 func (s *Service) evaluate(ctx context.Context, deviceID string, pos protocol.Posture, clock *Result) error {
 	d, err := s.store.GetDevice(ctx, deviceID)
 	if err != nil {
@@ -352,7 +385,7 @@ func (s *Service) evaluate(ctx context.Context, deviceID string, pos protocol.Po
 			}
 			f = store.Finding{DeviceID: deviceID, Control: r.Control, Subject: r.Subject, FirstSeen: now}
 		}
-		f.CJIS, f.Severity, f.Message, f.Unknown, f.Grace, f.LastSeen = r.CJIS, r.Severity, r.Message, r.Unknown, r.Grace, now
+		f.CJIS, f.Severity, f.Message, f.Unknown, f.Grace, f.LastSeen = r.CJIS, r.Severity, r.Message, r.Unknown, graceOf(r, f.FirstSeen), now
 		upsert = append(upsert, f)
 	}
 	var resolve []uint64

@@ -25,6 +25,12 @@ func TestParseAptSimulate(t *testing.T) {
 	if total, sec := ParseAptSimulate([]byte(ubuntu)); total != 2 || sec != 1 {
 		t.Fatalf("ubuntu: total %d security %d", total, sec)
 	}
+	if names := AptSecurityUpdates([]byte(ubuntu)); !slices.Equal(names, []string{"libssl3"}) {
+		t.Fatalf("ubuntu security updates %v", names)
+	}
+	if names := AptSecurityUpdates(b); len(names) != 20 {
+		t.Fatalf("debian: %d security updates named, want 20", len(names))
+	}
 }
 
 func TestParseAptHistory(t *testing.T) {
@@ -53,6 +59,12 @@ func TestParseDnf(t *testing.T) {
 		"FEDORA-2025-9f8e7d6c5b moderate/Sec.  curl-8.6.0-8.fc40.x86_64\n"
 	if n := countDnfLines([]byte(sec)); n != 2 {
 		t.Fatalf("security lines %d", n)
+	}
+	seen := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	got2 := ParseDnfSecurity([]byte(sec+"RHSA-2025:1234 Sec. kernel-6.1\n"), seen)
+	if len(got2) != 3 || got2[0].Name != "openssl-1:3.2.2-3.fc40.x86_64" || got2[0].Severity != "high" ||
+		got2[1].Severity != "medium" || got2[2].Severity != "unknown" || !got2[2].FirstSeen.Equal(seen) {
+		t.Fatalf("dnf security updates %+v", got2)
 	}
 }
 
@@ -160,7 +172,7 @@ func TestHygieneSources(t *testing.T) {
 	// No firewall tool at all: unknown with the reason, never "off".
 	none := func(context.Context, string, ...string) ([]byte, error) { return nil, errors.New("not found") }
 	h := Hygiene(context.Background(), Paths{Root: root}, none)
-	if h.FirewallOn != nil || h.Unknown["firewall_on"] == "" || h.Unknown["rooted_suspected"] == "" {
+	if h.FirewallOn != nil || h.Unknown["firewall_on"] == "" || h.NotApplicable["rooted_suspected"] == "" || h.Unknown["rooted_suspected"] != "" {
 		t.Fatalf("hygiene %+v", h)
 	}
 	os.MkdirAll(filepath.Join(root, "usr/sbin"), 0o755)
@@ -205,11 +217,26 @@ func TestPatchApt(t *testing.T) {
 		p.LastUpdate == nil || p.RebootRequired == nil || !*p.RebootRequired || p.CheckedAt == nil || len(p.Unknown) != 0 {
 		t.Fatalf("apt patch level %+v", p)
 	}
+	if len(p.Pending) != 20 || p.Pending[0].Severity != "unknown" || p.Pending[0].ReleasedAt != nil || p.Pending[0].FirstSeen.IsZero() {
+		t.Fatalf("apt pending updates %+v", p.Pending)
+	}
 }
 
 func FuzzParseAptSimulate(f *testing.F) {
 	f.Add([]byte("Inst a [1] (2 Debian-Security:12/stable-security [amd64])\n"))
-	f.Fuzz(func(t *testing.T, b []byte) { ParseAptSimulate(b); ParseAptHistory(b); ParseDnfHistory(b) })
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, sec := ParseAptSimulate(b)
+		if names := AptSecurityUpdates(b); len(names) > sec {
+			t.Fatalf("%d security updates named, %d counted", len(names), sec)
+		}
+		ParseAptHistory(b)
+		ParseDnfHistory(b)
+		for _, u := range ParseDnfSecurity(b, time.Unix(1, 0)) {
+			if u.Name == "" || u.Severity == "" {
+				t.Fatalf("update without name or severity: %+v", u)
+			}
+		}
+	})
 }
 
 func FuzzParseKScreenLocker(f *testing.F) {

@@ -37,6 +37,12 @@ func Patch(ctx context.Context, paths Paths, run Runner, now time.Time) *protoco
 		} else {
 			total, sec := ParseAptSimulate(out)
 			p.PendingTotal, p.PendingSecurity, p.CheckedAt = &total, &sec, &checked
+			// apt knows neither severity nor release date: each update is
+			// "unknown", held to the critical window from when the agent
+			// first saw it pending.
+			for _, name := range AptSecurityUpdates(out) {
+				p.Pending = append(p.Pending, protocol.PendingUpdate{Name: name, Severity: protocol.SeverityUnknown, FirstSeen: checked})
+			}
 		}
 		if b, err := os.ReadFile(paths.at("/var/log/apt/history.log")); err != nil {
 			p.SetUnknown("last_update", "apt history: "+err.Error())
@@ -64,6 +70,7 @@ func Patch(ctx context.Context, paths Paths, run Runner, now time.Time) *protoco
 		} else {
 			sec := countDnfLines(out)
 			p.PendingSecurity, p.CheckedAt = &sec, &checked
+			p.Pending = ParseDnfSecurity(out, checked)
 		}
 		// check-update exits 100 when updates are available.
 		out, err := run(ctx, "dnf", "-q", "check-update")
@@ -122,6 +129,55 @@ func ParseAptSimulate(b []byte) (total, security int) {
 		}
 	}
 	return total, security
+}
+
+// AptSecurityUpdates names the packages apt would upgrade from a
+// security archive, in the order apt lists them, each once.
+func AptSecurityUpdates(b []byte) []string {
+	var names []string
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "Inst ")
+		if !ok {
+			continue
+		}
+		name, origin, ok := strings.Cut(line, " (")
+		if !ok || !strings.Contains(origin, "-security") {
+			continue
+		}
+		if f := strings.Fields(name); len(f) > 0 && !seen[f[0]] {
+			seen[f[0]] = true
+			names = append(names, f[0])
+		}
+	}
+	return names
+}
+
+// dnfSeverity maps updateinfo's severities (Red Hat's, Fedora's) to the
+// SI-2 classes.
+var dnfSeverity = map[string]string{"critical": protocol.SeverityCritical, "important": protocol.SeverityHigh,
+	"moderate": protocol.SeverityMedium, "low": protocol.SeverityLow}
+
+// ParseDnfSecurity reads `dnf updateinfo list --security`: "ADVISORY
+// SEVERITY/Sec. PACKAGE" per line. A severity dnf does not give
+// ("unknown/Sec.", "Sec.") is unknown.
+func ParseDnfSecurity(b []byte, seen time.Time) []protocol.PendingUpdate {
+	var out []protocol.PendingUpdate
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 3 || !strings.HasSuffix(f[1], "Sec.") {
+			continue
+		}
+		sev, _, _ := strings.Cut(strings.ToLower(f[1]), "/")
+		s, ok := dnfSeverity[sev]
+		if !ok {
+			s = protocol.SeverityUnknown
+		}
+		out = append(out, protocol.PendingUpdate{Name: f[2], Severity: s, FirstSeen: seen})
+	}
+	return out
 }
 
 // ParseAptHistory returns the End-Date of the last apt run.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cordon-mdm/cordon/protocol"
 )
@@ -14,7 +15,7 @@ const HygieneSource = `root/SecurityCenter2 AntivirusProduct, Get-MpComputerStat
 // HygieneInput is the output of each query Hygiene combines.
 type HygieneInput struct {
 	Antivirus Output // AntivirusProduct | Select displayName,productState
-	Defender  Output // Get-MpComputerStatus | Select AMServiceEnabled,RealTimeProtectionEnabled,AntivirusEnabled
+	Defender  Output // Get-MpComputerStatus | Select AMServiceEnabled,RealTimeProtectionEnabled,AntivirusEnabled,AntivirusSignatureLastUpdated
 	Firewall  Output // Get-NetFirewallProfile -PolicyStore ActiveStore | Select Name,Enabled
 	// SecureBoot is UEFISecureBootEnabled; the key is missing on machines
 	// that boot through legacy BIOS, which have no Secure Boot.
@@ -69,6 +70,32 @@ func ParseAntivirus(o Output) (on []string, ok bool, why string) {
 // ParseDefender reads whether Microsoft Defender Antivirus is fully on:
 // its service running, its engine enabled, and real-time protection on.
 func ParseDefender(o Output) (*bool, string) {
+	on, _, why := ParseDefenderStatus(o)
+	return on, why
+}
+
+// ParseDefenderStatus is ParseDefender with when the signatures were
+// last updated (AntivirusSignatureLastUpdated), nil where it is absent or
+// unreadable: then only "running" is checked.
+func ParseDefenderStatus(o Output) (*bool, *time.Time, string) {
+	on, why := parseDefender(o)
+	if on == nil || !*on {
+		return on, nil, why
+	}
+	items, _ := jsonList(o.Stdout)
+	var s struct {
+		At json.RawMessage `json:"AntivirusSignatureLastUpdated"`
+	}
+	if json.Unmarshal(items[0], &s) != nil {
+		return on, nil, ""
+	}
+	if t, err := installedOn(s.At); err == nil && !t.IsZero() {
+		return on, &t, ""
+	}
+	return on, nil, ""
+}
+
+func parseDefender(o Output) (*bool, string) {
 	if why := o.failure("Get-MpComputerStatus"); why != "" {
 		return nil, why
 	}
@@ -151,7 +178,11 @@ func Hygiene(in HygieneInput) *protocol.Hygiene {
 	// so when it answers its word is final; Defender's own status stands
 	// in where it does not (Windows Server has no Security Center).
 	products, wscOK, wscWhy := ParseAntivirus(in.Antivirus)
-	defender, defWhy := ParseDefender(in.Defender)
+	defender, sigAt, defWhy := ParseDefenderStatus(in.Defender)
+	// Defender's signature date says something only while Defender is the
+	// protection in force (real-time protection on; with another product
+	// it is passive and its signatures may be stale by design).
+	h.AntimalwareSignaturesAt = sigAt
 	h.Antimalware = products
 	switch {
 	case len(products) > 0:
@@ -183,6 +214,8 @@ func Hygiene(in HygieneInput) *protocol.Hygiene {
 		h.SetUnknown("secure_boot", fmt.Sprintf("UEFISecureBootEnabled is %d, not 0 or 1", sb.V))
 	}
 
-	h.SetUnknown("rooted_suspected", "not assessed on Windows")
+	// Root detection is a control of limited-feature mobile OSs (CJIS
+	// 5.13.2 (d)); a desktop Windows system has administrators by design.
+	h.SetNotApplicable("rooted_suspected", "a desktop Windows system has administrators by design")
 	return h
 }

@@ -2,6 +2,7 @@ package windows
 
 import (
 	"testing"
+	"time"
 
 	"github.com/cordon-mdm/cordon/protocol"
 )
@@ -31,7 +32,8 @@ func TestHygiene(t *testing.T) {
 	}
 	h := Hygiene(good)
 	if !eqPtr(h.FirewallOn, boolPtr(true)) || !eqPtr(h.AntimalwareOn, boolPtr(true)) || !eqPtr(h.SecureBoot, boolPtr(true)) ||
-		len(h.Antimalware) != 1 || h.Antimalware[0] != "Sophos Intercept X" || len(h.Unknown) != 1 || h.Unknown["rooted_suspected"] == "" {
+		len(h.Antimalware) != 1 || h.Antimalware[0] != "Sophos Intercept X" || len(h.Unknown) != 0 || h.NotApplicable["rooted_suspected"] == "" ||
+		h.RootedSuspected != nil || h.AntimalwareSignaturesAt != nil {
 		t.Fatalf("got %+v", h)
 	}
 	checkReport(t, protocol.Posture{Hygiene: h})
@@ -86,7 +88,7 @@ func TestHygiene(t *testing.T) {
 			if !eqPtr(h.FirewallOn, c.want.firewall) || !eqPtr(h.AntimalwareOn, c.want.av) || !eqPtr(h.SecureBoot, c.want.sb) {
 				t.Fatalf("firewall %v av %v secure boot %v (%v)", deref(h.FirewallOn), deref(h.AntimalwareOn), deref(h.SecureBoot), h.Unknown)
 			}
-			if len(h.Unknown) != len(c.want.unknown)+1 {
+			if len(h.Unknown) != len(c.want.unknown) {
 				t.Fatalf("unknown %v, want %v", h.Unknown, c.want.unknown)
 			}
 			for _, f := range c.want.unknown {
@@ -96,6 +98,32 @@ func TestHygiene(t *testing.T) {
 			}
 			checkReport(t, protocol.Posture{Hygiene: h})
 		})
+	}
+}
+
+// TestDefenderSignatureAge: Defender's AntivirusSignatureLastUpdated, as
+// Windows PowerShell 5.1 and PowerShell 7 print it, is reported while
+// Defender is on; with Defender passive, or the field absent, it is not.
+func TestDefenderSignatureAge(t *testing.T) {
+	want := time.Date(2026, 11, 30, 6, 12, 0, 0, time.UTC)
+	for name, c := range map[string]struct {
+		out  string
+		want *time.Time
+	}{
+		"ps51": {`{"AMServiceEnabled":true,"RealTimeProtectionEnabled":true,"AntivirusEnabled":true,"AntivirusSignatureLastUpdated":"/Date(1796019120000)/"}`, &want},
+		"ps7":  {`{"AMServiceEnabled":true,"RealTimeProtectionEnabled":true,"AntivirusEnabled":true,"AntivirusSignatureLastUpdated":"2026-11-30T06:12:00Z"}`, &want},
+		"ps51 extended property": {`{"AMServiceEnabled":true,"RealTimeProtectionEnabled":true,"AntivirusEnabled":true,` +
+			`"AntivirusSignatureLastUpdated":{"value":"/Date(1796019120000)/","DateTime":"Monday, November 30, 2026 6:12:00 AM"}}`, &want},
+		"absent":  {`{"AMServiceEnabled":true,"RealTimeProtectionEnabled":true,"AntivirusEnabled":true}`, nil},
+		"garbled": {`{"AMServiceEnabled":true,"RealTimeProtectionEnabled":true,"AntivirusEnabled":true,"AntivirusSignatureLastUpdated":"yesterday"}`, nil},
+		"passive": {`{"AMServiceEnabled":true,"RealTimeProtectionEnabled":false,"AntivirusEnabled":true,"AntivirusSignatureLastUpdated":"2026-11-30T06:12:00Z"}`, nil},
+	} {
+		h := Hygiene(HygieneInput{Antivirus: Output{Stdout: fixture(t, "wsc_defender_only.json")}, Defender: Output{Stdout: []byte(c.out)},
+			Firewall: Output{Stdout: fixture(t, "firewall_ps51.json")}, SecureBoot: Value[uint64]{V: 1, Present: true}})
+		if (c.want == nil) != (h.AntimalwareSignaturesAt == nil) || c.want != nil && !h.AntimalwareSignaturesAt.Equal(*c.want) {
+			t.Errorf("%s: signatures at %v, want %v", name, h.AntimalwareSignaturesAt, c.want)
+		}
+		checkReport(t, protocol.Posture{Hygiene: h})
 	}
 }
 

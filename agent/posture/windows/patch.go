@@ -20,7 +20,14 @@ type pendingUpdate struct {
 	Title        string      `json:"Title"`
 	MsrcSeverity *string     `json:"MsrcSeverity"`
 	Categories   flexStrings `json:"Categories"`
+	// LastDeploymentChangeTime is when Microsoft last published the
+	// update: its release, as far as Windows Update says.
+	LastDeploymentChangeTime json.RawMessage `json:"LastDeploymentChangeTime"`
 }
+
+// msrcSeverity maps MSRC's ratings to the SI-2 classes.
+var msrcSeverity = map[string]string{"critical": protocol.SeverityCritical, "important": protocol.SeverityHigh,
+	"moderate": protocol.SeverityMedium, "low": protocol.SeverityLow}
 
 // securityCategories are the update classifications counted as security
 // updates along with anything carrying an MSRC severity. "Critical
@@ -33,8 +40,17 @@ var securityCategories = []string{"Security Updates", "Critical Updates"}
 // [...]} so that "no updates" is told apart from "no output"; a bare
 // list of updates is read too.
 func ParsePendingUpdates(o Output) (total, security int, why string) {
+	total, sec, why := ParsePendingSecurity(o, time.Time{})
+	return total, len(sec), why
+}
+
+// ParsePendingSecurity is ParsePendingUpdates listing the security
+// updates: title, MSRC severity (unknown where there is none, as for
+// "Critical Updates" without a rating, which are held to the critical
+// window) and release date, each first seen at seen.
+func ParsePendingSecurity(o Output, seen time.Time) (total int, security []protocol.PendingUpdate, why string) {
 	if why := o.failure("Windows Update search"); why != "" {
-		return 0, 0, why
+		return 0, nil, why
 	}
 	b := bytes.TrimSpace(trimBOM(o.Stdout))
 	list := b
@@ -44,7 +60,7 @@ func ParsePendingUpdates(o Output) (total, security int, why string) {
 			Updates    *json.RawMessage `json:"Updates"`
 		}
 		if err := json.Unmarshal(b, &env); err != nil {
-			return 0, 0, clip("Windows Update search output is not JSON: " + err.Error())
+			return 0, nil, clip("Windows Update search output is not JSON: " + err.Error())
 		}
 		if env.ResultCode != nil || env.Updates != nil {
 			// OperationResultCode: 2 succeeded, 3 succeeded with errors
@@ -54,7 +70,7 @@ func ParsePendingUpdates(o Output) (total, security int, why string) {
 				if env.ResultCode != nil {
 					rc = env.ResultCode.raw
 				}
-				return 0, 0, "Windows Update search did not succeed: ResultCode " + rc
+				return 0, nil, "Windows Update search did not succeed: ResultCode " + rc
 			}
 			list = nil
 			if env.Updates != nil {
@@ -64,17 +80,32 @@ func ParsePendingUpdates(o Output) (total, security int, why string) {
 	}
 	items, err := jsonList(list)
 	if err != nil {
-		return 0, 0, clip("Windows Update search output is not a list of updates: " + err.Error())
+		return 0, nil, clip("Windows Update search output is not a list of updates: " + err.Error())
 	}
 	for _, it := range items {
 		var u pendingUpdate
 		if err := json.Unmarshal(it, &u); err != nil {
-			return 0, 0, clip("Windows Update search output is not a list of updates: " + err.Error())
+			return 0, nil, clip("Windows Update search output is not a list of updates: " + err.Error())
 		}
 		total++
-		if isSecurity(u) {
-			security++
+		if !isSecurity(u) {
+			continue
 		}
+		pu := protocol.PendingUpdate{Name: clip(strings.TrimSpace(u.Title)), Severity: protocol.SeverityUnknown, FirstSeen: seen}
+		if pu.Name == "" {
+			pu.Name = "untitled update"
+		}
+		if u.MsrcSeverity != nil {
+			if sev, ok := msrcSeverity[strings.ToLower(strings.TrimSpace(*u.MsrcSeverity))]; ok {
+				pu.Severity = sev
+			}
+		}
+		// An unreadable date is no reason to drop the update: its clock
+		// then starts when the agent first saw it.
+		if t, err := installedOn(u.LastDeploymentChangeTime); err == nil && !t.IsZero() {
+			pu.ReleasedAt = &t
+		}
+		security = append(security, pu)
 	}
 	return total, security, ""
 }
@@ -206,11 +237,11 @@ func RebootRequired(keys map[string]Key) (*bool, string) {
 func Patch(search, hotfix Output, reboot map[string]Key, searched time.Time) *protocol.PatchLevel {
 	p := &protocol.PatchLevel{}
 	p.Source = PatchSource
-	if total, sec, why := ParsePendingUpdates(search); why != "" {
+	if total, sec, why := ParsePendingSecurity(search, searched.UTC()); why != "" {
 		p.SetUnknown("pending_total", why)
 		p.SetUnknown("pending_security", why)
 	} else {
-		p.PendingTotal, p.PendingSecurity = intPtr(total), intPtr(sec)
+		p.PendingTotal, p.PendingSecurity, p.Pending = intPtr(total), intPtr(len(sec)), sec
 		t := searched.UTC()
 		p.CheckedAt = &t
 	}

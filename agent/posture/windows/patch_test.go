@@ -46,6 +46,39 @@ func TestParsePendingUpdates(t *testing.T) {
 	}
 }
 
+// TestPendingSecurityUpdates: MSRC severities map to the SI-2 classes,
+// an update without one (a "Critical Updates" classification) is unknown
+// and so held to the critical window, and LastDeploymentChangeTime is the
+// release date in either PowerShell's form.
+func TestPendingSecurityUpdates(t *testing.T) {
+	seen := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	_, got, why := ParsePendingSecurity(Output{Stdout: fixture(t, "updates_pending.json")}, seen)
+	if why != "" || len(got) != 3 || got[0].Severity != "critical" || got[1].Severity != "high" || got[2].Severity != "unknown" ||
+		got[0].ReleasedAt != nil || !got[0].FirstSeen.Equal(seen) || got[2].Name != "Windows Malicious Software Removal Tool x64 - v5.122 (KB890830)" {
+		t.Fatalf("pending %+v %q", got, why)
+	}
+	out := `{"ResultCode":2,"Updates":[` +
+		`{"Title":"KB1","MsrcSeverity":"Moderate","Categories":["Security Updates"],"LastDeploymentChangeTime":"/Date(1796019120000)/"},` +
+		`{"Title":"KB2","MsrcSeverity":"Low","Categories":["Security Updates"],"LastDeploymentChangeTime":"2026-11-10T00:00:00"},` +
+		`{"Title":"KB3","MsrcSeverity":"Important","Categories":["Security Updates"],"LastDeploymentChangeTime":"soon"}]}`
+	_, got, why = ParsePendingSecurity(Output{Stdout: []byte(out)}, seen)
+	rel := func(i int) time.Time {
+		if got[i].ReleasedAt == nil {
+			return time.Time{}
+		}
+		return *got[i].ReleasedAt
+	}
+	if why != "" || len(got) != 3 || got[0].Severity != "medium" || got[1].Severity != "low" || got[2].Severity != "high" ||
+		!rel(0).Equal(time.Date(2026, 11, 30, 6, 12, 0, 0, time.UTC)) || !rel(1).Equal(time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC)) || got[2].ReleasedAt != nil {
+		t.Fatalf("pending %+v %q", got, why)
+	}
+	p := Patch(Output{Stdout: []byte(out)}, Output{Stdout: fixture(t, "hotfix_ps51.json")}, nil, seen)
+	if len(p.Pending) != 3 || *p.PendingSecurity != 3 {
+		t.Fatalf("patch %+v", p)
+	}
+	checkReport(t, protocol.Posture{Patch: p})
+}
+
 func TestParseLastHotFix(t *testing.T) {
 	cases := []struct {
 		name string
@@ -134,6 +167,9 @@ func FuzzParsePendingUpdates(f *testing.F) {
 		if why != "" && (total != 0 || sec != 0) {
 			t.Fatal("counts with a reason")
 		}
+		// Whatever the search printed, the list must pass the wire check.
+		p := Patch(Output{Stdout: b}, Output{}, nil, time.Unix(1, 0))
+		checkReport(t, protocol.Posture{Patch: p})
 	})
 }
 
