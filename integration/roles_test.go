@@ -31,6 +31,7 @@ var roleMatrix = map[string][]string{
 	"GET /api/v1/devices":                          {"it-admin", "laso", "auditor"},
 	"GET /api/v1/devices/{id}":                     {"it-admin", "laso", "auditor"},
 	"GET /api/v1/devices/{id}/lock-timeline":       {"it-admin", "laso", "auditor"},
+	"GET /api/v1/devices/{id}/posture-history":     {"it-admin", "laso", "auditor"},
 	"POST /api/v1/devices/{id}/revoke":             {"it-admin", "laso"},
 	"POST /api/v1/devices/{id}/commands":           {"it-admin", "laso"},
 	"GET /api/v1/commands/{id}":                    {"it-admin", "laso", "auditor"},
