@@ -244,3 +244,74 @@ func TestDeviceClocksCannotRewriteHistory(t *testing.T) {
 		}
 	})
 }
+
+// TestFastClockIncidentReport: a device whose clock runs an hour ahead
+// reports a ten-minute loss of control over the channel. Its times would
+// lie after the server's now and be refused; the frame's own send time
+// shows the clock is at least an hour fast, so the server moves the
+// report's times back by that, files it as the minimal loss it was, and
+// says so in the incident's timeline. A report whose frame time is
+// honest but whose ended_at is an hour ahead is still refused.
+func TestFastClockIncidentReport(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, dsn func(testing.TB) string) {
+		e := testenv.New(t, dsn(t))
+		laso := e.APIKey("laso")
+		dir := e.MustEnroll()
+		ws, err := dial(e, agentCert(t, dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
+		report := func(fid string, sent time.Time, r protocol.IncidentReport) protocol.Envelope {
+			t.Helper()
+			frame, _ := protocol.Encode(protocol.TypeIncidentReport, fid, sent, r)
+			if err := ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+				t.Fatal(err)
+			}
+			return readFrame(t, ws)
+		}
+
+		before := time.Now().UTC()
+		deviceNow := before.Add(time.Hour)
+		ended := deviceNow
+		env := report("fast-1", deviceNow, protocol.IncidentReport{Kind: "loss_of_control", LockState: "locked",
+			StartedAt: deviceNow.Add(-10 * time.Minute), EndedAt: &ended, Description: "left on the cruiser's seat"})
+		var ack protocol.Ack
+		if env.Type != protocol.TypeAck || protocol.DecodeBody(env, &ack) != nil || ack.Incident == "" {
+			t.Fatalf("a fast clock's report: got %+v (%s)", env, env.Body)
+		}
+		after := time.Now().UTC()
+		var inc struct {
+			StartedAt     time.Time  `json:"started_at"`
+			EndedAt       *time.Time `json:"ended_at"`
+			DurationClass string     `json:"duration_class"`
+			Timeline      []struct {
+				Actor, Action, Detail string
+			} `json:"timeline"`
+		}
+		if st := e.Do("GET", "/api/v1/incidents/"+ack.Incident, laso, nil, &inc); st != 200 {
+			t.Fatalf("incident: %d", st)
+		}
+		if inc.EndedAt == nil || inc.EndedAt.After(after) || inc.EndedAt.Before(before) {
+			t.Errorf("ended_at %v, want between %s and %s (moved back by the clock's error)", inc.EndedAt, before, after)
+		}
+		if d := inc.EndedAt.Sub(inc.StartedAt); d != 10*time.Minute || inc.DurationClass != "minimal" {
+			t.Errorf("duration %v, class %s; want the ten minutes the device measured, minimal", d, inc.DurationClass)
+		}
+		found := false
+		for _, ev := range inc.Timeline {
+			found = found || ev.Action == "clock_corrected" && ev.Actor == "server" && strings.Contains(ev.Detail, "ahead")
+		}
+		if !found {
+			t.Errorf("no clock_corrected entry in the timeline: %+v", inc.Timeline)
+		}
+
+		honest := time.Now().UTC()
+		future := honest.Add(time.Hour)
+		env = report("fast-2", honest, protocol.IncidentReport{Kind: "loss_of_control", LockState: "locked",
+			StartedAt: honest.Add(-10 * time.Minute), EndedAt: &future})
+		if env.Type != protocol.TypeError {
+			t.Fatalf("ended_at an hour ahead of an honest frame time: got %+v", env)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/compliance"
@@ -20,7 +21,7 @@ type agentIncidents struct{ s *Server }
 // Report opens an incident for a report from device from. A device may
 // report itself or another active device of the same owner (the laptop
 // reporting the lost phone); anything else is refused.
-func (a agentIncidents) Report(ctx context.Context, from, remote, frameID string, r protocol.IncidentReport) (string, error) {
+func (a agentIncidents) Report(ctx context.Context, from, remote, frameID string, r protocol.IncidentReport, clockAhead time.Duration) (string, error) {
 	s := a.s
 	target := r.DeviceID
 	if target == "" {
@@ -46,7 +47,7 @@ func (a agentIncidents) Report(ctx context.Context, from, remote, frameID string
 	inc, err := s.Incidents.Open(ctx, incidents.Report{DeviceID: target, Kind: r.Kind, LockState: r.LockState,
 		StartedAt: r.StartedAt, EndedAt: r.EndedAt, Location: r.Location, Latitude: r.Latitude, Longitude: r.Longitude,
 		OutsideUS: r.OutsideUS, Description: r.Description, Actor: "device:" + from, Source: remote,
-		Reporter: reporter, Ref: from + "/" + frameID})
+		Reporter: reporter, Ref: from + "/" + frameID, ClockAhead: clockAhead})
 	if errors.Is(err, incidents.ErrInvalid) {
 		return "", fmt.Errorf("%w: %v", gateway.ErrRefused, err)
 	}

@@ -42,3 +42,16 @@ func trust(deviceAt, received, enrolled time.Time) trusted {
 	}
 	return trusted{At: deviceAt}
 }
+
+// clockAhead is how far at least a device's clock runs ahead of the
+// server's, judged by a frame's own send time (the envelope's ts) against
+// its receipt, or zero within protocol.MaxClockSkew. A frame sent late
+// from the spool only looks slower, never faster, so a positive answer
+// is a lower bound on the error, safe to correct the device's other
+// times of that frame by.
+func clockAhead(sent, received time.Time) time.Duration {
+	if d := sent.Sub(received); d > protocol.MaxClockSkew {
+		return d
+	}
+	return 0
+}

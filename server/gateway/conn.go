@@ -114,7 +114,7 @@ func (c *conn) handle(data []byte, received time.Time) {
 	case protocol.TypeRenew:
 		c.renew(env)
 	case protocol.TypeIncidentReport:
-		c.incidentReport(env)
+		c.incidentReport(env, received)
 	case protocol.TypeBluetoothRequest:
 		c.bluetoothRequest(env)
 	default:
@@ -199,7 +199,7 @@ func (c *conn) commandResult(env protocol.Envelope) {
 	}
 }
 
-func (c *conn) incidentReport(env protocol.Envelope) {
+func (c *conn) incidentReport(env protocol.Envelope, received time.Time) {
 	var r protocol.IncidentReport
 	if err := protocol.DecodeBody(env, &r); err != nil {
 		c.sendError(env.ID, protocol.CodeMalformed, err.Error())
@@ -209,7 +209,7 @@ func (c *conn) incidentReport(env protocol.Envelope) {
 		c.sendError(env.ID, protocol.CodeRefused, "this server takes no incident reports")
 		return
 	}
-	id, err := c.g.incidents.Report(c.g.ctx, c.deviceID, c.remote, env.ID, r)
+	id, err := c.g.incidents.Report(c.g.ctx, c.deviceID, c.remote, env.ID, r, clockAhead(env.TS, received))
 	switch {
 	case errors.Is(err, ErrRefused):
 		c.sendError(env.ID, protocol.CodeRefused, err.Error())

@@ -64,7 +64,9 @@ type Commands interface {
 type Incidents interface {
 	// Report opens an incident for the report in frame frameID and
 	// returns its id; a report sent again returns the same id.
-	Report(ctx context.Context, deviceID, remote, frameID string, r protocol.IncidentReport) (string, error)
+	// clockAhead is how far at least the device's clock runs ahead of
+	// the server's (see clockAhead), zero when it is within the skew.
+	Report(ctx context.Context, deviceID, remote, frameID string, r protocol.IncidentReport, clockAhead time.Duration) (string, error)
 	State(ctx context.Context, deviceID string) (protocol.DeviceState, error)
 }
 

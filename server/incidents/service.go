@@ -141,6 +141,12 @@ type Report struct {
 	// Ref makes a report idempotent: an agent resending a report whose
 	// ack was lost gets the incident the first copy opened.
 	Ref string
+	// ClockAhead is how far at least the reporting device's clock ran
+	// ahead of the server's when it sent the report (the frame's own
+	// time against its receipt). Its times are then moved back by it and
+	// the incident records that they were: a lost device's report must
+	// not be refused for its clock, nor be filed at times that never were.
+	ClockAhead time.Duration
 }
 
 // Open records a reported incident.
@@ -169,6 +175,19 @@ func (s *Service) open(ctx context.Context, r Report, detection string) (*store.
 		return nil, fmt.Errorf("%w: lock_state must be locked, unlocked or unknown", ErrInvalid)
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
+	var corrected *store.IncidentEvent
+	if r.ClockAhead > 0 {
+		said := r.StartedAt.UTC().Format(time.RFC3339)
+		r.StartedAt = r.StartedAt.Add(-r.ClockAhead)
+		if r.EndedAt != nil {
+			said += ", ended_at " + r.EndedAt.UTC().Format(time.RFC3339)
+			e := r.EndedAt.Add(-r.ClockAhead)
+			r.EndedAt = &e
+		}
+		corrected = &store.IncidentEvent{At: now, Actor: "server", Action: "clock_corrected", Detail: fmt.Sprintf(
+			"the reporting device's clock was %v ahead of the server's; its times were moved back by that (it said started_at %s)",
+			r.ClockAhead.Round(time.Second), said)}
+	}
 	// A time ahead of the server's clock by more than the skew the clock
 	// rule allows is not a fact: an ended_at in 9999 would file an
 	// "extended" incident and quarantine the device.
@@ -213,6 +232,9 @@ func (s *Service) open(ctx context.Context, r Report, detection string) (*store.
 	}
 	s.classify(inc, now)
 	events := []store.IncidentEvent{{At: now, Actor: r.Actor, Action: detection, Detail: summary(inc)}}
+	if corrected != nil {
+		events = append(events, *corrected)
+	}
 	if inc.Contradiction != "" {
 		events = append(events, store.IncidentEvent{At: now, Actor: "server", Action: "contradiction", Detail: inc.Contradiction})
 	}
