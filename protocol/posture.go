@@ -212,7 +212,8 @@ const (
 	MaxBluetoothDevices = 256
 	MaxPendingUpdates   = 512
 	maxListItems        = 32
-	maxText             = 512
+	// MaxPostureText bounds each text value of a report.
+	MaxPostureText = 512
 )
 
 // Check validates a Posture report.
@@ -319,7 +320,7 @@ func (p *Posture) Check() error {
 			}
 		}
 	}
-	return checkFreeLens(fields, maxText)
+	return checkFreeLens(fields, MaxPostureText)
 }
 
 func oneOf(field, v string, allowed ...string) error {

@@ -147,8 +147,8 @@ func (s *System) Collect(ctx context.Context) (protocol.Posture, error) {
 	}
 	return protocol.Posture{
 		CollectedAt: s.now().UTC(),
-		OS:          id,
-		Lock:        s.p.lock(ctx),
+		OS:          *printable(&id),
+		Lock:        printable(s.p.lock(ctx)),
 		LockPolicy:  refresh(s, "lock_policy", s.iv.Slow, func() *protocol.LockPolicy { return s.p.lockPolicy(ctx) }),
 		Disk:        refresh(s, "disk", s.iv.Slow, func() *protocol.DiskEncryption { return s.p.disk(ctx) }),
 		Patch:       refreshPatch(s, ctx),
@@ -170,7 +170,7 @@ func (s *System) Refresh(ctx context.Context) (protocol.Posture, error) {
 		"hygiene":     func() any { return s.p.hygiene(ctx) },
 	}
 	for key, r := range read {
-		v := r()
+		v := printableAny(r())
 		s.mu.Lock()
 		s.cache[key] = cached{at: s.now(), value: v}
 		s.mu.Unlock()
@@ -269,7 +269,7 @@ func refreshOr[T any](s *System, key string, every time.Duration, read, pending 
 	s.mu.Lock()
 	c, ok := s.cache[key]
 	if !ok && pending != nil {
-		c = cached{at: time.Time{}, value: pending()}
+		c = cached{at: time.Time{}, value: printable(pending())}
 		s.cache[key] = c
 		ok = true
 	}
@@ -278,7 +278,7 @@ func refreshOr[T any](s *System, key string, every time.Duration, read, pending 
 			c.refreshing = true
 			s.cache[key] = c
 			go func() {
-				v := read()
+				v := printable(read())
 				s.mu.Lock()
 				s.cache[key] = cached{at: s.now(), value: v}
 				s.mu.Unlock()
@@ -288,7 +288,7 @@ func refreshOr[T any](s *System, key string, every time.Duration, read, pending 
 		return c.value.(*T)
 	}
 	s.mu.Unlock()
-	v := read()
+	v := printable(read())
 	s.mu.Lock()
 	s.cache[key] = cached{at: s.now(), value: v}
 	s.mu.Unlock()
