@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/cordon-mdm/cordon/internal/input"
 )
 
 // Command frames: the server sends a signed command, the agent answers
@@ -126,6 +128,9 @@ func (r *CommandResult) Check() error {
 	}
 	fields := map[string]string{"ref": r.Ref, "message": r.Message}
 	for k, v := range r.Detail {
+		if err := input.Text("detail key", k, 64); err != nil {
+			return err
+		}
 		fields["detail."+k] = v
 	}
 	return checkLens(fields, 4096)

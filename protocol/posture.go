@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/cordon-mdm/cordon/internal/input"
 )
 
 // Posture is one report of a device's state. Each section that a collector
@@ -313,8 +315,9 @@ func (p *Posture) Check() error {
 				return fmt.Errorf("%s.%s: more than %d entries", name, list, maxListItems)
 			}
 			for k, v := range m {
-				if len(k) > 64 {
-					return fmt.Errorf("%s.%s: key longer than 64 bytes", name, list)
+				// A key names a field, and lands in logs and pages as one.
+				if err := input.Text(name+"."+list+" key", k, 64); err != nil {
+					return err
 				}
 				fields[name+"."+list+"."+k] = v
 			}

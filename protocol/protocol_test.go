@@ -233,3 +233,22 @@ func TestCheckPendingUpdates(t *testing.T) {
 		}
 	}
 }
+
+// TestKeysAreTextToo: the keys of a report's unknown map and of a command
+// result's detail name fields in logs and pages; they are held to the text
+// rule like values.
+func TestKeysAreTextToo(t *testing.T) {
+	p := Posture{CollectedAt: time.Now(), OS: OSIdentity{Platform: "linux/amd64"}, Disk: &DiskEncryption{State: DiskUnknown}}
+	p.Disk.SetUnknown("state\x00", "could not tell")
+	if err := p.Check(); err == nil {
+		t.Error("a NUL in an unknown key passed")
+	}
+	r := CommandResult{Ref: "c1", Status: ResultDone, Detail: map[string]string{"erased\n": "/dev/vda"}}
+	if err := r.Check(); err == nil {
+		t.Error("a newline in a detail key passed")
+	}
+	r.Detail = map[string]string{"erased": "/dev/vda"}
+	if err := r.Check(); err != nil {
+		t.Errorf("a plain detail: %v", err)
+	}
+}
