@@ -19,6 +19,7 @@ import (
 	"github.com/cordon-mdm/cordon/internal/version"
 	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/server"
+	"github.com/cordon-mdm/cordon/server/ratelimit"
 )
 
 const usage = `usage: cordon-server COMMAND [flags]
@@ -121,6 +122,8 @@ func serve(args []string, stderr io.Writer) error {
 	playbook := fs.String("playbook", "", "incident playbook JSON (rule → actions); rules left out keep the defaults")
 	lockout := fs.String("login-lockout", "v6", "after 5 failed console sign-ins: v6 locks until an it-admin unlocks, v5.8 locks for 10 minutes")
 	banner := fs.String("banner-file", "", "the console's system-use notification text (default: the CJIS wording)")
+	guessLimit := fs.Int("guess-limit", ratelimit.DefaultLimit, "failed enrollment tokens (and, counted apart, API keys) one source address may send per --guess-window before it is answered 429")
+	guessWindow := fs.Duration("guess-window", ratelimit.DefaultWindow, "the window of --guess-limit; refusals are audited once per source and window")
 	fipsMode := fs.Bool("fips", fips.Default(), "restrict TLS on both listeners to FIPS 140-3 approved algorithms; refuse to start unless the FIPS module is active")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -136,7 +139,7 @@ func serve(args []string, stderr io.Writer) error {
 		server.WithDatabase(*database), server.WithHostnames(hostnames...), server.WithLogger(logger),
 		server.WithDeviceCertLifetime(*certLifetime), server.WithFIPS(*fipsMode), server.WithSMTP(*smtpURL, *smtpFrom),
 		server.WithCSAISO(*csaISO), server.WithWebhook(*webhookURL, *webhookSecret), server.WithPlaybook(*playbook),
-		server.WithLoginLockout(*lockout), server.WithBannerFile(*banner))
+		server.WithLoginLockout(*lockout), server.WithBannerFile(*banner), server.WithGuessLimit(*guessLimit, *guessWindow))
 	if err != nil {
 		return err
 	}
