@@ -138,6 +138,9 @@ func xprotectData(ctx context.Context, bundle string) macos.XProtectData {
 	d := macos.XProtectData{Now: time.Now()}
 	if _, err := os.Stat(macos.XProtectTool); err == nil {
 		d.Tool = run(ctx, macos.CmdXProtectVersion, macos.XProtectTool, "version", "--json")
+		if d.Tool.Err != nil {
+			d.ToolText = run(ctx, macos.CmdXProtectVersionText, macos.XProtectTool, "version")
+		}
 		return d
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		// It may be there: do not fall back to the old sources, which

@@ -41,8 +41,10 @@ import (
 const (
 	// XProtectTool is the xprotect command, present from macOS 15.
 	XProtectTool = "/usr/bin/xprotect"
-	// CmdXProtectVersion asks it for the installed version as JSON.
-	CmdXProtectVersion = "xprotect version --json"
+	// CmdXProtectVersion asks it for the installed version as JSON;
+	// CmdXProtectVersionText is the plain form, run where --json fails.
+	CmdXProtectVersion     = "xprotect version --json"
+	CmdXProtectVersionText = "xprotect version"
 	// XProtectConfigData is the displayName of XProtect's data updates in
 	// InstallHistory.plist (their packages are
 	// com.apple.pkg.XProtectPlistConfigData_10_15.<build>).
@@ -62,7 +64,9 @@ const maxClockAhead = 24 * time.Hour
 type XProtectData struct {
 	// Tool is the run of `xprotect version --json`; a zero Output (no
 	// Command) where XProtectTool does not exist, that is before macOS 15.
-	Tool Output
+	// ToolText is the run of plain `xprotect version`, made only when that
+	// one exits with an error (a release without --json).
+	Tool, ToolText Output
 	// Info is XProtect.bundle/Contents/Info.plist as read (its Err when
 	// unreadable), and InfoModTime that file's modification time.
 	Info        Output
@@ -78,17 +82,17 @@ type XProtectData struct {
 func (d XProtectData) Signatures() (at *time.Time, source, why string) {
 	if d.Tool.Command != "" {
 		// macOS 15+: the tool is the only source about the copy in use.
-		if r := d.Tool.failure(); r != "" {
-			return nil, "", r
+		at, why := d.fromTool(d.Tool)
+		if at == nil && d.Tool.Err != nil && d.ToolText.Command != "" {
+			var why2 string
+			if at, why2 = d.fromTool(d.ToolText); at == nil {
+				why = clip(why + "; " + why2)
+			}
 		}
-		_, t, err := ParseXProtectVersion(d.Tool.Stdout)
-		if err != nil {
-			return nil, "", clip(d.Tool.Command + ": " + err.Error())
+		if at == nil {
+			return nil, "", why
 		}
-		if r := d.sane(t); r != "" {
-			return nil, "", clip(d.Tool.Command + ": " + r)
-		}
-		return &t, "xprotect version", ""
+		return at, "xprotect version", ""
 	}
 
 	version, infoWhy := "", ""
@@ -119,6 +123,21 @@ func (d XProtectData) Signatures() (at *time.Time, source, why string) {
 		return nil, "", clip(histWhy + "; " + infoWhy)
 	}
 	return nil, "", histWhy
+}
+
+// fromTool reads one run of the xprotect command.
+func (d XProtectData) fromTool(o Output) (*time.Time, string) {
+	if r := o.failure(); r != "" {
+		return nil, r
+	}
+	_, t, err := ParseXProtectVersion(o.Stdout)
+	if err != nil {
+		return nil, clip(o.Command + ": " + err.Error())
+	}
+	if r := d.sane(t); r != "" {
+		return nil, clip(o.Command + ": " + r)
+	}
+	return &t, ""
 }
 
 // sane refuses dates that cannot be a signature install.

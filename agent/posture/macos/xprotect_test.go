@@ -143,6 +143,13 @@ func TestXProtectSignatures(t *testing.T) {
 		// in use: no fallback to them.
 		{"macOS 15: tool fails", XProtectData{Tool: Output{Command: CmdXProtectVersion, Err: errExit1, Stderr: []byte("xprotect: an error occurred\n")},
 			Info: info, InfoModTime: infoMod, History: hist, Now: xpNow}, time.Time{}, "", "an error occurred"},
+		{"macOS 15: no --json, plain output", XProtectData{Tool: Output{Command: CmdXProtectVersion, Err: errExit1, Stderr: []byte("Unknown option '--json'\n")},
+			ToolText: out(CmdXProtectVersionText, fixture(t, "xprotect_version.txt")), Info: info, History: hist, Now: xpNow},
+			xpInstalled, "xprotect version", ""},
+		{"macOS 15: both forms fail", XProtectData{Tool: Output{Command: CmdXProtectVersion, Err: errExit1},
+			ToolText: out(CmdXProtectVersionText, []byte("usage: xprotect\n")), Info: info, History: hist, Now: xpNow},
+			time.Time{}, "", CmdXProtectVersionText + ": neither JSON"},
+		// JSON that exits 0 but cannot be read is not retried as text.
 		{"macOS 15: unknown output", XProtectData{Tool: out(CmdXProtectVersion, []byte("Version: 0\n")), Info: info, History: hist, Now: xpNow},
 			time.Time{}, "", "neither JSON"},
 		{"macOS 15: date in the future", XProtectData{Tool: out(CmdXProtectVersion,
