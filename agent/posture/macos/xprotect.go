@@ -17,12 +17,13 @@ import (
 //   - macOS 15 Sequoia and later: the `xprotect` command (new in 15.0)
 //     reports the version and install date of the bundle XProtect really
 //     uses, /var/protected/xprotect/XProtect.bundle. Since 15.2 that copy
-//     is updated over iCloud, outside Software Update, so
-//     InstallHistory.plist no longer records it, and the old bundle under
-//     /Library/Apple is no longer the one in use (Eclectic Light,
-//     "XProtect has changed again in macOS Sequoia 15.2", 2024-12, and "A
-//     simple guide to how XProtect installs and updates in Sequoia",
-//     2024-10-10). On these systems no other source is trusted: when the
+//     is updated over iCloud, not by Software Update, which still installs
+//     (and InstallHistory.plist still records) the old bundle under
+//     /Library/Apple; the two can differ for weeks, either way round
+//     (Eclectic Light: "A simple guide to how XProtect installs and
+//     updates in Sequoia", 2024-10-10; "XProtect has changed again in
+//     macOS Sequoia 15.2", 2024-12; "Is your XProtect stuck on 5324?",
+//     2025-12-29). On these systems no other source is trusted: when the
 //     command fails, the date is left out.
 //   - macOS 10.15 to 14 (and, under /System, older ones): Software Update
 //     installs XProtectPlistConfigData packages, each recorded in
