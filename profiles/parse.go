@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -218,6 +219,17 @@ func (p *Profile) validate(root *yaml.Node, stored bool) error {
 		am = &a.Required
 		if a.MaxSignatureAge < 0 {
 			return bad("controls.antimalware.max_signature_age", "must not be negative")
+		}
+		if a.MaxSignatureAgeByPlatform != nil && len(a.MaxSignatureAgeByPlatform) == 0 {
+			return bad("controls.antimalware.max_signature_age_by_platform", "must name at least one platform (leave it out to use max_signature_age everywhere)")
+		}
+		for _, pl := range slices.Sorted(maps.Keys(a.MaxSignatureAgeByPlatform)) {
+			if !slices.Contains(Platforms, pl) {
+				return bad("controls.antimalware.max_signature_age_by_platform."+pl, "%q is not a platform; use %s", pl, strings.Join(Platforms, ", "))
+			}
+			if d := a.MaxSignatureAgeByPlatform[pl]; d <= 0 {
+				return bad("controls.antimalware.max_signature_age_by_platform."+pl, "must be more than 0, got %s", d)
+			}
 		}
 	}
 	for field, r := range map[string]*Required{"disk_encryption": c.DiskEncryption, "firewall": c.Firewall,

@@ -84,6 +84,11 @@ type Antimalware struct {
 	// MaxSignatureAge bounds the signatures' age where it is reported;
 	// zero means DefaultMaxSignatureAge.
 	MaxSignatureAge Duration `yaml:"max_signature_age,omitempty" json:"max_signature_age,omitempty"`
+	// MaxSignatureAgeByPlatform overrides MaxSignatureAge for the
+	// platforms it names (keys from Platforms): vendors update at their
+	// own pace, Defender several times a day, Apple's XProtect about
+	// weekly with gaps of several weeks, so one limit cannot fit both.
+	MaxSignatureAgeByPlatform map[string]Duration `yaml:"max_signature_age_by_platform,omitempty" json:"max_signature_age_by_platform,omitempty"`
 }
 
 // DefaultMaxSignatureAge is seven days: Microsoft Defender itself calls its
@@ -92,8 +97,19 @@ type Antimalware struct {
 // automatic update is broken, not merely late.
 const DefaultMaxSignatureAge = Duration(7 * 24 * time.Hour)
 
-// SignatureAge is the maximum signature age in force.
-func (a *Antimalware) SignatureAge() time.Duration {
+// SignatureAge is the maximum signature age in force on platform (the
+// agent's os.platform, "darwin/arm64", or only its OS part): its entry
+// in MaxSignatureAgeByPlatform ("ipados" stands for iPads, which report
+// "ios", where no "ios" entry is given), else MaxSignatureAge, else
+// DefaultMaxSignatureAge.
+func (a *Antimalware) SignatureAge(platform string) time.Duration {
+	os, _, _ := strings.Cut(platform, "/")
+	if d, ok := a.MaxSignatureAgeByPlatform[os]; ok && d > 0 {
+		return d.D()
+	}
+	if d, ok := a.MaxSignatureAgeByPlatform["ipados"]; ok && d > 0 && os == "ios" {
+		return d.D()
+	}
 	if a.MaxSignatureAge > 0 {
 		return a.MaxSignatureAge.D()
 	}

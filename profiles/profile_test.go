@@ -99,8 +99,66 @@ func TestBaselineAppliesRootDetectionToMobileOnly(t *testing.T) {
 			t.Errorf("not_rooted applies to %s: %v, want %v", platform, got, want)
 		}
 	}
-	if p.Controls.Antimalware.SignatureAge() != 7*24*time.Hour {
-		t.Errorf("signature age %v", p.Controls.Antimalware.SignatureAge())
+	day := 24 * time.Hour
+	for platform, want := range map[string]time.Duration{"windows/amd64": 7 * day, "linux/amd64": 7 * day, "darwin/arm64": 60 * day, "darwin": 60 * day} {
+		if got := p.Controls.Antimalware.SignatureAge(platform); got != want {
+			t.Errorf("signature age on %s: %v, want %v", platform, got, want)
+		}
+	}
+}
+
+func TestSignatureAgeByPlatform(t *testing.T) {
+	day := 24 * time.Hour
+	p, err := Parse([]byte("name: p\ncontrols:\n  antimalware:\n    required: true\n    max_signature_age_by_platform:\n      darwin: 45d\n      ipados: 10d\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := p.Controls.Antimalware
+	for platform, want := range map[string]time.Duration{"darwin/amd64": 45 * day, "ios/arm64": 10 * day,
+		"windows/amd64": 7 * day, "linux/arm64": 7 * day, "": 7 * day} {
+		if got := a.SignatureAge(platform); got != want {
+			t.Errorf("%q: %v, want %v", platform, got, want)
+		}
+	}
+	// max_signature_age is the default of the platforms not named.
+	p, err = Parse([]byte(`{"name": "p", "controls": {"antimalware": {"required": true, "max_signature_age": "3d", "max_signature_age_by_platform": {"darwin": "30d", "ios": "20d", "ipados": "10d"}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a = p.Controls.Antimalware
+	for platform, want := range map[string]time.Duration{"darwin/arm64": 30 * day, "ios/arm64": 20 * day, "windows/amd64": 3 * day} {
+		if got := a.SignatureAge(platform); got != want {
+			t.Errorf("%q: %v, want %v", platform, got, want)
+		}
+	}
+	var zero Antimalware
+	if got := zero.SignatureAge("darwin/arm64"); got != DefaultMaxSignatureAge.D() {
+		t.Errorf("zero control: %v", got)
+	}
+}
+
+func TestSignatureAgeByPlatformRefused(t *testing.T) {
+	const head = "name: p\ncontrols:\n  antimalware:\n    required: true\n    max_signature_age_by_platform:\n"
+	for name, c := range map[string]struct {
+		doc, field, msg string
+		line            int
+	}{
+		"bad platform":   {head + "      macos: 45d\n", "controls.antimalware.max_signature_age_by_platform.macos", `"macos" is not a platform`, 6},
+		"zero":           {head + "      darwin: 0s\n", "controls.antimalware.max_signature_age_by_platform.darwin", "must be more than 0", 6},
+		"zero days":      {head + "      windows: 7d\n      darwin: 0d\n", "controls.antimalware.max_signature_age_by_platform.darwin", "must be more than 0", 7},
+		"negative":       {head + "      darwin: -1h\n", "controls.antimalware.max_signature_age_by_platform.darwin", "", 6},
+		"empty":          {head + "      {}\n", "controls.antimalware.max_signature_age_by_platform", "at least one platform", 5},
+		"not a duration": {head + "      darwin: often\n", "controls.antimalware.max_signature_age_by_platform.darwin", "", 6},
+	} {
+		_, err := Parse([]byte(c.doc))
+		var pe *Error
+		if !errors.As(err, &pe) {
+			t.Errorf("%s: %v, want a profiles.Error", name, err)
+			continue
+		}
+		if pe.Field != c.field || pe.Line != c.line || !strings.Contains(pe.Msg, c.msg) {
+			t.Errorf("%s: %q (field %q line %d), want field %q line %d saying %q", name, err, pe.Field, pe.Line, c.field, c.line, c.msg)
+		}
 	}
 }
 

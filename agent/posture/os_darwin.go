@@ -117,15 +117,46 @@ func (darwinPlatform) hygiene(ctx context.Context) *protocol.Hygiene {
 	// Not found at any known path is "absent"; any other failure to look
 	// leaves it unknown.
 	var xp error
+	bundle := ""
 	for _, p := range macos.XProtectPaths {
 		_, err := os.Stat(p)
 		if err == nil {
-			xp = nil
+			xp, bundle = nil, p
 			break
 		}
 		if xp == nil || errors.Is(xp, fs.ErrNotExist) {
 			xp = err
 		}
 	}
-	return macos.Hygiene(fw, sip, xp)
+	return macos.Hygiene(fw, sip, xp, xprotectData(ctx, bundle))
+}
+
+// xprotectData reads the sources of XProtect's signature date: the
+// xprotect command where it exists (macOS 15+), else the bundle's
+// Info.plist and the install history (see macos.XProtectData).
+func xprotectData(ctx context.Context, bundle string) macos.XProtectData {
+	d := macos.XProtectData{Now: time.Now()}
+	if _, err := os.Stat(macos.XProtectTool); err == nil {
+		d.Tool = run(ctx, macos.CmdXProtectVersion, macos.XProtectTool, "version", "--json")
+		if d.Tool.Err != nil {
+			d.ToolText = run(ctx, macos.CmdXProtectVersionText, macos.XProtectTool, "version")
+		}
+		return d
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		// It may be there: do not fall back to the old sources, which
+		// describe a copy macOS 15 does not use.
+		d.Tool = macos.Output{Command: macos.CmdXProtectVersion, Err: err}
+		return d
+	}
+	if bundle != "" {
+		info := bundle + "/Contents/Info.plist"
+		d.Info = macos.Output{Command: "XProtect.bundle/Contents/Info.plist"}
+		d.Info.Stdout, d.Info.Err = os.ReadFile(info)
+		if st, err := os.Stat(info); err == nil {
+			d.InfoModTime = st.ModTime()
+		}
+	}
+	d.History = macos.Output{Command: macos.InstallHistory}
+	d.History.Stdout, d.History.Err = os.ReadFile(macos.InstallHistory)
+	return d
 }

@@ -212,10 +212,11 @@ func Evaluate(p *profiles.Profile, pos protocol.Posture, f Facts) []Result {
 		// SI-3 asks for automatic updates: where the platform says when
 		// the signatures were updated, running is not enough.
 		if len(out) == n && fullFeatureOnly(&a.Required) != nil && applies(&a.Required) && am != nil && *am && h.AntimalwareSignaturesAt != nil {
-			at := *h.AntimalwareSignaturesAt
-			if age := f.Now.Sub(at); age > a.SignatureAge() {
+			// Each vendor's own cadence: the limit is the device's platform's.
+			at, limit := *h.AntimalwareSignaturesAt, a.SignatureAge(pos.OS.Platform)
+			if age := f.Now.Sub(at); age > limit {
 				add(CtlAntimalware, "", fmt.Sprintf("malware signatures last updated %s (%d days ago); at most %s allowed",
-					at.UTC().Format("2006-01-02"), int(age/(24*time.Hour)), profiles.Duration(a.SignatureAge())), false, a.Grace)
+					at.UTC().Format("2006-01-02"), int(age/(24*time.Hour)), profiles.Duration(limit)), false, a.Grace)
 			}
 		}
 	}

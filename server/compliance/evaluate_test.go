@@ -301,3 +301,72 @@ func TestPatchWindowsBySeverity(t *testing.T) {
 		t.Errorf("count only: %+v", got)
 	}
 }
+
+// TestSignatureAgeByPlatform: the antimalware signature limit is the
+// device's platform's. The baseline gives Macs (XProtect, which Apple
+// updates weeks apart) 60 days and everything else Defender's 7; with no
+// reported date only "running" is checked.
+func TestSignatureAgeByPlatform(t *testing.T) {
+	base, _ := profiles.Baseline()
+	custom, err := profiles.Parse([]byte(`name: macs-45
+controls:
+  antimalware:
+    required: true
+    max_signature_age_by_platform: {darwin: 45d}
+    grace: 24h
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := 24 * time.Hour
+	mac := func(p *protocol.Posture) {
+		p.OS = protocol.OSIdentity{Name: "macOS", Version: "15.7.2", Platform: "darwin/arm64"}
+		p.Hygiene.Antimalware = []string{"XProtect"}
+	}
+	win := func(p *protocol.Posture) {
+		p.OS = protocol.OSIdentity{Name: "Windows", Version: "10.0.22631", Platform: "windows/amd64"}
+		p.Hygiene.Antimalware = []string{"Microsoft Defender Antivirus"}
+	}
+	for _, c := range []struct {
+		name     string
+		prof     *profiles.Profile
+		platform func(*protocol.Posture)
+		age      time.Duration // 0: no date reported
+		running  bool
+		finding  string // "" for none
+	}{
+		{"mac, 3 weeks", base, mac, 21 * day, true, ""},
+		{"mac, 59 days", base, mac, 59 * day, true, ""},
+		{"mac, 61 days", base, mac, 61 * day, true, "at most 60d allowed"},
+		{"mac under its own 45d, 44 days", custom, mac, 44 * day, true, ""},
+		{"mac under its own 45d, 46 days", custom, mac, 46 * day, true, "at most 45d allowed"},
+		{"windows, 6 days", base, win, 6 * day, true, ""},
+		{"windows, 8 days", base, win, 8 * day, true, "at most 7d allowed"},
+		{"windows under the default, 8 days", custom, win, 8 * day, true, "at most 7d allowed"},
+		{"linux, 8 days", base, func(*protocol.Posture) {}, 8 * day, true, "at most 7d allowed"},
+		{"mac, no date", base, mac, 0, true, ""},
+		{"windows, no date", base, win, 0, true, ""},
+		{"mac, no date, not running", base, mac, 0, false, "no malicious-code protection"},
+		// Not running is the finding, whatever the date.
+		{"windows, old date, not running", base, win, 30 * day, false, "no malicious-code protection"},
+	} {
+		p := good()
+		c.platform(&p)
+		p.Hygiene.AntimalwareOn = ptr(c.running)
+		if c.age > 0 {
+			p.Hygiene.AntimalwareSignaturesAt = ptr(now.Add(-c.age))
+		}
+		var am []Result
+		for _, r := range Evaluate(c.prof, p, Facts{Now: now, Allowed: allowed}) {
+			if r.Control == CtlAntimalware {
+				am = append(am, r)
+			}
+		}
+		switch {
+		case c.finding == "" && len(am) != 0:
+			t.Errorf("%s: %+v, want no antimalware finding", c.name, am)
+		case c.finding != "" && (len(am) != 1 || am[0].Unknown || !strings.Contains(am[0].Message, c.finding)):
+			t.Errorf("%s: %+v, want one antimalware finding saying %q", c.name, am, c.finding)
+		}
+	}
+}

@@ -18,7 +18,7 @@ func TestEveryGapExplained(t *testing.T) {
 		Disk:       Disk(failed("fdesetup status")),
 		Patch:      Patch(failed("sw_vers"), failed("softwareupdate -l"), failed("InstallHistory.plist"), time.Now()),
 		Bluetooth:  Bluetooth(failed("system_profiler")),
-		Hygiene:    Hygiene(failed("socketfilterfw"), failed("csrutil status"), errors.New("permission denied")),
+		Hygiene:    Hygiene(failed("socketfilterfw"), failed("csrutil status"), errors.New("permission denied"), XProtectData{Tool: failed(CmdXProtectVersion)}),
 	}
 	if gaps := p.Unexplained(); len(gaps) > 0 {
 		t.Fatalf("values missing without a reason: %v", gaps)

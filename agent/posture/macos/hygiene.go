@@ -101,14 +101,17 @@ func ParseSIP(out string) (SIP, error) {
 
 // Hygiene builds the hygiene section. xprotect is the result of a stat
 // of each of XProtectPaths in turn: nil for the first that exists, or
-// the last error.
+// the last error; sigs is what was read for the signature date (see
+// XProtectData). The date is reported only while XProtect is there, and
+// left out, with the reason, when no source gives one: then only
+// "running" is checked.
 //
 // XProtect is built into macOS and runs whenever its bundle is present,
 // so the bundle's presence is what "antimalware on" means here. SIP
 // stands in for secure boot (it is what keeps the boot volume and kernel
 // extensions untampered); SIP turned off, wholly or in part, is the
 // evidence for "rooted".
-func Hygiene(firewall, sip Output, xprotect error) *protocol.Hygiene {
+func Hygiene(firewall, sip Output, xprotect error, sigs XProtectData) *protocol.Hygiene {
 	h := &protocol.Hygiene{Firewall: "alf"}
 	h.Source = "socketfilterfw, XProtect.bundle, csrutil"
 
@@ -123,6 +126,12 @@ func Hygiene(firewall, sip Output, xprotect error) *protocol.Hygiene {
 	switch {
 	case xprotect == nil:
 		h.AntimalwareOn, h.Antimalware = ptr(true), []string{"XProtect"}
+		if at, src, why := sigs.Signatures(); at != nil {
+			h.AntimalwareSignaturesAt = at
+			h.Source += ", " + src
+		} else if why != "" {
+			h.SetUnknown("antimalware_signatures_at", why)
+		}
 	case errors.Is(xprotect, fs.ErrNotExist):
 		h.AntimalwareOn = ptr(false)
 	default:

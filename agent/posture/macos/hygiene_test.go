@@ -16,6 +16,7 @@ func TestHygiene(t *testing.T) {
 	sipOn := out(CmdSIP, []byte("System Integrity Protection status: enabled.\n"))
 	sipOff := out(CmdSIP, []byte("System Integrity Protection status: disabled.\n"))
 	notExist := &fs.PathError{Op: "stat", Path: XProtectPaths[1], Err: fs.ErrNotExist}
+	sigs := XProtectData{Tool: out(CmdXProtectVersion, fixture(t, "xprotect_version.json")), Now: xpNow}
 
 	tests := []struct {
 		name        string
@@ -45,7 +46,7 @@ func TestHygiene(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := Hygiene(tt.fw, tt.sip, tt.xp)
+			h := Hygiene(tt.fw, tt.sip, tt.xp, sigs)
 			if !eqPtr(h.FirewallOn, tt.firewall) || !eqPtr(h.AntimalwareOn, tt.antimalware) || !eqPtr(h.SecureBoot, tt.secureBoot) || !eqPtr(h.RootedSuspected, tt.rooted) {
 				t.Errorf("firewall %v antimalware %v secure boot %v rooted %v (unknown %v)",
 					deref(h.FirewallOn), deref(h.AntimalwareOn), deref(h.SecureBoot), deref(h.RootedSuspected), h.Unknown)

@@ -65,7 +65,7 @@ func TestDecodePlistRejects(t *testing.T) {
 }
 
 func TestDecodePlistFixtures(t *testing.T) {
-	for _, f := range []string{"ioreg_root_unlocked.plist", "ioreg_root_locked.plist", "ioreg_hid.plist", "InstallHistory.plist"} {
+	for _, f := range []string{"ioreg_root_unlocked.plist", "ioreg_root_locked.plist", "ioreg_hid.plist", "InstallHistory.plist", "InstallHistory_xprotect.plist", "XProtect_Info.plist"} {
 		if _, err := DecodePlist(fixture(t, f)); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
@@ -73,7 +73,7 @@ func TestDecodePlistFixtures(t *testing.T) {
 }
 
 func FuzzDecodePlist(f *testing.F) {
-	for _, s := range []string{"ioreg_root_unlocked.plist", "ioreg_root_locked.plist", "ioreg_hid.plist", "InstallHistory.plist"} {
+	for _, s := range []string{"ioreg_root_unlocked.plist", "ioreg_root_locked.plist", "ioreg_hid.plist", "InstallHistory.plist", "InstallHistory_xprotect.plist", "XProtect_Info.plist"} {
 		b, err := readFixture(s)
 		if err != nil {
 			f.Fatal(err)
@@ -95,5 +95,9 @@ func FuzzDecodePlist(f *testing.F) {
 		}
 		ParseConsoleSession(b)
 		ParseInstallHistory(b)
+		if at, err := ParseXProtectHistory(b, ""); err == nil && at.IsZero() {
+			t.Error("zero XProtect install date without an error")
+		}
+		ParseBundleVersion(b)
 	})
 }
