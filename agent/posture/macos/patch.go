@@ -227,28 +227,49 @@ var appleInstallers = map[string]bool{
 	"OS X Installer":  true,
 }
 
-// ParseInstallHistory reads InstallHistory.plist and returns when an
-// Apple software update was last installed.
-func ParseInstallHistory(b []byte) (time.Time, error) {
+// installEntry is one install InstallHistory.plist records by Apple's
+// own installers, with its date.
+type installEntry struct {
+	at     time.Time
+	fields map[string]any
+}
+
+// appleInstalls decodes InstallHistory.plist into the installs Apple's
+// installers made; entries without a date or by other processes are left
+// out.
+func appleInstalls(b []byte) ([]installEntry, error) {
 	v, err := DecodePlist(b)
 	if err != nil {
-		return time.Time{}, err
+		return nil, err
 	}
 	list, ok := v.([]any)
 	if !ok {
-		return time.Time{}, fmt.Errorf("install history is %T, not an array", v)
+		return nil, fmt.Errorf("install history is %T, not an array", v)
 	}
-	var last time.Time
+	var out []installEntry
 	for _, e := range list {
 		d, ok := e.(map[string]any)
 		if !ok {
 			continue
 		}
 		proc, _ := d["processName"].(string)
-		at, ok := d["date"].(time.Time)
-		if !ok || !appleInstallers[proc] {
-			continue
+		if at, ok := d["date"].(time.Time); ok && appleInstallers[proc] {
+			out = append(out, installEntry{at: at, fields: d})
 		}
+	}
+	return out, nil
+}
+
+// ParseInstallHistory reads InstallHistory.plist and returns when an
+// Apple software update was last installed.
+func ParseInstallHistory(b []byte) (time.Time, error) {
+	installs, err := appleInstalls(b)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var last time.Time
+	for _, e := range installs {
+		at := e.at
 		if at.After(last) {
 			last = at
 		}

@@ -251,25 +251,15 @@ func ParseBundleVersion(b []byte) (string, error) {
 // replaced by an older copy is not dated by a newer install; with "" the
 // newest XProtectPlistConfigData install.
 func ParseXProtectHistory(b []byte, version string) (time.Time, error) {
-	v, err := DecodePlist(b)
+	installs, err := appleInstalls(b)
 	if err != nil {
 		return time.Time{}, err
 	}
-	list, ok := v.([]any)
-	if !ok {
-		return time.Time{}, fmt.Errorf("install history is %T, not an array", v)
-	}
 	var last time.Time
 	seen := false
-	for _, e := range list {
-		d, ok := e.(map[string]any)
-		if !ok {
-			continue
-		}
-		name, _ := d["displayName"].(string)
-		proc, _ := d["processName"].(string)
-		at, ok := d["date"].(time.Time)
-		if !ok || name != XProtectConfigData || !appleInstallers[proc] {
+	for _, e := range installs {
+		d, at := e.fields, e.at
+		if name, _ := d["displayName"].(string); name != XProtectConfigData {
 			continue
 		}
 		seen = true
