@@ -183,9 +183,7 @@ func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrol
 	}
 	m.Handle("GET /api/v1/audit", a.require(a.listAudit, trail...))
 	m.Handle("GET /api/v1/audit/verify", a.require(a.verifyAudit, trail...))
-	if a.checkpoints != nil {
-		m.Handle("GET /api/v1/audit/checkpoints", a.require(a.auditCheckpoints, trail...))
-	}
+	m.Handle("GET /api/v1/audit/checkpoints", a.require(a.auditCheckpoints, trail...))
 	if a.metrics != nil {
 		m.Handle("GET /metrics", a.require(a.metrics.ServeHTTP, staff...))
 	}
@@ -502,6 +500,10 @@ func (a *API) verifyAudit(w http.ResponseWriter, r *http.Request) {
 // audit key) or compares its fingerprint: a key taken from the same
 // server it vouches for proves less.
 func (a *API) auditCheckpoints(w http.ResponseWriter, r *http.Request) {
+	if a.checkpoints == nil {
+		httpjson.Error(w, http.StatusServiceUnavailable, "audit checkpoints are not configured")
+		return
+	}
 	cps, err := a.checkpoints.Checkpoints(r.Context())
 	if err != nil {
 		a.fail(w, err)
