@@ -256,6 +256,11 @@ func TestAuditRetentionPrunesOnlyPastTheSetting(t *testing.T) {
 		}
 		b, _ := json.Marshal(v)
 		t.Logf("after pruning: %s", b)
+		// A rewritten chain is never pruned: that would destroy the evidence.
+		rewriteAuditRow(t, e.Server.Store, res.ThroughSeq+5, "nobody")
+		if _, err := e.Server.AuditAnchor.Prune(ctx, audit.DefaultRetention); err == nil || !strings.Contains(err.Error(), "nothing pruned") {
+			t.Fatalf("prune of a rewritten chain: %v", err)
+		}
 	})
 }
 

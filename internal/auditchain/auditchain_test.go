@@ -130,3 +130,14 @@ func FuzzReadExport(f *testing.F) {
 		v.Finish(0, "", false)
 	})
 }
+
+func FuzzParsePublicKeyPEM(f *testing.F) {
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	f.Add([]byte(PublicKeyPEM(pub)))
+	f.Add([]byte("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if k, err := ParsePublicKeyPEM(b); err == nil && len(k) != ed25519.PublicKeySize {
+			t.Fatalf("parsed a key of %d bytes", len(k))
+		}
+	})
+}

@@ -268,6 +268,21 @@ func (a *Anchor) Prune(ctx context.Context, retention time.Duration) (PruneResul
 		}
 		young = head + 1
 	}
+	cps, err := a.Checkpoints(ctx)
+	if err != nil {
+		return PruneResult{}, err
+	}
+	var anchor *auditchain.Checkpoint
+	for i := range cps {
+		if c := cps[i]; c.Seq < young && c.Valid(a.PublicKey()) {
+			anchor = &cps[i]
+		}
+	}
+	if anchor == nil {
+		return PruneResult{}, nil
+	}
+	// The whole chain is verified only when there may be something to
+	// prune: at most once a day, and never on a chain that is broken.
 	res, err := a.log.Verify(ctx)
 	if err != nil {
 		return PruneResult{}, err
@@ -275,22 +290,8 @@ func (a *Anchor) Prune(ctx context.Context, retention time.Duration) (PruneResul
 	if !res.OK {
 		return PruneResult{}, fmt.Errorf("audit chain broken at entry %d (%s): nothing pruned", *res.Broken, res.Reason)
 	}
-	first := res.FirstSeq
-	if first == 0 {
-		first = 1
-	}
-	cps, err := a.Checkpoints(ctx)
-	if err != nil {
-		return PruneResult{}, err
-	}
-	var anchor *auditchain.Checkpoint
-	for i := range cps {
-		if c := cps[i]; c.Seq < young && c.Seq >= first && c.Valid(a.PublicKey()) {
-			anchor = &cps[i]
-		}
-	}
-	if anchor == nil {
-		return PruneResult{}, nil
+	if first := max(res.FirstSeq, 1); anchor.Seq < first {
+		return PruneResult{}, nil // pruned through it already
 	}
 	n, err := a.st.PruneAudit(ctx, anchor.Seq)
 	if err != nil {
