@@ -62,6 +62,7 @@ var roleMatrix = map[string][]string{
 	"POST /api/v1/bluetooth/requests/{id}/deny":    {"it-admin"},
 	"GET /api/v1/audit":                            {"auditor", "laso"},
 	"GET /api/v1/audit/verify":                     {"auditor", "laso"},
+	"GET /api/v1/audit/checkpoints":                {"auditor", "laso"},
 	"GET /metrics":                                 {"it-admin", "laso", "auditor"},
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cordon-mdm/cordon/enroll"
+	"github.com/cordon-mdm/cordon/internal/auditchain"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/auth"
 	"github.com/cordon-mdm/cordon/server/console"
@@ -20,8 +21,11 @@ import (
 // Admin performs the local administration commands on the server host.
 // It opens only the database, never the CA, so it runs beside serve.
 type Admin struct {
-	Store  *store.Store
-	Audit  *audit.Log
+	Store *store.Store
+	Audit *audit.Log
+	// Anchor signs and reads audit checkpoints; nil until serve has made
+	// the checkpoint key.
+	Anchor *audit.Anchor
 	tokens *enroll.Service
 	actor  string
 }
@@ -39,11 +43,28 @@ func OpenAdmin(ctx context.Context, dataDir, database string) (*Admin, error) {
 		return nil, err
 	}
 	a := &Admin{Store: st, Audit: audit.New(st, nil), actor: "local:unknown"}
+	// Only serve creates the checkpoint key; before its first start the
+	// host commands verify the chain on its own.
+	switch anchor, err := audit.NewAnchor(a.Audit, st, dataDir, false); {
+	case err == nil:
+		a.Anchor = anchor
+	case !errors.Is(err, audit.ErrNoCheckpointKey):
+		st.Close()
+		return nil, err
+	}
 	if u, err := user.Current(); err == nil {
 		a.actor = "local:" + u.Username
 	}
 	a.tokens = enroll.New(enrollStore{st}, nil, enrollAuditor{a.Audit})
 	return a, nil
+}
+
+// AuditCheckpoint signs a checkpoint of the audit chain's head now.
+func (a *Admin) AuditCheckpoint(ctx context.Context) (auditchain.Checkpoint, error) {
+	if a.Anchor == nil {
+		return auditchain.Checkpoint{}, audit.ErrNoCheckpointKey
+	}
+	return a.Anchor.Checkpoint(ctx)
 }
 
 // Close closes the database.

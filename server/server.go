@@ -74,6 +74,9 @@ type config struct {
 	consoleClock                           func() time.Time
 	lockout                                auth.LockoutPolicy
 	banner                                 string
+	auditRetention                         time.Duration
+	checkpointEvery                        time.Duration
+	auditClock                             func() time.Time
 }
 
 // Option configures a Server.
@@ -204,6 +207,38 @@ func WithSweepInterval(d time.Duration) Option {
 	return func(c *config) error { c.sweepEvery = d; return nil }
 }
 
+// WithAuditRetention keeps audit entries for d (AU-11); older ones are
+// pruned up to a signed checkpoint. Below one year (8760h) the server
+// does not start.
+func WithAuditRetention(d time.Duration) Option {
+	return func(c *config) error {
+		if d < audit.MinRetention {
+			return fmt.Errorf("--audit-retention %v is shorter than one year (8760h): the CJIS Security Policy (AU-11) keeps audit records at least a year, so the server does not start", d)
+		}
+		c.auditRetention = d
+		return nil
+	}
+}
+
+// WithAuditCheckpointInterval sets how often the audit chain's head is
+// signed (AU-9); default hourly. A checkpoint is also signed at start,
+// at shutdown and on demand (cordon-server audit checkpoint).
+func WithAuditCheckpointInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Second {
+			return fmt.Errorf("--audit-checkpoint-interval %v: must be at least 1s", d)
+		}
+		c.checkpointEvery = d
+		return nil
+	}
+}
+
+// WithAuditClock replaces the clock audit entries, checkpoints and
+// retention run on (tests: a year of entries without waiting a year).
+func WithAuditClock(now func() time.Time) Option {
+	return func(c *config) error { c.auditClock = now; return nil }
+}
+
 // WithDataDir sets the data dir (CA, keys, SQLite).
 func WithDataDir(d string) Option { return func(c *config) error { c.dataDir = d; return nil } }
 
@@ -265,6 +300,8 @@ type Server struct {
 	Store *store.Store
 	CA    *pki.CA
 	Audit *audit.Log
+	// AuditAnchor signs the audit chain's checkpoints and prunes it.
+	AuditAnchor *audit.Anchor
 	// Commands is the remote-command queue, set by Start.
 	Commands *commands.Service
 	// Incidents runs loss-of-control incidents, set by Start.
@@ -288,6 +325,7 @@ type Server struct {
 	consoleSrv *http.Server
 	agentSrv   *http.Server
 	wg         sync.WaitGroup
+	lastPrune  time.Time
 }
 
 // New opens the data dir, database and CA. It does not listen yet.
@@ -295,7 +333,8 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 	lockout, _ := auth.Lockout("")
 	cfg := config{lockout: lockout, dataDir: DefaultDataDir, listen: DefaultListen, agentListen: DefaultAgentListen,
 		log: slog.New(slog.DiscardHandler), deviceLifetime: pki.DefaultDeviceLifetime, pingInterval: 30 * time.Second, historyLimit: 500, fips: fips.Default(), sweepEvery: 15 * time.Second, smtpFrom: "cordon@localhost",
-		guessLimit: ratelimit.DefaultLimit, guessWindow: ratelimit.DefaultWindow}
+		guessLimit: ratelimit.DefaultLimit, guessWindow: ratelimit.DefaultWindow,
+		auditRetention: audit.DefaultRetention, checkpointEvery: time.Hour}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err
@@ -335,6 +374,15 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.log, Store: st, CA: ca, Audit: audit.New(st, cfg.log), cmdKey: key}
+	var aopts []audit.AnchorOption
+	if cfg.auditClock != nil {
+		s.Audit.SetClock(cfg.auditClock)
+		aopts = append(aopts, audit.WithAnchorClock(cfg.auditClock))
+	}
+	if s.AuditAnchor, err = audit.NewAnchor(s.Audit, st, cfg.dataDir, true, aopts...); err != nil {
+		s.closeStores()
+		return nil, err
+	}
 	// Connections do not survive a restart; nothing is online until it
 	// reconnects.
 	if err := st.ResetOnline(ctx); err != nil {
@@ -411,7 +459,7 @@ func (s *Server) Start(ctx context.Context) error {
 	handler := api.New(s.Store, s.Audit, enr, devices{s}, caInfo{s.CA}, enr,
 		api.WithLogger(s.log), api.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
 		api.WithCommands(s.Commands, s.Store), api.WithIncidents(s.Incidents, s.Store),
-		api.WithCompliance(s.Compliance, s.Store), api.WithKeyLimiter(s.keyGuesses))
+		api.WithCompliance(s.Compliance, s.Store), api.WithKeyLimiter(s.keyGuesses), api.WithCheckpoints(s.AuditAnchor))
 	copts2 := []console.Option{console.WithLogger(s.log), console.WithLockout(s.cfg.lockout), console.WithBanner(s.cfg.banner)}
 	if s.cfg.consoleClock != nil {
 		copts2 = append(copts2, console.WithClock(s.cfg.consoleClock))
@@ -453,7 +501,21 @@ func (s *Server) Start(ctx context.Context) error {
 	agentLn := s.gw.Listener(s.agentLn, agentTLS)
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	s.stopSweep = stopSweep
-	s.wg.Add(3)
+	s.auditUpkeep(sweepCtx, true)
+	s.wg.Add(4)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(s.cfg.checkpointEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-sweepCtx.Done():
+				return
+			case <-t.C:
+				s.auditUpkeep(sweepCtx, false)
+			}
+		}
+	}()
 	go func() {
 		defer s.wg.Done()
 		t := time.NewTicker(s.cfg.sweepEvery)
@@ -516,6 +578,24 @@ func (s *Server) sweep(ctx context.Context) {
 		if err := s.console.ExpireSessions(ctx); err != nil {
 			s.log.Error("console sessions", "err", err)
 		}
+	}
+}
+
+// auditUpkeep signs a checkpoint of the audit chain and, at start and
+// then once a day, prunes entries past the retention up to a checkpoint.
+func (s *Server) auditUpkeep(ctx context.Context, start bool) {
+	if _, err := s.AuditAnchor.Checkpoint(ctx); err != nil {
+		s.log.Error("audit checkpoint", "err", err)
+	}
+	if !start && time.Since(s.lastPrune) < 24*time.Hour {
+		return
+	}
+	s.lastPrune = time.Now()
+	res, err := s.AuditAnchor.Prune(ctx, s.cfg.auditRetention)
+	if err != nil {
+		s.log.Error("audit retention", "err", err)
+	} else if res.Removed > 0 {
+		s.log.Info("audit entries past the retention pruned", "removed", res.Removed, "through_seq", res.ThroughSeq)
 	}
 }
 
@@ -582,6 +662,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errs = append(errs, s.Store.ResetOnline(ctx), s.Audit.Record(ctx, audit.Entry{Actor: "server", Source: "local",
 			Action: audit.GatewayStopped, Target: "gateway", Outcome: audit.Success,
 			Details: map[string]string{"connections_closed": strconv.Itoa(n)}}))
+		// The last checkpoint covers the server's own stop.
+		if _, err := s.AuditAnchor.Checkpoint(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	errs = append(errs, s.closeStores())
 	s.log.Info("cordon server stopped")

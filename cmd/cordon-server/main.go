@@ -15,10 +15,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cordon-mdm/cordon/internal/auditchain"
 	"github.com/cordon-mdm/cordon/internal/fips"
 	"github.com/cordon-mdm/cordon/internal/version"
 	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/server"
+	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/ratelimit"
 )
 
@@ -32,7 +34,9 @@ const usage = `usage: cordon-server COMMAND [flags]
   user unlock      lift a console user's lockout after 5 failed sign-ins
   user reset-mfa   remove a console user's second factor (lost phone)
   ca fingerprint   print the root CA's SHA-256 fingerprint
-  audit verify     verify the audit log's hash chain
+  audit verify     verify the audit log's hash chain against the signed checkpoints
+  audit checkpoint sign a checkpoint of the audit chain now
+  audit key        print the public key that verifies the checkpoints (PEM)
   version          print the version
 
 Run "cordon-server COMMAND -h" for a command's flags.
@@ -83,6 +87,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return nil
 	case "audit verify":
 		return auditVerify(rest, stdout)
+	case "audit checkpoint":
+		return auditCheckpoint(rest, stdout)
+	case "audit key":
+		return auditKey(rest, stdout)
 	case "version", "-v", "--version":
 		version.Fprint(stdout, "cordon-server")
 		return nil
@@ -124,6 +132,8 @@ func serve(args []string, stderr io.Writer) error {
 	banner := fs.String("banner-file", "", "the console's system-use notification text (default: the CJIS wording)")
 	guessLimit := fs.Int("guess-limit", ratelimit.DefaultLimit, "failed enrollment tokens (and, counted apart, API keys) one source address may send per --guess-window before it is answered 429")
 	guessWindow := fs.Duration("guess-window", ratelimit.DefaultWindow, "the window of --guess-limit; refusals are audited once per source and window")
+	retention := fs.Duration("audit-retention", audit.DefaultRetention, "how long audit entries are kept; older ones are pruned up to a signed checkpoint; below one year (8760h) the server does not start")
+	checkpointEvery := fs.Duration("audit-checkpoint-interval", time.Hour, "how often the audit chain's head is signed into a checkpoint (also at start, at shutdown and by 'audit checkpoint')")
 	fipsMode := fs.Bool("fips", fips.Default(), "restrict TLS on both listeners to FIPS 140-3 approved algorithms; refuse to start unless the FIPS module is active")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -139,7 +149,8 @@ func serve(args []string, stderr io.Writer) error {
 		server.WithDatabase(*database), server.WithHostnames(hostnames...), server.WithLogger(logger),
 		server.WithDeviceCertLifetime(*certLifetime), server.WithFIPS(*fipsMode), server.WithSMTP(*smtpURL, *smtpFrom),
 		server.WithCSAISO(*csaISO), server.WithWebhook(*webhookURL, *webhookSecret), server.WithPlaybook(*playbook),
-		server.WithLoginLockout(*lockout), server.WithBannerFile(*banner), server.WithGuessLimit(*guessLimit, *guessWindow))
+		server.WithLoginLockout(*lockout), server.WithBannerFile(*banner), server.WithGuessLimit(*guessLimit, *guessWindow),
+		server.WithAuditRetention(*retention), server.WithAuditCheckpointInterval(*checkpointEvery))
 	if err != nil {
 		return err
 	}
@@ -276,7 +287,39 @@ func auditVerify(args []string, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "audit log BROKEN at entry %d: %s (%d entries verified before it)\n", *res.Broken, res.Reason, res.Entries)
 			return errors.New("audit verification failed")
 		}
-		fmt.Fprintf(stdout, "audit log intact: %d entries\n", res.Entries)
+		switch {
+		case res.Checkpoint != nil:
+			fmt.Fprintf(stdout, "audit log intact: %d entries, matching %d signed checkpoints, the newest of entry %d signed at %s\n",
+				res.Entries, res.Checkpoints, res.Checkpoint.Seq, res.Checkpoint.Time)
+		default:
+			fmt.Fprintf(stdout, "audit log intact: %d entries (no signed checkpoint yet: the chain is checked on its own)\n", res.Entries)
+		}
+		if res.FirstSeq > 1 {
+			fmt.Fprintf(stdout, "entries before %d were pruned past the retention; the oldest left links to a signed checkpoint\n", res.FirstSeq)
+		}
+		return nil
+	})
+}
+
+func auditCheckpoint(args []string, stdout io.Writer) error {
+	fs := newFlags("audit checkpoint")
+	return withAdmin(fs, args, func(ctx context.Context, adm *server.Admin) error {
+		c, err := adm.AuditCheckpoint(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "checkpoint of entry %d (hash %s) signed at %s\n", c.Seq, c.Hash, c.Time.UTC().Format(auditchain.TimeLayout))
+		return nil
+	})
+}
+
+func auditKey(args []string, stdout io.Writer) error {
+	fs := newFlags("audit key")
+	return withAdmin(fs, args, func(ctx context.Context, adm *server.Admin) error {
+		if adm.Anchor == nil {
+			return audit.ErrNoCheckpointKey
+		}
+		fmt.Fprint(stdout, adm.Anchor.PublicKeyPEM())
 		return nil
 	})
 }

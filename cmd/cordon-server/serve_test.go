@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"os"
 	"strings"
 	"testing"
 )
@@ -13,6 +14,22 @@ func TestServeRefusesANonsenseGuessLimit(t *testing.T) {
 		err := serve(append(args, "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0"), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "guess limit") {
 			t.Errorf("serve %v: %v", args, err)
+		}
+	}
+}
+
+// TestServeRefusesARetentionUnderAYear: AU-11 keeps audit records a
+// year; a shorter --audit-retention stops the server before it touches
+// the data dir, saying why.
+func TestServeRefusesARetentionUnderAYear(t *testing.T) {
+	for _, v := range []string{"8759h", "720h", "0s"} {
+		dir := t.TempDir() + "/data"
+		err := serve([]string{"--audit-retention", v, "--data", dir, "--listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0"}, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "shorter than one year (8760h)") || !strings.Contains(err.Error(), "does not start") {
+			t.Errorf("--audit-retention %s: %v", v, err)
+		}
+		if _, statErr := os.Stat(dir); !os.IsNotExist(statErr) {
+			t.Errorf("--audit-retention %s: the refused start made the data dir", v)
 		}
 	}
 }

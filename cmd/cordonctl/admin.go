@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
+
+	"github.com/cordon-mdm/cordon/internal/auditchain"
 )
 
 // admin runs "tokens create" and "audit verify|export".
-func (c *client) admin(ctx context.Context, args []string, stdout io.Writer) error {
+func (c *client) admin(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	switch {
 	case args[0] == "tokens" && args[1] == "create":
 		fs := flag.NewFlagSet("cordonctl tokens create", flag.ContinueOnError)
@@ -56,6 +59,21 @@ func (c *client) admin(ctx context.Context, args []string, stdout io.Writer) err
 			return usageError{err.Error()}
 		}
 		enc := json.NewEncoder(stdout)
+		// The checkpoints are read first, so that every entry they vouch
+		// for is in the entries read after them.
+		var cps struct {
+			Checkpoints []json.RawMessage `json:"checkpoints"`
+		}
+		if err := c.do(ctx, http.MethodGet, "/api/v1/audit/checkpoints", &cps); err != nil {
+			return err
+		}
+		defer func() {
+			for _, cp := range cps.Checkpoints {
+				if err == nil {
+					err = enc.Encode(map[string]json.RawMessage{"checkpoint": cp})
+				}
+			}
+		}()
 		for {
 			var page struct {
 				Entries []map[string]any `json:"entries"`
@@ -75,6 +93,54 @@ func (c *client) admin(ctx context.Context, args []string, stdout io.Writer) err
 				return nil
 			}
 		}
+	case args[0] == "audit" && args[1] == "key":
+		var out struct {
+			PublicKey   string `json:"public_key"`
+			Fingerprint string `json:"key_fingerprint"`
+		}
+		if err := c.do(ctx, http.MethodGet, "/api/v1/audit/checkpoints", &out); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintf(stdout, "%s# SHA-256 fingerprint: %s\n", out.PublicKey, out.Fingerprint)
+		return err
 	}
 	return usageError{"unknown command"}
+}
+
+// verifyExport runs "audit verify --file EXPORT --key PUB", offline.
+func verifyExport(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("cordonctl audit verify", flag.ContinueOnError)
+	file := fs.String("file", "", "an export written by 'cordonctl audit export'")
+	keyFile := fs.String("key", "", "the checkpoints' public key (PEM), from 'cordon-server audit key' on the server host")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if *file == "" || *keyFile == "" || fs.NArg() > 0 {
+		return usageError{"audit verify offline needs --file EXPORT and --key PUB"}
+	}
+	pemBytes, err := os.ReadFile(*keyFile)
+	if err != nil {
+		return err
+	}
+	pub, err := auditchain.ParsePublicKeyPEM(pemBytes)
+	if err != nil {
+		return fmt.Errorf("--key %s: %w", *keyFile, err)
+	}
+	f, err := os.Open(*file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	res, err := auditchain.VerifyExport(f, pub)
+	if err != nil {
+		return fmt.Errorf("--file %s: %w", *file, err)
+	}
+	b, _ := json.Marshal(res)
+	if err := printJSON(stdout, b); err != nil {
+		return err
+	}
+	if !res.OK {
+		return errAuditBroken
+	}
+	return nil
 }

@@ -55,9 +55,16 @@ const usage = `usage: cordonctl [flags] COMMAND
   bt approve ID [--reason R] [--expires 720h] | bt deny ID --reason R   (it-admin)
   tokens create [--ttl 24h] [--uses 1] [--owner EMAIL]
                          an enrollment token (it-admin)
-  audit verify           check the hash chain (auditor, laso); exit 6 if broken
+  audit verify           check the hash chain against the signed checkpoints
+                         (auditor, laso); exit 6 if broken
+  audit verify --file EXPORT --key PUB
+                         verify an export offline, without the server, against
+                         its signed checkpoints; exit 6 if it does not verify
   audit export [--after SEQ]
-                         every entry after SEQ as JSON lines
+                         every entry after SEQ as JSON lines, then the signed
+                         checkpoints ({"checkpoint": ...} lines)
+  audit key              the public key of the checkpoints (PEM) and its
+                         fingerprint; compare with 'cordon-server audit key'
   version                version and FIPS 140-3 module status
 
 flags (or environment):
@@ -108,6 +115,10 @@ func run(args []string, stdout io.Writer) error {
 		if err := fips.Current().Check(); err != nil {
 			return err
 		}
+	}
+	if len(rest) >= 2 && rest[0] == "audit" && rest[1] == "verify" && len(rest) > 2 {
+		// Offline: an auditor without access to the server.
+		return verifyExport(rest[2:], stdout)
 	}
 	known := map[string]bool{"devices": true, "device": true, "command": true, "incident": true, "incidents": true,
 		"bt": true, "compliance": true, "profile": true, "audit": true, "tokens": true}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cordon-mdm/cordon/enroll"
+	"github.com/cordon-mdm/cordon/internal/auditchain"
 	"github.com/cordon-mdm/cordon/internal/httpjson"
 	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/profiles"
@@ -82,7 +83,19 @@ type API struct {
 
 	routes []string
 	keys   Limiter
+
+	checkpoints Checkpoints
 }
+
+// Checkpoints are the audit chain's signed checkpoints (AU-9).
+type Checkpoints interface {
+	Checkpoints(ctx context.Context) ([]auditchain.Checkpoint, error)
+	PublicKeyPEM() string
+}
+
+// WithCheckpoints serves the signed checkpoints at
+// GET /api/v1/audit/checkpoints.
+func WithCheckpoints(c Checkpoints) Option { return func(a *API) { a.checkpoints = c } }
 
 // Limiter slows down API key guessing per source address (see
 // server/ratelimit).
@@ -170,6 +183,7 @@ func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrol
 	}
 	m.Handle("GET /api/v1/audit", a.require(a.listAudit, trail...))
 	m.Handle("GET /api/v1/audit/verify", a.require(a.verifyAudit, trail...))
+	m.Handle("GET /api/v1/audit/checkpoints", a.require(a.auditCheckpoints, trail...))
 	if a.metrics != nil {
 		m.Handle("GET /metrics", a.require(a.metrics.ServeHTTP, staff...))
 	}
@@ -479,6 +493,33 @@ func (a *API) verifyAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpjson.Write(w, http.StatusOK, res)
+}
+
+// auditCheckpoints answers the signed checkpoints and the key that
+// verifies them. An auditor takes the key from the server host (cordon-server
+// audit key) or compares its fingerprint: a key taken from the same
+// server it vouches for proves less.
+func (a *API) auditCheckpoints(w http.ResponseWriter, r *http.Request) {
+	if a.checkpoints == nil {
+		httpjson.Error(w, http.StatusServiceUnavailable, "audit checkpoints are not configured")
+		return
+	}
+	cps, err := a.checkpoints.Checkpoints(r.Context())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	pem := a.checkpoints.PublicKeyPEM()
+	pub, err := auditchain.ParsePublicKeyPEM([]byte(pem))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if cps == nil {
+		cps = []auditchain.Checkpoint{}
+	}
+	httpjson.Write(w, http.StatusOK, map[string]any{"public_key": pem, "key_fingerprint": auditchain.Fingerprint(pub),
+		"algorithm": "Ed25519", "checkpoints": cps})
 }
 
 // fail answers err with the status server/status gives it (the mapping

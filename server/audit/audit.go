@@ -5,14 +5,14 @@ package audit
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/cordon-mdm/cordon/enroll"
+	"github.com/cordon-mdm/cordon/internal/auditchain"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -73,7 +73,13 @@ type Log struct {
 	store Store
 	log   *slog.Logger
 	now   func() time.Time
+	// anchor, when set (NewAnchor), anchors Verify on signed checkpoints.
+	anchor *Anchor
 }
+
+// SetClock replaces the clock entries are timed by (tests: a year of
+// entries for the retention without waiting a year).
+func (l *Log) SetClock(now func() time.Time) { l.now = now }
 
 // New returns a Log over st.
 func New(st Store, logger *slog.Logger) *Log {
@@ -114,75 +120,53 @@ func (l *Log) Record(ctx context.Context, e Entry) error {
 }
 
 // Hash is the chain hash of an entry: SHA-256 over a canonical JSON
-// encoding of every field except Hash itself.
-func Hash(e *store.AuditEntry) string {
-	canon := struct {
-		Seq      int64  `json:"seq"`
-		Time     string `json:"time"`
-		Actor    string `json:"actor"`
-		Source   string `json:"source"`
-		Action   string `json:"action"`
-		Target   string `json:"target"`
-		Outcome  string `json:"outcome"`
-		Details  string `json:"details"`
-		PrevHash string `json:"prev_hash"`
-	}{e.Seq, e.Time.UTC().Format(time.RFC3339Nano), e.Actor, e.Source, e.Action, e.Target, e.Outcome, e.Details, e.PrevHash}
-	b, _ := json.Marshal(canon) // a struct of strings cannot fail to marshal
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+// encoding of every field except Hash itself (see internal/auditchain,
+// which the offline verifier shares).
+func Hash(e *store.AuditEntry) string { return auditchain.Hash(chainEntry(e)) }
+
+func chainEntry(e *store.AuditEntry) auditchain.Entry {
+	return auditchain.Entry{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Source: e.Source, Action: e.Action,
+		Target: e.Target, Outcome: e.Outcome, Details: e.Details, PrevHash: e.PrevHash, Hash: e.Hash}
 }
 
 // VerifyResult is the answer of Verify, also the JSON of the API.
-type VerifyResult struct {
-	OK      bool   `json:"ok"`
-	Entries int64  `json:"entries"`
-	Broken  *int64 `json:"broken_seq,omitempty"`
-	Reason  string `json:"reason,omitempty"`
-}
+type VerifyResult = auditchain.Result
 
 // Verify walks the whole chain and names the first entry that does not
 // match: altered content, a broken link, a gap, or a truncated tail.
+// With an Anchor the chain is also checked against every signed
+// checkpoint (AU-9): a database writer who rewrites a row and recomputes
+// every later hash and the head no longer meets the checkpoints signed
+// before, and the oldest entry left after pruning must link to one.
 func (l *Log) Verify(ctx context.Context) (VerifyResult, error) {
 	var (
-		res      VerifyResult
-		prevHash string
-		want     int64 = 1
+		cps []auditchain.Checkpoint
+		pub ed25519.PublicKey
 	)
-	fail := func(seq int64, reason string) {
-		res.Broken, res.Reason = &seq, reason
+	// Checkpoints before the head: every checkpoint read is then at or
+	// below the head, and one beyond it can only mean a truncation.
+	if l.anchor != nil {
+		var err error
+		if cps, err = l.anchor.Checkpoints(ctx); err != nil {
+			return VerifyResult{}, err
+		}
+		pub = l.anchor.PublicKey()
 	}
-	// The head is read first: entries appended while we walk are beyond it
-	// and are left for the next verification instead of racing it.
+	// The head is read next: entries appended while we walk are beyond
+	// it and are left for the next verification instead of racing it.
 	headSeq, headHash, err := l.store.AuditHeadSeq(ctx)
 	if err != nil {
-		return res, err
+		return VerifyResult{}, err
 	}
+	v := auditchain.NewVerifier(pub, cps)
 	err = l.store.WalkAudit(ctx, func(e *store.AuditEntry) error {
-		if res.Broken != nil || e.Seq > headSeq {
-			return nil
-		}
-		switch {
-		case e.Seq != want:
-			fail(want, fmt.Sprintf("entry %d is missing (next present is %d)", want, e.Seq))
-		case e.PrevHash != prevHash:
-			fail(e.Seq, fmt.Sprintf("entry %d does not link to entry %d", e.Seq, e.Seq-1))
-		case Hash(e) != e.Hash:
-			fail(e.Seq, fmt.Sprintf("entry %d was altered: its content does not match its hash", e.Seq))
-		default:
-			res.Entries++
-			prevHash = e.Hash
-			want++
+		if !v.Broken() && e.Seq <= headSeq {
+			v.Add(chainEntry(e))
 		}
 		return nil
 	})
 	if err != nil {
-		return res, err
+		return VerifyResult{}, err
 	}
-	if res.Broken == nil {
-		if headSeq != res.Entries || headHash != prevHash {
-			fail(res.Entries+1, fmt.Sprintf("the log ends at entry %d but %d entries were written", res.Entries, headSeq))
-		}
-	}
-	res.OK = res.Broken == nil
-	return res, nil
+	return v.Finish(headSeq, headHash, true), nil
 }

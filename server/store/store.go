@@ -104,7 +104,7 @@ func Open(ctx context.Context, dataDir, dsn string, opts ...Option) (*Store, err
 	}
 	s.db = db.WithContext(ctx)
 	if err := s.db.AutoMigrate(&Device{}, &Certificate{}, &EnrollmentToken{}, &PostureReport{},
-		&LockEvent{}, &APIKey{}, &User{}, &AuditEntry{}, &AuditHead{}, &Command{}, &Incident{}, &IncidentEvent{}, &Notification{},
+		&LockEvent{}, &APIKey{}, &User{}, &AuditEntry{}, &AuditHead{}, &AuditCheckpoint{}, &Command{}, &Incident{}, &IncidentEvent{}, &Notification{},
 		&Finding{}, &ProfileDoc{}, &Group{}, &BluetoothAllow{}, &BluetoothRequest{}, &Session{}); err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
