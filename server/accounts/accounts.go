@@ -72,7 +72,9 @@ func New(st Store, a Auditor, opts ...Option) *Service {
 // still manage its other accounts.)
 type adminGuard struct{ wasAdmin bool }
 
-func (g *adminGuard) saw(u *store.User) { g.wasAdmin = u.Role == auth.RoleITAdmin && u.DisabledAt == nil }
+func (g *adminGuard) saw(u *store.User) {
+	g.wasAdmin = u.Role == auth.RoleITAdmin && u.DisabledAt == nil
+}
 
 func (g *adminGuard) check(enabled map[string]int64) error {
 	if g.wasAdmin && enabled[auth.RoleITAdmin] < 1 {

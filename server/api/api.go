@@ -80,6 +80,9 @@ type API struct {
 	compliance       Compliance
 	complianceReader ComplianceReader
 
+	accounts   Accounts
+	userReader UserReader
+
 	routes []string
 	keys   Limiter
 }
@@ -167,6 +170,13 @@ func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrol
 		m.Handle("POST /api/v1/bluetooth/requests/{id}/endorse", a.require(a.endorseRequest, it, auth.RoleLASO, auth.RoleAuditor, auth.RoleUser))
 		m.Handle("POST /api/v1/bluetooth/requests/{id}/approve", a.require(a.decideRequest(true), it))
 		m.Handle("POST /api/v1/bluetooth/requests/{id}/deny", a.require(a.decideRequest(false), it))
+	}
+	if a.accounts != nil {
+		it := auth.RoleITAdmin
+		m.Handle("GET /api/v1/users", a.require(a.listUsers, it))
+		m.Handle("POST /api/v1/users/{id}/disable", a.require(a.userAction(a.accounts.Disable), it))
+		m.Handle("POST /api/v1/users/{id}/enable", a.require(a.userAction(a.accounts.Enable), it))
+		m.Handle("PUT /api/v1/users/{id}/role", a.require(a.setUserRole, it))
 	}
 	m.Handle("GET /api/v1/audit", a.require(a.listAudit, trail...))
 	m.Handle("GET /api/v1/audit/verify", a.require(a.verifyAudit, trail...))
