@@ -306,6 +306,9 @@ func auditVerify(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
+		if err := adm.RecordTrailVerified(ctx, res); err != nil {
+			return err
+		}
 		if !res.OK {
 			fmt.Fprintf(stdout, "audit log BROKEN at entry %d: %s (%d entries verified before it)\n", *res.Broken, res.Reason, res.Entries)
 			return errors.New("audit verification failed")

@@ -514,6 +514,15 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, v *visit) {
 		c.fail(w, r, err)
 		return
 	}
+	// AU-2: one entry for the page (its list and its verification), with
+	// the filter; a page that cannot be recorded is not shown.
+	if err := c.audit.Record(ctx, audit.Entry{Actor: v.actor(), Source: v.source, Action: audit.TrailRead, Target: "audit",
+		Outcome: audit.Success, Details: map[string]string{"action": q.Action, "before": strconv.FormatInt(q.BeforeSeq, 10),
+			"limit": strconv.Itoa(q.Limit), "entries": strconv.Itoa(len(es)), "verified": strconv.FormatBool(av.Verify.OK), "via": "console"}}); err != nil {
+		c.log.Error("audit read", "err", err)
+		c.render(w, r, http.StatusServiceUnavailable, "error", v, view{Title: "Unavailable", Error: "The audit trail cannot record this read; try again later."})
+		return
+	}
 	c.render(w, r, http.StatusOK, "audit", v, view{Title: "Audit log", D: av})
 }
 
