@@ -488,7 +488,7 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(es) > 0 {
-		a.reads.ended(key, es[len(es)-1].Seq, len(es) == limit)
+		a.reads.ended(key, es[len(es)-1].Seq)
 	}
 	out := make([]map[string]any, 0, len(es))
 	for _, e := range es {

@@ -6,11 +6,13 @@ import (
 	"time"
 )
 
-// readChains remembers, per caller and filter, where the last full page
-// of an audit list ended, so the pages of one export (each asking
-// after= the last entry it got) make one audit.read entry, not one per
-// page (AU-2). Only the server's own answer continues a chain: a caller
-// who sends an after= it was not given starts a new, audited read.
+// readChains remembers, per caller and filter, where the last page of an
+// audit list ended, so the pages of one export (each asking after= the
+// last entry it got) make one audit.read entry, not one per page (AU-2).
+// Only the server's own answer continues a chain: a caller who sends an
+// after= it was not given starts a new, audited read. A short page keeps
+// the chain too: a reader that pages until an empty answer would
+// otherwise never reach the end, each page bringing its own audit.read.
 type readChains struct {
 	mu   sync.Mutex
 	last map[string]readChain
@@ -46,17 +48,12 @@ func (c *readChains) continues(key string, after int64) bool {
 	return ok && after > 0 && ch.seq == after && c.now().Sub(ch.at) < chainTTL
 }
 
-// ended records where a page of key ended: full pages (more may follow)
-// keep the chain open, a short one closes it.
-func (c *readChains) ended(key string, lastSeq int64, full bool) {
+// ended records where a page of key ended.
+func (c *readChains) ended(key string, lastSeq int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	if !full {
-		delete(c.last, key)
-		return
-	}
-	if len(c.last) >= maxChains {
+	if _, ok := c.last[key]; !ok && len(c.last) >= maxChains {
 		for k, ch := range c.last {
 			if now.Sub(ch.at) >= chainTTL {
 				delete(c.last, k)

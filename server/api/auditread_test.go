@@ -13,7 +13,7 @@ func TestReadChains(t *testing.T) {
 	if c.continues(k, 0) {
 		t.Fatal("a first read continued a chain")
 	}
-	c.ended(k, 1000, true)
+	c.ended(k, 1000)
 	if !c.continues(k, 1000) {
 		t.Fatal("the next page of a full one was recorded again")
 	}
@@ -25,9 +25,9 @@ func TestReadChains(t *testing.T) {
 	if c.continues(k, 1000) {
 		t.Fatal("a stale chain continued")
 	}
-	c.ended(k, 2000, true)
-	c.ended(k, 2100, false)
-	if c.continues(k, 2100) {
-		t.Fatal("a short page left the chain open")
+	c.ended(k, 2000)
+	c.ended(k, 2001)
+	if !c.continues(k, 2001) || c.continues(k, 2000) {
+		t.Fatal("a chain does not follow its last page")
 	}
 }

@@ -49,7 +49,8 @@ const (
 // Reads of the trail itself (AU-2), each with the filter used (details:
 // action, target, after or before, limit, entries, via api or console).
 // The pages of one export that follow each other (after= the last entry
-// of a full page) make one TrailRead.
+// the server returned to the same caller for the same filter, within 10
+// minutes) make one TrailRead.
 const (
 	TrailRead     = "audit.read"
 	TrailVerified = "audit.verified"
