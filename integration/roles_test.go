@@ -195,7 +195,7 @@ func TestConsoleRoleMatrix(t *testing.T) {
 		visitors[role].signIn(email, pw, clock.now)
 	}
 	seen := map[string]bool{}
-	for _, rt := range console.New(nil, nil, nil, nil, nil, nil, nil).Routes() {
+	for _, rt := range console.New(nil, nil, nil, nil, nil, nil, nil, console.WithLifecycle((*accounts.Service)(nil))).Routes() {
 		seen[rt.Pattern] = true
 		allowed, ok := consoleMatrix[rt.Pattern]
 		if !ok {
