@@ -167,6 +167,9 @@ func accountLifecycle(t *testing.T, db testenv.Database) {
 			}
 		}
 	}
+	if d := e.Audit("user.disabled"); d[0].Details["sessions_ended"] != "1" || d[0].Target != "user:officer@agency.example" {
+		t.Errorf("the console's disable does not say it ended the open session: %+v", d[0])
+	}
 	if rc := e.Audit("user.role_changed"); rc[3].Details["from"] != "user" || rc[3].Details["to"] != "it-admin" {
 		t.Errorf("role change without from and to: %+v", rc[3])
 	}

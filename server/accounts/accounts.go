@@ -88,17 +88,19 @@ func (g *adminGuard) check(enabled map[string]int64) error {
 func (s *Service) Disable(ctx context.Context, id, actor, source string) (*store.User, error) {
 	at := s.now().UTC()
 	var was bool
+	var ended int64
 	var g adminGuard
 	u, err := s.store.ChangeUser(ctx, id, func(u *store.User) (store.UserChange, error) {
 		g.saw(u)
 		was = u.DisabledAt != nil
 		if was {
 			// Already off; its sessions are ended again all the same.
-			return store.UserChange{EndSessions: true}, nil
+			return store.UserChange{EndSessions: true, Ended: &ended}, nil
 		}
-		return store.UserChange{Set: map[string]any{"disabled_at": at}, EndSessions: true}, nil
+		return store.UserChange{Set: map[string]any{"disabled_at": at}, EndSessions: true, Ended: &ended}, nil
 	}, g.check)
-	return u, s.record(ctx, err, actor, source, ActionDisabled, id, u, map[string]string{"was_disabled": fmt.Sprint(was)})
+	return u, s.record(ctx, err, actor, source, ActionDisabled, id, u, map[string]string{"was_disabled": fmt.Sprint(was),
+		"sessions_ended": fmt.Sprint(ended)})
 }
 
 // Enable turns a disabled user back on. A lockout is left as it was.
@@ -123,6 +125,7 @@ func (s *Service) SetRole(ctx context.Context, id, role, actor, source string) (
 		return nil, s.record(ctx, err, actor, source, ActionRoleChanged, id, nil, map[string]string{"to": role})
 	}
 	from := ""
+	var ended int64
 	var g adminGuard
 	u, err := s.store.ChangeUser(ctx, id, func(u *store.User) (store.UserChange, error) {
 		g.saw(u)
@@ -130,9 +133,10 @@ func (s *Service) SetRole(ctx context.Context, id, role, actor, source string) (
 		if u.Role == role {
 			return store.UserChange{}, nil
 		}
-		return store.UserChange{Set: map[string]any{"role": role}, EndSessions: true}, nil
+		return store.UserChange{Set: map[string]any{"role": role}, EndSessions: true, Ended: &ended}, nil
 	}, g.check)
-	return u, s.record(ctx, err, actor, source, ActionRoleChanged, id, u, map[string]string{"from": from, "to": role})
+	return u, s.record(ctx, err, actor, source, ActionRoleChanged, id, u, map[string]string{"from": from, "to": role,
+		"sessions_ended": fmt.Sprint(ended)})
 }
 
 // record audits a step: success, or the refusal with its reason. The

@@ -3,6 +3,7 @@ package accounts_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +33,9 @@ func TestLifecycle(t *testing.T) {
 	}
 	if _, err := svc.Disable(ctx, "b", "local:t", "local"); err != nil {
 		t.Fatal(err)
+	}
+	if es, _ := st.ListAudit(ctx, store.AuditQuery{Action: accounts.ActionDisabled}); len(es) != 1 || !strings.Contains(es[0].Details, `"sessions_ended":"1"`) {
+		t.Fatalf("disable entry: %+v", es)
 	}
 	if _, err := st.GetSession(ctx, "s1"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("session of a disabled user survived: %v", err)

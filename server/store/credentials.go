@@ -184,10 +184,12 @@ func (s *Store) SessionsIdleSince(ctx context.Context, t, created time.Time) ([]
 }
 
 // UserChange is what a ChangeUser callback asks for: the columns to set
-// (none: nothing changes) and whether the user's sessions end.
+// (none: nothing changes) and whether the user's sessions end; Ended,
+// when given, receives how many did.
 type UserChange struct {
 	Set         map[string]any
 	EndSessions bool
+	Ended       *int64
 }
 
 // userChangeLock is the PostgreSQL advisory lock that serialises account
@@ -225,8 +227,12 @@ func (s *Store) ChangeUser(ctx context.Context, id string, change func(u *User) 
 			}
 		}
 		if c.EndSessions {
-			if err := tx.Delete(&Session{}, "user_id = ?", id).Error; err != nil {
-				return err
+			res := tx.Delete(&Session{}, "user_id = ?", id)
+			if res.Error != nil {
+				return res.Error
+			}
+			if c.Ended != nil {
+				*c.Ended = res.RowsAffected
 			}
 		}
 		if check != nil && len(c.Set) > 0 {
