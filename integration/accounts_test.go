@@ -181,3 +181,33 @@ func accountLifecycle(t *testing.T, db testenv.Database) {
 		t.Error("the disabled user's sign-in is not in the trail")
 	}
 }
+
+// TestLastAdminRace: two it-admins disabling each other at the same
+// moment leave one of them enabled, every time, on every database.
+func TestLastAdminRace(t *testing.T) {
+	for _, db := range testenv.Databases(t) {
+		t.Run(db.Name, func(t *testing.T) {
+			e := testenv.New(t, db.DSN(t))
+			addConsoleUser(t, e, "a@agency.example", "it-admin")
+			addConsoleUser(t, e, "b@agency.example", "it-admin")
+			a, _ := e.Server.Store.GetUserByEmail(t.Context(), "a@agency.example")
+			b, _ := e.Server.Store.GetUserByEmail(t.Context(), "b@agency.example")
+			key := e.APIKey("it-admin")
+			for round := range 10 {
+				codes := make(chan int, 2)
+				for _, id := range []string{a.ID, b.ID} {
+					go func() { codes <- e.Do("POST", "/api/v1/users/"+id+"/disable", key, nil, nil) }()
+				}
+				c1, c2 := <-codes, <-codes
+				if c1+c2 != 200+409 {
+					t.Fatalf("round %d: %d and %d, want one 200 and one 409", round, c1, c2)
+				}
+				for _, id := range []string{a.ID, b.ID} {
+					if st := e.Do("POST", "/api/v1/users/"+id+"/enable", key, nil, nil); st != 200 {
+						t.Fatalf("enable: %d", st)
+					}
+				}
+			}
+		})
+	}
+}
