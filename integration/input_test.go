@@ -26,6 +26,7 @@ import (
 	"github.com/cordon-mdm/cordon/internal/testenv"
 	"github.com/cordon-mdm/cordon/profiles"
 	"github.com/cordon-mdm/cordon/protocol"
+	"github.com/cordon-mdm/cordon/server/accounts"
 	"github.com/cordon-mdm/cordon/server/api"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
@@ -63,6 +64,7 @@ type inputFixture struct {
 	device, incident, command string
 	request                   string
 	supervisor                string
+	user                      string
 }
 
 func newInputFixture(t *testing.T, e *testenv.Env) *inputFixture {
@@ -76,6 +78,12 @@ func newInputFixture(t *testing.T, e *testenv.Env) *inputFixture {
 		t.Fatal(err)
 	}
 	fx.device = cfg.DeviceID
+	addConsoleUser(t, e, "probe-user@agency.gov", "user")
+	u, err := e.Server.Store.GetUserByEmail(t.Context(), "probe-user@agency.gov")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.user = u.ID
 	var inc struct{ ID string }
 	if st := e.Do("POST", "/api/v1/incidents", fx.keys["laso"], map[string]any{"device_id": fx.device, "kind": "compromise",
 		"started_at": time.Now().Add(-time.Minute).UTC()}, &inc); st != 201 {
@@ -108,6 +116,8 @@ func (fx *inputFixture) path(pattern string) string {
 		path = strings.Replace(path, "{id}", fx.incident, 1)
 	case strings.HasPrefix(path, "/api/v1/bluetooth/requests/"):
 		path = strings.Replace(path, "{id}", fx.request, 1)
+	case strings.HasPrefix(path, "/api/v1/users/"):
+		path = strings.Replace(path, "{id}", fx.user, 1)
 	}
 	path = strings.Replace(path, "/profiles/{name}", "/profiles/"+profiles.BaselineName, 1)
 	path = strings.Replace(path, "/groups/{name}", "/groups/"+store.DefaultGroup, 1)
@@ -175,6 +185,13 @@ func (fx *inputFixture) samples(t *testing.T) map[string]func() sample {
 			return sample{body: map[string]any{"disposition": "recovered intact"}, text: []string{"disposition"},
 				extras: map[string]func(map[string]any){
 					"ended_at 9999": func(b map[string]any) { delete(b, "disposition"); b["ended_at"] = far },
+				}}
+		},
+		"PUT /api/v1/users/{id}/role": func() sample {
+			return sample{body: map[string]any{"role": "auditor"}, text: []string{"role"},
+				extras: map[string]func(map[string]any){
+					"no role":      func(b map[string]any) { delete(b, "role") },
+					"unknown role": func(b map[string]any) { b["role"] = "root" },
 				}}
 		},
 		"PUT /api/v1/devices/{id}/group": func() sample {
@@ -399,7 +416,8 @@ func apiRoutes() []string {
 	return api.New(nil, nil, nil, nil, nil, http.NotFoundHandler(), api.WithMetrics(http.NotFoundHandler()),
 		api.WithCommands((*commands.Service)(nil), (*store.Store)(nil)),
 		api.WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
-		api.WithCompliance((*compliance.Service)(nil), (*store.Store)(nil))).Routes()
+		api.WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)),
+		api.WithAccounts((*accounts.Service)(nil), (*store.Store)(nil))).Routes()
 }
 
 // openAPIBodies says which operations of the OpenAPI document take a
@@ -581,6 +599,9 @@ func consoleForms(fx *inputFixture) map[string]struct {
 		"POST /console/bluetooth/requests/{id}/deny":         {"it-admin", url.Values{"reason": {"no"}}, nil},
 		"POST /console/bluetooth/requests/{id}/endorse":      {"it-admin", url.Values{}, nil},
 		"POST /console/users/{id}/unlock":                    {"it-admin", url.Values{}, nil},
+		"POST /console/users/{id}/disable":                   {"it-admin", url.Values{}, nil},
+		"POST /console/users/{id}/enable":                    {"it-admin", url.Values{}, nil},
+		"POST /console/users/{id}/role":                      {"it-admin", url.Values{"role": {"auditor"}}, nil},
 		"POST /console/apikeys":                              {"it-admin", url.Values{"name": {"ci-runner"}, "role": {"auditor"}}, map[string]url.Values{"name ../../etc/passwd": {"name": {"../../etc/passwd"}, "role": {"auditor"}}, "name blank": {"name": {""}, "role": {"auditor"}}, "name 4 KiB": {"name": {strings.Repeat("a", 4096)}, "role": {"auditor"}}}},
 		"POST /console/apikeys/{id}/disable":                 {"it-admin", url.Values{}, nil},
 		"POST /console/tokens":                               {"it-admin", url.Values{"ttl": {"1h"}, "uses": {"1"}, "owner": {"o@agency.gov"}}, map[string]url.Values{"ttl 0s": {"ttl": {"0s"}}, "uses 0": {"uses": {"0"}}}},

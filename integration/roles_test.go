@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cordon-mdm/cordon/internal/testenv"
+	"github.com/cordon-mdm/cordon/server/accounts"
 	"github.com/cordon-mdm/cordon/server/api"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
@@ -64,6 +65,10 @@ var roleMatrix = map[string][]string{
 	"GET /api/v1/audit/verify":                     {"auditor", "laso"},
 	"GET /api/v1/audit/checkpoints":                {"auditor", "laso"},
 	"GET /metrics":                                 {"it-admin", "laso", "auditor"},
+	"GET /api/v1/users":                            {"it-admin"},
+	"POST /api/v1/users/{id}/disable":              {"it-admin"},
+	"POST /api/v1/users/{id}/enable":               {"it-admin"},
+	"PUT /api/v1/users/{id}/role":                  {"it-admin"},
 }
 
 // TestRoleMatrix walks every registered route with every role's key and
@@ -78,7 +83,8 @@ func TestRoleMatrix(t *testing.T) {
 	routes := api.New(nil, nil, nil, nil, nil, http.NotFoundHandler(), api.WithMetrics(http.NotFoundHandler()),
 		api.WithCommands((*commands.Service)(nil), (*store.Store)(nil)),
 		api.WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
-		api.WithCompliance((*compliance.Service)(nil), (*store.Store)(nil))).Routes()
+		api.WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)),
+		api.WithAccounts((*accounts.Service)(nil), (*store.Store)(nil))).Routes()
 	sort.Strings(routes)
 	seen := map[string]bool{}
 	for _, r := range routes {
@@ -166,6 +172,9 @@ var consoleMatrix = map[string][]string{
 	"GET /console/audit":                                 {"auditor", "laso"},
 	"GET /console/users":                                 {"it-admin"},
 	"POST /console/users/{id}/unlock":                    {"it-admin"},
+	"POST /console/users/{id}/disable":                   {"it-admin"},
+	"POST /console/users/{id}/enable":                    {"it-admin"},
+	"POST /console/users/{id}/role":                      {"it-admin"},
 	"POST /console/apikeys":                              {"it-admin"},
 	"POST /console/apikeys/{id}/disable":                 {"it-admin"},
 	"GET /console/tokens":                                {"it-admin"},
@@ -187,7 +196,7 @@ func TestConsoleRoleMatrix(t *testing.T) {
 		visitors[role].signIn(email, pw, clock.now)
 	}
 	seen := map[string]bool{}
-	for _, rt := range console.New(nil, nil, nil, nil, nil, nil, nil).Routes() {
+	for _, rt := range console.New(nil, nil, nil, nil, nil, nil, nil, console.WithLifecycle((*accounts.Service)(nil))).Routes() {
 		seen[rt.Pattern] = true
 		allowed, ok := consoleMatrix[rt.Pattern]
 		if !ok {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cordon-mdm/cordon/enroll"
 	"github.com/cordon-mdm/cordon/internal/auditchain"
+	"github.com/cordon-mdm/cordon/server/accounts"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/auth"
 	"github.com/cordon-mdm/cordon/server/console"
@@ -170,3 +171,43 @@ func (a *Admin) ResetMFA(ctx context.Context, email string) error {
 
 // ActionMFAReset is recorded when a user's second factor is removed.
 const ActionMFAReset = "user.mfa_reset"
+
+// DisableUser turns a console user off from the host (W.3): no sign-in,
+// and every open session ends. The last enabled it-admin is refused.
+func (a *Admin) DisableUser(ctx context.Context, email string) error {
+	return a.lifecycle(ctx, email, accounts.New(a.Store, a.Audit).Disable)
+}
+
+// EnableUser turns a disabled console user back on.
+func (a *Admin) EnableUser(ctx context.Context, email string) error {
+	return a.lifecycle(ctx, email, accounts.New(a.Store, a.Audit).Enable)
+}
+
+// SetUserRole changes a console user's role; the last enabled it-admin
+// cannot be demoted.
+func (a *Admin) SetUserRole(ctx context.Context, email, role string) error {
+	svc := accounts.New(a.Store, a.Audit)
+	return a.lifecycle(ctx, email, func(ctx context.Context, id, actor, source string) (*store.User, error) {
+		return svc.SetRole(ctx, id, role, actor, source)
+	})
+}
+
+func (a *Admin) lifecycle(ctx context.Context, email string, do func(ctx context.Context, id, actor, source string) (*store.User, error)) error {
+	u, err := a.Store.GetUserByEmail(ctx, email)
+	if err != nil {
+		return fmt.Errorf("no user %s: %w", email, err)
+	}
+	_, err = do(ctx, u.ID, a.actor, "local")
+	return err
+}
+
+// RecordTrailVerified audits a verification run on the host (AU-2), as
+// the API's and the console's are.
+func (a *Admin) RecordTrailVerified(ctx context.Context, res audit.VerifyResult) error {
+	details := map[string]string{"ok": fmt.Sprint(res.OK), "entries": fmt.Sprint(res.Entries), "via": "host"}
+	if res.Broken != nil {
+		details["broken_seq"] = fmt.Sprint(*res.Broken)
+	}
+	return a.Audit.Record(ctx, audit.Entry{Actor: a.actor, Source: "local", Action: audit.TrailVerified, Target: "audit",
+		Outcome: audit.Success, Details: details})
+}

@@ -32,6 +32,7 @@ import (
 	"github.com/cordon-mdm/cordon/internal/version"
 	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/protocol"
+	"github.com/cordon-mdm/cordon/server/accounts"
 	"github.com/cordon-mdm/cordon/server/api"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/auth"
@@ -459,8 +460,10 @@ func (s *Server) Start(ctx context.Context) error {
 	handler := api.New(s.Store, s.Audit, enr, devices{s}, caInfo{s.CA}, enr,
 		api.WithLogger(s.log), api.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
 		api.WithCommands(s.Commands, s.Store), api.WithIncidents(s.Incidents, s.Store),
-		api.WithCompliance(s.Compliance, s.Store), api.WithKeyLimiter(s.keyGuesses), api.WithCheckpoints(s.AuditAnchor))
-	copts2 := []console.Option{console.WithLogger(s.log), console.WithLockout(s.cfg.lockout), console.WithBanner(s.cfg.banner)}
+		api.WithCompliance(s.Compliance, s.Store), api.WithKeyLimiter(s.keyGuesses), api.WithCheckpoints(s.AuditAnchor),
+		api.WithAccounts(accounts.New(s.Store, s.Audit), s.Store))
+	copts2 := []console.Option{console.WithLogger(s.log), console.WithLockout(s.cfg.lockout), console.WithBanner(s.cfg.banner),
+		console.WithLifecycle(accounts.New(s.Store, s.Audit))}
 	if s.cfg.consoleClock != nil {
 		copts2 = append(copts2, console.WithClock(s.cfg.consoleClock))
 	}

@@ -33,6 +33,9 @@ const usage = `usage: cordon-server COMMAND [flags]
   user passwd      change a console user's password (CJIS rules, not the last 10)
   user unlock      lift a console user's lockout after 5 failed sign-ins
   user reset-mfa   remove a console user's second factor (lost phone)
+  user disable     turn a console user off: no sign-in, open sessions end
+  user enable      turn a disabled console user back on
+  user role        change a console user's role (--role)
   ca fingerprint   print the root CA's SHA-256 fingerprint
   audit verify     verify the audit log's hash chain against the signed checkpoints
   audit checkpoint sign a checkpoint of the audit chain now
@@ -73,6 +76,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return userUnlock(rest, stdout)
 	case "user reset-mfa":
 		return userResetMFA(rest, stdout)
+	case "user disable":
+		return userLifecycle("user disable", rest, stdout, (*server.Admin).DisableUser, "%s disabled; their sessions have ended\n")
+	case "user enable":
+		return userLifecycle("user enable", rest, stdout, (*server.Admin).EnableUser, "%s enabled\n")
+	case "user role":
+		return userRole(rest, stdout)
 	case "ca fingerprint":
 		fs := newFlags("ca fingerprint")
 		data := fs.String("data", server.DefaultDataDir, "data dir")
@@ -258,6 +267,31 @@ func userResetMFA(args []string, stdout io.Writer) error {
 	})
 }
 
+func userLifecycle(name string, args []string, stdout io.Writer, do func(*server.Admin, context.Context, string) error, done string) error {
+	fs := newFlags(name)
+	email := fs.String("email", "", "the user's email")
+	return withAdmin(fs, args, func(ctx context.Context, adm *server.Admin) error {
+		if err := do(adm, ctx, *email); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, done, *email)
+		return nil
+	})
+}
+
+func userRole(args []string, stdout io.Writer) error {
+	fs := newFlags("user role")
+	email := fs.String("email", "", "the user's email")
+	role := fs.String("role", "", "it-admin, laso, auditor or user")
+	return withAdmin(fs, args, func(ctx context.Context, adm *server.Admin) error {
+		if err := adm.SetUserRole(ctx, *email, *role); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s now has role %s; their sessions have ended\n", *email, *role)
+		return nil
+	})
+}
+
 func userAdd(args []string, stdout io.Writer) error {
 	fs := newFlags("user add")
 	email := fs.String("email", "", "the user's email")
@@ -281,6 +315,9 @@ func auditVerify(args []string, stdout io.Writer) error {
 	return withAdmin(fs, args, func(ctx context.Context, adm *server.Admin) error {
 		res, err := adm.Audit.Verify(ctx)
 		if err != nil {
+			return err
+		}
+		if err := adm.RecordTrailVerified(ctx, res); err != nil {
 			return err
 		}
 		if !res.OK {

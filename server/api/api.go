@@ -81,8 +81,12 @@ type API struct {
 	compliance       Compliance
 	complianceReader ComplianceReader
 
+	accounts   Accounts
+	userReader UserReader
+
 	routes []string
 	keys   Limiter
+	reads  *readChains
 
 	checkpoints Checkpoints
 }
@@ -124,7 +128,7 @@ func WithMetrics(h http.Handler) Option { return func(a *API) { a.metrics = h } 
 // New builds the handler. enrollHandler serves POST /enroll.
 func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrollHandler http.Handler, opts ...Option) *API {
 	a := &API{store: st, audit: auditor, tokens: tokens, devices: devices, ca: ca, enroll: enrollHandler,
-		log: slog.New(slog.DiscardHandler), mux: http.NewServeMux(), keys: noLimit{}}
+		log: slog.New(slog.DiscardHandler), mux: http.NewServeMux(), keys: noLimit{}, reads: newReadChains()}
 	for _, o := range opts {
 		o(a)
 	}
@@ -180,6 +184,13 @@ func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrol
 		m.Handle("POST /api/v1/bluetooth/requests/{id}/endorse", a.require(a.endorseRequest, it, auth.RoleLASO, auth.RoleAuditor, auth.RoleUser))
 		m.Handle("POST /api/v1/bluetooth/requests/{id}/approve", a.require(a.decideRequest(true), it))
 		m.Handle("POST /api/v1/bluetooth/requests/{id}/deny", a.require(a.decideRequest(false), it))
+	}
+	if a.accounts != nil {
+		it := auth.RoleITAdmin
+		m.Handle("GET /api/v1/users", a.require(a.listUsers, it))
+		m.Handle("POST /api/v1/users/{id}/disable", a.require(a.userAction(a.accounts.Disable), it))
+		m.Handle("POST /api/v1/users/{id}/enable", a.require(a.userAction(a.accounts.Enable), it))
+		m.Handle("PUT /api/v1/users/{id}/role", a.require(a.setUserRole, it))
 	}
 	m.Handle("GET /api/v1/audit", a.require(a.listAudit, trail...))
 	m.Handle("GET /api/v1/audit/verify", a.require(a.verifyAudit, trail...))
@@ -473,6 +484,26 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
+	limit := q.Limit
+	if limit == 0 {
+		limit = 1000 // the store's default
+	}
+	// AU-2: the read is recorded, with its filter, before anything of it
+	// is sent; a read that cannot be recorded is not answered.
+	key := chainKey(principal(r).Actor, q.Action, q.Target, limit)
+	if !a.reads.continues(key, q.AfterSeq) {
+		if err := a.audit.Record(r.Context(), audit.Entry{Actor: principal(r).Actor, Source: httpjson.RemoteHost(r),
+			Action: audit.TrailRead, Target: "audit", Outcome: audit.Success, Details: map[string]string{
+				"action": q.Action, "target": q.Target, "after": strconv.FormatInt(q.AfterSeq, 10),
+				"limit": strconv.Itoa(limit), "entries": strconv.Itoa(len(es)), "via": "api"}}); err != nil {
+			a.log.Error("audit read", "err", err)
+			httpjson.Error(w, http.StatusServiceUnavailable, "the audit trail cannot record this read; try again later")
+			return
+		}
+	}
+	if len(es) > 0 {
+		a.reads.ended(key, es[len(es)-1].Seq)
+	}
 	out := make([]map[string]any, 0, len(es))
 	for _, e := range es {
 		var details map[string]string
@@ -490,6 +521,16 @@ func (a *API) verifyAudit(w http.ResponseWriter, r *http.Request) {
 	res, err := a.audit.Verify(r.Context())
 	if err != nil {
 		a.fail(w, err)
+		return
+	}
+	details := map[string]string{"ok": strconv.FormatBool(res.OK), "entries": strconv.FormatInt(res.Entries, 10), "via": "api"}
+	if res.Broken != nil {
+		details["broken_seq"] = strconv.FormatInt(*res.Broken, 10)
+	}
+	if err := a.audit.Record(r.Context(), audit.Entry{Actor: principal(r).Actor, Source: httpjson.RemoteHost(r),
+		Action: audit.TrailVerified, Target: "audit", Outcome: audit.Success, Details: details}); err != nil {
+		a.log.Error("audit verify", "err", err)
+		httpjson.Error(w, http.StatusServiceUnavailable, "the audit trail cannot record this read; try again later")
 		return
 	}
 	httpjson.Write(w, http.StatusOK, res)

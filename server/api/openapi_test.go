@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cordon-mdm/cordon/server/accounts"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/incidents"
@@ -21,7 +22,8 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	a := New(nil, nil, nil, nil, nil, http.NotFoundHandler(), WithMetrics(http.NotFoundHandler()),
 		WithCommands((*commands.Service)(nil), (*store.Store)(nil)),
 		WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
-		WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)))
+		WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)),
+		WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)))
 	registered := map[string]bool{}
 	for _, r := range a.Routes() {
 		method, path, ok := strings.Cut(r, " ")

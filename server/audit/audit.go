@@ -46,6 +46,16 @@ const (
 	GuessesRefused = "auth.guesses_refused"
 )
 
+// Reads of the trail itself (AU-2), each with the filter used (details:
+// action, target, after or before, limit, entries, via api or console).
+// The pages of one export that follow each other (after= the last entry
+// the server returned to the same caller for the same filter, within 10
+// minutes) make one TrailRead.
+const (
+	TrailRead     = "audit.read"
+	TrailVerified = "audit.verified"
+)
+
 // DeviceClockSkew: a report's time was not believed (more than
 // protocol.MaxClockSkew ahead of its receipt, or before enrollment) and
 // the report was kept at its receive time; once per connection.

@@ -96,6 +96,17 @@ type Compliance interface {
 	Decide(ctx context.Context, id string, approve bool, reason string, expires *time.Time, actor, source string) (*store.BluetoothRequest, error)
 }
 
+// Lifecycle disables, re-enables and re-roles console users
+// (server/accounts, the rules the API and the host command share).
+type Lifecycle interface {
+	Disable(ctx context.Context, id, actor, source string) (*store.User, error)
+	Enable(ctx context.Context, id, actor, source string) (*store.User, error)
+	SetRole(ctx context.Context, id, role, actor, source string) (*store.User, error)
+}
+
+// WithLifecycle serves the Users page's disable, enable and role actions.
+func WithLifecycle(l Lifecycle) Option { return func(c *Console) { c.lifecycle = l } }
+
 // Tokens issues enrollment tokens.
 type Tokens interface {
 	CreateToken(ctx context.Context, req enroll.TokenRequest, actor, source string) (string, time.Time, error)
@@ -123,6 +134,7 @@ type Console struct {
 	incidents  Incidents
 	compliance Compliance
 	tokens     Tokens
+	lifecycle  Lifecycle
 
 	now     func() time.Time
 	lockout auth.LockoutPolicy
@@ -219,6 +231,11 @@ func New(accounts Accounts, records Records, auditor Auditor, cmds Commands, inc
 	c.page("GET /console/audit", c.auditPage, auth.RoleAuditor, laso)
 	c.page("GET /console/users", c.usersPage, it)
 	c.page("POST /console/users/{id}/unlock", c.unlockUser, it)
+	if c.lifecycle != nil {
+		c.page("POST /console/users/{id}/disable", c.disableUser, it)
+		c.page("POST /console/users/{id}/enable", c.enableUser, it)
+		c.page("POST /console/users/{id}/role", c.setUserRole, it)
+	}
 	c.page("POST /console/apikeys", c.createAPIKey, it)
 	c.page("POST /console/apikeys/{id}/disable", c.disableAPIKey, it)
 	c.page("GET /console/tokens", c.tokensPage, it)

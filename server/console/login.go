@@ -97,6 +97,16 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
+	if u.DisabledAt != nil {
+		// As for an unknown user: the password is checked against nothing
+		// and the answer is the wrong-password one, so a disabled account
+		// tells nobody whether the password was right.
+		auth.CheckPassword(dummyHash(), password)
+		c.record(ctx, "user:"+u.Email, src, ActionLogin, "user:"+u.Email, audit.Denied,
+			map[string]string{"step": "password", "reason": "account disabled"})
+		again(http.StatusUnauthorized, wrongLogin)
+		return
+	}
 	if c.stillLocked(ctx, u, src) {
 		// The password is not even checked: a locked account answers
 		// nothing about it.
@@ -188,6 +198,15 @@ func (c *Console) holdSignIn(w http.ResponseWriter, r *http.Request, v *visit, s
 		return nil, false
 	}
 	v.user = u
+	if u.DisabledAt != nil {
+		unlock()
+		c.accounts.DeleteSession(ctx, v.session.ID)
+		clearCookie(w, sessionCookie)
+		c.record(ctx, v.actor(), v.source, ActionLogin, v.actor(), audit.Denied,
+			map[string]string{"step": step, "reason": "account disabled"})
+		c.toBanner(w, r, "ended")
+		return nil, false
+	}
 	if c.stillLocked(ctx, u, v.source) {
 		unlock()
 		c.accounts.DeleteSession(ctx, v.session.ID)

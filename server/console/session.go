@@ -177,6 +177,15 @@ func (c *Console) visit(w http.ResponseWriter, r *http.Request) (*visit, bool) {
 		c.toBanner(w, r, "")
 		return nil, false
 	}
+	if u.DisabledAt != nil {
+		// Disabling ends the sessions in the same transaction; this is the
+		// second line, for a session that raced the disable.
+		c.accounts.DeleteSession(ctx, s.ID)
+		clearCookie(w, sessionCookie)
+		c.refuseSession(r, u.Email, src)
+		c.toBanner(w, r, "ended")
+		return nil, false
+	}
 	now := c.now()
 	if expired(s, now) {
 		c.endSession(ctx, s, u.Email, src, now)
@@ -230,6 +239,12 @@ func (c *Console) ExpireSessions(ctx context.Context) error {
 		c.endSession(ctx, &ss[i], email, "server", now)
 	}
 	return nil
+}
+
+// refuseSession audits a request on the session of a disabled user.
+func (c *Console) refuseSession(r *http.Request, email, src string) {
+	c.record(r.Context(), "user:"+email, src, ActionDenied, r.Method+" "+r.URL.Path, audit.Denied,
+		map[string]string{"reason": "account disabled"})
 }
 
 // toBanner sends a visitor without a session to the start of sign-in.

@@ -12,6 +12,7 @@ import (
 	"github.com/cordon-mdm/cordon/enroll"
 	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/profiles"
+	"github.com/cordon-mdm/cordon/server/accounts"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/incidents"
@@ -29,12 +30,14 @@ func Of(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, commands.ErrForbidden), errors.Is(err, compliance.ErrForbidden):
 		return http.StatusForbidden
-	case errors.Is(err, store.ErrConflict), errors.Is(err, compliance.ErrState), errors.Is(err, commands.ErrRevoked):
+	case errors.Is(err, store.ErrConflict), errors.Is(err, compliance.ErrState), errors.Is(err, commands.ErrRevoked),
+		errors.Is(err, accounts.ErrLastAdmin):
 		return http.StatusConflict
 	case errors.Is(err, input.ErrInvalid), errors.As(err, &pe),
 		errors.Is(err, enroll.ErrInvalid), errors.Is(err, commands.ErrInvalid), errors.Is(err, commands.ErrConfirm),
 		errors.Is(err, incidents.ErrInvalid), errors.Is(err, incidents.ErrTransition),
-		errors.Is(err, compliance.ErrInvalid), errors.Is(err, compliance.ErrNameMismatch):
+		errors.Is(err, compliance.ErrInvalid), errors.Is(err, compliance.ErrNameMismatch),
+		errors.Is(err, accounts.ErrInvalid):
 		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError

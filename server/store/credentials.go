@@ -182,3 +182,80 @@ func (s *Store) SessionsIdleSince(ctx context.Context, t, created time.Time) ([]
 	var ss []Session
 	return ss, s.with(ctx).Where("last_seen < ? OR created_at < ?", t, created).Limit(1000).Find(&ss).Error
 }
+
+// UserChange is what a ChangeUser callback asks for: the columns to set
+// (none: nothing changes) and whether the user's sessions end; Ended,
+// when given, receives how many did.
+type UserChange struct {
+	Set         map[string]any
+	EndSessions bool
+	Ended       *int64
+}
+
+// userChangeLock is the PostgreSQL advisory lock that serialises account
+// changes, so two it-admins disabling each other at once cannot both see
+// the other still enabled.
+const userChangeLock = 0x636f7264 // "cord"
+
+// ChangeUser changes one user in a transaction: change sees the current
+// row and says what to set; check (when given) then sees the number of
+// enabled users per role after the change and may refuse it, which rolls
+// everything back. It returns the user as changed.
+func (s *Store) ChangeUser(ctx context.Context, id string, change func(u *User) (UserChange, error),
+	check func(enabledByRole map[string]int64) error) (*User, error) {
+	var out User
+	err := s.with(ctx).Transaction(func(tx *gorm.DB) error {
+		if s.dialect == "postgres" {
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", userChangeLock).Error; err != nil {
+				return err
+			}
+		} else if err := tx.Exec("UPDATE users SET role = role WHERE id = ?", id).Error; err != nil {
+			// SQLite: take the write lock before reading, so another
+			// process's change waits instead of failing to upgrade.
+			return err
+		}
+		if err := tx.First(&out, "id = ?", id).Error; err != nil {
+			return notFound(err)
+		}
+		c, err := change(&out)
+		if err != nil {
+			return err
+		}
+		if len(c.Set) > 0 {
+			if err := tx.Model(&User{}).Where("id = ?", id).Updates(c.Set).Error; err != nil {
+				return err
+			}
+		}
+		if c.EndSessions {
+			res := tx.Delete(&Session{}, "user_id = ?", id)
+			if res.Error != nil {
+				return res.Error
+			}
+			if c.Ended != nil {
+				*c.Ended = res.RowsAffected
+			}
+		}
+		if check != nil && len(c.Set) > 0 {
+			var rows []struct {
+				Role string
+				N    int64
+			}
+			if err := tx.Model(&User{}).Select("role, count(*) AS n").Where("disabled_at IS NULL").Group("role").Scan(&rows).Error; err != nil {
+				return err
+			}
+			counts := map[string]int64{}
+			for _, r := range rows {
+				counts[r.Role] = r.N
+			}
+			if err := check(counts); err != nil {
+				return err
+			}
+		}
+		out = User{}
+		return tx.First(&out, "id = ?", id).Error
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -142,6 +142,10 @@ type User struct {
 	// RecoveryCodes are the SHA-256 hashes of the unused one-time
 	// recovery codes, JSON.
 	RecoveryCodes string
+
+	// DisabledAt is set while an it-admin has turned the account off
+	// (agency policy W.3, server/accounts): no sign-in, no session.
+	DisabledAt *time.Time
 }
 
 // Session is a console sign-in. ID is the SHA-256 of the cookie's token,
