@@ -372,6 +372,10 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.cfg.webhookURL != nil {
 		nopts = append(nopts, notify.WithWebhook(s.cfg.webhookURL, s.cfg.webhookSecret))
 	}
+	if s.cfg.incidentClock != nil {
+		// IR-6: accept times and discovery run on one clock.
+		nopts = append(nopts, notify.WithClock(s.cfg.incidentClock))
+	}
 	s.Notify = notify.New(s.Store, nopts...)
 	iopts := []incidents.Option{incidents.WithLogger(s.log), incidents.WithNotifier(s.Notify),
 		incidents.WithLocker(s.Commands), incidents.WithDeviceChanged(s.quarantineChanged)}

@@ -65,6 +65,8 @@ type Records interface {
 	ListIncidents(ctx context.Context) ([]store.Incident, error)
 	GetIncident(ctx context.Context, id string) (*store.Incident, error)
 	IncidentTimeline(ctx context.Context, id string) ([]store.IncidentEvent, error)
+	IncidentNotifications(ctx context.Context, id string) ([]store.Notification, error)
+	NotificationsForIncidents(ctx context.Context, ids []string) ([]store.Notification, error)
 	ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry, error)
 	BluetoothAllowList(ctx context.Context) ([]store.BluetoothAllow, error)
 	ListBluetoothRequests(ctx context.Context) ([]store.BluetoothRequest, error)
@@ -84,6 +86,8 @@ type Commands interface {
 // Incidents updates incidents.
 type Incidents interface {
 	Update(ctx context.Context, id string, u incidents.Update) (*store.Incident, error)
+	// ReportClock is IR-6's reporting clock on the service's clock.
+	ReportClock(inc *store.Incident, ns []store.Notification) incidents.Reporting
 }
 
 // Compliance answers device standing and runs the Bluetooth allow-list.

@@ -72,6 +72,10 @@ func WithLink(base string) Option { return func(s *Service) { s.link = strings.T
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
+// WithClock replaces the clock (tests): queue times and the accept time
+// recorded per notification (IR-6's reporting clock reads it).
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
 // WithRetry sets the first retry delay (doubling up to 15 minutes).
 func WithRetry(d time.Duration) Option { return func(s *Service) { s.retry = d } }
 
@@ -192,6 +196,8 @@ func (s *Service) Deliver(ctx context.Context) {
 		n.Attempts++
 		now := s.now().UTC()
 		if err == nil {
+			// SentAt is the accept time: the SMTP server's 250 after
+			// DATA, or the webhook's 2xx.
 			n.SentAt, n.LastError = &now, ""
 		} else {
 			n.LastError = err.Error()
