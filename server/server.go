@@ -42,6 +42,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/incidents"
 	"github.com/cordon-mdm/cordon/server/notify"
 	"github.com/cordon-mdm/cordon/server/ratelimit"
+	"github.com/cordon-mdm/cordon/server/review"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -72,6 +73,8 @@ type config struct {
 	incidentClock                          func() time.Time
 	complianceClock                        func() time.Time
 	consoleClock                           func() time.Time
+	reviewInterval                         time.Duration
+	reviewClock                            func() time.Time
 	lockout                                auth.LockoutPolicy
 	banner                                 string
 }
@@ -156,6 +159,28 @@ func WithWebhook(rawURL, secretFile string) Option {
 // the 15-minute line without waiting 15 minutes).
 func WithIncidentClock(now func() time.Time) Option {
 	return func(c *config) error { c.incidentClock = now; return nil }
+}
+
+// WithAuditReviewInterval sets how often the audit review (AU-6, agency
+// policy F.2) is produced: weekly by default, shorter when the threat
+// level rises (F.3); at least one hour.
+func WithAuditReviewInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d == 0 {
+			return nil
+		}
+		if d < review.MinInterval {
+			return fmt.Errorf("--audit-review-interval: %v is shorter than the minimum of %v", d, review.MinInterval)
+		}
+		c.reviewInterval = d
+		return nil
+	}
+}
+
+// WithReviewClock replaces the clock audit reviews are produced and
+// judged overdue by (tests: a week without waiting a week).
+func WithReviewClock(now func() time.Time) Option {
+	return func(c *config) error { c.reviewClock = now; return nil }
 }
 
 // WithConsoleClock replaces the clock of console sign-in: lockouts, the
@@ -273,6 +298,8 @@ type Server struct {
 	Compliance *compliance.Service
 	// Notify sends incident notifications from the outbox, set by Start.
 	Notify *notify.Service
+	// Review produces and records the audit reviews (AU-6), set by Start.
+	Review *review.Service
 	cmdKey ed25519.PrivateKey
 
 	// enrollGuesses and keyGuesses limit failed enrollment tokens and API
@@ -392,6 +419,14 @@ func (s *Server) Start(ctx context.Context) error {
 		copts = append(copts, compliance.WithClock(s.cfg.complianceClock))
 	}
 	s.Compliance = compliance.New(s.Store, s.Audit, copts...)
+	ropts := []review.Option{review.WithLogger(s.log), review.WithMailer(s.Notify), review.WithReporting(s.reportClock)}
+	if s.cfg.reviewInterval > 0 {
+		ropts = append(ropts, review.WithInterval(s.cfg.reviewInterval))
+	}
+	if s.cfg.reviewClock != nil {
+		ropts = append(ropts, review.WithClock(s.cfg.reviewClock))
+	}
+	s.Review = review.New(s.Store, s.Audit, ropts...)
 	if err := s.Compliance.Init(ctx); err != nil {
 		return fmt.Errorf("compliance profiles: %w", err)
 	}
@@ -415,8 +450,9 @@ func (s *Server) Start(ctx context.Context) error {
 	handler := api.New(s.Store, s.Audit, enr, devices{s}, caInfo{s.CA}, enr,
 		api.WithLogger(s.log), api.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
 		api.WithCommands(s.Commands, s.Store), api.WithIncidents(s.Incidents, s.Store),
-		api.WithCompliance(s.Compliance, s.Store), api.WithKeyLimiter(s.keyGuesses))
-	copts2 := []console.Option{console.WithLogger(s.log), console.WithLockout(s.cfg.lockout), console.WithBanner(s.cfg.banner)}
+		api.WithCompliance(s.Compliance, s.Store), api.WithKeyLimiter(s.keyGuesses), api.WithReviews(s.Review))
+	copts2 := []console.Option{console.WithLogger(s.log), console.WithLockout(s.cfg.lockout), console.WithBanner(s.cfg.banner),
+		console.WithReviews(s.Review)}
 	if s.cfg.consoleClock != nil {
 		copts2 = append(copts2, console.WithClock(s.cfg.consoleClock))
 	}
@@ -514,6 +550,9 @@ func (s *Server) sweep(ctx context.Context) {
 		s.log.Error("compliance sweep", "err", err)
 	}
 	s.Commands.Expire(ctx)
+	if _, err := s.Review.Produce(ctx); err != nil {
+		s.log.Error("audit review", "err", err)
+	}
 	s.Notify.Deliver(ctx)
 	s.recordGuesses(ctx, false)
 	if s.console != nil {
@@ -546,6 +585,19 @@ func (s *Server) recordGuesses(ctx context.Context, final bool) {
 					"window_start": sum.Start.UTC().Format(time.RFC3339), "window_end": sum.End.UTC().Format(time.RFC3339)}})
 		}
 	}
+}
+
+// reportClock is an incident's IR-6 reporting clock, for the review.
+func (s *Server) reportClock(ctx context.Context, id string) (incidents.Reporting, error) {
+	inc, err := s.Store.GetIncident(ctx, id)
+	if err != nil {
+		return incidents.Reporting{}, err
+	}
+	ns, err := s.Store.IncidentNotifications(ctx, id)
+	if err != nil {
+		return incidents.Reporting{}, err
+	}
+	return s.Incidents.ReportClock(inc, ns), nil
 }
 
 // quarantineChanged: an incident quarantined or released a device; its

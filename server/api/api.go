@@ -80,6 +80,8 @@ type API struct {
 	compliance       Compliance
 	complianceReader ComplianceReader
 
+	reviews Reviews
+
 	routes []string
 	keys   Limiter
 }
@@ -170,6 +172,11 @@ func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrol
 	}
 	m.Handle("GET /api/v1/audit", a.require(a.listAudit, trail...))
 	m.Handle("GET /api/v1/audit/verify", a.require(a.verifyAudit, trail...))
+	if a.reviews != nil {
+		// AU-6: the LASO records the review; the auditor reads it too.
+		m.Handle("GET /api/v1/audit/reviews", a.require(a.listReviews, trail...))
+		m.Handle("POST /api/v1/audit/reviews", a.require(a.recordReview, auth.RoleLASO))
+	}
 	if a.metrics != nil {
 		m.Handle("GET /metrics", a.require(a.metrics.ServeHTTP, staff...))
 	}

@@ -127,6 +127,7 @@ type Console struct {
 	incidents  Incidents
 	compliance Compliance
 	tokens     Tokens
+	reviews    Reviews
 
 	now     func() time.Time
 	lockout auth.LockoutPolicy
@@ -221,6 +222,10 @@ func New(accounts Accounts, records Records, auditor Auditor, cmds Commands, inc
 	// supervisor the request names.
 	c.page("POST /console/bluetooth/requests/{id}/endorse", c.endorseRequest, anyone...)
 	c.page("GET /console/audit", c.auditPage, auth.RoleAuditor, laso)
+	if c.reviews != nil {
+		c.page("GET /console/reviews", c.reviewsPage, auth.RoleAuditor, laso)
+		c.page("POST /console/reviews/{id}", c.recordReview, laso)
+	}
 	c.page("GET /console/users", c.usersPage, it)
 	c.page("POST /console/users/{id}/unlock", c.unlockUser, it)
 	c.page("POST /console/apikeys", c.createAPIKey, it)

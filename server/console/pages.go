@@ -101,6 +101,8 @@ type overviewView struct {
 	// with no notification accepted an hour after discovery.
 	Reporting map[string]incidents.Reporting
 	Overdue   []store.Incident
+	// ReviewOverdue: an audit review (AU-6) is overdue.
+	ReviewOverdue bool
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, v *visit) {
@@ -157,6 +159,10 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, v *visit) {
 		}
 	}
 	if o.Reporting, err = c.reporting(r.Context(), o.Incidents); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if o.ReviewOverdue, err = c.reviewOverdue(r.Context()); err != nil {
 		c.fail(w, r, err)
 		return
 	}
@@ -372,9 +378,9 @@ type incidentView struct {
 	Reporting     incidents.Reporting
 	Notifications []store.Notification
 	Incident      *store.Incident
-	Device   *store.Device
-	Timeline []store.IncidentEvent
-	Next     []string
+	Device        *store.Device
+	Timeline      []store.IncidentEvent
+	Next          []string
 }
 
 func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, v *visit) {
