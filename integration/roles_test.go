@@ -14,6 +14,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/console"
 	"github.com/cordon-mdm/cordon/server/incidents"
+	"github.com/cordon-mdm/cordon/server/review"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -62,6 +63,8 @@ var roleMatrix = map[string][]string{
 	"POST /api/v1/bluetooth/requests/{id}/deny":    {"it-admin"},
 	"GET /api/v1/audit":                            {"auditor", "laso"},
 	"GET /api/v1/audit/verify":                     {"auditor", "laso"},
+	"GET /api/v1/audit/reviews":                    {"auditor", "laso"},
+	"POST /api/v1/audit/reviews":                   {"laso"},
 	"GET /metrics":                                 {"it-admin", "laso", "auditor"},
 }
 
@@ -77,7 +80,7 @@ func TestRoleMatrix(t *testing.T) {
 	routes := api.New(nil, nil, nil, nil, nil, http.NotFoundHandler(), api.WithMetrics(http.NotFoundHandler()),
 		api.WithCommands((*commands.Service)(nil), (*store.Store)(nil)),
 		api.WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
-		api.WithCompliance((*compliance.Service)(nil), (*store.Store)(nil))).Routes()
+		api.WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)), api.WithReviews((*review.Service)(nil))).Routes()
 	sort.Strings(routes)
 	seen := map[string]bool{}
 	for _, r := range routes {
@@ -163,6 +166,8 @@ var consoleMatrix = map[string][]string{
 	"POST /console/bluetooth/requests/{id}/deny":         {"it-admin"},
 	"POST /console/bluetooth/requests/{id}/endorse":      {"it-admin", "laso", "auditor", "user"},
 	"GET /console/audit":                                 {"auditor", "laso"},
+	"GET /console/reviews":                               {"auditor", "laso"},
+	"POST /console/reviews/{id}":                         {"laso"},
 	"GET /console/users":                                 {"it-admin"},
 	"POST /console/users/{id}/unlock":                    {"it-admin"},
 	"POST /console/apikeys":                              {"it-admin"},
