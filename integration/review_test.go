@@ -42,10 +42,14 @@ type reviewList struct {
 // overdue in the API and on the console overview; the LASO records it
 // (audit.reviewed) and the flag clears.
 func TestWeeklyAuditReview(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, dsn func(testing.TB) string) { weeklyAuditReview(t, dsn(t)) })
+}
+
+func weeklyAuditReview(t *testing.T, dsn string) {
 	addr := freePort(t)
 	smtpd := startSMTP(t, addr, filepath.Join(t.TempDir(), "mail"))
 	rc := &skewClock{}
-	e := testenv.New(t, "", server.WithSMTP("smtp://"+addr, "cordon@pd.example"), server.WithSweepInterval(200*time.Millisecond),
+	e := testenv.New(t, dsn, server.WithSMTP("smtp://"+addr, "cordon@pd.example"), server.WithSweepInterval(200*time.Millisecond),
 		server.WithReviewClock(rc.now))
 	lasoPW := addConsoleUser(t, e, "laso1@pd.example", "laso")
 	addConsoleUser(t, e, "laso2@pd.example", "laso")
