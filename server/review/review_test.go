@@ -19,7 +19,7 @@ type clock struct {
 	t  time.Time
 }
 
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 type mail struct {
@@ -174,7 +174,7 @@ func TestShorterIntervalUnderThreat(t *testing.T) {
 	st, log, c, _, _ := setup(t)
 	svc := New(st, log, WithClock(c.now), WithInterval(24*time.Hour))
 	start := c.now()
-	week(t, log, c, start) // 17 entries, 3 h apart: 51 h
+	week(t, log, c, start)           // 17 entries, 3 h apart: 51 h
 	c.set(start.Add(28 * time.Hour)) // the first entry is at +3 h
 	rv, err := svc.Produce(ctx)
 	if err != nil || rv == nil {
