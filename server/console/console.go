@@ -222,10 +222,8 @@ func New(accounts Accounts, records Records, auditor Auditor, cmds Commands, inc
 	// supervisor the request names.
 	c.page("POST /console/bluetooth/requests/{id}/endorse", c.endorseRequest, anyone...)
 	c.page("GET /console/audit", c.auditPage, auth.RoleAuditor, laso)
-	if c.reviews != nil {
-		c.page("GET /console/reviews", c.reviewsPage, auth.RoleAuditor, laso)
-		c.page("POST /console/reviews/{id}", c.recordReview, laso)
-	}
+	c.page("GET /console/reviews", c.reviewsPage, auth.RoleAuditor, laso)
+	c.page("POST /console/reviews/{id}", c.recordReview, laso)
 	c.page("GET /console/users", c.usersPage, it)
 	c.page("POST /console/users/{id}/unlock", c.unlockUser, it)
 	c.page("POST /console/apikeys", c.createAPIKey, it)

@@ -19,6 +19,10 @@ type Reviews interface {
 func WithReviews(r Reviews) Option { return func(c *Console) { c.reviews = r } }
 
 func (c *Console) reviewsPage(w http.ResponseWriter, r *http.Request, v *visit) {
+	if c.reviews == nil {
+		c.refused(w, r, v, store.ErrNotFound)
+		return
+	}
 	st, err := c.reviews.Status(r.Context(), 52)
 	if err != nil {
 		c.fail(w, r, err)
@@ -28,6 +32,10 @@ func (c *Console) reviewsPage(w http.ResponseWriter, r *http.Request, v *visit) 
 }
 
 func (c *Console) recordReview(w http.ResponseWriter, r *http.Request, v *visit) {
+	if c.reviews == nil {
+		c.refused(w, r, v, store.ErrNotFound)
+		return
+	}
 	if _, err := c.reviews.Record(r.Context(), r.PathValue("id"), r.PostFormValue("note"), v.actor(), v.source); err != nil {
 		c.refused(w, r, v, err)
 		return
