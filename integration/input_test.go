@@ -32,6 +32,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/console"
 	"github.com/cordon-mdm/cordon/server/incidents"
+	"github.com/cordon-mdm/cordon/server/review"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -193,6 +194,10 @@ func (fx *inputFixture) samples(t *testing.T) map[string]func() sample {
 					"no role":      func(b map[string]any) { delete(b, "role") },
 					"unknown role": func(b map[string]any) { b["role"] = "root" },
 				}}
+		"POST /api/v1/audit/reviews": func() sample {
+			// No review exists yet: a valid body is answered 404.
+			return sample{body: map[string]any{"id": "00000000-0000-0000-0000-000000000000", "note": "looked at every anomaly"},
+				text: []string{"id", "note"}}
 		},
 		"PUT /api/v1/devices/{id}/group": func() sample {
 			return sample{body: map[string]any{"group": store.DefaultGroup}, names: []string{"group"}}
@@ -417,7 +422,7 @@ func apiRoutes() []string {
 		api.WithCommands((*commands.Service)(nil), (*store.Store)(nil)),
 		api.WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
 		api.WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)),
-		api.WithAccounts((*accounts.Service)(nil), (*store.Store)(nil))).Routes()
+		api.WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), api.WithReviews((*review.Service)(nil))).Routes()
 }
 
 // openAPIBodies says which operations of the OpenAPI document take a
@@ -602,6 +607,7 @@ func consoleForms(fx *inputFixture) map[string]struct {
 		"POST /console/users/{id}/disable":                   {"it-admin", url.Values{}, nil},
 		"POST /console/users/{id}/enable":                    {"it-admin", url.Values{}, nil},
 		"POST /console/users/{id}/role":                      {"it-admin", url.Values{"role": {"auditor"}}, nil},
+		"POST /console/reviews/{id}":                         {"laso", url.Values{"note": {"looked at every anomaly"}}, nil},
 		"POST /console/apikeys":                              {"it-admin", url.Values{"name": {"ci-runner"}, "role": {"auditor"}}, map[string]url.Values{"name ../../etc/passwd": {"name": {"../../etc/passwd"}, "role": {"auditor"}}, "name blank": {"name": {""}, "role": {"auditor"}}, "name 4 KiB": {"name": {strings.Repeat("a", 4096)}, "role": {"auditor"}}}},
 		"POST /console/apikeys/{id}/disable":                 {"it-admin", url.Values{}, nil},
 		"POST /console/tokens":                               {"it-admin", url.Values{"ttl": {"1h"}, "uses": {"1"}, "owner": {"o@agency.gov"}}, map[string]url.Values{"ttl 0s": {"ttl": {"0s"}}, "uses 0": {"uses": {"0"}}}},

@@ -15,6 +15,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/console"
 	"github.com/cordon-mdm/cordon/server/incidents"
+	"github.com/cordon-mdm/cordon/server/review"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -64,6 +65,8 @@ var roleMatrix = map[string][]string{
 	"GET /api/v1/audit":                            {"auditor", "laso"},
 	"GET /api/v1/audit/verify":                     {"auditor", "laso"},
 	"GET /api/v1/audit/checkpoints":                {"auditor", "laso"},
+	"GET /api/v1/audit/reviews":                    {"auditor", "laso"},
+	"POST /api/v1/audit/reviews":                   {"laso"},
 	"GET /metrics":                                 {"it-admin", "laso", "auditor"},
 	"GET /api/v1/users":                            {"it-admin"},
 	"POST /api/v1/users/{id}/disable":              {"it-admin"},
@@ -84,7 +87,7 @@ func TestRoleMatrix(t *testing.T) {
 		api.WithCommands((*commands.Service)(nil), (*store.Store)(nil)),
 		api.WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
 		api.WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)),
-		api.WithAccounts((*accounts.Service)(nil), (*store.Store)(nil))).Routes()
+		api.WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), api.WithReviews((*review.Service)(nil))).Routes()
 	sort.Strings(routes)
 	seen := map[string]bool{}
 	for _, r := range routes {
@@ -170,6 +173,8 @@ var consoleMatrix = map[string][]string{
 	"POST /console/bluetooth/requests/{id}/deny":         {"it-admin"},
 	"POST /console/bluetooth/requests/{id}/endorse":      {"it-admin", "laso", "auditor", "user"},
 	"GET /console/audit":                                 {"auditor", "laso"},
+	"GET /console/reviews":                               {"auditor", "laso"},
+	"POST /console/reviews/{id}":                         {"laso"},
 	"GET /console/users":                                 {"it-admin"},
 	"POST /console/users/{id}/unlock":                    {"it-admin"},
 	"POST /console/users/{id}/disable":                   {"it-admin"},

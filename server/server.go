@@ -43,6 +43,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/incidents"
 	"github.com/cordon-mdm/cordon/server/notify"
 	"github.com/cordon-mdm/cordon/server/ratelimit"
+	"github.com/cordon-mdm/cordon/server/review"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -73,6 +74,8 @@ type config struct {
 	incidentClock                          func() time.Time
 	complianceClock                        func() time.Time
 	consoleClock                           func() time.Time
+	reviewInterval                         time.Duration
+	reviewClock                            func() time.Time
 	lockout                                auth.LockoutPolicy
 	banner                                 string
 	auditRetention                         time.Duration
@@ -160,6 +163,28 @@ func WithWebhook(rawURL, secretFile string) Option {
 // the 15-minute line without waiting 15 minutes).
 func WithIncidentClock(now func() time.Time) Option {
 	return func(c *config) error { c.incidentClock = now; return nil }
+}
+
+// WithAuditReviewInterval sets how often the audit review (AU-6, agency
+// policy F.2) is produced: weekly by default, shorter when the threat
+// level rises (F.3); at least one hour.
+func WithAuditReviewInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d == 0 {
+			return nil
+		}
+		if d < review.MinInterval {
+			return fmt.Errorf("--audit-review-interval: %v is shorter than the minimum of %v", d, review.MinInterval)
+		}
+		c.reviewInterval = d
+		return nil
+	}
+}
+
+// WithReviewClock replaces the clock audit reviews are produced and
+// judged overdue by (tests: a week without waiting a week).
+func WithReviewClock(now func() time.Time) Option {
+	return func(c *config) error { c.reviewClock = now; return nil }
 }
 
 // WithConsoleClock replaces the clock of console sign-in: lockouts, the
@@ -311,6 +336,8 @@ type Server struct {
 	Compliance *compliance.Service
 	// Notify sends incident notifications from the outbox, set by Start.
 	Notify *notify.Service
+	// Review produces and records the audit reviews (AU-6), set by Start.
+	Review *review.Service
 	cmdKey ed25519.PrivateKey
 
 	// enrollGuesses and keyGuesses limit failed enrollment tokens and API
@@ -421,6 +448,10 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.cfg.webhookURL != nil {
 		nopts = append(nopts, notify.WithWebhook(s.cfg.webhookURL, s.cfg.webhookSecret))
 	}
+	if s.cfg.incidentClock != nil {
+		// IR-6: accept times and discovery run on one clock.
+		nopts = append(nopts, notify.WithClock(s.cfg.incidentClock))
+	}
 	s.Notify = notify.New(s.Store, nopts...)
 	iopts := []incidents.Option{incidents.WithLogger(s.log), incidents.WithNotifier(s.Notify),
 		incidents.WithLocker(s.Commands), incidents.WithDeviceChanged(s.quarantineChanged)}
@@ -437,6 +468,14 @@ func (s *Server) Start(ctx context.Context) error {
 		copts = append(copts, compliance.WithClock(s.cfg.complianceClock))
 	}
 	s.Compliance = compliance.New(s.Store, s.Audit, copts...)
+	ropts := []review.Option{review.WithLogger(s.log), review.WithMailer(s.Notify), review.WithReporting(s.reportClock)}
+	if s.cfg.reviewInterval > 0 {
+		ropts = append(ropts, review.WithInterval(s.cfg.reviewInterval))
+	}
+	if s.cfg.reviewClock != nil {
+		ropts = append(ropts, review.WithClock(s.cfg.reviewClock))
+	}
+	s.Review = review.New(s.Store, s.Audit, ropts...)
 	if err := s.Compliance.Init(ctx); err != nil {
 		return fmt.Errorf("compliance profiles: %w", err)
 	}
@@ -461,9 +500,9 @@ func (s *Server) Start(ctx context.Context) error {
 		api.WithLogger(s.log), api.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
 		api.WithCommands(s.Commands, s.Store), api.WithIncidents(s.Incidents, s.Store),
 		api.WithCompliance(s.Compliance, s.Store), api.WithKeyLimiter(s.keyGuesses), api.WithCheckpoints(s.AuditAnchor),
-		api.WithAccounts(accounts.New(s.Store, s.Audit), s.Store))
+		api.WithAccounts(accounts.New(s.Store, s.Audit), s.Store), api.WithReviews(s.Review))
 	copts2 := []console.Option{console.WithLogger(s.log), console.WithLockout(s.cfg.lockout), console.WithBanner(s.cfg.banner),
-		console.WithLifecycle(accounts.New(s.Store, s.Audit))}
+		console.WithLifecycle(accounts.New(s.Store, s.Audit)), console.WithReviews(s.Review)}
 	if s.cfg.consoleClock != nil {
 		copts2 = append(copts2, console.WithClock(s.cfg.consoleClock))
 	}
@@ -575,6 +614,9 @@ func (s *Server) sweep(ctx context.Context) {
 		s.log.Error("compliance sweep", "err", err)
 	}
 	s.Commands.Expire(ctx)
+	if _, err := s.Review.Produce(ctx); err != nil {
+		s.log.Error("audit review", "err", err)
+	}
 	s.Notify.Deliver(ctx)
 	s.recordGuesses(ctx, false)
 	if s.console != nil {
@@ -625,6 +667,19 @@ func (s *Server) recordGuesses(ctx context.Context, final bool) {
 					"window_start": sum.Start.UTC().Format(time.RFC3339), "window_end": sum.End.UTC().Format(time.RFC3339)}})
 		}
 	}
+}
+
+// reportClock is an incident's IR-6 reporting clock, for the review.
+func (s *Server) reportClock(ctx context.Context, id string) (incidents.Reporting, error) {
+	inc, err := s.Store.GetIncident(ctx, id)
+	if err != nil {
+		return incidents.Reporting{}, err
+	}
+	ns, err := s.Store.IncidentNotifications(ctx, id)
+	if err != nil {
+		return incidents.Reporting{}, err
+	}
+	return s.Incidents.ReportClock(inc, ns), nil
 }
 
 // quarantineChanged: an incident quarantined or released a device; its

@@ -138,6 +138,7 @@ func serve(args []string, stderr io.Writer) error {
 	webhookSecret := fs.String("webhook-secret-file", "", "file holding the webhook's HMAC-SHA256 secret (16 bytes or more)")
 	playbook := fs.String("playbook", "", "incident playbook JSON (rule → actions); rules left out keep the defaults")
 	lockout := fs.String("login-lockout", "v6", "after 5 failed console sign-ins: v6 locks until an it-admin unlocks, v5.8 locks for 10 minutes")
+	reviewEvery := fs.Duration("audit-review-interval", 0, "how often the audit review (AU-6) is produced and mailed to every LASO (default 168h, weekly; shorten under threat, policy F.3; at least 1h)")
 	banner := fs.String("banner-file", "", "the console's system-use notification text (default: the CJIS wording)")
 	guessLimit := fs.Int("guess-limit", ratelimit.DefaultLimit, "failed enrollment tokens (and, counted apart, API keys) one source address may send per --guess-window before it is answered 429")
 	guessWindow := fs.Duration("guess-window", ratelimit.DefaultWindow, "the window of --guess-limit; refusals are audited once per source and window")
@@ -159,7 +160,8 @@ func serve(args []string, stderr io.Writer) error {
 		server.WithDeviceCertLifetime(*certLifetime), server.WithFIPS(*fipsMode), server.WithSMTP(*smtpURL, *smtpFrom),
 		server.WithCSAISO(*csaISO), server.WithWebhook(*webhookURL, *webhookSecret), server.WithPlaybook(*playbook),
 		server.WithLoginLockout(*lockout), server.WithBannerFile(*banner), server.WithGuessLimit(*guessLimit, *guessWindow),
-		server.WithAuditRetention(*retention), server.WithAuditCheckpointInterval(*checkpointEvery))
+		server.WithAuditRetention(*retention), server.WithAuditCheckpointInterval(*checkpointEvery),
+		server.WithAuditReviewInterval(*reviewEvery))
 	if err != nil {
 		return err
 	}

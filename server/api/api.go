@@ -83,6 +83,7 @@ type API struct {
 
 	accounts   Accounts
 	userReader UserReader
+	reviews Reviews
 
 	routes []string
 	keys   Limiter
@@ -195,6 +196,11 @@ func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrol
 	m.Handle("GET /api/v1/audit", a.require(a.listAudit, trail...))
 	m.Handle("GET /api/v1/audit/verify", a.require(a.verifyAudit, trail...))
 	m.Handle("GET /api/v1/audit/checkpoints", a.require(a.auditCheckpoints, trail...))
+	if a.reviews != nil {
+		// AU-6: the LASO records the review; the auditor reads it too.
+		m.Handle("GET /api/v1/audit/reviews", a.require(a.listReviews, trail...))
+		m.Handle("POST /api/v1/audit/reviews", a.require(a.recordReview, auth.RoleLASO))
+	}
 	if a.metrics != nil {
 		m.Handle("GET /metrics", a.require(a.metrics.ServeHTTP, staff...))
 	}

@@ -15,6 +15,8 @@ import (
 type Incidents interface {
 	Open(ctx context.Context, r incidents.Report) (*store.Incident, error)
 	Update(ctx context.Context, id string, u incidents.Update) (*store.Incident, error)
+	// ReportClock is IR-6's reporting clock on the service's clock.
+	ReportClock(inc *store.Incident, ns []store.Notification) incidents.Reporting
 }
 
 // IncidentReader reads incidents back.
@@ -23,6 +25,7 @@ type IncidentReader interface {
 	ListIncidents(ctx context.Context) ([]store.Incident, error)
 	IncidentTimeline(ctx context.Context, id string) ([]store.IncidentEvent, error)
 	IncidentNotifications(ctx context.Context, id string) ([]store.Notification, error)
+	NotificationsForIncidents(ctx context.Context, ids []string) ([]store.Notification, error)
 }
 
 // WithIncidents serves the incident routes.
@@ -63,9 +66,24 @@ func (a *API) listIncidents(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
+	ids := make([]string, len(is))
+	for i := range is {
+		ids[i] = is[i].ID
+	}
+	ns, err := a.incidentReader.NotificationsForIncidents(r.Context(), ids)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	byIncident := map[string][]store.Notification{}
+	for _, n := range ns {
+		byIncident[n.IncidentID] = append(byIncident[n.IncidentID], n)
+	}
 	out := make([]map[string]any, 0, len(is))
 	for i := range is {
-		out = append(out, incidentJSON(&is[i], nil))
+		m := incidentJSON(&is[i], nil)
+		m["reporting"] = reportingJSON(a.incidents.ReportClock(&is[i], byIncident[is[i].ID]))
+		out = append(out, m)
 	}
 	httpjson.Write(w, http.StatusOK, map[string]any{"incidents": out})
 }
@@ -85,13 +103,17 @@ func (a *API) getIncident(w http.ResponseWriter, r *http.Request) {
 	}
 	list := make([]map[string]any, 0, len(ns))
 	for _, n := range ns {
-		m := map[string]any{"channel": n.Channel, "recipient": n.Recipient, "attempts": n.Attempts, "sent_at": nil, "last_error": n.LastError}
+		m := map[string]any{"channel": n.Channel, "recipient": n.Recipient, "attempts": n.Attempts, "sent_at": nil,
+			"accepted_at": nil, "queued_at": jsonTime(n.CreatedAt), "last_error": n.LastError}
 		if n.SentAt != nil {
 			m["sent_at"] = n.SentAt.UTC().Format(time.RFC3339Nano)
+			// The same instant, named for IR-6 and with fixed precision.
+			m["accepted_at"] = jsonTime(*n.SentAt)
 		}
 		list = append(list, m)
 	}
 	out["notifications"] = list
+	out["reporting"] = reportingJSON(a.incidents.ReportClock(inc, ns))
 	httpjson.Write(w, http.StatusOK, out)
 }
 
@@ -167,4 +189,21 @@ func incidentJSON(inc *store.Incident, tl []store.IncidentEvent) map[string]any 
 		out["timeline"] = events
 	}
 	return out
+}
+
+// jsonLayout is the fixed-precision UTC layout of new JSON times (AU-8:
+// RFC3339Nano drops trailing zeros).
+const jsonLayout = "2006-01-02T15:04:05.000000Z"
+
+func jsonTime(t time.Time) string { return t.UTC().Format(jsonLayout) }
+
+// reportingJSON is IR-6's reporting clock on an incident.
+func reportingJSON(rc incidents.Reporting) map[string]any {
+	m := map[string]any{"discovered_at": jsonTime(rc.DiscoveredAt), "deadline": jsonTime(rc.Deadline),
+		"notified_at": nil, "notified_in_seconds": nil, "overdue": rc.Overdue, "late": rc.Late, "text": rc.Text()}
+	if rc.NotifiedAt != nil {
+		m["notified_at"] = jsonTime(*rc.NotifiedAt)
+		m["notified_in_seconds"] = rc.NotifiedIn.Seconds()
+	}
+	return m
 }

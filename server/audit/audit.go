@@ -90,13 +90,23 @@ type Log struct {
 // SetClock replaces the clock entries are timed by (tests: a year of
 // entries for the retention without waiting a year).
 func (l *Log) SetClock(now func() time.Time) { l.now = now }
+// Option configures a Log.
+type Option func(*Log)
+
+// WithClock replaces the clock entries are stamped with (tests: a
+// fixture week of entries for the audit review).
+func WithClock(now func() time.Time) Option { return func(l *Log) { l.now = now } }
 
 // New returns a Log over st.
-func New(st Store, logger *slog.Logger) *Log {
+func New(st Store, logger *slog.Logger, opts ...Option) *Log {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Log{store: st, log: logger, now: time.Now}
+	l := &Log{store: st, log: logger, now: time.Now}
+	for _, o := range opts {
+		o(l)
+	}
+	return l
 }
 
 // Record appends e. A failure to audit is returned so that callers of

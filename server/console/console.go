@@ -65,6 +65,8 @@ type Records interface {
 	ListIncidents(ctx context.Context) ([]store.Incident, error)
 	GetIncident(ctx context.Context, id string) (*store.Incident, error)
 	IncidentTimeline(ctx context.Context, id string) ([]store.IncidentEvent, error)
+	IncidentNotifications(ctx context.Context, id string) ([]store.Notification, error)
+	NotificationsForIncidents(ctx context.Context, ids []string) ([]store.Notification, error)
 	ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry, error)
 	BluetoothAllowList(ctx context.Context) ([]store.BluetoothAllow, error)
 	ListBluetoothRequests(ctx context.Context) ([]store.BluetoothRequest, error)
@@ -84,6 +86,8 @@ type Commands interface {
 // Incidents updates incidents.
 type Incidents interface {
 	Update(ctx context.Context, id string, u incidents.Update) (*store.Incident, error)
+	// ReportClock is IR-6's reporting clock on the service's clock.
+	ReportClock(inc *store.Incident, ns []store.Notification) incidents.Reporting
 }
 
 // Compliance answers device standing and runs the Bluetooth allow-list.
@@ -135,6 +139,7 @@ type Console struct {
 	compliance Compliance
 	tokens     Tokens
 	lifecycle  Lifecycle
+	reviews    Reviews
 
 	now     func() time.Time
 	lockout auth.LockoutPolicy
@@ -229,6 +234,8 @@ func New(accounts Accounts, records Records, auditor Auditor, cmds Commands, inc
 	// supervisor the request names.
 	c.page("POST /console/bluetooth/requests/{id}/endorse", c.endorseRequest, anyone...)
 	c.page("GET /console/audit", c.auditPage, auth.RoleAuditor, laso)
+	c.page("GET /console/reviews", c.reviewsPage, auth.RoleAuditor, laso)
+	c.page("POST /console/reviews/{id}", c.recordReview, laso)
 	c.page("GET /console/users", c.usersPage, it)
 	c.page("POST /console/users/{id}/unlock", c.unlockUser, it)
 	if c.lifecycle != nil {

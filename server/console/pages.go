@@ -100,6 +100,12 @@ type overviewView struct {
 	Failing                                                                    []deviceRow
 	Incidents                                                                  []store.Incident
 	Names                                                                      map[string]string
+	// Reporting is each open incident's IR-6 clock; Overdue lists those
+	// with no notification accepted an hour after discovery.
+	Reporting map[string]incidents.Reporting
+	Overdue   []store.Incident
+	// ReviewOverdue: an audit review (AU-6) is overdue.
+	ReviewOverdue bool
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, v *visit) {
@@ -153,6 +159,19 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, v *visit) {
 		if openIncident(&i) {
 			o.OpenIncidents++
 			o.Incidents = append(o.Incidents, i)
+		}
+	}
+	if o.Reporting, err = c.reporting(r.Context(), o.Incidents); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if o.ReviewOverdue, err = c.reviewOverdue(r.Context()); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	for _, i := range o.Incidents {
+		if o.Reporting[i.ID].Overdue {
+			o.Overdue = append(o.Overdue, i)
 		}
 	}
 	for _, q := range reqs {
@@ -337,11 +356,34 @@ func (c *Console) incidentsPage(w http.ResponseWriter, r *http.Request, v *visit
 	c.render(w, r, http.StatusOK, "incidents", v, view{Title: "Incidents", D: iv})
 }
 
+// reporting is the IR-6 clock of each incident.
+func (c *Console) reporting(ctx context.Context, incs []store.Incident) (map[string]incidents.Reporting, error) {
+	ids := make([]string, len(incs))
+	for i := range incs {
+		ids[i] = incs[i].ID
+	}
+	ns, err := c.records.NotificationsForIncidents(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	by := map[string][]store.Notification{}
+	for _, n := range ns {
+		by[n.IncidentID] = append(by[n.IncidentID], n)
+	}
+	out := make(map[string]incidents.Reporting, len(incs))
+	for i := range incs {
+		out[incs[i].ID] = c.incidents.ReportClock(&incs[i], by[incs[i].ID])
+	}
+	return out, nil
+}
+
 type incidentView struct {
-	Incident *store.Incident
-	Device   *store.Device
-	Timeline []store.IncidentEvent
-	Next     []string
+	Reporting     incidents.Reporting
+	Notifications []store.Notification
+	Incident      *store.Incident
+	Device        *store.Device
+	Timeline      []store.IncidentEvent
+	Next          []string
 }
 
 func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, v *visit) {
@@ -357,6 +399,11 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, v *visit)
 		c.fail(w, r, err)
 		return
 	}
+	if iv.Notifications, err = c.records.IncidentNotifications(ctx, inc.ID); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	iv.Reporting = c.incidents.ReportClock(inc, iv.Notifications)
 	order := []string{"reported", "triaged", "contained", "resolved", "closed"}
 	if i := slices.Index(order, inc.Status); i >= 0 {
 		iv.Next = order[i+1:]

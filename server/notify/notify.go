@@ -72,6 +72,10 @@ func WithLink(base string) Option { return func(s *Service) { s.link = strings.T
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
+// WithClock replaces the clock (tests): queue times and the accept time
+// recorded per notification (IR-6's reporting clock reads it).
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
 // WithRetry sets the first retry delay (doubling up to 15 minutes).
 func WithRetry(d time.Duration) Option { return func(s *Service) { s.retry = d } }
 
@@ -131,6 +135,13 @@ type outgoing struct {
 	to            []string // duplicates and empty addresses are skipped
 	step          string   // the webhook row's subject
 	payload       any
+	emailOnly     bool // no webhook row (the audit review is for people)
+}
+
+// Mail queues one plain email to each address (the audit review); about
+// and ref say what it is about, as on every outbox row.
+func (s *Service) Mail(ctx context.Context, about, ref, subject, body string, to []string) {
+	s.enqueue(ctx, outgoing{ref: ref, about: about, subject: subject, body: body, to: to, emailOnly: true})
 }
 
 // enqueue writes one row per distinct address, plus the webhook's when
@@ -147,7 +158,7 @@ func (s *Service) enqueue(ctx context.Context, o outgoing) {
 		ns = append(ns, store.Notification{ID: uuid.NewString(), IncidentID: o.ref, About: o.about, Channel: "email",
 			Recipient: addr, Subject: o.subject, Body: o.body, CreatedAt: now, NextAttempt: now})
 	}
-	if s.webhook != nil {
+	if s.webhook != nil && !o.emailOnly {
 		if b, err := json.Marshal(o.payload); err != nil {
 			s.log.Error("webhook payload", "ref", o.ref, "err", err)
 		} else {
@@ -192,6 +203,8 @@ func (s *Service) Deliver(ctx context.Context) {
 		n.Attempts++
 		now := s.now().UTC()
 		if err == nil {
+			// SentAt is the accept time: the SMTP server's 250 after
+			// DATA, or the webhook's 2xx.
 			n.SentAt, n.LastError = &now, ""
 		} else {
 			n.LastError = err.Error()

@@ -20,8 +20,10 @@ type Notification struct {
 	CreatedAt   time.Time
 	Attempts    int
 	NextAttempt time.Time `gorm:"index"`
-	SentAt      *time.Time
-	LastError   string `gorm:"size:1024"`
+	// SentAt is when the SMTP server or the webhook accepted the
+	// message (IR-6's reporting clock).
+	SentAt    *time.Time
+	LastError string `gorm:"size:1024"`
 }
 
 // UsersWithRoles returns the users holding any of roles.
@@ -56,5 +58,16 @@ func (s *Store) NotificationResult(ctx context.Context, n *Notification) error {
 func (s *Store) IncidentNotifications(ctx context.Context, incidentID string) ([]Notification, error) {
 	var ns []Notification
 	err := s.with(ctx).Where("incident_id = ?", incidentID).Order("created_at, id").Find(&ns).Error
+	return ns, err
+}
+
+// NotificationsForIncidents lists the messages of several incidents at
+// once, for incident lists that show each one's reporting clock.
+func (s *Store) NotificationsForIncidents(ctx context.Context, ids []string) ([]Notification, error) {
+	var ns []Notification
+	if len(ids) == 0 {
+		return ns, nil
+	}
+	err := s.with(ctx).Where("incident_id IN ?", ids).Order("created_at, id").Find(&ns).Error
 	return ns, err
 }
