@@ -194,6 +194,7 @@ func (fx *inputFixture) samples(t *testing.T) map[string]func() sample {
 					"no role":      func(b map[string]any) { delete(b, "role") },
 					"unknown role": func(b map[string]any) { b["role"] = "root" },
 				}}
+		},
 		"POST /api/v1/audit/reviews": func() sample {
 			// No review exists yet: a valid body is answered 404.
 			return sample{body: map[string]any{"id": "00000000-0000-0000-0000-000000000000", "note": "looked at every anomaly"},

@@ -83,7 +83,7 @@ type API struct {
 
 	accounts   Accounts
 	userReader UserReader
-	reviews Reviews
+	reviews    Reviews
 
 	routes []string
 	keys   Limiter

@@ -30,15 +30,12 @@ func WithAccounts(a Accounts, r UserReader) Option {
 // secret or a recovery code.
 func userJSON(u *store.User) map[string]any {
 	out := map[string]any{"id": u.ID, "email": u.Email, "role": u.Role, "disabled": u.DisabledAt != nil,
-		"mfa": u.TOTPSecret != "", "locked": u.LockedAt != nil, "created_at": u.CreatedAt.UTC().Format(jsonTime)}
+		"mfa": u.TOTPSecret != "", "locked": u.LockedAt != nil, "created_at": jsonTime(u.CreatedAt)}
 	if u.DisabledAt != nil {
-		out["disabled_at"] = u.DisabledAt.UTC().Format(jsonTime)
+		out["disabled_at"] = jsonTime(*u.DisabledAt)
 	}
 	return out
 }
-
-// jsonTime is UTC with microseconds, zeros kept (AU-8).
-const jsonTime = "2006-01-02T15:04:05.000000Z"
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
 	us, err := a.userReader.ListUsers(r.Context())

@@ -90,6 +90,7 @@ type Log struct {
 // SetClock replaces the clock entries are timed by (tests: a year of
 // entries for the retention without waiting a year).
 func (l *Log) SetClock(now func() time.Time) { l.now = now }
+
 // Option configures a Log.
 type Option func(*Log)
 
