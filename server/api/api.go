@@ -492,6 +492,11 @@ func (a *API) fail(w http.ResponseWriter, err error) {
 		httpjson.Write(w, code, map[string]any{"error": err.Error(), "field": pe.Field, "line": pe.Line})
 	case code < http.StatusInternalServerError:
 		httpjson.Error(w, code, err.Error())
+	case code == http.StatusServiceUnavailable:
+		// The database's words stay in the log; the caller learns only
+		// that the trail refused the change.
+		a.log.Error("api", "err", err)
+		httpjson.Error(w, code, audit.ErrUnavailable.Error())
 	default:
 		a.log.Error("api", "err", err)
 		httpjson.Error(w, http.StatusInternalServerError, "internal error")

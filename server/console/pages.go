@@ -49,6 +49,11 @@ func done(w http.ResponseWriter, r *http.Request, to, flash string) {
 // API gives (server/status, the one mapping both edges share).
 func (c *Console) refused(w http.ResponseWriter, r *http.Request, v *visit, err error) {
 	code := status.Of(err)
+	if code == http.StatusServiceUnavailable {
+		c.log.Error("console", "err", err)
+		c.render(w, r, code, "error", v, view{Title: "Refused", Error: audit.ErrUnavailable.Error()})
+		return
+	}
 	if code >= http.StatusInternalServerError {
 		c.fail(w, r, err)
 		return

@@ -9,6 +9,7 @@ import (
 	"github.com/cordon-mdm/cordon/enroll"
 	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/profiles"
+	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/incidents"
@@ -20,6 +21,7 @@ import (
 func TestEveryExportedError(t *testing.T) {
 	for err, want := range map[error]int{
 		store.ErrNotFound:              http.StatusNotFound,
+		audit.ErrUnavailable:           http.StatusServiceUnavailable,
 		store.ErrConflict:              http.StatusConflict,
 		commands.ErrForbidden:          http.StatusForbidden,
 		commands.ErrInvalid:            http.StatusBadRequest,
