@@ -40,6 +40,7 @@ type Store interface {
 // Auditor records and verifies the audit trail.
 type Auditor interface {
 	Record(ctx context.Context, e audit.Entry) error
+	RecordTx(ctx context.Context, tx audit.Appender, e audit.Entry) error
 	Verify(ctx context.Context) (audit.VerifyResult, error)
 }
 
