@@ -48,7 +48,8 @@ func auditFault(t *testing.T, e *testenv.Env) (heal func()) {
 
 // TestWipeWithoutAuditIsRefusedAndAlerted (AU-5, acceptance 1): with the
 // audit table refusing inserts, a LASO's wipe answers 503 and nothing is
-// queued; every LASO and IT admin gets the alert through the real SMTP
+// queued, and a revoke, an incident, a profile and a group change are
+// refused alike; every LASO and IT admin gets the alert through the real SMTP
 // server; the failure is counted on /metrics; once the table takes
 // inserts again, audit.failed is in the trail, the chain verifies, and a
 // wipe goes through.
@@ -74,6 +75,12 @@ func TestWipeWithoutAuditIsRefusedAndAlerted(t *testing.T) {
 		id := a.DeviceID()
 		waitOnline(t, e, laso, id)
 
+		user := e.APIKey("user")
+		profiles, err := e.Server.Store.ListProfileDocs(context.Background())
+		if err != nil || len(profiles) == 0 {
+			t.Fatalf("profiles: %v %v", profiles, err)
+		}
+		profile := profiles[0]
 		heal := auditFault(t, e)
 		var refused struct {
 			Error string `json:"error"`
@@ -90,6 +97,30 @@ func TestWipeWithoutAuditIsRefusedAndAlerted(t *testing.T) {
 		var n int64
 		if err := e.Server.Store.DB().Model(&store.Command{}).Where("device_id = ?", id).Count(&n).Error; err != nil || n != 0 {
 			t.Fatalf("%d commands queued without their audit entry (%v)", n, err)
+		}
+		// The other security-relevant changes are refused alike and
+		// leave nothing behind.
+		if st := e.Do("POST", "/api/v1/devices/"+id+"/revoke", admin, map[string]string{"reason": "lost"}, nil); st != 503 {
+			t.Errorf("revoke: %d, want 503", st)
+		}
+		if d, err := e.Server.Store.GetDevice(context.Background(), id); err != nil || d.Status == "revoked" {
+			t.Errorf("device revoked without its entry: %+v %v", d, err)
+		}
+		if st := e.Do("POST", "/api/v1/incidents", user, map[string]any{"device_id": id, "kind": "loss_of_control", "lock_state": "locked",
+			"started_at": time.Now().UTC().Add(-time.Minute), "location": "bus 14", "description": "left on the seat"}, nil); st != 503 {
+			t.Errorf("incident: %d, want 503", st)
+		}
+		if err := e.Server.Store.DB().Model(&store.Incident{}).Count(&n).Error; err != nil || n != 0 {
+			t.Errorf("%d incidents stored without their entry (%v)", n, err)
+		}
+		if st := putRaw(t, e, admin, "/api/v1/profiles/"+profile.Name, profile.Document); st != 503 {
+			t.Errorf("profile: %d, want 503", st)
+		}
+		if st := e.Do("PUT", "/api/v1/groups/patrol", admin, map[string]string{"profile": profile.Name}, nil); st != 503 {
+			t.Errorf("group: %d, want 503", st)
+		}
+		if err := e.Server.Store.DB().Model(&store.Group{}).Where("name = ?", "patrol").Count(&n).Error; err != nil || n != 0 {
+			t.Errorf("group stored without its entry (%v)", err)
 		}
 
 		// The alert: one message to each LASO and IT admin, nobody else.
@@ -120,8 +151,8 @@ func TestWipeWithoutAuditIsRefusedAndAlerted(t *testing.T) {
 		if len(got) != 3 {
 			t.Errorf("alerted %d addresses, want every LASO and IT admin and nobody else", len(got))
 		}
-		if f := metric(t, e, admin, "cordon_audit_write_failures_total"); f < 2 {
-			t.Errorf("cordon_audit_write_failures_total = %v, want at least the wipe's and the lock's", f)
+		if f := metric(t, e, admin, "cordon_audit_write_failures_total"); f < 6 {
+			t.Errorf("cordon_audit_write_failures_total = %v, want at least one for each refused change", f)
 		}
 
 		heal()
@@ -133,7 +164,7 @@ func TestWipeWithoutAuditIsRefusedAndAlerted(t *testing.T) {
 			}
 			return len(es) == 1
 		})
-		if n, _ := strconv.Atoi(entry.Details["failures"]); n < 2 || !strings.Contains(entry.Details["actions"], "command.requested") ||
+		if n, _ := strconv.Atoi(entry.Details["failures"]); n < 6 || !strings.Contains(entry.Details["actions"], "command.requested") ||
 			entry.Details["first"] == "" || entry.Details["last"] == "" {
 			t.Errorf("audit.failed details %v", entry.Details)
 		}
