@@ -60,7 +60,7 @@ func TestFailedAppendsAlarmAndSummarise(t *testing.T) {
 		t.Fatalf("Failures() = %d, want 3", n)
 	}
 	waitFor(t, func() bool { n, _ := alarm.told(); return n >= 1 }) // the immediate attempt
-	l.Sweep(ctx)                                                     // SMTP still down, table still read-only
+	l.Sweep(ctx)                                                    // SMTP still down, table still read-only
 	alarm.mu.Lock()
 	alarm.up = true
 	alarm.mu.Unlock()
