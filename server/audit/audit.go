@@ -208,7 +208,9 @@ func (l *Log) record(ctx context.Context, app Appender, e Entry, track bool) err
 	err := app.AppendAudit(ctx, row, func(r *store.AuditEntry) { r.Hash = Hash(r) })
 	if err != nil {
 		l.log.Error("audit append failed", "action", e.Action, "target", e.Target, "err", err)
-		if track {
+		// A caller that gave up (a closed request, shutdown) is not a
+		// trail that cannot be written: no count, no alarm.
+		if track && ctx.Err() == nil {
 			l.failed(ctx, e.Action, row.Time, err)
 		}
 		return fmt.Errorf("%w: %s: %v", ErrUnavailable, e.Action, err)
