@@ -273,14 +273,20 @@ func (s *Service) Decide(ctx context.Context, id string, approve bool, reason st
 		allow = &store.BluetoothAllow{Address: r.Address, Name: r.Name, Class: r.Class, Scope: "device:" + r.DeviceID,
 			ApprovedBy: actor, Reason: "request " + r.ID + ": " + r.Reason, ExpiresAt: expires, CreatedAt: now, Request: r.ID}
 	}
-	if err := s.store.DecideBluetoothRequest(ctx, r, allow); err != nil {
+	// The decision (and an approval's allow-list entry) commits with its
+	// audit entry, or not at all (AU-5).
+	if err := s.store.InTx(ctx, func(tx *store.Store) error {
+		if err := tx.DecideBluetoothRequest(ctx, r, allow); err != nil {
+			return err
+		}
+		return s.audit.RecordTx(ctx, tx, audit.Entry{Actor: actor, Source: source, Action: action, Target: "bluetooth:" + r.Address,
+			Outcome: audit.Success, Details: map[string]string{"request": r.ID, "device": r.DeviceID, "reason": reason}})
+	}); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return deny(fmt.Errorf("%w: the request was decided meanwhile", ErrState))
 		}
 		return nil, err
 	}
-	s.audit.Record(ctx, audit.Entry{Actor: actor, Source: source, Action: action, Target: "bluetooth:" + r.Address,
-		Outcome: audit.Success, Details: map[string]string{"request": r.ID, "device": r.DeviceID, "reason": reason}})
 	s.tell(ctx, r, r.Status)
 	if approve {
 		s.Reevaluate(ctx, r.DeviceID)
