@@ -74,22 +74,36 @@ type devices struct{ s *Server }
 // live connection.
 func (d devices) Revoke(ctx context.Context, deviceID, reason, actor, source string) error {
 	s := d.s
-	certs, err := s.Store.RevokeDevice(ctx, deviceID, reason, time.Now().UTC())
+	// The store's revocation (which every handshake checks) and its
+	// entries commit together, or the device stays as it was (AU-5).
+	var certs []store.Certificate
+	err := s.Store.InTx(ctx, func(tx *store.Store) error {
+		var err error
+		if certs, err = tx.RevokeDevice(ctx, deviceID, reason, time.Now().UTC()); err != nil {
+			return err
+		}
+		for _, c := range certs {
+			if err := s.Audit.RecordTx(ctx, tx, audit.Entry{Actor: actor, Source: source, Action: audit.CertRevoked,
+				Target: "device:" + deviceID, Outcome: audit.Success, Details: map[string]string{"serial": c.Serial, "reason": reason}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
+	// The CRL is the CA's own database, outside the transaction: a
+	// failure there is recorded on its own.
 	var errs []error
 	for _, c := range certs {
-		err := s.CA.Revoke(ctx, c.Serial, reason)
-		outcome := audit.Success
-		details := map[string]string{"serial": c.Serial, "reason": reason}
-		if err != nil {
-			outcome, details["error"] = audit.Failure, err.Error()
+		if err := s.CA.Revoke(ctx, c.Serial, reason); err != nil {
 			errs = append(errs, err)
-		}
-		if aerr := s.Audit.Record(ctx, audit.Entry{Actor: actor, Source: source, Action: audit.CertRevoked,
-			Target: "device:" + deviceID, Outcome: outcome, Details: details}); aerr != nil {
-			errs = append(errs, aerr)
+			if aerr := s.Audit.Record(ctx, audit.Entry{Actor: actor, Source: source, Action: audit.CertRevoked,
+				Target: "device:" + deviceID, Outcome: audit.Failure,
+				Details: map[string]string{"serial": c.Serial, "reason": reason, "step": "crl", "error": err.Error()}}); aerr != nil {
+				errs = append(errs, aerr)
+			}
 		}
 	}
 	s.gw.Disconnect(deviceID, protocol.CloseRevoked, "certificate revoked")

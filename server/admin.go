@@ -83,14 +83,24 @@ func (a *Admin) CreateAPIKey(ctx context.Context, name, role string) (string, er
 		return "", err
 	}
 	k.CreatedAt = time.Now().UTC()
-	if err := a.Store.CreateAPIKey(ctx, k); err != nil {
-		return "", err
-	}
-	if err := a.Audit.Record(ctx, audit.Entry{Actor: a.actor, Source: "local", Action: audit.APIKeyCreated,
-		Target: "apikey:" + name, Outcome: audit.Success, Details: map[string]string{"role": role, "key_id": k.ID}}); err != nil {
+	if err := a.audited(ctx, audit.Entry{Actor: a.actor, Source: "local", Action: audit.APIKeyCreated, Target: "apikey:" + name,
+		Outcome: audit.Success, Details: map[string]string{"role": role, "key_id": k.ID}}, func(tx *store.Store) error {
+		return tx.CreateAPIKey(ctx, k)
+	}); err != nil {
 		return "", err
 	}
 	return text, nil
+}
+
+// audited makes change and appends e in one transaction: an account
+// change without its entry does not happen (AU-5).
+func (a *Admin) audited(ctx context.Context, e audit.Entry, change func(tx *store.Store) error) error {
+	return a.Store.InTx(ctx, func(tx *store.Store) error {
+		if err := change(tx); err != nil {
+			return err
+		}
+		return a.Audit.RecordTx(ctx, tx, e)
+	})
 }
 
 // AddUser creates a console user.
@@ -109,15 +119,14 @@ func (a *Admin) AddUser(ctx context.Context, email, role, password string) error
 		return err
 	}
 	now := time.Now().UTC()
-	err = a.Store.CreateUser(ctx, &store.User{ID: uuid.NewString(), Email: email, Role: role, PasswordHash: hash, CreatedAt: now, PasswordSetAt: &now})
+	err = a.audited(ctx, audit.Entry{Actor: a.actor, Source: "local", Action: audit.UserCreated,
+		Target: "user:" + email, Outcome: audit.Success, Details: map[string]string{"role": role}}, func(tx *store.Store) error {
+		return tx.CreateUser(ctx, &store.User{ID: uuid.NewString(), Email: email, Role: role, PasswordHash: hash, CreatedAt: now, PasswordSetAt: &now})
+	})
 	if errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("a user with email %s already exists", email)
 	}
-	if err != nil {
-		return err
-	}
-	return a.Audit.Record(ctx, audit.Entry{Actor: a.actor, Source: "local", Action: audit.UserCreated,
-		Target: "user:" + email, Outcome: audit.Success, Details: map[string]string{"role": role}})
+	return err
 }
 
 // SetPassword changes a console user's password under the policy: not
@@ -135,10 +144,8 @@ func (a *Admin) SetPassword(ctx context.Context, email, password string) error {
 	if err != nil {
 		return err
 	}
-	if err := a.Store.SetPassword(ctx, u.ID, hash, hist, time.Now().UTC()); err != nil {
-		return err
-	}
-	return a.Audit.Record(ctx, audit.Entry{Actor: a.actor, Source: "local", Action: audit.PasswordChanged, Target: "user:" + email, Outcome: audit.Success})
+	return a.audited(ctx, audit.Entry{Actor: a.actor, Source: "local", Action: audit.PasswordChanged, Target: "user:" + email, Outcome: audit.Success},
+		func(tx *store.Store) error { return tx.SetPassword(ctx, u.ID, hash, hist, time.Now().UTC()) })
 }
 
 // UnlockUser lifts a sign-in lockout from the server host: the way back
@@ -163,10 +170,8 @@ func (a *Admin) ResetMFA(ctx context.Context, email string) error {
 	if err != nil {
 		return fmt.Errorf("no user %s: %w", email, err)
 	}
-	if err := a.Store.SetTOTP(ctx, u.ID, "", "", 0, ""); err != nil {
-		return err
-	}
-	return a.Audit.Record(ctx, audit.Entry{Actor: a.actor, Source: "local", Action: ActionMFAReset, Target: "user:" + email, Outcome: audit.Success})
+	return a.audited(ctx, audit.Entry{Actor: a.actor, Source: "local", Action: ActionMFAReset, Target: "user:" + email, Outcome: audit.Success},
+		func(tx *store.Store) error { return tx.SetTOTP(ctx, u.ID, "", "", 0, "") })
 }
 
 // ActionMFAReset is recorded when a user's second factor is removed.

@@ -453,6 +453,11 @@ func (s *Server) Start(ctx context.Context) error {
 		nopts = append(nopts, notify.WithClock(s.cfg.incidentClock))
 	}
 	s.Notify = notify.New(s.Store, nopts...)
+	// AU-5: a failed audit append alerts every LASO and IT admin.
+	s.Audit.SetAlarm(s.Notify)
+	if err := s.Notify.RefreshAlarmRecipients(ctx); err != nil {
+		s.log.Error("audit alarm recipients", "err", err)
+	}
 	iopts := []incidents.Option{incidents.WithLogger(s.log), incidents.WithNotifier(s.Notify),
 		incidents.WithLocker(s.Commands), incidents.WithDeviceChanged(s.quarantineChanged)}
 	if s.cfg.playbook != nil {
@@ -495,7 +500,10 @@ func (s *Server) Start(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cordon_gateway_connections", Help: "Live agent connections."},
-			func() float64 { return float64(s.gw.Count()) }))
+			func() float64 { return float64(s.gw.Count()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cordon_audit_write_failures_total",
+			Help: "Audit entries that could not be written (AU-5); each refused its change."},
+			func() float64 { return float64(s.Audit.Failures()) }))
 	handler := api.New(s.Store, s.Audit, enr, devices{s}, caInfo{s.CA}, enr,
 		api.WithLogger(s.log), api.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
 		api.WithCommands(s.Commands, s.Store), api.WithIncidents(s.Incidents, s.Store),
@@ -604,6 +612,12 @@ func (s *Server) Run(ctx context.Context) error {
 // escalate, silent unlocked devices open incidents, and commands nobody
 // answered before their not-after expire (each with an audit entry).
 func (s *Server) sweep(ctx context.Context) {
+	// First: a pending audit-failure alarm, and audit.failed once the
+	// trail is writable again, before this sweep's own entries.
+	if err := s.Notify.RefreshAlarmRecipients(ctx); err != nil {
+		s.log.Error("audit alarm recipients", "err", err)
+	}
+	s.Audit.Sweep(ctx)
 	if err := s.Incidents.Escalate(ctx); err != nil {
 		s.log.Error("incident escalation", "err", err)
 	}

@@ -41,6 +41,7 @@ type Store interface {
 // Auditor records and verifies the audit trail.
 type Auditor interface {
 	Record(ctx context.Context, e audit.Entry) error
+	RecordTx(ctx context.Context, tx audit.Appender, e audit.Entry) error
 	Verify(ctx context.Context) (audit.VerifyResult, error)
 }
 
@@ -580,6 +581,11 @@ func (a *API) fail(w http.ResponseWriter, err error) {
 		httpjson.Write(w, code, map[string]any{"error": err.Error(), "field": pe.Field, "line": pe.Line})
 	case code < http.StatusInternalServerError:
 		httpjson.Error(w, code, err.Error())
+	case code == http.StatusServiceUnavailable:
+		// The database's words stay in the log; the caller learns only
+		// that the trail refused the change.
+		a.log.Error("api", "err", err)
+		httpjson.Error(w, code, audit.ErrUnavailable.Error())
 	default:
 		a.log.Error("api", "err", err)
 		httpjson.Error(w, http.StatusInternalServerError, "internal error")

@@ -41,6 +41,8 @@ type ComplianceReader interface {
 	BluetoothAllowList(ctx context.Context) ([]store.BluetoothAllow, error)
 	ListBluetoothRequests(ctx context.Context) ([]store.BluetoothRequest, error)
 	FindingHistory(ctx context.Context, deviceID string, limit int) ([]store.Finding, error)
+	// InTx runs a change and its audit entry in one transaction (AU-5).
+	InTx(ctx context.Context, fn func(tx *store.Store) error) error
 }
 
 // WithCompliance serves compliance, profiles, groups and Bluetooth routes.
@@ -226,11 +228,12 @@ func (a *API) putGroup(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusBadRequest, "no profile named "+*body.Profile)
 		return
 	}
-	if err := a.complianceReader.SaveGroup(r.Context(), &store.Group{Name: name, Profile: *body.Profile}); err != nil {
+	if err := a.audited(r, "group.updated", "group:"+name, map[string]string{"profile": *body.Profile}, func(tx *store.Store) error {
+		return tx.SaveGroup(r.Context(), &store.Group{Name: name, Profile: *body.Profile})
+	}); err != nil {
 		a.fail(w, err)
 		return
 	}
-	a.auditOK(r, "group.updated", "group:"+name, map[string]string{"profile": *body.Profile})
 	a.compliance.Reevaluate(r.Context())
 	httpjson.Write(w, http.StatusOK, map[string]string{"name": name, "profile": *body.Profile})
 }
@@ -261,11 +264,12 @@ func (a *API) putDeviceGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if err := a.complianceReader.SetDeviceGroup(r.Context(), id, group); err != nil {
+	if err := a.audited(r, compliance.ActionGroupChanged, "device:"+id, map[string]string{"group": group}, func(tx *store.Store) error {
+		return tx.SetDeviceGroup(r.Context(), id, group)
+	}); err != nil {
 		a.fail(w, err)
 		return
 	}
-	a.auditOK(r, compliance.ActionGroupChanged, "device:"+id, map[string]string{"group": group})
 	a.compliance.Reevaluate(r.Context(), id)
 	httpjson.Write(w, http.StatusOK, map[string]string{"device_id": id, "group": group})
 }
@@ -407,6 +411,19 @@ func (a *API) decideRequest(approve bool) http.HandlerFunc {
 		}
 		httpjson.Write(w, http.StatusOK, requestJSON(x))
 	}
+}
+
+// audited makes change and records its entry in one transaction: both
+// commit, or neither does and the caller is refused (AU-5).
+func (a *API) audited(r *http.Request, action, target string, details map[string]string, change func(tx *store.Store) error) error {
+	p := principal(r)
+	return a.complianceReader.InTx(r.Context(), func(tx *store.Store) error {
+		if err := change(tx); err != nil {
+			return err
+		}
+		return a.audit.RecordTx(r.Context(), tx, audit.Entry{Actor: p.Actor, Source: httpjson.RemoteHost(r), Action: action,
+			Target: target, Outcome: audit.Success, Details: details})
+	})
 }
 
 // auditOK records a successful change made through the API.

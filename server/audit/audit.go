@@ -7,8 +7,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/cordon-mdm/cordon/enroll"
@@ -61,6 +66,15 @@ const (
 // the report was kept at its receive time; once per connection.
 const DeviceClockSkew = "device.clock_skew"
 
+// Failed is written once appending works again after it failed (AU-5):
+// how many entries were lost, the first and last failure, and which
+// actions they were (details: failures, first, last, actions, error).
+const Failed = "audit.failed"
+
+// ErrUnavailable: the entry could not be written, so the change it would
+// have recorded was refused (AU-5). The edges answer 503.
+var ErrUnavailable = errors.New("the audit trail cannot be written; the change was refused")
+
 // Entry is what a caller records.
 type Entry struct {
 	Actor   string // "apikey:<name>", "device:<id>", "local:<user>", "anonymous"
@@ -78,6 +92,42 @@ type Store interface {
 	AuditHeadSeq(ctx context.Context) (int64, string, error)
 }
 
+// Appender appends one entry under the chain's head lock: the Store
+// itself, or a store bound to the caller's transaction (store.Store.InTx),
+// so that a change and its entry commit together.
+type Appender interface {
+	AppendAudit(ctx context.Context, e *store.AuditEntry, seal func(*store.AuditEntry)) error
+}
+
+// Alarm tells people that the audit trail cannot be written. It returns
+// an error when nobody could be told, and is called again on the next
+// Sweep until it succeeds.
+type Alarm interface {
+	AuditFailing(ctx context.Context, f Outage) error
+}
+
+// Outage summarises the appends that failed since writing last worked.
+type Outage struct {
+	Count       int
+	First, Last time.Time
+	// Actions counts the failed entries per action.
+	Actions map[string]int
+	Err     string // the last error
+}
+
+// ActionList is "action×n, ..." in name order.
+func (f Outage) ActionList() string {
+	names := make([]string, 0, len(f.Actions))
+	for a := range f.Actions {
+		names = append(names, a)
+	}
+	sort.Strings(names)
+	for i, a := range names {
+		names[i] = a + "×" + strconv.Itoa(f.Actions[a])
+	}
+	return strings.Join(names, ", ")
+}
+
 // Log records entries.
 type Log struct {
 	store Store
@@ -85,6 +135,17 @@ type Log struct {
 	now   func() time.Time
 	// anchor, when set (NewAnchor), anchors Verify on signed checkpoints.
 	anchor *Anchor
+	alarm  Alarm
+
+	mu sync.Mutex
+	// failing is the current run of failed appends (nil when writing
+	// works); alert is the summary still to be told to people, alerted
+	// says the current run has been told.
+	failing  *Outage
+	alert    *Outage
+	alerted  bool
+	total    uint64
+	alarming sync.Mutex
 }
 
 // SetClock replaces the clock entries are timed by (tests: a year of
@@ -98,6 +159,9 @@ type Option func(*Log)
 // fixture week of entries for the audit review).
 func WithClock(now func() time.Time) Option { return func(l *Log) { l.now = now } }
 
+// WithAlarm sets who is told when appends fail.
+func WithAlarm(a Alarm) Option { return func(l *Log) { l.alarm = a } }
+
 // New returns a Log over st.
 func New(st Store, logger *slog.Logger, opts ...Option) *Log {
 	if logger == nil {
@@ -110,9 +174,38 @@ func New(st Store, logger *slog.Logger, opts ...Option) *Log {
 	return l
 }
 
-// Record appends e. A failure to audit is returned so that callers of
-// security-relevant actions can refuse to proceed without a trail.
+// SetAlarm sets the alarm after construction: the notifier that raises
+// it is built after the Log it serves.
+func (l *Log) SetAlarm(a Alarm) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.alarm = a
+}
+
+// Failures is how many appends have failed since the server started
+// (the Prometheus counter cordon_audit_write_failures_total).
+func (l *Log) Failures() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.total
+}
+
+// Record appends e in its own transaction. A failure to audit is
+// returned, wrapping ErrUnavailable, so that callers of security-relevant
+// actions can refuse to proceed without a trail; it is counted and
+// raises the alarm.
 func (l *Log) Record(ctx context.Context, e Entry) error {
+	return l.record(ctx, l.store, e, true)
+}
+
+// RecordTx appends e through tx, the caller's transaction: the entry
+// commits with the change or neither does. An error wraps ErrUnavailable;
+// the caller returns it so that the transaction rolls back.
+func (l *Log) RecordTx(ctx context.Context, tx Appender, e Entry) error {
+	return l.record(ctx, tx, e, true)
+}
+
+func (l *Log) record(ctx context.Context, app Appender, e Entry, track bool) error {
 	details := ""
 	if len(e.Details) > 0 {
 		b, err := json.Marshal(e.Details) // map keys marshal sorted: stable
@@ -132,13 +225,114 @@ func (l *Log) Record(ctx context.Context, e Entry) error {
 		Outcome: e.Outcome,
 		Details: details,
 	}
-	err := l.store.AppendAudit(ctx, row, func(r *store.AuditEntry) { r.Hash = Hash(r) })
+	err := app.AppendAudit(ctx, row, func(r *store.AuditEntry) { r.Hash = Hash(r) })
 	if err != nil {
 		l.log.Error("audit append failed", "action", e.Action, "target", e.Target, "err", err)
-		return fmt.Errorf("audit: %w", err)
+		// A caller that gave up (a closed request, shutdown) is not a
+		// trail that cannot be written: no count, no alarm.
+		if track && ctx.Err() == nil {
+			l.failed(ctx, e.Action, row.Time, err)
+		}
+		return fmt.Errorf("%w: %s: %v", ErrUnavailable, e.Action, err)
 	}
 	return nil
 }
+
+// failed counts a failed append and, on the first of a run, raises the
+// alarm at once (the sweep retries it until someone was told).
+func (l *Log) failed(ctx context.Context, action string, at time.Time, err error) {
+	l.mu.Lock()
+	l.total++
+	if l.failing == nil {
+		l.failing = &Outage{First: at, Actions: map[string]int{}}
+	}
+	f := l.failing
+	f.Count++
+	f.Last = at
+	f.Actions[action]++
+	f.Err = err.Error()
+	raise := !l.alerted && l.alert == nil
+	if raise {
+		snap := *f
+		snap.Actions = maps(f.Actions)
+		l.alert = &snap
+		l.alerted = true
+	}
+	l.mu.Unlock()
+	if raise {
+		go l.raise(context.WithoutCancel(ctx))
+	}
+}
+
+func maps(m map[string]int) map[string]int {
+	c := make(map[string]int, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// raise tells the alarm about the pending alert, once at a time.
+func (l *Log) raise(ctx context.Context) {
+	if !l.alarming.TryLock() {
+		return
+	}
+	defer l.alarming.Unlock()
+	l.mu.Lock()
+	a, f := l.alarm, l.alert
+	l.mu.Unlock()
+	if a == nil || f == nil {
+		return
+	}
+	if err := a.AuditFailing(ctx, *f); err != nil {
+		l.log.Error("audit failure alarm not raised; will retry", "err", err)
+		return
+	}
+	l.mu.Lock()
+	if l.alert == f {
+		l.alert = nil
+	}
+	l.mu.Unlock()
+}
+
+// Sweep retries a pending alarm and, once appending works again, writes
+// one audit.failed entry summarising the run of failures. The server
+// runs it on its sweep.
+func (l *Log) Sweep(ctx context.Context) {
+	l.raise(ctx)
+	l.mu.Lock()
+	if l.failing == nil {
+		l.mu.Unlock()
+		return
+	}
+	f := *l.failing
+	f.Actions = maps(l.failing.Actions)
+	l.mu.Unlock()
+	err := l.record(ctx, l.store, Entry{Actor: "server", Source: "local", Action: Failed, Target: "audit", Outcome: Failure,
+		Details: map[string]string{"failures": strconv.Itoa(f.Count), "first": f.First.UTC().Format(jsonTime),
+			"last": f.Last.UTC().Format(jsonTime), "actions": f.ActionList(), "error": f.Err}}, false)
+	if err != nil {
+		return // still failing: the run goes on
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	rest := l.failing
+	rest.Count -= f.Count
+	for a, n := range f.Actions {
+		if rest.Actions[a] -= n; rest.Actions[a] <= 0 {
+			delete(rest.Actions, a)
+		}
+	}
+	if rest.Count <= 0 {
+		// The run is over: the next failure starts a new one and alerts.
+		l.failing, l.alerted = nil, false
+	} else {
+		rest.First = f.Last
+	}
+}
+
+// jsonTime is how audit details carry a time: UTC to the microsecond.
+const jsonTime = "2006-01-02T15:04:05.000000Z"
 
 // Hash is the chain hash of an entry: SHA-256 over a canonical JSON
 // encoding of every field except Hash itself (see internal/auditchain,

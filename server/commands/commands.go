@@ -46,6 +46,9 @@ type Store interface {
 	Complete(ctx context.Context, deviceID, id, status, result string, at time.Time) (*store.Command, bool, error)
 	Approve(ctx context.Context, id, approver string) (*store.Command, error)
 	ExpireCommands(ctx context.Context, now time.Time) ([]store.Command, error)
+	// InTx runs fn in one transaction: a command and its audit entry
+	// are stored together or not at all (AU-5).
+	InTx(ctx context.Context, fn func(tx *store.Store) error) error
 }
 
 // Pusher writes a frame to a device's live connection.
@@ -58,9 +61,11 @@ type Revoker interface {
 	Revoke(ctx context.Context, deviceID, reason, actor, source string) error
 }
 
-// Auditor records security events.
+// Auditor records security events; RecordTx appends within the
+// caller's transaction.
 type Auditor interface {
 	Record(ctx context.Context, e audit.Entry) error
+	RecordTx(ctx context.Context, tx audit.Appender, e audit.Entry) error
 }
 
 // Errors the API maps to statuses.
@@ -177,17 +182,31 @@ func (s *Service) Issue(ctx context.Context, r Request) (*store.Command, error) 
 	}
 	rec := &store.Command{ID: c.ID, DeviceID: dev.ID, Kind: c.Kind, Address: c.Address, Issuer: r.Actor,
 		IssuerRole: r.Role, Source: r.Source, CreatedAt: now, NotAfter: c.NotAfter, Status: status, Frame: frame}
-	if err := s.store.CreateCommand(ctx, rec); err != nil {
-		return nil, err
-	}
 	details := map[string]string{"command": c.ID, "kind": c.Kind, "status": status}
 	if c.Address != "" {
 		details["address"] = c.Address
 	}
-	s.record(ctx, r.Actor, r.Source, ActionRequested, "device:"+dev.ID, audit.Success, details)
+	// The command and its entries commit together: a command nobody can
+	// find in the trail is never queued (AU-5).
+	err = s.store.InTx(ctx, func(tx *store.Store) error {
+		if err := tx.CreateCommand(ctx, rec); err != nil {
+			return err
+		}
+		if err := s.audit.RecordTx(ctx, tx, audit.Entry{Actor: r.Actor, Source: r.Source, Action: ActionRequested,
+			Target: "device:" + dev.ID, Outcome: audit.Success, Details: details}); err != nil {
+			return err
+		}
+		if status != store.CommandHeld {
+			return nil
+		}
+		return s.audit.RecordTx(ctx, tx, audit.Entry{Actor: "server", Source: "local", Action: ActionHeld,
+			Target: "command:" + c.ID, Outcome: audit.Success, Details: map[string]string{"device": dev.ID,
+				"reason": fmt.Sprintf("more than %d wipes within %v; a second LASO must approve", s.wipeMax, s.window)}})
+	})
+	if err != nil {
+		return nil, err
+	}
 	if status == store.CommandHeld {
-		s.record(ctx, "server", "local", ActionHeld, "command:"+c.ID, audit.Success, map[string]string{
-			"device": dev.ID, "reason": fmt.Sprintf("more than %d wipes within %v; a second LASO must approve", s.wipeMax, s.window)})
 		return rec, nil
 	}
 	s.deliver(ctx, rec)
@@ -232,14 +251,20 @@ func (s *Service) Approve(ctx context.Context, id, actor, role, source string) (
 	if actor == c.Issuer {
 		return refuse(fmt.Errorf("%w: the issuing LASO cannot approve their own wipe", ErrForbidden), "approver is the issuer")
 	}
-	c, err = s.store.Approve(ctx, id, actor)
+	err = s.store.InTx(ctx, func(tx *store.Store) error {
+		var err error
+		if c, err = tx.Approve(ctx, id, actor); err != nil {
+			return err
+		}
+		return s.audit.RecordTx(ctx, tx, audit.Entry{Actor: actor, Source: source, Action: ActionApproved, Target: "command:" + id,
+			Outcome: audit.Success, Details: map[string]string{"device": c.DeviceID, "issuer": c.Issuer}})
+	})
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return refuse(err, "command is not held")
 		}
 		return nil, err
 	}
-	s.record(ctx, actor, source, ActionApproved, "command:"+id, audit.Success, map[string]string{"device": c.DeviceID, "issuer": c.Issuer})
 	s.deliver(ctx, c)
 	return s.store.GetCommand(ctx, id)
 }

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"testing"
 	"time"
 
@@ -23,6 +24,50 @@ type auditLog struct{ entries []audit.Entry }
 func (a *auditLog) Record(_ context.Context, e audit.Entry) error {
 	a.entries = append(a.entries, e)
 	return nil
+}
+
+func (a *auditLog) RecordTx(ctx context.Context, _ audit.Appender, e audit.Entry) error {
+	return a.Record(ctx, e)
+}
+
+// TestCommandWithoutItsEntryIsNotQueued (AU-5): with the audit table
+// refusing inserts (a trigger, a real fault in the database), a wipe is
+// refused with audit.ErrUnavailable and no command row exists.
+func TestCommandWithoutItsEntryIsNotQueued(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.DB().Create(&store.Device{ID: "d1", Name: "car-12", Status: "active", EnrolledAt: time.Now().UTC()})
+	_, key, _ := ed25519.GenerateKey(nil)
+	log := audit.New(st, nil)
+	s := New(st, log, key, nobody{}, noRevoke{})
+	if err := st.DB().Exec("CREATE TRIGGER audit_ro BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'read-only'); END").Error; err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Issue(ctx, Request{DeviceID: "d1", Kind: "wipe", Confirm: "car-12", Actor: "user:laso@pd.example", Role: "laso", Source: "test"})
+	if !errors.Is(err, audit.ErrUnavailable) {
+		t.Fatalf("issue: %v, want audit.ErrUnavailable", err)
+	}
+	var n int64
+	st.DB().Model(&store.Command{}).Count(&n)
+	if n != 0 {
+		t.Fatalf("%d commands stored without their audit entry", n)
+	}
+	if log.Failures() == 0 {
+		t.Fatal("the failure was not counted")
+	}
+	st.DB().Exec("DROP TRIGGER audit_ro")
+	log.Sweep(ctx)
+	es, err := st.ListAudit(ctx, store.AuditQuery{Action: audit.Failed})
+	if err != nil || len(es) != 1 {
+		t.Fatalf("audit.failed entries: %v %v", es, err)
+	}
+	if res, err := log.Verify(ctx); err != nil || !res.OK {
+		t.Fatalf("verify after the fault: %+v %v", res, err)
+	}
 }
 
 // TestUnansweredCommandsExpire: a device that never comes back leaves its

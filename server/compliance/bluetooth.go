@@ -115,11 +115,16 @@ func (s *Service) AddAllow(ctx context.Context, in Allow, actor, source string) 
 	}
 	a := &store.BluetoothAllow{Address: addr, Name: in.Name, Class: in.Class, Scope: in.Scope, ApprovedBy: actor,
 		Reason: in.Reason, ExpiresAt: in.ExpiresAt, CreatedAt: s.now().UTC()}
-	if err := s.store.AddBluetoothAllow(ctx, a); err != nil {
+	// On the list only with its entry (AU-5).
+	if err := s.store.InTx(ctx, func(tx *store.Store) error {
+		if err := tx.AddBluetoothAllow(ctx, a); err != nil {
+			return err
+		}
+		return s.audit.RecordTx(ctx, tx, audit.Entry{Actor: actor, Source: source, Action: ActionAllowAdded, Target: "bluetooth:" + addr,
+			Outcome: audit.Success, Details: map[string]string{"scope": a.Scope, "reason": a.Reason, "name": a.Name}})
+	}); err != nil {
 		return nil, err
 	}
-	s.audit.Record(ctx, audit.Entry{Actor: actor, Source: source, Action: ActionAllowAdded, Target: "bluetooth:" + addr,
-		Outcome: audit.Success, Details: map[string]string{"scope": a.Scope, "reason": a.Reason, "name": a.Name}})
 	s.reevaluateScope(ctx, a.Scope)
 	return a, nil
 }
@@ -130,14 +135,18 @@ func (s *Service) RemoveAllow(ctx context.Context, address, actor, source string
 	if err != nil {
 		return err
 	}
-	n, err := s.store.DeleteBluetoothAllow(ctx, addr)
-	if err != nil {
+	if err := s.store.InTx(ctx, func(tx *store.Store) error {
+		n, err := tx.DeleteBluetoothAllow(ctx, addr)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return store.ErrNotFound
+		}
+		return s.audit.RecordTx(ctx, tx, audit.Entry{Actor: actor, Source: source, Action: ActionAllowRemoved, Target: "bluetooth:" + addr, Outcome: audit.Success})
+	}); err != nil {
 		return err
 	}
-	if n == 0 {
-		return store.ErrNotFound
-	}
-	s.audit.Record(ctx, audit.Entry{Actor: actor, Source: source, Action: ActionAllowRemoved, Target: "bluetooth:" + addr, Outcome: audit.Success})
 	s.Reevaluate(ctx)
 	return nil
 }
@@ -264,14 +273,20 @@ func (s *Service) Decide(ctx context.Context, id string, approve bool, reason st
 		allow = &store.BluetoothAllow{Address: r.Address, Name: r.Name, Class: r.Class, Scope: "device:" + r.DeviceID,
 			ApprovedBy: actor, Reason: "request " + r.ID + ": " + r.Reason, ExpiresAt: expires, CreatedAt: now, Request: r.ID}
 	}
-	if err := s.store.DecideBluetoothRequest(ctx, r, allow); err != nil {
+	// The decision (and an approval's allow-list entry) commits with its
+	// audit entry, or not at all (AU-5).
+	if err := s.store.InTx(ctx, func(tx *store.Store) error {
+		if err := tx.DecideBluetoothRequest(ctx, r, allow); err != nil {
+			return err
+		}
+		return s.audit.RecordTx(ctx, tx, audit.Entry{Actor: actor, Source: source, Action: action, Target: "bluetooth:" + r.Address,
+			Outcome: audit.Success, Details: map[string]string{"request": r.ID, "device": r.DeviceID, "reason": reason}})
+	}); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return deny(fmt.Errorf("%w: the request was decided meanwhile", ErrState))
 		}
 		return nil, err
 	}
-	s.audit.Record(ctx, audit.Entry{Actor: actor, Source: source, Action: action, Target: "bluetooth:" + r.Address,
-		Outcome: audit.Success, Details: map[string]string{"request": r.ID, "device": r.DeviceID, "reason": reason}})
 	s.tell(ctx, r, r.Status)
 	if approve {
 		s.Reevaluate(ctx, r.DeviceID)

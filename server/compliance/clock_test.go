@@ -13,7 +13,8 @@ import (
 
 type nopAudit struct{}
 
-func (nopAudit) Record(context.Context, audit.Entry) error { return nil }
+func (nopAudit) Record(context.Context, audit.Entry) error                   { return nil }
+func (nopAudit) RecordTx(context.Context, audit.Appender, audit.Entry) error { return nil }
 
 // Repeated skew is a finding: one skewed report is only flagged, three of
 // the last ten open the clock finding (moderate, 24 h grace, running by

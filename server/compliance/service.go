@@ -48,6 +48,8 @@ type Store interface {
 	SaveProfileDoc(ctx context.Context, p *store.ProfileDoc) error
 	EnsureProfile(ctx context.Context, p *store.ProfileDoc) error
 	GroupProfile(ctx context.Context, group string) (string, error)
+	// InTx runs a change and its audit entry in one transaction (AU-5).
+	InTx(ctx context.Context, fn func(tx *store.Store) error) error
 	BluetoothAllowList(ctx context.Context) ([]store.BluetoothAllow, error)
 	BluetoothStore
 	ListDevices(ctx context.Context) ([]store.Device, error)
@@ -59,6 +61,7 @@ type Store interface {
 // Auditor records security events.
 type Auditor interface {
 	Record(ctx context.Context, e audit.Entry) error
+	RecordTx(ctx context.Context, tx audit.Appender, e audit.Entry) error
 }
 
 // Blocker blocks a Bluetooth peer on a device (the command queue).
@@ -204,13 +207,20 @@ func (s *Service) PutProfile(ctx context.Context, name string, doc []byte, actor
 			Outcome: audit.Failure, Details: map[string]string{"error": err.Error()}})
 		return nil, err
 	}
-	if err := s.store.SaveProfileDoc(ctx, &store.ProfileDoc{Name: name, Document: string(doc), UpdatedAt: s.now().UTC(), UpdatedBy: actor}); err != nil {
+	// The profile and its entry commit together, or the one in force
+	// stays in force (AU-5).
+	err = s.store.InTx(ctx, func(tx *store.Store) error {
+		if err := tx.SaveProfileDoc(ctx, &store.ProfileDoc{Name: name, Document: string(doc), UpdatedAt: s.now().UTC(), UpdatedBy: actor}); err != nil {
+			return err
+		}
+		return s.audit.RecordTx(ctx, tx, audit.Entry{Actor: actor, Source: source, Action: ActionProfileUpdated, Target: "profile:" + name, Outcome: audit.Success})
+	})
+	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	s.profiles[name] = p
 	s.mu.Unlock()
-	s.audit.Record(ctx, audit.Entry{Actor: actor, Source: source, Action: ActionProfileUpdated, Target: "profile:" + name, Outcome: audit.Success})
 	s.Reevaluate(ctx)
 	return p, nil
 }

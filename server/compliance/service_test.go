@@ -13,7 +13,8 @@ import (
 
 type nopAuditor struct{}
 
-func (nopAuditor) Record(context.Context, audit.Entry) error { return nil }
+func (nopAuditor) Record(context.Context, audit.Entry) error                   { return nil }
+func (nopAuditor) RecordTx(context.Context, audit.Appender, audit.Entry) error { return nil }
 
 // TestUpgradeKeepsStoredProfilesInForce: after an upgrade, the baseline an
 // agency never edited (the previous version's, which quarantined every

@@ -54,6 +54,9 @@ type Accounts interface {
 	ListAPIKeys(ctx context.Context) ([]store.APIKey, error)
 	CreateAPIKey(ctx context.Context, k *store.APIKey) error
 	DisableAPIKey(ctx context.Context, id string) error
+	// InTx runs an account change and its audit entry in one
+	// transaction (AU-5).
+	InTx(ctx context.Context, fn func(tx *store.Store) error) error
 }
 
 // Records is what the pages show.
@@ -75,6 +78,7 @@ type Records interface {
 // Auditor records and verifies the audit trail.
 type Auditor interface {
 	Record(ctx context.Context, e audit.Entry) error
+	RecordTx(ctx context.Context, tx audit.Appender, e audit.Entry) error
 	Verify(ctx context.Context) (audit.VerifyResult, error)
 }
 

@@ -73,6 +73,10 @@ func TestEveryResponseCarriesTheSecurityHeaders(t *testing.T) {
 // trail keeps what the console records.
 type trail struct{ entries []audit.Entry }
 
+func (t *trail) RecordTx(ctx context.Context, _ audit.Appender, e audit.Entry) error {
+	return t.Record(ctx, e)
+}
+
 func (t *trail) Record(_ context.Context, e audit.Entry) error {
 	t.entries = append(t.entries, e)
 	return nil

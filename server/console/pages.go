@@ -52,6 +52,11 @@ func done(w http.ResponseWriter, r *http.Request, to, flash string) {
 // API gives (server/status, the one mapping both edges share).
 func (c *Console) refused(w http.ResponseWriter, r *http.Request, v *visit, err error) {
 	code := status.Of(err)
+	if code == http.StatusServiceUnavailable {
+		c.log.Error("console", "err", err)
+		c.render(w, r, code, "error", v, view{Title: "Refused", Error: audit.ErrUnavailable.Error()})
+		return
+	}
 	if code >= http.StatusInternalServerError {
 		c.fail(w, r, err)
 		return
@@ -616,13 +621,15 @@ func (c *Console) unlockUser(w http.ResponseWriter, r *http.Request, v *visit) {
 		c.refused(w, r, v, err)
 		return
 	}
-	was, err := c.accounts.ClearLoginFailures(ctx, u.ID)
-	if err != nil {
-		c.fail(w, r, err)
+	details := map[string]string{}
+	if err := c.audited(ctx, v, ActionUserUnlocked, "user:"+u.Email, details, func(tx *store.Store) error {
+		was, err := tx.ClearLoginFailures(ctx, u.ID)
+		details["was_locked"] = strconv.FormatBool(was)
+		return err
+	}); err != nil {
+		c.refused(w, r, v, err)
 		return
 	}
-	c.record(ctx, v.actor(), v.source, ActionUserUnlocked, "user:"+u.Email, audit.Success,
-		map[string]string{"was_locked": strconv.FormatBool(was)})
 	done(w, r, "/console/users", "unlocked")
 }
 
@@ -670,23 +677,22 @@ func (c *Console) createAPIKey(w http.ResponseWriter, r *http.Request, v *visit)
 		return
 	}
 	k.CreatedAt = c.now().UTC()
-	if err := c.accounts.CreateAPIKey(ctx, k); err != nil {
-		c.fail(w, r, err)
+	if err := c.audited(ctx, v, audit.APIKeyCreated, "apikey:"+name, map[string]string{"role": role, "key_id": k.ID},
+		func(tx *store.Store) error { return tx.CreateAPIKey(ctx, k) }); err != nil {
+		c.refused(w, r, v, err)
 		return
 	}
-	c.record(ctx, v.actor(), v.source, audit.APIKeyCreated, "apikey:"+name, audit.Success,
-		map[string]string{"role": role, "key_id": k.ID})
 	// Shown in this response only; the database keeps a hash.
 	c.showUsers(w, r, v, http.StatusCreated, text, "")
 }
 
 func (c *Console) disableAPIKey(w http.ResponseWriter, r *http.Request, v *visit) {
 	id := r.PathValue("id")
-	if err := c.accounts.DisableAPIKey(r.Context(), id); err != nil {
+	if err := c.audited(r.Context(), v, ActionAPIKeyOff, "apikey-id:"+id, nil,
+		func(tx *store.Store) error { return tx.DisableAPIKey(r.Context(), id) }); err != nil {
 		c.refused(w, r, v, err)
 		return
 	}
-	c.record(r.Context(), v.actor(), v.source, ActionAPIKeyOff, "apikey-id:"+id, audit.Success, nil)
 	done(w, r, "/console/users", "key-off")
 }
 

@@ -264,6 +264,19 @@ func (c *Console) refuse(w http.ResponseWriter, r *http.Request, v *visit, actor
 	c.render(w, r, status, "error", v, view{Title: "Refused", Error: reason})
 }
 
+// audited makes change and appends its entry (details as change leaves
+// them) in one transaction: both commit, or neither does and the page
+// says why (AU-5).
+func (c *Console) audited(ctx context.Context, v *visit, action, target string, details map[string]string, change func(tx *store.Store) error) error {
+	return c.accounts.InTx(ctx, func(tx *store.Store) error {
+		if err := change(tx); err != nil {
+			return err
+		}
+		return c.audit.RecordTx(ctx, tx, audit.Entry{Actor: v.actor(), Source: v.source, Action: action, Target: target,
+			Outcome: audit.Success, Details: details})
+	})
+}
+
 func (c *Console) record(ctx context.Context, actor, source, action, target, outcome string, details map[string]string) {
 	if err := c.audit.Record(ctx, audit.Entry{Actor: actor, Source: source, Action: action, Target: target,
 		Outcome: outcome, Details: details}); err != nil {

@@ -43,11 +43,15 @@ type Store interface {
 	OpenIncidentFor(ctx context.Context, deviceID string) (bool, error)
 	IncidentByRef(ctx context.Context, ref string) (*store.Incident, error)
 	SetQuarantine(ctx context.Context, deviceID, incidentID, from string, at time.Time) (bool, error)
+	// InTx runs a change and its audit entry in one transaction (AU-5).
+	InTx(ctx context.Context, fn func(tx *store.Store) error) error
 }
 
-// Auditor records security events.
+// Auditor records security events; RecordTx appends within the
+// caller's transaction.
 type Auditor interface {
 	Record(ctx context.Context, e audit.Entry) error
+	RecordTx(ctx context.Context, tx audit.Appender, e audit.Entry) error
 }
 
 // Notifier tells the LASOs and IT. It is called after the change is
@@ -238,14 +242,19 @@ func (s *Service) open(ctx context.Context, r Report, detection string) (*store.
 	if inc.Contradiction != "" {
 		events = append(events, store.IncidentEvent{At: now, Actor: "server", Action: "contradiction", Detail: inc.Contradiction})
 	}
-	if err := s.store.SaveIncident(ctx, inc, events...); err != nil {
-		return nil, err
-	}
 	action := ActionReported
 	if detection != "reported" {
 		action = ActionDetected
 	}
-	s.record(ctx, r.Actor, r.Source, action, inc, nil)
+	// The incident and its entry commit together, or it is refused (AU-5).
+	if err := s.store.InTx(ctx, func(tx *store.Store) error {
+		if err := tx.SaveIncident(ctx, inc, events...); err != nil {
+			return err
+		}
+		return s.recordTx(ctx, tx, r.Actor, r.Source, action, inc, nil)
+	}); err != nil {
+		return nil, err
+	}
 	s.playbook(ctx, inc)
 	if s.notify != nil {
 		s.notify.Notify(ctx, inc, "new incident")
@@ -273,7 +282,12 @@ func (s *Service) playbook(ctx context.Context, inc *store.Incident) {
 	}
 	quarantined := false
 	if acts[ActQuarantine] && !inc.Quarantined {
-		if _, err := s.store.SetQuarantine(ctx, inc.DeviceID, inc.ID, "", now); err != nil {
+		if err := s.store.InTx(ctx, func(tx *store.Store) error {
+			if _, err := tx.SetQuarantine(ctx, inc.DeviceID, inc.ID, "", now); err != nil {
+				return err
+			}
+			return s.recordTx(ctx, tx, "playbook", "local", ActionQuarantined, inc, nil)
+		}); err != nil {
 			events = append(events, store.IncidentEvent{At: now, Actor: "playbook", Action: "quarantine", Detail: "quarantine failed: " + err.Error()})
 		} else {
 			inc.Quarantined, quarantined = true, true
@@ -293,7 +307,6 @@ func (s *Service) playbook(ctx context.Context, inc *store.Incident) {
 		s.log.Error("playbook", "incident", inc.ID, "err", err)
 	}
 	if quarantined {
-		s.record(ctx, "playbook", "local", ActionQuarantined, inc, nil)
 		s.deviceChanged(inc.DeviceID)
 	}
 }
@@ -364,10 +377,15 @@ func (s *Service) Escalate(ctx context.Context) error {
 		if late > 30*time.Second { // beyond the sweep interval
 			detail += fmt.Sprintf(" (escalated %s late: the server was not running at 15:00)", late)
 		}
-		if err := s.store.SaveIncident(ctx, inc, store.IncidentEvent{At: now, Actor: "server", Action: "escalated", Detail: detail}); err != nil {
+		// Not saved without its entry: the next sweep escalates it.
+		if err := s.store.InTx(ctx, func(tx *store.Store) error {
+			if err := tx.SaveIncident(ctx, inc, store.IncidentEvent{At: now, Actor: "server", Action: "escalated", Detail: detail}); err != nil {
+				return err
+			}
+			return s.recordTx(ctx, tx, "server", "local", ActionEscalated, inc, map[string]string{"detail": detail})
+		}); err != nil {
 			return err
 		}
-		s.record(ctx, "server", "local", ActionEscalated, inc, map[string]string{"detail": detail})
 		s.playbook(ctx, inc)
 		if s.notify != nil {
 			s.notify.Notify(ctx, inc, "escalated to extended")
@@ -445,18 +463,26 @@ func (s *Service) Update(ctx context.Context, id string, u Update) (*store.Incid
 		return nil, fmt.Errorf("%w: nothing to change", ErrInvalid)
 	}
 	inc.UpdatedAt = now
-	if err := s.store.SaveIncident(ctx, inc, events...); err != nil {
+	changes, _ := json.Marshal(u)
+	if err := s.store.InTx(ctx, func(tx *store.Store) error {
+		if err := tx.SaveIncident(ctx, inc, events...); err != nil {
+			return err
+		}
+		return s.recordTx(ctx, tx, u.Actor, u.Source, ActionUpdated, inc, map[string]string{"change": string(changes)})
+	}); err != nil {
 		return nil, err
 	}
-	changes, _ := json.Marshal(u)
-	s.record(ctx, u.Actor, u.Source, ActionUpdated, inc, map[string]string{"change": string(changes)})
 	// Lifted only after the incident says so: a failure here leaves the
 	// device quarantined, the safe side.
 	if lift {
-		if _, err := s.store.SetQuarantine(ctx, inc.DeviceID, "", inc.ID, now); err != nil {
+		if err := s.store.InTx(ctx, func(tx *store.Store) error {
+			if _, err := tx.SetQuarantine(ctx, inc.DeviceID, "", inc.ID, now); err != nil {
+				return err
+			}
+			return s.recordTx(ctx, tx, u.Actor, u.Source, ActionQuarantineLifted, inc, nil)
+		}); err != nil {
 			return nil, fmt.Errorf("lift quarantine: %w", err)
 		}
-		s.record(ctx, u.Actor, u.Source, ActionQuarantineLifted, inc, nil)
 		s.deviceChanged(inc.DeviceID)
 	}
 	return inc, nil
@@ -520,12 +546,17 @@ func orNone(s string) string {
 	return s
 }
 
-func (s *Service) record(ctx context.Context, actor, source, action string, inc *store.Incident, extra map[string]string) {
+// recordTx appends the incident's entry within tx.
+func (s *Service) recordTx(ctx context.Context, tx audit.Appender, actor, source, action string, inc *store.Incident, extra map[string]string) error {
+	return s.audit.RecordTx(ctx, tx, s.entry(actor, source, action, inc, extra))
+}
+
+func (s *Service) entry(actor, source, action string, inc *store.Incident, extra map[string]string) audit.Entry {
 	d := map[string]string{"incident": inc.ID, "kind": inc.Kind, "category": inc.Category,
 		"duration_class": inc.DurationClass, "severity": inc.Severity, "status": inc.Status}
 	for k, v := range extra {
 		d[k] = v
 	}
-	s.audit.Record(ctx, audit.Entry{Actor: actor, Source: source, Action: action, Target: "device:" + inc.DeviceID,
-		Outcome: audit.Success, Details: d})
+	return audit.Entry{Actor: actor, Source: source, Action: action, Target: "device:" + inc.DeviceID,
+		Outcome: audit.Success, Details: d}
 }

@@ -25,6 +25,10 @@ type auditLog struct {
 	entries []audit.Entry
 }
 
+func (a *auditLog) RecordTx(ctx context.Context, _ audit.Appender, e audit.Entry) error {
+	return a.Record(ctx, e)
+}
+
 func (a *auditLog) Record(_ context.Context, e audit.Entry) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -47,6 +47,10 @@ type Service struct {
 	csaISO        string
 	webhook       *url.URL
 	webhookSecret []byte
+	// alarmTo: the LASOs and IT administrators last read, for an audit
+	// alarm raised while the database cannot answer.
+	alarmMu sync.Mutex
+	alarmTo []string
 }
 
 // Option configures a Service.
@@ -147,6 +151,19 @@ func (s *Service) Mail(ctx context.Context, about, ref, subject, body string, to
 // enqueue writes one row per distinct address, plus the webhook's when
 // one is configured, to the outbox, and starts a delivery.
 func (s *Service) enqueue(ctx context.Context, o outgoing) {
+	ns := s.rows(o)
+	if len(ns) == 0 {
+		return
+	}
+	if err := s.store.QueueNotifications(ctx, ns); err != nil {
+		s.log.Error("queue notifications", "ref", o.ref, "err", err)
+		return
+	}
+	go s.Deliver(context.WithoutCancel(ctx))
+}
+
+// rows are o's outbox rows: one per distinct address, and the webhook's.
+func (s *Service) rows(o outgoing) []store.Notification {
 	now := s.now().UTC()
 	var ns []store.Notification
 	seen := map[string]bool{}
@@ -166,14 +183,7 @@ func (s *Service) enqueue(ctx context.Context, o outgoing) {
 				Recipient: s.webhook.Redacted(), Subject: o.step, Body: string(b), CreatedAt: now, NextAttempt: now})
 		}
 	}
-	if len(ns) == 0 {
-		return
-	}
-	if err := s.store.QueueNotifications(ctx, ns); err != nil {
-		s.log.Error("queue notifications", "ref", o.ref, "err", err)
-		return
-	}
-	go s.Deliver(context.WithoutCancel(ctx))
+	return ns
 }
 
 // Deliver sends every due message once; failures are retried later with

@@ -13,6 +13,7 @@ import (
 	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/profiles"
 	"github.com/cordon-mdm/cordon/server/accounts"
+	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/incidents"
@@ -26,6 +27,10 @@ func Of(err error) int {
 	switch {
 	case err == nil:
 		return http.StatusOK
+	case errors.Is(err, audit.ErrUnavailable):
+		// AU-5: the change was refused because its entry could not be
+		// written; it may go through once the trail is writable again.
+		return http.StatusServiceUnavailable
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, commands.ErrForbidden), errors.Is(err, compliance.ErrForbidden):

@@ -10,6 +10,7 @@ import (
 	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/profiles"
 	"github.com/cordon-mdm/cordon/server/accounts"
+	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/incidents"
@@ -23,6 +24,7 @@ func TestEveryExportedError(t *testing.T) {
 		store.ErrNotFound:              http.StatusNotFound,
 		accounts.ErrLastAdmin:          http.StatusConflict,
 		accounts.ErrInvalid:            http.StatusBadRequest,
+		audit.ErrUnavailable:           http.StatusServiceUnavailable,
 		store.ErrConflict:              http.StatusConflict,
 		commands.ErrForbidden:          http.StatusForbidden,
 		commands.ErrInvalid:            http.StatusBadRequest,

@@ -158,3 +158,17 @@ func redact(dsn string) string {
 	}
 	return u.String()
 }
+
+// InTx runs fn with a Store bound to one database transaction: every
+// change fn makes through tx, and every audit entry it appends through
+// tx.AppendAudit (which still takes the chain's head lock, now inside
+// this transaction), commits together or not at all (AU-5). fn must use
+// only tx: on SQLite the one connection is the transaction's until it
+// ends, so a call through the outer Store would wait for it forever.
+func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
+	return s.with(ctx).Transaction(func(db *gorm.DB) error {
+		tx := *s
+		tx.db = db
+		return fn(&tx)
+	})
+}
