@@ -32,16 +32,51 @@ var (
 	ErrInvalid = errors.New("invalid account change")
 )
 
-// Store is what the service reads and changes.
+// Store is what the service reads and changes. A change runs inside
+// InTx, so it commits with its audit entry or not at all (AU-5).
 type Store interface {
 	GetUser(ctx context.Context, id string) (*store.User, error)
-	ChangeUser(ctx context.Context, id string, change func(u *store.User) (store.UserChange, error),
-		check func(enabledByRole map[string]int64) error) (*store.User, error)
+	InTx(ctx context.Context, fn func(tx *store.Store) error) error
 }
 
-// Auditor records the steps.
+// Auditor records the steps: a change's entry within its transaction,
+// a refusal's on its own.
 type Auditor interface {
 	Record(ctx context.Context, e audit.Entry) error
+	RecordTx(ctx context.Context, tx audit.Appender, e audit.Entry) error
+}
+
+// change is one account change: what to set, the rule checked after it,
+// and the details its audit entry carries (filled in by the change).
+type change struct {
+	action  string
+	apply   func(u *store.User) (store.UserChange, error)
+	check   func(enabledByRole map[string]int64) error
+	details map[string]string
+	// ended, when set, counts the sessions the change ended; it is in
+	// the details as sessions_ended.
+	ended *int64
+}
+
+// run applies c to user id and writes its entry in the same transaction;
+// a refusal is audited after the rollback. If the entry cannot be
+// written the change does not happen.
+func (s *Service) run(ctx context.Context, id, actor, source string, c change) (*store.User, error) {
+	var u *store.User
+	err := s.store.InTx(ctx, func(tx *store.Store) error {
+		var err error
+		if u, err = tx.ChangeUser(ctx, id, c.apply, c.check); err != nil {
+			return err
+		}
+		if c.ended != nil {
+			c.details["sessions_ended"] = fmt.Sprint(*c.ended)
+		}
+		return s.audit.RecordTx(ctx, tx, s.entry(actor, source, c.action, "user:"+u.Email, audit.Success, c.details))
+	})
+	if err == nil || errors.Is(err, audit.ErrUnavailable) {
+		return u, err
+	}
+	return nil, s.refused(ctx, err, actor, source, c.action, id, c.details)
 }
 
 // Service changes accounts.
@@ -90,30 +125,32 @@ func (s *Service) Disable(ctx context.Context, id, actor, source string) (*store
 	var was bool
 	var ended int64
 	var g adminGuard
-	u, err := s.store.ChangeUser(ctx, id, func(u *store.User) (store.UserChange, error) {
-		g.saw(u)
-		was = u.DisabledAt != nil
-		if was {
-			// Already off; its sessions are ended again all the same.
-			return store.UserChange{EndSessions: true, Ended: &ended}, nil
-		}
-		return store.UserChange{Set: map[string]any{"disabled_at": at}, EndSessions: true, Ended: &ended}, nil
-	}, g.check)
-	return u, s.record(ctx, err, actor, source, ActionDisabled, id, u, map[string]string{"was_disabled": fmt.Sprint(was),
-		"sessions_ended": fmt.Sprint(ended)})
+	details := map[string]string{}
+	return s.run(ctx, id, actor, source, change{action: ActionDisabled, check: g.check, details: details, ended: &ended,
+		apply: func(u *store.User) (store.UserChange, error) {
+			g.saw(u)
+			was = u.DisabledAt != nil
+			details["was_disabled"] = fmt.Sprint(was)
+			if was {
+				// Already off; its sessions are ended again all the same.
+				return store.UserChange{EndSessions: true, Ended: &ended}, nil
+			}
+			return store.UserChange{Set: map[string]any{"disabled_at": at}, EndSessions: true, Ended: &ended}, nil
+		}})
 }
 
 // Enable turns a disabled user back on. A lockout is left as it was.
 func (s *Service) Enable(ctx context.Context, id, actor, source string) (*store.User, error) {
-	var was bool
-	u, err := s.store.ChangeUser(ctx, id, func(u *store.User) (store.UserChange, error) {
-		was = u.DisabledAt != nil
-		if !was {
-			return store.UserChange{}, nil
-		}
-		return store.UserChange{Set: map[string]any{"disabled_at": nil}}, nil
-	}, nil)
-	return u, s.record(ctx, err, actor, source, ActionEnabled, id, u, map[string]string{"was_disabled": fmt.Sprint(was)})
+	details := map[string]string{}
+	return s.run(ctx, id, actor, source, change{action: ActionEnabled, details: details,
+		apply: func(u *store.User) (store.UserChange, error) {
+			was := u.DisabledAt != nil
+			details["was_disabled"] = fmt.Sprint(was)
+			if !was {
+				return store.UserChange{}, nil
+			}
+			return store.UserChange{Set: map[string]any{"disabled_at": nil}}, nil
+		}})
 }
 
 // SetRole changes a user's role. The user's open sessions end, so the
@@ -122,50 +159,41 @@ func (s *Service) Enable(ctx context.Context, id, actor, source string) (*store.
 func (s *Service) SetRole(ctx context.Context, id, role, actor, source string) (*store.User, error) {
 	if !auth.ValidRole(role) {
 		err := fmt.Errorf("%w: unknown role %q: use it-admin, laso, auditor or user", ErrInvalid, role)
-		return nil, s.record(ctx, err, actor, source, ActionRoleChanged, id, nil, map[string]string{"to": role})
+		return nil, s.refused(ctx, err, actor, source, ActionRoleChanged, id, map[string]string{"to": role})
 	}
-	from := ""
 	var ended int64
 	var g adminGuard
-	u, err := s.store.ChangeUser(ctx, id, func(u *store.User) (store.UserChange, error) {
-		g.saw(u)
-		from = u.Role
-		if u.Role == role {
-			return store.UserChange{}, nil
-		}
-		return store.UserChange{Set: map[string]any{"role": role}, EndSessions: true, Ended: &ended}, nil
-	}, g.check)
-	return u, s.record(ctx, err, actor, source, ActionRoleChanged, id, u, map[string]string{"from": from, "to": role,
-		"sessions_ended": fmt.Sprint(ended)})
+	details := map[string]string{"to": role}
+	return s.run(ctx, id, actor, source, change{action: ActionRoleChanged, check: g.check, details: details, ended: &ended,
+		apply: func(u *store.User) (store.UserChange, error) {
+			g.saw(u)
+			details["from"] = u.Role
+			if u.Role == role {
+				return store.UserChange{}, nil
+			}
+			return store.UserChange{Set: map[string]any{"role": role}, EndSessions: true, Ended: &ended}, nil
+		}})
 }
 
-// record audits a step: success, or the refusal with its reason. The
-// change's error is returned unless it succeeded and the entry could not
-// be written.
-func (s *Service) record(ctx context.Context, err error, actor, source, action, id string, u *store.User, details map[string]string) error {
-	target := "user-id:" + id
-	if u == nil {
-		if got, gerr := s.store.GetUser(ctx, id); gerr == nil {
-			u = got
-		}
+func (s *Service) entry(actor, source, action, target, outcome string, details map[string]string) audit.Entry {
+	return audit.Entry{Actor: actor, Source: source, Action: action, Target: target, Outcome: outcome, Details: details}
+}
+
+// refused audits a change that did not happen, with its reason, and
+// returns err (an unknown id is not audited: there is nobody to name).
+func (s *Service) refused(ctx context.Context, err error, actor, source, action, id string, details map[string]string) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return err
 	}
-	if u != nil {
+	target := "user-id:" + id
+	if u, gerr := s.store.GetUser(ctx, id); gerr == nil {
 		target = "user:" + u.Email
 	}
-	outcome := audit.Success
-	switch {
-	case errors.Is(err, ErrLastAdmin), errors.Is(err, ErrInvalid):
+	outcome := audit.Failure
+	if errors.Is(err, ErrLastAdmin) || errors.Is(err, ErrInvalid) {
 		outcome = audit.Denied
-		details["reason"] = err.Error()
-	case errors.Is(err, store.ErrNotFound):
-		return err // nothing to audit about an unknown id
-	case err != nil:
-		outcome = audit.Failure
-		details["reason"] = err.Error()
 	}
-	if aerr := s.audit.Record(ctx, audit.Entry{Actor: actor, Source: source, Action: action, Target: target,
-		Outcome: outcome, Details: details}); aerr != nil && err == nil {
-		return fmt.Errorf("audit %s: %w", action, aerr)
-	}
+	details["reason"] = err.Error()
+	s.audit.Record(ctx, s.entry(actor, source, action, target, outcome, details))
 	return err
 }
