@@ -68,6 +68,10 @@ type Records interface {
 	ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry, error)
 	BluetoothAllowList(ctx context.Context) ([]store.BluetoothAllow, error)
 	ListBluetoothRequests(ctx context.Context) ([]store.BluetoothRequest, error)
+	// The incident picture and the response form.
+	IncidentNotifications(ctx context.Context, incidentID string) ([]store.Notification, error)
+	GetCommand(ctx context.Context, id string) (*store.Command, error)
+	incidents.FormReader
 }
 
 // Auditor records and verifies the audit trail.
@@ -84,6 +88,7 @@ type Commands interface {
 // Incidents updates incidents.
 type Incidents interface {
 	Update(ctx context.Context, id string, u incidents.Update) (*store.Incident, error)
+	UpdateForm(ctx context.Context, id string, u incidents.FormUpdate) (*store.IncidentForm, error)
 }
 
 // Compliance answers device standing and runs the Bluetooth allow-list.
@@ -208,6 +213,7 @@ func New(accounts Accounts, records Records, auditor Auditor, cmds Commands, inc
 	c.page("GET /console/incidents/{id}", c.incidentPage, staff...)
 	c.page("POST /console/incidents/{id}", c.updateIncident, laso)
 	c.page("GET /console/incidents/{id}/form", c.incidentForm, staff...)
+	c.page("POST /console/incidents/{id}/form", c.updateIncidentForm, laso)
 	c.page("GET /console/bluetooth", c.bluetoothPage, staff...)
 	c.page("POST /console/bluetooth/allowlist", c.addAllow, it)
 	c.page("POST /console/bluetooth/allowlist/{address}/delete", c.deleteAllow, it)

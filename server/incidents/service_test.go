@@ -245,7 +245,7 @@ func TestResponseFormOfAClosedIncident(t *testing.T) {
 	s.Update(ctx, inc.ID, Update{Status: "closed", Disposition: "recovered by the officer; no CJI exposed", Actor: "apikey:laso-1"})
 	inc, _ = st.GetIncident(ctx, inc.ID)
 	tl, _ := st.IncidentTimeline(ctx, inc.ID)
-	f := BuildForm(inc, &dev, tl)
+	f := BuildForm(FormData{Incident: inc, Device: &dev, Timeline: tl, Now: clk.now()})
 	for name, v := range map[string]string{"date of report": f.DateOfReport, "date of incident": f.DateOfIncident,
 		"location": f.Location, "method of detection": f.MethodOfDetection, "nature": f.Nature,
 		"description": f.Description, "resolution": f.Resolution, "ended": f.IncidentEnded} {

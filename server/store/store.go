@@ -105,7 +105,8 @@ func Open(ctx context.Context, dataDir, dsn string, opts ...Option) (*Store, err
 	s.db = db.WithContext(ctx)
 	if err := s.db.AutoMigrate(&Device{}, &Certificate{}, &EnrollmentToken{}, &PostureReport{},
 		&LockEvent{}, &APIKey{}, &User{}, &AuditEntry{}, &AuditHead{}, &Command{}, &Incident{}, &IncidentEvent{}, &Notification{},
-		&Finding{}, &ProfileDoc{}, &Group{}, &BluetoothAllow{}, &BluetoothRequest{}, &Session{}); err != nil {
+		&Finding{}, &ProfileDoc{}, &Group{}, &BluetoothAllow{}, &BluetoothRequest{}, &Session{},
+		&IncidentForm{}); err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	if err := s.db.Where("id = ?", 1).FirstOrCreate(&AuditHead{ID: 1}).Error; err != nil {
