@@ -1,13 +1,16 @@
 package incidents
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -144,3 +147,43 @@ func TestFormIsFilledFromThePostureAtTheTimeAndTheLASOsEdits(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// FuzzFormUpdate feeds the PATCH body decoder and the form edit whatever
+// comes: it refuses with ErrInvalid or an input error, or stores text that
+// keeps the input rules; it never panics or fails otherwise.
+func FuzzFormUpdate(f *testing.F) {
+	for _, s := range []string{`{"suspected_cause":"left in a car"}`, `{}`, `{"cji_compromised":"maybe"}`,
+		`{"copies_to_fbi_cjis_iso_at":"2026-11-23T08:10:00Z","reimage_before_reconnect":"done"}`,
+		`{"action_plan":"a\u0000b"}`, `{"suspected_cause":"x"} {}`, `{"actor":"root"}`} {
+		f.Add([]byte(s))
+	}
+	st := openStore(f, f.TempDir())
+	defer st.Close()
+	ctx := context.Background()
+	st.DB().Create(&store.Device{ID: "d1", Name: "cruiser-12", Status: "active", EnrolledAt: t0})
+	clk := &clock{t: t0.Add(time.Minute)}
+	s := New(st, &auditLog{}, WithClock(clk.now))
+	inc, err := s.Open(ctx, Report{DeviceID: "d1", Kind: KindLossOfControl, LockState: LockUnknown, StartedAt: t0, Actor: "apikey:officer"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	clk.set(t0.Add(time.Hour))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var u FormUpdate
+		if err := input.DecodeJSON(bytes.NewReader(body), &u, input.MaxBody); err != nil {
+			return
+		}
+		u.Actor = "laso"
+		got, err := s.UpdateForm(ctx, inc.ID, u)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("%q: %v", body, err)
+			}
+			return
+		}
+		if input.FreeText("cause", got.Cause, MaxCause) != nil || input.FreeText("plan", got.ActionPlan, MaxActionPlan) != nil ||
+			got.CJICompromised != "" && !slices.Contains(Compromised, got.CJICompromised) || got.Reimage != "" && !slices.Contains(Reimages, got.Reimage) {
+			t.Fatalf("%q stored %+v", body, got)
+		}
+	})
+}

@@ -57,7 +57,7 @@ func (n *notifications) Notify(_ context.Context, inc *store.Incident, why strin
 
 var t0 = time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
 
-func openStore(t *testing.T, dir string) *store.Store {
+func openStore(t testing.TB, dir string) *store.Store {
 	t.Helper()
 	st, err := store.Open(context.Background(), dir, "")
 	if err != nil {
