@@ -2,6 +2,7 @@ package console
 
 import (
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/cordon-mdm/cordon/server/incidents"
@@ -21,7 +22,7 @@ const (
 	spanH     = 26.0
 	markTop   = 30.0
 	markBot   = 120.0
-	picHeight = 190.0
+	picHeight = 220.0
 )
 
 // Picture is one drawn timeline.
@@ -47,16 +48,59 @@ type Bar struct {
 	Label string
 }
 
-// Mark is a vertical line at one time, with its label on row Row.
+// Mark is a vertical line at one time, with its label on row Row,
+// anchored (SVG text-anchor) so that it stays inside the picture.
 type Mark struct {
-	X     float64
-	Row   int
-	Class string
-	Label string
+	X      float64
+	Row    int
+	Anchor string
+	Class  string
+	Label  string
 }
 
 // LabelY is where a mark's label sits.
-func (m Mark) LabelY() float64 { return markBot + 14 + float64(m.Row%3)*14 }
+func (m Mark) LabelY() float64 { return markBot + 14 + float64(m.Row)*13 }
+
+// Label layout: an estimate of a 10px label's width per character, and
+// how many rows of labels fit under the marks.
+const (
+	charWidth = 5.8
+	labelRows = 6
+)
+
+// layout gives each mark's label a row and an anchor, so that labels of
+// marks close together do not overprint each other: marks in time order,
+// each on the first row where it clears the label before it.
+func layout(ms []Mark) {
+	sort.SliceStable(ms, func(i, j int) bool { return ms[i].X < ms[j].X })
+	var ends [labelRows]float64
+	for i := range ends {
+		ends[i] = -1e9
+	}
+	for i := range ms {
+		m := &ms[i]
+		w := float64(len(m.Label)) * charWidth
+		left := m.X - w/2
+		m.Anchor = "middle"
+		switch {
+		case m.X+w/2 > picWidth-2:
+			m.Anchor, left = "end", m.X-w
+		case left < 2:
+			m.Anchor, left = "start", m.X
+		}
+		row := 0
+		for r := range ends {
+			if ends[r]+6 < left {
+				row = r
+				break
+			}
+			if ends[r] < ends[row] {
+				row = r
+			}
+		}
+		m.Row, ends[row] = row, left+w
+	}
+}
 
 // scale maps times in [from, to] to x in [picLeft, picRight], clipping
 // outside times to the edges.
@@ -125,14 +169,13 @@ func incidentPicture(inc *store.Incident, dev *store.Device, locks []store.LockE
 		Label: fmt.Sprintf("Loss of control from %s to %s", inc.StartedAt.UTC().Format(incidents.HumanTime), endLabel(inc, now))}
 	p.Window = &Bar{X: x(inc.StartedAt), W: x(end) - x(inc.StartedAt), Class: "loss", Label: p.Label}
 	if at := inc.StartedAt.Add(line); inside(at, from, to) {
-		p.Line15 = &Mark{X: x(at), Class: "line15", Label: fmt.Sprintf("%d-minute line", int(line.Minutes()))}
+		p.Line15 = &Mark{X: x(at), Class: "line15", Label: fmt.Sprintf("%d-minute line", int(line.Minutes())), Anchor: lineAnchor(x(at))}
 	}
-	p.Spans = spans(x, incidents.LockSpans(locks, from, to))
-	row := 0
+	// The device's word, up to now: never drawn into the future.
+	p.Spans = spans(x, incidents.LockSpans(locks, from, earlier(to, now)))
 	add := func(at time.Time, class, label string) {
 		if inside(at, from, to) {
-			p.Marks = append(p.Marks, Mark{X: x(at), Row: row, Class: class, Label: label})
-			row++
+			p.Marks = append(p.Marks, Mark{X: x(at), Class: class, Label: label})
 		}
 	}
 	if dev != nil && dev.LastSeen != nil {
@@ -158,8 +201,25 @@ func incidentPicture(inc *store.Incident, dev *store.Device, locks []store.LockE
 			add(*n.SentAt, "notify", n.Channel+" "+n.Recipient)
 		}
 	}
+	layout(p.Marks)
 	p.Ticks = ticks(x, from, to)
 	return p
+}
+
+// lineAnchor keeps the 15-minute line's label, written beside the line,
+// inside the picture.
+func lineAnchor(x float64) string {
+	if x > picWidth-100 {
+		return "end"
+	}
+	return "start"
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func endLabel(inc *store.Incident, now time.Time) string {
@@ -177,7 +237,13 @@ func devicePicture(dev *store.Device, locks []store.LockEvent, inc *store.Incide
 	x := scale(from, to)
 	p := Picture{ID: "device-timeline", Width: picWidth, Height: picHeight, From: from, To: to,
 		Label: fmt.Sprintf("Lock state from %s to %s", from.UTC().Format(incidents.HumanTime), to.UTC().Format(incidents.HumanTime))}
-	p.Spans = spans(x, incidents.LockSpans(locks, from, to))
+	// Before enrollment there is no device to have a lock state.
+	since := from
+	if dev.EnrolledAt.After(from) {
+		since = dev.EnrolledAt
+		p.Marks = append(p.Marks, Mark{X: x(since), Class: "enrolled", Label: "enrolled"})
+	}
+	p.Spans = spans(x, incidents.LockSpans(locks, since, to))
 	if inc != nil {
 		end := now
 		if inc.EndedAt != nil {
@@ -191,12 +257,13 @@ func devicePicture(dev *store.Device, locks []store.LockEvent, inc *store.Incide
 			line = 15 * time.Minute
 		}
 		if at := inc.StartedAt.Add(line); inside(at, from, to) {
-			p.Line15 = &Mark{X: x(at), Class: "line15", Label: fmt.Sprintf("%d-minute line", int(line.Minutes()))}
+			p.Line15 = &Mark{X: x(at), Class: "line15", Label: fmt.Sprintf("%d-minute line", int(line.Minutes())), Anchor: lineAnchor(x(at))}
 		}
 	}
 	if dev.LastSeen != nil && inside(*dev.LastSeen, from, to) {
 		p.Marks = append(p.Marks, Mark{X: x(*dev.LastSeen), Class: "seen", Label: "last seen"})
 	}
+	layout(p.Marks)
 	p.Ticks = ticks(x, from, to)
 	return p
 }

@@ -62,7 +62,7 @@ func TestIncidentPictureGeometry(t *testing.T) {
 	for _, m := range p.Marks {
 		labels = append(labels, m.Label)
 	}
-	if got := strings.Join(labels, "|"); got != "last seen|lock sent|quarantine|wipe recommended|lock done|email laso@pd.example" {
+	if got := strings.Join(labels, "|"); got != "lock sent|quarantine|wipe recommended|email laso@pd.example|lock done|last seen" {
 		t.Errorf("marks %s", got)
 	}
 }
@@ -101,6 +101,42 @@ func TestDevicePictureIsTheLastDay(t *testing.T) {
 	}
 	if q := devicePicture(&store.Device{}, nil, nil, 0, now); q.Line15 != nil || q.Window != nil {
 		t.Errorf("no incident: %+v", q)
+	}
+}
+
+// Labels of marks close together go on separate rows; a label at the
+// right edge is anchored at its end so it stays inside.
+func TestLabelsDoNotOverprint(t *testing.T) {
+	ms := []Mark{{X: 500, Label: "wipe recommended"}, {X: 500, Label: "lock sent"}, {X: 505, Label: "quarantine"},
+		{X: 800, Label: "last seen"}, {X: 955, Label: "email laso@pd.example"}, {X: 3, Label: "escalated"}}
+	layout(ms)
+	rows := map[float64][]int{}
+	for _, m := range ms {
+		rows[m.X] = append(rows[m.X], m.Row)
+	}
+	if ms[0].X != 3 || ms[0].Anchor != "start" || ms[len(ms)-1].Anchor != "end" {
+		t.Errorf("order or anchors: %+v", ms)
+	}
+	seen := map[int]bool{}
+	for _, m := range ms[1:4] { // the three at 500-505
+		if seen[m.Row] {
+			t.Errorf("two labels near x=500 share row %d: %+v", m.Row, ms)
+		}
+		seen[m.Row] = true
+	}
+	if ms[4].Row != 0 {
+		t.Errorf("a label with room is not on the first row: %+v", ms[4])
+	}
+}
+
+// An ongoing incident's spans stop at now: the picture runs a little
+// past it, the device's word does not.
+func TestSpansStopAtNow(t *testing.T) {
+	now := t0.Add(20 * time.Minute)
+	p := incidentPicture(&store.Incident{ID: "i1", StartedAt: t0}, nil, []store.LockEvent{{At: t0, State: "locked"}}, nil, nil, nil, 15*time.Minute, now)
+	last := p.Spans[len(p.Spans)-1]
+	if x := scale(p.From, p.To)(now); !near(last.X+last.W, x) || x >= picRight {
+		t.Errorf("last span ends at %v, now is at %v", last.X+last.W, x)
 	}
 }
 
