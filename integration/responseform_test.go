@@ -237,7 +237,7 @@ func TestResponseFormOfARealAgentsIncident(t *testing.T) {
 		e.Do("GET", "/api/v1/incidents/"+inc.ID+"/form", laso, nil, &f)
 		c = f.Checklist
 		if c.SuspectedCause != "left on the roof at shift change" || c.CJICompromised != "no" || c.PIICompromised != "unknown" ||
-			c.ActionPlan != "recover, re-image, retrain" || c.Reimage != "required" || c.FBICopySentAt != sent.Format("2006-01-02 15:04:05.00 UTC") {
+			c.ActionPlan != "recover, re-image, retrain" || c.Reimage != "required" || c.FBICopySentAt != sent.Format("2006-01-02T15:04:05.000000Z") {
 			t.Errorf("after the PATCH: %+v", c)
 		}
 

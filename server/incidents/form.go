@@ -129,11 +129,12 @@ func LockSpans(locks []store.LockEvent, from, to time.Time) []Span {
 func BuildForm(d FormData) Form {
 	inc, dev, timeline := d.Incident, d.Device, d.Timeline
 	ts := func(t time.Time) string { return t.UTC().Format(HumanTime) }
-	f := Form{IncidentID: inc.ID, DateOfReport: ts(inc.CreatedAt), DateOfIncident: ts(inc.StartedAt),
+	js := func(t time.Time) string { return t.UTC().Format(JSONTime) }
+	f := Form{IncidentID: inc.ID, DateOfReport: js(inc.CreatedAt), DateOfIncident: js(inc.StartedAt),
 		Location: inc.Location, OutsideUS: inc.OutsideUS, Description: inc.Description, Status: inc.Status,
 		Resolution: inc.Disposition}
 	if inc.EndedAt != nil {
-		f.IncidentEnded = ts(*inc.EndedAt)
+		f.IncidentEnded = js(*inc.EndedAt)
 	}
 	if inc.Latitude != nil && inc.Longitude != nil {
 		f.Location = strings.TrimSpace(fmt.Sprintf("%s (%.5f, %.5f)", inc.Location, *inc.Latitude, *inc.Longitude))
@@ -260,10 +261,10 @@ func checklist(d FormData) Checklist {
 		c.SuspectedCause, c.CJICompromised, c.PIICompromised = l.Cause, l.CJICompromised, l.PIICompromised
 		c.ActionPlan, c.Reimage, c.EditedBy = l.ActionPlan, l.Reimage, l.UpdatedBy
 		if l.FBICopySentAt != nil {
-			c.FBICopySentAt = l.FBICopySentAt.UTC().Format(HumanTime)
+			c.FBICopySentAt = l.FBICopySentAt.UTC().Format(JSONTime)
 		}
 		if !l.UpdatedAt.IsZero() {
-			c.EditedAt = l.UpdatedAt.UTC().Format(HumanTime)
+			c.EditedAt = l.UpdatedAt.UTC().Format(JSONTime)
 		}
 	}
 	return c
@@ -282,7 +283,7 @@ func offset(d time.Duration) string {
 
 // formHTML is the printable page: no script, no inline style; the print
 // stylesheet is the console's own file (CSP style-src 'self').
-var formHTML = template.Must(template.New("form").Parse(`<!doctype html>
+var formHTML = template.Must(template.New("form").Funcs(template.FuncMap{"human": human}).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>IT Security Incident Response Form — {{.IncidentID}}</title>
 <link rel="stylesheet" href="/console/static/form.css">
 </head><body class="response-form">
@@ -292,8 +293,8 @@ var formHTML = template.Must(template.New("form").Parse(`<!doctype html>
 {{define "form-body"}}<table class="form" id="form-f1">
 <caption>Appendix F.1</caption>
 <tr><th>Incident</th><td>{{.IncidentID}} ({{.Status}})</td></tr>
-<tr><th>Date of report</th><td>{{.DateOfReport}}</td></tr>
-<tr><th>Date of incident</th><td>{{.DateOfIncident}}{{if .IncidentEnded}} to {{.IncidentEnded}}{{else}} (ongoing){{end}}</td></tr>
+<tr><th>Date of report</th><td>{{human .DateOfReport}}</td></tr>
+<tr><th>Date of incident</th><td>{{human .DateOfIncident}}{{if .IncidentEnded}} to {{human .IncidentEnded}}{{else}} (ongoing){{end}}</td></tr>
 <tr><th>Points of contact</th><td>{{range .PointsOfContact}}{{.}}<br>{{end}}</td></tr>
 <tr><th>Location</th><td>{{.Location}}{{if .OutsideUS}} — outside the United States{{end}}</td></tr>
 <tr><th>Systems affected</th><td>{{range .SystemsAffected}}{{.}}<br>{{end}}</td></tr>
@@ -302,7 +303,7 @@ var formHTML = template.Must(template.New("form").Parse(`<!doctype html>
 <tr><th>Description</th><td>{{.Description}}</td></tr>
 <tr><th>Actions taken</th><td>{{range .ActionsTaken}}{{.}}<br>{{end}}</td></tr>
 <tr><th>Resolution</th><td>{{.Resolution}}</td></tr>
-<tr><th>Copies to the FBI CJIS ISO</th><td id="f-fbi">{{with .Checklist.FBICopySentAt}}sent {{.}}{{else}}not yet sent{{end}}</td></tr>
+<tr><th>Copies to the FBI CJIS ISO</th><td id="f-fbi">{{with .Checklist.FBICopySentAt}}sent {{human .}}{{else}}not yet sent{{end}}</td></tr>
 </table>
 {{with .Checklist}}<table class="form" id="form-checklist">
 <caption>Checklist (agency plan, mobile devices)</caption>
@@ -318,10 +319,19 @@ var formHTML = template.Must(template.New("form").Parse(`<!doctype html>
 <tr><th>PII compromised</th><td id="f-pii">{{or .PIICompromised "—"}}</td></tr>
 <tr><th>Action plan</th><td id="f-plan">{{or .ActionPlan "—"}}</td></tr>
 <tr><th>Re-image before reconnection</th><td id="f-reimage">{{or .Reimage "—"}}</td></tr>
-<tr><th>Copies to the FBI CJIS ISO</th><td>{{with .FBICopySentAt}}sent {{.}}{{else}}not yet sent{{end}}</td></tr>
-{{with .EditedBy}}<tr><th>Filled in by</th><td>{{.}}</td></tr>{{end}}
+<tr><th>Copies to the FBI CJIS ISO</th><td>{{with .FBICopySentAt}}sent {{human .}}{{else}}not yet sent{{end}}</td></tr>
+{{with .EditedBy}}<tr><th>Filled in by</th><td>{{.}}{{with $.Checklist.EditedAt}}, last {{human .}}{{end}}</td></tr>{{end}}
 </table>{{end}}{{end}}
 `))
+
+// human renders a form time (JSONTime) for people (HumanTime).
+func human(s string) string {
+	t, err := time.Parse(JSONTime, s)
+	if err != nil {
+		return s
+	}
+	return t.UTC().Format(HumanTime)
+}
 
 // WriteHTML renders the form as a standalone printable page.
 func (f Form) WriteHTML(w io.Writer) error { return formHTML.Execute(w, f) }

@@ -112,7 +112,7 @@ func TestFormIsFilledFromThePostureAtTheTimeAndTheLASOsEdits(t *testing.T) {
 	_, f, _ = LoadForm(ctx, st, inc.ID, t0.Add(30*time.Minute))
 	c = f.Checklist
 	if c.SuspectedCause != "left unattended in an unlocked car" || c.CJICompromised != "no" || c.PIICompromised != "unknown" ||
-		c.ActionPlan != "retrain; re-image" || c.Reimage != "done" || c.FBICopySentAt != "2026-11-23 08:20:00.00 UTC" || c.EditedBy != "laso-2" {
+		c.ActionPlan != "retrain; re-image" || c.Reimage != "done" || c.FBICopySentAt != "2026-11-23T08:20:00.000000Z" || c.EditedBy != "laso-2" {
 		t.Errorf("LASO's part %+v", c)
 	}
 	var edits []map[string]string
@@ -126,7 +126,7 @@ func TestFormIsFilledFromThePostureAtTheTimeAndTheLASOsEdits(t *testing.T) {
 		t.Errorf("audited edits %+v", edits)
 	}
 	b, _ := json.Marshal(f)
-	for _, want := range []string{`"antimalware_running":{"value":"yes (clamd)"`, `"lock_spans":[{"from":"2026-11-23T08:00:00.000000Z"`, `"copies_to_fbi_cjis_iso_at":"2026-11-23 08:20:00.00 UTC"`} {
+	for _, want := range []string{`"antimalware_running":{"value":"yes (clamd)"`, `"lock_spans":[{"from":"2026-11-23T08:00:00.000000Z"`, `"copies_to_fbi_cjis_iso_at":"2026-11-23T08:20:00.000000Z"`, `"date_of_incident":"2026-11-23T08:00:00.000000Z"`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("JSON lacks %s: %s", want, b)
 		}
@@ -136,7 +136,7 @@ func TestFormIsFilledFromThePostureAtTheTimeAndTheLASOsEdits(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"Suspected cause", "Antimalware running at the time", "Last OS update", "Re-image before reconnection",
-		"Copies to the FBI CJIS ISO", "source: posture report r-near", `href="/console/static/form.css"`} {
+		"Copies to the FBI CJIS ISO", "sent 2026-11-23 08:20:00.00 UTC", "2026-11-23 08:00:00.00 UTC (ongoing)", "source: posture report r-near", `href="/console/static/form.css"`} {
 		if !strings.Contains(page.String(), want) {
 			t.Errorf("page lacks %q", want)
 		}
