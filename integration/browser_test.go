@@ -266,6 +266,14 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("the incident picture lacks %q: %s", want, marks)
 		}
 	}
+	do(t, laso, "response form", chromedp.Click(chromedp.ID("response-form")), chromedp.WaitVisible(chromedp.ID("laso-form")),
+		chromedp.SendKeys(chromedp.ID("in-cause"), "left on the roof of the car"),
+		chromedp.Click(chromedp.ID("save-form")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	cause := value(t, laso, "saved cause", chromedp.Text(chromedp.ID("f-cause")))
+	if cause != "left on the roof of the car" {
+		t.Errorf("the saved cause reads %q", cause)
+	}
+	screenshot(t, laso, shots, "response-form.png")
 
 	// The it-admin: no wipe button, and a forged wipe is refused.
 	admin := newBrowser(t, exe, e)
