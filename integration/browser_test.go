@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/cordon-mdm/cordon/agent"
 	"github.com/cordon-mdm/cordon/internal/testenv"
+	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/auth"
 )
 
@@ -77,6 +79,53 @@ func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 	}
 }
 
+// timelinePicture checks that the page carries the server-drawn SVG
+// timeline id with its lock spans and the 15-minute line, styled by the
+// console's stylesheet (not blocked by the CSP), and saves a screenshot of
+// it as id.png.
+func timelinePicture(t *testing.T, ctx context.Context, dir, id string) {
+	t.Helper()
+	sel := chromedp.CSS("figure:has(svg#" + id + ")")
+	do(t, ctx, id, chromedp.ScrollIntoView(sel))
+	type facts struct {
+		SVG, Line bool
+		Spans     int
+		Stroke    string
+		X1        string
+	}
+	f := value(t, ctx, id+" in the DOM", chromedp.Evaluate[facts](`(() => {
+		const svg = document.querySelector("svg#`+id+`"), line = document.querySelector("#`+id+`-line15");
+		return {SVG: svg !== null && svg.namespaceURI === "http://www.w3.org/2000/svg", Line: line !== null,
+			Spans: document.querySelectorAll("#`+id+` .tl-span").length,
+			Stroke: line ? getComputedStyle(line).stroke : "", X1: line ? line.getAttribute("x1") : ""};
+	})()`))
+	if !f.SVG || !f.Line || f.Spans < 2 || f.Stroke != "rgb(181, 71, 8)" {
+		t.Fatalf("%s: %+v", id, f)
+	}
+	png := value(t, ctx, "screenshot "+id, chromedp.Screenshot(sel))
+	if err := os.WriteFile(filepath.Join(dir, id+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: %d lock spans, 15-minute line at x=%s", id, f.Spans, f.X1)
+}
+
+// lockReporter is a collector that reports the OS and a lock state the
+// test sets, as a device's session would.
+type lockReporter struct {
+	mu    sync.Mutex
+	state string
+}
+
+func (l *lockReporter) set(s string) { l.mu.Lock(); l.state = s; l.mu.Unlock() }
+
+func (l *lockReporter) Collect(ctx context.Context) (protocol.Posture, error) {
+	p, err := testenv.OSOnly{}.Collect(ctx)
+	l.mu.Lock()
+	p.Lock = &protocol.LockState{State: l.state, Provenance: protocol.Provenance{Source: "test session"}}
+	l.mu.Unlock()
+	return p, err
+}
+
 // signInWithBrowser goes banner → password → TOTP enrollment (the first
 // sign-in of a role that needs it) and returns the enrolled secret and the
 // time its confirming code was made for.
@@ -126,7 +175,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	e := testenv.New(t, "", clock.option())
 	base := e.Server.ConsoleURL()
 	exec := &fakeExecutor{}
-	a := e.StartAgent(e.MustEnroll(), agent.WithExecutor(exec))
+	// The device reports its lock state, so the pictures have spans.
+	lock := &lockReporter{}
+	lock.set(protocol.LockLocked)
+	a := e.StartAgent(e.MustEnroll(), agent.WithExecutor(exec), agent.WithCollector(lock), agent.WithPollInterval(200*time.Millisecond))
 	id := a.DeviceID()
 	var dev struct {
 		Name string `json:"name"`
@@ -140,6 +192,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		dev.Name = d.Name
 		return st == 200 && d.Online
 	})
+	time.Sleep(time.Second)
+	lock.set(protocol.LockUnlocked)
+	time.Sleep(time.Second)
 	// An incident for the incident page, filed through the API.
 	var inc struct {
 		ID string `json:"id"`
@@ -149,6 +204,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		"location": "Patrol car 12, 5th and Main", "description": "Left on the roof of the car"}, &inc); st != 201 {
 		t.Fatalf("file incident: %d", st)
 	}
+	// The playbook locks the unlocked device; it says so in its reports.
+	testenv.Eventually(t, 10*time.Second, "the playbook's lock", func() bool { return exec.count("lock") == 1 })
+	lock.set(protocol.LockLocked)
+	time.Sleep(time.Second)
 	shots := screenshotDir(t)
 	t.Logf("console screenshots: %s", shots)
 
@@ -169,6 +228,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`tr[data-device-id="`+id+`"] a`)),
 		chromedp.WaitVisible(chromedp.ID("wipe-form")))
 	screenshot(t, laso, shots, "device.png")
+	timelinePicture(t, laso, shots, "device-timeline")
 
 	// Step-up: the code that finished sign-in is spent, so the next
 	// step's code is needed, as a person would wait for it.
@@ -199,6 +259,21 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	do(t, laso, "incident page", chromedp.Navigate(base+"/console/incidents/"+inc.ID), chromedp.WaitVisible(chromedp.ID("timeline")))
 	screenshot(t, laso, shots, "incident.png")
+	timelinePicture(t, laso, shots, "incident-timeline")
+	marks := value(t, laso, "marks", chromedp.Evaluate[string](`[...document.querySelectorAll("#incident-timeline .tl-marklabel")].map(e => e.textContent).join("|")`))
+	for _, want := range []string{"last seen", "lock sent", "quarantine", "lock done"} {
+		if !strings.Contains(marks, want) {
+			t.Errorf("the incident picture lacks %q: %s", want, marks)
+		}
+	}
+	do(t, laso, "response form", chromedp.Click(chromedp.ID("response-form")), chromedp.WaitVisible(chromedp.ID("laso-form")),
+		chromedp.SendKeys(chromedp.ID("in-cause"), "left on the roof of the car"),
+		chromedp.Click(chromedp.ID("save-form")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	cause := value(t, laso, "saved cause", chromedp.Text(chromedp.ID("f-cause")))
+	if cause != "left on the roof of the car" {
+		t.Errorf("the saved cause reads %q", cause)
+	}
+	screenshot(t, laso, shots, "response-form.png")
 
 	// The it-admin: no wipe button, and a forged wipe is refused.
 	admin := newBrowser(t, exe, e)

@@ -200,6 +200,17 @@ func (fx *inputFixture) samples(t *testing.T) map[string]func() sample {
 			return sample{body: map[string]any{"id": "00000000-0000-0000-0000-000000000000", "note": "looked at every anomaly"},
 				text: []string{"id", "note"}}
 		},
+		"PATCH /api/v1/incidents/{id}/form": func() sample {
+			return sample{body: map[string]any{"suspected_cause": "left in an unlocked car", "action_plan": "re-image, retrain"},
+				text: []string{"suspected_cause", "action_plan"},
+				extras: map[string]func(map[string]any){
+					"cji_compromised maybe":          func(b map[string]any) { b["cji_compromised"] = "maybe" },
+					"reimage_before_reconnect later": func(b map[string]any) { b["reimage_before_reconnect"] = "later" },
+					"copies_to_fbi_cjis_iso_at 9999": func(b map[string]any) { b["copies_to_fbi_cjis_iso_at"] = far },
+					"suspected_cause 5 KiB":          func(b map[string]any) { b["suspected_cause"] = strings.Repeat("a", 5<<10) },
+					"nothing to set":                 func(b map[string]any) { clear(b) },
+				}}
+		},
 		"PUT /api/v1/devices/{id}/group": func() sample {
 			return sample{body: map[string]any{"group": store.DefaultGroup}, names: []string{"group"}}
 		},
@@ -599,6 +610,7 @@ func consoleForms(fx *inputFixture) map[string]struct {
 		"POST /console/devices/{id}/bt-block":                {"it-admin", url.Values{"address": {"AA:BB:CC:DD:EE:03"}}, nil},
 		"POST /console/devices/{id}/wipe":                    {"laso", url.Values{"code": {"123456"}, "confirm": {fx.device}}, nil},
 		"POST /console/incidents/{id}":                       {"laso", url.Values{"disposition": {"recovered"}}, map[string]url.Values{"ended_at 9999": {"ended_at": {"9999-01-01T00:00"}}}},
+		"POST /console/incidents/{id}/form":                  {"laso", url.Values{"suspected_cause": {"left in a car"}}, map[string]url.Values{"cji_compromised maybe": {"cji_compromised": {"maybe"}}, "copies at 9999": {"copies_to_fbi_cjis_iso_at": {"9999-01-01T00:00"}}}},
 		"POST /console/bluetooth/allowlist":                  {"it-admin", url.Values{"address": {"AA:BB:CC:DD:EE:04"}, "name": {"Radio"}, "reason": {"radio"}}, map[string]url.Values{"scope group:../../etc/passwd": {"address": {"AA:BB:CC:DD:EE:04"}, "reason": {"radio"}, "scope": {"group:../../etc/passwd"}}}},
 		"POST /console/bluetooth/allowlist/{address}/delete": {"it-admin", url.Values{}, nil},
 		"POST /console/bluetooth/requests/{id}/approve":      {"it-admin", url.Values{"reason": {"ok"}}, nil},

@@ -17,6 +17,7 @@ type Incidents interface {
 	Update(ctx context.Context, id string, u incidents.Update) (*store.Incident, error)
 	// ReportClock is IR-6's reporting clock on the service's clock.
 	ReportClock(inc *store.Incident, ns []store.Notification) incidents.Reporting
+	UpdateForm(ctx context.Context, id string, u incidents.FormUpdate) (*store.IncidentForm, error)
 }
 
 // IncidentReader reads incidents back.
@@ -26,6 +27,8 @@ type IncidentReader interface {
 	IncidentTimeline(ctx context.Context, id string) ([]store.IncidentEvent, error)
 	IncidentNotifications(ctx context.Context, id string) ([]store.Notification, error)
 	NotificationsForIncidents(ctx context.Context, ids []string) ([]store.Notification, error)
+	// What the response form is filled from.
+	incidents.FormReader
 }
 
 // WithIncidents serves the incident routes.
@@ -137,16 +140,37 @@ func (a *API) updateIncident(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) incidentForm(w http.ResponseWriter, r *http.Request) {
-	inc, tl, ok := a.loadIncident(w, r)
-	if !ok {
+	_, f, err := incidents.LoadForm(r.Context(), a.incidentReader, r.PathValue("id"), time.Now())
+	if err != nil {
+		a.fail(w, err)
 		return
 	}
-	dev, _ := a.store.GetDevice(r.Context(), inc.DeviceID)
-	f := incidents.BuildForm(inc, dev, tl)
 	if strings.Contains(r.Header.Get("Accept"), "text/html") {
+		// The printable page: no script, no inline style; its print
+		// stylesheet is the console's own file.
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'")
 		f.WriteHTML(w)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, f)
+}
+
+// updateIncidentForm sets the LASO's fields of the response form.
+func (a *API) updateIncidentForm(w http.ResponseWriter, r *http.Request) {
+	var body incidents.FormUpdate
+	if !a.decode(w, r, &body) {
+		return
+	}
+	p := principal(r)
+	body.Actor, body.Source = p.Actor, httpjson.RemoteHost(r)
+	if _, err := a.incidents.UpdateForm(r.Context(), r.PathValue("id"), body); err != nil {
+		a.fail(w, err)
+		return
+	}
+	_, f, err := incidents.LoadForm(r.Context(), a.incidentReader, r.PathValue("id"), time.Now())
+	if err != nil {
+		a.fail(w, err)
 		return
 	}
 	httpjson.Write(w, http.StatusOK, f)

@@ -73,6 +73,9 @@ type Records interface {
 	ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry, error)
 	BluetoothAllowList(ctx context.Context) ([]store.BluetoothAllow, error)
 	ListBluetoothRequests(ctx context.Context) ([]store.BluetoothRequest, error)
+	// The incident picture and the response form.
+	GetCommand(ctx context.Context, id string) (*store.Command, error)
+	incidents.FormReader
 }
 
 // Auditor records and verifies the audit trail.
@@ -92,6 +95,7 @@ type Incidents interface {
 	Update(ctx context.Context, id string, u incidents.Update) (*store.Incident, error)
 	// ReportClock is IR-6's reporting clock on the service's clock.
 	ReportClock(inc *store.Incident, ns []store.Notification) incidents.Reporting
+	UpdateForm(ctx context.Context, id string, u incidents.FormUpdate) (*store.IncidentForm, error)
 }
 
 // Compliance answers device standing and runs the Bluetooth allow-list.
@@ -229,6 +233,7 @@ func New(accounts Accounts, records Records, auditor Auditor, cmds Commands, inc
 	c.page("GET /console/incidents/{id}", c.incidentPage, staff...)
 	c.page("POST /console/incidents/{id}", c.updateIncident, laso)
 	c.page("GET /console/incidents/{id}/form", c.incidentForm, staff...)
+	c.page("POST /console/incidents/{id}/form", c.updateIncidentForm, laso)
 	c.page("GET /console/bluetooth", c.bluetoothPage, staff...)
 	c.page("POST /console/bluetooth/allowlist", c.addAllow, it)
 	c.page("POST /console/bluetooth/allowlist/{address}/delete", c.deleteAllow, it)

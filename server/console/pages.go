@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -28,6 +29,7 @@ var flashes = map[string]string{
 	"wipe-held":  "Wipe held: a second LASO must approve it (wipe rate limit).",
 	"bt-block":   "Bluetooth block queued.",
 	"incident":   "Incident updated.",
+	"form":       "Response form saved.",
 	"allow":      "Added to the allow-list.",
 	"allow-del":  "Removed from the allow-list.",
 	"approved":   "Request approved.",
@@ -230,6 +232,7 @@ type deviceView struct {
 	Timeline  []store.LockEvent
 	Commands  []store.Command
 	Incidents []store.Incident
+	Picture   Picture
 }
 
 func (c *Console) devicePage(w http.ResponseWriter, r *http.Request, v *visit) {
@@ -260,6 +263,7 @@ func (c *Console) showDevice(w http.ResponseWriter, r *http.Request, v *visit, s
 		c.fail(w, r, err)
 		return
 	}
+	locks := slices.Clone(dv.Timeline)
 	slices.Reverse(dv.Timeline)
 	if len(dv.Timeline) > 50 {
 		dv.Timeline = dv.Timeline[:50]
@@ -278,6 +282,11 @@ func (c *Console) showDevice(w http.ResponseWriter, r *http.Request, v *visit, s
 			dv.Incidents = append(dv.Incidents, i)
 		}
 	}
+	var latest *store.Incident // incidents come newest first
+	if len(dv.Incidents) > 0 {
+		latest = &dv.Incidents[0]
+	}
+	dv.Picture = devicePicture(d, locks, latest, incidents.DefaultSettings.Line, c.now().UTC())
 	c.render(w, r, status, "device", v, view{Title: d.Name, Error: msg, D: dv})
 }
 
@@ -389,6 +398,7 @@ type incidentView struct {
 	Device        *store.Device
 	Timeline      []store.IncidentEvent
 	Next          []string
+	Picture       Picture
 }
 
 func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, v *visit) {
@@ -413,6 +423,21 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, v *visit)
 	if i := slices.Index(order, inc.Status); i >= 0 {
 		iv.Next = order[i+1:]
 	}
+	locks, err := c.records.LockTimeline(ctx, inc.DeviceID)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	ns, err := c.records.IncidentNotifications(ctx, inc.ID)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	var lockCmd *store.Command
+	if inc.LockCommand != "" {
+		lockCmd, _ = c.records.GetCommand(ctx, inc.LockCommand) // the picture does without it
+	}
+	iv.Picture = incidentPicture(inc, iv.Device, locks, iv.Timeline, lockCmd, ns, incidents.DefaultSettings.Line, c.now().UTC())
 	c.render(w, r, http.StatusOK, "incident", v, view{Title: "Incident " + inc.ID, D: iv})
 }
 
@@ -437,21 +462,66 @@ func (c *Console) updateIncident(w http.ResponseWriter, r *http.Request, v *visi
 	done(w, r, "/console/incidents/"+url.PathEscape(r.PathValue("id")), "incident")
 }
 
+type formView struct {
+	Incident    *store.Incident
+	Form        incidents.Form
+	Body        template.HTML
+	Compromised []string
+	Reimages    []string
+	FBIAt       string
+}
+
+// incidentForm is the response form in the console: printable (the
+// stylesheet's print rules drop the navigation and the edit form), and
+// editable by the LASO.
 func (c *Console) incidentForm(w http.ResponseWriter, r *http.Request, v *visit) {
-	ctx := r.Context()
-	inc, err := c.records.GetIncident(ctx, r.PathValue("id"))
+	inc, f, err := incidents.LoadForm(r.Context(), c.records, r.PathValue("id"), c.now())
 	if err != nil {
 		c.refused(w, r, v, err)
 		return
 	}
-	dev, _ := c.records.GetDevice(ctx, inc.DeviceID)
-	tl, err := c.records.IncidentTimeline(ctx, inc.ID)
-	if err != nil {
+	var body bytes.Buffer
+	if err := incidents.FormTemplate().Execute(&body, f); err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	incidents.BuildForm(inc, dev, tl).WriteHTML(w)
+	fv := formView{Incident: inc, Form: f, Body: template.HTML(body.String()), // escaped by html/template
+		Compromised: incidents.Compromised, Reimages: incidents.Reimages}
+	if l, err := c.records.GetIncidentForm(r.Context(), inc.ID); err == nil && l.FBICopySentAt != nil {
+		fv.FBIAt = l.FBICopySentAt.UTC().Format("2006-01-02T15:04")
+	}
+	c.render(w, r, http.StatusOK, "incidentform", v, view{Title: "Response form " + inc.ID, D: fv})
+}
+
+// updateIncidentForm saves the LASO's fields. Only the fields the form
+// sent are set; an unchanged form is refused like the API's empty PATCH.
+func (c *Console) updateIncidentForm(w http.ResponseWriter, r *http.Request, v *visit) {
+	u := incidents.FormUpdate{Actor: v.actor(), Source: v.source}
+	str := func(name string) *string {
+		if _, ok := r.PostForm[name]; !ok {
+			return nil
+		}
+		s := strings.TrimSpace(r.PostFormValue(name))
+		return &s
+	}
+	u.Cause, u.ActionPlan = str("suspected_cause"), str("action_plan")
+	u.CJICompromised, u.PIICompromised, u.Reimage = str("cji_compromised"), str("pii_compromised"), str("reimage_before_reconnect")
+	if s := strings.TrimSpace(r.PostFormValue("copies_to_fbi_cjis_iso_at")); s != "" {
+		t, err := time.Parse("2006-01-02T15:04", s)
+		if err != nil {
+			if t, err = time.Parse(time.RFC3339, s); err != nil {
+				c.render(w, r, http.StatusBadRequest, "error", v, view{Title: "Refused", Error: "copies sent to the FBI CJIS ISO at: use YYYY-MM-DDTHH:MM (UTC)"})
+				return
+			}
+		}
+		t = t.UTC()
+		u.FBICopySentAt = &t
+	}
+	if _, err := c.incidents.UpdateForm(r.Context(), r.PathValue("id"), u); err != nil {
+		c.refused(w, r, v, err)
+		return
+	}
+	done(w, r, "/console/incidents/"+url.PathEscape(r.PathValue("id"))+"/form", "form")
 }
 
 type bluetoothView struct {

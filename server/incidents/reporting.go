@@ -36,9 +36,9 @@ type Reporting struct {
 func (r Reporting) Text() string {
 	switch {
 	case r.NotifiedAt != nil && r.Late:
-		return "notified in " + Span(r.NotifiedIn) + " (late: the limit is 1 h)"
+		return "notified in " + ForPeople(r.NotifiedIn) + " (late: the limit is 1 h)"
 	case r.NotifiedAt != nil:
-		return "notified in " + Span(r.NotifiedIn)
+		return "notified in " + ForPeople(r.NotifiedIn)
 	case r.Overdue:
 		return "overdue: no notification accepted within 1 h of discovery"
 	}
@@ -71,8 +71,8 @@ func (s *Service) ReportClock(inc *store.Incident, ns []store.Notification) Repo
 	return ReportClock(inc, ns, s.now().UTC())
 }
 
-// Span renders a duration for people: "40 s", "12 min 5 s", "1 h 5 min".
-func Span(d time.Duration) string {
+// ForPeople renders a duration for people: "40 s", "12 min 5 s", "1 h 5 min".
+func ForPeople(d time.Duration) string {
 	d = d.Round(time.Second)
 	switch {
 	case d < time.Minute:

@@ -61,7 +61,7 @@ func (n *notifications) Notify(_ context.Context, inc *store.Incident, why strin
 
 var t0 = time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
 
-func openStore(t *testing.T, dir string) *store.Store {
+func openStore(t testing.TB, dir string) *store.Store {
 	t.Helper()
 	st, err := store.Open(context.Background(), dir, "")
 	if err != nil {
@@ -249,7 +249,7 @@ func TestResponseFormOfAClosedIncident(t *testing.T) {
 	s.Update(ctx, inc.ID, Update{Status: "closed", Disposition: "recovered by the officer; no CJI exposed", Actor: "apikey:laso-1"})
 	inc, _ = st.GetIncident(ctx, inc.ID)
 	tl, _ := st.IncidentTimeline(ctx, inc.ID)
-	f := BuildForm(inc, &dev, tl)
+	f := BuildForm(FormData{Incident: inc, Device: &dev, Timeline: tl, Now: clk.now()})
 	for name, v := range map[string]string{"date of report": f.DateOfReport, "date of incident": f.DateOfIncident,
 		"location": f.Location, "method of detection": f.MethodOfDetection, "nature": f.Nature,
 		"description": f.Description, "resolution": f.Resolution, "ended": f.IncidentEnded} {

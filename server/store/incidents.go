@@ -147,3 +147,76 @@ func (s *Store) DevicesOwnedBy(ctx context.Context, owner string) ([]Device, err
 	err := s.with(ctx).Where("owner = ? AND status = ?", owner, StatusActive).Order("name, id").Find(&ds).Error
 	return ds, err
 }
+
+// IncidentForm holds what the LASO fills in on an incident's response
+// form (the agency plan's checklist); what Cordon knows is computed from
+// its data each time the form is shown and is not stored here.
+type IncidentForm struct {
+	IncidentID string `gorm:"primaryKey;size:36"`
+	// Cause is the suspected cause.
+	Cause string
+	// CJICompromised and PIICompromised are "yes", "no", "unknown" or ""
+	// (not yet answered).
+	CJICompromised string `gorm:"size:16"`
+	PIICompromised string `gorm:"size:16"`
+	ActionPlan     string
+	// Reimage is the plan for re-imaging before the device reconnects:
+	// "required", "done", "not_required" or "".
+	Reimage string `gorm:"size:16"`
+	// FBICopySentAt is when copies went to the FBI CJIS ISO; nil: not yet.
+	FBICopySentAt *time.Time
+	UpdatedAt     time.Time
+	UpdatedBy     string `gorm:"size:256"`
+}
+
+// GetIncidentForm returns the LASO's part of the form; an incident whose
+// form nobody has edited yet has an empty one (and no error).
+func (s *Store) GetIncidentForm(ctx context.Context, incidentID string) (*IncidentForm, error) {
+	var f IncidentForm
+	err := s.with(ctx).Where("incident_id = ?", incidentID).Limit(1).Find(&f).Error
+	if err != nil {
+		return nil, err
+	}
+	f.IncidentID = incidentID
+	return &f, nil
+}
+
+// SaveIncidentForm stores the LASO's part of the form and appends events
+// to the incident's timeline in one transaction.
+func (s *Store) SaveIncidentForm(ctx context.Context, f *IncidentForm, events ...IncidentEvent) error {
+	return s.with(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Save(f).Error; err != nil {
+			return err
+		}
+		for i := range events {
+			events[i].IncidentID = f.IncidentID
+			if err := tx.Create(&events[i]).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// PostureNear returns the device's stored report whose trusted time is
+// nearest to at (before or after), or nil when it has none.
+func (s *Store) PostureNear(ctx context.Context, deviceID string, at time.Time) (*PostureReport, error) {
+	var before, after PostureReport
+	if err := s.with(ctx).Where("device_id = ? AND trusted_at <= ?", deviceID, at).Order("trusted_at DESC, id DESC").Limit(1).Find(&before).Error; err != nil {
+		return nil, err
+	}
+	if err := s.with(ctx).Where("device_id = ? AND trusted_at > ?", deviceID, at).Order("trusted_at, id").Limit(1).Find(&after).Error; err != nil {
+		return nil, err
+	}
+	switch {
+	case before.ID == 0 && after.ID == 0:
+		return nil, nil
+	case before.ID == 0:
+		return &after, nil
+	case after.ID == 0:
+		return &before, nil
+	case at.Sub(before.TrustedAt) <= after.TrustedAt.Sub(at):
+		return &before, nil
+	}
+	return &after, nil
+}

@@ -106,7 +106,7 @@ func Open(ctx context.Context, dataDir, dsn string, opts ...Option) (*Store, err
 	if err := s.db.AutoMigrate(&Device{}, &Certificate{}, &EnrollmentToken{}, &PostureReport{},
 		&LockEvent{}, &APIKey{}, &User{}, &AuditEntry{}, &AuditHead{}, &AuditCheckpoint{}, &Command{}, &Incident{}, &IncidentEvent{}, &Notification{},
 		&Finding{}, &ProfileDoc{}, &Group{}, &BluetoothAllow{}, &BluetoothRequest{}, &Session{},
-		&AuditReview{}); err != nil {
+		&AuditReview{}, &IncidentForm{}); err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	if err := s.db.Where("id = ?", 1).FirstOrCreate(&AuditHead{ID: 1}).Error; err != nil {
