@@ -24,6 +24,7 @@ import (
 	"github.com/cordon-mdm/cordon/internal/httpjson"
 	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/internal/secret"
+	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/pki/identity"
 	"github.com/cordon-mdm/cordon/protocol"
@@ -192,7 +193,7 @@ func (s *Service) CreateToken(ctx context.Context, req TokenRequest, actor, sour
 	// The token id (not the secret) identifies it in the trail.
 	if err := s.audit.Record(ctx, Event{Actor: actor, Source: source, Action: ActionTokenCreated,
 		Target: "token:" + t.ID, Outcome: "success", Details: map[string]string{
-			"expires_at": t.ExpiresAt.Format(time.RFC3339), "uses": fmt.Sprint(t.Uses), "owner": t.Owner}}); err != nil {
+			"expires_at": timefmt.JSON(t.ExpiresAt), "uses": fmt.Sprint(t.Uses), "owner": t.Owner}}); err != nil {
 		return "", time.Time{}, err
 	}
 	return sec.Text, t.ExpiresAt, nil
@@ -297,7 +298,7 @@ func (s *Service) enroll(ctx context.Context, body io.Reader, source string) (*p
 		{Actor: "token:" + id, Source: source, Action: ActionEnrolled, Target: "device:" + deviceID, Outcome: "success",
 			Details: map[string]string{"hostname": req.Facts.Hostname, "platform": req.Facts.Platform, "owner": enr.Owner}},
 		{Actor: "token:" + id, Source: source, Action: ActionCertIssued, Target: "device:" + deviceID, Outcome: "success",
-			Details: map[string]string{"serial": identity.Serial(leaf.SerialNumber), "not_after": leaf.NotAfter.UTC().Format(time.RFC3339)}},
+			Details: map[string]string{"serial": identity.Serial(leaf.SerialNumber), "not_after": timefmt.JSON(leaf.NotAfter)}},
 	} {
 		if err := s.audit.Record(ctx, e); err != nil {
 			s.log.Error("audit enrollment", "err", err)

@@ -29,6 +29,7 @@ import (
 	"github.com/cordon-mdm/cordon/enroll"
 	"github.com/cordon-mdm/cordon/internal/atomicfile"
 	"github.com/cordon-mdm/cordon/internal/fips"
+	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/internal/version"
 	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/protocol"
@@ -678,7 +679,7 @@ func (s *Server) recordGuesses(ctx context.Context, final bool) {
 				Target: l.target, Outcome: audit.Denied, Details: map[string]string{
 					"refused": strconv.Itoa(sum.Refused), "failures": strconv.Itoa(sum.Failures),
 					"limit":        fmt.Sprintf("%d failures per %v", l.lim.Limit(), l.lim.Window()),
-					"window_start": sum.Start.UTC().Format(time.RFC3339), "window_end": sum.End.UTC().Format(time.RFC3339)}})
+					"window_start": timefmt.JSON(sum.Start), "window_end": timefmt.JSON(sum.End)}})
 		}
 	}
 }

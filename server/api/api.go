@@ -19,6 +19,7 @@ import (
 	"github.com/cordon-mdm/cordon/internal/auditchain"
 	"github.com/cordon-mdm/cordon/internal/httpjson"
 	"github.com/cordon-mdm/cordon/internal/input"
+	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/profiles"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/auth"
@@ -348,7 +349,7 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	httpjson.Write(w, http.StatusCreated, map[string]any{"token": text, "expires_at": exp.UTC().Format(time.RFC3339)})
+	httpjson.Write(w, http.StatusCreated, map[string]any{"token": text, "expires_at": timefmt.JSON(exp)})
 }
 
 func (a *API) listDevices(w http.ResponseWriter, r *http.Request) {
@@ -403,7 +404,7 @@ func (a *API) lockTimeline(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]map[string]any, 0, len(es))
 	for _, e := range es {
-		out = append(out, clockJSON(map[string]any{"at": e.At.UTC().Format(time.RFC3339Nano), "state": e.State, "source": e.Source},
+		out = append(out, clockJSON(map[string]any{"at": timefmt.JSON(e.At), "state": e.State, "source": e.Source},
 			e.ClockSkew, e.SkewSeconds))
 	}
 	httpjson.Write(w, http.StatusOK, map[string]any{"entries": out})
@@ -518,7 +519,7 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) {
 		if e.Details != "" {
 			json.Unmarshal([]byte(e.Details), &details)
 		}
-		out = append(out, map[string]any{"seq": e.Seq, "time": e.Time.UTC().Format(time.RFC3339Nano), "actor": e.Actor,
+		out = append(out, map[string]any{"seq": e.Seq, "time": timefmt.JSON(e.Time), "actor": e.Actor,
 			"source": e.Source, "action": e.Action, "target": e.Target, "outcome": e.Outcome, "details": details,
 			"prev_hash": e.PrevHash, "hash": e.Hash})
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cordon-mdm/cordon/internal/httpjson"
 	"github.com/cordon-mdm/cordon/internal/input"
+	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/store"
 )
@@ -92,11 +93,11 @@ func commandJSON(c *store.Command) Command {
 		if t == nil {
 			return nil
 		}
-		s := t.UTC().Format(time.RFC3339Nano)
+		s := timefmt.JSON(*t)
 		return &s
 	}
 	out := Command{ID: c.ID, DeviceID: c.DeviceID, Kind: c.Kind, Address: c.Address, Status: c.Status, Issuer: c.Issuer,
-		ApprovedBy: c.ApprovedBy, CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339Nano), NotAfter: c.NotAfter.UTC().Format(time.RFC3339Nano),
+		ApprovedBy: c.ApprovedBy, CreatedAt: timefmt.JSON(c.CreatedAt), NotAfter: timefmt.JSON(c.NotAfter),
 		DeliveredAt: ts(c.DeliveredAt), CompletedAt: ts(c.CompletedAt), Result: json.RawMessage("null")}
 	if c.Result != "" && json.Valid([]byte(c.Result)) {
 		out.Result = json.RawMessage(c.Result)

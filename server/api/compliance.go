@@ -8,6 +8,7 @@ import (
 
 	"github.com/cordon-mdm/cordon/internal/httpjson"
 	"github.com/cordon-mdm/cordon/internal/input"
+	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/profiles"
 	"github.com/cordon-mdm/cordon/profiles/apple"
 	"github.com/cordon-mdm/cordon/server/audit"
@@ -70,7 +71,7 @@ func setCompliance(d *Device, st compliance.State) {
 		d.Compliant = &ok
 	}
 	if st.Deadline != nil {
-		s := st.Deadline.UTC().Format(time.RFC3339)
+		s := timefmt.JSON(*st.Deadline)
 		d.Deadline = &s
 	}
 	d.Reasons = st.Reasons
@@ -82,8 +83,8 @@ func setCompliance(d *Device, st compliance.State) {
 
 func findingJSON(f store.Finding) map[string]any {
 	return map[string]any{"control": f.Control, "subject": f.Subject, "cjis": f.CJIS, "severity": f.Severity,
-		"message": f.Message, "unknown": f.Unknown, "first_seen": f.FirstSeen.UTC().Format(time.RFC3339),
-		"last_seen": f.LastSeen.UTC().Format(time.RFC3339), "deadline": f.Deadline().UTC().Format(time.RFC3339), "action": f.Action}
+		"message": f.Message, "unknown": f.Unknown, "first_seen": timefmt.JSON(f.FirstSeen),
+		"last_seen": timefmt.JSON(f.LastSeen), "deadline": timefmt.JSON(f.Deadline()), "action": f.Action}
 }
 
 func (a *API) deviceAccess(w http.ResponseWriter, r *http.Request) {
@@ -112,7 +113,7 @@ func (a *API) listProfiles(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]map[string]any, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, map[string]any{"name": p.Name, "updated_at": p.UpdatedAt.UTC().Format(time.RFC3339), "updated_by": p.UpdatedBy})
+		out = append(out, map[string]any{"name": p.Name, "updated_at": timefmt.JSON(p.UpdatedAt), "updated_by": p.UpdatedBy})
 	}
 	httpjson.Write(w, http.StatusOK, map[string]any{"profiles": out})
 }
@@ -156,7 +157,7 @@ func (a *API) findingHistory(w http.ResponseWriter, r *http.Request) {
 		m := findingJSON(f)
 		m["resolved_at"] = nil
 		if f.ResolvedAt != nil {
-			m["resolved_at"] = f.ResolvedAt.UTC().Format(time.RFC3339)
+			m["resolved_at"] = timefmt.JSON(*f.ResolvedAt)
 		}
 		out = append(out, m)
 	}
@@ -285,9 +286,9 @@ func required[T any](field string, v *T) error {
 
 func allowJSON(x store.BluetoothAllow) map[string]any {
 	m := map[string]any{"id": x.ID, "address": x.Address, "name": x.Name, "class": x.Class, "scope": x.Scope,
-		"approved_by": x.ApprovedBy, "reason": x.Reason, "created_at": x.CreatedAt.UTC().Format(time.RFC3339), "expires_at": nil, "request": x.Request}
+		"approved_by": x.ApprovedBy, "reason": x.Reason, "created_at": timefmt.JSON(x.CreatedAt), "expires_at": nil, "request": x.Request}
 	if x.ExpiresAt != nil {
-		m["expires_at"] = x.ExpiresAt.UTC().Format(time.RFC3339)
+		m["expires_at"] = timefmt.JSON(*x.ExpiresAt)
 	}
 	return m
 }
@@ -341,12 +342,12 @@ func requestJSON(x *store.BluetoothRequest) map[string]any {
 		if t == nil {
 			return nil
 		}
-		return t.UTC().Format(time.RFC3339)
+		return timefmt.JSON(*t)
 	}
 	return map[string]any{"id": x.ID, "device_id": x.DeviceID, "address": x.Address, "name": x.Name, "class": x.Class,
 		"reason": x.Reason, "requester": x.Requester, "supervisor": x.Supervisor, "status": x.Status,
 		"endorsed_by": x.EndorsedBy, "endorsed_at": ts(x.EndorsedAt), "decided_by": x.DecidedBy, "decided_at": ts(x.DecidedAt),
-		"decision": x.Decision, "created_at": x.CreatedAt.UTC().Format(time.RFC3339)}
+		"decision": x.Decision, "created_at": timefmt.JSON(x.CreatedAt)}
 }
 
 func (a *API) listRequests(w http.ResponseWriter, r *http.Request) {

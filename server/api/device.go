@@ -2,8 +2,8 @@ package api
 
 import (
 	"encoding/json"
-	"time"
 
+	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -54,22 +54,22 @@ type Quarantine struct {
 func deviceJSON(d *store.Device) Device {
 	out := Device{ID: d.ID, Name: d.Name, Platform: d.Platform, Online: d.Online, Hostname: d.Hostname,
 		OSName: d.OSName, OSVersion: d.OSVersion, AgentVersion: d.AgentVersion, Owner: d.Owner, Status: d.Status,
-		EnrolledAt: d.EnrolledAt.UTC().Format(time.RFC3339), LastAddress: d.LastAddr, CertSerial: d.CertSerial,
+		EnrolledAt: timefmt.JSON(d.EnrolledAt), LastAddress: d.LastAddr, CertSerial: d.CertSerial,
 		Posture: json.RawMessage("null"), Findings: []any{}, Compliance: "unknown"}
 	if d.QuarantinedAt != nil {
 		no := false
 		out.Compliant, out.Compliance = &no, "quarantined"
-		out.Quarantine = &Quarantine{Since: d.QuarantinedAt.UTC().Format(time.RFC3339), Incident: d.QuarantineIncident}
+		out.Quarantine = &Quarantine{Since: timefmt.JSON(*d.QuarantinedAt), Incident: d.QuarantineIncident}
 	}
 	if d.LastSeen != nil {
-		s := d.LastSeen.UTC().Format(time.RFC3339)
+		s := timefmt.JSON(*d.LastSeen)
 		out.LastSeen = &s
 	}
 	if d.Posture != "" && json.Valid([]byte(d.Posture)) {
 		out.Posture = json.RawMessage(d.Posture)
 	}
 	if d.PostureAt != nil {
-		s := d.PostureAt.UTC().Format(time.RFC3339Nano)
+		s := timefmt.JSON(*d.PostureAt)
 		out.PostureAt = &s
 	}
 	if d.PostureSkewSeconds != nil {
@@ -91,11 +91,11 @@ func clockJSON(m map[string]any, skewed bool, skew int64) map[string]any {
 // postureHistoryJSON is one stored report: at is the time the server
 // orders it by, collected_at the device's own, kept for the record.
 func postureHistoryJSON(r store.PostureReport) map[string]any {
-	m := map[string]any{"report_id": r.ReportID, "at": r.TrustedAt.UTC().Format(time.RFC3339Nano),
-		"collected_at": r.CollectedAt.UTC().Format(time.RFC3339Nano), "received_at": r.ReceivedAt.UTC().Format(time.RFC3339Nano),
+	m := map[string]any{"report_id": r.ReportID, "at": timefmt.JSON(r.TrustedAt),
+		"collected_at": timefmt.JSON(r.CollectedAt), "received_at": timefmt.JSON(r.ReceivedAt),
 		"posture": json.RawMessage("null")}
 	if r.TrustedAt.IsZero() { // stored before trusted times existed
-		m["at"] = r.CollectedAt.UTC().Format(time.RFC3339Nano)
+		m["at"] = timefmt.JSON(r.CollectedAt)
 	}
 	if json.Valid([]byte(r.Body)) {
 		m["posture"] = json.RawMessage(r.Body)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cordon-mdm/cordon/internal/httpjson"
+	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/server/incidents"
 	"github.com/cordon-mdm/cordon/server/store"
 )
@@ -107,11 +108,11 @@ func (a *API) getIncident(w http.ResponseWriter, r *http.Request) {
 	list := make([]map[string]any, 0, len(ns))
 	for _, n := range ns {
 		m := map[string]any{"channel": n.Channel, "recipient": n.Recipient, "attempts": n.Attempts, "sent_at": nil,
-			"accepted_at": nil, "queued_at": jsonTime(n.CreatedAt), "last_error": n.LastError}
+			"accepted_at": nil, "queued_at": timefmt.JSON(n.CreatedAt), "last_error": n.LastError}
 		if n.SentAt != nil {
-			m["sent_at"] = n.SentAt.UTC().Format(time.RFC3339Nano)
+			m["sent_at"] = timefmt.JSON(*n.SentAt)
 			// The same instant, named for IR-6 and with fixed precision.
-			m["accepted_at"] = jsonTime(*n.SentAt)
+			m["accepted_at"] = timefmt.JSON(*n.SentAt)
 		}
 		list = append(list, m)
 	}
@@ -195,7 +196,7 @@ func incidentJSON(inc *store.Incident, tl []store.IncidentEvent) map[string]any 
 		if t == nil {
 			return nil
 		}
-		return t.UTC().Format(time.RFC3339Nano)
+		return timefmt.JSON(*t)
 	}
 	out := map[string]any{"id": inc.ID, "device_id": inc.DeviceID, "reporter": inc.Reporter, "detection": inc.Detection,
 		"kind": inc.Kind, "started_at": ts(&inc.StartedAt), "ended_at": ts(inc.EndedAt), "location": inc.Location,
@@ -208,25 +209,19 @@ func incidentJSON(inc *store.Incident, tl []store.IncidentEvent) map[string]any 
 	if tl != nil {
 		events := make([]map[string]any, 0, len(tl))
 		for _, e := range tl {
-			events = append(events, map[string]any{"at": e.At.UTC().Format(time.RFC3339Nano), "actor": e.Actor, "action": e.Action, "detail": e.Detail})
+			events = append(events, map[string]any{"at": timefmt.JSON(e.At), "actor": e.Actor, "action": e.Action, "detail": e.Detail})
 		}
 		out["timeline"] = events
 	}
 	return out
 }
 
-// jsonLayout is the fixed-precision UTC layout of new JSON times (AU-8:
-// RFC3339Nano drops trailing zeros).
-const jsonLayout = "2006-01-02T15:04:05.000000Z"
-
-func jsonTime(t time.Time) string { return t.UTC().Format(jsonLayout) }
-
 // reportingJSON is IR-6's reporting clock on an incident.
 func reportingJSON(rc incidents.Reporting) map[string]any {
-	m := map[string]any{"discovered_at": jsonTime(rc.DiscoveredAt), "deadline": jsonTime(rc.Deadline),
+	m := map[string]any{"discovered_at": timefmt.JSON(rc.DiscoveredAt), "deadline": timefmt.JSON(rc.Deadline),
 		"notified_at": nil, "notified_in_seconds": nil, "overdue": rc.Overdue, "late": rc.Late, "text": rc.Text()}
 	if rc.NotifiedAt != nil {
-		m["notified_at"] = jsonTime(*rc.NotifiedAt)
+		m["notified_at"] = timefmt.JSON(*rc.NotifiedAt)
 		m["notified_in_seconds"] = rc.NotifiedIn.Seconds()
 	}
 	return m

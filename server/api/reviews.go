@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/cordon-mdm/cordon/internal/httpjson"
+	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/server/review"
 	"github.com/cordon-mdm/cordon/server/store"
 )
@@ -30,7 +31,7 @@ func (a *API) listReviews(w http.ResponseWriter, r *http.Request) {
 	}
 	next := any(nil)
 	if !st.NextAt.IsZero() {
-		next = jsonTime(st.NextAt)
+		next = timefmt.JSON(st.NextAt)
 	}
 	httpjson.Write(w, http.StatusOK, map[string]any{"interval": st.Interval.String(), "overdue": st.Overdue,
 		"pending": st.Pending, "next_at": next, "reviews": out})
@@ -53,10 +54,10 @@ func (a *API) recordReview(w http.ResponseWriter, r *http.Request) {
 }
 
 func reviewJSON(rv *store.AuditReview, sum *review.Summary, overdue bool) map[string]any {
-	m := map[string]any{"id": rv.ID, "period_start": jsonTime(rv.PeriodStart), "period_end": jsonTime(rv.PeriodEnd),
-		"created_at": jsonTime(rv.CreatedAt), "reviewed_at": nil, "reviewed_by": rv.ReviewedBy, "note": rv.Note, "overdue": overdue}
+	m := map[string]any{"id": rv.ID, "period_start": timefmt.JSON(rv.PeriodStart), "period_end": timefmt.JSON(rv.PeriodEnd),
+		"created_at": timefmt.JSON(rv.CreatedAt), "reviewed_at": nil, "reviewed_by": rv.ReviewedBy, "note": rv.Note, "overdue": overdue}
 	if rv.ReviewedAt != nil {
-		m["reviewed_at"] = jsonTime(*rv.ReviewedAt)
+		m["reviewed_at"] = timefmt.JSON(*rv.ReviewedAt)
 	}
 	if sum != nil {
 		m["entries"], m["sections"], m["anomalies"] = sum.Entries, sum.Sections, sum.Anomalies

@@ -6,6 +6,7 @@ import (
 
 	"github.com/cordon-mdm/cordon/internal/httpjson"
 	"github.com/cordon-mdm/cordon/internal/input"
+	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -30,9 +31,9 @@ func WithAccounts(a Accounts, r UserReader) Option {
 // secret or a recovery code.
 func userJSON(u *store.User) map[string]any {
 	out := map[string]any{"id": u.ID, "email": u.Email, "role": u.Role, "disabled": u.DisabledAt != nil,
-		"mfa": u.TOTPSecret != "", "locked": u.LockedAt != nil, "created_at": jsonTime(u.CreatedAt)}
+		"mfa": u.TOTPSecret != "", "locked": u.LockedAt != nil, "created_at": timefmt.JSON(u.CreatedAt)}
 	if u.DisabledAt != nil {
-		out["disabled_at"] = jsonTime(*u.DisabledAt)
+		out["disabled_at"] = timefmt.JSON(*u.DisabledAt)
 	}
 	return out
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cordon-mdm/cordon/enroll"
 	"github.com/cordon-mdm/cordon/internal/auditchain"
+	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -309,8 +310,8 @@ func (l *Log) Sweep(ctx context.Context) {
 	f.Actions = maps(l.failing.Actions)
 	l.mu.Unlock()
 	err := l.record(ctx, l.store, Entry{Actor: "server", Source: "local", Action: Failed, Target: "audit", Outcome: Failure,
-		Details: map[string]string{"failures": strconv.Itoa(f.Count), "first": f.First.UTC().Format(jsonTime),
-			"last": f.Last.UTC().Format(jsonTime), "actions": f.ActionList(), "error": f.Err}}, false)
+		Details: map[string]string{"failures": strconv.Itoa(f.Count), "first": timefmt.JSON(f.First),
+			"last": timefmt.JSON(f.Last), "actions": f.ActionList(), "error": f.Err}}, false)
 	if err != nil {
 		return // still failing: the run goes on
 	}
@@ -330,9 +331,6 @@ func (l *Log) Sweep(ctx context.Context) {
 		rest.First = f.Last
 	}
 }
-
-// jsonTime is how audit details carry a time: UTC to the microsecond.
-const jsonTime = "2006-01-02T15:04:05.000000Z"
 
 // Hash is the chain hash of an entry: SHA-256 over a canonical JSON
 // encoding of every field except Hash itself (see internal/auditchain,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/internal/keylock"
+	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/profiles"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/audit"
@@ -590,7 +591,7 @@ func stateOf(d *store.Device, fs []store.Finding, now time.Time) State {
 		}
 		if !now.Before(dl) {
 			st.State = StateQuarantined
-			st.Reasons = append(st.Reasons, fmt.Sprintf("%s: %s (CJIS %s; grace ended %s)", what, f.Message, f.CJIS, dl.Format(time.RFC3339)))
+			st.Reasons = append(st.Reasons, fmt.Sprintf("%s: %s (CJIS %s; grace ended %s)", what, f.Message, f.CJIS, timefmt.Human(dl)))
 			continue
 		}
 		if st.State == StateCompliant {
@@ -599,7 +600,7 @@ func stateOf(d *store.Device, fs []store.Finding, now time.Time) State {
 		if st.State == StateNoncompliant && (st.Deadline == nil || dl.Before(*st.Deadline)) {
 			st.Deadline = &dl
 		}
-		st.Reasons = append(st.Reasons, fmt.Sprintf("%s: %s (CJIS %s; in grace until %s)", what, f.Message, f.CJIS, dl.Format(time.RFC3339)))
+		st.Reasons = append(st.Reasons, fmt.Sprintf("%s: %s (CJIS %s; in grace until %s)", what, f.Message, f.CJIS, timefmt.Human(dl)))
 	}
 	if st.State != StateNoncompliant {
 		st.Deadline = nil

@@ -21,6 +21,7 @@ import (
 	"github.com/cordon-mdm/cordon/enroll"
 	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/internal/keylock"
+	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/auth"
 	"github.com/cordon-mdm/cordon/server/commands"
@@ -333,12 +334,12 @@ func parsePages() map[string]*template.Template {
 				if v.IsZero() {
 					return "—"
 				}
-				return v.UTC().Format("2006-01-02 15:04:05Z")
+				return timefmt.Human(v)
 			case *time.Time:
 				if v == nil {
 					return "—"
 				}
-				return v.UTC().Format("2006-01-02 15:04:05Z")
+				return timefmt.Human(*v)
 			}
 			return ""
 		},

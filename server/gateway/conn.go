@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
+	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/pki/identity"
 	"github.com/cordon-mdm/cordon/protocol"
@@ -169,9 +170,9 @@ func (c *conn) clockSkewed(reportID string, deviceAt, received time.Time, skew i
 	c.skewAudited = true
 	g.audit.Record(g.ctx, audit.Entry{Actor: "device:" + c.deviceID, Source: c.remote, Action: audit.DeviceClockSkew,
 		Target: "device:" + c.deviceID, Outcome: audit.Denied, Details: map[string]string{
-			"report": reportID, "device_time": deviceAt.Format(time.RFC3339Nano),
-			"received_at": received.Format(time.RFC3339Nano), "skew_seconds": strconv.FormatInt(skew, 10),
-			"enrolled_at": c.enrolledAt.UTC().Format(time.RFC3339)}})
+			"report": reportID, "device_time": timefmt.JSON(deviceAt),
+			"received_at": timefmt.JSON(received), "skew_seconds": strconv.FormatInt(skew, 10),
+			"enrolled_at": timefmt.JSON(c.enrolledAt)}})
 }
 
 func (c *conn) commandResult(env protocol.Envelope) {
@@ -286,7 +287,7 @@ func (c *conn) renew(env protocol.Envelope) {
 	}
 	g.audit.Record(g.ctx, audit.Entry{Actor: "device:" + c.deviceID, Source: c.remote, Action: audit.CertRenewed,
 		Target: "device:" + c.deviceID, Outcome: audit.Success, Details: map[string]string{
-			"serial": identity.Serial(leaf.SerialNumber), "not_after": leaf.NotAfter.UTC().Format(time.RFC3339)}})
+			"serial": identity.Serial(leaf.SerialNumber), "not_after": timefmt.JSON(leaf.NotAfter)}})
 	c.send(protocol.TypeRenewed, protocol.Renewed{Ref: env.ID, Certificate: identity.EncodeChain(chain...)})
 }
 

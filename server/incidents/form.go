@@ -8,14 +8,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
 // Time layouts of the form (AU-8: UTC, hundredths or finer).
 const (
-	HumanTime = "2006-01-02 15:04:05.00 UTC"
-	JSONTime  = "2006-01-02T15:04:05.000000Z"
+	HumanTime = timefmt.HumanLayout
+	JSONTime  = timefmt.JSONLayout
 )
 
 // Form is the IT Security Incident Response Form (CJIS Security Policy,

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cordon-mdm/cordon/internal/input"
+	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/store"
@@ -181,10 +182,10 @@ func (s *Service) open(ctx context.Context, r Report, detection string) (*store.
 	now := s.now().UTC().Truncate(time.Microsecond)
 	var corrected *store.IncidentEvent
 	if r.ClockAhead > 0 {
-		said := r.StartedAt.UTC().Format(time.RFC3339)
+		said := timefmt.Human(r.StartedAt)
 		r.StartedAt = r.StartedAt.Add(-r.ClockAhead)
 		if r.EndedAt != nil {
-			said += ", ended_at " + r.EndedAt.UTC().Format(time.RFC3339)
+			said += ", ended_at " + timefmt.Human(*r.EndedAt)
 			e := r.EndedAt.Add(-r.ClockAhead)
 			r.EndedAt = &e
 		}
@@ -513,7 +514,7 @@ func (s *Service) DetectSilentUnlocked(ctx context.Context) error {
 		}
 		_, err = s.open(ctx, Report{DeviceID: d.ID, Kind: KindLossOfControl, LockState: LockUnlocked, StartedAt: *d.LastSeen,
 			Description: fmt.Sprintf("server-detected: the device's last report said unlocked and it has been silent since %s",
-				d.LastSeen.UTC().Format(time.RFC3339)), Actor: "server", Source: "local"}, "telemetry")
+				timefmt.Human(*d.LastSeen)), Actor: "server", Source: "local"}, "telemetry")
 		if err != nil {
 			s.log.Error("server-detected incident", "device_id", d.ID, "err", err)
 		}

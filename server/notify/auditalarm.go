@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/auth"
 )
@@ -19,7 +20,8 @@ type AuditPayload struct {
 	Actions  string `json:"actions"`
 }
 
-// alarmTime: UTC with microseconds (AU-8).
+// alarmTime: UTC with microseconds (AU-8), finer than timefmt.Human:
+// the alarm names the failures' first and last instants.
 const alarmTime = "2006-01-02 15:04:05.000000 UTC"
 
 // AuditFailing tells every LASO and IT administrator, by email and the
@@ -47,8 +49,8 @@ func (s *Service) AuditFailing(ctx context.Context, f audit.Outage) error {
 		body += "\r\n" + s.link + "/console/audit\r\n"
 	}
 	o := outgoing{about: "audit_failure", subject: subject, body: body, to: to, step: "audit_failure",
-		payload: AuditPayload{Event: "audit_failure", Failures: f.Count, First: f.First.UTC().Format(jsonTime),
-			Last: f.Last.UTC().Format(jsonTime), Actions: f.ActionList()}}
+		payload: AuditPayload{Event: "audit_failure", Failures: f.Count, First: timefmt.JSON(f.First),
+			Last: timefmt.JSON(f.Last), Actions: f.ActionList()}}
 	ns := s.rows(o)
 	if len(ns) == 0 {
 		return errors.New("no LASO or IT administrator to alert")
@@ -113,6 +115,3 @@ func plural(n int) string {
 	}
 	return "ies"
 }
-
-// jsonTime is the JSON time layout (AU-8: microseconds, zeros kept).
-const jsonTime = "2006-01-02T15:04:05.000000Z"

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
+	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/server/auth"
 	"github.com/cordon-mdm/cordon/server/store"
 )
@@ -48,7 +48,7 @@ func (s *Service) NotifyBluetooth(ctx context.Context, r *store.BluetoothRequest
 		payload: BluetoothPayload{Event: "bluetooth_request", Reason: step, Request: map[string]any{
 			"id": r.ID, "device_id": r.DeviceID, "address": r.Address, "name": r.Name, "reason": r.Reason,
 			"requester": r.Requester, "supervisor": r.Supervisor, "status": r.Status, "decided_by": r.DecidedBy,
-			"decision": r.Decision, "created_at": r.CreatedAt.UTC().Format(time.RFC3339)}}})
+			"decision": r.Decision, "created_at": timefmt.JSON(r.CreatedAt)}}})
 }
 
 // emailOf is the address of a "user:EMAIL" actor (or a bare address).

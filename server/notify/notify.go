@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/server/auth"
 	"github.com/cordon-mdm/cordon/server/store"
 )
@@ -107,9 +108,9 @@ func (s *Service) Notify(ctx context.Context, inc *store.Incident, why string) {
 		device = fmt.Sprintf("%s (%s, %s, owner %s)", d.Name, d.ID, d.Platform, d.Owner)
 	}
 	subject := fmt.Sprintf("[Cordon] %s %s incident: %s, %s", strings.ToUpper(inc.Severity), inc.DurationClass, strings.ReplaceAll(inc.Kind, "_", " "), why)
-	when := inc.StartedAt.UTC().Format(time.RFC3339)
+	when := timefmt.Human(inc.StartedAt)
 	if inc.EndedAt != nil {
-		when += " to " + inc.EndedAt.UTC().Format(time.RFC3339)
+		when += " to " + timefmt.Human(*inc.EndedAt)
 	} else {
 		when += " (ongoing)"
 	}

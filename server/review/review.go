@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cordon-mdm/cordon/internal/input"
+	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/auth"
 	"github.com/cordon-mdm/cordon/server/incidents"
@@ -179,7 +180,7 @@ var sections = []struct {
 }
 
 // TimeLayout is how reviews show times to people (AU-8: hundredths).
-const TimeLayout = "2006-01-02 15:04:05.00 UTC"
+const TimeLayout = timefmt.HumanLayout
 
 // Build summarises the entries of [from, to). An anomaly is:
 //   - any wipe requested, and any device revoked;
