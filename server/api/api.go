@@ -568,6 +568,15 @@ func (a *API) auditCheckpoints(w http.ResponseWriter, r *http.Request) {
 	if cps == nil {
 		cps = []auditchain.Checkpoint{}
 	}
+	// AU-2: the checkpoints are part of the trail; reading them is
+	// recorded like a read of the entries, or not answered.
+	if err := a.audit.Record(r.Context(), audit.Entry{Actor: principal(r).Actor, Source: httpjson.RemoteHost(r),
+		Action: audit.TrailRead, Target: "audit", Outcome: audit.Success, Details: map[string]string{
+			"what": "checkpoints", "checkpoints": strconv.Itoa(len(cps)), "via": "api"}}); err != nil {
+		a.log.Error("audit read", "err", err)
+		httpjson.Error(w, http.StatusServiceUnavailable, "the audit trail cannot record this read; try again later")
+		return
+	}
 	httpjson.Write(w, http.StatusOK, map[string]any{"public_key": pem, "key_fingerprint": auditchain.Fingerprint(pub),
 		"algorithm": "Ed25519", "checkpoints": cps})
 }
