@@ -186,11 +186,16 @@ func (s *Service) createRequest(ctx context.Context, id string, in Request, acto
 	}
 	r := &store.BluetoothRequest{ID: id, DeviceID: in.DeviceID, Address: addr, Name: in.Name, Class: in.Class,
 		Reason: in.Reason, Requester: actor, Supervisor: sup, Status: "pending", CreatedAt: s.now().UTC()}
-	if err := s.store.SaveBluetoothRequest(ctx, r); err != nil {
+	// Filed with its audit entry, or not at all (AU-5).
+	if err := s.store.InTx(ctx, func(tx *store.Store) error {
+		if err := tx.SaveBluetoothRequest(ctx, r); err != nil {
+			return err
+		}
+		return s.audit.RecordTx(ctx, tx, audit.Entry{Actor: actor, Source: source, Action: ActionRequestCreated, Target: "bluetooth:" + addr,
+			Outcome: audit.Success, Details: map[string]string{"request": r.ID, "device": r.DeviceID, "supervisor": sup, "reason": r.Reason}})
+	}); err != nil {
 		return nil, err
 	}
-	s.audit.Record(ctx, audit.Entry{Actor: actor, Source: source, Action: ActionRequestCreated, Target: "bluetooth:" + addr,
-		Outcome: audit.Success, Details: map[string]string{"request": r.ID, "device": r.DeviceID, "supervisor": sup, "reason": r.Reason}})
 	s.tell(ctx, r, "filed")
 	return r, nil
 }
@@ -226,11 +231,15 @@ func (s *Service) Endorse(ctx context.Context, id, actor, source string) (*store
 	}
 	now := s.now().UTC()
 	r.Status, r.EndorsedBy, r.EndorsedAt = "endorsed", actor, &now
-	if err := s.store.SaveBluetoothRequest(ctx, r); err != nil {
+	if err := s.store.InTx(ctx, func(tx *store.Store) error {
+		if err := tx.SaveBluetoothRequest(ctx, r); err != nil {
+			return err
+		}
+		return s.audit.RecordTx(ctx, tx, audit.Entry{Actor: actor, Source: source, Action: ActionRequestEndorsed, Target: "bluetooth:" + r.Address,
+			Outcome: audit.Success, Details: map[string]string{"request": r.ID}})
+	}); err != nil {
 		return nil, err
 	}
-	s.audit.Record(ctx, audit.Entry{Actor: actor, Source: source, Action: ActionRequestEndorsed, Target: "bluetooth:" + r.Address,
-		Outcome: audit.Success, Details: map[string]string{"request": r.ID}})
 	s.tell(ctx, r, "endorsed")
 	return r, nil
 }
