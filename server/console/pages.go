@@ -444,22 +444,34 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, v *visit)
 func (c *Console) updateIncident(w http.ResponseWriter, r *http.Request, v *visit) {
 	u := incidents.Update{Status: r.PostFormValue("status"), Disposition: strings.TrimSpace(r.PostFormValue("disposition")),
 		Actor: v.actor(), Source: v.source}
-	if s := strings.TrimSpace(r.PostFormValue("ended_at")); s != "" {
-		t, err := time.Parse("2006-01-02T15:04", s)
-		if err != nil {
-			if t, err = time.Parse(time.RFC3339, s); err != nil {
-				c.render(w, r, http.StatusBadRequest, "error", v, view{Title: "Refused", Error: "ended at: use YYYY-MM-DDTHH:MM (UTC)"})
-				return
-			}
-		}
-		t = t.UTC()
-		u.EndedAt = &t
+	var ok bool
+	if u.EndedAt, ok = formTime(r, "ended_at"); !ok {
+		c.render(w, r, http.StatusBadRequest, "error", v, view{Title: "Refused", Error: "ended at: use YYYY-MM-DDTHH:MM (UTC)"})
+		return
 	}
 	if _, err := c.incidents.Update(r.Context(), r.PathValue("id"), u); err != nil {
 		c.refused(w, r, v, err)
 		return
 	}
 	done(w, r, "/console/incidents/"+url.PathEscape(r.PathValue("id")), "incident")
+}
+
+// formTime reads a time field of a console form: a datetime-local value
+// (YYYY-MM-DDTHH:MM, taken as UTC) or RFC 3339. Empty is nil; ok is false
+// when the value is neither.
+func formTime(r *http.Request, name string) (t *time.Time, ok bool) {
+	s := strings.TrimSpace(r.PostFormValue(name))
+	if s == "" {
+		return nil, true
+	}
+	v, err := time.Parse("2006-01-02T15:04", s)
+	if err != nil {
+		if v, err = time.Parse(time.RFC3339, s); err != nil {
+			return nil, false
+		}
+	}
+	v = v.UTC()
+	return &v, true
 }
 
 type formView struct {
@@ -506,16 +518,10 @@ func (c *Console) updateIncidentForm(w http.ResponseWriter, r *http.Request, v *
 	}
 	u.Cause, u.ActionPlan = str("suspected_cause"), str("action_plan")
 	u.CJICompromised, u.PIICompromised, u.Reimage = str("cji_compromised"), str("pii_compromised"), str("reimage_before_reconnect")
-	if s := strings.TrimSpace(r.PostFormValue("copies_to_fbi_cjis_iso_at")); s != "" {
-		t, err := time.Parse("2006-01-02T15:04", s)
-		if err != nil {
-			if t, err = time.Parse(time.RFC3339, s); err != nil {
-				c.render(w, r, http.StatusBadRequest, "error", v, view{Title: "Refused", Error: "copies sent to the FBI CJIS ISO at: use YYYY-MM-DDTHH:MM (UTC)"})
-				return
-			}
-		}
-		t = t.UTC()
-		u.FBICopySentAt = &t
+	var ok bool
+	if u.FBICopySentAt, ok = formTime(r, "copies_to_fbi_cjis_iso_at"); !ok {
+		c.render(w, r, http.StatusBadRequest, "error", v, view{Title: "Refused", Error: "copies sent to the FBI CJIS ISO at: use YYYY-MM-DDTHH:MM (UTC)"})
+		return
 	}
 	if _, err := c.incidents.UpdateForm(r.Context(), r.PathValue("id"), u); err != nil {
 		c.refused(w, r, v, err)
