@@ -3,10 +3,7 @@ package server
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
-	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -115,23 +112,7 @@ const commandKeyFile = "command-signing.key"
 // loadOrCreateCommandKey returns the server's Ed25519 command-signing key,
 // creating it (0600) on first start.
 func loadOrCreateCommandKey(dataDir string) (ed25519.PrivateKey, error) {
-	path := filepath.Join(dataDir, commandKeyFile)
-	k, err := keyfile.Read(path)
-	if errors.Is(err, os.ErrNotExist) {
-		_, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		return priv, keyfile.Write(path, priv)
-	}
-	if err != nil {
-		return nil, err
-	}
-	priv, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("%s: not an Ed25519 key", path)
-	}
-	return priv, nil
+	return keyfile.Ed25519(filepath.Join(dataDir, commandKeyFile), true)
 }
 
 // pusher hands command frames to the gateway, which exists only once the

@@ -5,8 +5,11 @@ package keyfile
 
 import (
 	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 
@@ -49,4 +52,26 @@ func Read(path string) (crypto.Signer, error) {
 		return nil, fmt.Errorf("%s: not a signing key", path)
 	}
 	return s, nil
+}
+
+// Ed25519 reads the Ed25519 key at path. When there is none and create
+// is set, it makes one and writes it (0600); without create the error
+// wraps os.ErrNotExist.
+func Ed25519(path string, create bool) (ed25519.PrivateKey, error) {
+	k, err := Read(path)
+	if errors.Is(err, os.ErrNotExist) && create {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		return priv, Write(path, priv)
+	}
+	if err != nil {
+		return nil, err
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: not an Ed25519 key", path)
+	}
+	return priv, nil
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -85,25 +84,11 @@ func NewAnchor(l *Log, st CheckpointStore, dataDir string, create bool, opts ...
 }
 
 func loadKey(path string, create bool) (ed25519.PrivateKey, error) {
-	k, err := keyfile.Read(path)
+	k, err := keyfile.Ed25519(path, create)
 	if errors.Is(err, os.ErrNotExist) {
-		if !create {
-			return nil, ErrNoCheckpointKey
-		}
-		_, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		return priv, keyfile.Write(path, priv)
+		return nil, ErrNoCheckpointKey
 	}
-	if err != nil {
-		return nil, err
-	}
-	priv, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("%s: not an Ed25519 key", path)
-	}
-	return priv, nil
+	return k, err
 }
 
 // PublicKey verifies the checkpoints.
