@@ -298,6 +298,22 @@ func WithGuessLimit(n int, window time.Duration) Option {
 	}
 }
 
+// every runs fn each d until ctx ends, and then marks itself done in
+// s.wg.
+func (s *Server) every(ctx context.Context, d time.Duration, fn func(context.Context)) {
+	defer s.wg.Done()
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn(ctx)
+		}
+	}
+}
+
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(c *config) error { c.log = l; return nil } }
 
@@ -554,32 +570,8 @@ func (s *Server) Start(ctx context.Context) error {
 	s.stopSweep = stopSweep
 	s.auditUpkeep(sweepCtx, true)
 	s.wg.Add(4)
-	go func() {
-		defer s.wg.Done()
-		t := time.NewTicker(s.cfg.checkpointEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-sweepCtx.Done():
-				return
-			case <-t.C:
-				s.auditUpkeep(sweepCtx, false)
-			}
-		}
-	}()
-	go func() {
-		defer s.wg.Done()
-		t := time.NewTicker(s.cfg.sweepEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-sweepCtx.Done():
-				return
-			case <-t.C:
-				s.sweep(sweepCtx)
-			}
-		}
-	}()
+	go s.every(sweepCtx, s.cfg.checkpointEvery, func(ctx context.Context) { s.auditUpkeep(ctx, false) })
+	go s.every(sweepCtx, s.cfg.sweepEvery, s.sweep)
 	go func() {
 		defer s.wg.Done()
 		if err := s.consoleSrv.Serve(tls.NewListener(s.consoleLn, consoleTLS)); err != nil && !errors.Is(err, http.ErrServerClosed) {
