@@ -362,7 +362,8 @@ func (a *Agent) session(ctx context.Context) (established bool, err error) {
 
 	helloID := uuid.NewString()
 	if err := s.write(protocol.TypeHello, helloID, protocol.Hello{AgentVersion: a.version,
-		Platform: runtime.GOOS + "/" + runtime.GOARCH, Hostname: hostname(), Capabilities: []string{"posture", "renew"}}); err != nil {
+		Platform: runtime.GOOS + "/" + runtime.GOARCH, Hostname: hostname(), Capabilities: protocol.AgentCapabilities,
+		CapabilityVersion: protocol.CurrentCapabilityVersion}); err != nil {
 		return false, err
 	}
 	// Unacknowledged reports go first, oldest first, exactly as spooled:

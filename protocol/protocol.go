@@ -18,31 +18,10 @@ import (
 	"github.com/cordon-mdm/cordon/internal/input"
 )
 
-// Version is the version of the agent↔server envelope. Bump it when a
-// change is not backward compatible, and add a line to the log below.
-//
-// Version log:
-//
-//	1 (2026-11-23): envelope {v,type,id,ts,body}; hello, posture, ack,
-//	                error, renew, renewed.
-//	1 (2026-11-23): posture gains the optional sections lock_policy, disk,
-//	                patch, bluetooth, hygiene, and provenance (source,
-//	                unknown) on each; older peers ignore them.
-//	1 (2026-11-23): command (server → agent, Ed25519-signed) and
-//	                command_result (agent → server, acknowledged).
-//	1 (2026-11-23): incident_report (agent → server, acknowledged with the
-//	                incident id in ack.incident) and device_state
-//	                (server → agent).
-//	1 (2026-11-23): posture gains the optional identity section
-//	                (key_storage); older peers ignore it.
-//	1 (2026-11-23): bluetooth_request (agent → server, acknowledged with
-//	                the request id in ack.request).
-//	1 (2026-12-01): posture gains the optional provenance map
-//	                not_applicable, patch.pending (security updates with
-//	                severity, release date and first sighting) and
-//	                hygiene.antimalware_signatures_at; older peers ignore
-//	                them, and an older agent's pending_security count is
-//	                held to the critical window.
+// Version is the version of the agent↔server envelope. Bump it only when
+// a change is not backward compatible; every compatible wire addition
+// bumps CurrentCapabilityVersion instead, and its log (capver.go) says
+// what each version added.
 const Version = 1
 
 // MaxClockSkew is how far ahead of the server's clock a time a device
@@ -163,6 +142,9 @@ type Hello struct {
 	Platform     string   `json:"platform"` // GOOS/GOARCH
 	Hostname     string   `json:"hostname"`
 	Capabilities []string `json:"capabilities,omitempty"`
+	// CapabilityVersion is what the agent speaks (capver.go); 0 from an
+	// agent older than the field.
+	CapabilityVersion CapabilityVersion `json:"capability_version,omitempty"`
 }
 
 // Check validates a Hello.
@@ -170,8 +152,27 @@ func (h *Hello) Check() error {
 	if h.Platform == "" {
 		return errors.New("platform is required")
 	}
+	// A device's announcement is untrusted: bounded, so that what the
+	// server records about it stays small.
+	if h.CapabilityVersion < 0 || h.CapabilityVersion > maxCapabilityVersion {
+		return fmt.Errorf("capability_version %d is out of range", h.CapabilityVersion)
+	}
+	if len(h.Capabilities) > maxCapabilities {
+		return fmt.Errorf("more than %d capabilities", maxCapabilities)
+	}
+	for _, c := range h.Capabilities {
+		if err := input.Name("capabilities", c); err != nil {
+			return err
+		}
+	}
 	return checkLens(map[string]string{"agent_version": h.AgentVersion, "platform": h.Platform, "hostname": h.Hostname}, 256)
 }
+
+// Bounds on what a hello may announce.
+const (
+	maxCapabilityVersion = 1 << 16
+	maxCapabilities      = 32
+)
 
 // Ack tells the agent that the frame Ref was committed durably.
 type Ack struct {
