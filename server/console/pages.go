@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -13,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cordon-mdm/cordon/enroll"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/auth"
 	"github.com/cordon-mdm/cordon/server/commands"
@@ -652,163 +650,4 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, v *visit) {
 		return
 	}
 	c.render(w, r, http.StatusOK, "audit", v, view{Title: "Audit log", D: av})
-}
-
-type userRow struct {
-	store.User
-	Locked   bool
-	Recovery int
-}
-
-type usersView struct {
-	Users  []userRow
-	Keys   []store.APIKey
-	NewKey string
-	Roles  []string
-}
-
-func (c *Console) usersPage(w http.ResponseWriter, r *http.Request, v *visit) {
-	c.showUsers(w, r, v, http.StatusOK, "", "")
-}
-
-func (c *Console) showUsers(w http.ResponseWriter, r *http.Request, v *visit, status int, newKey, msg string) {
-	ctx := r.Context()
-	us, err := c.accounts.ListUsers(ctx)
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	uv := usersView{NewKey: newKey, Roles: []string{auth.RoleITAdmin, auth.RoleLASO, auth.RoleAuditor, auth.RoleUser}}
-	for _, u := range us {
-		locked, _ := c.lockout.Locked(&u, c.now())
-		uv.Users = append(uv.Users, userRow{User: u, Locked: locked, Recovery: auth.RecoveryCodesLeft(u.RecoveryCodes)})
-	}
-	if uv.Keys, err = c.accounts.ListAPIKeys(ctx); err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	c.render(w, r, status, "users", v, view{Title: "Users and API keys", Error: msg, D: uv})
-}
-
-func (c *Console) unlockUser(w http.ResponseWriter, r *http.Request, v *visit) {
-	ctx := r.Context()
-	u, err := c.accounts.GetUser(ctx, r.PathValue("id"))
-	if err != nil {
-		c.refused(w, r, v, err)
-		return
-	}
-	details := map[string]string{}
-	if err := c.audited(ctx, v, ActionUserUnlocked, "user:"+u.Email, details, func(tx *store.Store) error {
-		was, err := tx.ClearLoginFailures(ctx, u.ID)
-		details["was_locked"] = strconv.FormatBool(was)
-		return err
-	}); err != nil {
-		c.refused(w, r, v, err)
-		return
-	}
-	done(w, r, "/console/users", "unlocked")
-}
-
-func (c *Console) disableUser(w http.ResponseWriter, r *http.Request, v *visit) {
-	if _, err := c.lifecycle.Disable(r.Context(), r.PathValue("id"), v.actor(), v.source); err != nil {
-		c.refused(w, r, v, err)
-		return
-	}
-	if r.PathValue("id") == v.user.ID {
-		// Their own session ended with the others.
-		clearCookie(w, sessionCookie)
-		c.toBanner(w, r, "ended")
-		return
-	}
-	done(w, r, "/console/users", "user-off")
-}
-
-func (c *Console) enableUser(w http.ResponseWriter, r *http.Request, v *visit) {
-	if _, err := c.lifecycle.Enable(r.Context(), r.PathValue("id"), v.actor(), v.source); err != nil {
-		c.refused(w, r, v, err)
-		return
-	}
-	done(w, r, "/console/users", "user-on")
-}
-
-func (c *Console) setUserRole(w http.ResponseWriter, r *http.Request, v *visit) {
-	if _, err := c.lifecycle.SetRole(r.Context(), r.PathValue("id"), r.PostFormValue("role"), v.actor(), v.source); err != nil {
-		c.refused(w, r, v, err)
-		return
-	}
-	if r.PathValue("id") == v.user.ID {
-		clearCookie(w, sessionCookie)
-		c.toBanner(w, r, "ended")
-		return
-	}
-	done(w, r, "/console/users", "role")
-}
-
-func (c *Console) createAPIKey(w http.ResponseWriter, r *http.Request, v *visit) {
-	ctx := r.Context()
-	name, role := strings.TrimSpace(r.PostFormValue("name")), r.PostFormValue("role")
-	text, k, err := auth.NewAPIKey(name, role, v.actor())
-	if err != nil {
-		c.showUsers(w, r, v, http.StatusBadRequest, "", err.Error())
-		return
-	}
-	k.CreatedAt = c.now().UTC()
-	if err := c.audited(ctx, v, audit.APIKeyCreated, "apikey:"+name, map[string]string{"role": role, "key_id": k.ID},
-		func(tx *store.Store) error { return tx.CreateAPIKey(ctx, k) }); err != nil {
-		c.refused(w, r, v, err)
-		return
-	}
-	// Shown in this response only; the database keeps a hash.
-	c.showUsers(w, r, v, http.StatusCreated, text, "")
-}
-
-func (c *Console) disableAPIKey(w http.ResponseWriter, r *http.Request, v *visit) {
-	id := r.PathValue("id")
-	if err := c.audited(r.Context(), v, ActionAPIKeyOff, "apikey-id:"+id, nil,
-		func(tx *store.Store) error { return tx.DisableAPIKey(r.Context(), id) }); err != nil {
-		c.refused(w, r, v, err)
-		return
-	}
-	done(w, r, "/console/users", "key-off")
-}
-
-type tokensView struct {
-	Token   string
-	Expires time.Time
-}
-
-func (c *Console) tokensPage(w http.ResponseWriter, r *http.Request, v *visit) {
-	c.render(w, r, http.StatusOK, "tokens", v, view{Title: "Enrollment tokens"})
-}
-
-func (c *Console) createToken(w http.ResponseWriter, r *http.Request, v *visit) {
-	// An empty field takes the default; a value is taken as given, so
-	// "0s" or 0 is refused with the range rather than becoming the default.
-	req := enroll.TokenRequest{Owner: strings.TrimSpace(r.PostFormValue("owner")), TTL: enroll.DefaultTTL, Uses: enroll.DefaultUses}
-	if s := strings.TrimSpace(r.PostFormValue("ttl")); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			c.render(w, r, http.StatusBadRequest, "tokens", v, view{Title: "Enrollment tokens", Error: "valid for: " + err.Error()})
-			return
-		}
-		req.TTL = d
-	}
-	if s := strings.TrimSpace(r.PostFormValue("uses")); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			c.render(w, r, http.StatusBadRequest, "tokens", v, view{Title: "Enrollment tokens", Error: "uses must be a number"})
-			return
-		}
-		req.Uses = n
-	}
-	text, exp, err := c.tokens.CreateToken(r.Context(), req, v.actor(), v.source)
-	if err != nil {
-		if errors.Is(err, enroll.ErrInvalid) {
-			c.render(w, r, http.StatusBadRequest, "tokens", v, view{Title: "Enrollment tokens", Error: err.Error()})
-			return
-		}
-		c.fail(w, r, err)
-		return
-	}
-	c.render(w, r, http.StatusCreated, "tokens", v, view{Title: "Enrollment tokens", D: tokensView{Token: text, Expires: exp}})
 }
