@@ -6,7 +6,8 @@ import "context"
 // that the services the gateway calls (the command queue, revocation,
 // compliance) can write to a device without a pointer back to a gateway
 // that does not exist yet. Until a gateway registers a connection in it,
-// every write finds no device and reports false.
+// every write finds no device and reports false. Writing to devices is
+// the hub's; the Gateway only accepts and serves connections.
 type Hub struct{ h *hub }
 
 // NewHub returns an empty hub; give it to New with WithHub.
@@ -16,7 +17,8 @@ func NewHub() *Hub { return &Hub{h: newHub()} }
 func WithHub(h *Hub) Option { return func(g *Gateway) { g.hub = h.h } }
 
 // Send writes a server frame to the device's live connection, reporting
-// whether it was written (not whether the agent got it).
+// whether it was written (not whether the agent got it: only its answer
+// proves that). Every server-initiated frame goes through here.
 func (h *Hub) Send(deviceID string, frame []byte) bool {
 	c := h.h.get(deviceID)
 	return c != nil && c.write(frame) == nil
