@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"time"
 
@@ -13,8 +14,15 @@ import (
 	"github.com/cordon-mdm/cordon/pki/identity"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/audit"
+	"github.com/cordon-mdm/cordon/server/compliance"
+	"github.com/cordon-mdm/cordon/server/devices"
+	"github.com/cordon-mdm/cordon/server/gateway"
+	"github.com/cordon-mdm/cordon/server/incidents"
 	"github.com/cordon-mdm/cordon/server/store"
 )
+
+// Type adaptation between the services and what their callers declare;
+// the rules themselves live in the services.
 
 // enrollStore adapts the gorm store to enroll.Store.
 type enrollStore struct{ st *store.Store }
@@ -30,7 +38,7 @@ func (e enrollStore) Redeem(ctx context.Context, id string, hash []byte, issue f
 		if err != nil {
 			return nil, nil, err
 		}
-		return newDevice(enr), store.CertificateFor(enr.DeviceID, enr.Chain[0]), nil
+		return devices.Enrolled(enr.DeviceID, enr.Owner, enr.Facts, time.Now()), store.CertificateFor(enr.DeviceID, enr.Chain[0]), nil
 	})
 	switch {
 	case errors.Is(err, store.ErrTokenBad):
@@ -41,13 +49,6 @@ func (e enrollStore) Redeem(ctx context.Context, id string, hash []byte, issue f
 		return enroll.ErrTokenUsed
 	}
 	return err
-}
-
-func newDevice(enr *enroll.Enrollment) *store.Device {
-	f := enr.Facts
-	return &store.Device{ID: enr.DeviceID, Name: f.Hostname, Hostname: f.Hostname, Platform: f.Platform,
-		OSName: f.OSName, OSVersion: f.OSVersion, AgentVersion: f.AgentVersion, Serial: f.Serial,
-		Owner: enr.Owner, EnrolledAt: time.Now().UTC(), Status: store.StatusActive}
 }
 
 // enrollAuditor adapts the audit log to enroll.Auditor.
@@ -63,48 +64,57 @@ type caInfo struct{ ca *pki.CA }
 func (c caInfo) CRL() ([]byte, error) { return c.ca.CRL() }
 func (c caInfo) RootPEM() string      { return identity.EncodeChain(c.ca.Root()) }
 
-// devices implements device lifecycle actions for the API.
-type devices struct{ s *Server }
+// agentIncidents is reporting from a device and the device's standing as
+// the gateway sees them: the services' refusals become the gateway's,
+// which the agent drops rather than resends.
+type agentIncidents struct {
+	incidents *incidents.Service
+	standing  *devices.Standing
+}
 
-// Revoke revokes every certificate of the device, in the store (which the
-// gateway checks on every handshake) and in the CA's CRL, then drops its
-// live connection.
-func (d devices) Revoke(ctx context.Context, deviceID, reason, actor, source string) error {
-	s := d.s
-	// The store's revocation (which every handshake checks) and its
-	// entries commit together, or the device stays as it was (AU-5).
-	var certs []store.Certificate
-	err := s.Store.InTx(ctx, func(tx *store.Store) error {
-		var err error
-		if certs, err = tx.RevokeDevice(ctx, deviceID, reason, time.Now().UTC()); err != nil {
-			return err
-		}
-		for _, c := range certs {
-			if err := s.Audit.RecordTx(ctx, tx, audit.Entry{Actor: actor, Source: source, Action: audit.CertRevoked,
-				Target: "device:" + deviceID, Outcome: audit.Success, Details: map[string]string{"serial": c.Serial, "reason": reason}}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+func (a agentIncidents) Report(ctx context.Context, from, remote, frameID string, r protocol.IncidentReport, clockAhead time.Duration) (string, error) {
+	inc, err := a.incidents.ReportFromDevice(ctx, from, remote, frameID, r, clockAhead)
+	if errors.Is(err, incidents.ErrForbidden) || errors.Is(err, incidents.ErrInvalid) {
+		return "", fmt.Errorf("%w: %v", gateway.ErrRefused, err)
+	}
 	if err != nil {
-		return err
+		return "", err
 	}
-	// The CRL is the CA's own database, outside the transaction: a
-	// failure there is recorded on its own.
-	var errs []error
-	for _, c := range certs {
-		if err := s.CA.Revoke(ctx, c.Serial, reason); err != nil {
-			errs = append(errs, err)
-			if aerr := s.Audit.Record(ctx, audit.Entry{Actor: actor, Source: source, Action: audit.CertRevoked,
-				Target: "device:" + deviceID, Outcome: audit.Failure,
-				Details: map[string]string{"serial": c.Serial, "reason": reason, "step": "crl", "error": err.Error()}}); aerr != nil {
-				errs = append(errs, aerr)
-			}
-		}
+	return inc.ID, nil
+}
+
+func (a agentIncidents) State(ctx context.Context, deviceID string) (protocol.DeviceState, error) {
+	return a.standing.State(ctx, deviceID)
+}
+
+// agentCompliance is the compliance service as the gateway sees it, with
+// the same mapping of refusals.
+type agentCompliance struct{ *compliance.Service }
+
+func (a agentCompliance) AgentRequest(ctx context.Context, deviceID, remote, frameID string, r protocol.BluetoothRequest) (string, error) {
+	id, err := a.Service.AgentRequest(ctx, deviceID, remote, frameID, r)
+	if errors.Is(err, compliance.ErrRefused) || errors.Is(err, store.ErrNotFound) {
+		return "", fmt.Errorf("%w: %v", gateway.ErrRefused, err)
 	}
-	s.gw.Disconnect(deviceID, protocol.CloseRevoked, "certificate revoked")
-	return errors.Join(errs...)
+	return id, err
+}
+
+// reportClocks gives the audit review an incident's IR-6 reporting clock.
+type reportClocks struct {
+	store     *store.Store
+	incidents *incidents.Service
+}
+
+func (r reportClocks) clock(ctx context.Context, id string) (incidents.Reporting, error) {
+	inc, err := r.store.GetIncident(ctx, id)
+	if err != nil {
+		return incidents.Reporting{}, err
+	}
+	ns, err := r.store.IncidentNotifications(ctx, id)
+	if err != nil {
+		return incidents.Reporting{}, err
+	}
+	return r.incidents.ReportClock(inc, ns), nil
 }
 
 const commandKeyFile = "command-signing.key"
@@ -114,9 +124,3 @@ const commandKeyFile = "command-signing.key"
 func loadOrCreateCommandKey(dataDir string) (ed25519.PrivateKey, error) {
 	return keyfile.Ed25519(filepath.Join(dataDir, commandKeyFile), true)
 }
-
-// pusher hands command frames to the gateway, which exists only once the
-// server has started.
-type pusher struct{ s *Server }
-
-func (p pusher) Send(deviceID string, frame []byte) bool { return p.s.SendToDevice(deviceID, frame) }

@@ -289,24 +289,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Connected reports whether the device has a live connection here.
 func (g *Gateway) Connected(deviceID string) bool { return g.hub.get(deviceID) != nil }
 
-// Send writes a server frame to the device's live connection, reporting
-// whether it was written (not whether the agent got it: only its answer
-// proves that).
-func (g *Gateway) Send(deviceID string, frame []byte) bool {
-	c := g.hub.get(deviceID)
-	if c == nil {
-		return false
-	}
-	return c.write(frame) == nil
-}
-
-// SendState tells the device's agent, when connected, where it stands.
-func (g *Gateway) SendState(ctx context.Context, deviceID string) {
-	if c := g.hub.get(deviceID); c != nil && g.incidents != nil {
-		c.sendState(ctx)
-	}
-}
-
 // deviceOf is the device id of the verified client certificate, or an
 // answer saying why there is none.
 func deviceOf(w http.ResponseWriter, r *http.Request) (string, bool) {
@@ -347,13 +329,6 @@ func (g *Gateway) access(w http.ResponseWriter, r *http.Request) {
 
 // Count is the number of live connections.
 func (g *Gateway) Count() int { return g.hub.count() }
-
-// Disconnect closes the device's connection, if any, with the given code.
-func (g *Gateway) Disconnect(deviceID string, code int, reason string) {
-	if c := g.hub.get(deviceID); c != nil {
-		c.close(code, reason)
-	}
-}
 
 // Close closes every connection and waits for their goroutines. It
 // returns how many were open. Devices are not marked offline one by one:

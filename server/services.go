@@ -1,0 +1,149 @@
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cordon-mdm/cordon/enroll"
+	"github.com/cordon-mdm/cordon/internal/fips"
+	"github.com/cordon-mdm/cordon/server/accounts"
+	"github.com/cordon-mdm/cordon/server/api"
+	"github.com/cordon-mdm/cordon/server/commands"
+	"github.com/cordon-mdm/cordon/server/compliance"
+	"github.com/cordon-mdm/cordon/server/console"
+	"github.com/cordon-mdm/cordon/server/devices"
+	"github.com/cordon-mdm/cordon/server/gateway"
+	"github.com/cordon-mdm/cordon/server/incidents"
+	"github.com/cordon-mdm/cordon/server/notify"
+	"github.com/cordon-mdm/cordon/server/ratelimit"
+	"github.com/cordon-mdm/cordon/server/review"
+)
+
+// buildServices builds the server's parts in dependency order, each from
+// parts built before it, so that none holds a pointer back to one built
+// later. The connection hub (made in New) comes first: the command
+// queue, revocation and compliance write to devices through it, and the
+// gateway, built once they exist, fills it. It returns the console
+// listener's handler. Nothing it builds runs a goroutine except the
+// gateway, built after the last step that can fail.
+func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
+	hub := s.hub
+	s.Devices = devices.New(s.Store, s.Audit, s.CA, hub)
+	s.Commands = commands.New(s.Store, s.Audit, s.cmdKey, hub, s.Devices, commands.WithLogger(s.log))
+	s.Notify = notify.New(s.Store, s.notifyOptions()...)
+	// AU-5: a failed audit append alerts every LASO and IT admin.
+	s.Audit.SetAlarm(s.Notify)
+	if err := s.Notify.RefreshAlarmRecipients(ctx); err != nil {
+		s.log.Error("audit alarm recipients", "err", err)
+	}
+	// A device whose standing changed hears it at once when connected;
+	// otherwise in reply to its next hello.
+	copts := []compliance.Option{compliance.WithLogger(s.log), compliance.WithBlocker(s.Commands),
+		compliance.WithDeviceChanged(func(id string) { hub.SendState(context.Background(), id) }),
+		compliance.WithNotifier(s.Notify)}
+	if s.cfg.complianceClock != nil {
+		copts = append(copts, compliance.WithClock(s.cfg.complianceClock))
+	}
+	s.Compliance = compliance.New(s.Store, s.Audit, copts...)
+	if err := s.Compliance.Init(ctx); err != nil {
+		return nil, fmt.Errorf("compliance profiles: %w", err)
+	}
+	iopts := []incidents.Option{incidents.WithLogger(s.log), incidents.WithNotifier(s.Notify),
+		incidents.WithLocker(s.Commands), incidents.WithDeviceChanged(refreshCompliance(s.Compliance, s.log))}
+	if s.cfg.playbook != nil {
+		iopts = append(iopts, incidents.WithPlaybook(s.cfg.playbook))
+	}
+	if s.cfg.incidentClock != nil {
+		iopts = append(iopts, incidents.WithClock(s.cfg.incidentClock))
+	}
+	s.Incidents = incidents.New(s.Store, s.Audit, iopts...)
+	ropts := []review.Option{review.WithLogger(s.log), review.WithMailer(s.Notify),
+		review.WithReporting(reportClocks{s.Store, s.Incidents}.clock)}
+	if s.cfg.reviewInterval > 0 {
+		ropts = append(ropts, review.WithInterval(s.cfg.reviewInterval))
+	}
+	if s.cfg.reviewClock != nil {
+		ropts = append(ropts, review.WithClock(s.cfg.reviewClock))
+	}
+	s.Review = review.New(s.Store, s.Audit, ropts...)
+	s.gw = gateway.New(s.Store, s.CA, s.Audit, gateway.WithHub(hub), gateway.WithLogger(s.log), gateway.WithPingInterval(s.cfg.pingInterval),
+		gateway.WithCommands(s.Commands),
+		gateway.WithIncidents(agentIncidents{s.Incidents, devices.NewStanding(s.Store, s.Compliance)}),
+		gateway.WithCompliance(agentCompliance{s.Compliance}))
+	return s.handler(), nil
+}
+
+// notifyOptions configure the incident notifications from the settings.
+func (s *Server) notifyOptions() []notify.Option {
+	nopts := []notify.Option{notify.WithLogger(s.log), notify.WithTLS(fips.TLS(s.cfg.fips)), notify.WithLink("https://" + s.consoleLn.Addr().String()),
+		// The first retry comes after two sweeps, then doubles.
+		notify.WithRetry(2 * s.cfg.sweepEvery)}
+	if s.cfg.smtpURL != nil {
+		nopts = append(nopts, notify.WithSMTP(s.cfg.smtpURL, s.cfg.smtpFrom))
+	}
+	if s.cfg.csaISO != "" {
+		nopts = append(nopts, notify.WithCSAISO(s.cfg.csaISO))
+	}
+	if s.cfg.webhookURL != nil {
+		nopts = append(nopts, notify.WithWebhook(s.cfg.webhookURL, s.cfg.webhookSecret))
+	}
+	if s.cfg.incidentClock != nil {
+		// IR-6: accept times and discovery run on one clock.
+		nopts = append(nopts, notify.WithClock(s.cfg.incidentClock))
+	}
+	return nopts
+}
+
+// refreshCompliance: an incident quarantined or released a device; its
+// compliance state is recorded, audited and sent to its agent.
+func refreshCompliance(c *compliance.Service, log *slog.Logger) func(deviceID string) {
+	return func(deviceID string) {
+		if err := c.Refresh(context.Background(), deviceID); err != nil {
+			log.Error("compliance refresh", "device_id", deviceID, "err", err)
+		}
+	}
+}
+
+// handler builds enrollment, the API and the console on the services,
+// and the console listener's mux over them.
+func (s *Server) handler() http.Handler {
+	lopts := []ratelimit.Option{ratelimit.WithLimit(s.cfg.guessLimit), ratelimit.WithWindow(s.cfg.guessWindow)}
+	s.enrollGuesses, s.keyGuesses = ratelimit.New(lopts...), ratelimit.New(lopts...)
+	// Only the names IT gave (--hostname): an agent on the server's own
+	// machine legitimately shares its OS hostname.
+	enr := enroll.New(enrollStore{s.Store}, s.CA, enrollAuditor{s.Audit},
+		enroll.WithGatewayURL(s.GatewayURL()), enroll.WithCommandKey(s.cmdKey.Public().(ed25519.PublicKey)), enroll.WithLogger(s.log),
+		enroll.WithGuessLimiter(s.enrollGuesses), enroll.WithServerNames(s.cfg.hostnames...))
+
+	hub := s.hub
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cordon_gateway_connections", Help: "Live agent connections."},
+			func() float64 { return float64(hub.Count()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cordon_audit_write_failures_total",
+			Help: "Audit entries that could not be written (AU-5); each refused its change."},
+			func() float64 { return float64(s.Audit.Failures()) }))
+	handler := api.New(s.Store, s.Audit, enr, s.Devices, caInfo{s.CA}, enr,
+		api.WithLogger(s.log), api.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
+		api.WithCommands(s.Commands, s.Store), api.WithIncidents(s.Incidents, s.Store),
+		api.WithCompliance(s.Compliance, s.Store), api.WithKeyLimiter(s.keyGuesses), api.WithCheckpoints(s.AuditAnchor),
+		api.WithAccounts(accounts.New(s.Store, s.Audit), s.Store), api.WithReviews(s.Review))
+	copts := []console.Option{console.WithLogger(s.log), console.WithLockout(s.cfg.lockout), console.WithBanner(s.cfg.banner),
+		console.WithLifecycle(accounts.New(s.Store, s.Audit)), console.WithReviews(s.Review)}
+	if s.cfg.consoleClock != nil {
+		copts = append(copts, console.WithClock(s.cfg.consoleClock))
+	}
+	s.console = console.New(s.Store, s.Store, s.Audit, s.Commands, s.Incidents, s.Compliance, enr, copts...)
+	root := http.NewServeMux()
+	root.Handle("/console/", s.console)
+	root.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusSeeOther))
+	root.Handle("/", handler)
+	return root
+}
