@@ -8,8 +8,8 @@ import (
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
-// command stores a command for device d, created at created, open for an
-// hour after base unless ttl says otherwise.
+// command stores a command for device d, created at created and open for
+// ttl (an hour when 0).
 func command(t *testing.T, st *store.Store, id, d, status string, created time.Time, ttl time.Duration) *store.Command {
 	t.Helper()
 	if ttl == 0 {
