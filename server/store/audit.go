@@ -6,18 +6,6 @@ import (
 	"gorm.io/gorm"
 )
 
-// AuditStore appends to and reads the hash-chained audit log.
-type AuditStore interface {
-	// AppendAudit assigns e the next sequence number and the previous
-	// entry's hash, calls seal to compute e.Hash, and commits, all under
-	// the chain's write lock so concurrent writers (even other processes)
-	// cannot fork the chain.
-	AppendAudit(ctx context.Context, e *AuditEntry, seal func(*AuditEntry)) error
-	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
-	// WalkAudit calls fn for every entry in sequence order.
-	WalkAudit(ctx context.Context, fn func(*AuditEntry) error) error
-}
-
 // AuditQuery filters ListAudit.
 type AuditQuery struct {
 	AfterSeq int64
@@ -31,7 +19,10 @@ type AuditQuery struct {
 	NewestFirst bool
 }
 
-// AppendAudit implements AuditStore.
+// AppendAudit assigns e the next sequence number and the previous
+// entry's hash, calls seal to compute e.Hash, and commits, all under the
+// chain's write lock so concurrent writers (even other processes) cannot
+// fork the chain.
 func (s *Store) AppendAudit(ctx context.Context, e *AuditEntry, seal func(*AuditEntry)) error {
 	return s.with(ctx).Transaction(func(tx *gorm.DB) error {
 		// The UPDATE comes first so the lock is held before the head is read.
@@ -76,7 +67,8 @@ func (s *Store) ListAudit(ctx context.Context, q AuditQuery) ([]AuditEntry, erro
 	return es, err
 }
 
-// WalkAudit implements AuditStore, reading in batches to bound memory.
+// WalkAudit calls fn for every entry in sequence order, reading in
+// batches to bound memory.
 func (s *Store) WalkAudit(ctx context.Context, fn func(*AuditEntry) error) error {
 	var after int64
 	for {

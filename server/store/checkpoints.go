@@ -19,6 +19,7 @@ type AuditCheckpoint struct {
 }
 
 // AuditCheckpointStore keeps checkpoints and prunes the chain up to one.
+// server/audit's Anchor embeds it in the interface it takes.
 type AuditCheckpointStore interface {
 	SaveAuditCheckpoint(ctx context.Context, c *AuditCheckpoint) error
 	ListAuditCheckpoints(ctx context.Context) ([]AuditCheckpoint, error)
@@ -28,6 +29,8 @@ type AuditCheckpointStore interface {
 	// PruneAudit removes the entries up to and including seq.
 	PruneAudit(ctx context.Context, throughSeq int64) (int64, error)
 }
+
+var _ AuditCheckpointStore = (*Store)(nil)
 
 // SaveAuditCheckpoint implements AuditCheckpointStore; a checkpoint of
 // an entry already checkpointed is kept as it was.

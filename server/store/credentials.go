@@ -9,13 +9,6 @@ import (
 	"gorm.io/gorm"
 )
 
-// CredentialStore holds API keys and console users.
-type CredentialStore interface {
-	CreateAPIKey(ctx context.Context, k *APIKey) error
-	GetAPIKey(ctx context.Context, id string) (*APIKey, error)
-	CreateUser(ctx context.Context, u *User) error
-}
-
 // CreateAPIKey stores a new API key.
 func (s *Store) CreateAPIKey(ctx context.Context, k *APIKey) error {
 	return s.with(ctx).Create(k).Error

@@ -17,37 +17,14 @@ const (
 	StatusRevoked = "revoked"
 )
 
-// EnrollmentStore is what the enrollment exchange needs.
-type EnrollmentStore interface {
-	CreateToken(ctx context.Context, t *EnrollmentToken) error
-	// Enroll consumes one use of token id (whose secret hashes to
-	// hash) and, in the same transaction, calls issue to create the
-	// device and its certificate. Nothing is written if any step fails.
-	Enroll(ctx context.Context, id string, hash []byte, issue func(EnrollmentToken) (*Device, *Certificate, error)) error
-}
-
-// DeviceStore reads and updates devices.
-type DeviceStore interface {
-	GetDevice(ctx context.Context, id string) (*Device, error)
-	ListDevices(ctx context.Context) ([]Device, error)
-	MarkConnected(ctx context.Context, id, addr string, at time.Time) error
-	MarkDisconnected(ctx context.Context, id string, at time.Time) error
-	UpdateHello(ctx context.Context, id, hostname, platform, agentVersion string) error
-}
-
-// CertificateStore tracks issued device certificates and revocation.
-type CertificateStore interface {
-	AddCertificate(ctx context.Context, c *Certificate) error
-	GetCertificate(ctx context.Context, serial string) (*Certificate, error)
-	RevokeDevice(ctx context.Context, deviceID, reason string, at time.Time) ([]Certificate, error)
-}
-
 // CreateToken stores a new enrollment token.
 func (s *Store) CreateToken(ctx context.Context, t *EnrollmentToken) error {
 	return s.with(ctx).Create(t).Error
 }
 
-// Enroll implements EnrollmentStore.
+// Enroll consumes one use of token id (whose secret hashes to hash) and,
+// in the same transaction, calls issue to create the device and its
+// certificate. Nothing is written if any step fails.
 func (s *Store) Enroll(ctx context.Context, id string, hash []byte, issue func(EnrollmentToken) (*Device, *Certificate, error)) error {
 	return s.with(ctx).Transaction(func(tx *gorm.DB) error {
 		var tok EnrollmentToken

@@ -7,22 +7,12 @@ import (
 	"gorm.io/gorm/clause"
 )
 
-// PostureStore keeps the latest report, a bounded history and the
-// lock-state timeline, all ordered by the reports' trusted times.
-type PostureStore interface {
-	// SavePosture commits one report. It reports duplicate=true when the
-	// device already sent this report id (a resend after a lost ack),
-	// in which case nothing changes. lock, when not nil, is recorded at
-	// the report's TrustedAt, with its clock flags.
-	SavePosture(ctx context.Context, r *PostureReport, lock *LockEvent) (duplicate bool, err error)
-	PostureHistory(ctx context.Context, deviceID string, limit int) ([]PostureReport, error)
-	// RecentClock is the clock record (times and skew flags, no body) of
-	// the device's last n reports, newest received first.
-	RecentClock(ctx context.Context, deviceID string, n int) ([]PostureReport, error)
-	LockTimeline(ctx context.Context, deviceID string) ([]LockEvent, error)
-}
-
-// SavePosture implements PostureStore.
+// SavePosture commits one report, keeping the latest report, a bounded
+// history and the lock-state timeline, all ordered by the reports'
+// trusted times. It reports duplicate=true when the device already sent
+// this report id (a resend after a lost ack), in which case nothing
+// changes. lock, when not nil, is recorded at the report's TrustedAt,
+// with its clock flags.
 func (s *Store) SavePosture(ctx context.Context, r *PostureReport, lock *LockEvent) (bool, error) {
 	if r.TrustedAt.IsZero() || r.TrustedAt.After(r.ReceivedAt) {
 		// The caller decides what to trust; without a decision no report
@@ -83,7 +73,8 @@ func (s *Store) SavePosture(ctx context.Context, r *PostureReport, lock *LockEve
 	return dup, err
 }
 
-// RecentClock implements PostureStore.
+// RecentClock is the clock record (times and skew flags, no body) of the
+// device's last n reports, newest received first.
 func (s *Store) RecentClock(ctx context.Context, deviceID string, n int) ([]PostureReport, error) {
 	var rs []PostureReport
 	err := s.with(ctx).Select("id", "device_id", "report_id", "received_at", "collected_at", "trusted_at", "clock_skew", "skew_seconds").

@@ -1,6 +1,6 @@
 // Package store persists Cordon's server state with gorm: pure-Go SQLite
-// (WAL) in the data dir by default, PostgreSQL for scale. Consumers depend
-// on the small per-concern interfaces below, not on *Store.
+// (WAL) in the data dir by default, PostgreSQL for scale. Each consumer
+// declares the narrow interface it needs of *Store, at its own boundary.
 package store
 
 import (
@@ -28,7 +28,7 @@ var (
 	ErrTokenBad  = errors.New("unknown enrollment token")
 )
 
-// Store is the gorm implementation of every store interface.
+// Store is the gorm implementation of every consumer's store interface.
 type Store struct {
 	db      *gorm.DB
 	dialect string
