@@ -32,7 +32,7 @@ func (c *Console) incidentsPage(w http.ResponseWriter, r *http.Request, v *visit
 		return
 	}
 	for _, i := range incs {
-		if iv.Status == "" && !openIncident(&i) || iv.Status != "" && iv.Status != "all" && i.Status != iv.Status {
+		if iv.Status == "" && !i.Open() || iv.Status != "" && iv.Status != "all" && i.Status != iv.Status {
 			continue
 		}
 		iv.Incidents = append(iv.Incidents, i)
@@ -89,9 +89,8 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, v *visit)
 		return
 	}
 	iv.Reporting = c.incidents.ReportClock(inc, iv.Notifications)
-	order := []string{"reported", "triaged", "contained", "resolved", "closed"}
-	if i := slices.Index(order, inc.Status); i >= 0 {
-		iv.Next = order[i+1:]
+	if i := slices.Index(incidents.Statuses, inc.Status); i >= 0 {
+		iv.Next = incidents.Statuses[i+1:]
 	}
 	locks, err := c.records.LockTimeline(ctx, inc.DeviceID)
 	if err != nil {

@@ -69,7 +69,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, v *visit) {
 		}
 	}
 	for _, i := range incs {
-		if openIncident(&i) {
+		if i.Open() {
 			o.OpenIncidents++
 			o.Incidents = append(o.Incidents, i)
 		}

@@ -90,5 +90,3 @@ func (c *Console) deviceNames(ctx context.Context) (map[string]string, error) {
 	}
 	return names, err
 }
-
-func openIncident(i *store.Incident) bool { return i.Status != "resolved" && i.Status != "closed" }

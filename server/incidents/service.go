@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
-// Statuses, in the order an incident moves through them.
-var Statuses = []string{"reported", "triaged", "contained", "resolved", "closed"}
+// Statuses, in the order an incident moves through them: the open ones,
+// then the closed ones, which the store declares (one answer to "is this
+// incident open", for its query and for every rule here).
+var Statuses = append([]string{"reported", "triaged", "contained"}, store.ClosedIncidentStatuses...)
 
 // Audit actions.
 const (
@@ -56,7 +59,7 @@ type Notifier interface {
 // Errors the API maps to statuses.
 var (
 	ErrInvalid    = errors.New("invalid incident")
-	ErrTransition = errors.New("status can only move forward: reported, triaged, contained, resolved, closed")
+	ErrTransition = errors.New("status can only move forward: " + strings.Join(Statuses, ", "))
 )
 
 // Locker queues a remote lock (the remote-command queue).

@@ -54,12 +54,13 @@ func (s *Service) Update(ctx context.Context, id string, u Update) (*store.Incid
 		if to < 0 || to < from {
 			return nil, ErrTransition
 		}
-		if (u.Status == "resolved" || u.Status == "closed") && inc.EndedAt == nil {
+		closing := store.IncidentStatusClosed(u.Status)
+		if closing && inc.EndedAt == nil {
 			return nil, fmt.Errorf("%w: end the incident (ended_at) before resolving it", ErrInvalid)
 		}
 		events = append(events, store.IncidentEvent{At: now, Actor: u.Actor, Action: "status", Detail: inc.Status + " → " + u.Status})
 		inc.Status = u.Status
-		if inc.Quarantined && (u.Status == "resolved" || u.Status == "closed") {
+		if inc.Quarantined && closing {
 			inc.Quarantined, lift = false, true
 			events = append(events, store.IncidentEvent{At: now, Actor: u.Actor, Action: "quarantine_lifted",
 				Detail: "the incident is " + u.Status + "; the device's quarantine is lifted"})
