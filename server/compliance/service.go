@@ -29,26 +29,44 @@ const (
 	ActionGroupChanged    = "device.group_changed"
 )
 
-// Store is what compliance keeps.
+// Store is what compliance keeps, one small interface per concern; New
+// takes them all because the one service evaluates, records and answers.
 type Store interface {
+	DeviceReader
+	ProfileStore
+	FindingStore
+	BluetoothStore
+	ClockRecords
+	Transactor
+}
+
+// DeviceReader reads the devices compliance evaluates.
+type DeviceReader interface {
 	GetDevice(ctx context.Context, id string) (*store.Device, error)
-	OpenFindings(ctx context.Context, deviceID string) ([]store.Finding, error)
-	SaveFindings(ctx context.Context, upsert []store.Finding, resolve []uint64, at time.Time) error
-	SetFindingAction(ctx context.Context, id uint64, action string) error
-	MarkEvaluated(ctx context.Context, deviceID string, at time.Time) error
-	GetProfileDoc(ctx context.Context, name string) (*store.ProfileDoc, error)
+	ListDevices(ctx context.Context) ([]store.Device, error)
+}
+
+// ProfileStore keeps the profile documents and which group follows which.
+type ProfileStore interface {
 	ListProfileDocs(ctx context.Context) ([]store.ProfileDoc, error)
 	SaveProfileDoc(ctx context.Context, p *store.ProfileDoc) error
 	EnsureProfile(ctx context.Context, p *store.ProfileDoc) error
 	GroupProfile(ctx context.Context, group string) (string, error)
-	// InTx runs a change and its audit entry in one transaction (AU-5).
-	InTx(ctx context.Context, fn func(tx *store.Store) error) error
-	BluetoothAllowList(ctx context.Context) ([]store.BluetoothAllow, error)
-	BluetoothStore
-	ListDevices(ctx context.Context) ([]store.Device, error)
+}
+
+// FindingStore keeps a device's findings and the state recorded from them.
+type FindingStore interface {
+	OpenFindings(ctx context.Context, deviceID string) ([]store.Finding, error)
 	AllOpenFindings(ctx context.Context) ([]store.Finding, error)
+	SaveFindings(ctx context.Context, upsert []store.Finding, resolve []uint64, at time.Time) error
+	SetFindingAction(ctx context.Context, id uint64, action string) error
+	MarkEvaluated(ctx context.Context, deviceID string, at time.Time) error
 	SetComplianceState(ctx context.Context, deviceID, state string) error
-	ClockRecords
+}
+
+// Transactor runs a change and its audit entry in one transaction (AU-5).
+type Transactor interface {
+	InTx(ctx context.Context, fn func(tx *store.Store) error) error
 }
 
 // Auditor records security events.

@@ -28,18 +28,36 @@ const (
 	ActionQuarantineLifted = "device.quarantine_lifted"
 )
 
-// Store is what the service keeps incidents in.
+// Store is what the service keeps incidents in, one small interface per
+// concern; New takes them all because the one service opens, escalates
+// and updates.
 type Store interface {
+	DeviceReader
+	IncidentStore
+	FormStore
+	Transactor
+}
+
+// DeviceReader reads the devices incidents are about and their lock
+// timelines.
+type DeviceReader interface {
 	GetDevice(ctx context.Context, id string) (*store.Device, error)
 	ListDevices(ctx context.Context) ([]store.Device, error)
 	LockTimeline(ctx context.Context, deviceID string) ([]store.LockEvent, error)
+}
+
+// IncidentStore keeps incidents and their timelines. The quarantine is
+// put on and lifted in the transaction of its audit entry (Transactor).
+type IncidentStore interface {
 	SaveIncident(ctx context.Context, inc *store.Incident, events ...store.IncidentEvent) error
 	GetIncident(ctx context.Context, id string) (*store.Incident, error)
 	DueEscalations(ctx context.Context, now time.Time) ([]store.Incident, error)
 	OpenIncidentFor(ctx context.Context, deviceID string) (bool, error)
 	IncidentByRef(ctx context.Context, ref string) (*store.Incident, error)
-	SetQuarantine(ctx context.Context, deviceID, incidentID, from string, at time.Time) (bool, error)
-	// InTx runs a change and its audit entry in one transaction (AU-5).
+}
+
+// Transactor runs a change and its audit entry in one transaction (AU-5).
+type Transactor interface {
 	InTx(ctx context.Context, fn func(tx *store.Store) error) error
 }
 

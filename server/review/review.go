@@ -61,14 +61,30 @@ const (
 	actionQuarantineUp = "device.quarantine_lifted"
 )
 
-// Store is what the review reads and keeps.
+// Store is what the review reads and keeps, one small interface per
+// concern.
 type Store interface {
+	TrailReader
+	ReviewStore
+	Reviewers
+}
+
+// TrailReader reads the audit trail a review covers.
+type TrailReader interface {
 	WalkAuditBetween(ctx context.Context, from, to time.Time, fn func(*store.AuditEntry) error) error
 	FirstAuditTime(ctx context.Context) (time.Time, error)
+}
+
+// ReviewStore keeps the reviews and who recorded each.
+type ReviewStore interface {
 	SaveAuditReview(ctx context.Context, r *store.AuditReview) error
 	ListAuditReviews(ctx context.Context, limit int) ([]store.AuditReview, error)
 	GetAuditReview(ctx context.Context, id string) (*store.AuditReview, error)
 	MarkAuditReviewed(ctx context.Context, id, by, note string, at time.Time) (bool, error)
+}
+
+// Reviewers finds the LASOs a new review is mailed to.
+type Reviewers interface {
 	UsersWithRoles(ctx context.Context, roles ...string) ([]store.User, error)
 }
 
