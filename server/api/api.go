@@ -12,18 +12,16 @@ import (
 	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/auth"
-	"github.com/cordon-mdm/cordon/server/store"
 )
 
-// Store is what the API reads.
+// Store is what the API reads itself, one small interface per concern:
+// the API keys it authenticates, the database it reports on, the devices
+// and the audit trail.
 type Store interface {
 	auth.KeyStore
-	Ping(ctx context.Context) error
-	GetDevice(ctx context.Context, id string) (*store.Device, error)
-	ListDevices(ctx context.Context) ([]store.Device, error)
-	LockTimeline(ctx context.Context, deviceID string) ([]store.LockEvent, error)
-	PostureHistory(ctx context.Context, deviceID string, limit int) ([]store.PostureReport, error)
-	ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry, error)
+	Pinger
+	DeviceReader
+	AuditReader
 }
 
 // Auditor records and verifies the audit trail.

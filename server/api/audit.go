@@ -13,6 +13,11 @@ import (
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
+// AuditReader reads the trail's entries (GET /api/v1/audit).
+type AuditReader interface {
+	ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry, error)
+}
+
 // Checkpoints are the audit chain's signed checkpoints (AU-9).
 type Checkpoints interface {
 	Checkpoints(ctx context.Context) ([]auditchain.Checkpoint, error)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -9,6 +10,21 @@ import (
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/store"
 )
+
+// BluetoothDecisions runs the allow-list and its requests.
+type BluetoothDecisions interface {
+	AddAllow(ctx context.Context, in compliance.Allow, actor, source string) (*store.BluetoothAllow, error)
+	RemoveAllow(ctx context.Context, address, actor, source string) error
+	CreateRequest(ctx context.Context, in compliance.Request, actor, source string) (*store.BluetoothRequest, error)
+	Endorse(ctx context.Context, id, actor, source string) (*store.BluetoothRequest, error)
+	Decide(ctx context.Context, id string, approve bool, reason string, expires *time.Time, actor, source string) (*store.BluetoothRequest, error)
+}
+
+// BluetoothReader reads the allow-list and the requests.
+type BluetoothReader interface {
+	BluetoothAllowList(ctx context.Context) ([]store.BluetoothAllow, error)
+	ListBluetoothRequests(ctx context.Context) ([]store.BluetoothRequest, error)
+}
 
 func allowJSON(x store.BluetoothAllow) map[string]any {
 	m := map[string]any{"id": x.ID, "address": x.Address, "name": x.Name, "class": x.Class, "scope": x.Scope,

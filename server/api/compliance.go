@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/cordon-mdm/cordon/internal/httpjson"
 	"github.com/cordon-mdm/cordon/internal/input"
@@ -18,31 +17,51 @@ import (
 
 // Compliance is the compliance service as the API uses it.
 type Compliance interface {
+	Standing
+	ProfileChanges
+	BluetoothDecisions
+}
+
+// Standing answers where devices stand and whether one may reach CJI.
+type Standing interface {
 	State(ctx context.Context, deviceID string) (compliance.State, error)
 	States(ctx context.Context, ds []store.Device) (map[string]compliance.State, error)
 	Access(ctx context.Context, deviceID string) (compliance.Decision, error)
 	Summary(ctx context.Context) (compliance.Summary, error)
+}
+
+// ProfileChanges stores a profile, and evaluates devices again after a
+// profile or a group changed.
+type ProfileChanges interface {
 	PutProfile(ctx context.Context, name string, doc []byte, actor, source string) (*profiles.Profile, error)
-	AddAllow(ctx context.Context, in compliance.Allow, actor, source string) (*store.BluetoothAllow, error)
-	RemoveAllow(ctx context.Context, address, actor, source string) error
-	CreateRequest(ctx context.Context, in compliance.Request, actor, source string) (*store.BluetoothRequest, error)
-	Endorse(ctx context.Context, id, actor, source string) (*store.BluetoothRequest, error)
-	Decide(ctx context.Context, id string, approve bool, reason string, expires *time.Time, actor, source string) (*store.BluetoothRequest, error)
 	Reevaluate(ctx context.Context, ids ...string)
 }
 
-// ComplianceReader reads what compliance stores.
+// ComplianceReader reads what compliance stores. Groups are changed in
+// the transaction of their audit entry (Transactor).
 type ComplianceReader interface {
+	ProfileReader
+	FindingReader
+	BluetoothReader
+	Transactor
+}
+
+// ProfileReader reads the profile documents and the groups that follow
+// them.
+type ProfileReader interface {
 	ListProfileDocs(ctx context.Context) ([]store.ProfileDoc, error)
 	GetProfileDoc(ctx context.Context, name string) (*store.ProfileDoc, error)
 	ListGroups(ctx context.Context) ([]store.Group, error)
-	SaveGroup(ctx context.Context, g *store.Group) error
-	SetDeviceGroup(ctx context.Context, deviceID, group string) error
 	GroupProfile(ctx context.Context, group string) (string, error)
-	BluetoothAllowList(ctx context.Context) ([]store.BluetoothAllow, error)
-	ListBluetoothRequests(ctx context.Context) ([]store.BluetoothRequest, error)
+}
+
+// FindingReader reads a device's findings, resolved ones included.
+type FindingReader interface {
 	FindingHistory(ctx context.Context, deviceID string, limit int) ([]store.Finding, error)
-	// InTx runs a change and its audit entry in one transaction (AU-5).
+}
+
+// Transactor runs a change and its audit entry in one transaction (AU-5).
+type Transactor interface {
 	InTx(ctx context.Context, fn func(tx *store.Store) error) error
 }
 
@@ -295,11 +314,4 @@ func (a *API) audited(r *http.Request, action, target string, details map[string
 		return a.audit.RecordTx(r.Context(), tx, audit.Entry{Actor: p.Actor, Source: httpjson.RemoteHost(r), Action: action,
 			Target: target, Outcome: audit.Success, Details: details})
 	})
-}
-
-// auditOK records a successful change made through the API.
-func (a *API) auditOK(r *http.Request, action, target string, details map[string]string) {
-	p := principal(r)
-	a.audit.Record(r.Context(), audit.Entry{Actor: p.Actor, Source: httpjson.RemoteHost(r), Action: action, Target: target,
-		Outcome: audit.Success, Details: details})
 }

@@ -9,7 +9,16 @@ import (
 	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/server/compliance"
+	"github.com/cordon-mdm/cordon/server/store"
 )
+
+// DeviceReader reads devices and what they reported.
+type DeviceReader interface {
+	GetDevice(ctx context.Context, id string) (*store.Device, error)
+	ListDevices(ctx context.Context) ([]store.Device, error)
+	LockTimeline(ctx context.Context, deviceID string) ([]store.LockEvent, error)
+	PostureHistory(ctx context.Context, deviceID string, limit int) ([]store.PostureReport, error)
+}
 
 // Devices performs device lifecycle actions.
 type Devices interface {

@@ -8,6 +8,11 @@ import (
 	"github.com/cordon-mdm/cordon/internal/httpjson"
 )
 
+// Pinger says whether the database answers (GET /healthz).
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // CA publishes the CA material.
 type CA interface {
 	CRL() ([]byte, error)
