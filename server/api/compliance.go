@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/cordon-mdm/cordon/internal/httpjson"
 	"github.com/cordon-mdm/cordon/internal/input"
@@ -18,31 +17,51 @@ import (
 
 // Compliance is the compliance service as the API uses it.
 type Compliance interface {
+	Standing
+	ProfileChanges
+	BluetoothDecisions
+}
+
+// Standing answers where devices stand and whether one may reach CJI.
+type Standing interface {
 	State(ctx context.Context, deviceID string) (compliance.State, error)
 	States(ctx context.Context, ds []store.Device) (map[string]compliance.State, error)
 	Access(ctx context.Context, deviceID string) (compliance.Decision, error)
 	Summary(ctx context.Context) (compliance.Summary, error)
+}
+
+// ProfileChanges stores a profile, and evaluates devices again after a
+// profile or a group changed.
+type ProfileChanges interface {
 	PutProfile(ctx context.Context, name string, doc []byte, actor, source string) (*profiles.Profile, error)
-	AddAllow(ctx context.Context, in compliance.Allow, actor, source string) (*store.BluetoothAllow, error)
-	RemoveAllow(ctx context.Context, address, actor, source string) error
-	CreateRequest(ctx context.Context, in compliance.Request, actor, source string) (*store.BluetoothRequest, error)
-	Endorse(ctx context.Context, id, actor, source string) (*store.BluetoothRequest, error)
-	Decide(ctx context.Context, id string, approve bool, reason string, expires *time.Time, actor, source string) (*store.BluetoothRequest, error)
 	Reevaluate(ctx context.Context, ids ...string)
 }
 
-// ComplianceReader reads what compliance stores.
+// ComplianceReader reads what compliance stores. Groups are changed in
+// the transaction of their audit entry (Transactor).
 type ComplianceReader interface {
+	ProfileReader
+	FindingReader
+	BluetoothReader
+	Transactor
+}
+
+// ProfileReader reads the profile documents and the groups that follow
+// them.
+type ProfileReader interface {
 	ListProfileDocs(ctx context.Context) ([]store.ProfileDoc, error)
 	GetProfileDoc(ctx context.Context, name string) (*store.ProfileDoc, error)
 	ListGroups(ctx context.Context) ([]store.Group, error)
-	SaveGroup(ctx context.Context, g *store.Group) error
-	SetDeviceGroup(ctx context.Context, deviceID, group string) error
 	GroupProfile(ctx context.Context, group string) (string, error)
-	BluetoothAllowList(ctx context.Context) ([]store.BluetoothAllow, error)
-	ListBluetoothRequests(ctx context.Context) ([]store.BluetoothRequest, error)
+}
+
+// FindingReader reads a device's findings, resolved ones included.
+type FindingReader interface {
 	FindingHistory(ctx context.Context, deviceID string, limit int) ([]store.Finding, error)
-	// InTx runs a change and its audit entry in one transaction (AU-5).
+}
+
+// Transactor runs a change and its audit entry in one transaction (AU-5).
+type Transactor interface {
 	InTx(ctx context.Context, fn func(tx *store.Store) error) error
 }
 
@@ -284,136 +303,6 @@ func required[T any](field string, v *T) error {
 	return nil
 }
 
-func allowJSON(x store.BluetoothAllow) map[string]any {
-	m := map[string]any{"id": x.ID, "address": x.Address, "name": x.Name, "class": x.Class, "scope": x.Scope,
-		"approved_by": x.ApprovedBy, "reason": x.Reason, "created_at": timefmt.JSON(x.CreatedAt), "expires_at": nil, "request": x.Request}
-	if x.ExpiresAt != nil {
-		m["expires_at"] = timefmt.JSON(*x.ExpiresAt)
-	}
-	return m
-}
-
-func (a *API) listAllow(w http.ResponseWriter, r *http.Request) {
-	xs, err := a.complianceReader.BluetoothAllowList(r.Context())
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	out := make([]map[string]any, 0, len(xs))
-	for _, x := range xs {
-		out = append(out, allowJSON(x))
-	}
-	httpjson.Write(w, http.StatusOK, map[string]any{"allowlist": out})
-}
-
-func (a *API) addAllow(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Address   string     `json:"address"`
-		Name      string     `json:"name"`
-		Class     uint32     `json:"class"`
-		Scope     string     `json:"scope"`
-		Reason    string     `json:"reason"`
-		ExpiresAt *time.Time `json:"expires_at"`
-	}
-	if !a.decode(w, r, &body) {
-		return
-	}
-	p := principal(r)
-	x, err := a.compliance.AddAllow(r.Context(), compliance.Allow{Address: body.Address, Name: body.Name, Class: body.Class,
-		Scope: body.Scope, Reason: body.Reason, ExpiresAt: body.ExpiresAt}, p.Actor, httpjson.RemoteHost(r))
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpjson.Write(w, http.StatusCreated, allowJSON(*x))
-}
-
-func (a *API) deleteAllow(w http.ResponseWriter, r *http.Request) {
-	p := principal(r)
-	if err := a.compliance.RemoveAllow(r.Context(), r.PathValue("address"), p.Actor, httpjson.RemoteHost(r)); err != nil {
-		a.fail(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func requestJSON(x *store.BluetoothRequest) map[string]any {
-	ts := func(t *time.Time) any {
-		if t == nil {
-			return nil
-		}
-		return timefmt.JSON(*t)
-	}
-	return map[string]any{"id": x.ID, "device_id": x.DeviceID, "address": x.Address, "name": x.Name, "class": x.Class,
-		"reason": x.Reason, "requester": x.Requester, "supervisor": x.Supervisor, "status": x.Status,
-		"endorsed_by": x.EndorsedBy, "endorsed_at": ts(x.EndorsedAt), "decided_by": x.DecidedBy, "decided_at": ts(x.DecidedAt),
-		"decision": x.Decision, "created_at": timefmt.JSON(x.CreatedAt)}
-}
-
-func (a *API) listRequests(w http.ResponseWriter, r *http.Request) {
-	xs, err := a.complianceReader.ListBluetoothRequests(r.Context())
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	out := make([]map[string]any, 0, len(xs))
-	for i := range xs {
-		out = append(out, requestJSON(&xs[i]))
-	}
-	httpjson.Write(w, http.StatusOK, map[string]any{"requests": out})
-}
-
-func (a *API) createRequest(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		DeviceID   string `json:"device_id"`
-		Address    string `json:"address"`
-		Name       string `json:"name"`
-		Class      uint32 `json:"class"`
-		Reason     string `json:"reason"`
-		Supervisor string `json:"supervisor"`
-	}
-	if !a.decode(w, r, &body) {
-		return
-	}
-	p := principal(r)
-	x, err := a.compliance.CreateRequest(r.Context(), compliance.Request{DeviceID: body.DeviceID, Address: body.Address, Name: body.Name,
-		Class: body.Class, Reason: body.Reason, Supervisor: body.Supervisor}, p.Actor, httpjson.RemoteHost(r))
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpjson.Write(w, http.StatusCreated, requestJSON(x))
-}
-
-func (a *API) endorseRequest(w http.ResponseWriter, r *http.Request) {
-	p := principal(r)
-	x, err := a.compliance.Endorse(r.Context(), r.PathValue("id"), p.Actor, httpjson.RemoteHost(r))
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	httpjson.Write(w, http.StatusOK, requestJSON(x))
-}
-
-func (a *API) decideRequest(approve bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var body struct {
-			Reason    string     `json:"reason"`
-			ExpiresAt *time.Time `json:"expires_at"`
-		}
-		if !a.decode(w, r, &body) {
-			return
-		}
-		p := principal(r)
-		x, err := a.compliance.Decide(r.Context(), r.PathValue("id"), approve, body.Reason, body.ExpiresAt, p.Actor, httpjson.RemoteHost(r))
-		if err != nil {
-			a.fail(w, err)
-			return
-		}
-		httpjson.Write(w, http.StatusOK, requestJSON(x))
-	}
-}
-
 // audited makes change and records its entry in one transaction: both
 // commit, or neither does and the caller is refused (AU-5).
 func (a *API) audited(r *http.Request, action, target string, details map[string]string, change func(tx *store.Store) error) error {
@@ -425,11 +314,4 @@ func (a *API) audited(r *http.Request, action, target string, details map[string
 		return a.audit.RecordTx(r.Context(), tx, audit.Entry{Actor: p.Actor, Source: httpjson.RemoteHost(r), Action: action,
 			Target: target, Outcome: audit.Success, Details: details})
 	})
-}
-
-// auditOK records a successful change made through the API.
-func (a *API) auditOK(r *http.Request, action, target string, details map[string]string) {
-	p := principal(r)
-	a.audit.Record(r.Context(), audit.Entry{Actor: p.Actor, Source: httpjson.RemoteHost(r), Action: action, Target: target,
-		Outcome: audit.Success, Details: details})
 }

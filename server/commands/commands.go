@@ -35,19 +35,40 @@ const (
 	ActionExpired   = "command.expired"
 )
 
-// Store is the persistence the queue needs.
+// Store is the persistence the queue needs, one small interface per
+// concern. A command is created and approved in the transaction of its
+// audit entry (Transactor), so those writes are not here.
 type Store interface {
+	DeviceReader
+	CommandStore
+	DeliveryStore
+	Transactor
+}
+
+// DeviceReader reads the device a command is for.
+type DeviceReader interface {
 	GetDevice(ctx context.Context, id string) (*store.Device, error)
-	CreateCommand(ctx context.Context, c *store.Command) error
+}
+
+// CommandStore reads commands back, counts them for the wipe rate limit
+// and expires them.
+type CommandStore interface {
 	GetCommand(ctx context.Context, id string) (*store.Command, error)
 	CountCommandsSince(ctx context.Context, kind string, since time.Time) (int64, error)
+	ExpireCommands(ctx context.Context, now time.Time) ([]store.Command, error)
+}
+
+// DeliveryStore is a device's side of the queue: what it may be sent, and
+// what it answered.
+type DeliveryStore interface {
 	Deliverable(ctx context.Context, deviceID string, now time.Time) ([]store.Command, error)
 	MarkDelivered(ctx context.Context, id string, at time.Time) error
 	Complete(ctx context.Context, deviceID, id, status, result string, at time.Time) (*store.Command, bool, error)
-	Approve(ctx context.Context, id, approver string) (*store.Command, error)
-	ExpireCommands(ctx context.Context, now time.Time) ([]store.Command, error)
-	// InTx runs fn in one transaction: a command and its audit entry
-	// are stored together or not at all (AU-5).
+}
+
+// Transactor runs fn in one transaction: a command and its audit entry
+// are stored together or not at all (AU-5).
+type Transactor interface {
 	InTx(ctx context.Context, fn func(tx *store.Store) error) error
 }
 

@@ -17,13 +17,11 @@ import (
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
-// BluetoothStore is the allow-list's requests and changes.
+// BluetoothStore reads the allow-list and its requests; the changes are
+// written in the transaction of their audit entry (Transactor).
 type BluetoothStore interface {
-	AddBluetoothAllow(ctx context.Context, a *store.BluetoothAllow) error
-	DeleteBluetoothAllow(ctx context.Context, address string) (int64, error)
-	SaveBluetoothRequest(ctx context.Context, r *store.BluetoothRequest) error
+	BluetoothAllowList(ctx context.Context) ([]store.BluetoothAllow, error)
 	GetBluetoothRequest(ctx context.Context, id string) (*store.BluetoothRequest, error)
-	DecideBluetoothRequest(ctx context.Context, r *store.BluetoothRequest, allow *store.BluetoothAllow) error
 }
 
 // Audit actions for the allow-list (agency policy T: every step on the

@@ -60,23 +60,43 @@ type Accounts interface {
 	InTx(ctx context.Context, fn func(tx *store.Store) error) error
 }
 
-// Records is what the pages show.
+// Records is what the pages show, one small interface per page group.
 type Records interface {
+	DeviceRecords
+	IncidentRecords
+	BluetoothRecords
+	AuditRecords
+}
+
+// DeviceRecords reads devices, their lock timelines and their commands.
+type DeviceRecords interface {
 	ListDevices(ctx context.Context) ([]store.Device, error)
 	GetDevice(ctx context.Context, id string) (*store.Device, error)
 	LockTimeline(ctx context.Context, deviceID string) ([]store.LockEvent, error)
 	DeviceCommands(ctx context.Context, deviceID string, limit int) ([]store.Command, error)
+}
+
+// IncidentRecords reads incidents, their timelines and notifications.
+type IncidentRecords interface {
 	ListIncidents(ctx context.Context) ([]store.Incident, error)
 	GetIncident(ctx context.Context, id string) (*store.Incident, error)
 	IncidentTimeline(ctx context.Context, id string) ([]store.IncidentEvent, error)
 	IncidentNotifications(ctx context.Context, id string) ([]store.Notification, error)
 	NotificationsForIncidents(ctx context.Context, ids []string) ([]store.Notification, error)
-	ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry, error)
-	BluetoothAllowList(ctx context.Context) ([]store.BluetoothAllow, error)
-	ListBluetoothRequests(ctx context.Context) ([]store.BluetoothRequest, error)
 	// The incident picture and the response form.
 	GetCommand(ctx context.Context, id string) (*store.Command, error)
 	incidents.FormReader
+}
+
+// BluetoothRecords reads the allow-list and the requests.
+type BluetoothRecords interface {
+	BluetoothAllowList(ctx context.Context) ([]store.BluetoothAllow, error)
+	ListBluetoothRequests(ctx context.Context) ([]store.BluetoothRequest, error)
+}
+
+// AuditRecords reads the trail's entries.
+type AuditRecords interface {
+	ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry, error)
 }
 
 // Auditor records and verifies the audit trail.
@@ -101,8 +121,18 @@ type Incidents interface {
 
 // Compliance answers device standing and runs the Bluetooth allow-list.
 type Compliance interface {
+	Standing
+	BluetoothDecisions
+}
+
+// Standing answers where devices stand.
+type Standing interface {
 	State(ctx context.Context, deviceID string) (compliance.State, error)
 	States(ctx context.Context, ds []store.Device) (map[string]compliance.State, error)
+}
+
+// BluetoothDecisions changes the allow-list and decides its requests.
+type BluetoothDecisions interface {
 	AddAllow(ctx context.Context, in compliance.Allow, actor, source string) (*store.BluetoothAllow, error)
 	RemoveAllow(ctx context.Context, address, actor, source string) error
 	Endorse(ctx context.Context, id, actor, source string) (*store.BluetoothRequest, error)

@@ -51,10 +51,6 @@ type FormStore interface {
 // UpdateForm applies the LASO's edit and audits it with the fields that
 // changed. An edit that sets nothing is refused (ErrInvalid).
 func (s *Service) UpdateForm(ctx context.Context, id string, u FormUpdate) (*store.IncidentForm, error) {
-	fs, ok := s.store.(FormStore)
-	if !ok {
-		return nil, fmt.Errorf("incidents: the store keeps no response forms")
-	}
 	choice := func(name string, v *string, allowed []string) error {
 		if v == nil || *v == "" || slices.Contains(allowed, *v) {
 			return nil
@@ -76,7 +72,7 @@ func (s *Service) UpdateForm(ctx context.Context, id string, u FormUpdate) (*sto
 	if err != nil {
 		return nil, err
 	}
-	f, err := fs.GetIncidentForm(ctx, inc.ID)
+	f, err := s.store.GetIncidentForm(ctx, inc.ID)
 	if err != nil {
 		return nil, err
 	}

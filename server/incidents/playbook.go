@@ -1,11 +1,15 @@
 package incidents
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
 	"sort"
+	"time"
+
+	"github.com/cordon-mdm/cordon/server/store"
 )
 
 // Playbook actions beyond notification, which always happens: the
@@ -110,4 +114,59 @@ func (p Playbook) Actions(category, durationClass string, outsideUS bool) map[st
 		add("outside_us")
 	}
 	return out
+}
+
+// playbook takes the actions the agency's playbook names for the
+// incident's category (DefaultPlaybook unless configured): a remote lock
+// while the loss is ongoing, quarantine, a wipe recommendation. Cordon
+// never wipes by itself. Each action goes on the timeline and is taken
+// once per incident, so an escalation adds only what is new.
+func (s *Service) playbook(ctx context.Context, inc *store.Incident) {
+	now := s.now().UTC().Truncate(time.Microsecond)
+	acts := s.playbookRules.Actions(inc.Category, inc.DurationClass, inc.OutsideUS)
+	var events []store.IncidentEvent
+	if acts[ActLock] && s.locker != nil && inc.EndedAt == nil && inc.LockCommand == "" {
+		id, err := s.locker.Lock(ctx, inc.DeviceID, "incident "+inc.ID)
+		if err != nil {
+			events = append(events, store.IncidentEvent{At: now, Actor: "playbook", Action: "lock", Detail: "remote lock could not be queued: " + err.Error()})
+		} else {
+			inc.LockCommand = id
+			events = append(events, store.IncidentEvent{At: now, Actor: "playbook", Action: "lock", Detail: "remote lock queued as command " + id})
+		}
+	}
+	quarantined := false
+	if acts[ActQuarantine] && !inc.Quarantined {
+		if err := s.store.InTx(ctx, func(tx *store.Store) error {
+			if _, err := tx.SetQuarantine(ctx, inc.DeviceID, inc.ID, "", now); err != nil {
+				return err
+			}
+			return s.recordTx(ctx, tx, "playbook", "local", ActionQuarantined, inc, nil)
+		}); err != nil {
+			events = append(events, store.IncidentEvent{At: now, Actor: "playbook", Action: "quarantine", Detail: "quarantine failed: " + err.Error()})
+		} else {
+			inc.Quarantined, quarantined = true, true
+			events = append(events, store.IncidentEvent{At: now, Actor: "playbook", Action: "quarantine",
+				Detail: "device quarantined: CJI access is refused until the incident is resolved"})
+		}
+	}
+	if acts[ActRecommendWipe] && !inc.WipeRecommended {
+		inc.WipeRecommended = true
+		events = append(events, store.IncidentEvent{At: now, Actor: "playbook", Action: "wipe_recommended",
+			Detail: "a remote wipe is recommended to the LASO; Cordon does not wipe by itself"})
+	}
+	if len(events) == 0 {
+		return
+	}
+	if err := s.store.SaveIncident(ctx, inc, events...); err != nil {
+		s.log.Error("playbook", "incident", inc.ID, "err", err)
+	}
+	if quarantined {
+		s.deviceChanged(inc.DeviceID)
+	}
+}
+
+func (s *Service) deviceChanged(id string) {
+	if s.changed != nil {
+		s.changed(id)
+	}
 }

@@ -26,8 +26,19 @@ import (
 
 // Store is the outbox and the directory of recipients.
 type Store interface {
+	Directory
+	Outbox
+}
+
+// Directory finds who is told, and names the device a message is about.
+type Directory interface {
 	UsersWithRoles(ctx context.Context, roles ...string) ([]store.User, error)
 	GetDevice(ctx context.Context, id string) (*store.Device, error)
+}
+
+// Outbox keeps each message, and its attempts, until it is sent: a
+// restart loses none.
+type Outbox interface {
 	QueueNotifications(ctx context.Context, ns []store.Notification) error
 	DueNotifications(ctx context.Context, now time.Time, limit int) ([]store.Notification, error)
 	NotificationResult(ctx context.Context, n *store.Notification) error

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -106,11 +107,23 @@ func (s *Store) DueEscalations(ctx context.Context, now time.Time) ([]Incident, 
 	return is, err
 }
 
+// ClosedIncidentStatuses are the statuses of an incident that is over:
+// the one answer to "is this incident open" that the store's query, the
+// incident service's rules and the console's lists all take (here, since
+// the store cannot import server/incidents, which orders the statuses).
+var ClosedIncidentStatuses = []string{"resolved", "closed"}
+
+// IncidentStatusClosed says whether an incident in status is over.
+func IncidentStatusClosed(status string) bool { return slices.Contains(ClosedIncidentStatuses, status) }
+
+// Open says whether the incident is not yet resolved or closed.
+func (i *Incident) Open() bool { return !IncidentStatusClosed(i.Status) }
+
 // OpenIncidentFor reports whether the device has an incident not yet
 // resolved or closed.
 func (s *Store) OpenIncidentFor(ctx context.Context, deviceID string) (bool, error) {
 	var n int64
-	err := s.with(ctx).Model(&Incident{}).Where("device_id = ? AND status NOT IN ?", deviceID, []string{"resolved", "closed"}).Count(&n).Error
+	err := s.with(ctx).Model(&Incident{}).Where("device_id = ? AND status NOT IN ?", deviceID, ClosedIncidentStatuses).Count(&n).Error
 	return n > 0, err
 }
 
