@@ -150,6 +150,8 @@ type fakeCommands struct {
 	results   []protocol.CommandResult
 	resultErr error
 	after     func()
+	// onResult, when set, runs first in Result with its context.
+	onResult func(ctx context.Context)
 }
 
 func (c *fakeCommands) Ready(context.Context, string) {
@@ -158,7 +160,13 @@ func (c *fakeCommands) Ready(context.Context, string) {
 	c.ready++
 }
 
-func (c *fakeCommands) Result(_ context.Context, _, _ string, r protocol.CommandResult) (func(), error) {
+func (c *fakeCommands) Result(ctx context.Context, _, _ string, r protocol.CommandResult) (func(), error) {
+	c.mu.Lock()
+	on := c.onResult
+	c.mu.Unlock()
+	if on != nil {
+		on(ctx)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.resultErr != nil {

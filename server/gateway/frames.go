@@ -16,8 +16,9 @@ import (
 
 // handle dispatches one agent frame. Every store and service call it
 // makes shares one deadline (WithFrameTimeout) under the connection's
-// context; a frame acknowledged is a frame committed, so one that runs
-// out of time gets an internal error and the agent sends it again.
+// context (a command's answer excepted, below); a frame acknowledged is a
+// frame committed, so one that runs out of time gets an internal error
+// and the agent sends it again.
 func (c *conn) handle(data []byte, received time.Time) {
 	env, err := protocol.Decode(data)
 	if err != nil {
@@ -32,7 +33,13 @@ func (c *conn) handle(data []byte, received time.Time) {
 	case protocol.TypePosture:
 		c.posture(ctx, env, received)
 	case protocol.TypeCommandResult:
-		c.commandResult(ctx, env)
+		// An answer is the record of what was done to the device (a
+		// lock, a wipe), and a device whose connection the server drops
+		// because it was revoked never sends it again: the connection's
+		// end does not cancel it. Its deadline holds.
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(c.ctx), c.g.frameTimeout)
+		defer rcancel()
+		c.commandResult(rctx, env)
 	case protocol.TypeRenew:
 		c.renew(ctx, env)
 	case protocol.TypeIncidentReport:

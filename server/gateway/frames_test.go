@@ -254,6 +254,36 @@ func TestConnectionEndCancelsItsCalls(t *testing.T) {
 	}
 }
 
+// A command's answer is stored even when the server drops the connection
+// meanwhile: a revoked device would never send it again.
+func TestCommandResultOutlivesItsConnection(t *testing.T) {
+	cmds := &fakeCommands{}
+	inCall, outcome := make(chan struct{}), make(chan error, 1)
+	cmds.onResult = func(ctx context.Context) {
+		close(inCall)
+		time.Sleep(200 * time.Millisecond) // the revocation lands meanwhile
+		_, hasDeadline := ctx.Deadline()
+		if !hasDeadline {
+			outcome <- errors.New("no deadline")
+			return
+		}
+		outcome <- ctx.Err()
+	}
+	g := newGateway(t, newFakeStore(), &fakeAuditor{}, WithCommands(cmds))
+	p := dial(t, g)
+	p.send(protocol.TypeCommandResult, "c1", protocol.CommandResult{Ref: "cmd-1", Status: protocol.ResultDone})
+	<-inCall
+	g.Disconnect(testDevice, protocol.CloseRevoked, "certificate revoked")
+	if err := <-outcome; err != nil {
+		t.Fatalf("the answer's context: %v, want live with a deadline", err)
+	}
+	waitFor(t, "the answer stored", func() bool {
+		cmds.mu.Lock()
+		defer cmds.mu.Unlock()
+		return len(cmds.results) == 1
+	})
+}
+
 func TestPeerClosingCancelsTheConnectionContext(t *testing.T) {
 	st := newFakeStore()
 	g := newGateway(t, st, &fakeAuditor{})
