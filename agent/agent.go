@@ -55,6 +55,7 @@ type Agent struct {
 	fips      bool
 	exec      command.Executor
 	seen      *seenLog
+	announce  *announcement // nil: this build's capabilities
 
 	// A wipe in progress: its answer's id and a channel closed when the
 	// server acknowledges it.
@@ -362,8 +363,8 @@ func (a *Agent) session(ctx context.Context) (established bool, err error) {
 
 	helloID := uuid.NewString()
 	if err := s.write(protocol.TypeHello, helloID, protocol.Hello{AgentVersion: a.version,
-		Platform: runtime.GOOS + "/" + runtime.GOARCH, Hostname: hostname(), Capabilities: protocol.AgentCapabilities,
-		CapabilityVersion: protocol.CurrentCapabilityVersion}); err != nil {
+		Platform: runtime.GOOS + "/" + runtime.GOARCH, Hostname: hostname(), Capabilities: a.announce.capabilities(),
+		CapabilityVersion: a.announce.capabilityVersion()}); err != nil {
 		return false, err
 	}
 	// Unacknowledged reports go first, oldest first, exactly as spooled:

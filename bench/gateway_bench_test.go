@@ -537,7 +537,8 @@ func connectAgent(gatewayURL string, roots *x509.CertPool, cert tls.Certificate)
 	}
 	helloID := uuid.NewString()
 	hello, err := protocol.Encode(protocol.TypeHello, helloID, time.Now(),
-		protocol.Hello{Platform: "linux/amd64", AgentVersion: "bench", Hostname: "bench"})
+		protocol.Hello{Platform: "linux/amd64", AgentVersion: "bench", Hostname: "bench",
+			CapabilityVersion: protocol.CurrentCapabilityVersion, Capabilities: []string{protocol.CapPosture, protocol.CapCommands}})
 	if err != nil {
 		ws.Close()
 		return nil, err

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"strings"
 
 	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/server/store"
@@ -43,6 +44,11 @@ type Device struct {
 	LastAddress        string `json:"last_address,omitempty"`
 	CertSerial         string `json:"certificate_serial,omitempty"`
 	Findings           []any  `json:"findings"`
+	// CapabilityVersion and Capabilities are what the device's agent
+	// announced in its last hello: 0 and none before it said hello, or
+	// from an agent older than capability versions.
+	CapabilityVersion int      `json:"capability_version"`
+	Capabilities      []string `json:"capabilities"`
 }
 
 // Quarantine is why a device is quarantined.
@@ -55,7 +61,11 @@ func deviceJSON(d *store.Device) Device {
 	out := Device{ID: d.ID, Name: d.Name, Platform: d.Platform, Online: d.Online, Hostname: d.Hostname,
 		OSName: d.OSName, OSVersion: d.OSVersion, AgentVersion: d.AgentVersion, Owner: d.Owner, Status: d.Status,
 		EnrolledAt: timefmt.JSON(d.EnrolledAt), LastAddress: d.LastAddr, CertSerial: d.CertSerial,
-		Posture: json.RawMessage("null"), Findings: []any{}, Compliance: "unknown"}
+		Posture: json.RawMessage("null"), Findings: []any{}, Compliance: "unknown",
+		CapabilityVersion: d.CapabilityVersion, Capabilities: []string{}}
+	if d.Capabilities != "" {
+		out.Capabilities = strings.Split(d.Capabilities, ",")
+	}
 	if d.QuarantinedAt != nil {
 		no := false
 		out.Compliant, out.Compliance = &no, "quarantined"

@@ -3,19 +3,15 @@ package gateway
 import (
 	"context"
 	"errors"
-	"strconv"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
-	"github.com/cordon-mdm/cordon/internal/timefmt"
-	"github.com/cordon-mdm/cordon/pki"
-	"github.com/cordon-mdm/cordon/pki/identity"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/audit"
-	"github.com/cordon-mdm/cordon/server/store"
 )
 
 // conn is one agent's live channel.
@@ -26,16 +22,43 @@ type conn struct {
 	remote   string
 	// enrolledAt bounds how far back a report's time may go (trust).
 	enrolledAt time.Time
+	// ctx lives as long as the connection: derived from the gateway's,
+	// cancelled when the read loop ends or the server closes the
+	// connection (replaced, revoked, an unanswered ping), so that a
+	// store call for a connection that is gone does not run on.
+	ctx    context.Context
+	cancel context.CancelFunc
 	// skewAudited: this connection's first report from a wrong clock is
 	// audited, the rest only flagged, so a device whose clock is off
 	// cannot flood the trail (the repeated-skew finding says it persists).
 	skewAudited bool
 	writeMu     sync.Mutex
+
+	// What the agent's hello announced. Until the hello, the server
+	// pushes nothing: pending commands go out once it is acknowledged.
+	capMu      sync.Mutex
+	helloed    bool
+	capVersion protocol.CapabilityVersion
+	caps       []string
+	withheld   map[string]bool // frame types not sent, each logged once
+}
+
+func newConn(g *Gateway, ws *websocket.Conn, deviceID, remote string, enrolledAt time.Time) *conn {
+	c := &conn{g: g, ws: ws, deviceID: deviceID, remote: remote, enrolledAt: enrolledAt}
+	c.ctx, c.cancel = context.WithCancel(g.ctx)
+	return c
+}
+
+// frameContext is the context of one frame's store and service calls:
+// the connection's, with the frame deadline.
+func (c *conn) frameContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.ctx, c.g.frameTimeout)
 }
 
 func (c *conn) readLoop() {
 	g := c.g
 	defer g.wg.Done()
+	defer c.cancel()
 	defer c.ws.Close()
 	c.ws.SetReadLimit(protocol.MaxFrameBytes)
 	c.ws.SetReadDeadline(time.Now().Add(g.pongWait))
@@ -72,223 +95,50 @@ func (c *conn) ended(err error) {
 	if !g.hub.unregister(c) || g.closing.Load() {
 		return // replaced (the newer connection owns the state) or shutting down
 	}
-	if err := g.store.MarkDisconnected(g.ctx, c.deviceID, time.Now().UTC()); err != nil {
+	// The connection is gone, and its context with it (or about to be);
+	// recording that it went must not be cancelled along with it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), g.frameTimeout)
+	defer cancel()
+	if err := g.store.MarkDisconnected(ctx, c.deviceID, time.Now().UTC()); err != nil {
 		g.log.Error("mark disconnected", "device_id", c.deviceID, "err", err)
 	}
 	reason := err.Error()
 	if errors.Is(err, websocket.ErrReadLimit) {
 		reason = "frame over the read limit"
 	}
-	g.audit.Record(g.ctx, audit.Entry{Actor: "device:" + c.deviceID, Source: c.remote, Action: audit.DeviceDisconnected,
+	g.audit.Record(ctx, audit.Entry{Actor: "device:" + c.deviceID, Source: c.remote, Action: audit.DeviceDisconnected,
 		Target: "device:" + c.deviceID, Outcome: audit.Success, Details: map[string]string{"reason": reason}})
 	g.log.Info("agent disconnected", "device_id", c.deviceID, "reason", reason)
 }
 
-func (c *conn) handle(data []byte, received time.Time) {
-	env, err := protocol.Decode(data)
-	if err != nil {
-		c.sendError(env.ID, protocol.CodeFor(err), err.Error())
-		return
+// announce keeps what the agent's hello said it understands.
+func (c *conn) announce(v protocol.CapabilityVersion, caps []string) {
+	c.capMu.Lock()
+	defer c.capMu.Unlock()
+	c.helloed, c.capVersion, c.caps = true, v, slices.Clone(caps)
+}
+
+// accepts reports whether the server may push a frame of type typ to this
+// agent. A type the agent did not announce is logged once per connection
+// and not sent; nothing else records it, a command simply stays queued.
+func (c *conn) accepts(typ string) bool {
+	c.capMu.Lock()
+	defer c.capMu.Unlock()
+	if !c.helloed {
+		return false // its hello has not come yet; Ready delivers after it
 	}
-	switch env.Type {
-	case protocol.TypeHello:
-		var h protocol.Hello
-		if err := protocol.DecodeBody(env, &h); err != nil {
-			c.sendError(env.ID, protocol.CodeMalformed, err.Error())
-			return
+	if protocol.Accepts(c.capVersion, c.caps, typ) {
+		return true
+	}
+	if !c.withheld[typ] {
+		if c.withheld == nil {
+			c.withheld = map[string]bool{}
 		}
-		if err := c.g.store.UpdateHello(c.g.ctx, c.deviceID, h.Hostname, h.Platform, h.AgentVersion); err != nil {
-			c.internal(env.ID, "hello", err)
-			return
-		}
-		c.send(protocol.TypeAck, protocol.Ack{Ref: env.ID})
-		if c.g.incidents != nil {
-			c.sendState(c.g.ctx)
-		}
-		if c.g.commands != nil {
-			c.g.commands.Ready(c.g.ctx, c.deviceID)
-		}
-	case protocol.TypePosture:
-		c.posture(env, received)
-	case protocol.TypeCommandResult:
-		c.commandResult(env)
-	case protocol.TypeRenew:
-		c.renew(env)
-	case protocol.TypeIncidentReport:
-		c.incidentReport(env, received)
-	case protocol.TypeBluetoothRequest:
-		c.bluetoothRequest(env)
-	default:
-		c.sendError(env.ID, protocol.CodeRefused, env.Type+" is not accepted from an agent")
+		c.withheld[typ] = true
+		c.g.log.Info("agent did not announce this frame type: not sent (commands stay queued)", "device_id", c.deviceID,
+			"type", typ, "capability_version", int(c.capVersion), "capabilities", c.caps)
 	}
-}
-
-func (c *conn) posture(env protocol.Envelope, received time.Time) {
-	var p protocol.Posture
-	if err := protocol.DecodeBody(env, &p); err != nil {
-		c.sendError(env.ID, protocol.CodeMalformed, err.Error())
-		return
-	}
-	collected := p.CollectedAt.UTC().Truncate(time.Microsecond)
-	tr := trust(collected, received, c.enrolledAt)
-	rep := &store.PostureReport{DeviceID: c.deviceID, ReportID: env.ID, ReceivedAt: received,
-		CollectedAt: collected, TrustedAt: tr.At, ClockSkew: tr.Skewed, SkewSeconds: tr.SkewSeconds, Body: string(env.Body)}
-	var lock *store.LockEvent
-	if p.Lock != nil {
-		// At and the clock flags are the report's (SavePosture sets them).
-		lock = &store.LockEvent{DeviceID: c.deviceID, State: p.Lock.State, Source: p.Lock.Source}
-	}
-	dup, err := c.g.store.SavePosture(c.g.ctx, rep, lock)
-	if err != nil {
-		c.internal(env.ID, "posture", err)
-		return
-	}
-	// Only now, committed, may the agent drop the report from its spool.
-	// A report from a wrong clock is acknowledged like any other: it is
-	// stored (at its receive time), and refusing it would only keep it
-	// in the spool, to be sent again.
-	c.send(protocol.TypeAck, protocol.Ack{Ref: env.ID})
-	if tr.Skewed && !dup {
-		c.clockSkewed(env.ID, collected, received, tr.SkewSeconds)
-	}
-	if c.g.compliance != nil {
-		if err := c.g.compliance.Evaluate(c.g.ctx, c.deviceID, p); err != nil {
-			c.g.log.Error("compliance evaluation", "device_id", c.deviceID, "err", err)
-		}
-	}
-}
-
-// clockSkewed logs every report from a wrong clock and audits the first
-// of each connection.
-func (c *conn) clockSkewed(reportID string, deviceAt, received time.Time, skew int64) {
-	g := c.g
-	g.log.Warn("device clock is off; report kept at its receive time", "device_id", c.deviceID,
-		"report", reportID, "device_time", deviceAt, "skew_seconds", skew)
-	if c.skewAudited {
-		return
-	}
-	c.skewAudited = true
-	g.audit.Record(g.ctx, audit.Entry{Actor: "device:" + c.deviceID, Source: c.remote, Action: audit.DeviceClockSkew,
-		Target: "device:" + c.deviceID, Outcome: audit.Denied, Details: map[string]string{
-			"report": reportID, "device_time": timefmt.JSON(deviceAt),
-			"received_at": timefmt.JSON(received), "skew_seconds": strconv.FormatInt(skew, 10),
-			"enrolled_at": timefmt.JSON(c.enrolledAt)}})
-}
-
-func (c *conn) commandResult(env protocol.Envelope) {
-	var r protocol.CommandResult
-	if err := protocol.DecodeBody(env, &r); err != nil {
-		c.sendError(env.ID, protocol.CodeMalformed, err.Error())
-		return
-	}
-	if c.g.commands == nil {
-		c.sendError(env.ID, protocol.CodeRefused, "this server runs no command queue")
-		return
-	}
-	after, err := c.g.commands.Result(c.g.ctx, c.deviceID, c.remote, r)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			c.sendError(env.ID, protocol.CodeRefused, "no such command for this device")
-			return
-		}
-		c.internal(env.ID, "command_result", err)
-		return
-	}
-	c.send(protocol.TypeAck, protocol.Ack{Ref: env.ID})
-	if after != nil {
-		after()
-	}
-}
-
-func (c *conn) incidentReport(env protocol.Envelope, received time.Time) {
-	var r protocol.IncidentReport
-	if err := protocol.DecodeBody(env, &r); err != nil {
-		c.sendError(env.ID, protocol.CodeMalformed, err.Error())
-		return
-	}
-	if c.g.incidents == nil {
-		c.sendError(env.ID, protocol.CodeRefused, "this server takes no incident reports")
-		return
-	}
-	id, err := c.g.incidents.Report(c.g.ctx, c.deviceID, c.remote, env.ID, r, clockAhead(env.TS, received))
-	switch {
-	case errors.Is(err, ErrRefused):
-		c.sendError(env.ID, protocol.CodeRefused, err.Error())
-		return
-	case err != nil:
-		c.internal(env.ID, "incident_report", err)
-		return
-	}
-	c.send(protocol.TypeAck, protocol.Ack{Ref: env.ID, Incident: id})
-}
-
-func (c *conn) bluetoothRequest(env protocol.Envelope) {
-	var r protocol.BluetoothRequest
-	if err := protocol.DecodeBody(env, &r); err != nil {
-		c.sendError(env.ID, protocol.CodeMalformed, err.Error())
-		return
-	}
-	if c.g.compliance == nil {
-		c.sendError(env.ID, protocol.CodeRefused, "this server takes no Bluetooth requests")
-		return
-	}
-	id, err := c.g.compliance.AgentRequest(c.g.ctx, c.deviceID, c.remote, env.ID, r)
-	switch {
-	case errors.Is(err, ErrRefused):
-		c.sendError(env.ID, protocol.CodeRefused, err.Error())
-		return
-	case err != nil:
-		c.internal(env.ID, "bluetooth_request", err)
-		return
-	}
-	c.send(protocol.TypeAck, protocol.Ack{Ref: env.ID, Request: id})
-}
-
-func (c *conn) sendState(ctx context.Context) {
-	st, err := c.g.incidents.State(ctx, c.deviceID)
-	if err != nil {
-		c.g.log.Error("device state", "device_id", c.deviceID, "err", err)
-		return
-	}
-	c.send(protocol.TypeDeviceState, st)
-}
-
-func (c *conn) renew(env protocol.Envelope) {
-	g := c.g
-	var req protocol.Renew
-	if err := protocol.DecodeBody(env, &req); err != nil {
-		c.sendError(env.ID, protocol.CodeMalformed, err.Error())
-		return
-	}
-	fail := func(err error) {
-		g.audit.Record(g.ctx, audit.Entry{Actor: "device:" + c.deviceID, Source: c.remote, Action: audit.CertRenewed,
-			Target: "device:" + c.deviceID, Outcome: audit.Failure, Details: map[string]string{"reason": err.Error()}})
-		c.sendError(env.ID, protocol.CodeRefused, err.Error())
-	}
-	csr, err := pki.ParseCSR(req.CSR)
-	if err == nil {
-		// A renewal names at most the device itself (the agent puts its id
-		// in the CN); any other identity is refused, not rewritten.
-		err = pki.CheckNoClaims(csr, c.deviceID)
-	}
-	if err != nil {
-		fail(err)
-		return
-	}
-	chain, err := g.signer.SignDevice(g.ctx, csr, c.deviceID)
-	if err != nil {
-		fail(err)
-		return
-	}
-	leaf := chain[0]
-	if err := g.store.AddCertificate(g.ctx, store.CertificateFor(c.deviceID, leaf)); err != nil {
-		c.internal(env.ID, "renew", err)
-		return
-	}
-	g.audit.Record(g.ctx, audit.Entry{Actor: "device:" + c.deviceID, Source: c.remote, Action: audit.CertRenewed,
-		Target: "device:" + c.deviceID, Outcome: audit.Success, Details: map[string]string{
-			"serial": identity.Serial(leaf.SerialNumber), "not_after": timefmt.JSON(leaf.NotAfter)}})
-	c.send(protocol.TypeRenewed, protocol.Renewed{Ref: env.ID, Certificate: identity.EncodeChain(chain...)})
+	return false
 }
 
 func (c *conn) internal(ref, what string, err error) {
@@ -317,12 +167,20 @@ func (c *conn) write(frame []byte) error {
 	c.ws.SetWriteDeadline(time.Now().Add(c.g.writeTimeout))
 	err := c.ws.WriteMessage(websocket.TextMessage, frame)
 	if err != nil {
-		c.ws.Close()
+		c.drop()
 	}
 	return err
 }
 
+// close says why, then drops the connection.
 func (c *conn) close(code int, reason string) {
 	c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	c.drop()
+}
+
+// drop ends the connection: its context is cancelled at once (a frame in
+// hand stops waiting on the store), and the read loop, failing, cleans up.
+func (c *conn) drop() {
+	c.cancel()
 	c.ws.Close()
 }

@@ -8,8 +8,8 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -33,7 +33,7 @@ type Store interface {
 	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
 	MarkConnected(ctx context.Context, id, addr string, at time.Time) error
 	MarkDisconnected(ctx context.Context, id string, at time.Time) error
-	UpdateHello(ctx context.Context, id, hostname, platform, agentVersion string) error
+	UpdateHello(ctx context.Context, id string, f store.HelloFacts) error
 	SavePosture(ctx context.Context, r *store.PostureReport, lock *store.LockEvent) (bool, error)
 	AddCertificate(ctx context.Context, c *store.Certificate) error
 }
@@ -99,6 +99,7 @@ type Gateway struct {
 	pongWait         time.Duration
 	writeTimeout     time.Duration
 	handshakeTimeout time.Duration
+	frameTimeout     time.Duration
 
 	upgrader websocket.Upgrader
 	closing  atomic.Bool
@@ -128,11 +129,16 @@ func WithPingInterval(d time.Duration) Option {
 	return func(g *Gateway) { g.pingInterval, g.pongWait = d, d*5/2 }
 }
 
+// WithFrameTimeout bounds the handling of one agent frame, all of its
+// store and service calls together (default 10 s). A frame that runs out
+// of time gets an internal error, not an ack: the agent sends it again.
+func WithFrameTimeout(d time.Duration) Option { return func(g *Gateway) { g.frameTimeout = d } }
+
 // New returns a Gateway. Call Close to stop it.
 func New(st Store, signer Signer, auditor Auditor, opts ...Option) *Gateway {
 	g := &Gateway{store: st, signer: signer, audit: auditor, log: slog.New(slog.DiscardHandler), hub: newHub(),
 		pingInterval: 30 * time.Second, pongWait: 75 * time.Second,
-		writeTimeout: 10 * time.Second, handshakeTimeout: 10 * time.Second}
+		writeTimeout: 10 * time.Second, handshakeTimeout: 10 * time.Second, frameTimeout: 10 * time.Second}
 	for _, o := range opts {
 		o(g)
 	}
@@ -164,78 +170,6 @@ func (g *Gateway) TLSConfig(base *tls.Config) *tls.Config {
 // ones are audited, before net/http sees the connection.
 func (g *Gateway) Listener(inner net.Listener, cfg *tls.Config) net.Listener {
 	return newHandshakeListener(inner, cfg, g.handshakeTimeout, g.handshakeFailed)
-}
-
-// refusal is a device certificate the CA signed but Cordon no longer
-// accepts.
-type refusal struct {
-	deviceID, serial, reason string
-}
-
-func (r *refusal) Error() string { return "device certificate refused: " + r.reason }
-
-func (g *Gateway) verifyConnection(cs tls.ConnectionState) error {
-	if len(cs.PeerCertificates) == 0 {
-		return errors.New("no client certificate")
-	}
-	leaf := cs.PeerCertificates[0]
-	serial := identity.Serial(leaf.SerialNumber)
-	id, err := identity.DeviceID(leaf)
-	if err != nil {
-		return &refusal{serial: serial, reason: "not a device certificate"}
-	}
-	ctx, cancel := context.WithTimeout(g.ctx, 5*time.Second)
-	defer cancel()
-	rec, err := g.store.GetCertificate(ctx, serial)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return &refusal{deviceID: id, serial: serial, reason: "certificate was not issued to an enrolled device"}
-	case err != nil:
-		return fmt.Errorf("revocation check failed: %w", err)
-	case rec.DeviceID != id:
-		return &refusal{deviceID: id, serial: serial, reason: "certificate does not belong to this device"}
-	case rec.Revoked:
-		return &refusal{deviceID: id, serial: serial, reason: "certificate revoked"}
-	}
-	return nil
-}
-
-func (g *Gateway) handshakeFailed(remote string, err error) {
-	host, _, _ := net.SplitHostPort(remote)
-	e := audit.Entry{Actor: "unknown", Source: host, Action: audit.DeviceRefused, Target: "gateway",
-		Outcome: audit.Denied, Details: map[string]string{}}
-	var (
-		ref *refusal
-		cve *tls.CertificateVerificationError
-		uae x509.UnknownAuthorityError
-		cie x509.CertificateInvalidError
-	)
-	switch {
-	case errors.As(err, &ref):
-		e.Details["reason"], e.Details["serial"] = ref.reason, ref.serial
-		if ref.deviceID != "" {
-			e.Actor, e.Target = "device:"+ref.deviceID, "device:"+ref.deviceID
-		}
-	case errors.As(err, &uae):
-		e.Details["reason"] = "certificate not issued by this server's CA"
-	case errors.As(err, &cie) && cie.Reason == x509.Expired:
-		e.Details["reason"] = "certificate expired or not yet valid"
-	default:
-		e.Details["reason"] = err.Error()
-	}
-	if errors.As(err, &cve) && len(cve.UnverifiedCertificates) > 0 {
-		c := cve.UnverifiedCertificates[0]
-		e.Details["presented_subject"] = c.Subject.String()
-		e.Details["presented_issuer"] = c.Issuer.String()
-		e.Details["serial"] = identity.Serial(c.SerialNumber)
-		if id, err := identity.DeviceID(c); err == nil {
-			e.Actor = "device:" + id
-		}
-	}
-	g.log.Info("agent handshake refused", "remote", remote, "actor", e.Actor, "reason", e.Details["reason"])
-	if aerr := g.audit.Record(g.ctx, e); aerr != nil {
-		g.log.Error("audit refused handshake", "err", aerr)
-	}
 }
 
 // ServeHTTP upgrades an authenticated agent to the websocket channel and
@@ -270,17 +204,24 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered the client
 	}
-	c := &conn{g: g, ws: ws, deviceID: id, remote: host, enrolledAt: dev.EnrolledAt}
+	g.serve(ws, id, host, dev.EnrolledAt, identity.Serial(r.TLS.PeerCertificates[0].SerialNumber))
+}
+
+// serve runs an upgraded connection: it becomes the device's one
+// connection, with its own context (cancelled when it ends), and is read
+// on its own goroutine.
+func (g *Gateway) serve(ws *websocket.Conn, id, host string, enrolledAt time.Time, serial string) {
+	c := newConn(g, ws, id, host, enrolledAt)
 	if old := g.hub.register(c); old != nil {
 		old.close(protocol.CloseReplaced, "replaced by a newer connection")
 	}
-	now := time.Now().UTC()
-	if err := g.store.MarkConnected(g.ctx, id, host, now); err != nil {
+	ctx, cancel := c.frameContext()
+	defer cancel()
+	if err := g.store.MarkConnected(ctx, id, host, time.Now().UTC()); err != nil {
 		g.log.Error("mark connected", "device_id", id, "err", err)
 	}
-	g.audit.Record(g.ctx, audit.Entry{Actor: "device:" + id, Source: host, Action: audit.DeviceConnected,
-		Target: "device:" + id, Outcome: audit.Success,
-		Details: map[string]string{"serial": identity.Serial(r.TLS.PeerCertificates[0].SerialNumber)}})
+	g.audit.Record(ctx, audit.Entry{Actor: "device:" + id, Source: host, Action: audit.DeviceConnected,
+		Target: "device:" + id, Outcome: audit.Success, Details: map[string]string{"serial": serial}})
 	g.log.Info("agent connected", "device_id", id, "remote", host)
 	g.wg.Add(1)
 	go c.readLoop()
@@ -359,9 +300,20 @@ func (g *Gateway) keepalive() {
 			deadline := time.Now().Add(g.writeTimeout)
 			for _, c := range g.hub.snapshot() {
 				if err := c.ws.WriteControl(websocket.PingMessage, nil, deadline); err != nil {
-					c.ws.Close() // the read loop notices and cleans up
+					c.drop() // the read loop notices and cleans up
 				}
 			}
 		}
 	}
+}
+
+// frameType is the type of a frame the server built, "" when it has none.
+func frameType(frame []byte) string {
+	var env struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(frame, &env) != nil {
+		return ""
+	}
+	return env.Type
 }

@@ -18,15 +18,25 @@ func WithHub(h *Hub) Option { return func(g *Gateway) { g.hub = h.h } }
 
 // Send writes a server frame to the device's live connection, reporting
 // whether it was written (not whether the agent got it: only its answer
-// proves that). Every server-initiated frame goes through here.
+// proves that). Every server-initiated frame goes through here, so this
+// is where a frame of a type the agent's hello did not announce
+// (protocol.Accepts) is held back, and anything before the hello: a
+// command stays queued, and goes out once an agent that runs commands
+// says hello (Commands.Ready).
 func (h *Hub) Send(deviceID string, frame []byte) bool {
 	c := h.h.get(deviceID)
-	return c != nil && c.write(frame) == nil
+	if c == nil || !c.accepts(frameType(frame)) {
+		return false
+	}
+	return c.write(frame) == nil
 }
 
-// SendState tells the device's agent, when connected, where it stands.
+// SendState tells the device's agent, when connected and when it takes
+// device_state, where it stands.
 func (h *Hub) SendState(ctx context.Context, deviceID string) {
 	if c := h.h.get(deviceID); c != nil && c.g.incidents != nil {
+		ctx, cancel := context.WithTimeout(ctx, c.g.frameTimeout)
+		defer cancel()
 		c.sendState(ctx)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"crypto/x509"
 	"errors"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -102,10 +103,20 @@ func (s *Store) ResetOnline(ctx context.Context) error {
 	return s.with(ctx).Model(&Device{}).Where("online = ?", true).Update("online", false).Error
 }
 
+// HelloFacts is what an agent says about itself in hello.
+type HelloFacts struct {
+	Hostname, Platform, AgentVersion string
+	CapabilityVersion                int
+	// Capabilities are names (protocol.Hello.Check allows no comma in
+	// them), stored comma-joined.
+	Capabilities []string
+}
+
 // UpdateHello records what the agent said about itself on connect.
-func (s *Store) UpdateHello(ctx context.Context, id, hostname, platform, agentVersion string) error {
+func (s *Store) UpdateHello(ctx context.Context, id string, f HelloFacts) error {
 	return s.with(ctx).Model(&Device{}).Where("id = ?", id).
-		Updates(map[string]any{"hostname": hostname, "platform": platform, "agent_version": agentVersion}).Error
+		Updates(map[string]any{"hostname": f.Hostname, "platform": f.Platform, "agent_version": f.AgentVersion,
+			"capability_version": f.CapabilityVersion, "capabilities": strings.Join(f.Capabilities, ",")}).Error
 }
 
 // AddCertificate records a certificate issued to a device (renewal) and

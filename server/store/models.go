@@ -39,6 +39,11 @@ type Device struct {
 	// ComplianceState is the state last recorded (and audited), so a
 	// change by the clock (grace running out) is noticed by the sweep.
 	ComplianceState string `gorm:"size:16"`
+	// CapabilityVersion and Capabilities are what the agent announced in
+	// its last hello (protocol.CapabilityVersion; the names comma-joined):
+	// what the server may send it.
+	CapabilityVersion int    `gorm:"column:capability_version;not null;default:0"`
+	Capabilities      string `gorm:"column:capabilities;not null;default:''"`
 }
 
 // Certificate is a device certificate the CA issued.

@@ -126,10 +126,17 @@ func deviceContracts() []contract {
 			at := now()
 			must(t, st.MarkConnected(t.Context(), "d1", "10.0.0.7:5000", at))
 			must(t, st.MarkConnected(t.Context(), "d2", "10.0.0.8:5000", at))
-			must(t, st.UpdateHello(t.Context(), "d1", "mdt-17", "linux/amd64", "1.4.0"))
+			must(t, st.UpdateHello(t.Context(), "d1", store.HelloFacts{Hostname: "mdt-17", Platform: "linux/amd64", AgentVersion: "1.4.0",
+				CapabilityVersion: 8, Capabilities: []string{"posture", "commands"}}))
 			d := device(t, st, "d1")
 			if !d.Online || d.LastAddr != "10.0.0.7:5000" || d.Hostname != "mdt-17" || d.Platform != "linux/amd64" || d.AgentVersion != "1.4.0" {
 				t.Fatalf("connected device %+v", d)
+			}
+			if d.CapabilityVersion != 8 || d.Capabilities != "posture,commands" {
+				t.Fatalf("capabilities recorded as %d %q, want 8 \"posture,commands\"", d.CapabilityVersion, d.Capabilities)
+			}
+			if d2 := device(t, st, "d2"); d2.CapabilityVersion != 0 || d2.Capabilities != "" {
+				t.Fatalf("a device that sent no hello has capabilities %d %q", d2.CapabilityVersion, d2.Capabilities)
 			}
 			samePtrTime(t, "last seen", d.LastSeen, at)
 			must(t, st.MarkDisconnected(t.Context(), "d1", at.Add(time.Minute)))
