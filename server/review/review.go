@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cordon-mdm/cordon/enroll"
 	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/server/audit"
@@ -170,7 +171,7 @@ var sections = []struct {
 		return e.Action == incidents.ActionReported || e.Action == incidents.ActionDetected || e.Action == incidents.ActionEscalated
 	}},
 	{"refused_devices", "Refused device connections", func(e *store.AuditEntry, _ map[string]string) bool {
-		return e.Action == audit.DeviceRefused || e.Action == audit.EnrollRefused
+		return e.Action == audit.DeviceRefused || e.Action == enroll.ActionRefused
 	}},
 	{"compliance", "Compliance changes and quarantines", func(e *store.AuditEntry, _ map[string]string) bool {
 		return e.Action == actionCompliance || e.Action == actionQuarantined || e.Action == actionQuarantineUp
