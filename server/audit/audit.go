@@ -33,12 +33,8 @@ const (
 // accounts.ActionDisabled): audit imports no service, so that everything
 // may import audit.
 const (
-	CertRenewed   = "certificate.renewed"
-	CertRevoked   = "certificate.revoked"
-	APIKeyCreated = "api_key.created"
-	UserCreated   = "user.created"
-	// PasswordChanged is also written, outcome failure, for a refused one.
-	PasswordChanged    = "user.password_changed"
+	CertRenewed        = "certificate.renewed"
+	CertRevoked        = "certificate.revoked"
 	DeviceConnected    = "device.connected"
 	DeviceRefused      = "device.refused"
 	DeviceDisconnected = "device.disconnected"
