@@ -240,10 +240,18 @@ func TestNoChangeWithoutItsEntry(t *testing.T) {
 			_, err := svc.AddUser(ctx, "new@pd.example", "user", goodPassword, "local:root", "local")
 			return err
 		},
-		"set password": func() error { return svc.SetPassword(ctx, u.ID, "another horse battery staple 43", "local:root", "local") },
-		"enroll":       func() error { _, err := svc.EnrollSecondFactor(ctx, u.ID, secret, auth.TOTPAlgorithm(), 1, "local:root", "local"); return err },
-		"create key":   func() error { _, _, err := svc.CreateAPIKey(ctx, "siem2", "auditor", "local:root", "local"); return err },
-		"disable key":  func() error { return svc.DisableAPIKey(ctx, k.ID, "local:root", "local") },
+		"set password": func() error {
+			return svc.SetPassword(ctx, u.ID, "another horse battery staple 43", "local:root", "local")
+		},
+		"enroll": func() error {
+			_, err := svc.EnrollSecondFactor(ctx, u.ID, secret, auth.TOTPAlgorithm(), 1, "local:root", "local")
+			return err
+		},
+		"create key": func() error {
+			_, _, err := svc.CreateAPIKey(ctx, "siem2", "auditor", "local:root", "local")
+			return err
+		},
+		"disable key": func() error { return svc.DisableAPIKey(ctx, k.ID, "local:root", "local") },
 	} {
 		if err := op(); !errors.Is(err, audit.ErrUnavailable) {
 			t.Errorf("%s: %v, want audit.ErrUnavailable", name, err)
