@@ -25,7 +25,6 @@ import (
 	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/internal/secret"
 	"github.com/cordon-mdm/cordon/internal/timefmt"
-	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/pki/identity"
 	"github.com/cordon-mdm/cordon/protocol"
 )
@@ -266,11 +265,11 @@ func (s *Service) enroll(ctx context.Context, body io.Reader, source string) (*p
 		return nil, refuse(ErrUnknownToken)
 	}
 	tokenID = id
-	csr, err := pki.ParseCSR(req.CSR)
+	csr, err := identity.ParseCSR(req.CSR)
 	if err != nil {
 		return nil, refuse(err)
 	}
-	if err := pki.CheckDeviceCSR(csr); err != nil {
+	if err := identity.CheckDeviceCSR(csr); err != nil {
 		return nil, refuse(err)
 	}
 	if err := s.checkClaims(csr, req.Facts.Hostname); err != nil {
@@ -319,12 +318,12 @@ func (s *Service) enroll(ctx context.Context, body io.Reader, source string) (*p
 // hostname; and a hostname that itself names an identity (a UUID, an IP,
 // an email or URI, one of the server's names).
 func (s *Service) checkClaims(csr *x509.CertificateRequest, hostname string) error {
-	if err := pki.CheckNoClaims(csr, hostname); err != nil {
+	if err := identity.CheckNoClaims(csr, hostname); err != nil {
 		return fmt.Errorf("%w: %w", ErrIdentityClaimed, err)
 	}
 	if cn := csr.Subject.CommonName; cn != "" {
-		if what := pki.IdentityIn(cn, s.reserved...); what != "" {
-			return fmt.Errorf("%w: %w: subject common name %q is %s", ErrIdentityClaimed, pki.ErrBadCSR, cn, what)
+		if what := identity.IdentityIn(cn, s.reserved...); what != "" {
+			return fmt.Errorf("%w: %w: subject common name %q is %s", ErrIdentityClaimed, identity.ErrBadCSR, cn, what)
 		}
 	}
 	return nil

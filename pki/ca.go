@@ -12,7 +12,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -25,7 +24,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/smallstep/certificates/authority"
 	"github.com/smallstep/certificates/authority/config"
 	"github.com/smallstep/certificates/authority/provisioner"
@@ -38,9 +36,6 @@ import (
 
 // DefaultDeviceLifetime is the lifetime of a device certificate.
 const DefaultDeviceLifetime = 30 * 24 * time.Hour
-
-// ErrBadCSR is returned for a CSR Cordon will not sign.
-var ErrBadCSR = errors.New("certificate request refused")
 
 // File names inside <data>/ca.
 const (
@@ -170,7 +165,7 @@ func (c *CA) SignDevice(ctx context.Context, csr *x509.CertificateRequest, devic
 
 // SignDeviceValidity issues a device certificate with explicit validity.
 func (c *CA) SignDeviceValidity(ctx context.Context, csr *x509.CertificateRequest, deviceID string, notBefore, notAfter time.Time) ([]*x509.Certificate, error) {
-	if err := CheckDeviceCSR(csr); err != nil {
+	if err := identity.CheckDeviceCSR(csr); err != nil {
 		return nil, err
 	}
 	modify := provisioner.CertificateModifierFunc(func(cert *x509.Certificate, _ provisioner.SignOptions) error {
@@ -191,87 +186,6 @@ func (c *CA) SignDeviceValidity(ctx context.Context, csr *x509.CertificateReques
 		return nil, fmt.Errorf("sign device certificate: %w", err)
 	}
 	return chain, nil
-}
-
-// CheckDeviceCSR accepts only self-signed CSRs over ECDSA P-256 keys.
-func CheckDeviceCSR(csr *x509.CertificateRequest) error {
-	if csr == nil {
-		return fmt.Errorf("%w: missing", ErrBadCSR)
-	}
-	if err := csr.CheckSignature(); err != nil {
-		return fmt.Errorf("%w: bad signature: %v", ErrBadCSR, err)
-	}
-	pub, ok := csr.PublicKey.(*ecdsa.PublicKey)
-	if !ok || pub.Curve != elliptic.P256() {
-		return fmt.Errorf("%w: key must be ECDSA P-256", ErrBadCSR)
-	}
-	return nil
-}
-
-// CheckNoClaims refuses a CSR that claims an identity. A device's
-// certificate names only what the server gives it, so the CSR may carry a
-// key and at most a common name equal to ownName (the agent puts its
-// hostname, or on renewal its device id, there); a SAN of any kind (DNS
-// name, IP, email, URI such as urn:uuid), another subject attribute or
-// another common name is an attempt to be someone else.
-func CheckNoClaims(csr *x509.CertificateRequest, ownName string) error {
-	switch {
-	case len(csr.DNSNames) > 0:
-		return fmt.Errorf("%w: it names DNS name %q", ErrBadCSR, csr.DNSNames[0])
-	case len(csr.IPAddresses) > 0:
-		return fmt.Errorf("%w: it names IP address %s", ErrBadCSR, csr.IPAddresses[0])
-	case len(csr.EmailAddresses) > 0:
-		return fmt.Errorf("%w: it names email address %q", ErrBadCSR, csr.EmailAddresses[0])
-	case len(csr.URIs) > 0:
-		return fmt.Errorf("%w: it names URI %q", ErrBadCSR, csr.URIs[0].String())
-	}
-	for _, atv := range csr.Subject.Names {
-		if !atv.Type.Equal(oidCommonName) {
-			return fmt.Errorf("%w: its subject carries %v; only a common name is allowed", ErrBadCSR, atv.Type)
-		}
-	}
-	if cn := csr.Subject.CommonName; cn != "" && cn != ownName {
-		return fmt.Errorf("%w: subject common name %q is not this device's own name", ErrBadCSR, cn)
-	}
-	return nil
-}
-
-var oidCommonName = asn1.ObjectIdentifier{2, 5, 4, 3}
-
-// IdentityIn says what identity name claims, or "" when none: a UUID or
-// urn:uuid (a device), an IP address, an email address or URI, or one of
-// reserved (the server's own names, compared without case).
-func IdentityIn(name string, reserved ...string) string {
-	lower := strings.ToLower(name)
-	for _, r := range reserved {
-		if r != "" && lower == strings.ToLower(r) {
-			return "one of the server's own names"
-		}
-	}
-	switch {
-	case uuid.Validate(strings.TrimPrefix(lower, "urn:uuid:")) == nil:
-		return "a device identity (UUID)"
-	case net.ParseIP(name) != nil:
-		return "an IP address"
-	case strings.Contains(name, "@"):
-		return "an email address"
-	case strings.Contains(name, ":"), strings.Contains(name, "/"):
-		return "a URI"
-	}
-	return ""
-}
-
-// ParseCSR decodes a PEM certificate request.
-func ParseCSR(pemText string) (*x509.CertificateRequest, error) {
-	block, _ := pem.Decode([]byte(pemText))
-	if block == nil || block.Type != "CERTIFICATE REQUEST" {
-		return nil, fmt.Errorf("%w: not a PEM CERTIFICATE REQUEST", ErrBadCSR)
-	}
-	csr, err := x509.ParseCertificateRequest(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadCSR, err)
-	}
-	return csr, nil
 }
 
 // Revoke revokes the certificate with the given serial (decimal string,

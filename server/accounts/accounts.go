@@ -1,9 +1,15 @@
-// Package accounts owns the lifecycle of console users (agency policy
-// W.3): disabling, re-enabling and changing a role. The console, the API
-// and the host command all call this one service, so the rules hold the
-// same everywhere: a disabled user cannot sign in and loses every open
-// session at once, the last enabled it-admin can be neither disabled nor
-// demoted, and every step, refused or done, is audited.
+// Package accounts owns console users and API keys: creating a user,
+// passwords, second factors, unlocking, the lifecycle of agency policy
+// W.3 (disabling, re-enabling, changing a role) and API keys. The
+// console, the API and the host commands all call this one service, so
+// the rules hold the same everywhere: a password follows the policy, a
+// disabled user cannot sign in and loses every open session at once, the
+// last enabled it-admin can be neither disabled nor demoted, and every
+// change commits with its audit entry or not at all (AU-5).
+//
+// Signing in (the password check, lockouts, sessions, the second factor's
+// code) is the console's: it is how a browser proves who it is, not a
+// change to an account.
 package accounts
 
 import (
@@ -28,7 +34,8 @@ var (
 	// ErrLastAdmin refuses a change that would leave no enabled it-admin:
 	// nobody could then manage accounts from the console or the API.
 	ErrLastAdmin = errors.New("the last enabled it-admin cannot be disabled or demoted; make another user it-admin first")
-	// ErrInvalid is a request the service cannot act on (an unknown role).
+	// ErrInvalid is a request the service cannot act on: an unknown role,
+	// an email that is not one, a password or API key name the rules refuse.
 	ErrInvalid = errors.New("invalid account change")
 )
 

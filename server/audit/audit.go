@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cordon-mdm/cordon/enroll"
 	"github.com/cordon-mdm/cordon/internal/auditchain"
 	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/server/store"
@@ -29,18 +28,13 @@ const (
 	Denied  = "denied"
 )
 
-// Actions recorded by this features. Later features add theirs.
+// Actions written by more than one part of the server. A service that
+// alone writes an action declares it itself (enroll.ActionEnrolled,
+// accounts.ActionDisabled): audit imports no service, so that everything
+// may import audit.
 const (
-	TokenCreated    = enroll.ActionTokenCreated
-	EnrollSucceeded = enroll.ActionEnrolled
-	EnrollRefused   = enroll.ActionRefused
-	CertIssued      = enroll.ActionCertIssued
-	CertRenewed     = "certificate.renewed"
-	CertRevoked     = "certificate.revoked"
-	APIKeyCreated   = "api_key.created"
-	UserCreated     = "user.created"
-	// PasswordChanged is also written, outcome failure, for a refused one.
-	PasswordChanged    = "user.password_changed"
+	CertRenewed        = "certificate.renewed"
+	CertRevoked        = "certificate.revoked"
 	DeviceConnected    = "device.connected"
 	DeviceRefused      = "device.refused"
 	DeviceDisconnected = "device.disconnected"

@@ -36,28 +36,41 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// Accounts is what sign-in reads and writes.
+// Accounts is the store's side of accounts, as New takes it: what each
+// page group reads, and what sign-in counts. Changes to an account go
+// through Lifecycle (server/accounts), with their audit entries.
 type Accounts interface {
+	SignIns
+	Sessions
+	UserList
+}
+
+// SignIns is what the sign-in steps read and count (login.go): the
+// user, failed attempts and lockouts, used TOTP steps and recovery codes.
+type SignIns interface {
 	GetUserByEmail(ctx context.Context, email string) (*store.User, error)
 	GetUser(ctx context.Context, id string) (*store.User, error)
-	ListUsers(ctx context.Context) ([]store.User, error)
 	LoginFailed(ctx context.Context, id string, at time.Time, windowStart *time.Time, threshold int) (*store.User, bool, error)
 	ClearLoginFailures(ctx context.Context, id string) (bool, error)
-	SetTOTP(ctx context.Context, id, secret, algorithm string, step int64, recovery string) error
 	UseTOTPStep(ctx context.Context, id string, step int64) (bool, error)
 	ReplaceRecoveryCodes(ctx context.Context, id, old, new string) (bool, error)
-	SetPassword(ctx context.Context, id, hash, history string, at time.Time) error
+}
+
+// Sessions keeps the console's sessions and reads their users
+// (session.go, and sign-in starting and ending one).
+type Sessions interface {
+	GetUser(ctx context.Context, id string) (*store.User, error)
 	CreateSession(ctx context.Context, s *store.Session) error
 	GetSession(ctx context.Context, id string) (*store.Session, error)
 	SaveSession(ctx context.Context, s *store.Session) error
 	DeleteSession(ctx context.Context, id string) (bool, error)
 	SessionsIdleSince(ctx context.Context, t, created time.Time) ([]store.Session, error)
+}
+
+// UserList is what the Users page shows (users.go).
+type UserList interface {
+	ListUsers(ctx context.Context) ([]store.User, error)
 	ListAPIKeys(ctx context.Context) ([]store.APIKey, error)
-	CreateAPIKey(ctx context.Context, k *store.APIKey) error
-	DisableAPIKey(ctx context.Context, id string) error
-	// InTx runs an account change and its audit entry in one
-	// transaction (AU-5).
-	InTx(ctx context.Context, fn func(tx *store.Store) error) error
 }
 
 // Records is what the pages show, one small interface per page group.
@@ -139,16 +152,37 @@ type BluetoothDecisions interface {
 	Decide(ctx context.Context, id string, approve bool, reason string, expires *time.Time, actor, source string) (*store.BluetoothRequest, error)
 }
 
-// Lifecycle disables, re-enables and re-roles console users
-// (server/accounts, the rules the API and the host command share).
-type Lifecycle interface {
+// Credentials are the changes a user makes to their own account while
+// signing in or on the password page (login.go).
+type Credentials interface {
+	SetPassword(ctx context.Context, id, password, actor, source string) error
+	EnrollSecondFactor(ctx context.Context, id, secret, algorithm string, step int64, actor, source string) ([]string, error)
+}
+
+// UserAdmin are the Users page's changes (users.go).
+type UserAdmin interface {
+	Unlock(ctx context.Context, id, actor, source string) (*store.User, error)
 	Disable(ctx context.Context, id, actor, source string) (*store.User, error)
 	Enable(ctx context.Context, id, actor, source string) (*store.User, error)
 	SetRole(ctx context.Context, id, role, actor, source string) (*store.User, error)
+	CreateAPIKey(ctx context.Context, name, role, actor, source string) (string, *store.APIKey, error)
+	DisableAPIKey(ctx context.Context, id, actor, source string) error
 }
 
-// WithLifecycle serves the Users page's disable, enable and role actions.
-func WithLifecycle(l Lifecycle) Option { return func(c *Console) { c.lifecycle = l } }
+// Lifecycle is server/accounts: every change to a user or an API key,
+// with the rules and the audit entries the API and the host commands
+// share.
+type Lifecycle interface {
+	Credentials
+	UserAdmin
+}
+
+// WithLifecycle serves the account changes: the password page, enrolling
+// a second factor, and the Users page's actions. Without it the console
+// shows accounts but changes none.
+func WithLifecycle(l Lifecycle) Option {
+	return func(c *Console) { c.credentials, c.userAdmin = l, l }
+}
 
 // Tokens issues enrollment tokens.
 type Tokens interface {
@@ -170,15 +204,19 @@ const maxSession = 12 * time.Hour
 
 // Console is the web console handler, mounted at /console/.
 type Console struct {
-	accounts   Accounts
+	signIn     SignIns
+	sessions   Sessions
+	users      UserList
 	records    Records
 	audit      Auditor
 	commands   Commands
 	incidents  Incidents
 	compliance Compliance
 	tokens     Tokens
-	lifecycle  Lifecycle
-	reviews    Reviews
+	// credentials and userAdmin are nil without WithLifecycle.
+	credentials Credentials
+	userAdmin   UserAdmin
+	reviews     Reviews
 
 	now     func() time.Time
 	lockout auth.LockoutPolicy
@@ -226,7 +264,7 @@ func WithLogger(l *slog.Logger) Option { return func(c *Console) { c.log = l } }
 // New builds the console.
 func New(accounts Accounts, records Records, auditor Auditor, cmds Commands, incs Incidents, comp Compliance, tokens Tokens, opts ...Option) *Console {
 	lock, _ := auth.Lockout("")
-	c := &Console{accounts: accounts, records: records, audit: auditor, commands: cmds, incidents: incs, compliance: comp, tokens: tokens,
+	c := &Console{signIn: accounts, sessions: accounts, users: accounts, records: records, audit: auditor, commands: cmds, incidents: incs, compliance: comp, tokens: tokens,
 		now: time.Now, lockout: lock, banner: DefaultBanner, log: slog.New(slog.DiscardHandler), mux: http.NewServeMux()}
 	for _, o := range opts {
 		o(c)
@@ -248,12 +286,16 @@ func New(accounts Accounts, records Records, auditor Auditor, cmds Commands, inc
 	c.partial("POST /console/mfa", c.mfa)
 	c.partial("GET /console/mfa/enroll", c.enrollPage)
 	c.partial("GET /console/mfa/qr.png", c.enrollQR)
-	c.partial("POST /console/mfa/enroll", c.enrollConfirm)
+	if c.credentials != nil {
+		c.partial("POST /console/mfa/enroll", c.enrollConfirm)
+	}
 	c.partial("POST /console/logout", c.logout)
 
 	c.page("GET /console/{$}", c.overview, anyone...)
 	c.page("GET /console/password", c.passwordPage, anyone...)
-	c.page("POST /console/password", c.changePassword, anyone...)
+	if c.credentials != nil {
+		c.page("POST /console/password", c.changePassword, anyone...)
+	}
 	c.page("GET /console/devices", c.devicesPage, staff...)
 	c.page("GET /console/devices/{id}", c.devicePage, staff...)
 	c.page("POST /console/devices/{id}/lock", c.lockDevice, it, laso)
@@ -277,14 +319,14 @@ func New(accounts Accounts, records Records, auditor Auditor, cmds Commands, inc
 	c.page("GET /console/reviews", c.reviewsPage, auth.RoleAuditor, laso)
 	c.page("POST /console/reviews/{id}", c.recordReview, laso)
 	c.page("GET /console/users", c.usersPage, it)
-	c.page("POST /console/users/{id}/unlock", c.unlockUser, it)
-	if c.lifecycle != nil {
+	if c.userAdmin != nil {
+		c.page("POST /console/users/{id}/unlock", c.unlockUser, it)
 		c.page("POST /console/users/{id}/disable", c.disableUser, it)
 		c.page("POST /console/users/{id}/enable", c.enableUser, it)
 		c.page("POST /console/users/{id}/role", c.setUserRole, it)
+		c.page("POST /console/apikeys", c.createAPIKey, it)
+		c.page("POST /console/apikeys/{id}/disable", c.disableAPIKey, it)
 	}
-	c.page("POST /console/apikeys", c.createAPIKey, it)
-	c.page("POST /console/apikeys/{id}/disable", c.disableAPIKey, it)
 	c.page("GET /console/tokens", c.tokensPage, it)
 	c.page("POST /console/tokens", c.createToken, it)
 	return c

@@ -10,8 +10,10 @@ import (
 	"sync"
 
 	"github.com/cordon-mdm/cordon/internal/httpjson"
+	"github.com/cordon-mdm/cordon/server/accounts"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/auth"
+	"github.com/cordon-mdm/cordon/server/status"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -85,7 +87,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	// Held before the user is read, so what is read is current for the
 	// whole attempt.
 	defer c.signIns.Lock(email)()
-	u, err := c.accounts.GetUserByEmail(ctx, email)
+	u, err := c.signIn.GetUserByEmail(ctx, email)
 	if errors.Is(err, store.ErrNotFound) {
 		auth.CheckPassword(dummyHash(), password)
 		c.record(ctx, "anonymous", src, ActionLogin, "user:"+email, audit.Failure,
@@ -133,7 +135,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	token := newToken()
 	now := c.now()
 	s := &store.Session{ID: sessionID(token), UserID: u.ID, Stage: stage, CSRF: newToken(), Source: src, CreatedAt: now, LastSeen: now}
-	if err := c.accounts.CreateSession(ctx, s); err != nil {
+	if err := c.sessions.CreateSession(ctx, s); err != nil {
 		c.fail(w, r, err)
 		return
 	}
@@ -158,8 +160,8 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 func (c *Console) stillLocked(ctx context.Context, u *store.User, src string) bool {
 	locked, expired := c.lockout.Locked(u, c.now())
 	if expired {
-		if _, err := c.accounts.ClearLoginFailures(ctx, u.ID); err == nil {
-			c.record(ctx, "server", src, ActionUserUnlocked, "user:"+u.Email, audit.Success,
+		if _, err := c.signIn.ClearLoginFailures(ctx, u.ID); err == nil {
+			c.record(ctx, "server", src, accounts.ActionUserUnlocked, "user:"+u.Email, audit.Success,
 				map[string]string{"reason": "lock expired (" + c.lockout.Rule + " rule, " + c.lockout.Duration.String() + ")"})
 		}
 	}
@@ -170,7 +172,7 @@ func (c *Console) stillLocked(ctx context.Context, u *store.User, src string) bo
 // this failure locked the account.
 func (c *Console) failed(ctx context.Context, u *store.User, src, step, reason string) bool {
 	now := c.now()
-	after, lockedNow, err := c.accounts.LoginFailed(ctx, u.ID, now, c.lockout.WindowStart(now), c.lockout.Threshold)
+	after, lockedNow, err := c.signIn.LoginFailed(ctx, u.ID, now, c.lockout.WindowStart(now), c.lockout.Threshold)
 	n := 0
 	if err == nil {
 		n = after.FailedLogins
@@ -191,7 +193,7 @@ func (c *Console) failed(ctx context.Context, u *store.User, src, step, reason s
 func (c *Console) holdSignIn(w http.ResponseWriter, r *http.Request, v *visit, step string) (func(), bool) {
 	ctx := r.Context()
 	unlock := c.signIns.Lock(v.user.Email)
-	u, err := c.accounts.GetUser(ctx, v.user.ID)
+	u, err := c.signIn.GetUser(ctx, v.user.ID)
 	if err != nil {
 		unlock()
 		c.fail(w, r, err)
@@ -200,7 +202,7 @@ func (c *Console) holdSignIn(w http.ResponseWriter, r *http.Request, v *visit, s
 	v.user = u
 	if u.DisabledAt != nil {
 		unlock()
-		c.accounts.DeleteSession(ctx, v.session.ID)
+		c.sessions.DeleteSession(ctx, v.session.ID)
 		clearCookie(w, sessionCookie)
 		c.record(ctx, v.actor(), v.source, ActionLogin, v.actor(), audit.Denied,
 			map[string]string{"step": step, "reason": "account disabled"})
@@ -209,7 +211,7 @@ func (c *Console) holdSignIn(w http.ResponseWriter, r *http.Request, v *visit, s
 	}
 	if c.stillLocked(ctx, u, v.source) {
 		unlock()
-		c.accounts.DeleteSession(ctx, v.session.ID)
+		c.sessions.DeleteSession(ctx, v.session.ID)
 		clearCookie(w, sessionCookie)
 		c.record(ctx, v.actor(), v.source, ActionLogin, v.actor(), audit.Denied,
 			map[string]string{"step": step, "reason": "account locked"})
@@ -226,14 +228,14 @@ func (c *Console) failedInSession(w http.ResponseWriter, r *http.Request, v *vis
 	if !c.failed(r.Context(), v.user, v.source, step, reason) {
 		return false
 	}
-	c.accounts.DeleteSession(r.Context(), v.session.ID)
+	c.sessions.DeleteSession(r.Context(), v.session.ID)
 	clearCookie(w, sessionCookie)
 	c.toBanner(w, r, "locked")
 	return true
 }
 
 func (c *Console) signedIn(ctx context.Context, u *store.User, src, method string) {
-	c.accounts.ClearLoginFailures(ctx, u.ID)
+	c.signIn.ClearLoginFailures(ctx, u.ID)
 	c.record(ctx, "user:"+u.Email, src, ActionLogin, "user:"+u.Email, audit.Success,
 		map[string]string{"step": "complete", "method": method, "role": u.Role})
 }
@@ -246,11 +248,11 @@ func (c *Console) secondFactor(ctx context.Context, u *store.User, code string) 
 		return "", false
 	}
 	if step, ok := auth.CheckTOTP(u.TOTPSecret, u.TOTPAlgorithm, code, c.now()); ok {
-		fresh, err := c.accounts.UseTOTPStep(ctx, u.ID, step)
+		fresh, err := c.signIn.UseTOTPStep(ctx, u.ID, step)
 		return "totp", err == nil && fresh
 	}
 	if left, ok := auth.UseRecoveryCode(u.RecoveryCodes, code); ok {
-		swapped, err := c.accounts.ReplaceRecoveryCodes(ctx, u.ID, u.RecoveryCodes, left)
+		swapped, err := c.signIn.ReplaceRecoveryCodes(ctx, u.ID, u.RecoveryCodes, left)
 		return "recovery_code", err == nil && swapped
 	}
 	return "", false
@@ -297,7 +299,7 @@ func (c *Console) activate(ctx context.Context, v *visit) error {
 	v.session.Stage = stageActive
 	v.session.CSRF = newToken()
 	v.session.PendingTOTP = ""
-	return c.accounts.SaveSession(ctx, v.session)
+	return c.sessions.SaveSession(ctx, v.session)
 }
 
 type enrollView struct {
@@ -316,7 +318,7 @@ func (c *Console) pendingSecret(ctx context.Context, v *visit) (string, error) {
 		return "", err
 	}
 	v.session.PendingTOTP = s
-	return s, c.accounts.SaveSession(ctx, v.session)
+	return s, c.sessions.SaveSession(ctx, v.session)
 }
 
 func (c *Console) enrollPage(w http.ResponseWriter, r *http.Request, v *visit) {
@@ -380,24 +382,22 @@ func (c *Console) enrollConfirm(w http.ResponseWriter, r *http.Request, v *visit
 		c.enrollForm(w, r, v, http.StatusUnauthorized, "That code does not match. Check the time on your phone and try the next code.")
 		return
 	}
-	codes, stored := auth.NewRecoveryCodes()
-	if err := c.accounts.SetTOTP(ctx, v.user.ID, secret, alg, step, stored); err != nil {
-		c.fail(w, r, err)
+	codes, err := c.credentials.EnrollSecondFactor(ctx, v.user.ID, secret, alg, step, v.actor(), v.source)
+	if err != nil {
+		c.refused(w, r, v, err)
 		return
 	}
 	if err := c.activate(ctx, v); err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	c.record(ctx, v.actor(), v.source, ActionMFAEnrolled, v.actor(), audit.Success,
-		map[string]string{"algorithm": alg, "recovery_codes": strconv.Itoa(len(codes))})
 	c.signedIn(ctx, v.user, v.source, "totp")
 	// The codes are shown this once and never again.
 	c.render(w, r, http.StatusOK, "recovery", v, view{Title: "Your recovery codes", D: enrollView{Codes: codes}})
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, v *visit) {
-	c.accounts.DeleteSession(r.Context(), v.session.ID)
+	c.sessions.DeleteSession(r.Context(), v.session.ID)
 	clearCookie(w, sessionCookie)
 	clearCookie(w, ackCookie)
 	c.record(r.Context(), v.actor(), v.source, ActionLogout, v.actor(), audit.Success, nil)
@@ -412,7 +412,6 @@ func (c *Console) passwordPage(w http.ResponseWriter, r *http.Request, v *visit)
 // not enough to take over the account) and applies the CJIS rules to the
 // new one. A wrong current password counts towards the lockout.
 func (c *Console) changePassword(w http.ResponseWriter, r *http.Request, v *visit) {
-	ctx := r.Context()
 	again := func(status int, msg string) {
 		c.render(w, r, status, "password", v, view{Title: "Change your password", Error: msg})
 	}
@@ -433,19 +432,14 @@ func (c *Console) changePassword(w http.ResponseWriter, r *http.Request, v *visi
 		again(http.StatusBadRequest, "The new password and its repetition differ.")
 		return
 	}
-	hash, history, err := auth.DefaultPasswordPolicy.NextPassword(v.user, pw)
-	if errors.Is(err, auth.ErrPassword) {
-		c.record(ctx, v.actor(), v.source, audit.PasswordChanged, v.actor(), audit.Failure, map[string]string{"reason": err.Error()})
-		again(http.StatusBadRequest, err.Error())
+	if err := c.credentials.SetPassword(r.Context(), v.user.ID, pw, v.actor(), v.source); err != nil {
+		if errors.Is(err, accounts.ErrInvalid) {
+			// The policy's words, on the form, to try again.
+			again(status.Of(err), err.Error())
+			return
+		}
+		c.refused(w, r, v, err)
 		return
 	}
-	if err == nil {
-		err = c.accounts.SetPassword(ctx, v.user.ID, hash, history, c.now().UTC())
-	}
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	c.record(ctx, v.actor(), v.source, audit.PasswordChanged, v.actor(), audit.Success, nil)
 	done(w, r, "/console/password", "password")
 }

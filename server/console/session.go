@@ -34,16 +34,13 @@ const (
 
 // Actions this package records.
 const (
-	ActionLogin        = "console.login"
-	ActionLogout       = "console.logout"
-	ActionSessionLock  = "console.session_locked"
-	ActionDenied       = "console.denied"
-	ActionStepUp       = "console.step_up"
-	ActionBannerAck    = "console.banner_acknowledged"
-	ActionUserLocked   = "user.locked"
-	ActionUserUnlocked = "user.unlocked"
-	ActionMFAEnrolled  = "user.mfa_enrolled"
-	ActionAPIKeyOff    = "api_key.disabled"
+	ActionLogin       = "console.login"
+	ActionLogout      = "console.logout"
+	ActionSessionLock = "console.session_locked"
+	ActionDenied      = "console.denied"
+	ActionStepUp      = "console.step_up"
+	ActionBannerAck   = "console.banner_acknowledged"
+	ActionUserLocked  = "user.locked"
 )
 
 // visit is the signed-in caller of a console handler.
@@ -160,7 +157,7 @@ func (c *Console) visit(w http.ResponseWriter, r *http.Request) (*visit, bool) {
 		c.toBanner(w, r, "")
 		return nil, false
 	}
-	s, err := c.accounts.GetSession(ctx, sessionID(ck.Value))
+	s, err := c.sessions.GetSession(ctx, sessionID(ck.Value))
 	if errors.Is(err, store.ErrNotFound) {
 		clearCookie(w, sessionCookie)
 		c.toBanner(w, r, "ended")
@@ -170,9 +167,9 @@ func (c *Console) visit(w http.ResponseWriter, r *http.Request) (*visit, bool) {
 		c.fail(w, r, err)
 		return nil, false
 	}
-	u, err := c.accounts.GetUser(ctx, s.UserID)
+	u, err := c.sessions.GetUser(ctx, s.UserID)
 	if err != nil {
-		c.accounts.DeleteSession(ctx, s.ID)
+		c.sessions.DeleteSession(ctx, s.ID)
 		clearCookie(w, sessionCookie)
 		c.toBanner(w, r, "")
 		return nil, false
@@ -180,7 +177,7 @@ func (c *Console) visit(w http.ResponseWriter, r *http.Request) (*visit, bool) {
 	if u.DisabledAt != nil {
 		// Disabling ends the sessions in the same transaction; this is the
 		// second line, for a session that raced the disable.
-		c.accounts.DeleteSession(ctx, s.ID)
+		c.sessions.DeleteSession(ctx, s.ID)
 		clearCookie(w, sessionCookie)
 		c.refuseSession(r, u.Email, src)
 		c.toBanner(w, r, "ended")
@@ -199,7 +196,7 @@ func (c *Console) visit(w http.ResponseWriter, r *http.Request) (*visit, bool) {
 		return nil, false
 	}
 	s.LastSeen = now
-	if err := c.accounts.SaveSession(ctx, s); err != nil {
+	if err := c.sessions.SaveSession(ctx, s); err != nil {
 		c.fail(w, r, err)
 		return nil, false
 	}
@@ -217,7 +214,7 @@ func (c *Console) endSession(ctx context.Context, s *store.Session, email, src s
 	if now.Sub(s.LastSeen) < IdleLimit {
 		reason = "session older than " + maxSession.String()
 	}
-	if gone, err := c.accounts.DeleteSession(ctx, s.ID); err == nil && gone {
+	if gone, err := c.sessions.DeleteSession(ctx, s.ID); err == nil && gone {
 		c.record(ctx, "user:"+email, src, ActionSessionLock, "user:"+email, audit.Success,
 			map[string]string{"reason": reason, "signed_in_from": s.Source})
 	}
@@ -227,13 +224,13 @@ func (c *Console) endSession(ctx context.Context, s *store.Session, email, src s
 // sweep calls it), so the trail shows every session's end.
 func (c *Console) ExpireSessions(ctx context.Context) error {
 	now := c.now()
-	ss, err := c.accounts.SessionsIdleSince(ctx, now.Add(-IdleLimit), now.Add(-maxSession))
+	ss, err := c.sessions.SessionsIdleSince(ctx, now.Add(-IdleLimit), now.Add(-maxSession))
 	if err != nil {
 		return err
 	}
 	for i := range ss {
 		email := "unknown"
-		if u, err := c.accounts.GetUser(ctx, ss[i].UserID); err == nil {
+		if u, err := c.sessions.GetUser(ctx, ss[i].UserID); err == nil {
 			email = u.Email
 		}
 		c.endSession(ctx, &ss[i], email, "server", now)
@@ -262,19 +259,6 @@ func (c *Console) refuse(w http.ResponseWriter, r *http.Request, v *visit, actor
 	c.record(r.Context(), actor, httpjson.RemoteHost(r), ActionDenied, r.Method+" "+r.URL.Path, audit.Denied,
 		map[string]string{"reason": reason})
 	c.render(w, r, status, "error", v, view{Title: "Refused", Error: reason})
-}
-
-// audited makes change and appends its entry (details as change leaves
-// them) in one transaction: both commit, or neither does and the page
-// says why (AU-5).
-func (c *Console) audited(ctx context.Context, v *visit, action, target string, details map[string]string, change func(tx *store.Store) error) error {
-	return c.accounts.InTx(ctx, func(tx *store.Store) error {
-		if err := change(tx); err != nil {
-			return err
-		}
-		return c.audit.RecordTx(ctx, tx, audit.Entry{Actor: v.actor(), Source: v.source, Action: action, Target: target,
-			Outcome: audit.Success, Details: details})
-	})
 }
 
 func (c *Console) record(ctx context.Context, actor, source, action, target, outcome string, details map[string]string) {

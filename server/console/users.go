@@ -10,8 +10,9 @@ import (
 	"time"
 
 	"github.com/cordon-mdm/cordon/enroll"
-	"github.com/cordon-mdm/cordon/server/audit"
+	"github.com/cordon-mdm/cordon/server/accounts"
 	"github.com/cordon-mdm/cordon/server/auth"
+	"github.com/cordon-mdm/cordon/server/status"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -34,7 +35,7 @@ func (c *Console) usersPage(w http.ResponseWriter, r *http.Request, v *visit) {
 
 func (c *Console) showUsers(w http.ResponseWriter, r *http.Request, v *visit, status int, newKey, msg string) {
 	ctx := r.Context()
-	us, err := c.accounts.ListUsers(ctx)
+	us, err := c.users.ListUsers(ctx)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -44,7 +45,7 @@ func (c *Console) showUsers(w http.ResponseWriter, r *http.Request, v *visit, st
 		locked, _ := c.lockout.Locked(&u, c.now())
 		uv.Users = append(uv.Users, userRow{User: u, Locked: locked, Recovery: auth.RecoveryCodesLeft(u.RecoveryCodes)})
 	}
-	if uv.Keys, err = c.accounts.ListAPIKeys(ctx); err != nil {
+	if uv.Keys, err = c.users.ListAPIKeys(ctx); err != nil {
 		c.fail(w, r, err)
 		return
 	}
@@ -52,18 +53,7 @@ func (c *Console) showUsers(w http.ResponseWriter, r *http.Request, v *visit, st
 }
 
 func (c *Console) unlockUser(w http.ResponseWriter, r *http.Request, v *visit) {
-	ctx := r.Context()
-	u, err := c.accounts.GetUser(ctx, r.PathValue("id"))
-	if err != nil {
-		c.refused(w, r, v, err)
-		return
-	}
-	details := map[string]string{}
-	if err := c.audited(ctx, v, ActionUserUnlocked, "user:"+u.Email, details, func(tx *store.Store) error {
-		was, err := tx.ClearLoginFailures(ctx, u.ID)
-		details["was_locked"] = strconv.FormatBool(was)
-		return err
-	}); err != nil {
+	if _, err := c.userAdmin.Unlock(r.Context(), r.PathValue("id"), v.actor(), v.source); err != nil {
 		c.refused(w, r, v, err)
 		return
 	}
@@ -71,7 +61,7 @@ func (c *Console) unlockUser(w http.ResponseWriter, r *http.Request, v *visit) {
 }
 
 func (c *Console) disableUser(w http.ResponseWriter, r *http.Request, v *visit) {
-	if _, err := c.lifecycle.Disable(r.Context(), r.PathValue("id"), v.actor(), v.source); err != nil {
+	if _, err := c.userAdmin.Disable(r.Context(), r.PathValue("id"), v.actor(), v.source); err != nil {
 		c.refused(w, r, v, err)
 		return
 	}
@@ -85,7 +75,7 @@ func (c *Console) disableUser(w http.ResponseWriter, r *http.Request, v *visit) 
 }
 
 func (c *Console) enableUser(w http.ResponseWriter, r *http.Request, v *visit) {
-	if _, err := c.lifecycle.Enable(r.Context(), r.PathValue("id"), v.actor(), v.source); err != nil {
+	if _, err := c.userAdmin.Enable(r.Context(), r.PathValue("id"), v.actor(), v.source); err != nil {
 		c.refused(w, r, v, err)
 		return
 	}
@@ -93,7 +83,7 @@ func (c *Console) enableUser(w http.ResponseWriter, r *http.Request, v *visit) {
 }
 
 func (c *Console) setUserRole(w http.ResponseWriter, r *http.Request, v *visit) {
-	if _, err := c.lifecycle.SetRole(r.Context(), r.PathValue("id"), r.PostFormValue("role"), v.actor(), v.source); err != nil {
+	if _, err := c.userAdmin.SetRole(r.Context(), r.PathValue("id"), r.PostFormValue("role"), v.actor(), v.source); err != nil {
 		c.refused(w, r, v, err)
 		return
 	}
@@ -106,16 +96,13 @@ func (c *Console) setUserRole(w http.ResponseWriter, r *http.Request, v *visit) 
 }
 
 func (c *Console) createAPIKey(w http.ResponseWriter, r *http.Request, v *visit) {
-	ctx := r.Context()
 	name, role := strings.TrimSpace(r.PostFormValue("name")), r.PostFormValue("role")
-	text, k, err := auth.NewAPIKey(name, role, v.actor())
-	if err != nil {
-		c.showUsers(w, r, v, http.StatusBadRequest, "", err.Error())
+	text, _, err := c.userAdmin.CreateAPIKey(r.Context(), name, role, v.actor(), v.source)
+	if errors.Is(err, accounts.ErrInvalid) {
+		c.showUsers(w, r, v, status.Of(err), "", err.Error())
 		return
 	}
-	k.CreatedAt = c.now().UTC()
-	if err := c.audited(ctx, v, audit.APIKeyCreated, "apikey:"+name, map[string]string{"role": role, "key_id": k.ID},
-		func(tx *store.Store) error { return tx.CreateAPIKey(ctx, k) }); err != nil {
+	if err != nil {
 		c.refused(w, r, v, err)
 		return
 	}
@@ -124,9 +111,7 @@ func (c *Console) createAPIKey(w http.ResponseWriter, r *http.Request, v *visit)
 }
 
 func (c *Console) disableAPIKey(w http.ResponseWriter, r *http.Request, v *visit) {
-	id := r.PathValue("id")
-	if err := c.audited(r.Context(), v, ActionAPIKeyOff, "apikey-id:"+id, nil,
-		func(tx *store.Store) error { return tx.DisableAPIKey(r.Context(), id) }); err != nil {
+	if err := c.userAdmin.DisableAPIKey(r.Context(), r.PathValue("id"), v.actor(), v.source); err != nil {
 		c.refused(w, r, v, err)
 		return
 	}
@@ -163,12 +148,12 @@ func (c *Console) createToken(w http.ResponseWriter, r *http.Request, v *visit) 
 		req.Uses = n
 	}
 	text, exp, err := c.tokens.CreateToken(r.Context(), req, v.actor(), v.source)
+	if errors.Is(err, enroll.ErrInvalid) {
+		c.render(w, r, status.Of(err), "tokens", v, view{Title: "Enrollment tokens", Error: err.Error()})
+		return
+	}
 	if err != nil {
-		if errors.Is(err, enroll.ErrInvalid) {
-			c.render(w, r, http.StatusBadRequest, "tokens", v, view{Title: "Enrollment tokens", Error: err.Error()})
-			return
-		}
-		c.fail(w, r, err)
+		c.refused(w, r, v, err)
 		return
 	}
 	c.render(w, r, http.StatusCreated, "tokens", v, view{Title: "Enrollment tokens", D: tokensView{Token: text, Expires: exp}})

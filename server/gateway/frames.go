@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/cordon-mdm/cordon/internal/timefmt"
-	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/pki/identity"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/audit"
@@ -225,11 +224,11 @@ func (c *conn) renew(ctx context.Context, env protocol.Envelope) {
 			Target: "device:" + c.deviceID, Outcome: audit.Failure, Details: map[string]string{"reason": err.Error()}})
 		c.sendError(env.ID, protocol.CodeRefused, err.Error())
 	}
-	csr, err := pki.ParseCSR(req.CSR)
+	csr, err := identity.ParseCSR(req.CSR)
 	if err == nil {
 		// A renewal names at most the device itself (the agent puts its id
 		// in the CN); any other identity is refused, not rewritten.
-		err = pki.CheckNoClaims(csr, c.deviceID)
+		err = identity.CheckNoClaims(csr, c.deviceID)
 	}
 	if err != nil {
 		fail(err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cordon-mdm/cordon/enroll"
 	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/incidents"
@@ -56,7 +57,7 @@ var sections = []struct {
 		return e.Action == incidents.ActionReported || e.Action == incidents.ActionDetected || e.Action == incidents.ActionEscalated
 	}},
 	{"refused_devices", "Refused device connections", func(e *store.AuditEntry, _ map[string]string) bool {
-		return e.Action == audit.DeviceRefused || e.Action == audit.EnrollRefused
+		return e.Action == audit.DeviceRefused || e.Action == enroll.ActionRefused
 	}},
 	{"compliance", "Compliance changes and quarantines", func(e *store.AuditEntry, _ map[string]string) bool {
 		return e.Action == actionCompliance || e.Action == actionQuarantined || e.Action == actionQuarantineUp
