@@ -31,6 +31,7 @@ type config struct {
 	hostnames                              []string
 	guessLimit                             int
 	guessWindow                            time.Duration
+	guessClock                             func() time.Time
 	log                                    *slog.Logger
 	deviceLifetime                         time.Duration
 	pingInterval                           time.Duration
@@ -257,6 +258,13 @@ func WithAgentListen(a string) Option { return func(c *config) error { c.agentLi
 
 // WithDatabase sets the database URL ("" is SQLite in the data dir).
 func WithDatabase(u string) Option { return func(c *config) error { c.database = u; return nil } }
+
+// WithGuessClock replaces the clock the guess limit's windows are timed
+// by (tests: a window that cannot end while the test is still guessing,
+// however slow the machine).
+func WithGuessClock(now func() time.Time) Option {
+	return func(c *config) error { c.guessClock = now; return nil }
+}
 
 // WithHostnames adds names (DNS or IP) agents use to reach the server;
 // the first one is used in the gateway URL given to enrolling agents.

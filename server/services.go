@@ -115,6 +115,9 @@ func refreshCompliance(c *compliance.Service, log *slog.Logger) func(deviceID st
 // and the console listener's mux over them.
 func (s *Server) handler() http.Handler {
 	lopts := []ratelimit.Option{ratelimit.WithLimit(s.cfg.guessLimit), ratelimit.WithWindow(s.cfg.guessWindow)}
+	if s.cfg.guessClock != nil {
+		lopts = append(lopts, ratelimit.WithClock(s.cfg.guessClock))
+	}
 	s.enrollGuesses, s.keyGuesses = ratelimit.New(lopts...), ratelimit.New(lopts...)
 	// Only the names IT gave (--hostname): an agent on the server's own
 	// machine legitimately shares its OS hostname.
