@@ -170,7 +170,7 @@ func TestKill9LosesNoAcknowledgedReport(t *testing.T) {
 		}
 		defer func() { cancel(); wg.Wait() }()
 
-		testenv.Eventually(t, 15*time.Second, "reports acknowledged", func() bool {
+		testenv.Eventually(t, 60*time.Second, "reports acknowledged", func() bool {
 			acked, _ := l.snapshot()
 			return len(acked) >= 15
 		})
@@ -193,7 +193,7 @@ func TestKill9LosesNoAcknowledgedReport(t *testing.T) {
 		t.Logf("at kill: %d acknowledged, %d sent but unacknowledged", len(ackedAtKill), len(unackedAtKill))
 
 		p.start()
-		testenv.Eventually(t, 30*time.Second, "spools drained after reconnect", func() bool {
+		testenv.Eventually(t, 2*time.Minute, "spools drained after reconnect", func() bool {
 			for _, a := range agents {
 				if a.Spooled() > 0 {
 					return false
