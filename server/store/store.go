@@ -43,7 +43,9 @@ type Option func(*Store)
 func WithHistoryLimit(n int) Option { return func(s *Store) { s.historyLimit = n } }
 
 // Open connects to dsn: "" or a file path means SQLite in dataDir,
-// "postgres://..." means PostgreSQL. It migrates the schema.
+// "postgres://..." means PostgreSQL. It migrates the schema (migrate.go)
+// and refuses, with a *SchemaTooNewError, a database a newer
+// cordon-server has migrated.
 func Open(ctx context.Context, dataDir, dsn string, opts ...Option) (*Store, error) {
 	s := &Store{historyLimit: 500}
 	for _, o := range opts {
@@ -103,13 +105,12 @@ func Open(ctx context.Context, dataDir, dsn string, opts ...Option) (*Store, err
 		sqlDB.SetMaxIdleConns(10)
 	}
 	s.db = db.WithContext(ctx)
-	if err := s.db.AutoMigrate(&Device{}, &Certificate{}, &EnrollmentToken{}, &PostureReport{},
-		&LockEvent{}, &APIKey{}, &User{}, &AuditEntry{}, &AuditHead{}, &AuditCheckpoint{}, &Command{}, &Incident{}, &IncidentEvent{}, &Notification{},
-		&Finding{}, &ProfileDoc{}, &Group{}, &BluetoothAllow{}, &BluetoothRequest{}, &Session{},
-		&AuditReview{}, &IncidentForm{}); err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
+	if err := migrate(ctx, sqlDB, s.dialect); err != nil {
+		sqlDB.Close()
+		return nil, err
 	}
 	if err := s.db.Where("id = ?", 1).FirstOrCreate(&AuditHead{ID: 1}).Error; err != nil {
+		sqlDB.Close()
 		return nil, fmt.Errorf("init audit head: %w", err)
 	}
 	return s, nil
