@@ -4,11 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
 	"strings"
 
+	sqlitedrv "github.com/glebarez/go-sqlite"
 	"github.com/glebarez/sqlite"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/database"
@@ -50,6 +52,13 @@ type SchemaTooNewError struct {
 func (e *SchemaTooNewError) Error() string {
 	return fmt.Sprintf("database schema is at version %d but this cordon-server knows only up to %d: "+
 		"run a newer cordon-server (downgrades are not supported)", e.Database, e.Known)
+}
+
+// sqliteBusy reports SQLite's SQLITE_BUSY (5), with or without an
+// extended code.
+func sqliteBusy(err error) bool {
+	var e *sqlitedrv.Error
+	return errors.As(err, &e) && e.Code()&0xff == 5
 }
 
 func gooseDialect(dialect string) database.Dialect {

@@ -33,12 +33,13 @@ func eachDatabase(t *testing.T, fn func(t *testing.T, b backend)) {
 }
 
 // raw opens b's database without migrating it, as the database/sql
-// drivers the store links register themselves.
+// drivers the store links register themselves. A SQLite file is in WAL
+// mode, as every earlier cordon-server left it.
 func (b backend) raw(t *testing.T) *sql.DB {
 	t.Helper()
 	driver, dsn := "pgx", b.dsn
 	if b.dialect == "sqlite" {
-		driver, dsn = "sqlite", "file:"+filepath.Join(b.dir, "cordon.db")+"?_pragma=busy_timeout(15000)"
+		driver, dsn = "sqlite", "file:"+filepath.Join(b.dir, "cordon.db")+"?_pragma=busy_timeout(15000)&_pragma=journal_mode(WAL)"
 	}
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
