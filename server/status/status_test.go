@@ -56,8 +56,10 @@ var table = map[string]struct {
 	err  error
 	want int
 }{
-	"server/store.ErrNotFound":          {store.ErrNotFound, http.StatusNotFound},
-	"server/store.ErrConflict":          {store.ErrConflict, http.StatusConflict},
+	"server/store.ErrNotFound": {store.ErrNotFound, http.StatusNotFound},
+	"server/store.ErrConflict": {store.ErrConflict, http.StatusConflict},
+	// Start-up only: the server refuses to run, no request ever sees it.
+	"server/store.SchemaTooNewError":    {&store.SchemaTooNewError{Database: 9, Known: 2}, http.StatusInternalServerError},
 	"server/store.ErrTokenUsed":         {store.ErrTokenUsed, http.StatusForbidden},
 	"server/store.ErrTokenExp":          {store.ErrTokenExp, http.StatusForbidden},
 	"server/store.ErrTokenBad":          {store.ErrTokenBad, http.StatusForbidden},

@@ -16,6 +16,7 @@ import (
 	"github.com/glebarez/sqlite"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 )
 
@@ -43,7 +44,9 @@ type Option func(*Store)
 func WithHistoryLimit(n int) Option { return func(s *Store) { s.historyLimit = n } }
 
 // Open connects to dsn: "" or a file path means SQLite in dataDir,
-// "postgres://..." means PostgreSQL. It migrates the schema.
+// "postgres://..." means PostgreSQL. It migrates the schema (migrate.go)
+// and refuses, with a *SchemaTooNewError, a database a newer
+// cordon-server has migrated.
 func Open(ctx context.Context, dataDir, dsn string, opts ...Option) (*Store, error) {
 	s := &Store{historyLimit: 500}
 	for _, o := range opts {
@@ -81,10 +84,23 @@ func Open(ctx context.Context, dataDir, dsn string, opts ...Option) (*Store, err
 	default:
 		return nil, fmt.Errorf("unsupported database URL %q: use postgres://... or leave empty for SQLite", redact(dsn))
 	}
-	db, err := gorm.Open(dial, &gorm.Config{
+	cfg := &gorm.Config{
 		Logger:  logger.Discard,
 		NowFunc: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
-	})
+	}
+	db, err := gorm.Open(dial, cfg)
+	// Processes opening a new SQLite file at once all switch it to WAL,
+	// which needs the file to one connection: SQLite answers the others
+	// SQLITE_BUSY at once, not through busy_timeout. The file stays in
+	// WAL once switched, so a moment later the open goes through.
+	for try := 0; err != nil && s.dialect == "sqlite" && sqliteBusy(err) && try < 50; try++ {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		db, err = gorm.Open(dial, cfg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -103,13 +119,15 @@ func Open(ctx context.Context, dataDir, dsn string, opts ...Option) (*Store, err
 		sqlDB.SetMaxIdleConns(10)
 	}
 	s.db = db.WithContext(ctx)
-	if err := s.db.AutoMigrate(&Device{}, &Certificate{}, &EnrollmentToken{}, &PostureReport{},
-		&LockEvent{}, &APIKey{}, &User{}, &AuditEntry{}, &AuditHead{}, &AuditCheckpoint{}, &Command{}, &Incident{}, &IncidentEvent{}, &Notification{},
-		&Finding{}, &ProfileDoc{}, &Group{}, &BluetoothAllow{}, &BluetoothRequest{}, &Session{},
-		&AuditReview{}, &IncidentForm{}); err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
+	if err := migrate(ctx, sqlDB, s.dialect); err != nil {
+		sqlDB.Close()
+		return nil, err
 	}
-	if err := s.db.Where("id = ?", 1).FirstOrCreate(&AuditHead{ID: 1}).Error; err != nil {
+	// The chain's head row, made by the first Open; ON CONFLICT DO
+	// NOTHING rather than FirstOrCreate, whose look-then-insert fails
+	// with a duplicate key when two processes open a new database at once.
+	if err := s.db.Clauses(clause.OnConflict{DoNothing: true}).Create(&AuditHead{ID: 1}).Error; err != nil {
+		sqlDB.Close()
 		return nil, fmt.Errorf("init audit head: %w", err)
 	}
 	return s, nil
