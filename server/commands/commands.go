@@ -324,22 +324,34 @@ func (s *Service) Result(ctx context.Context, deviceID, remote string, r protoco
 	if r.Status == protocol.ResultDone {
 		status = store.CommandDone
 	}
-	c, changed, err := s.store.Complete(ctx, deviceID, r.Ref, status, string(body), s.now().UTC().Truncate(time.Microsecond))
-	if err != nil || !changed {
-		return nil, err
-	}
 	outcome := audit.Success
 	if status != store.CommandDone {
 		outcome = audit.Failure
 	}
-	details := map[string]string{"command": c.ID, "kind": c.Kind, "status": status}
-	if r.Message != "" {
-		details["message"] = r.Message
+	// The result and its entry commit together (AU-5): an agent whose
+	// answer is not acknowledged sends it again, so nothing is lost by
+	// refusing it when the trail cannot take its entry.
+	var c *store.Command
+	changed := false
+	err := s.store.InTx(ctx, func(tx *store.Store) error {
+		var err error
+		c, changed, err = tx.Complete(ctx, deviceID, r.Ref, status, string(body), s.now().UTC().Truncate(time.Microsecond))
+		if err != nil || !changed {
+			return err
+		}
+		details := map[string]string{"command": c.ID, "kind": c.Kind, "status": status}
+		if r.Message != "" {
+			details["message"] = r.Message
+		}
+		for k, v := range r.Detail {
+			details["agent."+k] = v
+		}
+		return s.audit.RecordTx(ctx, tx, audit.Entry{Actor: "device:" + deviceID, Source: remote, Action: ActionCompleted,
+			Target: "device:" + deviceID, Outcome: outcome, Details: details})
+	})
+	if err != nil || !changed {
+		return nil, err
 	}
-	for k, v := range r.Detail {
-		details["agent."+k] = v
-	}
-	s.record(ctx, "device:"+deviceID, remote, ActionCompleted, "device:"+deviceID, outcome, details)
 	if c.Kind == protocol.CommandWipe && status == store.CommandDone {
 		return func() {
 			if err := s.revoke.Revoke(ctx, deviceID, "wiped by command "+c.ID, c.Issuer, "local"); err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/store"
 )
@@ -99,5 +100,47 @@ func TestUnansweredCommandsExpire(t *testing.T) {
 	}
 	if last := log.entries[len(log.entries)-1]; last.Action != ActionExpired {
 		t.Fatalf("last audit entry %+v", last)
+	}
+}
+
+// TestResultWithoutItsEntryIsNotStored (AU-5): a device's answer whose
+// command.completed entry cannot be written is refused, so the gateway
+// does not acknowledge it and the agent sends it again; the command stays
+// as it was until then, and the answer sent again is stored with its entry.
+func TestResultWithoutItsEntryIsNotStored(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.DB().Create(&store.Device{ID: "d1", Name: "car-12", Status: "active", EnrolledAt: time.Now().UTC()})
+	_, key, _ := ed25519.GenerateKey(nil)
+	log := audit.New(st, nil)
+	s := New(st, log, key, nobody{}, noRevoke{})
+	c, err := s.Issue(ctx, Request{DeviceID: "d1", Kind: protocol.CommandLock, Actor: "user:it@pd.example", Role: "it-admin", Source: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DB().Exec("CREATE TRIGGER audit_ro BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'read-only'); END").Error; err != nil {
+		t.Fatal(err)
+	}
+	res := protocol.CommandResult{Ref: c.ID, Status: protocol.ResultDone}
+	if _, err := s.Result(ctx, "d1", "10.0.0.7:5000", res); !errors.Is(err, audit.ErrUnavailable) {
+		t.Fatalf("result: %v, want audit.ErrUnavailable", err)
+	}
+	if got, err := st.GetCommand(ctx, c.ID); err != nil || got.Status == store.CommandDone {
+		t.Fatalf("command after a refused result: %+v %v, want it not done", got, err)
+	}
+	st.DB().Exec("DROP TRIGGER audit_ro")
+	if _, err := s.Result(ctx, "d1", "10.0.0.7:5000", res); err != nil {
+		t.Fatalf("the answer sent again: %v", err)
+	}
+	if got, err := st.GetCommand(ctx, c.ID); err != nil || got.Status != store.CommandDone {
+		t.Fatalf("command after the answer sent again: %+v %v, want done", got, err)
+	}
+	es, err := st.ListAudit(ctx, store.AuditQuery{Action: ActionCompleted})
+	if err != nil || len(es) != 1 {
+		t.Fatalf("command.completed entries: %d %v, want 1", len(es), err)
 	}
 }
