@@ -14,14 +14,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
-	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/cordon-mdm/cordon/internal/httpjson"
 	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/internal/secret"
 	"github.com/cordon-mdm/cordon/internal/timefmt"
@@ -84,7 +80,7 @@ type Auditor interface {
 	Record(ctx context.Context, e Event) error
 }
 
-// Service issues tokens and serves POST /enroll.
+// Service issues tokens and redeems them (POST /enroll, served by server/api).
 type Service struct {
 	store      Store
 	signer     Signer
@@ -94,25 +90,8 @@ type Service struct {
 	commandKey ed25519.PublicKey
 	maxTTL     time.Duration
 	now        func() time.Time
-	guesses    Limiter
 	reserved   []string
 }
-
-// Limiter slows down token guessing per source address (see
-// server/ratelimit): Allow is asked before a token is looked at, Fail
-// told of every token that did not redeem.
-type Limiter interface {
-	Allow(source string) (ok bool, retryAfter time.Duration)
-	Fail(source string)
-}
-
-type noLimit struct{}
-
-func (noLimit) Allow(string) (bool, time.Duration) { return true, 0 }
-func (noLimit) Fail(string)                        {}
-
-// WithGuessLimiter limits failed token redemptions per source address.
-func WithGuessLimiter(l Limiter) Option { return func(s *Service) { s.guesses = l } }
 
 // WithServerNames names the server's own hosts: a CSR that names one of
 // them claims the server's identity and is refused.
@@ -135,7 +114,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 // New returns a Service.
 func New(st Store, signer Signer, auditor Auditor, opts ...Option) *Service {
 	s := &Service{store: st, signer: signer, audit: auditor, log: slog.New(slog.DiscardHandler),
-		maxTTL: 30 * 24 * time.Hour, now: time.Now, guesses: noLimit{}}
+		maxTTL: 30 * 24 * time.Hour, now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
@@ -198,41 +177,16 @@ func (s *Service) CreateToken(ctx context.Context, req TokenRequest, actor, sour
 	return sec.Text, t.ExpiresAt, nil
 }
 
-// ServeHTTP handles POST /enroll.
-func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		httpjson.Error(w, http.StatusMethodNotAllowed, "use POST")
-		return
-	}
-	source := httpjson.RemoteHost(r)
-	// Asked before the body is read: a limited source learns nothing of
-	// its guess. Its refusals are audited once per window by the limiter's
-	// owner, not here one by one.
-	if ok, retry := s.guesses.Allow(source); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retry.Seconds()))))
-		httpjson.Error(w, http.StatusTooManyRequests, "too many failed enrollment attempts from this address; retry later")
-		return
-	}
-	resp, err := s.enroll(r.Context(), http.MaxBytesReader(w, r.Body, maxBody), source)
-	if err != nil {
-		status := http.StatusBadRequest
-		switch {
-		case errors.Is(err, ErrUnknownToken), errors.Is(err, ErrTokenExpired), errors.Is(err, ErrTokenUsed):
-			s.guesses.Fail(source)
-			status = http.StatusForbidden
-		case errors.Is(err, errInternal):
-			status = http.StatusInternalServerError
-		}
-		httpjson.Error(w, status, err.Error())
-		return
-	}
-	httpjson.Write(w, http.StatusCreated, resp)
+// Guess reports whether err is a token that did not redeem: what a
+// guess limiter counts against its source (see server/ratelimit).
+func Guess(err error) bool {
+	return errors.Is(err, ErrUnknownToken) || errors.Is(err, ErrTokenExpired) || errors.Is(err, ErrTokenUsed)
 }
 
 var errInternal = errors.New("internal error")
 
-// maxBody bounds an enrollment request (a CSR and a few facts).
-const maxBody = 64 << 10
+// MaxRequestBytes bounds an enrollment request (a CSR and a few facts).
+const MaxRequestBytes = 64 << 10
 
 // ErrIdentityClaimed is a CSR that names an identity. A device's identity
 // comes from the server alone; a CSR that claims one (another device's
@@ -240,7 +194,11 @@ const maxBody = 64 << 10
 // is refused, not quietly rewritten, so the trail shows it.
 var ErrIdentityClaimed = errors.New("identity claimed in the certificate request")
 
-func (s *Service) enroll(ctx context.Context, body io.Reader, source string) (*protocol.EnrollResponse, error) {
+// Enroll redeems the token of the request in body for a device
+// certificate, for a device at source. Every refusal is audited and is
+// one of this package's errors (or pki/identity's, for the CSR); the
+// edge (server/api, POST /enroll) maps them to statuses.
+func (s *Service) Enroll(ctx context.Context, body io.Reader, source string) (*protocol.EnrollResponse, error) {
 	tokenID := ""
 	refuse := func(err error) error {
 		target := "token:unknown"
@@ -257,7 +215,7 @@ func (s *Service) enroll(ctx context.Context, body io.Reader, source string) (*p
 	var req protocol.EnrollRequest
 	// One document, unknown fields refused, then req.Check: the path the
 	// API and the agent channel use.
-	if err := input.DecodeJSON(body, &req, maxBody); err != nil {
+	if err := input.DecodeJSON(body, &req, MaxRequestBytes); err != nil {
 		return nil, refuse(fmt.Errorf("malformed request: %w", err))
 	}
 	id, hash, err := secret.Parse(TokenPrefix, req.Token)

@@ -1,4 +1,4 @@
-package enroll
+package enroll_test
 
 import (
 	"context"
@@ -18,22 +18,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cordon-mdm/cordon/enroll"
 	"github.com/cordon-mdm/cordon/protocol"
+	"github.com/cordon-mdm/cordon/server/api"
 )
 
 // refusingStore knows no token: any request that reaches it is refused
 // as the real store would refuse an unknown token.
 type refusingStore struct{ redeemed int }
 
-func (s *refusingStore) CreateToken(context.Context, Token) error { return nil }
-func (s *refusingStore) Redeem(context.Context, string, []byte, func(Token) (*Enrollment, error)) error {
+func (s *refusingStore) CreateToken(context.Context, enroll.Token) error { return nil }
+func (s *refusingStore) Redeem(context.Context, string, []byte, func(enroll.Token) (*enroll.Enrollment, error)) error {
 	s.redeemed++
-	return ErrUnknownToken
+	return enroll.ErrUnknownToken
 }
 
-type events []Event
+type events []enroll.Event
 
-func (e *events) Record(_ context.Context, ev Event) error { *e = append(*e, ev); return nil }
+func (e *events) Record(_ context.Context, ev enroll.Event) error { *e = append(*e, ev); return nil }
 
 func csrPEM(t testing.TB) string {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -41,17 +43,19 @@ func csrPEM(t testing.TB) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
 }
 
-func post(s *Service, body string) *httptest.ResponseRecorder {
+// post sends body to POST /enroll as the server serves it: server/api's
+// route, whose statuses come from server/status.
+func post(s *enroll.Service, body string, opts ...api.Option) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(http.MethodPost, protocol.EnrollPath, strings.NewReader(body))
 	rec := httptest.NewRecorder()
-	s.ServeHTTP(rec, req)
+	api.New(nil, nil, nil, nil, nil, s, opts...).ServeHTTP(rec, req)
 	return rec
 }
 
 func TestRefusalsAreClearAndAudited(t *testing.T) {
 	st := &refusingStore{}
 	var ev events
-	s := New(st, nil, &ev)
+	s := enroll.New(st, nil, &ev)
 	good, _ := json.Marshal(protocol.EnrollRequest{Token: "cdt_aaaaaaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", CSR: csrPEM(t),
 		Facts: protocol.DeviceFacts{Platform: "linux/amd64"}})
 	cases := []struct {
@@ -79,7 +83,7 @@ func TestRefusalsAreClearAndAudited(t *testing.T) {
 		t.Fatalf("%d audit events for %d refusals", len(ev), len(cases))
 	}
 	for _, e := range ev {
-		if e.Action != ActionRefused || e.Outcome != "denied" || e.Details["reason"] == "" {
+		if e.Action != enroll.ActionRefused || e.Outcome != "denied" || e.Details["reason"] == "" {
 			t.Fatalf("audit event %+v", e)
 		}
 		for _, v := range e.Details {
@@ -95,16 +99,16 @@ func TestRefusalsAreClearAndAudited(t *testing.T) {
 
 func TestCreateTokenValidates(t *testing.T) {
 	var ev events
-	s := New(&refusingStore{}, nil, &ev)
+	s := enroll.New(&refusingStore{}, nil, &ev)
 	// A zero is refused with the range named, never turned into a default.
-	for _, req := range []TokenRequest{{TTL: time.Second, Uses: 1}, {TTL: 365 * 24 * time.Hour, Uses: 1}, {TTL: DefaultTTL, Uses: -1},
-		{}, {TTL: DefaultTTL}, {Uses: 1}, {TTL: DefaultTTL, Uses: 1, Owner: "a\x00b"}} {
+	for _, req := range []enroll.TokenRequest{{TTL: time.Second, Uses: 1}, {TTL: 365 * 24 * time.Hour, Uses: 1}, {TTL: enroll.DefaultTTL, Uses: -1},
+		{}, {TTL: enroll.DefaultTTL}, {Uses: 1}, {TTL: enroll.DefaultTTL, Uses: 1, Owner: "a\x00b"}} {
 		_, _, err := s.CreateToken(context.Background(), req, "t", "local")
-		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "between") && !strings.Contains(err.Error(), "owner") {
+		if !errors.Is(err, enroll.ErrInvalid) || !strings.Contains(err.Error(), "between") && !strings.Contains(err.Error(), "owner") {
 			t.Errorf("%+v: %v", req, err)
 		}
 	}
-	text, exp, err := s.CreateToken(context.Background(), TokenRequest{TTL: DefaultTTL, Uses: DefaultUses}, "t", "local")
+	text, exp, err := s.CreateToken(context.Background(), enroll.TokenRequest{TTL: enroll.DefaultTTL, Uses: enroll.DefaultUses}, "t", "local")
 	if err != nil || !strings.HasPrefix(text, "cdt_") || time.Until(exp) < 23*time.Hour {
 		t.Fatalf("default token: %q %v %v", text, exp, err)
 	}
@@ -142,11 +146,11 @@ func TestIdentityClaimsRefused(t *testing.T) {
 	for name, c := range cases {
 		st := &refusingStore{}
 		var ev events
-		s := New(st, nil, &ev, WithServerNames("cordon.agency.gov"))
+		s := enroll.New(st, nil, &ev, enroll.WithServerNames("cordon.agency.gov"))
 		body, _ := json.Marshal(protocol.EnrollRequest{Token: "cdt_aaaaaaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", CSR: csrWith(t, &c.tmpl),
 			Facts: protocol.DeviceFacts{Platform: "linux/amd64", Hostname: c.hostname}})
 		rec := post(s, string(body))
-		if rec.Code != 400 || len(ev) != 1 || ev[0].Action != ActionRefused || !strings.Contains(ev[0].Details["reason"], "identity claimed") {
+		if rec.Code != 400 || len(ev) != 1 || ev[0].Action != enroll.ActionRefused || !strings.Contains(ev[0].Details["reason"], "identity claimed") {
 			t.Errorf("%s: %d %s, audit %+v", name, rec.Code, rec.Body, ev)
 		}
 		if st.redeemed != 0 {
@@ -156,7 +160,7 @@ func TestIdentityClaimsRefused(t *testing.T) {
 	// What the agent sends, its hostname as the CN, still enrolls as far
 	// as the token.
 	st := &refusingStore{}
-	s := New(st, nil, &events{}, WithServerNames("cordon.agency.gov"))
+	s := enroll.New(st, nil, &events{}, enroll.WithServerNames("cordon.agency.gov"))
 	body, _ := json.Marshal(protocol.EnrollRequest{Token: "cdt_aaaaaaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
 		CSR:   csrWith(t, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "laptop-17.agency.local"}}),
 		Facts: protocol.DeviceFacts{Platform: "linux/amd64", Hostname: "laptop-17.agency.local"}})
@@ -175,11 +179,11 @@ func (l *fakeLimiter) Fail(string) { l.fails++ }
 func TestGuessesLimited(t *testing.T) {
 	st := &refusingStore{}
 	lim := &fakeLimiter{}
-	s := New(st, nil, &events{}, WithGuessLimiter(lim))
+	s := enroll.New(st, nil, &events{})
 	body, _ := json.Marshal(protocol.EnrollRequest{Token: "cdt_aaaaaaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", CSR: csrPEM(t),
 		Facts: protocol.DeviceFacts{Platform: "linux/amd64"}})
 	for i, want := range []int{403, 403, 429, 429} {
-		rec := post(s, string(body))
+		rec := post(s, string(body), api.WithEnrollLimiter(lim))
 		if rec.Code != want {
 			t.Fatalf("attempt %d: %d, want %d", i+1, rec.Code, want)
 		}
@@ -202,7 +206,7 @@ func FuzzEnroll(f *testing.F) {
 	f.Add(`null`)
 	f.Fuzz(func(t *testing.T, body string) {
 		var ev events
-		rec := post(New(&refusingStore{}, nil, &ev), body)
+		rec := post(enroll.New(&refusingStore{}, nil, &ev), body)
 		if rec.Code < 400 || rec.Code >= 500 {
 			t.Fatalf("status %d for %q", rec.Code, body)
 		}

@@ -123,7 +123,7 @@ func (s *Server) handler() http.Handler {
 	// machine legitimately shares its OS hostname.
 	enr := enroll.New(enrollStore{s.Store}, s.CA, enrollAuditor{s.Audit},
 		enroll.WithGatewayURL(s.GatewayURL()), enroll.WithCommandKey(s.cmdKey.Public().(ed25519.PublicKey)), enroll.WithLogger(s.log),
-		enroll.WithGuessLimiter(s.enrollGuesses), enroll.WithServerNames(s.cfg.hostnames...))
+		enroll.WithServerNames(s.cfg.hostnames...))
 
 	hub := s.hub
 	reg := prometheus.NewRegistry()
@@ -136,7 +136,7 @@ func (s *Server) handler() http.Handler {
 	handler := api.New(s.Store, s.Audit, enr, s.Devices, caInfo{s.CA}, enr,
 		api.WithLogger(s.log), api.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
 		api.WithCommands(s.Commands, s.Store), api.WithIncidents(s.Incidents, s.Store),
-		api.WithCompliance(s.Compliance, s.Store), api.WithKeyLimiter(s.keyGuesses), api.WithCheckpoints(s.AuditAnchor),
+		api.WithCompliance(s.Compliance, s.Store), api.WithKeyLimiter(s.keyGuesses), api.WithEnrollLimiter(s.enrollGuesses), api.WithCheckpoints(s.AuditAnchor),
 		api.WithAccounts(accounts.New(s.Store, s.Audit), s.Store), api.WithReviews(s.Review))
 	copts := []console.Option{console.WithLogger(s.log), console.WithLockout(s.cfg.lockout), console.WithBanner(s.cfg.banner),
 		console.WithLifecycle(accounts.New(s.Store, s.Audit)), console.WithReviews(s.Review)}

@@ -33,15 +33,16 @@ type Auditor interface {
 
 // API is the REST handler.
 type API struct {
-	store   Store
-	audit   Auditor
-	tokens  Tokens
-	devices Devices
-	ca      CA
-	enroll  http.Handler
-	metrics http.Handler
-	log     *slog.Logger
-	mux     *http.ServeMux
+	store        Store
+	audit        Auditor
+	tokens       Tokens
+	devices      Devices
+	ca           CA
+	enroller     Enroller
+	tokenGuesses Limiter
+	metrics      http.Handler
+	log          *slog.Logger
+	mux          *http.ServeMux
 
 	commands      Commands
 	commandReader CommandReader
@@ -72,10 +73,10 @@ func WithLogger(l *slog.Logger) Option { return func(a *API) { a.log = l } }
 // WithMetrics serves h at /metrics (authenticated).
 func WithMetrics(h http.Handler) Option { return func(a *API) { a.metrics = h } }
 
-// New builds the handler. enrollHandler serves POST /enroll.
-func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrollHandler http.Handler, opts ...Option) *API {
-	a := &API{store: st, audit: auditor, tokens: tokens, devices: devices, ca: ca, enroll: enrollHandler,
-		log: slog.New(slog.DiscardHandler), mux: http.NewServeMux(), keys: noLimit{}, reads: newReadChains()}
+// New builds the handler. enroller redeems the tokens of POST /enroll.
+func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enroller Enroller, opts ...Option) *API {
+	a := &API{store: st, audit: auditor, tokens: tokens, devices: devices, ca: ca, enroller: enroller,
+		log: slog.New(slog.DiscardHandler), mux: http.NewServeMux(), keys: noLimit{}, tokenGuesses: noLimit{}, reads: newReadChains()}
 	for _, o := range opts {
 		o(a)
 	}
@@ -83,7 +84,7 @@ func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrol
 	trail := []string{auth.RoleAuditor, auth.RoleLASO}
 	m := routeRecorder{a}
 	m.HandleFunc("GET /healthz", a.healthz)
-	m.Handle("POST /enroll", a.enroll)
+	m.HandleFunc("POST /enroll", a.enrollDevice)
 	m.HandleFunc("GET /ca.pem", a.rootPEM)
 	m.HandleFunc("GET /crl", a.crl)
 	m.HandleFunc("GET /api/v1/openapi.json", a.openapi)

@@ -20,7 +20,7 @@ import (
 // describes is registered.
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	// Typed nils: the routes are registered, nothing is called.
-	a := New(nil, nil, nil, nil, nil, http.NotFoundHandler(), WithMetrics(http.NotFoundHandler()),
+	a := New(nil, nil, nil, nil, nil, nil, WithMetrics(http.NotFoundHandler()),
 		WithCommands((*commands.Service)(nil), (*store.Store)(nil)),
 		WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
 		WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)),
