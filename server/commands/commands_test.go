@@ -31,20 +31,28 @@ func (a *auditLog) RecordTx(ctx context.Context, _ audit.Appender, e audit.Entry
 	return a.Record(ctx, e)
 }
 
+// newService is the command service on a real SQLite store holding one
+// active device, d1 ("car-12"), with the real audit log.
+func newService(t *testing.T) (*Service, *store.Store, *audit.Log) {
+	t.Helper()
+	st, err := store.Open(context.Background(), t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	st.DB().Create(&store.Device{ID: "d1", Name: "car-12", Status: "active", EnrolledAt: time.Now().UTC()})
+	_, key, _ := ed25519.GenerateKey(nil)
+	log := audit.New(st, nil)
+	return New(st, log, key, nobody{}, noRevoke{}), st, log
+}
+
 // TestCommandWithoutItsEntryIsNotQueued (AU-5): with the audit table
 // refusing inserts (a trigger, a real fault in the database), a wipe is
 // refused with audit.ErrUnavailable and no command row exists.
 func TestCommandWithoutItsEntryIsNotQueued(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	st.DB().Create(&store.Device{ID: "d1", Name: "car-12", Status: "active", EnrolledAt: time.Now().UTC()})
-	_, key, _ := ed25519.GenerateKey(nil)
-	log := audit.New(st, nil)
-	s := New(st, log, key, nobody{}, noRevoke{})
+	s, st, log := newService(t)
+	var err error
 	if err := st.DB().Exec("CREATE TRIGGER audit_ro BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'read-only'); END").Error; err != nil {
 		t.Fatal(err)
 	}
@@ -109,15 +117,7 @@ func TestUnansweredCommandsExpire(t *testing.T) {
 // as it was until then, and the answer sent again is stored with its entry.
 func TestResultWithoutItsEntryIsNotStored(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	st.DB().Create(&store.Device{ID: "d1", Name: "car-12", Status: "active", EnrolledAt: time.Now().UTC()})
-	_, key, _ := ed25519.GenerateKey(nil)
-	log := audit.New(st, nil)
-	s := New(st, log, key, nobody{}, noRevoke{})
+	s, st, _ := newService(t)
 	c, err := s.Issue(ctx, Request{DeviceID: "d1", Kind: protocol.CommandLock, Actor: "user:it@pd.example", Role: "it-admin", Source: "test"})
 	if err != nil {
 		t.Fatal(err)
