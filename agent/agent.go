@@ -26,7 +26,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
-	"github.com/cordon-mdm/cordon/agent/command"
+	"github.com/cordon-mdm/cordon/agent/actions"
 	"github.com/cordon-mdm/cordon/agent/posture"
 	"github.com/cordon-mdm/cordon/agent/spool"
 	"github.com/cordon-mdm/cordon/agent/state"
@@ -53,7 +53,7 @@ type Agent struct {
 	version   string
 	obs       Observer
 	fips      bool
-	exec      command.Executor
+	exec      actions.Executor
 	seen      *seenLog
 
 	// A wipe in progress: its answer's id and a channel closed when the
@@ -121,7 +121,7 @@ func WithSpoolSize(n int) Option { return func(a *Agent) { a.spoolSize = n } }
 func WithFIPS(on bool) Option { return func(a *Agent) { a.fips = on } }
 
 // WithExecutor replaces the system's command executor (tests).
-func WithExecutor(e command.Executor) Option { return func(a *Agent) { a.exec = e } }
+func WithExecutor(e actions.Executor) Option { return func(a *Agent) { a.exec = e } }
 
 // WithObserver sets event callbacks.
 func WithObserver(o Observer) Option { return func(a *Agent) { a.obs = o } }
@@ -152,11 +152,11 @@ func New(dir state.Dir, opts ...Option) (*Agent, error) {
 		return nil, err
 	}
 	if a.exec == nil {
-		cfg, err := command.LoadWipeConfig(filepath.Join(dir.Path, WipeConfigFile))
+		cfg, err := actions.LoadWipeConfig(filepath.Join(dir.Path, WipeConfigFile))
 		if err != nil {
 			return nil, fmt.Errorf("wipe config: %w", err)
 		}
-		a.exec = command.New(cfg)
+		a.exec = actions.New(cfg)
 	}
 	if a.spool, err = spool.Open(dir.SpoolDir(), a.spoolSize); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)

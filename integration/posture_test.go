@@ -15,7 +15,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/cordon-mdm/cordon/agent"
-	"github.com/cordon-mdm/cordon/agent/command"
+	"github.com/cordon-mdm/cordon/agent/actions"
 	"github.com/cordon-mdm/cordon/agent/posture"
 	"github.com/cordon-mdm/cordon/internal/dbustest"
 	"github.com/cordon-mdm/cordon/internal/testenv"
@@ -152,7 +152,7 @@ func TestLASOWipeErasesARealLUKSVolume(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ex := command.New(command.WipeConfig{DataVolumes: []string{img}}, command.WithRoot(root))
+		ex := actions.New(actions.WipeConfig{DataVolumes: []string{img}}, actions.WithRoot(root))
 		a := e.StartAgent(dir, agent.WithExecutor(ex))
 		waitOnline(t, e, laso, a.DeviceID())
 
@@ -218,7 +218,7 @@ func TestLockCommandAgainstLogind(t *testing.T) {
 
 	e := testenv.New(t, "")
 	laso := e.APIKey("laso")
-	a := e.StartAgent(e.MustEnroll(), agent.WithExecutor(command.New(command.WipeConfig{})))
+	a := e.StartAgent(e.MustEnroll(), agent.WithExecutor(actions.New(actions.WipeConfig{})))
 	waitOnline(t, e, laso, a.DeviceID())
 	st, c := issue(t, e, laso, a.DeviceID(), map[string]string{"kind": "lock"})
 	if st != 202 {

@@ -1,9 +1,9 @@
-// Package command runs verified remote commands on the device: lock the
+// Package actions runs verified remote commands on the device: lock the
 // screen, block a Bluetooth peer, and wipe. Verification, replay
 // protection and the answer to the server happen before and after, in the
 // agent; an Executor only acts and reports what it saw afterwards, read
 // back from the system rather than assumed from a call that returned.
-package command
+package actions
 
 import (
 	"bytes"
