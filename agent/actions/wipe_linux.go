@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cordon-mdm/cordon/agent/internal/blockdev"
 	"github.com/cordon-mdm/cordon/agent/posture/linux"
 )
 
@@ -27,19 +28,8 @@ func (e *linuxExecutor) system() linux.System {
 		Sys:       filepath.Join(e.o.root, "sys"),
 		Mountinfo: filepath.Join(e.o.root, "proc/self/mountinfo"),
 		Dev:       "/dev",
-		DevNum:    devNum,
+		DevNum:    blockdev.Number,
 	}
-}
-
-func devNum(path string) (string, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return "", err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
-		return "", fmt.Errorf("%s is not a block device", path)
-	}
-	return fmt.Sprintf("%d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev)), nil
 }
 
 // Plan lists the LUKS headers under "/" and the configured data volumes.
