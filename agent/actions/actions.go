@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/cordon-mdm/cordon/internal/input"
 )
 
 // Executor runs the command kinds of protocol.Command on this platform.
@@ -215,8 +217,8 @@ func capDetail(items []string, sep string) string {
 		b.WriteString(it)
 	}
 	if b.Len() == 0 {
-		// A cut through a multi-byte rune would reach JSON as U+FFFD.
-		head := strings.ToValidUTF8(s[:limit-32], "")
+		// Bytes that are not UTF-8 would reach JSON as U+FFFD.
+		head := strings.ToValidUTF8(input.Clip(s, limit-32), "")
 		return head + fmt.Sprintf("... (%d bytes cut)", len(s)-len(head))
 	}
 	fmt.Fprintf(&b, "%s... (%d more)", sep, n)

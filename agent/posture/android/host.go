@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
+	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/protocol"
 )
 
@@ -129,7 +129,7 @@ func (h *Host) SetLock(state string, idleSeconds int64) error {
 	switch state {
 	case protocol.LockLocked, protocol.LockUnlocked, protocol.LockUnknown:
 	default:
-		return fmt.Errorf("lock state %q: want %q, %q or %q", clip(state, 32), protocol.LockLocked, protocol.LockUnlocked, protocol.LockUnknown)
+		return fmt.Errorf("lock state %q: want %q, %q or %q", input.Clip(state, 32), protocol.LockLocked, protocol.LockUnlocked, protocol.LockUnknown)
 	}
 	h.setLock(&stamped[lockReport]{v: lockReport{state: state, idle: idleSeconds}})
 	return nil
@@ -250,7 +250,7 @@ func (h *Host) ReportUnreadable(section, reason string) error {
 		return nil
 	case SectionLockPolicy, SectionBluetooth, SectionBluetoothDevices:
 	default:
-		return fmt.Errorf("unknown section %q", clip(section, 32))
+		return fmt.Errorf("unknown section %q", input.Clip(section, 32))
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -423,7 +423,7 @@ func (h *Host) Bluetooth() *protocol.Bluetooth {
 // BlueZ print it, "AA:BB:CC:DD:EE:FF".
 func NormalizeAddress(s string) (string, error) {
 	if len(s) != 17 {
-		return "", fmt.Errorf("Bluetooth address %q: want AA:BB:CC:DD:EE:FF", clip(s, 32))
+		return "", fmt.Errorf("Bluetooth address %q: want AA:BB:CC:DD:EE:FF", input.Clip(s, 32))
 	}
 	out := make([]byte, 17)
 	sep := s[2]
@@ -459,18 +459,7 @@ func cleanText(s string, limit int) string {
 		}
 		return r
 	}, s)
-	return clip(strings.TrimSpace(s), limit)
-}
-
-// clip cuts s to at most limit bytes without splitting a character.
-func clip(s string, limit int) string {
-	if len(s) <= limit {
-		return s
-	}
-	for limit > 0 && !utf8.RuneStart(s[limit]) {
-		limit--
-	}
-	return s[:limit]
+	return input.Clip(strings.TrimSpace(s), limit)
 }
 
 // formatAge prints a report's age the way a person would say it: "5m",
