@@ -18,6 +18,7 @@ import (
 	"github.com/cordon-mdm/cordon/agent/actions"
 	"github.com/cordon-mdm/cordon/agent/posture"
 	"github.com/cordon-mdm/cordon/internal/dbustest"
+	"github.com/cordon-mdm/cordon/internal/needs"
 	"github.com/cordon-mdm/cordon/internal/testenv"
 	"github.com/cordon-mdm/cordon/protocol"
 )
@@ -112,12 +113,7 @@ func TestLinuxPostureEndToEnd(t *testing.T) {
 // opens the image, the command is done, the device is revoked and its
 // old certificate is refused at the gateway.
 func TestLASOWipeErasesARealLUKSVolume(t *testing.T) {
-	if _, err := exec.LookPath("cryptsetup"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("cryptsetup (Debian cryptsetup-bin) is missing; CI=true requires it")
-		}
-		t.Skip("cryptsetup (Debian cryptsetup-bin) is missing; run `make test`")
-	}
+	needs.Tool(t, "cryptsetup", "cryptsetup-bin")
 	forEachDatabase(t, func(t *testing.T, dsn func(testing.TB) string) {
 		work := t.TempDir()
 		img, keyFile := filepath.Join(work, "cji.img"), filepath.Join(work, "passphrase")
