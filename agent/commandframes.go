@@ -1,5 +1,10 @@
 package agent
 
+// The agent's side of the server's signed command frames: verify each one
+// (signature, addressee, expiry), run it at most once (the seen log),
+// hand it to the platform's actions.Executor, and answer; and, for a
+// wipe, destroy the identity once the server has the answer.
+
 import (
 	"context"
 	"crypto/ed25519"
