@@ -19,21 +19,10 @@ import (
 	"github.com/cordon-mdm/cordon/agent"
 	"github.com/cordon-mdm/cordon/agent/posture"
 	"github.com/cordon-mdm/cordon/internal/dbustest"
+	"github.com/cordon-mdm/cordon/internal/needs"
 	"github.com/cordon-mdm/cordon/internal/testenv"
 	"github.com/cordon-mdm/cordon/protocol"
 )
-
-// needTool skips without a tool, and fails under CI=true, which must run
-// everything.
-func needTool(t *testing.T, tool, pkg string) {
-	t.Helper()
-	if _, err := exec.LookPath(tool); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s (Debian %s) is missing; CI=true requires it", tool, pkg)
-		}
-		t.Skipf("%s (Debian %s) is missing; run `make test`", tool, pkg)
-	}
-}
 
 // laptop is the machine TestBaselineOnARealLinuxAgent describes to the
 // real Linux collectors. Each part is as real as this build host allows,
@@ -75,15 +64,12 @@ const filteringRuleset = `table inet filter {
 `
 
 func newLaptop(t *testing.T) *laptop {
-	needTool(t, "cryptsetup", "cryptsetup-bin")
-	needTool(t, "nft", "nftables")
-	needTool(t, "nsenter", "util-linux")
-	needTool(t, "apt-get", "apt")
+	needs.Tool(t, "cryptsetup", "cryptsetup-bin")
+	needs.Tool(t, "nft", "nftables")
+	needs.Tool(t, "nsenter", "util-linux")
+	needs.Tool(t, "apt-get", "apt")
 	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the firewall part needs root for a network namespace; CI=true requires it")
-		}
-		t.Skip("the firewall part needs root for a network namespace")
+		needs.Missing(t, "the firewall part needs root for a network namespace")
 	}
 	l := &laptop{t: t, dir: t.TempDir()}
 	l.writeFiles()

@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/cordon-mdm/cordon/agent"
+	"github.com/cordon-mdm/cordon/internal/needs"
 	"github.com/cordon-mdm/cordon/internal/testenv"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/auth"
@@ -170,7 +171,7 @@ func signInWithBrowser(t *testing.T, ctx context.Context, base, email, pw string
 // forged from the it-admin's session is refused with 403. Screenshots of
 // the overview, device and incident pages are left for a person to see.
 func TestConsoleInBrowser(t *testing.T) {
-	exe := outsideTool(t, "chromium", "chromium")
+	exe := needs.Tool(t, "chromium", "chromium")
 	clock := &skewClock{}
 	e := testenv.New(t, "", clock.option())
 	base := e.Server.ConsoleURL()

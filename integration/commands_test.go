@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/cordon-mdm/cordon/agent"
-	"github.com/cordon-mdm/cordon/agent/command"
+	"github.com/cordon-mdm/cordon/agent/actions"
 	"github.com/cordon-mdm/cordon/agent/enrollment"
 	"github.com/cordon-mdm/cordon/agent/posture"
 	"github.com/cordon-mdm/cordon/agent/state"
@@ -56,27 +56,27 @@ func (f *fakeExecutor) called(kind string) {
 	f.calls[kind]++
 }
 
-func (f *fakeExecutor) Lock(context.Context) command.Outcome {
+func (f *fakeExecutor) Lock(context.Context) actions.Outcome {
 	f.called("lock")
 	f.mu.Lock()
 	d := f.delay
 	f.mu.Unlock()
 	time.Sleep(d)
-	return command.Outcome{Done: true, Detail: map[string]string{"lock_state": "locked"}}
+	return actions.Outcome{Done: true, Detail: map[string]string{"lock_state": "locked"}}
 }
 
-func (f *fakeExecutor) BluetoothBlock(_ context.Context, addr string) command.Outcome {
+func (f *fakeExecutor) BluetoothBlock(_ context.Context, addr string) actions.Outcome {
 	f.called("bluetooth_block")
-	return command.Outcome{Done: true, Detail: map[string]string{"blocked": "true", "connected": "false"}}
+	return actions.Outcome{Done: true, Detail: map[string]string{"blocked": "true", "connected": "false"}}
 }
 
-func (f *fakeExecutor) Plan(context.Context) (command.WipePlan, error) {
-	return command.WipePlan{}, nil
+func (f *fakeExecutor) Plan(context.Context) (actions.WipePlan, error) {
+	return actions.WipePlan{}, nil
 }
 
-func (f *fakeExecutor) Erase(context.Context, command.WipePlan) command.Outcome {
+func (f *fakeExecutor) Erase(context.Context, actions.WipePlan) actions.Outcome {
 	f.called("wipe")
-	return command.Outcome{Done: true, Detail: map[string]string{"erased": "fake"}}
+	return actions.Outcome{Done: true, Detail: map[string]string{"erased": "fake"}}
 }
 
 type commandJSON struct {

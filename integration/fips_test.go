@@ -19,23 +19,10 @@ import (
 	"github.com/cordon-mdm/cordon/agent/posture"
 	"github.com/cordon-mdm/cordon/agent/state"
 	"github.com/cordon-mdm/cordon/internal/fips"
+	"github.com/cordon-mdm/cordon/internal/needs"
 	"github.com/cordon-mdm/cordon/internal/testenv"
 	"github.com/cordon-mdm/cordon/pki"
 )
-
-// outsideTool finds a program that checks the server from outside Go's
-// TLS stack. make test installs it; under CI=true its absence fails.
-func outsideTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found (Debian package %s); CI=true requires it", name, pkg)
-		}
-		t.Skipf("%s not found (Debian package %s); run `make test` to install it", name, pkg)
-	}
-	return path
-}
 
 // TestFIPSBuild runs a GOFIPS140=v1.0.0 build of cordon-server under
 // GODEBUG=fips140=only, exactly as an agency would deploy it, and checks
@@ -43,8 +30,8 @@ func outsideTool(t *testing.T, name, pkg string) string {
 // clients offering what FIPS mode must refuse, and an sslscan of both
 // listeners.
 func TestFIPSBuild(t *testing.T) {
-	openssl := outsideTool(t, "openssl", "openssl")
-	sslscan := outsideTool(t, "sslscan", "sslscan")
+	openssl := needs.Tool(t, "openssl", "openssl")
+	sslscan := needs.Tool(t, "sslscan", "sslscan")
 	bin := buildServer(t, "v1.0.0")
 
 	out, err := exec.Command(bin, "version").CombinedOutput()

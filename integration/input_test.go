@@ -430,7 +430,7 @@ func sendHTTP(e *testenv.Env, method, path, key string, body []byte, wantJSON bo
 
 // apiRoutes is the registered route list, as TestRoleMatrix builds it.
 func apiRoutes() []string {
-	return api.New(nil, nil, nil, nil, nil, http.NotFoundHandler(), api.WithMetrics(http.NotFoundHandler()),
+	return api.New(nil, nil, nil, nil, nil, nil, api.WithMetrics(http.NotFoundHandler()),
 		api.WithCommands((*commands.Service)(nil), (*store.Store)(nil)),
 		api.WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
 		api.WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)),

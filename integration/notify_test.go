@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cordon-mdm/cordon/internal/needs"
 	"github.com/cordon-mdm/cordon/internal/testenv"
 	"github.com/cordon-mdm/cordon/server"
 )
@@ -26,10 +27,7 @@ type smtpServer struct {
 func startSMTP(t *testing.T, addr, dir string) *smtpServer {
 	t.Helper()
 	if err := exec.Command("/usr/bin/python3", "-c", "import aiosmtpd").Run(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("python3-aiosmtpd is missing; CI=true requires it")
-		}
-		t.Skip("python3-aiosmtpd is missing; run `make test` to install it")
+		needs.Missing(t, "Debian package python3-aiosmtpd is missing")
 	}
 	s := &smtpServer{t: t, addr: addr, dir: dir}
 	s.cmd = exec.Command("/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l", addr, "-c", "aiosmtpd.handlers.Mailbox", dir)

@@ -15,9 +15,10 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/cordon-mdm/cordon/agent"
-	"github.com/cordon-mdm/cordon/agent/command"
+	"github.com/cordon-mdm/cordon/agent/actions"
 	"github.com/cordon-mdm/cordon/agent/posture"
 	"github.com/cordon-mdm/cordon/internal/dbustest"
+	"github.com/cordon-mdm/cordon/internal/needs"
 	"github.com/cordon-mdm/cordon/internal/testenv"
 	"github.com/cordon-mdm/cordon/protocol"
 )
@@ -112,12 +113,7 @@ func TestLinuxPostureEndToEnd(t *testing.T) {
 // opens the image, the command is done, the device is revoked and its
 // old certificate is refused at the gateway.
 func TestLASOWipeErasesARealLUKSVolume(t *testing.T) {
-	if _, err := exec.LookPath("cryptsetup"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("cryptsetup (Debian cryptsetup-bin) is missing; CI=true requires it")
-		}
-		t.Skip("cryptsetup (Debian cryptsetup-bin) is missing; run `make test`")
-	}
+	needs.Tool(t, "cryptsetup", "cryptsetup-bin")
 	forEachDatabase(t, func(t *testing.T, dsn func(testing.TB) string) {
 		work := t.TempDir()
 		img, keyFile := filepath.Join(work, "cji.img"), filepath.Join(work, "passphrase")
@@ -152,7 +148,7 @@ func TestLASOWipeErasesARealLUKSVolume(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ex := command.New(command.WipeConfig{DataVolumes: []string{img}}, command.WithRoot(root))
+		ex := actions.New(actions.WipeConfig{DataVolumes: []string{img}}, actions.WithRoot(root))
 		a := e.StartAgent(dir, agent.WithExecutor(ex))
 		waitOnline(t, e, laso, a.DeviceID())
 
@@ -218,7 +214,7 @@ func TestLockCommandAgainstLogind(t *testing.T) {
 
 	e := testenv.New(t, "")
 	laso := e.APIKey("laso")
-	a := e.StartAgent(e.MustEnroll(), agent.WithExecutor(command.New(command.WipeConfig{})))
+	a := e.StartAgent(e.MustEnroll(), agent.WithExecutor(actions.New(actions.WipeConfig{})))
 	waitOnline(t, e, laso, a.DeviceID())
 	st, c := issue(t, e, laso, a.DeviceID(), map[string]string{"kind": "lock"})
 	if st != 202 {

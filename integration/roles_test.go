@@ -84,7 +84,7 @@ func TestRoleMatrix(t *testing.T) {
 	for _, role := range []string{"it-admin", "laso", "auditor", "user"} {
 		keys[role] = e.APIKey(role)
 	}
-	routes := api.New(nil, nil, nil, nil, nil, http.NotFoundHandler(), api.WithMetrics(http.NotFoundHandler()),
+	routes := api.New(nil, nil, nil, nil, nil, nil, api.WithMetrics(http.NotFoundHandler()),
 		api.WithCommands((*commands.Service)(nil), (*store.Store)(nil)),
 		api.WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
 		api.WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)),

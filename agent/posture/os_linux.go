@@ -4,7 +4,6 @@ package posture
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/user"
 	"strings"
@@ -12,8 +11,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
-	"golang.org/x/sys/unix"
 
+	"github.com/cordon-mdm/cordon/agent/internal/blockdev"
 	"github.com/cordon-mdm/cordon/agent/posture/linux"
 	"github.com/cordon-mdm/cordon/protocol"
 )
@@ -148,7 +147,7 @@ func (p *linuxPlatform) lockPolicy(ctx context.Context) *protocol.LockPolicy {
 
 func (p *linuxPlatform) disk(ctx context.Context) *protocol.DiskEncryption {
 	return linux.Disk(ctx, linux.System{Sys: p.fs.Sys, Mountinfo: p.fs.Mountinfo, Dev: p.fs.Dev,
-		DevNum: devNum, LuksDump: p.luksDump})
+		DevNum: blockdev.Number, LuksDump: p.luksDump})
 }
 
 func (p *linuxPlatform) luksDump(ctx context.Context, dev string, json bool) ([]byte, error) {
@@ -156,17 +155,6 @@ func (p *linuxPlatform) luksDump(ctx context.Context, dev string, json bool) ([]
 		return p.fs.Run(ctx, "cryptsetup", "luksDump", "--dump-json-metadata", dev)
 	}
 	return p.fs.Run(ctx, "cryptsetup", "luksDump", dev)
-}
-
-func devNum(path string) (string, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return "", err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
-		return "", fmt.Errorf("%s is not a block device", path)
-	}
-	return fmt.Sprintf("%d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev)), nil
 }
 
 func (p *linuxPlatform) patch(ctx context.Context) *protocol.PatchLevel {

@@ -2,7 +2,6 @@ package posture
 
 import (
 	"reflect"
-	"unicode/utf8"
 
 	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/protocol"
@@ -65,13 +64,4 @@ func clean(v reflect.Value) {
 }
 
 // clip cuts s to protocol.MaxPostureText bytes on a rune boundary.
-func clip(s string) string {
-	if len(s) <= protocol.MaxPostureText {
-		return s
-	}
-	s = s[:protocol.MaxPostureText]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s
-}
+func clip(s string) string { return input.Clip(s, protocol.MaxPostureText) }

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/cordon-mdm/cordon/agent"
-	"github.com/cordon-mdm/cordon/agent/command"
+	"github.com/cordon-mdm/cordon/agent/actions"
 	"github.com/cordon-mdm/cordon/agent/enrollment"
 	"github.com/cordon-mdm/cordon/agent/localapi"
 	"github.com/cordon-mdm/cordon/agent/posture"
@@ -181,11 +181,11 @@ func wipePlan(args []string, stdout io.Writer) error {
 	if !*plan {
 		return errors.New("only --plan is available: a wipe runs only on a signed command from the server")
 	}
-	cfg, err := command.LoadWipeConfig(filepath.Join(*dir, agent.WipeConfigFile))
+	cfg, err := actions.LoadWipeConfig(filepath.Join(*dir, agent.WipeConfigFile))
 	if err != nil {
 		return err
 	}
-	p, err := command.New(cfg).Plan(context.Background())
+	p, err := actions.New(cfg).Plan(context.Background())
 	fmt.Fprint(stdout, p.String())
 	return err
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/cordon-mdm/cordon/internal/needs"
 )
 
 // python is Debian's interpreter, where python3-dbusmock installs; a
@@ -31,9 +33,9 @@ type Bus struct {
 // skip the test, or fail it under CI=true.
 func Start(t *testing.T) *Bus {
 	t.Helper()
-	need(t, "dbus-daemon", "dbus")
+	needs.Tool(t, "dbus-daemon", "dbus")
 	if err := exec.Command(python, "-c", "import dbusmock").Run(); err != nil {
-		missing(t, "python3-dbusmock")
+		needs.Missing(t, "Debian package python3-dbusmock is missing")
 	}
 	cmd := exec.Command("dbus-daemon", "--session", "--nofork", "--print-address=1", "--nopidfile")
 	out, err := cmd.StdoutPipe()
@@ -94,19 +96,4 @@ func (b *Bus) Call(t *testing.T, dest string, path dbus.ObjectPath, method strin
 		t.Fatalf("%s %s: %v", path, method, c.Err)
 	}
 	return c
-}
-
-func need(t *testing.T, cmd, pkg string) {
-	t.Helper()
-	if _, err := exec.LookPath(cmd); err != nil {
-		missing(t, pkg)
-	}
-}
-
-func missing(t *testing.T, pkg string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("Debian package %s is missing; CI=true requires it", pkg)
-	}
-	t.Skipf("Debian package %s is missing; run `make test` to install it", pkg)
 }

@@ -12,11 +12,15 @@ import (
 	"testing"
 )
 
+// CI reports whether this is a CI run (CI=true), where nothing a test
+// needs may be missing.
+func CI() bool { return os.Getenv("CI") == "true" }
+
 // Missing skips t, or fails it when CI=true, with why as the message.
 func Missing(t testing.TB, format string, args ...any) {
 	t.Helper()
 	why := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") == "true" {
+	if CI() {
 		t.Fatalf("%s; CI=true requires it", why)
 	}
 	t.Skipf("%s; run `make test` to install it", why)

@@ -29,6 +29,7 @@ import (
 	"github.com/cordon-mdm/cordon/agent/posture"
 	"github.com/cordon-mdm/cordon/agent/state"
 	"github.com/cordon-mdm/cordon/internal/fips"
+	"github.com/cordon-mdm/cordon/internal/needs"
 	"github.com/cordon-mdm/cordon/pki/identity"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server"
@@ -51,7 +52,9 @@ func Databases(t testing.TB) []Database {
 	dbs := []Database{{Name: "sqlite", DSN: func(testing.TB) string { return "" }}}
 	admin := os.Getenv(PostgresEnv)
 	if admin == "" {
-		if os.Getenv("CI") == "true" {
+		// Not needs.Missing: without PostgreSQL the test still runs on
+		// SQLite, outside CI.
+		if needs.CI() {
 			t.Fatalf("CI=true but %s is not set: PostgreSQL is required (run the tests through `make test`)", PostgresEnv)
 		}
 		t.Logf("%s not set: PostgreSQL backend skipped (run `make test` to include it)", PostgresEnv)

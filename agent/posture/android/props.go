@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/protocol"
 )
 
@@ -47,7 +48,7 @@ func (p Props) missing(name string) string {
 
 func unexpected(name, value string) string {
 	if len(value) > reasonValueLimit {
-		value = value[:reasonValueLimit] + "..."
+		value = input.Clip(value, reasonValueLimit) + "..."
 	}
 	return fmt.Sprintf("%s is %q, which is not a value this agent knows", name, value)
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/cordon-mdm/cordon/internal/needs"
 	"github.com/cordon-mdm/cordon/protocol"
 )
 
@@ -76,12 +77,7 @@ const (
 // real cryptsetup whatever device path the walk asks for.
 func luksImage(t *testing.T, typ string) func(context.Context, string, bool) ([]byte, error) {
 	t.Helper()
-	if _, err := exec.LookPath("cryptsetup"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("cryptsetup (Debian cryptsetup-bin) is missing; CI=true requires it")
-		}
-		t.Skip("cryptsetup (Debian cryptsetup-bin) is missing; run `make test` to install it")
-	}
+	needs.Tool(t, "cryptsetup", "cryptsetup-bin")
 	dir := t.TempDir()
 	img, key := filepath.Join(dir, "disk.img"), filepath.Join(dir, "key")
 	os.WriteFile(key, []byte("correct horse"), 0o600)

@@ -3,7 +3,6 @@ package macos
 import (
 	"bytes"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/cordon-mdm/cordon/internal/input"
 )
@@ -59,11 +58,7 @@ func clip(s string) string {
 	if len(s) <= maxReason {
 		return s
 	}
-	cut := maxReason
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
+	return input.Clip(s, maxReason) + "..."
 }
 
 // unrecognised is the reason given for output none of the known formats

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/cordon-mdm/cordon/internal/input"
 )
@@ -90,11 +89,7 @@ func clip(s string) string {
 	if len(s) <= maxReason {
 		return s
 	}
-	cut := maxReason
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
+	return input.Clip(s, maxReason) + "…"
 }
 
 // trimBOM drops the byte-order mark some PowerShell hosts print when the

@@ -1,6 +1,6 @@
 //go:build linux && !android
 
-package command
+package actions
 
 import (
 	"bytes"
@@ -11,157 +11,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/godbus/dbus/v5"
-
-	"github.com/cordon-mdm/cordon/internal/dbustest"
-	"github.com/cordon-mdm/cordon/protocol"
+	"github.com/cordon-mdm/cordon/internal/needs"
 )
-
-const mockIface = "org.freedesktop.DBus.Mock"
-
-func addSession(t *testing.T, bus *dbustest.Bus) dbus.ObjectPath {
-	t.Helper()
-	bus.Mock(t, "logind", login1Dest)
-	var path dbus.ObjectPath
-	if err := bus.Call(t, login1Dest, login1Path, mockIface+".AddSession", "c1", "seat0", uint32(1000), "officer", true).Store(&path); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-func TestLockWaitsForTheScreenLocker(t *testing.T) {
-	bus := dbustest.Start(t)
-	path := addSession(t, bus)
-
-	// The mock's Session.Lock only emits the Lock signal, as logind does;
-	// this goroutine plays the desktop's screen locker, which answers it
-	// by setting LockedHint once the screen is covered.
-	locker, err := dbus.Connect(bus.Address)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer locker.Close()
-	if err := locker.AddMatchSignal(dbus.WithMatchObjectPath(path), dbus.WithMatchInterface(sessionIface), dbus.WithMatchMember("Lock")); err != nil {
-		t.Fatal(err)
-	}
-	sigs := make(chan *dbus.Signal, 4)
-	locker.Signal(sigs)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case sig, ok := <-sigs:
-				if !ok {
-					return
-				}
-				if sig.Name == sessionIface+".Lock" && sig.Path == path {
-					time.Sleep(300 * time.Millisecond) // a locker takes a moment to fade in
-					locker.Object(login1Dest, path).Call(sessionIface+".SetLockedHint", 0, true)
-				}
-			}
-		}
-	}()
-
-	// The default connection: dbustest points the system bus at the mock.
-	out := New(WipeConfig{}).Lock(ctx)
-	if !out.Done || out.Detail["lock_state"] != protocol.LockLocked || out.Detail["method"] != "Session.Lock" || out.Detail["session"] != string(path) {
-		t.Fatalf("got %+v", out)
-	}
-}
-
-func TestLockWithoutALockerIsNotDone(t *testing.T) {
-	bus := dbustest.Start(t)
-	addSession(t, bus)
-	conn, err := dbus.Connect(bus.Address)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	e := New(WipeConfig{}, WithBus(func() (*dbus.Conn, error) { return conn, nil }), WithLockTimeout(500*time.Millisecond))
-	start := time.Now()
-	out := e.Lock(context.Background())
-	if out.Done || out.Detail["lock_state"] != protocol.LockUnlocked ||
-		out.Message != "lock requested but the session still reads unlocked after 500ms" {
-		t.Fatalf("got %+v", out)
-	}
-	if d := time.Since(start); d < 500*time.Millisecond || d > 5*time.Second {
-		t.Fatalf("waited %s for a 500ms timeout", d)
-	}
-	if !conn.Connected() {
-		t.Fatal("the executor closed a connection it was lent")
-	}
-}
-
-func TestLockWithoutLogind(t *testing.T) {
-	bus := dbustest.Start(t)
-	e := New(WipeConfig{}, WithBus(func() (*dbus.Conn, error) { return bus.Conn, nil }), WithLockTimeout(200*time.Millisecond))
-	out := e.Lock(context.Background())
-	if out.Done || !strings.Contains(out.Message, "logind refused to lock") || out.Detail["lock_state"] != protocol.LockUnknown {
-		t.Fatalf("got %+v", out)
-	}
-}
-
-func TestBluetoothBlock(t *testing.T) {
-	bus := dbustest.Start(t)
-	e := New(WipeConfig{}, WithBus(func() (*dbus.Conn, error) { return bus.Conn, nil }))
-	ctx := context.Background()
-	if out := e.BluetoothBlock(ctx, "11:22:33:44:55:66"); out.Done || !strings.Contains(out.Message, "GetManagedObjects") {
-		t.Fatalf("without bluetoothd: %+v", out)
-	}
-
-	bus.Mock(t, "bluez5", bluezDest)
-	bus.Call(t, bluezDest, "/", "org.bluez.Mock.AddAdapter", "hci0", "cruiser-12")
-	bus.Call(t, bluezDest, "/", "org.bluez.Mock.AddDevice", "hci0", "11:22:33:44:55:66", "Radio Headset")
-	bus.Call(t, bluezDest, "/", "org.bluez.Mock.PairDevice", "hci0", "11:22:33:44:55:66", uint32(0x240404))
-	bus.Call(t, bluezDest, "/", "org.bluez.Mock.ConnectDevice", "hci0", "11:22:33:44:55:66")
-	bus.Call(t, bluezDest, "/", "org.bluez.Mock.AddDevice", "hci0", "AA:BB:CC:DD:EE:FF", "Unknown Keyboard")
-
-	// A peer that is known but not connected: the block is all it takes.
-	out := e.BluetoothBlock(ctx, "aa-bb-cc-dd-ee-ff")
-	if !out.Done || out.Detail["blocked"] != "true" || out.Detail["connected"] != "false" || out.Detail["address"] != "AA:BB:CC:DD:EE:FF" {
-		t.Fatalf("idle peer: %+v", out)
-	}
-
-	// dbusmock's ConnectDevice sets the Connected property without the
-	// state its Device1.Disconnect checks, so Disconnect answers
-	// NotConnected and its Blocked=true does not drop the link the way
-	// bluetoothd would: Connected keeps reading true. The executor must
-	// report exactly that rather than trust the calls that returned.
-	out = e.BluetoothBlock(ctx, "11:22:33:44:55:66")
-	if out.Done || out.Detail["blocked"] != "true" || out.Detail["connected"] != "true" ||
-		!strings.Contains(out.Message, "blocked=true connected=true") {
-		t.Fatalf("connected peer: %+v", out)
-	}
-
-	out = e.BluetoothBlock(ctx, "00:00:00:00:00:01")
-	if out.Done || out.Message != "no Bluetooth device with address 00:00:00:00:00:01 is known to BlueZ" {
-		t.Fatalf("unknown peer: %+v", out)
-	}
-	if out = e.BluetoothBlock(ctx, "11:22:33:44:55"); out.Done || !strings.Contains(out.Message, "not a Bluetooth address") {
-		t.Fatalf("bad address: %+v", out)
-	}
-}
-
-func TestNormalizeAddress(t *testing.T) {
-	for in, want := range map[string]string{
-		"aa:bb:cc:dd:ee:ff": "AA:BB:CC:DD:EE:FF", "AA-BB-CC-DD-EE-FF": "AA:BB:CC:DD:EE:FF",
-		"aabbccddeeff": "AA:BB:CC:DD:EE:FF", " 00:11:22:33:44:55 ": "00:11:22:33:44:55",
-	} {
-		if got, err := NormalizeAddress(in); err != nil || got != want {
-			t.Errorf("%q: got %q, %v", in, got, err)
-		}
-	}
-	for _, bad := range []string{"", "aa:bb:cc:dd:ee", "gg:bb:cc:dd:ee:ff", "+abbccddeeff", "aa:bb:cc:dd:ee:ff:00"} {
-		if _, err := NormalizeAddress(bad); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-}
 
 // sysRoot builds the sysfs and mountinfo a Plan reads, under a fixture
 // root, so a test never walks (let alone erases) the machine's own disk.
@@ -303,16 +155,6 @@ func TestEraseVerifiesTheHeader(t *testing.T) {
 	}
 }
 
-func needCryptsetup(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("cryptsetup"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("cryptsetup (Debian cryptsetup-bin) is missing; CI=true requires it")
-		}
-		t.Skip("cryptsetup (Debian cryptsetup-bin) is missing; run `make test` to install it")
-	}
-}
-
 // luksImage formats a LUKS header on a plain file, which cryptsetup
 // accepts without root or a loop device.
 func luksImage(t *testing.T, img, typ, key string) {
@@ -337,7 +179,7 @@ func testPassphrase(img, key string) ([]byte, error) {
 }
 
 func TestEraseWithCryptsetup(t *testing.T) {
-	needCryptsetup(t)
+	needs.Tool(t, "cryptsetup", "cryptsetup-bin")
 	dir := t.TempDir()
 	key := filepath.Join(dir, "key")
 	os.WriteFile(key, []byte("correct horse"), 0o600)

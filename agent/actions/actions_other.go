@@ -1,6 +1,6 @@
 //go:build !linux || android
 
-package command
+package actions
 
 import (
 	"context"

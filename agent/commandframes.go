@@ -1,5 +1,10 @@
 package agent
 
+// The agent's side of the server's signed command frames: verify each one
+// (signature, addressee, expiry), run it at most once (the seen log),
+// hand it to the platform's actions.Executor, and answer; and, for a
+// wipe, destroy the identity once the server has the answer.
+
 import (
 	"context"
 	"crypto/ed25519"
@@ -18,7 +23,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/cordon-mdm/cordon/agent/command"
+	"github.com/cordon-mdm/cordon/agent/actions"
 	"github.com/cordon-mdm/cordon/internal/atomicfile"
 	"github.com/cordon-mdm/cordon/protocol"
 )
@@ -183,7 +188,7 @@ func (a *Agent) verify(signed protocol.SignedCommand, now time.Time) (protocol.C
 	return c, nil
 }
 
-func (a *Agent) execute(ctx context.Context, c protocol.Command) command.Outcome {
+func (a *Agent) execute(ctx context.Context, c protocol.Command) actions.Outcome {
 	switch c.Kind {
 	case protocol.CommandLock:
 		out := a.exec.Lock(ctx)
@@ -200,7 +205,7 @@ func (a *Agent) execute(ctx context.Context, c protocol.Command) command.Outcome
 		// then reports failed, so the LASO knows it was partial.
 		plan, err := a.exec.Plan(ctx)
 		if err != nil && len(plan.LUKSDevices) == 0 && len(plan.CJIPaths) == 0 {
-			return command.Outcome{Message: "no wipe plan: " + err.Error()}
+			return actions.Outcome{Message: "no wipe plan: " + err.Error()}
 		}
 		a.wipePowerOff = plan.PowerOff
 		out := a.exec.Erase(ctx, plan)
@@ -210,7 +215,7 @@ func (a *Agent) execute(ctx context.Context, c protocol.Command) command.Outcome
 		}
 		return out
 	}
-	return command.Outcome{Message: "unknown kind " + c.Kind}
+	return actions.Outcome{Message: "unknown kind " + c.Kind}
 }
 
 // answer spools a result frame and queues it for sending.

@@ -1,9 +1,9 @@
-// Package command runs verified remote commands on the device: lock the
+// Package actions runs verified remote commands on the device: lock the
 // screen, block a Bluetooth peer, and wipe. Verification, replay
 // protection and the answer to the server happen before and after, in the
 // agent; an Executor only acts and reports what it saw afterwards, read
 // back from the system rather than assumed from a call that returned.
-package command
+package actions
 
 import (
 	"bytes"
@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/cordon-mdm/cordon/internal/input"
 )
 
 // Executor runs the command kinds of protocol.Command on this platform.
@@ -215,8 +217,8 @@ func capDetail(items []string, sep string) string {
 		b.WriteString(it)
 	}
 	if b.Len() == 0 {
-		// A cut through a multi-byte rune would reach JSON as U+FFFD.
-		head := strings.ToValidUTF8(s[:limit-32], "")
+		// Bytes that are not UTF-8 would reach JSON as U+FFFD.
+		head := strings.ToValidUTF8(input.Clip(s, limit-32), "")
 		return head + fmt.Sprintf("... (%d bytes cut)", len(s)-len(head))
 	}
 	fmt.Fprintf(&b, "%s... (%d more)", sep, n)
