@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"howett.net/plist"
 
+	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/profiles"
 )
 
@@ -116,7 +117,7 @@ func MobileConfig(p *profiles.Profile, opts Options) ([]byte, error) {
 	}
 	if c.Passcode.MinLength > maxMinLength {
 		// Rendering Apple's maximum would weaken the policy; refuse.
-		return nil, fmt.Errorf("apple: passcode min_length %d exceeds Apple's maximum of %d", c.Passcode.MinLength, maxMinLength)
+		return nil, input.Errorf("passcode.min_length", "apple: passcode min_length %d exceeds Apple's maximum of %d", c.Passcode.MinLength, maxMinLength)
 	}
 	if opts.Identifier == "" {
 		opts.Identifier = DefaultIdentifier

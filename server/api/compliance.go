@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 
@@ -152,7 +153,7 @@ func (a *API) mobileConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := apple.MobileConfig(p, apple.Options{Organization: "Cordon"})
 	if err != nil {
-		httpjson.Error(w, http.StatusBadRequest, err.Error())
+		a.fail(w, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-apple-aspen-config")
@@ -245,7 +246,7 @@ func (a *API) putGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := a.complianceReader.GetProfileDoc(r.Context(), *body.Profile); err != nil {
-		httpjson.Error(w, http.StatusBadRequest, "no profile named "+*body.Profile)
+		a.fail(w, named(err, "profile", *body.Profile))
 		return
 	}
 	if err := a.audited(r, "group.updated", "group:"+name, map[string]string{"profile": *body.Profile}, func(tx *store.Store) error {
@@ -280,7 +281,7 @@ func (a *API) putDeviceGroup(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if _, err := a.complianceReader.GroupProfile(r.Context(), group); err != nil {
-		httpjson.Error(w, http.StatusBadRequest, "no group named "+group)
+		a.fail(w, named(err, "group", group))
 		return
 	}
 	id := r.PathValue("id")
@@ -314,4 +315,14 @@ func (a *API) audited(r *http.Request, action, target string, details map[string
 		return a.audit.RecordTx(r.Context(), tx, audit.Entry{Actor: p.Actor, Source: httpjson.RemoteHost(r), Action: action,
 			Target: target, Outcome: audit.Success, Details: details})
 	})
+}
+
+// named turns "not found" for a name the body gives into the caller's
+// mistake (400, the field named); any other error stays what it is, so a
+// database that is down is not answered as bad input.
+func named(err error, field, name string) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return input.Errorf(field, "no %s named %q", field, name)
+	}
+	return err
 }
