@@ -136,8 +136,9 @@ func TestMigrateUpgradesThePreviousSchema(t *testing.T) {
 		b.loadPrevious(t)
 		before := rows(t, b.raw(t), b.dialect)
 		for _, m := range store.Models {
-			if table := tableOf(t, m); before[table] == 0 {
-				t.Fatalf("the fixture has no row in %s: every table needs one", table)
+			// A table a later migration creates is not in the fixture.
+			if n, ok := before[tableOf(t, m)]; ok && n == 0 {
+				t.Fatalf("the fixture has no row in %s: every table needs one", tableOf(t, m))
 			}
 		}
 		st := b.open(t)
@@ -194,9 +195,13 @@ func TestMigrateUpgradesThePreviousSchema(t *testing.T) {
 	})
 }
 
+// equalCounts reports whether b has a's rows; a table only b has (a
+// later migration made it) must be empty.
 func equalCounts(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
+	for k, v := range b {
+		if _, ok := a[k]; !ok && v != 0 {
+			return false
+		}
 	}
 	for k, v := range a {
 		if b[k] != v {

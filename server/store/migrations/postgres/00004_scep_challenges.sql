@@ -1,0 +1,16 @@
+-- One-time SCEP challenges (issue 17): each Apple enrollment profile
+-- carries one, tied to the enrollment token it was made for, so that a
+-- downloaded profile enrolls once. Only the challenge's SHA-256 is kept;
+-- used_at is set by the one PKCSReq the server signs for it.
+
+-- +goose Up
+CREATE TABLE scep_challenges (
+    hash bytea NOT NULL,
+    token_id varchar(32) NOT NULL,
+    owner varchar(256) NOT NULL DEFAULT '',
+    expires_at timestamptz NOT NULL,
+    used_at timestamptz,
+    created_at timestamptz NOT NULL,
+    PRIMARY KEY (hash)
+);
+CREATE INDEX idx_scep_challenges_token_id ON scep_challenges (token_id);

@@ -1,0 +1,59 @@
+package storetest
+
+import (
+	"crypto/sha256"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+func scepContracts() []contract {
+	return []contract{
+		{"ScepChallenge", []string{"CreateScepChallenge", "UseScepChallenge"}, func(t *testing.T, open Opener) {
+			st := open(t)
+			at := now()
+			must(t, st.CreateToken(t.Context(), &store.EnrollmentToken{ID: "tok", Hash: []byte{1}, ExpiresAt: at.Add(time.Hour),
+				Uses: 1, UsesLeft: 1, Owner: "ofc.jones", CreatedAt: at}))
+			must(t, st.CreateToken(t.Context(), &store.EnrollmentToken{ID: "old", Hash: []byte{2}, ExpiresAt: at.Add(-time.Second), CreatedAt: at}))
+			_, err := st.CreateScepChallenge(t.Context(), "nope", []byte("x"), at)
+			wantErr(t, "a challenge for an unknown token", err, store.ErrTokenBad)
+			_, err = st.CreateScepChallenge(t.Context(), "old", []byte("x"), at)
+			wantErr(t, "a challenge for an expired token", err, store.ErrTokenExp)
+
+			h := sha256.Sum256([]byte("challenge"))
+			c, err := st.CreateScepChallenge(t.Context(), "tok", h[:], at)
+			must(t, err)
+			if c.TokenID != "tok" || c.Owner != "ofc.jones" || c.UsedAt != nil {
+				t.Fatalf("created %+v", c)
+			}
+			sameTime(t, "the challenge expires with its token", c.ExpiresAt, at.Add(time.Hour))
+			_, err = st.UseScepChallenge(t.Context(), []byte("unknown"), at)
+			wantErr(t, "an unknown challenge", err, store.ErrTokenBad)
+			_, err = st.UseScepChallenge(t.Context(), h[:], at.Add(time.Hour))
+			wantErr(t, "a challenge past its token's expiry", err, store.ErrTokenExp)
+
+			// Two enrollments racing on one challenge: exactly one wins.
+			var wg sync.WaitGroup
+			errs := make([]error, 4)
+			for i := range errs {
+				wg.Go(func() { _, errs[i] = st.UseScepChallenge(t.Context(), h[:], at.Add(time.Minute)) })
+			}
+			wg.Wait()
+			won := 0
+			for _, err := range errs {
+				if err == nil {
+					won++
+				} else {
+					wantErr(t, "the losers of the race", err, store.ErrTokenUsed)
+				}
+			}
+			if won != 1 {
+				t.Fatalf("%d uses of one challenge succeeded", won)
+			}
+			_, err = st.UseScepChallenge(t.Context(), h[:], at.Add(2*time.Minute))
+			wantErr(t, "a challenge used a second time", err, store.ErrTokenUsed)
+		}},
+	}
+}
