@@ -18,6 +18,9 @@ type ScepChallenge struct {
 	TokenID   string `gorm:"size:32;index"`
 	Owner     string `gorm:"size:256"`
 	ExpiresAt time.Time
+	// DeviceID is the device the challenge's one certificate was issued
+	// to, set with UsedAt.
+	DeviceID  string `gorm:"size:36"`
 	UsedAt    *time.Time
 	CreatedAt time.Time
 }
@@ -45,11 +48,12 @@ func (s *Store) CreateScepChallenge(ctx context.Context, tokenID string, hash []
 	return c, err
 }
 
-// UseScepChallenge marks the challenge whose SHA-256 is hash used, once:
+// UseScepChallenge marks the challenge whose SHA-256 is hash used by
+// deviceID, once:
 // an unknown hash is ErrTokenBad, one used before ErrTokenUsed, one whose
 // token expired (or was deleted) ErrTokenExp. The row is locked for the
 // check, so two requests racing on one challenge cannot both win.
-func (s *Store) UseScepChallenge(ctx context.Context, hash []byte, now time.Time) (*ScepChallenge, error) {
+func (s *Store) UseScepChallenge(ctx context.Context, hash []byte, deviceID string, now time.Time) (*ScepChallenge, error) {
 	var c ScepChallenge
 	err := s.with(ctx).Transaction(func(tx *gorm.DB) error {
 		q := tx
@@ -75,14 +79,14 @@ func (s *Store) UseScepChallenge(ctx context.Context, hash []byte, now time.Time
 		if !now.Before(c.ExpiresAt) || !now.Before(tok.ExpiresAt) {
 			return ErrTokenExp
 		}
-		res := tx.Model(&ScepChallenge{}).Where("hash = ? AND used_at IS NULL", hash).Update("used_at", now)
+		res := tx.Model(&ScepChallenge{}).Where("hash = ? AND used_at IS NULL", hash).Updates(map[string]any{"used_at": now, "device_id": deviceID})
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
 			return ErrTokenUsed
 		}
-		c.UsedAt = &now
+		c.UsedAt, c.DeviceID = &now, deviceID
 		return nil
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -29,22 +30,23 @@ func scepContracts() []contract {
 				t.Fatalf("created %+v", c)
 			}
 			sameTime(t, "the challenge expires with its token", c.ExpiresAt, at.Add(time.Hour))
-			_, err = st.UseScepChallenge(t.Context(), []byte("unknown"), at)
+			_, err = st.UseScepChallenge(t.Context(), []byte("unknown"), "d0", at)
 			wantErr(t, "an unknown challenge", err, store.ErrTokenBad)
-			_, err = st.UseScepChallenge(t.Context(), h[:], at.Add(time.Hour))
+			_, err = st.UseScepChallenge(t.Context(), h[:], "d0", at.Add(time.Hour))
 			wantErr(t, "a challenge past its token's expiry", err, store.ErrTokenExp)
 
 			// Two enrollments racing on one challenge: exactly one wins.
 			var wg sync.WaitGroup
 			errs := make([]error, 4)
 			for i := range errs {
-				wg.Go(func() { _, errs[i] = st.UseScepChallenge(t.Context(), h[:], at.Add(time.Minute)) })
+				wg.Go(func() { _, errs[i] = st.UseScepChallenge(t.Context(), h[:], fmt.Sprint("d", i+1), at.Add(time.Minute)) })
 			}
 			wg.Wait()
-			won := 0
-			for _, err := range errs {
+			won, winner := 0, ""
+			for i, err := range errs {
 				if err == nil {
 					won++
+					winner = fmt.Sprint("d", i+1)
 				} else {
 					wantErr(t, "the losers of the race", err, store.ErrTokenUsed)
 				}
@@ -52,7 +54,12 @@ func scepContracts() []contract {
 			if won != 1 {
 				t.Fatalf("%d uses of one challenge succeeded", won)
 			}
-			_, err = st.UseScepChallenge(t.Context(), h[:], at.Add(2*time.Minute))
+			var row store.ScepChallenge
+			must(t, st.DB().First(&row, "hash = ?", h[:]).Error)
+			if row.DeviceID != winner || row.UsedAt == nil {
+				t.Fatalf("used challenge %+v, want device %s", row, winner)
+			}
+			_, err = st.UseScepChallenge(t.Context(), h[:], "d9", at.Add(2*time.Minute))
 			wantErr(t, "a challenge used a second time", err, store.ErrTokenUsed)
 		}},
 	}

@@ -1,7 +1,8 @@
 -- One-time SCEP challenges (issue 17): each Apple enrollment profile
 -- carries one, tied to the enrollment token it was made for, so that a
 -- downloaded profile enrolls once. Only the challenge's SHA-256 is kept;
--- used_at is set by the one PKCSReq the server signs for it.
+-- used_at and device_id are set by the one PKCSReq the server signs for
+-- it: the device id its certificate names, whose owner the token gives.
 
 -- +goose Up
 CREATE TABLE scep_challenges (
@@ -9,6 +10,7 @@ CREATE TABLE scep_challenges (
     token_id varchar(32) NOT NULL,
     owner varchar(256) NOT NULL DEFAULT '',
     expires_at timestamptz NOT NULL,
+    device_id varchar(36) NOT NULL DEFAULT '',
     used_at timestamptz,
     created_at timestamptz NOT NULL,
     PRIMARY KEY (hash)

@@ -1,0 +1,268 @@
+package applescep_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smallstep/pkcs7"
+	"github.com/smallstep/scep"
+	"github.com/smallstep/scep/x509util"
+
+	"github.com/cordon-mdm/cordon/pki"
+	"github.com/cordon-mdm/cordon/pki/identity"
+	"github.com/cordon-mdm/cordon/server/applescep"
+	"github.com/cordon-mdm/cordon/server/audit"
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+type env struct {
+	svc *applescep.Service
+	st  *store.Store
+	ca  *pki.CA
+	srv *httptest.Server
+	ra  *x509.Certificate
+	now time.Time
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(t.Context(), dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ca, err := pki.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ca.Close() })
+	ra, err := applescep.LoadRA(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{st: st, ca: ca, ra: ra.Cert, now: time.Now()}
+	e.svc = applescep.New(ca, st, audit.New(st, slog.New(slog.DiscardHandler)), ra,
+		applescep.WithClock(func() time.Time { return e.now }))
+	e.srv = httptest.NewServer(http.StripPrefix("/scep", e.svc))
+	t.Cleanup(e.srv.Close)
+	at := time.Now().UTC()
+	for id, exp := range map[string]time.Time{"tok": at.Add(time.Hour), "soon": at.Add(time.Minute)} {
+		if err := st.CreateToken(t.Context(), &store.EnrollmentToken{ID: id, Hash: []byte(id), ExpiresAt: exp,
+			Uses: 1, UsesLeft: 1, Owner: "ofc.jones", CreatedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+func (e *env) get(t *testing.T, op string) []byte {
+	t.Helper()
+	resp, err := http.Get(e.srv.URL + "/scep?operation=" + op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %s %s", op, resp.Status, b)
+	}
+	return b
+}
+
+// enroll is a SCEP client's PKCSReq with challenge, built as Apple's
+// SCEP payload does (RSA-2048, a self-signed signer certificate), but
+// signed with SHA-256 and encrypted with AES so that it runs under
+// fips140=only too. It returns the CertRep's status and certificate.
+func (e *env) enroll(t *testing.T, challenge string) (scep.PKIStatus, *x509.Certificate) {
+	t.Helper()
+	cacerts, err := scep.CACerts(e.get(t, "GetCACert"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cacerts[0].Equal(e.ra) {
+		t.Fatal("GetCACert does not list the RA first")
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csrDER, err := x509util.CreateCertificateRequest(rand.Reader, &x509util.CertificateRequest{
+		CertificateRequest: x509.CertificateRequest{Subject: pkix.Name{CommonName: "iPhone"}, SignatureAlgorithm: x509.SHA256WithRSA},
+		ChallengePassword:  challenge}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "iPhone"},
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour), SignatureAlgorithm: x509.SHA256WithRSA}
+	selfDER, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, _ := x509.ParseCertificate(selfDER)
+	env7, err := pkcs7.Encrypt(csrDER, cacerts[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd, err := pkcs7.NewSignedData(env7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
+	nonce := make([]byte, 16)
+	rand.Read(nonce)
+	oid := func(n int) asn1.ObjectIdentifier { return asn1.ObjectIdentifier{2, 16, 840, 1, 113733, 1, 9, n} }
+	if err := sd.AddSigner(self, key, pkcs7.SignerInfoConfig{ExtraSignedAttributes: []pkcs7.Attribute{
+		{Type: oid(7), Value: scep.TransactionID("txn-" + challenge)}, {Type: oid(2), Value: scep.PKCSReq},
+		{Type: oid(5), Value: scep.SenderNonce(nonce)}}}); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := sd.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(e.srv.URL+"/scep?operation=PKIOperation", "application/x-pki-message", bytes.NewReader(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PKIOperation: %s %s", resp.Status, body)
+	}
+	rep, err := scep.ParsePKIMessage(body, scep.WithCACerts(cacerts[:1]))
+	if err != nil {
+		t.Fatalf("CertRep: %v", err)
+	}
+	if !bytes.Equal(rep.RecipientNonce, nonce) {
+		t.Fatal("CertRep does not answer the request's nonce")
+	}
+	if rep.PKIStatus != scep.SUCCESS {
+		return rep.PKIStatus, nil
+	}
+	if err := rep.DecryptPKIEnvelope(self, key); err != nil {
+		t.Fatalf("decrypt CertRep: %v", err)
+	}
+	return rep.PKIStatus, rep.CertRepMessage.Certificate
+}
+
+func (e *env) audited(t *testing.T, action, outcome string) int {
+	t.Helper()
+	es, err := e.st.ListAudit(context.Background(), store.AuditQuery{Action: action, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, x := range es {
+		if x.Outcome == outcome {
+			n++
+		}
+	}
+	return n
+}
+
+func TestCapabilitiesAreApprovedOnly(t *testing.T) {
+	caps := string(setup(t).get(t, "GetCACaps"))
+	for _, want := range []string{"AES", "SHA-256", "POSTPKIOperation"} {
+		if !strings.Contains(caps, want+"\n") {
+			t.Errorf("GetCACaps %q lacks %s", caps, want)
+		}
+	}
+	for _, bad := range []string{"DES3", "SHA-1\n"} {
+		if strings.Contains(caps, bad) {
+			t.Errorf("GetCACaps %q offers %s", caps, bad)
+		}
+	}
+}
+
+func TestChallengeEnrollsOnce(t *testing.T) {
+	e := setup(t)
+	ch, err := e.svc.MintChallenge(t.Context(), "tok", "apikey:it")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, cert := e.enroll(t, ch)
+	if status != scep.SUCCESS || cert == nil {
+		t.Fatalf("first use: %s", status)
+	}
+	roots, inters := x509.NewCertPool(), x509.NewCertPool()
+	roots.AddCert(e.ca.Root())
+	inters.AddCert(e.ca.Intermediate())
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inters,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatalf("issued certificate does not chain to Cordon's root: %v", err)
+	}
+	id, err := identity.DeviceID(cert)
+	if err != nil || cert.Subject.CommonName != id {
+		t.Fatalf("device id %q %v, subject %v: the name must be the server's", id, err, cert.Subject)
+	}
+	if _, ok := cert.PublicKey.(*rsa.PublicKey); !ok {
+		t.Fatalf("issued for a %T key", cert.PublicKey)
+	}
+	if n := e.audited(t, applescep.ActionIssued, "success"); n != 1 {
+		t.Fatalf("%d issuances audited", n)
+	}
+
+	if status, _ := e.enroll(t, ch); status != scep.FAILURE {
+		t.Fatalf("a challenge used twice: %s", status)
+	}
+	if status, _ := e.enroll(t, "not-a-challenge"); status != scep.FAILURE {
+		t.Fatalf("an unknown challenge: %s", status)
+	}
+	if n := e.audited(t, applescep.ActionRefused, "denied"); n != 2 {
+		t.Fatalf("%d refusals audited, want the reuse and the unknown one", n)
+	}
+}
+
+func TestExpiredChallengeIsRefused(t *testing.T) {
+	e := setup(t)
+	ch, err := e.svc.MintChallenge(t.Context(), "soon", "apikey:it")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.now = e.now.Add(2 * time.Minute) // past the token's expiry
+	if status, _ := e.enroll(t, ch); status != scep.FAILURE {
+		t.Fatalf("an expired challenge: %s", status)
+	}
+	if _, err := e.svc.MintChallenge(t.Context(), "soon", "apikey:it"); !errors.Is(err, store.ErrTokenExp) {
+		t.Fatalf("a challenge minted for an expired token: %v", err)
+	}
+	if _, err := e.svc.MintChallenge(t.Context(), "nope", "apikey:it"); !errors.Is(err, store.ErrTokenBad) {
+		t.Fatalf("a challenge minted for an unknown token: %v", err)
+	}
+}
+
+func TestRAIsKeptPrivateAndReloaded(t *testing.T) {
+	dir := t.TempDir()
+	a, err := applescep.LoadRA(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, "scep-ra.key"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("RA key mode %v %v", st.Mode().Perm(), err)
+	}
+	if a.Key.N.BitLen() < 2048 {
+		t.Fatalf("RA key of %d bits", a.Key.N.BitLen())
+	}
+	b, err := applescep.LoadRA(dir)
+	if err != nil || !b.Cert.Equal(a.Cert) || !b.Key.Equal(a.Key) {
+		t.Fatalf("second start made another RA: %v", err)
+	}
+}
