@@ -30,6 +30,7 @@ import (
 	"github.com/cordon-mdm/cordon/internal/version"
 	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/protocol"
+	"github.com/cordon-mdm/cordon/server/applescep"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
@@ -64,6 +65,9 @@ type Server struct {
 	Notify *notify.Service
 	// Review produces and records the audit reviews (AU-6), set by Start.
 	Review *review.Service
+	// SCEP issues Apple identity certificates and mints their one-time
+	// challenges (issue 17), set by Start.
+	SCEP   *applescep.Service
 	cmdKey ed25519.PrivateKey
 
 	// enrollGuesses and keyGuesses limit failed enrollment tokens and API

@@ -15,6 +15,7 @@ import (
 	"github.com/cordon-mdm/cordon/internal/fips"
 	"github.com/cordon-mdm/cordon/server/accounts"
 	"github.com/cordon-mdm/cordon/server/api"
+	"github.com/cordon-mdm/cordon/server/applescep"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/console"
@@ -73,6 +74,7 @@ func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 		ropts = append(ropts, review.WithClock(s.cfg.reviewClock))
 	}
 	s.Review = review.New(s.Store, s.Audit, ropts...)
+	s.SCEP = applescep.New(s.CA, s.Store, s.Audit, applescep.RAInDir(s.cfg.dataDir), applescep.WithLogger(s.log))
 	s.gw = gateway.New(s.Store, s.CA, s.Audit, gateway.WithHub(hub), gateway.WithLogger(s.log), gateway.WithPingInterval(s.cfg.pingInterval),
 		gateway.WithCommands(s.Commands),
 		gateway.WithIncidents(agentIncidents{s.Incidents, devices.NewStanding(s.Store, s.Compliance)}),
@@ -146,6 +148,7 @@ func (s *Server) handler() http.Handler {
 	s.console = console.New(s.Store, s.Store, s.Audit, s.Commands, s.Incidents, s.Compliance, enr, copts...)
 	root := http.NewServeMux()
 	root.Handle("/console/", s.console)
+	root.Handle("/scep", s.SCEP) // authenticated by its one-time challenge
 	root.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusSeeOther))
 	root.Handle("/", handler)
 	return root

@@ -35,14 +35,24 @@ var (
 // ServeHTTP answers SCEP's GET and POST operations (GetCACaps, GetCACert,
 // PKIOperation) on whatever path the service is mounted at.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch op := r.URL.Query().Get("operation"); op {
+	op := r.URL.Query().Get("operation")
+	var ra *RA
+	if op == "GetCACert" || op == "PKIOperation" {
+		var err error
+		if ra, err = s.ra(); err != nil {
+			s.log.Error("SCEP", "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+	}
+	switch op {
 	case "GetCACaps":
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, caps)
 	case "GetCACert":
 		// The RA first (clients encrypt to the certificate with key
 		// encipherment), then the chain device certificates verify to.
-		deg, err := scep.DegenerateCertificates([]*x509.Certificate{s.ra.Cert, s.ca.Intermediate(), s.ca.Root()})
+		deg, err := scep.DegenerateCertificates([]*x509.Certificate{ra.Cert, s.ca.Intermediate(), s.ca.Root()})
 		if err != nil {
 			http.Error(w, "internal error", http.StatusInternalServerError)
 			return
@@ -55,7 +65,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		rep, err := s.pkiOperation(r, msg)
+		rep, err := s.pkiOperation(r, ra, msg)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -89,7 +99,7 @@ func readMessage(r *http.Request) ([]byte, error) {
 // an HTTP error; one that is read but refused (its challenge unknown,
 // used or expired, its key unfit) gets a signed CertRep FAILURE, which is
 // what SCEP clients show their user.
-func (s *Service) pkiOperation(r *http.Request, data []byte) ([]byte, error) {
+func (s *Service) pkiOperation(r *http.Request, ra *RA, data []byte) ([]byte, error) {
 	msg, err := scep.ParsePKIMessage(data)
 	if err != nil {
 		return nil, fmt.Errorf("SCEP message: %w", err)
@@ -97,7 +107,7 @@ func (s *Service) pkiOperation(r *http.Request, data []byte) ([]byte, error) {
 	if msg.MessageType != scep.PKCSReq {
 		return nil, fmt.Errorf("SCEP message type %s is not supported", msg.MessageType)
 	}
-	if err := msg.DecryptPKIEnvelope(s.ra.Cert, s.ra.Key); err != nil {
+	if err := msg.DecryptPKIEnvelope(ra.Cert, ra.Key); err != nil {
 		return nil, fmt.Errorf("SCEP envelope: %w", err)
 	}
 	// The signer's certificate is the recipient of the reply; scep keeps
@@ -108,7 +118,7 @@ func (s *Service) pkiOperation(r *http.Request, data []byte) ([]byte, error) {
 	}
 	issued, err := s.sign(r.Context(), msg.CSR, msg.ChallengePassword, r.RemoteAddr)
 	if err != nil {
-		return s.certRep(msg, nil, nil)
+		return certRep(ra, msg, nil, nil)
 	}
 	deg, err := scep.DegenerateCertificates(issued.Chain[:1])
 	if err != nil {
@@ -118,14 +128,14 @@ func (s *Service) pkiOperation(r *http.Request, data []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encrypt SCEP reply: %w", err)
 	}
-	return s.certRep(msg, env, issued.Chain[0])
+	return certRep(ra, msg, env, issued.Chain[0])
 }
 
 // certRep builds a CertRep signed by the RA with SHA-256: SUCCESS around
 // env, the issued certificate encrypted to the requester, or FAILURE
 // (badRequest, the one failInfo that does not tell a guesser which check
 // failed) when env is nil.
-func (s *Service) certRep(req *scep.PKIMessage, env []byte, issued *x509.Certificate) ([]byte, error) {
+func certRep(ra *RA, req *scep.PKIMessage, env []byte, issued *x509.Certificate) ([]byte, error) {
 	attrs := []pkcs7.Attribute{
 		{Type: oidTransactionID, Value: req.TransactionID},
 		{Type: oidMessageType, Value: scep.CertRep},
@@ -146,10 +156,8 @@ func (s *Service) certRep(req *scep.PKIMessage, env []byte, issued *x509.Certifi
 	if issued != nil {
 		sd.AddCertificate(issued)
 	}
-	if err := sd.AddSigner(s.ra.Cert, s.ra.Key, pkcs7.SignerInfoConfig{ExtraSignedAttributes: attrs}); err != nil {
+	if err := sd.AddSigner(ra.Cert, ra.Key, pkcs7.SignerInfoConfig{ExtraSignedAttributes: attrs}); err != nil {
 		return nil, fmt.Errorf("sign SCEP reply: %w", err)
 	}
 	return sd.Finish()
 }
-
-

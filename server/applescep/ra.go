@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/cordon-mdm/cordon/internal/atomicfile"
@@ -35,6 +36,28 @@ const raLifetime = 10 * 365 * 24 * time.Hour
 type RA struct {
 	Cert *x509.Certificate
 	Key  *rsa.PrivateKey
+}
+
+// RAInDir returns the RA of dataDir, loaded (and made, the first time)
+// at its first use rather than at every server start: an RSA key takes a
+// moment to make, and a server that enrolls no Apple device never needs
+// one. A failure is returned to that use and tried again at the next.
+func RAInDir(dataDir string) func() (*RA, error) {
+	var mu sync.Mutex
+	var ra *RA
+	return func() (*RA, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ra != nil {
+			return ra, nil
+		}
+		r, err := LoadRA(dataDir)
+		if err != nil {
+			return nil, fmt.Errorf("SCEP RA: %w", err)
+		}
+		ra = r
+		return ra, nil
+	}
 }
 
 // LoadRA reads the RA from dataDir, creating an RSA-3072 key (0600) and

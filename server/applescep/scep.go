@@ -59,7 +59,7 @@ type Service struct {
 	ca    Signer
 	chal  Challenges
 	audit Auditor
-	ra    *RA
+	ra    func() (*RA, error)
 	log   *slog.Logger
 	now   func() time.Time
 }
@@ -75,12 +75,12 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 
 var pkcs7Setup sync.Once
 
-// New returns the service. It sets smallstep/pkcs7's process-wide
+// New returns the service, with its RA from ra (RAInDir). It sets smallstep/pkcs7's process-wide
 // encryption choices, the only way that package takes them: AES-256-CBC
 // for content (its default is DES), and under fips140=only RSA-OAEP with
 // SHA-256 for key transport (pkcs7's OAEP hash defaults to SHA-256), since PKCS#1 v1.5 encryption is refused
 // there (outside it, v1.5, which Apple's SCEP clients expect).
-func New(ca Signer, chal Challenges, au Auditor, ra *RA, opts ...Option) *Service {
+func New(ca Signer, chal Challenges, au Auditor, ra func() (*RA, error), opts ...Option) *Service {
 	pkcs7Setup.Do(func() {
 		pkcs7.ContentEncryptionAlgorithm = pkcs7.EncryptionAlgorithmAES256CBC
 		if fips140.Enforced() {

@@ -58,7 +58,7 @@ func setup(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{st: st, ca: ca, ra: ra.Cert, now: time.Now()}
-	e.svc = applescep.New(ca, st, audit.New(st, slog.New(slog.DiscardHandler)), ra,
+	e.svc = applescep.New(ca, st, audit.New(st, slog.New(slog.DiscardHandler)), applescep.RAInDir(dir),
 		applescep.WithClock(func() time.Time { return e.now }))
 	e.srv = httptest.NewServer(http.StripPrefix("/scep", e.svc))
 	t.Cleanup(e.srv.Close)
