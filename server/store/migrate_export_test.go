@@ -35,3 +35,11 @@ func LatestSchema(dialect string) int64 {
 	}
 	return v
 }
+
+// Migrations is how many migrations this binary embeds for dialect: a
+// number may be skipped (a branch's migration not merged yet), so it is
+// not LatestSchema.
+func Migrations(dialect string) int {
+	files, _ := fs.Glob(migrations, "migrations/"+dialect+"/*.sql")
+	return len(files)
+}
