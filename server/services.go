@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -15,6 +16,7 @@ import (
 	"github.com/cordon-mdm/cordon/internal/fips"
 	"github.com/cordon-mdm/cordon/server/accounts"
 	"github.com/cordon-mdm/cordon/server/api"
+	"github.com/cordon-mdm/cordon/server/applemdm"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/console"
@@ -73,11 +75,18 @@ func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 		ropts = append(ropts, review.WithClock(s.cfg.reviewClock))
 	}
 	s.Review = review.New(s.Store, s.Audit, ropts...)
+	var mdm http.Handler
+	if !s.cfg.noAppleMDM {
+		var err error
+		if mdm, err = applemdm.New(s.Store, s.Audit, s.CA, filepath.Join(s.cfg.dataDir, "apple-mdm"), applemdm.WithLogger(s.log)); err != nil {
+			return nil, err
+		}
+	}
 	s.gw = gateway.New(s.Store, s.CA, s.Audit, gateway.WithHub(hub), gateway.WithLogger(s.log), gateway.WithPingInterval(s.cfg.pingInterval),
 		gateway.WithCommands(s.Commands),
 		gateway.WithIncidents(agentIncidents{s.Incidents, devices.NewStanding(s.Store, s.Compliance)}),
 		gateway.WithCompliance(agentCompliance{s.Compliance}))
-	return s.handler(), nil
+	return s.handler(mdm), nil
 }
 
 // notifyOptions configure the incident notifications from the settings.
@@ -112,8 +121,9 @@ func refreshCompliance(c *compliance.Service, log *slog.Logger) func(deviceID st
 }
 
 // handler builds enrollment, the API and the console on the services,
-// and the console listener's mux over them.
-func (s *Server) handler() http.Handler {
+// and the console listener's mux over them, with Apple MDM (mdm) under
+// /mdm unless it is nil.
+func (s *Server) handler(mdm http.Handler) http.Handler {
 	lopts := []ratelimit.Option{ratelimit.WithLimit(s.cfg.guessLimit), ratelimit.WithWindow(s.cfg.guessWindow)}
 	if s.cfg.guessClock != nil {
 		lopts = append(lopts, ratelimit.WithClock(s.cfg.guessClock))
@@ -146,6 +156,9 @@ func (s *Server) handler() http.Handler {
 	s.console = console.New(s.Store, s.Store, s.Audit, s.Commands, s.Incidents, s.Compliance, enr, copts...)
 	root := http.NewServeMux()
 	root.Handle("/console/", s.console)
+	if mdm != nil {
+		root.Handle("/mdm", mdm)
+	}
 	root.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusSeeOther))
 	root.Handle("/", handler)
 	return root

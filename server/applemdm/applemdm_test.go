@@ -1,0 +1,161 @@
+package applemdm
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+
+	"github.com/cordon-mdm/cordon/pki"
+	"github.com/cordon-mdm/cordon/server/audit"
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+type env struct {
+	st  *store.Store
+	ca  *pki.CA
+	url string
+	log *bytes.Buffer
+}
+
+// newEnv serves /mdm over a real SQLite store, audit log and CA.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(context.Background(), dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ca, err := pki.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ca.Close() })
+	var logs bytes.Buffer
+	h, err := New(st, audit.New(st, nil), ca, filepath.Join(dir, "apple-mdm"), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/mdm", h)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return &env{st: st, ca: ca, url: srv.URL + "/mdm", log: &logs}
+}
+
+// refusedIdentity fails t unless code is nanomdm's answer to a
+// certificate that did not verify: 400, never 401, which would make a
+// device unenroll itself on a server-side fault.
+func (e *env) refusedIdentity(t *testing.T, code int, want string) {
+	t.Helper()
+	if code != http.StatusBadRequest || !bytes.Contains(e.log.Bytes(), []byte("error verifying MDM certificate")) ||
+		!bytes.Contains(e.log.Bytes(), []byte(want)) {
+		t.Fatalf("HTTP %d, want 400 from the certificate check (%q); log:\n%s", code, want, e.log)
+	}
+}
+
+// actions returns the audit actions recorded for target, oldest first.
+func (e *env) actions(t *testing.T, target string) []string {
+	t.Helper()
+	var got []string
+	if err := e.st.WalkAudit(t.Context(), func(a *store.AuditEntry) error {
+		if a.Target == target {
+			got = append(got, a.Action)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestCordonIssuedIdentityEnrolls(t *testing.T) {
+	e := newEnv(t)
+	udid := "00008110-000A1B2C3D4E5F60"
+	dev := issuedBy(t, e.ca, e.url, udid, "iPhone15,2")
+	for step, code := range map[string]int{"authenticate": dev.authenticate(t, "Car 12"), "token update": dev.tokenUpdate(t), "idle": dev.idle(t)} {
+		if code != http.StatusOK {
+			t.Fatalf("%s: HTTP %d", step, code)
+		}
+	}
+	id := DeviceID(udid)
+	d, err := e.st.GetDevice(t.Context(), id)
+	if err != nil {
+		t.Fatalf("device not in the store: %v", err)
+	}
+	if d.Platform != "ios" || d.OSName != "iOS" || d.Owner != "" || d.Name != "Car 12" || d.Hostname != "Car 12" ||
+		d.Serial != "SER-000081" || d.OSVersion != "17.4" || d.Status != store.StatusActive {
+		t.Fatalf("device: %+v", d)
+	}
+	// A second Authenticate (re-enrollment) refreshes the same device.
+	if code := dev.authenticate(t, "Car 14"); code != http.StatusOK {
+		t.Fatalf("re-authenticate: HTTP %d", code)
+	}
+	if d, _ := e.st.GetDevice(t.Context(), id); d.Name != "Car 14" {
+		t.Fatalf("after re-authenticate: %+v", d)
+	}
+	ds, err := e.st.ListDevices(t.Context())
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("devices: %d %v", len(ds), err)
+	}
+	got := e.actions(t, "device:"+id)
+	if len(got) != 2 || got[0] != ActionEnrolled || got[1] != ActionAuthenticated {
+		t.Fatalf("audit: %v", got)
+	}
+}
+
+// Acceptance 6: an identity from another CA is refused before nanomdm or
+// Cordon records anything.
+func TestForeignIdentityRefused(t *testing.T) {
+	e := newEnv(t)
+	other, err := pki.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	udid := "00008110-FOREIGN0000000000"
+	dev := issuedBy(t, other, e.url, udid, "iPad13,1")
+	e.refusedIdentity(t, dev.authenticate(t, "stranger"), "unknown authority")
+	if ds, _ := e.st.ListDevices(t.Context()); len(ds) != 0 {
+		t.Fatalf("foreign device recorded: %+v", ds)
+	}
+}
+
+func TestRevokedIdentityRefused(t *testing.T) {
+	e := newEnv(t)
+	udid := "00008110-REVOKED0000000000"
+	dev := issuedBy(t, e.ca, e.url, udid, "MacBookPro18,1")
+	if code := dev.authenticate(t, "desk mac"); code != http.StatusOK {
+		t.Fatalf("authenticate: HTTP %d", code)
+	}
+	if d, _ := e.st.GetDevice(t.Context(), DeviceID(udid)); d == nil || d.Platform != "macos" {
+		t.Fatalf("mac: %+v", d)
+	}
+	if err := e.ca.Revoke(t.Context(), dev.cert.SerialNumber.String(), "lost"); err != nil {
+		t.Fatal(err)
+	}
+	e.refusedIdentity(t, dev.idle(t), errRevoked.Error())
+}
+
+func TestPlatform(t *testing.T) {
+	for _, c := range []struct{ product, model, want string }{
+		{"iPhone15,2", "", "ios"}, {"iPod9,1", "", "ios"}, {"iPad13,1", "", "ipados"},
+		{"Mac14,2", "", "macos"}, {"MacBookPro18,1", "", "macos"}, {"", "iMac21,1", "macos"},
+		{"AppleTV11,1", "", ""}, {"RealityDevice14,1", "", ""},
+	} {
+		if got, _ := Platform(c.product, c.model); got != c.want {
+			t.Errorf("Platform(%q, %q) = %q, want %q", c.product, c.model, got, c.want)
+		}
+	}
+}
+
+func TestDeviceIDIsAStableUUID(t *testing.T) {
+	a, b := DeviceID("udid-1"), DeviceID("udid-1")
+	if a != b || a == DeviceID("udid-2") || len(a) != 36 || a[14] != '8' {
+		t.Fatalf("DeviceID: %q %q", a, b)
+	}
+}
