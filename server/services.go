@@ -78,7 +78,7 @@ func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 	var mdm http.Handler
 	if !s.cfg.noAppleMDM {
 		var err error
-		if mdm, err = applemdm.New(s.Store, s.Audit, s.CA, filepath.Join(s.cfg.dataDir, "apple-mdm"), applemdm.WithLogger(s.log)); err != nil {
+		if mdm, err = applemdm.New(s.Store, s.Audit, s.CA, filepath.Join(s.cfg.dataDir, "apple-mdm"), applemdm.WithLogger(s.log), applemdm.WithFIPS(s.cfg.fips)); err != nil {
 			return nil, err
 		}
 	}

@@ -21,7 +21,6 @@ import (
 	"os"
 
 	"github.com/micromdm/nanomdm/certverify"
-	"github.com/micromdm/nanomdm/cryptoutil"
 	httpmdm "github.com/micromdm/nanomdm/http/mdm"
 	"github.com/micromdm/nanomdm/service/certauth"
 	"github.com/micromdm/nanomdm/service/nanomdm"
@@ -54,11 +53,17 @@ type Auditor interface {
 type Option func(*config)
 
 type config struct {
-	log *slog.Logger
+	log  *slog.Logger
+	fips bool
 }
 
 // WithLogger sets the logger nanomdm's parts log through.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithFIPS refuses, before verifying them, messages whose signature
+// digest is outside FIPS 140's approved set (SHA-1), as the server's
+// FIPS mode must.
+func WithFIPS(on bool) Option { return func(c *config) { c.fips = on } }
 
 // New returns the /mdm handler. nanomdm's state lives in dir, created
 // 0700: it holds push tokens and unlock tokens.
@@ -89,7 +94,7 @@ func New(devices Devices, aud Auditor, ca CA, dir string, opts ...Option) (http.
 	// The console listener asks for no client certificate: a device
 	// proves its identity by signing each message (SignMessage in the
 	// enrollment profile's MDM payload).
-	h = httpmdm.CertExtractMdmSignatureMiddleware(h, httpmdm.MdmSignatureVerifierFunc(cryptoutil.VerifyMdmSignature),
+	h = httpmdm.CertExtractMdmSignatureMiddleware(h, httpmdm.MdmSignatureVerifierFunc(signatureVerifier(cfg.fips)),
 		httpmdm.SigLogWithLogger(log.With("handler", "cert-extract")))
 	return h, nil
 }

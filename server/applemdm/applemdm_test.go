@@ -3,11 +3,14 @@ package applemdm
 import (
 	"bytes"
 	"context"
+	"crypto/fips140"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
+
+	"github.com/smallstep/pkcs7"
 
 	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/server/audit"
@@ -22,7 +25,7 @@ type env struct {
 }
 
 // newEnv serves /mdm over a real SQLite store, audit log and CA.
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...Option) *env {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(context.Background(), dir, "")
@@ -36,7 +39,7 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { ca.Close() })
 	var logs bytes.Buffer
-	h, err := New(st, audit.New(st, nil), ca, filepath.Join(dir, "apple-mdm"), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	h, err := New(st, audit.New(st, nil), ca, filepath.Join(dir, "apple-mdm"), append(opts, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,13 +51,12 @@ func newEnv(t *testing.T) *env {
 }
 
 // refusedIdentity fails t unless code is nanomdm's answer to a
-// certificate that did not verify: 400, never 401, which would make a
+// signature or certificate that did not verify, for the reason want: 400, never 401, which would make a
 // device unenroll itself on a server-side fault.
 func (e *env) refusedIdentity(t *testing.T, code int, want string) {
 	t.Helper()
-	if code != http.StatusBadRequest || !bytes.Contains(e.log.Bytes(), []byte("error verifying MDM certificate")) ||
-		!bytes.Contains(e.log.Bytes(), []byte(want)) {
-		t.Fatalf("HTTP %d, want 400 from the certificate check (%q); log:\n%s", code, want, e.log)
+	if code != http.StatusBadRequest || !bytes.Contains(e.log.Bytes(), []byte(want)) {
+		t.Fatalf("HTTP %d, want 400 from the identity check (%q); log:\n%s", code, want, e.log)
 	}
 }
 
@@ -119,7 +121,8 @@ func TestForeignIdentityRefused(t *testing.T) {
 	t.Cleanup(func() { other.Close() })
 	udid := "00008110-FOREIGN0000000000"
 	dev := issuedBy(t, other, e.url, udid, "iPad13,1")
-	e.refusedIdentity(t, dev.authenticate(t, "stranger"), "unknown authority")
+	e.refusedIdentity(t, dev.authenticate(t, "stranger"), "error verifying MDM certificate")
+	e.refusedIdentity(t, http.StatusBadRequest, "unknown authority")
 	if ds, _ := e.st.ListDevices(t.Context()); len(ds) != 0 {
 		t.Fatalf("foreign device recorded: %+v", ds)
 	}
@@ -139,6 +142,28 @@ func TestRevokedIdentityRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.refusedIdentity(t, dev.idle(t), errRevoked.Error())
+}
+
+// In FIPS mode a SHA-1 signed message is refused before its signature
+// is checked; outside it, the same message is accepted.
+func TestSHA1SignatureRefusedInFIPSMode(t *testing.T) {
+	if fips140.Enabled() {
+		t.Skip("a fips140=only build cannot make the SHA-1 signature; the default build runs this test")
+	}
+	for _, fipsMode := range []bool{true, false} {
+		e := newEnv(t, WithFIPS(fipsMode))
+		dev := issuedBy(t, e.ca, e.url, "00008110-SHA1SIGNED00000000", "iPhone15,2")
+		dev.digest = pkcs7.OIDDigestAlgorithmSHA1
+		code := dev.authenticate(t, "old signer")
+		if fipsMode {
+			e.refusedIdentity(t, code, errDigest.Error())
+			if ds, _ := e.st.ListDevices(t.Context()); len(ds) != 0 {
+				t.Fatalf("SHA-1 signed device recorded in FIPS mode: %+v", ds)
+			}
+		} else if code != http.StatusOK {
+			t.Fatalf("SHA-1 signature outside FIPS mode: HTTP %d", code)
+		}
+	}
 }
 
 func TestPlatform(t *testing.T) {

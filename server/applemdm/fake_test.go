@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/base64"
 	"net/http"
 	"testing"
@@ -28,6 +29,7 @@ type fakeDevice struct {
 	productName string
 	cert        *x509.Certificate
 	key         crypto.Signer
+	digest      asn1.ObjectIdentifier // SHA-256 unless set
 }
 
 // issuedBy returns a device whose identity certificate ca signed.
@@ -64,6 +66,9 @@ func (d *fakeDevice) put(t *testing.T, msg any, checkin bool) int {
 		t.Fatal(err)
 	}
 	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
+	if d.digest != nil {
+		sd.SetDigestAlgorithm(d.digest)
+	}
 	if err := sd.AddSigner(d.cert, d.key, pkcs7.SignerInfoConfig{}); err != nil {
 		t.Fatal(err)
 	}
