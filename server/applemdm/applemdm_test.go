@@ -1,4 +1,4 @@
-package applemdm
+package applemdm_test
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"github.com/smallstep/pkcs7"
 
 	"github.com/cordon-mdm/cordon/pki"
+	"github.com/cordon-mdm/cordon/server/applemdm"
+	"github.com/cordon-mdm/cordon/server/applemdm/appletest"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/store"
 )
@@ -25,7 +27,7 @@ type env struct {
 }
 
 // newEnv serves /mdm over a real SQLite store, audit log and CA.
-func newEnv(t *testing.T, opts ...Option) *env {
+func newEnv(t *testing.T, opts ...applemdm.Option) *env {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(context.Background(), dir, "")
@@ -39,7 +41,7 @@ func newEnv(t *testing.T, opts ...Option) *env {
 	}
 	t.Cleanup(func() { ca.Close() })
 	var logs bytes.Buffer
-	h, err := New(st, audit.New(st, nil), ca, filepath.Join(dir, "apple-mdm"), append(opts, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))...)
+	h, err := applemdm.New(st, audit.New(st, nil), ca, filepath.Join(dir, "apple-mdm"), append(opts, applemdm.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,13 +80,13 @@ func (e *env) actions(t *testing.T, target string) []string {
 func TestCordonIssuedIdentityEnrolls(t *testing.T) {
 	e := newEnv(t)
 	udid := "00008110-000A1B2C3D4E5F60"
-	dev := issuedBy(t, e.ca, e.url, udid, "iPhone15,2")
-	for step, code := range map[string]int{"authenticate": dev.authenticate(t, "Car 12"), "token update": dev.tokenUpdate(t), "idle": dev.idle(t)} {
+	dev := appletest.IssuedBy(t, e.ca, e.url, udid, "iPhone15,2")
+	for step, code := range map[string]int{"authenticate": dev.Authenticate(t, "Car 12"), "token update": dev.TokenUpdate(t), "idle": dev.Idle(t)} {
 		if code != http.StatusOK {
 			t.Fatalf("%s: HTTP %d", step, code)
 		}
 	}
-	id := DeviceID(udid)
+	id := applemdm.DeviceID(udid)
 	d, err := e.st.GetDevice(t.Context(), id)
 	if err != nil {
 		t.Fatalf("device not in the store: %v", err)
@@ -94,7 +96,7 @@ func TestCordonIssuedIdentityEnrolls(t *testing.T) {
 		t.Fatalf("device: %+v", d)
 	}
 	// A second Authenticate (re-enrollment) refreshes the same device.
-	if code := dev.authenticate(t, "Car 14"); code != http.StatusOK {
+	if code := dev.Authenticate(t, "Car 14"); code != http.StatusOK {
 		t.Fatalf("re-authenticate: HTTP %d", code)
 	}
 	if d, _ := e.st.GetDevice(t.Context(), id); d.Name != "Car 14" {
@@ -105,7 +107,7 @@ func TestCordonIssuedIdentityEnrolls(t *testing.T) {
 		t.Fatalf("devices: %d %v", len(ds), err)
 	}
 	got := e.actions(t, "device:"+id)
-	if len(got) != 2 || got[0] != ActionEnrolled || got[1] != ActionAuthenticated {
+	if len(got) != 2 || got[0] != applemdm.ActionEnrolled || got[1] != applemdm.ActionAuthenticated {
 		t.Fatalf("audit: %v", got)
 	}
 }
@@ -120,8 +122,8 @@ func TestForeignIdentityRefused(t *testing.T) {
 	}
 	t.Cleanup(func() { other.Close() })
 	udid := "00008110-FOREIGN0000000000"
-	dev := issuedBy(t, other, e.url, udid, "iPad13,1")
-	e.refusedIdentity(t, dev.authenticate(t, "stranger"), "error verifying MDM certificate")
+	dev := appletest.IssuedBy(t, other, e.url, udid, "iPad13,1")
+	e.refusedIdentity(t, dev.Authenticate(t, "stranger"), "error verifying MDM certificate")
 	e.refusedIdentity(t, http.StatusBadRequest, "unknown authority")
 	if ds, _ := e.st.ListDevices(t.Context()); len(ds) != 0 {
 		t.Fatalf("foreign device recorded: %+v", ds)
@@ -131,17 +133,17 @@ func TestForeignIdentityRefused(t *testing.T) {
 func TestRevokedIdentityRefused(t *testing.T) {
 	e := newEnv(t)
 	udid := "00008110-REVOKED0000000000"
-	dev := issuedBy(t, e.ca, e.url, udid, "MacBookPro18,1")
-	if code := dev.authenticate(t, "desk mac"); code != http.StatusOK {
+	dev := appletest.IssuedBy(t, e.ca, e.url, udid, "MacBookPro18,1")
+	if code := dev.Authenticate(t, "desk mac"); code != http.StatusOK {
 		t.Fatalf("authenticate: HTTP %d", code)
 	}
-	if d, _ := e.st.GetDevice(t.Context(), DeviceID(udid)); d == nil || d.Platform != "macos" {
+	if d, _ := e.st.GetDevice(t.Context(), applemdm.DeviceID(udid)); d == nil || d.Platform != "macos" {
 		t.Fatalf("mac: %+v", d)
 	}
-	if err := e.ca.Revoke(t.Context(), dev.cert.SerialNumber.String(), "lost"); err != nil {
+	if err := e.ca.Revoke(t.Context(), dev.Cert.SerialNumber.String(), "lost"); err != nil {
 		t.Fatal(err)
 	}
-	e.refusedIdentity(t, dev.idle(t), errRevoked.Error())
+	e.refusedIdentity(t, dev.Idle(t), "device certificate revoked")
 }
 
 // In FIPS mode a SHA-1 signed message is refused before its signature
@@ -151,12 +153,12 @@ func TestSHA1SignatureRefusedInFIPSMode(t *testing.T) {
 		t.Skip("a fips140=only build cannot make the SHA-1 signature; the default build runs this test")
 	}
 	for _, fipsMode := range []bool{true, false} {
-		e := newEnv(t, WithFIPS(fipsMode))
-		dev := issuedBy(t, e.ca, e.url, "00008110-SHA1SIGNED00000000", "iPhone15,2")
-		dev.digest = pkcs7.OIDDigestAlgorithmSHA1
-		code := dev.authenticate(t, "old signer")
+		e := newEnv(t, applemdm.WithFIPS(fipsMode))
+		dev := appletest.IssuedBy(t, e.ca, e.url, "00008110-SHA1SIGNED00000000", "iPhone15,2")
+		dev.Digest = pkcs7.OIDDigestAlgorithmSHA1
+		code := dev.Authenticate(t, "old signer")
 		if fipsMode {
-			e.refusedIdentity(t, code, errDigest.Error())
+			e.refusedIdentity(t, code, "digest is not SHA-2")
 			if ds, _ := e.st.ListDevices(t.Context()); len(ds) != 0 {
 				t.Fatalf("SHA-1 signed device recorded in FIPS mode: %+v", ds)
 			}
@@ -172,15 +174,15 @@ func TestPlatform(t *testing.T) {
 		{"Mac14,2", "", "macos"}, {"MacBookPro18,1", "", "macos"}, {"", "iMac21,1", "macos"},
 		{"AppleTV11,1", "", ""}, {"RealityDevice14,1", "", ""},
 	} {
-		if got, _ := Platform(c.product, c.model); got != c.want {
+		if got, _ := applemdm.Platform(c.product, c.model); got != c.want {
 			t.Errorf("Platform(%q, %q) = %q, want %q", c.product, c.model, got, c.want)
 		}
 	}
 }
 
 func TestDeviceIDIsAStableUUID(t *testing.T) {
-	a, b := DeviceID("udid-1"), DeviceID("udid-1")
-	if a != b || a == DeviceID("udid-2") || len(a) != 36 || a[14] != '8' {
+	a, b := applemdm.DeviceID("udid-1"), applemdm.DeviceID("udid-1")
+	if a != b || a == applemdm.DeviceID("udid-2") || len(a) != 36 || a[14] != '8' {
 		t.Fatalf("DeviceID: %q %q", a, b)
 	}
 }
