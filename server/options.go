@@ -54,6 +54,8 @@ type config struct {
 	auditRetention                         time.Duration
 	checkpointEvery                        time.Duration
 	auditClock                             func() time.Time
+	// noAppleMDM: the zero value serves Apple MDM under /mdm.
+	noAppleMDM bool
 }
 
 // Option configures a Server.
@@ -307,3 +309,7 @@ func WithPingInterval(d time.Duration) Option {
 
 // WithHistoryLimit bounds posture history per device.
 func WithHistoryLimit(n int) Option { return func(c *config) error { c.historyLimit = n; return nil } }
+
+// WithAppleMDM serves Apple's MDM protocol (nanomdm) under /mdm on the
+// console listener; on by default. Its state lives in <data-dir>/apple-mdm.
+func WithAppleMDM(on bool) Option { return func(c *config) error { c.noAppleMDM = !on; return nil } }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -16,6 +17,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/accounts"
 	"github.com/cordon-mdm/cordon/server/api"
 	"github.com/cordon-mdm/cordon/server/applescep"
+	"github.com/cordon-mdm/cordon/server/applemdm"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/console"
@@ -75,11 +77,18 @@ func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 	}
 	s.Review = review.New(s.Store, s.Audit, ropts...)
 	s.SCEP = applescep.New(s.CA, s.Store, s.Audit, applescep.RAInDir(s.cfg.dataDir), applescep.WithLogger(s.log))
+	var mdm http.Handler
+	if !s.cfg.noAppleMDM {
+		var err error
+		if mdm, err = applemdm.New(s.Store, s.Audit, s.CA, filepath.Join(s.cfg.dataDir, "apple-mdm"), applemdm.WithLogger(s.log), applemdm.WithFIPS(s.cfg.fips)); err != nil {
+			return nil, err
+		}
+	}
 	s.gw = gateway.New(s.Store, s.CA, s.Audit, gateway.WithHub(hub), gateway.WithLogger(s.log), gateway.WithPingInterval(s.cfg.pingInterval),
 		gateway.WithCommands(s.Commands),
 		gateway.WithIncidents(agentIncidents{s.Incidents, devices.NewStanding(s.Store, s.Compliance)}),
 		gateway.WithCompliance(agentCompliance{s.Compliance}))
-	return s.handler(), nil
+	return s.handler(mdm), nil
 }
 
 // notifyOptions configure the incident notifications from the settings.
@@ -114,8 +123,9 @@ func refreshCompliance(c *compliance.Service, log *slog.Logger) func(deviceID st
 }
 
 // handler builds enrollment, the API and the console on the services,
-// and the console listener's mux over them.
-func (s *Server) handler() http.Handler {
+// and the console listener's mux over them, with Apple MDM (mdm) under
+// /mdm unless it is nil.
+func (s *Server) handler(mdm http.Handler) http.Handler {
 	lopts := []ratelimit.Option{ratelimit.WithLimit(s.cfg.guessLimit), ratelimit.WithWindow(s.cfg.guessWindow)}
 	if s.cfg.guessClock != nil {
 		lopts = append(lopts, ratelimit.WithClock(s.cfg.guessClock))
@@ -149,6 +159,9 @@ func (s *Server) handler() http.Handler {
 	root := http.NewServeMux()
 	root.Handle("/console/", s.console)
 	root.Handle("/scep", s.SCEP) // authenticated by its one-time challenge
+	if mdm != nil {
+		root.Handle("/mdm", mdm)
+	}
 	root.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusSeeOther))
 	root.Handle("/", handler)
 	return root

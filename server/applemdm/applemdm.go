@@ -1,0 +1,128 @@
+// Package applemdm embeds nanomdm: Apple's MDM check-in and command
+// protocol, served on the console listener under /mdm, with device
+// identities verified against Cordon's CA. A device that authenticates
+// joins Cordon's device list (platform ios, ipados or macos) with an
+// audit entry in the same transaction.
+//
+// nanomdm keeps its own state (enrollments, push tokens, command queue,
+// certificate associations) in its file store under the data dir, on
+// SQLite and PostgreSQL alike for now; a backup must include that
+// directory with the database.
+package applemdm
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+
+	"github.com/micromdm/nanomdm/certverify"
+	httpmdm "github.com/micromdm/nanomdm/http/mdm"
+	"github.com/micromdm/nanomdm/service/certauth"
+	"github.com/micromdm/nanomdm/service/nanomdm"
+	"github.com/micromdm/nanomdm/storage/diskv"
+
+	"github.com/cordon-mdm/cordon/server/audit"
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+// CA is what the embedding needs of Cordon's CA: the chain device
+// identities must verify to, and whether one was revoked since.
+type CA interface {
+	Root() *x509.Certificate
+	Intermediate() *x509.Certificate
+	IsRevoked(serial string) (bool, error)
+}
+
+// Devices writes a checked-in device and its audit entry in one
+// transaction (*store.Store).
+type Devices interface {
+	InTx(ctx context.Context, fn func(tx *store.Store) error) error
+}
+
+// Auditor records inside that transaction (*audit.Log).
+type Auditor interface {
+	RecordTx(ctx context.Context, tx audit.Appender, e audit.Entry) error
+}
+
+// Option configures New.
+type Option func(*config)
+
+type config struct {
+	log  *slog.Logger
+	fips bool
+}
+
+// WithLogger sets the logger nanomdm's parts log through.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithFIPS refuses, before verifying them, messages whose signature
+// digest is outside FIPS 140's approved set (SHA-1), as the server's
+// FIPS mode must.
+func WithFIPS(on bool) Option { return func(c *config) { c.fips = on } }
+
+// New returns the /mdm handler. nanomdm's state lives in dir, created
+// 0700: it holds push tokens and unlock tokens.
+func New(devices Devices, aud Auditor, ca CA, dir string, opts ...Option) (http.Handler, error) {
+	cfg := config{log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("apple mdm store: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("apple mdm store: %w", err)
+	}
+	pool, err := certverify.NewPoolVerifier(pemOf(ca.Root()), pemOf(ca.Intermediate()), x509.ExtKeyUsageClientAuth)
+	if err != nil {
+		return nil, fmt.Errorf("apple mdm verifier: %w", err)
+	}
+	log := nanoLogger{cfg.log.With("component", "applemdm")}
+	st := diskv.New(dir)
+	nano := nanomdm.New(st, nanomdm.WithLogger(log.With("service", "nanomdm")))
+	// certauth sits outside the recorder, so that only a check-in whose
+	// certificate belongs to its enrollment reaches Cordon's device list.
+	svc := certauth.New(&recorder{CheckinAndCommandService: nano, devices: devices, audit: aud, log: cfg.log},
+		st, certauth.WithLogger(log.With("service", "certauth")))
+	var h http.Handler = httpmdm.CheckinAndCommandHandler(svc, log.With("handler", "checkin-command"))
+	h = httpmdm.CertVerifyMiddleware(h, verifier{pool, ca}, log.With("handler", "cert-verify"))
+	// The console listener asks for no client certificate: a device
+	// proves its identity by signing each message (SignMessage in the
+	// enrollment profile's MDM payload).
+	h = httpmdm.CertExtractMdmSignatureMiddleware(h, httpmdm.MdmSignatureVerifierFunc(signatureVerifier(cfg.fips)),
+		httpmdm.SigLogWithLogger(log.With("handler", "cert-extract")))
+	return h, nil
+}
+
+func pemOf(c *x509.Certificate) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+}
+
+// errRevoked refuses a certificate Cordon revoked: the pool checks the
+// chain only, and a revoked device must not keep talking MDM.
+var errRevoked = errors.New("device certificate revoked")
+
+// verifier is nanomdm's chain check plus Cordon's revocation list.
+type verifier struct {
+	pool *certverify.PoolVerifier
+	ca   CA
+}
+
+func (v verifier) Verify(ctx context.Context, cert *x509.Certificate) error {
+	if err := v.pool.Verify(ctx, cert); err != nil {
+		return err
+	}
+	revoked, err := v.ca.IsRevoked(cert.SerialNumber.String())
+	if err != nil {
+		return fmt.Errorf("revocation check: %w", err)
+	}
+	if revoked {
+		return errRevoked
+	}
+	return nil
+}

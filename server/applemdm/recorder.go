@@ -1,0 +1,119 @@
+package applemdm
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/micromdm/nanomdm/mdm"
+	"github.com/micromdm/nanomdm/service"
+	"github.com/micromdm/plist"
+
+	"github.com/cordon-mdm/cordon/internal/input"
+	"github.com/cordon-mdm/cordon/server/audit"
+	"github.com/cordon-mdm/cordon/server/store"
+)
+
+// Audit actions this package writes.
+const (
+	ActionEnrolled      = "apple.enrolled"
+	ActionAuthenticated = "apple.authenticated"
+)
+
+// recorder is nanomdm's service with Cordon's device list behind its
+// Authenticate: once nanomdm has accepted the check-in, the device is
+// created or refreshed. A failure there fails the check-in, and the
+// device retries it (the write is idempotent).
+type recorder struct {
+	service.CheckinAndCommandService
+	devices Devices
+	audit   Auditor
+	log     *slog.Logger
+}
+
+// authInfo is what an Authenticate message says about the device beyond
+// the fields nanomdm decodes.
+type authInfo struct {
+	UDID         string
+	SerialNumber string
+	DeviceName   string
+	Model        string
+	ModelName    string
+	ProductName  string
+	OSVersion    string
+	BuildVersion string
+}
+
+func (r *recorder) Authenticate(req *mdm.Request, m *mdm.Authenticate) error {
+	if err := r.CheckinAndCommandService.Authenticate(req, m); err != nil {
+		return err
+	}
+	var info authInfo
+	if err := plist.Unmarshal(m.Raw, &info); err != nil {
+		return fmt.Errorf("authenticate: %w", err)
+	}
+	if info.UDID == "" {
+		info.UDID = m.UDID
+	}
+	if info.SerialNumber == "" {
+		info.SerialNumber = m.SerialNumber
+	}
+	return r.record(req.Context(), info)
+}
+
+func (r *recorder) record(ctx context.Context, info authInfo) error {
+	platform, osName := Platform(info.ProductName, info.Model)
+	if platform == "" {
+		return fmt.Errorf("authenticate: %q is no iPhone, iPad or Mac", input.Clip(info.ProductName, 64))
+	}
+	now := time.Now().UTC()
+	name := input.Clip(info.DeviceName, 256)
+	d := &store.Device{ID: DeviceID(info.UDID), Name: name, Hostname: name, Platform: platform, OSName: osName,
+		OSVersion: input.Clip(info.OSVersion, 256), Serial: input.Clip(info.SerialNumber, 256),
+		Status: store.StatusActive, EnrolledAt: now, LastSeen: &now}
+	return r.devices.InTx(ctx, func(tx *store.Store) error {
+		created, err := tx.CheckInDevice(ctx, d)
+		if err != nil {
+			return err
+		}
+		action := ActionAuthenticated
+		if created {
+			action = ActionEnrolled
+		}
+		return r.audit.RecordTx(ctx, tx, audit.Entry{Actor: "device:" + d.ID, Source: "apple-mdm", Action: action,
+			Target: "device:" + d.ID, Outcome: audit.Success, Details: map[string]string{"via": "apple mdm",
+				"udid": input.Clip(info.UDID, 128), "platform": platform, "serial": d.Serial}})
+	})
+}
+
+// Platform maps an Authenticate's ProductName (iPhone15,2, iPad13,1,
+// Mac14,2, MacBookPro18,1) or, on a Mac, its Model to Cordon's platform
+// and OS name; "" for anything else (Apple TV, Vision Pro).
+func Platform(productName, model string) (platform, osName string) {
+	for _, s := range []string{productName, model} {
+		switch {
+		case strings.HasPrefix(s, "iPhone"), strings.HasPrefix(s, "iPod"):
+			return "ios", "iOS"
+		case strings.HasPrefix(s, "iPad"):
+			return "ipados", "iPadOS"
+		case strings.Contains(s, "Mac"):
+			return "macos", "macOS"
+		}
+	}
+	return "", ""
+}
+
+// DeviceID is the Cordon device id of an Apple UDID: derived, not
+// stored, so that a re-enrollment after a wipe (same UDID) finds the same
+// device and no mapping table can drift from nanomdm's. It is a UUID
+// (version 8, SHA-256 based: SHA-1's version 5 is outside FIPS 140).
+func DeviceID(udid string) string {
+	sum := sha256.Sum256([]byte("cordon apple udid\x00" + udid))
+	b := sum[:16]
+	b[6] = b[6]&0x0f | 0x80
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
