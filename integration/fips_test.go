@@ -46,7 +46,13 @@ func TestFIPSBuild(t *testing.T) {
 
 	// No --fips flag: a FIPS build must be in FIPS mode by default.
 	p := startServer(t, bin, "", "GODEBUG=fips140=only")
-	log, _ := os.ReadFile(p.logf.Name())
+	// The listeners answer health checks a moment before the start-up
+	// line is logged: wait for the line, then judge it.
+	var log []byte
+	testenv.Eventually(t, 30*time.Second, "the start-up log line", func() bool {
+		log, _ = os.ReadFile(p.logf.Name())
+		return bytes.Contains(log, []byte("cordon server started"))
+	})
 	if !bytes.Contains(log, []byte(`"fips_mode":true`)) || !bytes.Contains(log, []byte("fips140 enforcement: only")) {
 		t.Fatalf("server did not start in FIPS mode under enforcement:\n%s", log)
 	}
