@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
 
@@ -149,7 +150,8 @@ func (s *Server) handler(mdm http.Handler) http.Handler {
 		api.WithLogger(s.log), api.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
 		api.WithCommands(s.Commands, s.Store), api.WithIncidents(s.Incidents, s.Store),
 		api.WithCompliance(s.Compliance, s.Store), api.WithKeyLimiter(s.keyGuesses), api.WithEnrollLimiter(s.enrollGuesses), api.WithCheckpoints(s.AuditAnchor),
-		api.WithAccounts(accounts.New(s.Store, s.Audit), s.Store), api.WithReviews(s.Review))
+		api.WithAccounts(accounts.New(s.Store, s.Audit), s.Store), api.WithReviews(s.Review),
+		api.WithAppleEnrollment(s.appleEnrollment()))
 	copts := []console.Option{console.WithLogger(s.log), console.WithLockout(s.cfg.lockout), console.WithBanner(s.cfg.banner),
 		console.WithLifecycle(accounts.New(s.Store, s.Audit)), console.WithReviews(s.Review)}
 	if s.cfg.consoleClock != nil {
@@ -165,4 +167,12 @@ func (s *Server) handler(mdm http.Handler) http.Handler {
 	root.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusSeeOther))
 	root.Handle("/", handler)
 	return root
+}
+
+// appleEnrollment is what the enrollment profile route needs; the APNs
+// topic stays empty until Cordon holds an APNs push certificate.
+func (s *Server) appleEnrollment() api.AppleEnrollment {
+	_, port, _ := net.SplitHostPort(s.consoleLn.Addr().String())
+	return api.AppleEnrollment{Challenges: s.SCEP, Host: net.JoinHostPort(s.publicHost(s.cfg.listen), port),
+		Root: s.CA.Root(), Identity: s.certs.get}
 }

@@ -62,6 +62,7 @@ type API struct {
 	reads  *readChains
 
 	checkpoints Checkpoints
+	apple       *AppleEnrollment
 }
 
 // Option configures the API.
@@ -140,6 +141,9 @@ func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrol
 		m.Handle("POST /api/v1/users/{id}/disable", a.require(a.userAction(a.accounts.Disable), it))
 		m.Handle("POST /api/v1/users/{id}/enable", a.require(a.userAction(a.accounts.Enable), it))
 		m.Handle("PUT /api/v1/users/{id}/role", a.require(a.setUserRole, it))
+	}
+	if a.apple != nil {
+		m.Handle("POST /api/v1/apple/enrollment-profile", a.require(a.appleEnrollmentProfile, auth.RoleITAdmin))
 	}
 	m.Handle("GET /api/v1/audit", a.require(a.listAudit, trail...))
 	m.Handle("GET /api/v1/audit/verify", a.require(a.verifyAudit, trail...))
