@@ -161,6 +161,9 @@ func (fx *inputFixture) samples(t *testing.T) map[string]func() sample {
 					"ttl 9999": func(b map[string]any) { b["ttl"] = "87600000h" },
 				}}
 		},
+		"POST /api/v1/apple/enrollment-profile": func() sample {
+			return sample{body: map[string]any{"token": fx.e.Token(time.Hour, 1)}, text: []string{"token"}}
+		},
 		"POST /api/v1/devices/{id}/revoke": func() sample {
 			return sample{body: map[string]any{"reason": "lost in transit"}, text: []string{"reason"}}
 		},
@@ -434,7 +437,8 @@ func apiRoutes() []string {
 		api.WithCommands((*commands.Service)(nil), (*store.Store)(nil)),
 		api.WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
 		api.WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)),
-		api.WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), api.WithReviews((*review.Service)(nil))).Routes()
+		api.WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), api.WithReviews((*review.Service)(nil)),
+		api.WithAppleEnrollment(api.AppleEnrollment{})).Routes()
 }
 
 // openAPIBodies says which operations of the OpenAPI document take a

@@ -73,6 +73,7 @@ var roleMatrix = map[string][]string{
 	"POST /api/v1/users/{id}/disable":              {"it-admin"},
 	"POST /api/v1/users/{id}/enable":               {"it-admin"},
 	"PUT /api/v1/users/{id}/role":                  {"it-admin"},
+	"POST /api/v1/apple/enrollment-profile":        {"it-admin"},
 }
 
 // TestRoleMatrix walks every registered route with every role's key and
@@ -88,7 +89,8 @@ func TestRoleMatrix(t *testing.T) {
 		api.WithCommands((*commands.Service)(nil), (*store.Store)(nil)),
 		api.WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
 		api.WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)),
-		api.WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), api.WithReviews((*review.Service)(nil))).Routes()
+		api.WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), api.WithReviews((*review.Service)(nil)),
+		api.WithAppleEnrollment(api.AppleEnrollment{})).Routes()
 	sort.Strings(routes)
 	seen := map[string]bool{}
 	for _, r := range routes {

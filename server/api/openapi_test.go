@@ -24,7 +24,8 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		WithCommands((*commands.Service)(nil), (*store.Store)(nil)),
 		WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
 		WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)),
-		WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), WithReviews((*review.Service)(nil)))
+		WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), WithReviews((*review.Service)(nil)),
+		WithAppleEnrollment(AppleEnrollment{}))
 	registered := map[string]bool{}
 	for _, r := range a.Routes() {
 		method, path, ok := strings.Cut(r, " ")

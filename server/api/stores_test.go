@@ -2,6 +2,7 @@ package api
 
 import (
 	"github.com/cordon-mdm/cordon/enroll"
+	"github.com/cordon-mdm/cordon/server/applescep"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
@@ -38,4 +39,5 @@ var (
 	_ ProfileChanges     = (*compliance.Service)(nil)
 	_ BluetoothDecisions = (*compliance.Service)(nil)
 	_ Reviews            = (*review.Service)(nil)
+	_ ChallengeMinter    = (*applescep.Service)(nil)
 )

@@ -1,0 +1,87 @@
+package integration
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smallstep/pkcs7"
+	"howett.net/plist"
+
+	"github.com/cordon-mdm/cordon/internal/testenv"
+)
+
+// TestAppleEnrollmentProfile: IT gets a profile for a token that is
+// signed by a certificate under Cordon's root, carries a SCEP challenge
+// and points the MDM payload at the SCEP identity; the trail names the
+// token by id only. An unknown token is refused like POST /enroll's.
+func TestAppleEnrollmentProfile(t *testing.T) {
+	e := testenv.New(t, "")
+	admin := e.APIKey("it-admin")
+	token := e.Token(time.Hour, 1)
+	post := func(tok string) (*http.Response, []byte) {
+		b, _ := json.Marshal(map[string]string{"token": tok})
+		req, _ := http.NewRequest("POST", e.Server.ConsoleURL()+"/api/v1/apple/enrollment-profile", bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+admin)
+		resp, err := e.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, body
+	}
+	resp, body := post(token)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/x-apple-aspen-config" {
+		t.Fatalf("status %d, %s: %.300s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	p7, err := pkcs7.Parse(body)
+	if err != nil {
+		t.Fatalf("not CMS: %v", err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(e.Server.CA.Root())
+	if err := p7.VerifyWithChain(roots); err != nil {
+		t.Fatalf("signature does not verify against Cordon's root: %v", err)
+	}
+	var doc struct {
+		PayloadContent []map[string]any
+	}
+	if _, err := plist.Unmarshal(p7.Content, &doc); err != nil {
+		t.Fatal(err)
+	}
+	byType := map[string]map[string]any{}
+	for _, p := range doc.PayloadContent {
+		byType[p["PayloadType"].(string)] = p
+	}
+	scep, mdm := byType["com.apple.security.scep"], byType["com.apple.mdm"]
+	if scep == nil || mdm == nil || byType["com.apple.security.root"] == nil {
+		t.Fatalf("payloads: %v", byType)
+	}
+	content := scep["PayloadContent"].(map[string]any)
+	if ch, _ := content["Challenge"].(string); ch == "" || strings.Contains(token, ch) {
+		t.Errorf("SCEP challenge %q", ch)
+	}
+	if url, _ := content["URL"].(string); !strings.HasPrefix(url, "https://") || !strings.HasSuffix(url, "/scep") {
+		t.Errorf("SCEP URL %q", url)
+	}
+	if mdm["IdentityCertificateUUID"] != scep["PayloadUUID"] || mdm["SignMessage"] != true {
+		t.Errorf("MDM payload %v", mdm)
+	}
+	id := strings.Split(token, "_")[1]
+	issued := e.Audit("apple_enrollment_profile.issued")
+	if len(issued) != 1 || issued[0].Target != "token:"+id || issued[0].Outcome != "success" {
+		t.Fatalf("audit: %+v", issued)
+	}
+	if raw, _ := json.Marshal(e.Audit("")); bytes.Contains(raw, []byte(token)) || bytes.Contains(raw, []byte(content["Challenge"].(string))) {
+		t.Error("the trail holds the token or the challenge")
+	}
+	if resp, body := post("cdt_aaaaaaaaaaaaaaaa_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("unknown token: %d %.200s", resp.StatusCode, body)
+	}
+}
