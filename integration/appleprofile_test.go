@@ -84,4 +84,13 @@ func TestAppleEnrollmentProfile(t *testing.T) {
 	if resp, body := post("cdt_aaaaaaaaaaaaaaaa_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("unknown token: %d %.200s", resp.StatusCode, body)
 	}
+
+	// The CLI writes the same kind of file to stdout.
+	out, err := cordonctlCmd(buildBinary(t, "cordonctl", ""), e, admin, "apple", "enrollment-profile", "--token", token).Output()
+	if err != nil {
+		t.Fatalf("cordonctl: %v", err)
+	}
+	if p7, err := pkcs7.Parse(out); err != nil || p7.VerifyWithChain(roots) != nil {
+		t.Errorf("cordonctl output is not a profile signed under the root: %v", err)
+	}
 }

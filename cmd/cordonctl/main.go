@@ -55,6 +55,9 @@ const usage = `usage: cordonctl [flags] COMMAND
   bt approve ID [--reason R] [--expires 720h] | bt deny ID --reason R   (it-admin)
   tokens create [--ttl 24h] [--uses 1] [--owner EMAIL]
                          an enrollment token (it-admin)
+  apple enrollment-profile --token T > enroll.mobileconfig
+                         the signed enrollment profile for an Apple device
+                         enrolling with token T (it-admin)
   audit verify           check the hash chain against the signed checkpoints
                          (auditor, laso); exit 6 if broken
   audit verify --file EXPORT --key PUB
@@ -121,7 +124,7 @@ func run(args []string, stdout io.Writer) error {
 		return verifyExport(rest[2:], stdout)
 	}
 	known := map[string]bool{"devices": true, "device": true, "command": true, "incident": true, "incidents": true,
-		"bt": true, "compliance": true, "profile": true, "audit": true, "tokens": true}
+		"bt": true, "compliance": true, "profile": true, "audit": true, "tokens": true, "apple": true}
 	if len(rest) == 1 && rest[0] == "devices" {
 		rest = []string{"devices", "ls"}
 	}
@@ -159,6 +162,9 @@ func run(args []string, stdout io.Writer) error {
 	}
 	if rest[0] == "bt" {
 		return c.bluetooth(ctx, rest, stdout)
+	}
+	if rest[0] == "apple" {
+		return c.apple(ctx, rest, stdout)
 	}
 	if rest[0] == "compliance" || rest[0] == "profile" {
 		return c.compliance(ctx, rest, stdout)
