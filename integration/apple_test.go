@@ -4,8 +4,13 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/smallstep/scep"
+
+	"github.com/cordon-mdm/cordon/enroll"
+	"github.com/cordon-mdm/cordon/internal/secret"
 	"github.com/cordon-mdm/cordon/internal/testenv"
 	"github.com/cordon-mdm/cordon/pki"
+	"github.com/cordon-mdm/cordon/pki/identity"
 	"github.com/cordon-mdm/cordon/server/applemdm"
 	"github.com/cordon-mdm/cordon/server/applemdm/appletest"
 )
@@ -61,6 +66,70 @@ func TestAppleDevicesEnrollOverMDMAndAreListed(t *testing.T) {
 		}
 		if n := len(e.Audit(applemdm.ActionEnrolled)); n != len(devices) {
 			t.Errorf("%d %s audit entries, want %d", n, applemdm.ActionEnrolled, len(devices))
+		}
+	})
+}
+
+// Issue 17 acceptance 1 end to end: an it-admin makes an enrollment
+// token for an officer, a challenge is minted for it, and a fake iPhone
+// gets its identity from Cordon's CA through /scep and authenticates
+// through /mdm. It is listed as the device SCEP named, platform ios,
+// with the token's owner; the same challenge enrolls nothing twice.
+func TestAppleDeviceEnrolledThroughSCEPIsListedWithItsOwner(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, dsn func(testing.TB) string) {
+		e := testenv.New(t, dsn(t))
+		admin := e.APIKey("it-admin")
+		const owner = "ofc.reyes@pd.example"
+		var tok struct{ Token string }
+		if code := e.Do("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"owner": owner}, &tok); code != http.StatusCreated {
+			t.Fatalf("create token: HTTP %d", code)
+		}
+		tokenID, _, err := secret.Parse(enroll.TokenPrefix, tok.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch, err := e.Server.SCEP.MintChallenge(t.Context(), tokenID, "apikey:it-admin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := e.Server.ConsoleURL()
+		d := appletest.Enrolled(t, e.Client(), base+"/scep", base+"/mdm", ch, "00008110-SCEPPHONE00000001", "iPhone15,2")
+		deviceID, err := identity.DeviceID(d.Cert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for step, code := range map[string]int{"authenticate": d.Authenticate(t, "patrol 12"),
+			"token update": d.TokenUpdate(t), "idle": d.Idle(t)} {
+			if code != http.StatusOK {
+				t.Fatalf("%s: HTTP %d", step, code)
+			}
+		}
+
+		var out struct {
+			Devices []struct {
+				ID, Name, Platform, Owner, Status string
+			} `json:"devices"`
+		}
+		if code := e.Do("GET", "/api/v1/devices", admin, nil, &out); code != http.StatusOK {
+			t.Fatalf("list devices: HTTP %d", code)
+		}
+		if len(out.Devices) != 1 {
+			t.Fatalf("devices listed: %+v", out.Devices)
+		}
+		if got := out.Devices[0]; got.ID != deviceID || got.Platform != "ios" || got.Owner != owner ||
+			got.Name != "patrol 12" || got.Status != "active" {
+			t.Fatalf("listed %+v, want device %s (ios, %s)", got, deviceID, owner)
+		}
+		if n := len(e.Audit(applemdm.ActionEnrolled)); n != 1 {
+			t.Errorf("%d %s audit entries, want 1", n, applemdm.ActionEnrolled)
+		}
+
+		again, err := appletest.SCEP(t.Context(), e.Client(), base+"/scep", ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.Status != scep.FAILURE || again.Cert != nil {
+			t.Fatalf("the same challenge a second time: %s", again.Status)
 		}
 	})
 }

@@ -3,6 +3,8 @@ package applemdm
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/micromdm/plist"
 
 	"github.com/cordon-mdm/cordon/internal/input"
+	"github.com/cordon-mdm/cordon/pki/identity"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/store"
 )
@@ -61,10 +64,15 @@ func (r *recorder) Authenticate(req *mdm.Request, m *mdm.Authenticate) error {
 	if info.SerialNumber == "" {
 		info.SerialNumber = m.SerialNumber
 	}
-	return r.record(req.Context(), info)
+	return r.record(req.Context(), req.Certificate, info)
 }
 
-func (r *recorder) record(ctx context.Context, info authInfo) error {
+// record writes the device. An identity SCEP issued (its urn:uuid names
+// a device a used challenge went to) is that device, with the owner of
+// the challenge's enrollment token. Any other identity from Cordon's CA
+// (nanomdm has verified the chain) keeps the UDID-derived id and no
+// owner: SignDevice-issued test identities and any issued before SCEP.
+func (r *recorder) record(ctx context.Context, cert *x509.Certificate, info authInfo) error {
 	platform, osName := Platform(info.ProductName, info.Model)
 	if platform == "" {
 		return fmt.Errorf("authenticate: %q is no iPhone, iPad or Mac", input.Clip(info.ProductName, 64))
@@ -75,6 +83,15 @@ func (r *recorder) record(ctx context.Context, info authInfo) error {
 		OSVersion: input.Clip(info.OSVersion, 256), Serial: input.Clip(info.SerialNumber, 256),
 		Status: store.StatusActive, EnrolledAt: now, LastSeen: &now}
 	return r.devices.InTx(ctx, func(tx *store.Store) error {
+		via := "apple mdm"
+		if id, err := identity.DeviceID(cert); err == nil {
+			switch c, err := tx.ScepIssuedTo(ctx, id); {
+			case err == nil:
+				d.ID, d.Owner, via = c.DeviceID, c.Owner, "apple mdm, scep"
+			case !errors.Is(err, store.ErrNotFound):
+				return err
+			}
+		}
 		created, err := tx.CheckInDevice(ctx, d)
 		if err != nil {
 			return err
@@ -84,7 +101,7 @@ func (r *recorder) record(ctx context.Context, info authInfo) error {
 			action = ActionEnrolled
 		}
 		return r.audit.RecordTx(ctx, tx, audit.Entry{Actor: "device:" + d.ID, Source: "apple-mdm", Action: action,
-			Target: "device:" + d.ID, Outcome: audit.Success, Details: map[string]string{"via": "apple mdm",
+			Target: "device:" + d.ID, Outcome: audit.Success, Details: map[string]string{"via": via,
 				"udid": input.Clip(info.UDID, 128), "platform": platform, "serial": d.Serial}})
 	})
 }

@@ -1,17 +1,12 @@
 package applescep_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,12 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smallstep/pkcs7"
 	"github.com/smallstep/scep"
-	"github.com/smallstep/scep/x509util"
 
 	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/pki/identity"
+	"github.com/cordon-mdm/cordon/server/applemdm/appletest"
 	"github.com/cordon-mdm/cordon/server/applescep"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/store"
@@ -86,80 +80,19 @@ func (e *env) get(t *testing.T, op string) []byte {
 	return b
 }
 
-// enroll is a SCEP client's PKCSReq with challenge, built as Apple's
-// SCEP payload does (RSA-2048, a self-signed signer certificate), but
-// signed with SHA-256 and encrypted with AES so that it runs under
-// fips140=only too. It returns the CertRep's status and certificate.
+// enroll is appletest's SCEP client (Apple's payload, but SHA-256 and
+// AES, so that it runs under fips140=only too): the CertRep's status
+// and certificate.
 func (e *env) enroll(t *testing.T, challenge string) (scep.PKIStatus, *x509.Certificate) {
 	t.Helper()
-	cacerts, err := scep.CACerts(e.get(t, "GetCACert"))
+	res, err := appletest.SCEP(t.Context(), nil, e.srv.URL+"/scep", challenge)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !cacerts[0].Equal(e.ra) {
+	if !res.CACerts[0].Equal(e.ra) {
 		t.Fatal("GetCACert does not list the RA first")
 	}
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	csrDER, err := x509util.CreateCertificateRequest(rand.Reader, &x509util.CertificateRequest{
-		CertificateRequest: x509.CertificateRequest{Subject: pkix.Name{CommonName: "iPhone"}, SignatureAlgorithm: x509.SHA256WithRSA},
-		ChallengePassword:  challenge}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "iPhone"},
-		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour), SignatureAlgorithm: x509.SHA256WithRSA}
-	selfDER, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	self, _ := x509.ParseCertificate(selfDER)
-	env7, err := pkcs7.Encrypt(csrDER, cacerts[:1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	sd, err := pkcs7.NewSignedData(env7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
-	nonce := make([]byte, 16)
-	rand.Read(nonce)
-	oid := func(n int) asn1.ObjectIdentifier { return asn1.ObjectIdentifier{2, 16, 840, 1, 113733, 1, 9, n} }
-	if err := sd.AddSigner(self, key, pkcs7.SignerInfoConfig{ExtraSignedAttributes: []pkcs7.Attribute{
-		{Type: oid(7), Value: scep.TransactionID("txn-" + challenge)}, {Type: oid(2), Value: scep.PKCSReq},
-		{Type: oid(5), Value: scep.SenderNonce(nonce)}}}); err != nil {
-		t.Fatal(err)
-	}
-	msg, err := sd.Finish()
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Post(e.srv.URL+"/scep?operation=PKIOperation", "application/x-pki-message", bytes.NewReader(msg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("PKIOperation: %s %s", resp.Status, body)
-	}
-	rep, err := scep.ParsePKIMessage(body, scep.WithCACerts(cacerts[:1]))
-	if err != nil {
-		t.Fatalf("CertRep: %v", err)
-	}
-	if !bytes.Equal(rep.RecipientNonce, nonce) {
-		t.Fatal("CertRep does not answer the request's nonce")
-	}
-	if rep.PKIStatus != scep.SUCCESS {
-		return rep.PKIStatus, nil
-	}
-	if err := rep.DecryptPKIEnvelope(self, key); err != nil {
-		t.Fatalf("decrypt CertRep: %v", err)
-	}
-	return rep.PKIStatus, rep.CertRepMessage.Certificate
+	return res.Status, res.Cert
 }
 
 func (e *env) audited(t *testing.T, action, outcome string) int {

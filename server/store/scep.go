@@ -94,3 +94,18 @@ func (s *Store) UseScepChallenge(ctx context.Context, hash []byte, deviceID stri
 	}
 	return &c, nil
 }
+
+// ScepIssuedTo is the used challenge whose certificate went to deviceID:
+// what makes an Apple identity the device SCEP named, with the owner of
+// the token behind it. A device SCEP issued nothing to is ErrNotFound.
+func (s *Store) ScepIssuedTo(ctx context.Context, deviceID string) (*ScepChallenge, error) {
+	var c ScepChallenge
+	err := s.with(ctx).Where("device_id = ? AND used_at IS NOT NULL", deviceID).Take(&c).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}

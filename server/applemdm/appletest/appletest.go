@@ -1,7 +1,8 @@
 // Package appletest is a fake Apple device for tests: it speaks the
 // device side of Apple's check-in and command protocol as nanomdm's
 // test/enrollment does, but with an identity certificate Cordon's CA
-// issued and SHA-256 signatures (that package signs with a self-signed
+// issued (through /scep with Enrolled, as a real device gets it, or
+// straight from the CA with IssuedBy) and SHA-256 signatures (that package signs with a self-signed
 // RSA key and SHA-1, which a FIPS 140 build refuses).
 package appletest
 

@@ -12,7 +12,7 @@ import (
 
 func scepContracts() []contract {
 	return []contract{
-		{"ScepChallenge", []string{"CreateScepChallenge", "UseScepChallenge"}, func(t *testing.T, open Opener) {
+		{"ScepChallenge", []string{"CreateScepChallenge", "UseScepChallenge", "ScepIssuedTo"}, func(t *testing.T, open Opener) {
 			st := open(t)
 			at := now()
 			must(t, st.CreateToken(t.Context(), &store.EnrollmentToken{ID: "tok", Hash: []byte{1}, ExpiresAt: at.Add(time.Hour),
@@ -61,6 +61,18 @@ func scepContracts() []contract {
 			}
 			_, err = st.UseScepChallenge(t.Context(), h[:], "d9", at.Add(2*time.Minute))
 			wantErr(t, "a challenge used a second time", err, store.ErrTokenUsed)
+
+			got, err := st.ScepIssuedTo(t.Context(), winner)
+			must(t, err)
+			if got.TokenID != "tok" || got.Owner != "ofc.jones" || got.DeviceID != winner || got.UsedAt == nil {
+				t.Fatalf("issued to %s: %+v", winner, got)
+			}
+			_, err = st.ScepIssuedTo(t.Context(), "d9")
+			wantErr(t, "a device SCEP issued nothing to", err, store.ErrNotFound)
+			_, err = st.CreateScepChallenge(t.Context(), "tok", []byte("unused"), at)
+			must(t, err)
+			_, err = st.ScepIssuedTo(t.Context(), "")
+			wantErr(t, "an unused challenge's empty device id", err, store.ErrNotFound)
 		}},
 	}
 }
