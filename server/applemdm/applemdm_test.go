@@ -186,3 +186,20 @@ func TestDeviceIDIsAStableUUID(t *testing.T) {
 		t.Fatalf("DeviceID: %q %q", a, b)
 	}
 }
+
+// An agent's identity certificate is valid under Cordon's CA, but it was
+// issued to the agent's device: it must not let its holder check in as
+// an Apple device of its choosing.
+func TestAgentIdentityCannotCheckInAsAnAppleDevice(t *testing.T) {
+	e := newEnv(t)
+	dev := appletest.IssuedFor(t, e.ca, e.url, "00008110-BORROWED00000000", "iPhone15,2", "7d7f9a55-3c1b-4f59-9a2e-6c1e7a0f3b21")
+	if code := dev.Authenticate(t, "not a phone"); code < 400 {
+		t.Fatalf("authenticate with an agent's certificate: HTTP %d, want a refusal", code)
+	}
+	if !bytes.Contains(e.log.Bytes(), []byte(applemdm.ErrNotThisDevice.Error())) {
+		t.Fatalf("refusal not logged with its reason; log:\n%s", e.log)
+	}
+	if ds, _ := e.st.ListDevices(t.Context()); len(ds) != 0 {
+		t.Fatalf("a device was recorded for a borrowed identity: %+v", ds)
+	}
+}

@@ -67,11 +67,16 @@ func (r *recorder) Authenticate(req *mdm.Request, m *mdm.Authenticate) error {
 	return r.record(req.Context(), req.Certificate, info)
 }
 
+// ErrNotThisDevice refuses a check-in whose identity certificate, valid
+// under Cordon's CA, was issued to another device.
+var ErrNotThisDevice = errors.New("identity certificate issued to another device")
+
 // record writes the device. An identity SCEP issued (its urn:uuid names
 // a device a used challenge went to) is that device, with the owner of
 // the challenge's enrollment token. Any other identity from Cordon's CA
 // (nanomdm has verified the chain) keeps the UDID-derived id and no
-// owner: SignDevice-issued test identities and any issued before SCEP.
+// owner, but only when it was issued for this very UDID (DeviceID), as
+// nothing in a running server does: an agent's certificate is refused.
 func (r *recorder) record(ctx context.Context, cert *x509.Certificate, info authInfo) error {
 	platform, osName := Platform(info.ProductName, info.Model)
 	if platform == "" {
@@ -84,13 +89,21 @@ func (r *recorder) record(ctx context.Context, cert *x509.Certificate, info auth
 		Status: store.StatusActive, EnrolledAt: now, LastSeen: &now}
 	return r.devices.InTx(ctx, func(tx *store.Store) error {
 		via := "apple mdm"
-		if id, err := identity.DeviceID(cert); err == nil {
-			switch c, err := tx.ScepIssuedTo(ctx, id); {
-			case err == nil:
-				d.ID, d.Owner, via = c.DeviceID, c.Owner, "apple mdm, scep"
-			case !errors.Is(err, store.ErrNotFound):
-				return err
-			}
+		id, err := identity.DeviceID(cert)
+		if err != nil {
+			return fmt.Errorf("authenticate: the identity certificate names no device: %w", err)
+		}
+		switch c, err := tx.ScepIssuedTo(ctx, id); {
+		case err == nil:
+			d.ID, d.Owner, via = c.DeviceID, c.Owner, "apple mdm, scep"
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		case id != d.ID:
+			// Not issued through SCEP, and not issued for this UDID: an
+			// agent's certificate (or another Apple device's) is valid
+			// under Cordon's CA, but it must not let its holder invent an
+			// Apple device.
+			return fmt.Errorf("%w: the identity certificate was issued to device %s, not to this UDID", ErrNotThisDevice, id)
 		}
 		created, err := tx.CheckInDevice(ctx, d)
 		if err != nil {

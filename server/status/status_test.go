@@ -43,6 +43,7 @@ var edges = []string{
 // TestEveryPackageIsAccountedFor.
 var quiet = map[string]string{
 	"server/gateway":  "the agent channel's refusals, answered in frames",
+	"server/applemdm": "an Apple device's refused check-in, answered to the device by nanomdm at /mdm",
 	"protocol":        "wire-format errors, answered in frames",
 	"internal/fips":   "start-up: the server does not start",
 	"internal/secret": "a malformed credential becomes auth.ErrUnauthenticated or enroll.ErrUnknownToken first",

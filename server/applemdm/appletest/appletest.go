@@ -41,8 +41,16 @@ type Device struct {
 	Digest      asn1.ObjectIdentifier // SHA-256 unless set
 }
 
-// IssuedBy returns a device whose identity certificate ca signed.
+// IssuedBy returns a device whose identity certificate ca signed for
+// the device id its UDID derives.
 func IssuedBy(t testing.TB, ca CA, url, udid, productName string) *Device {
+	t.Helper()
+	return IssuedFor(t, ca, url, udid, productName, applemdm.DeviceID(udid))
+}
+
+// IssuedFor returns a device holding an identity certificate ca signed
+// for deviceID (an agent's, say), whatever its UDID.
+func IssuedFor(t testing.TB, ca CA, url, udid, productName, deviceID string) *Device {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -56,7 +64,7 @@ func IssuedBy(t testing.TB, ca CA, url, udid, productName string) *Device {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chain, err := ca.SignDevice(context.Background(), csr, applemdm.DeviceID(udid))
+	chain, err := ca.SignDevice(context.Background(), csr, deviceID)
 	if err != nil {
 		t.Fatal(err)
 	}
