@@ -2,7 +2,6 @@ package applemdm_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/fips140"
 	"log/slog"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/smallstep/pkcs7"
 
+	"github.com/cordon-mdm/cordon/internal/testbed"
 	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/server/applemdm"
 	"github.com/cordon-mdm/cordon/server/applemdm/appletest"
@@ -29,17 +29,7 @@ type env struct {
 // newEnv serves /mdm over a real SQLite store, audit log and CA.
 func newEnv(t *testing.T, opts ...applemdm.Option) *env {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := store.Open(context.Background(), dir, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ca, err := pki.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ca.Close() })
+	dir, st, ca := testbed.StoreAndCA(t)
 	var logs bytes.Buffer
 	h, err := applemdm.New(st, audit.New(st, nil), ca, filepath.Join(dir, "apple-mdm"), append(opts, applemdm.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))...)
 	if err != nil {

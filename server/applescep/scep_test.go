@@ -17,6 +17,7 @@ import (
 
 	"github.com/smallstep/scep"
 
+	"github.com/cordon-mdm/cordon/internal/testbed"
 	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/pki/identity"
 	"github.com/cordon-mdm/cordon/server/applemdm/appletest"
@@ -36,17 +37,7 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := store.Open(t.Context(), dir, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ca, err := pki.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ca.Close() })
+	dir, st, ca := testbed.StoreAndCA(t)
 	ra, err := applescep.LoadRA(dir)
 	if err != nil {
 		t.Fatal(err)
