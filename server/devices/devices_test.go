@@ -2,9 +2,6 @@ package devices
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -71,26 +68,11 @@ func (e *env) enroll(t *testing.T, id, owner string) *x509.Certificate {
 // certify records a certificate ca signs for device id (a renewal).
 func (e *env) certify(t *testing.T, ca *pki.CA, id string) *x509.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
+	cert, _ := testbed.DeviceCert(t, ca, id)
+	if err := e.st.AddCertificate(context.Background(), store.CertificateFor(id, cert)); err != nil {
 		t.Fatal(err)
 	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr, err := x509.ParseCertificateRequest(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chain, err := ca.SignDevice(context.Background(), csr, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.st.AddCertificate(context.Background(), store.CertificateFor(id, chain[0])); err != nil {
-		t.Fatal(err)
-	}
-	return chain[0]
+	return cert
 }
 
 func (e *env) revokedEntries(t *testing.T, deviceID string) []map[string]string {

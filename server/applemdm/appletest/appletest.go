@@ -10,9 +10,6 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/base64"
@@ -22,13 +19,12 @@ import (
 	"github.com/micromdm/plist"
 	"github.com/smallstep/pkcs7"
 
+	"github.com/cordon-mdm/cordon/internal/testbed"
 	"github.com/cordon-mdm/cordon/server/applemdm"
 )
 
 // CA signs the device's identity (*pki.CA); SCEP's job on a real device.
-type CA interface {
-	SignDevice(ctx context.Context, csr *x509.CertificateRequest, deviceID string) ([]*x509.Certificate, error)
-}
+type CA = testbed.Signer
 
 // Device is one fake iPhone, iPad or Mac.
 type Device struct {
@@ -52,23 +48,8 @@ func IssuedBy(t testing.TB, ca CA, url, udid, productName string) *Device {
 // for deviceID (an agent's, say), whatever its UDID.
 func IssuedFor(t testing.TB, ca CA, url, udid, productName, deviceID string) *Device {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr, err := x509.ParseCertificateRequest(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chain, err := ca.SignDevice(context.Background(), csr, deviceID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &Device{URL: url, UDID: udid, ProductName: productName, Cert: chain[0], Key: key}
+	cert, key := testbed.DeviceCert(t, ca, deviceID)
+	return &Device{URL: url, UDID: udid, ProductName: productName, Cert: cert, Key: key}
 }
 
 // put sends msg signed in an Mdm-Signature header and returns the status.
