@@ -161,7 +161,7 @@ func benchIdleAgents(b *testing.B, n int) {
 	if err := writeIdleHeapProfile(n); err != nil {
 		b.Error(err)
 	}
-	if got := srv.Gateway().Count(); got != n {
+	if got := srv.Hub().Count(); got != n {
 		b.Fatalf("%d of %d agents still connected after the measurement", got, n)
 	}
 
@@ -337,7 +337,7 @@ func processRSS() uint64 {
 func waitCount(srv *server.Server, n int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		got := srv.Gateway().Count()
+		got := srv.Hub().Count()
 		if got == n {
 			return nil
 		}

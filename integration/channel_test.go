@@ -237,7 +237,7 @@ func TestGatewayRefusesBadCertificates(t *testing.T) {
 		t.Run("revoked", func(t *testing.T) {
 			dir := e.MustEnroll()
 			a := e.StartAgent(dir)
-			testenv.Eventually(t, 5*time.Second, "agent connected", func() bool { return e.Server.Gateway().Connected(a.DeviceID()) })
+			testenv.Eventually(t, 5*time.Second, "agent connected", func() bool { return e.Server.Hub().Connected(a.DeviceID()) })
 			key := e.APIKey("it-admin")
 			if st := e.Do("POST", "/api/v1/devices/"+a.DeviceID()+"/revoke", key, map[string]string{"reason": "lost"}, nil); st != 200 {
 				t.Fatalf("revoke: %d", st)
@@ -289,7 +289,7 @@ func TestSecondConnectionReplacesFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer first.Close()
-	testenv.Eventually(t, 3*time.Second, "first connection registered", func() bool { return e.Server.Gateway().Connected(cfg.DeviceID) })
+	testenv.Eventually(t, 3*time.Second, "first connection registered", func() bool { return e.Server.Hub().Connected(cfg.DeviceID) })
 	second, err := dial(e, cert)
 	if err != nil {
 		t.Fatal(err)
@@ -309,7 +309,7 @@ func TestSecondConnectionReplacesFirst(t *testing.T) {
 	if env.Type != protocol.TypeAck {
 		t.Fatalf("got %s, want ack", env.Type)
 	}
-	if n := e.Server.Gateway().Count(); n != 1 {
+	if n := e.Server.Hub().Count(); n != 1 {
 		t.Fatalf("%d live connections, want 1", n)
 	}
 	d, err := e.Server.Store.GetDevice(context.Background(), cfg.DeviceID)

@@ -279,8 +279,9 @@ func (s *Server) ConsoleURL() string { return "https://" + s.consoleLn.Addr().St
 // AgentAddr is the bound agent listener address.
 func (s *Server) AgentAddr() string { return s.agentLn.Addr().String() }
 
-// Gateway exposes the hub (for tests and later features).
-func (s *Server) Gateway() *gateway.Gateway { return s.gw }
+// Hub is the registry of live agent connections (for tests and later
+// features): which devices are connected, and how many.
+func (s *Server) Hub() *gateway.Hub { return s.hub }
 
 // GatewayURL is the wss:// URL enrolled agents dial.
 func (s *Server) GatewayURL() string {

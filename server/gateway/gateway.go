@@ -227,9 +227,6 @@ func (g *Gateway) serve(ws *websocket.Conn, id, host string, enrolledAt time.Tim
 	go c.readLoop()
 }
 
-// Connected reports whether the device has a live connection here.
-func (g *Gateway) Connected(deviceID string) bool { return g.hub.get(deviceID) != nil }
-
 // deviceOf is the device id of the verified client certificate, or an
 // answer saying why there is none.
 func deviceOf(w http.ResponseWriter, r *http.Request) (string, bool) {
@@ -267,9 +264,6 @@ func (g *Gateway) access(w http.ResponseWriter, r *http.Request) {
 	}
 	httpjson.Write(w, http.StatusOK, d)
 }
-
-// Count is the number of live connections.
-func (g *Gateway) Count() int { return g.hub.count() }
 
 // Close closes every connection and waits for their goroutines. It
 // returns how many were open. Devices are not marked offline one by one:
