@@ -18,6 +18,7 @@ import (
 	"github.com/cordon-mdm/cordon/agent/spool"
 	"github.com/cordon-mdm/cordon/agent/state"
 	"github.com/cordon-mdm/cordon/internal/fips"
+	"github.com/cordon-mdm/cordon/protocol"
 )
 
 // Observer receives events; tests use it to prove delivery guarantees.
@@ -39,7 +40,7 @@ type Agent struct {
 	fips      bool
 	exec      actions.Executor
 	seen      *seenLog
-	announce  *announcement // nil: this build's capabilities
+	announce  announcement
 
 	// A wipe in progress: its answer's id and a channel closed when the
 	// server acknowledges it.
@@ -117,7 +118,8 @@ func New(dir state.Dir, opts ...Option) (*Agent, error) {
 		reportInterval: 15 * time.Minute, pollInterval: 5 * time.Second,
 		backoffBase: time.Second, backoffMax: 5 * time.Minute, renewCheck: time.Hour,
 		readTimeout: 90 * time.Second, spoolSize: 1000, trigger: make(chan struct{}, 1), fips: fips.Default(),
-		reportKick: make(chan struct{}, 1), reportsChanged: make(chan struct{})}
+		reportKick: make(chan struct{}, 1), reportsChanged: make(chan struct{}),
+		announce: announcement{version: protocol.CurrentCapabilityVersion, caps: protocol.AgentCapabilities}}
 	for _, o := range opts {
 		o(a)
 	}

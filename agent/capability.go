@@ -6,8 +6,8 @@ import (
 	"github.com/cordon-mdm/cordon/protocol"
 )
 
-// announcement is what the agent says in hello that it understands; nil
-// (the default) is this build's protocol.CurrentCapabilityVersion and
+// announcement is what the agent says in hello that it understands: by
+// default this build's protocol.CurrentCapabilityVersion and
 // protocol.AgentCapabilities.
 type announcement struct {
 	version protocol.CapabilityVersion
@@ -18,19 +18,5 @@ type announcement struct {
 // instead of this build's own: tests use it to stand in for an older
 // agent, which the server must send only what that agent understands.
 func WithCapabilities(v protocol.CapabilityVersion, caps []string) Option {
-	return func(a *Agent) { a.announce = &announcement{version: v, caps: slices.Clone(caps)} }
-}
-
-func (n *announcement) capabilityVersion() protocol.CapabilityVersion {
-	if n == nil {
-		return protocol.CurrentCapabilityVersion
-	}
-	return n.version
-}
-
-func (n *announcement) capabilities() []string {
-	if n == nil {
-		return protocol.AgentCapabilities
-	}
-	return n.caps
+	return func(a *Agent) { a.announce = announcement{version: v, caps: slices.Clone(caps)} }
 }

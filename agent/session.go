@@ -63,8 +63,8 @@ func (a *Agent) session(ctx context.Context) (established bool, err error) {
 
 	helloID := uuid.NewString()
 	if err := s.write(protocol.TypeHello, helloID, protocol.Hello{AgentVersion: a.version,
-		Platform: runtime.GOOS + "/" + runtime.GOARCH, Hostname: hostname(), Capabilities: a.announce.capabilities(),
-		CapabilityVersion: a.announce.capabilityVersion()}); err != nil {
+		Platform: runtime.GOOS + "/" + runtime.GOARCH, Hostname: hostname(), Capabilities: a.announce.caps,
+		CapabilityVersion: a.announce.version}); err != nil {
 		return false, err
 	}
 	// Unacknowledged reports go first, oldest first, exactly as spooled:
