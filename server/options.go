@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,6 +57,9 @@ type config struct {
 	auditClock                             func() time.Time
 	// noAppleMDM: the zero value serves Apple MDM under /mdm.
 	noAppleMDM bool
+	// apnsURL and apnsRoots replace Apple's APNs gateway (WithAPNs).
+	apnsURL   string
+	apnsRoots *x509.CertPool
 }
 
 // Option configures a Server.
@@ -313,3 +317,10 @@ func WithHistoryLimit(n int) Option { return func(c *config) error { c.historyLi
 // WithAppleMDM serves Apple's MDM protocol (nanomdm) under /mdm on the
 // console listener; on by default. Its state lives in <data-dir>/apple-mdm.
 func WithAppleMDM(on bool) Option { return func(c *config) error { c.noAppleMDM = !on; return nil } }
+
+// WithAPNs sends Apple MDM pushes to url, trusting roots, instead of
+// Apple's production APNs: Apple's development gateway, or a recording
+// endpoint in tests.
+func WithAPNs(url string, roots *x509.CertPool) Option {
+	return func(c *config) error { c.apnsURL, c.apnsRoots = url, roots; return nil }
+}

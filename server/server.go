@@ -30,6 +30,7 @@ import (
 	"github.com/cordon-mdm/cordon/internal/version"
 	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/protocol"
+	"github.com/cordon-mdm/cordon/server/applemdm"
 	"github.com/cordon-mdm/cordon/server/applescep"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/commands"
@@ -67,8 +68,11 @@ type Server struct {
 	Review *review.Service
 	// SCEP issues Apple identity certificates and mints their one-time
 	// challenges (issue 17), set by Start.
-	SCEP   *applescep.Service
-	cmdKey ed25519.PrivateKey
+	SCEP *applescep.Service
+	// AppleMDM manages iPhones, iPads and Macs over Apple's MDM protocol,
+	// set by Start unless WithAppleMDM(false).
+	AppleMDM *applemdm.MDM
+	cmdKey   ed25519.PrivateKey
 
 	// enrollGuesses and keyGuesses limit failed enrollment tokens and API
 	// keys per source address.

@@ -81,9 +81,14 @@ func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 	var mdm http.Handler
 	if !s.cfg.noAppleMDM {
 		var err error
-		if mdm, err = applemdm.New(s.Store, s.Audit, s.CA, filepath.Join(s.cfg.dataDir, "apple-mdm"), applemdm.WithLogger(s.log), applemdm.WithFIPS(s.cfg.fips)); err != nil {
+		aopts := []applemdm.Option{applemdm.WithLogger(s.log), applemdm.WithFIPS(s.cfg.fips)}
+		if s.cfg.apnsURL != "" {
+			aopts = append(aopts, applemdm.WithAPNs(s.cfg.apnsURL, s.cfg.apnsRoots))
+		}
+		if s.AppleMDM, err = applemdm.New(s.Store, s.Audit, s.CA, filepath.Join(s.cfg.dataDir, "apple-mdm"), aopts...); err != nil {
 			return nil, err
 		}
+		mdm = s.AppleMDM
 	}
 	s.gw = gateway.New(s.Store, s.CA, s.Audit, gateway.WithHub(hub), gateway.WithLogger(s.log), gateway.WithPingInterval(s.cfg.pingInterval),
 		gateway.WithCommands(s.Commands),

@@ -22,8 +22,12 @@ import (
 
 	"github.com/micromdm/nanomdm/certverify"
 	httpmdm "github.com/micromdm/nanomdm/http/mdm"
+	"github.com/micromdm/nanomdm/push"
+	"github.com/micromdm/nanomdm/push/nanopush"
+	pushsvc "github.com/micromdm/nanomdm/push/service"
 	"github.com/micromdm/nanomdm/service/certauth"
 	"github.com/micromdm/nanomdm/service/nanomdm"
+	"github.com/micromdm/nanomdm/storage"
 	"github.com/micromdm/nanomdm/storage/diskv"
 
 	"github.com/cordon-mdm/cordon/server/audit"
@@ -39,9 +43,11 @@ type CA interface {
 }
 
 // Devices writes a checked-in device and its audit entry in one
-// transaction (*store.Store).
+// transaction, and finds the UDID a device id is enrolled as
+// (*store.Store).
 type Devices interface {
 	InTx(ctx context.Context, fn func(tx *store.Store) error) error
+	GetAppleEnrollment(ctx context.Context, deviceID string) (*store.AppleEnrollment, error)
 }
 
 // Auditor records inside that transaction (*audit.Log).
@@ -53,8 +59,10 @@ type Auditor interface {
 type Option func(*config)
 
 type config struct {
-	log  *slog.Logger
-	fips bool
+	log       *slog.Logger
+	fips      bool
+	apnsURL   string
+	apnsRoots *x509.CertPool
 }
 
 // WithLogger sets the logger nanomdm's parts log through.
@@ -65,9 +73,27 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 // FIPS mode must.
 func WithFIPS(on bool) Option { return func(c *config) { c.fips = on } }
 
-// New returns the /mdm handler. nanomdm's state lives in dir, created
-// 0700: it holds push tokens and unlock tokens.
-func New(devices Devices, aud Auditor, ca CA, dir string, opts ...Option) (http.Handler, error) {
+// WithAPNs sends pushes to url instead of Apple's production APNs,
+// trusting roots for its TLS certificate: a recording endpoint in tests,
+// Apple's development gateway for a development push certificate.
+func WithAPNs(url string, roots *x509.CertPool) Option {
+	return func(c *config) { c.apnsURL, c.apnsRoots = url, roots }
+}
+
+// MDM is the embedded Apple MDM server: the /mdm handler, the command
+// queue of the devices it manages, and APNs to wake them.
+type MDM struct {
+	handler http.Handler
+	queue   storage.CommandEnqueuer
+	push    push.Pusher
+	devices Devices
+	log     *slog.Logger
+	answers map[string]AnswerFunc
+}
+
+// New returns the embedded MDM server. nanomdm's state lives in dir,
+// created 0700: it holds push tokens, unlock tokens and the APNs key.
+func New(devices Devices, aud Auditor, ca CA, dir string, opts ...Option) (*MDM, error) {
 	cfg := config{log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(&cfg)
@@ -84,10 +110,12 @@ func New(devices Devices, aud Auditor, ca CA, dir string, opts ...Option) (http.
 	}
 	log := nanoLogger{cfg.log.With("component", "applemdm")}
 	st := diskv.New(dir)
+	m := &MDM{queue: st, devices: devices, log: cfg.log, answers: map[string]AnswerFunc{},
+		push: pushsvc.New(st, st, nanopush.NewFactory(nanopush.WithNewClient(apnsClient(cfg))), log.With("service", "push"))}
 	nano := nanomdm.New(st, nanomdm.WithLogger(log.With("service", "nanomdm")))
 	// certauth sits outside the recorder, so that only a check-in whose
 	// certificate belongs to its enrollment reaches Cordon's device list.
-	svc := certauth.New(&recorder{CheckinAndCommandService: nano, devices: devices, audit: aud, log: cfg.log},
+	svc := certauth.New(&recorder{CheckinAndCommandService: nano, devices: devices, audit: aud, log: cfg.log, mdm: m},
 		st, certauth.WithLogger(log.With("service", "certauth")))
 	var h http.Handler = httpmdm.CheckinAndCommandHandler(svc, log.With("handler", "checkin-command"))
 	h = httpmdm.CertVerifyMiddleware(h, verifier{pool, ca}, log.With("handler", "cert-verify"))
@@ -96,8 +124,12 @@ func New(devices Devices, aud Auditor, ca CA, dir string, opts ...Option) (http.
 	// enrollment profile's MDM payload).
 	h = httpmdm.CertExtractMdmSignatureMiddleware(h, httpmdm.MdmSignatureVerifierFunc(signatureVerifier(cfg.fips)),
 		httpmdm.SigLogWithLogger(log.With("handler", "cert-extract")))
-	return h, nil
+	m.handler = withRemote(h)
+	return m, nil
 }
+
+// ServeHTTP serves /mdm.
+func (m *MDM) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.handler.ServeHTTP(w, r) }
 
 func pemOf(c *x509.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})

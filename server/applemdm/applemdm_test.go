@@ -22,6 +22,8 @@ import (
 type env struct {
 	st  *store.Store
 	ca  *pki.CA
+	mdm *applemdm.MDM
+	dir string // nanomdm's
 	url string
 	log *bytes.Buffer
 }
@@ -31,7 +33,7 @@ func newEnv(t *testing.T, opts ...applemdm.Option) *env {
 	t.Helper()
 	dir, st, ca := testbed.StoreAndCA(t)
 	var logs bytes.Buffer
-	h, err := applemdm.New(st, audit.New(st, nil), ca, filepath.Join(dir, "apple-mdm"), append(opts, applemdm.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))...)
+	h, err := applemdm.New(st, audit.New(st, nil), ca, filepath.Join(dir, "apple-mdm"), append(opts, applemdm.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +41,7 @@ func newEnv(t *testing.T, opts ...applemdm.Option) *env {
 	mux.Handle("/mdm", h)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &env{st: st, ca: ca, url: srv.URL + "/mdm", log: &logs}
+	return &env{st: st, ca: ca, mdm: h, dir: filepath.Join(dir, "apple-mdm"), url: srv.URL + "/mdm", log: &logs}
 }
 
 // refusedIdentity fails t unless code is nanomdm's answer to a

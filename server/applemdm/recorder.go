@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -35,6 +37,7 @@ type recorder struct {
 	devices Devices
 	audit   Auditor
 	log     *slog.Logger
+	mdm     *MDM
 }
 
 // authInfo is what an Authenticate message says about the device beyond
@@ -64,7 +67,52 @@ func (r *recorder) Authenticate(req *mdm.Request, m *mdm.Authenticate) error {
 	if info.SerialNumber == "" {
 		info.SerialNumber = m.SerialNumber
 	}
-	return r.record(req.Context(), req.Certificate, info)
+	return r.record(req.Context(), req.Certificate, info, remoteOf(req))
+}
+
+// CommandAndReportResults hands an answer to Cordon before nanomdm
+// stores it and moves on: a handler that fails fails the request, and
+// the device sends the same answer again, so nothing a device reported
+// is lost between the two stores. NotNow is nanomdm's alone: it keeps
+// the command and sends it again later.
+func (r *recorder) CommandAndReportResults(req *mdm.Request, res *mdm.CommandResults) (*mdm.Command, error) {
+	if res.Status != StatusIdle && res.Status != StatusNotNow && res.CommandUUID != "" {
+		id, err := identity.DeviceID(req.Certificate)
+		if err != nil {
+			return nil, fmt.Errorf("command result: the identity certificate names no device: %w", err)
+		}
+		kind, ref, _ := strings.Cut(res.CommandUUID, ".")
+		a := Answer{DeviceID: id, UDID: res.UDID, RequestType: kind, Ref: ref, Status: res.Status,
+			ErrorChain: res.ErrorChain, Raw: res.Raw, Remote: remoteOf(req), At: time.Now().UTC()}
+		if err := r.mdm.answer(req.Context(), a); err != nil {
+			return nil, fmt.Errorf("command result %s: %w", input.Clip(res.CommandUUID, 128), err)
+		}
+	}
+	return r.CheckinAndCommandService.CommandAndReportResults(req, res)
+}
+
+// remoteKey carries the device's address from the HTTP request to the
+// service, which sees only nanomdm's request.
+type remoteKey struct{}
+
+// withRemote puts the device's address (as the console listener saw it)
+// in the request's context.
+func withRemote(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), remoteKey{}, host)))
+	})
+}
+
+// remoteOf is the device's address, or "apple-mdm" when it is unknown.
+func remoteOf(req *mdm.Request) string {
+	if host, ok := req.Context().Value(remoteKey{}).(string); ok && host != "" {
+		return host
+	}
+	return "apple-mdm"
 }
 
 // ErrNotThisDevice refuses a check-in whose identity certificate, valid
@@ -77,7 +125,7 @@ var ErrNotThisDevice = errors.New("identity certificate issued to another device
 // (nanomdm has verified the chain) keeps the UDID-derived id and no
 // owner, but only when it was issued for this very UDID (DeviceID), as
 // nothing in a running server does: an agent's certificate is refused.
-func (r *recorder) record(ctx context.Context, cert *x509.Certificate, info authInfo) error {
+func (r *recorder) record(ctx context.Context, cert *x509.Certificate, info authInfo, remote string) error {
 	platform, osName := Platform(info.ProductName, info.Model)
 	if platform == "" {
 		return fmt.Errorf("authenticate: %q is no iPhone, iPad or Mac", input.Clip(info.ProductName, 64))
@@ -109,11 +157,14 @@ func (r *recorder) record(ctx context.Context, cert *x509.Certificate, info auth
 		if err != nil {
 			return err
 		}
+		if err := tx.SaveAppleEnrollment(ctx, d.ID, input.Clip(info.UDID, 128), now); err != nil {
+			return err
+		}
 		action := ActionAuthenticated
 		if created {
 			action = ActionEnrolled
 		}
-		return r.audit.RecordTx(ctx, tx, audit.Entry{Actor: "device:" + d.ID, Source: "apple-mdm", Action: action,
+		return r.audit.RecordTx(ctx, tx, audit.Entry{Actor: "device:" + d.ID, Source: remote, Action: action,
 			Target: "device:" + d.ID, Outcome: audit.Success, Details: map[string]string{"via": via,
 				"udid": input.Clip(info.UDID, 128), "platform": platform, "serial": d.Serial}})
 	})

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"gorm.io/gorm"
 )
@@ -31,4 +33,80 @@ func (s *Store) CheckInDevice(ctx context.Context, d *Device) (created bool, err
 			"os_version": d.OSVersion, "serial": d.Serial, "last_seen": d.LastSeen}).Error
 	})
 	return created, err
+}
+
+// AppleEnrollment is what Cordon keeps of an Apple device's MDM
+// enrollment beyond its device row: the UDID nanomdm addresses it by
+// (the device id derives from the identity certificate, not the UDID,
+// for a SCEP-enrolled device), whether it is supervised (lost mode is
+// offered only then), the incident lost mode was enabled for, and when
+// its posture queries were last sent.
+type AppleEnrollment struct {
+	DeviceID         string `gorm:"primaryKey;size:36"`
+	UDID             string `gorm:"column:udid;size:128;uniqueIndex"`
+	Supervised       bool
+	LostModeIncident string `gorm:"size:36"`
+	LostModeAt       *time.Time
+	QueriedAt        *time.Time
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// SaveAppleEnrollment records that deviceID is the enrollment udid. A
+// UDID enrolled before under another device id (a wiped iPhone
+// re-enrolled with a new profile) now belongs to deviceID alone.
+func (s *Store) SaveAppleEnrollment(ctx context.Context, deviceID, udid string, now time.Time) error {
+	return s.with(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("udid = ? AND device_id <> ?", udid, deviceID).Delete(&AppleEnrollment{}).Error; err != nil {
+			return err
+		}
+		res := tx.Model(&AppleEnrollment{}).Where("device_id = ?", deviceID).Updates(map[string]any{"udid": udid, "updated_at": now})
+		if res.Error != nil || res.RowsAffected > 0 {
+			return res.Error
+		}
+		return tx.Create(&AppleEnrollment{DeviceID: deviceID, UDID: udid, CreatedAt: now, UpdatedAt: now}).Error
+	})
+}
+
+// GetAppleEnrollment returns deviceID's enrollment; ErrNotFound for a
+// device that is not an enrolled Apple device.
+func (s *Store) GetAppleEnrollment(ctx context.Context, deviceID string) (*AppleEnrollment, error) {
+	var e AppleEnrollment
+	if err := s.with(ctx).First(&e, "device_id = ?", deviceID).Error; err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	return &e, nil
+}
+
+// ListAppleEnrollments returns every enrollment, oldest query first (never
+// queried ahead of all), for the posture sweep.
+func (s *Store) ListAppleEnrollments(ctx context.Context) ([]AppleEnrollment, error) {
+	var es []AppleEnrollment
+	err := s.with(ctx).Order("queried_at IS NOT NULL, queried_at, device_id").Find(&es).Error
+	return es, err
+}
+
+// UpdateAppleEnrollment sets the named columns (supervised,
+// lost_mode_incident, lost_mode_at, queried_at) of deviceID's
+// enrollment; ErrNotFound when there is none.
+func (s *Store) UpdateAppleEnrollment(ctx context.Context, deviceID string, cols map[string]any, now time.Time) error {
+	for k := range cols {
+		switch k {
+		case "supervised", "lost_mode_incident", "lost_mode_at", "queried_at":
+		default:
+			return fmt.Errorf("apple enrollment has no settable column %q", k)
+		}
+	}
+	set := map[string]any{"updated_at": now}
+	for k, v := range cols {
+		set[k] = v
+	}
+	res := s.with(ctx).Model(&AppleEnrollment{}).Where("device_id = ?", deviceID).Updates(set)
+	if res.Error == nil && res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return res.Error
 }

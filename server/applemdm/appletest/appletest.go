@@ -13,6 +13,7 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/base64"
+	"io"
 	"net/http"
 	"testing"
 
@@ -55,6 +56,14 @@ func IssuedFor(t testing.TB, ca CA, url, udid, productName, deviceID string) *De
 // put sends msg signed in an Mdm-Signature header and returns the status.
 func (d *Device) put(t testing.TB, msg any, checkin bool) int {
 	t.Helper()
+	code, _ := d.exchange(t, msg, checkin)
+	return code
+}
+
+// exchange sends msg signed in an Mdm-Signature header and returns the
+// status and the body the server answered with.
+func (d *Device) exchange(t testing.TB, msg any, checkin bool) (int, []byte) {
+	t.Helper()
 	body, err := plist.Marshal(msg)
 	if err != nil {
 		t.Fatal(err)
@@ -91,8 +100,12 @@ func (d *Device) put(t testing.TB, msg any, checkin bool) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	return resp.StatusCode
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
 }
 
 // Authenticate sends the Authenticate check-in a device sends first,
@@ -112,4 +125,62 @@ func (d *Device) TokenUpdate(t testing.TB) int {
 // Idle asks for the next command, as a device does after a push.
 func (d *Device) Idle(t testing.TB) int {
 	return d.put(t, map[string]string{"UDID": d.UDID, "Status": "Idle"}, false)
+}
+
+// Command is an MDM command the server sent the device.
+type Command struct {
+	UUID        string
+	RequestType string
+	// Fields are the command's keys, RequestType among them.
+	Fields map[string]any
+}
+
+// Next connects as after a push (Status Idle) and returns the command
+// the server answered with; nil when the queue is empty.
+func (d *Device) Next(t testing.TB) *Command {
+	t.Helper()
+	return d.result(t, map[string]any{"UDID": d.UDID, "Status": "Idle"})
+}
+
+// Answer reports status (Acknowledged, Error, NotNow) for the command
+// uuid, with the request type's own result keys in extra, and returns
+// the next command, nil when there is none.
+func (d *Device) Answer(t testing.TB, uuid, status string, extra map[string]any) *Command {
+	t.Helper()
+	return d.result(t, d.answer(uuid, status, extra))
+}
+
+func (d *Device) answer(uuid, status string, extra map[string]any) map[string]any {
+	msg := map[string]any{"UDID": d.UDID, "Status": status, "CommandUUID": uuid}
+	for k, v := range extra {
+		msg[k] = v
+	}
+	return msg
+}
+
+// AnswerCode is Answer for a test of the server's refusal: it returns
+// the HTTP status and nothing else.
+func (d *Device) AnswerCode(t testing.TB, uuid, status string, extra map[string]any) int {
+	t.Helper()
+	return d.put(t, d.answer(uuid, status, extra), false)
+}
+
+func (d *Device) result(t testing.TB, msg map[string]any) *Command {
+	t.Helper()
+	code, body := d.exchange(t, msg, false)
+	if code != http.StatusOK {
+		t.Fatalf("command exchange: HTTP %d: %s", code, body)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	var c struct {
+		CommandUUID string
+		Command     map[string]any
+	}
+	if err := plist.Unmarshal(body, &c); err != nil {
+		t.Fatalf("command from the server: %v\n%s", err, body)
+	}
+	rt, _ := c.Command["RequestType"].(string)
+	return &Command{UUID: c.CommandUUID, RequestType: rt, Fields: c.Command}
 }

@@ -10,6 +10,49 @@ import (
 
 func appleContracts() []contract {
 	return []contract{
+		{"AppleEnrollment", []string{"SaveAppleEnrollment", "GetAppleEnrollment", "ListAppleEnrollments", "UpdateAppleEnrollment"}, func(t *testing.T, open Opener) {
+			st := open(t)
+			at := now()
+			if _, err := st.GetAppleEnrollment(t.Context(), "a1"); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("unknown enrollment: %v, want ErrNotFound", err)
+			}
+			if err := st.UpdateAppleEnrollment(t.Context(), "a1", map[string]any{"supervised": true}, at); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("update of unknown enrollment: %v, want ErrNotFound", err)
+			}
+			must(t, st.SaveAppleEnrollment(t.Context(), "a1", "UDID-1", at))
+			must(t, st.SaveAppleEnrollment(t.Context(), "a2", "UDID-2", at))
+			must(t, st.UpdateAppleEnrollment(t.Context(), "a2", map[string]any{"queried_at": at, "supervised": true,
+				"lost_mode_incident": "inc-1", "lost_mode_at": at}, at))
+			if err := st.UpdateAppleEnrollment(t.Context(), "a2", map[string]any{"udid": "x"}, at); err == nil {
+				t.Fatal("the UDID was settable through UpdateAppleEnrollment")
+			}
+			e, err := st.GetAppleEnrollment(t.Context(), "a2")
+			must(t, err)
+			if e.UDID != "UDID-2" || !e.Supervised || e.LostModeIncident != "inc-1" || e.LostModeAt == nil || e.QueriedAt == nil || !e.QueriedAt.Equal(at) {
+				t.Fatalf("enrollment after update: %+v", e)
+			}
+			// Never queried comes first.
+			es, err := st.ListAppleEnrollments(t.Context())
+			must(t, err)
+			if len(es) != 2 || es[0].DeviceID != "a1" || es[1].DeviceID != "a2" {
+				t.Fatalf("list: %+v", es)
+			}
+			// The same UDID re-enrolled under a new device id moves.
+			must(t, st.SaveAppleEnrollment(t.Context(), "a3", "UDID-1", at.Add(time.Minute)))
+			if _, err := st.GetAppleEnrollment(t.Context(), "a1"); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("old device id kept the re-enrolled UDID: %v", err)
+			}
+			e, err = st.GetAppleEnrollment(t.Context(), "a3")
+			must(t, err)
+			if e.UDID != "UDID-1" {
+				t.Fatalf("re-enrolled: %+v", e)
+			}
+			// Saving again keeps supervision and lost mode.
+			must(t, st.SaveAppleEnrollment(t.Context(), "a2", "UDID-2", at.Add(time.Hour)))
+			if e, err = st.GetAppleEnrollment(t.Context(), "a2"); err != nil || !e.Supervised || e.LostModeIncident != "inc-1" {
+				t.Fatalf("re-saved: %+v %v", e, err)
+			}
+		}},
 		{"CheckInDevice", []string{"CheckInDevice"}, func(t *testing.T, open Opener) {
 			st := open(t)
 			at := now()
