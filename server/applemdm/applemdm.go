@@ -63,6 +63,8 @@ type config struct {
 	fips      bool
 	apnsURL   string
 	apnsRoots *x509.CertPool
+	posture   Posture
+	evaluator Evaluator
 }
 
 // WithLogger sets the logger nanomdm's parts log through.
@@ -89,6 +91,9 @@ type MDM struct {
 	devices Devices
 	log     *slog.Logger
 	answers map[string]AnswerFunc
+	// posture and evaluator take answers as posture (WithPosture).
+	posture   Posture
+	evaluator Evaluator
 }
 
 // New returns the embedded MDM server. nanomdm's state lives in dir,
@@ -110,7 +115,7 @@ func New(devices Devices, aud Auditor, ca CA, dir string, opts ...Option) (*MDM,
 	}
 	log := nanoLogger{cfg.log.With("component", "applemdm")}
 	st := diskv.New(dir)
-	m := &MDM{queue: st, devices: devices, log: cfg.log, answers: map[string]AnswerFunc{},
+	m := &MDM{queue: st, devices: devices, log: cfg.log, answers: map[string]AnswerFunc{}, posture: cfg.posture, evaluator: cfg.evaluator,
 		push: pushsvc.New(st, st, nanopush.NewFactory(nanopush.WithNewClient(apnsClient(cfg))), log.With("service", "push"))}
 	nano := nanomdm.New(st, nanomdm.WithLogger(log.With("service", "nanomdm")))
 	// certauth sits outside the recorder, so that only a check-in whose
