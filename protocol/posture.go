@@ -23,6 +23,31 @@ type Posture struct {
 	Bluetooth   *Bluetooth      `json:"bluetooth,omitempty"`
 	Hygiene     *Hygiene        `json:"hygiene,omitempty"`
 	Identity    *Identity       `json:"identity,omitempty"`
+	// Software and Profiles come from Apple devices (InstalledApplicationList,
+	// ProfileList); no agent collects them yet.
+	Software *Software        `json:"software,omitempty"`
+	Profiles *ManagedProfiles `json:"profiles,omitempty"`
+}
+
+// Software is the applications installed on the device, for the
+// profile's application control (5.13.2 (h)).
+type Software struct {
+	Applications []Application `json:"applications"`
+	Provenance
+}
+
+// Application is one installed application.
+type Application struct {
+	ID      string `json:"id"` // bundle identifier: "com.apple.mobilesafari"
+	Name    string `json:"name,omitempty"`
+	Version string `json:"version,omitempty"`
+}
+
+// ManagedProfiles are the configuration profiles installed on the device,
+// to tell whether Cordon's (passcode, restrictions) are in place.
+type ManagedProfiles struct {
+	Identifiers []string `json:"identifiers"` // PayloadIdentifier of each
+	Provenance
 }
 
 // Identity is where the agent holds the device's identity key.
@@ -213,6 +238,8 @@ type Hygiene struct {
 const (
 	MaxBluetoothDevices = 256
 	MaxPendingUpdates   = 512
+	MaxApplications     = 4096
+	MaxProfiles         = 256
 	maxListItems        = 32
 	// MaxPostureText bounds each text value of a report.
 	MaxPostureText = 512
@@ -307,6 +334,32 @@ func (p *Posture) Check() error {
 			fields[fmt.Sprintf("hygiene.rooted_evidence[%d]", i)] = s
 		}
 		provs["hygiene"] = &h.Provenance
+	}
+	if sw := p.Software; sw != nil {
+		if len(sw.Applications) > MaxApplications {
+			return fmt.Errorf("software.applications: more than %d", MaxApplications)
+		}
+		for i, a := range sw.Applications {
+			if a.ID == "" {
+				return fmt.Errorf("software.applications[%d].id is required", i)
+			}
+			fields[fmt.Sprintf("software.applications[%d].id", i)] = a.ID
+			fields[fmt.Sprintf("software.applications[%d].name", i)] = a.Name
+			fields[fmt.Sprintf("software.applications[%d].version", i)] = a.Version
+		}
+		provs["software"] = &sw.Provenance
+	}
+	if pr := p.Profiles; pr != nil {
+		if len(pr.Identifiers) > MaxProfiles {
+			return fmt.Errorf("profiles.identifiers: more than %d", MaxProfiles)
+		}
+		for i, id := range pr.Identifiers {
+			if id == "" {
+				return fmt.Errorf("profiles.identifiers[%d] is empty", i)
+			}
+			fields[fmt.Sprintf("profiles.identifiers[%d]", i)] = id
+		}
+		provs["profiles"] = &pr.Provenance
 	}
 	for name, pv := range provs {
 		fields[name+".source"] = pv.Source
