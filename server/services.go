@@ -81,7 +81,8 @@ func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 	var mdm http.Handler
 	if !s.cfg.noAppleMDM {
 		var err error
-		aopts := []applemdm.Option{applemdm.WithLogger(s.log), applemdm.WithFIPS(s.cfg.fips), applemdm.WithPosture(s.Store, s.Compliance)}
+		aopts := []applemdm.Option{applemdm.WithLogger(s.log), applemdm.WithFIPS(s.cfg.fips), applemdm.WithPosture(s.Store, s.Compliance),
+			applemdm.WithRevoker(s.Devices)}
 		if s.cfg.apnsURL != "" {
 			aopts = append(aopts, applemdm.WithAPNs(s.cfg.apnsURL, s.cfg.apnsRoots))
 		}

@@ -65,6 +65,7 @@ type config struct {
 	apnsRoots *x509.CertPool
 	posture   Posture
 	evaluator Evaluator
+	revoker   Revoker
 }
 
 // WithLogger sets the logger nanomdm's parts log through.
@@ -120,7 +121,7 @@ func New(devices Devices, aud Auditor, ca CA, dir string, opts ...Option) (*MDM,
 	nano := nanomdm.New(st, nanomdm.WithLogger(log.With("service", "nanomdm")))
 	// certauth sits outside the recorder, so that only a check-in whose
 	// certificate belongs to its enrollment reaches Cordon's device list.
-	svc := certauth.New(&recorder{CheckinAndCommandService: nano, devices: devices, audit: aud, log: cfg.log, mdm: m},
+	svc := certauth.New(&recorder{CheckinAndCommandService: nano, devices: devices, audit: aud, log: cfg.log, mdm: m, revoker: cfg.revoker},
 		st, certauth.WithLogger(log.With("service", "certauth")))
 	var h http.Handler = httpmdm.CheckinAndCommandHandler(svc, log.With("handler", "checkin-command"))
 	h = httpmdm.CertVerifyMiddleware(h, verifier{pool, ca}, log.With("handler", "cert-verify"))

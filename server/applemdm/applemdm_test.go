@@ -31,7 +31,14 @@ type env struct {
 // newEnv serves /mdm over a real SQLite store, audit log and CA.
 func newEnv(t *testing.T, opts ...applemdm.Option) *env {
 	t.Helper()
+	return newEnvWith(t, func(*store.Store, *pki.CA) []applemdm.Option { return opts })
+}
+
+// newEnvWith is newEnv with options that need the store or the CA.
+func newEnvWith(t *testing.T, options func(*store.Store, *pki.CA) []applemdm.Option) *env {
+	t.Helper()
 	dir, st, ca := testbed.StoreAndCA(t)
+	opts := options(st, ca)
 	var logs bytes.Buffer
 	h, err := applemdm.New(st, audit.New(st, nil), ca, filepath.Join(dir, "apple-mdm"), append(opts, applemdm.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))...)
 	if err != nil {
@@ -93,6 +100,14 @@ func TestCordonIssuedIdentityEnrolls(t *testing.T) {
 	}
 	if d, _ := e.st.GetDevice(t.Context(), id); d.Name != "Car 14" {
 		t.Fatalf("after re-authenticate: %+v", d)
+	}
+	// The identity is the device's certificate of record, once, so that
+	// revoking the device reaches it.
+	if c, err := e.st.GetCertificate(t.Context(), dev.Cert.SerialNumber.String()); err != nil || c.DeviceID != id {
+		t.Fatalf("identity certificate of record: %+v %v", c, err)
+	}
+	if d, _ := e.st.GetDevice(t.Context(), id); d.CertSerial != dev.Cert.SerialNumber.String() {
+		t.Fatalf("device's current certificate %q, want the identity's", d.CertSerial)
 	}
 	ds, err := e.st.ListDevices(t.Context())
 	if err != nil || len(ds) != 1 {

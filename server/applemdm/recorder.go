@@ -38,6 +38,7 @@ type recorder struct {
 	audit   Auditor
 	log     *slog.Logger
 	mdm     *MDM
+	revoker Revoker
 }
 
 // authInfo is what an Authenticate message says about the device beyond
@@ -158,6 +159,17 @@ func (r *recorder) record(ctx context.Context, cert *x509.Certificate, info auth
 			return err
 		}
 		if err := tx.SaveAppleEnrollment(ctx, d.ID, input.Clip(info.UDID, 128), now); err != nil {
+			return err
+		}
+		// The identity is the device's certificate of record, so that a
+		// revocation (a done wipe, a CheckOut, IT's) reaches the CRL that
+		// /mdm checks.
+		switch _, err := tx.GetCertificate(ctx, cert.SerialNumber.String()); {
+		case errors.Is(err, store.ErrNotFound):
+			if err := tx.AddCertificate(ctx, store.CertificateFor(d.ID, cert)); err != nil {
+				return err
+			}
+		case err != nil:
 			return err
 		}
 		action := ActionAuthenticated

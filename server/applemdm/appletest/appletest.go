@@ -111,15 +111,21 @@ func (d *Device) exchange(t testing.TB, msg any, checkin bool) (int, []byte) {
 // Authenticate sends the Authenticate check-in a device sends first,
 // naming itself name, and returns the HTTP status.
 func (d *Device) Authenticate(t testing.TB, name string) int {
-	return d.put(t, map[string]string{"MessageType": "Authenticate", "UDID": d.UDID, "Topic": "com.apple.mgmt.External.test",
+	return d.put(t, map[string]string{"MessageType": "Authenticate", "UDID": d.UDID, "Topic": Topic,
 		"SerialNumber": "SER-" + d.UDID[:6], "DeviceName": name, "ProductName": d.ProductName, "OSVersion": "17.4",
 		"BuildVersion": "21E219", "Model": "MQ9T3LL/A"}, true)
 }
 
 // TokenUpdate sends the TokenUpdate that completes an enrollment.
 func (d *Device) TokenUpdate(t testing.TB) int {
-	return d.put(t, map[string]any{"MessageType": "TokenUpdate", "UDID": d.UDID, "Topic": "com.apple.mgmt.External.test",
+	return d.put(t, map[string]any{"MessageType": "TokenUpdate", "UDID": d.UDID, "Topic": Topic,
 		"Token": []byte("push-token-" + d.UDID), "PushMagic": "magic-" + d.UDID}, true)
+}
+
+// CheckOut tells the server the device left management, as it does when
+// its user removes the enrollment profile.
+func (d *Device) CheckOut(t testing.TB) int {
+	return d.put(t, map[string]string{"MessageType": "CheckOut", "UDID": d.UDID, "Topic": Topic}, true)
 }
 
 // Idle asks for the next command, as a device does after a push.
