@@ -67,6 +67,19 @@ func TestAppleDevicesEnrollOverMDMAndAreListed(t *testing.T) {
 		if n := len(e.Audit(applemdm.ActionEnrolled)); n != len(devices) {
 			t.Errorf("%d %s audit entries, want %d", n, applemdm.ActionEnrolled, len(devices))
 		}
+		// On PostgreSQL nanomdm's enrollments are in Cordon's database,
+		// in their own schema; on SQLite in its file store.
+		if e.Server.Store.Dialect() == "postgres" {
+			db, err := e.Server.Store.SchemaDB(t.Context(), "nanomdm")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var n int
+			if err := db.QueryRowContext(t.Context(), "SELECT count(*) FROM enrollments WHERE enabled").Scan(&n); err != nil || n != len(devices) {
+				t.Fatalf("nanomdm enrollments in PostgreSQL: %d %v, want %d", n, err, len(devices))
+			}
+		}
 	})
 }
 

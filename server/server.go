@@ -270,7 +270,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) closeStores() error {
-	return errors.Join(s.CA.Close(), s.Store.Close())
+	var mdm error
+	if s.AppleMDM != nil {
+		mdm = s.AppleMDM.Close()
+	}
+	return errors.Join(mdm, s.CA.Close(), s.Store.Close())
 }
 
 // ConsoleRoutes are the web console's registered routes (set by Start),

@@ -86,6 +86,13 @@ func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 		if s.cfg.apnsURL != "" {
 			aopts = append(aopts, applemdm.WithAPNs(s.cfg.apnsURL, s.cfg.apnsRoots))
 		}
+		if s.Store.Dialect() == "postgres" {
+			db, err := s.Store.SchemaDB(ctx, "nanomdm")
+			if err != nil {
+				return nil, fmt.Errorf("apple mdm store: %w", err)
+			}
+			aopts = append(aopts, applemdm.WithPostgres(db))
+		}
 		if s.AppleMDM, err = applemdm.New(s.Store, s.Audit, s.CA, filepath.Join(s.cfg.dataDir, "apple-mdm"), aopts...); err != nil {
 			return nil, err
 		}

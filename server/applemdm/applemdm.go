@@ -13,6 +13,7 @@ package applemdm
 import (
 	"context"
 	"crypto/x509"
+	"database/sql"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ import (
 	"github.com/micromdm/nanomdm/service/nanomdm"
 	"github.com/micromdm/nanomdm/storage"
 	"github.com/micromdm/nanomdm/storage/diskv"
+	"github.com/micromdm/nanomdm/storage/pgsql"
 
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/store"
@@ -66,7 +68,14 @@ type config struct {
 	posture   Posture
 	evaluator Evaluator
 	revoker   Revoker
+	db        *sql.DB
 }
+
+// WithPostgres keeps nanomdm's state in db, a pool on Cordon's
+// PostgreSQL database whose search path is the schema migration 00006
+// made for it (store.SchemaDB), instead of its file store: one database
+// to back up, and one to fail over.
+func WithPostgres(db *sql.DB) Option { return func(c *config) { c.db = db } }
 
 // WithLogger sets the logger nanomdm's parts log through.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
@@ -91,6 +100,7 @@ type MDM struct {
 	push    push.Pusher
 	devices Devices
 	log     *slog.Logger
+	db      *sql.DB // WithPostgres's, closed by Close
 	answers map[string]AnswerFunc
 	// posture and evaluator take answers as posture (WithPosture).
 	posture   Posture
@@ -115,8 +125,13 @@ func New(devices Devices, aud Auditor, ca CA, dir string, opts ...Option) (*MDM,
 		return nil, fmt.Errorf("apple mdm verifier: %w", err)
 	}
 	log := nanoLogger{cfg.log.With("component", "applemdm")}
-	st := diskv.New(dir)
-	m := &MDM{queue: st, devices: devices, log: cfg.log, answers: map[string]AnswerFunc{}, posture: cfg.posture, evaluator: cfg.evaluator,
+	var st storage.AllStorage = diskv.New(dir)
+	if cfg.db != nil {
+		if st, err = pgsql.New(pgsql.WithDB(cfg.db), pgsql.WithLogger(log.With("storage", "pgsql"))); err != nil {
+			return nil, fmt.Errorf("apple mdm store: %w", err)
+		}
+	}
+	m := &MDM{queue: st, db: cfg.db, devices: devices, log: cfg.log, answers: map[string]AnswerFunc{}, posture: cfg.posture, evaluator: cfg.evaluator,
 		push: pushsvc.New(st, st, nanopush.NewFactory(nanopush.WithNewClient(apnsClient(cfg))), log.With("service", "push"))}
 	nano := nanomdm.New(st, nanomdm.WithLogger(log.With("service", "nanomdm")))
 	// certauth sits outside the recorder, so that only a check-in whose
@@ -132,6 +147,14 @@ func New(devices Devices, aud Auditor, ca CA, dir string, opts ...Option) (*MDM,
 		httpmdm.SigLogWithLogger(log.With("handler", "cert-extract")))
 	m.handler = withRemote(h)
 	return m, nil
+}
+
+// Close releases the PostgreSQL pool given with WithPostgres.
+func (m *MDM) Close() error {
+	if m.db == nil {
+		return nil
+	}
+	return m.db.Close()
 }
 
 // ServeHTTP serves /mdm.

@@ -33,6 +33,7 @@ var (
 type Store struct {
 	db      *gorm.DB
 	dialect string
+	dsn     string // PostgreSQL's, for SchemaDB
 	// historyLimit bounds posture history per device.
 	historyLimit int
 }
@@ -56,7 +57,7 @@ func Open(ctx context.Context, dataDir, dsn string, opts ...Option) (*Store, err
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		dial = postgres.Open(dsn)
-		s.dialect = "postgres"
+		s.dialect, s.dsn = "postgres", dsn
 	case dsn == "" || strings.HasPrefix(dsn, "sqlite:"):
 		path := strings.TrimPrefix(dsn, "sqlite:")
 		if path == "" {

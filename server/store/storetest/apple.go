@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,32 @@ import (
 
 func appleContracts() []contract {
 	return []contract{
+		{"SchemaDB", []string{"SchemaDB"}, func(t *testing.T, open Opener) {
+			st := open(t)
+			db, err := st.SchemaDB(t.Context(), "nanomdm")
+			if st.Dialect() != "postgres" {
+				if !errors.Is(err, store.ErrNotPostgres) {
+					t.Fatalf("SchemaDB on %s: %v, want ErrNotPostgres", st.Dialect(), err)
+				}
+				return
+			}
+			must(t, err)
+			defer db.Close()
+			// nanomdm's tables are there, apart from Cordon's devices.
+			var n int
+			must(t, db.QueryRowContext(t.Context(), "SELECT count(*) FROM push_certs").Scan(&n))
+			var schema string
+			must(t, db.QueryRowContext(t.Context(), "SELECT current_schema()").Scan(&schema))
+			if !strings.HasSuffix(schema, "_nanomdm") {
+				t.Fatalf("companion schema %q", schema)
+			}
+			if _, err := db.ExecContext(t.Context(), "SELECT udid FROM apple_enrollments"); err == nil {
+				t.Fatal("Cordon's tables are visible from the companion schema")
+			}
+			if _, err := st.SchemaDB(t.Context(), "nothing"); err == nil {
+				t.Fatal("a schema no migration made was opened")
+			}
+		}},
 		{"AppleEnrollment", []string{"SaveAppleEnrollment", "GetAppleEnrollment", "ListAppleEnrollments", "UpdateAppleEnrollment"}, func(t *testing.T, open Opener) {
 			st := open(t)
 			at := now()

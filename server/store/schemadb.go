@@ -1,0 +1,48 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// ErrNotPostgres is SchemaDB's answer on SQLite, which has no schemas.
+var ErrNotPostgres = errors.New("only a PostgreSQL store has companion schemas")
+
+// SchemaDB opens a connection pool to Cordon's PostgreSQL database whose
+// search path is the companion schema "<Cordon's schema>_<name>" that a
+// migration made: the place for an embedded library's own tables
+// (nanomdm's, whose names clash with Cordon's). The caller closes it.
+func (s *Store) SchemaDB(ctx context.Context, name string) (*sql.DB, error) {
+	if s.dialect != "postgres" {
+		return nil, ErrNotPostgres
+	}
+	var current string
+	if err := s.with(ctx).Raw("SELECT current_schema()").Scan(&current).Error; err != nil {
+		return nil, err
+	}
+	cfg, err := pgx.ParseConfig(s.dsn)
+	if err != nil {
+		return nil, fmt.Errorf("database URL: %w", err)
+	}
+	schema := current + "_" + name
+	var exists bool
+	if err := s.with(ctx).Raw("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = ?)", schema).Scan(&exists).Error; err != nil {
+		return nil, err
+	}
+	if !exists {
+		return nil, fmt.Errorf("schema %q does not exist: no migration made it", schema)
+	}
+	cfg.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(20)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
