@@ -5,8 +5,9 @@
 // audit entry in the same transaction.
 //
 // nanomdm keeps its own state (enrollments, push tokens, command queue,
-// certificate associations) in its file store under the data dir, on
-// SQLite and PostgreSQL alike for now; a backup must include that
+// push certificates, certificate associations) in its PostgreSQL storage
+// when Cordon runs on PostgreSQL (WithPostgres), and in its file store
+// under the data dir on SQLite, where a backup must include that
 // directory with the database.
 package applemdm
 
@@ -107,8 +108,9 @@ type MDM struct {
 	evaluator Evaluator
 }
 
-// New returns the embedded MDM server. nanomdm's state lives in dir,
-// created 0700: it holds push tokens, unlock tokens and the APNs key.
+// New returns the embedded MDM server. Without WithPostgres nanomdm's
+// state lives in dir, created 0700: it holds push tokens, unlock tokens
+// and the APNs key.
 func New(devices Devices, aud Auditor, ca CA, dir string, opts ...Option) (*MDM, error) {
 	cfg := config{log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
