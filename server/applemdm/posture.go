@@ -73,9 +73,11 @@ func (m *MDM) amendPosture(ctx context.Context, a Answer, fn func(p *protocol.Po
 	}
 	rep := &store.PostureReport{DeviceID: a.DeviceID, ReportID: uuid.NewString(), ReceivedAt: at, CollectedAt: at,
 		TrustedAt: at, Body: string(body)}
-	// No lock event: "unknown" is no observation, and the incident
-	// workflow reads a device without lock events as unknown.
-	if _, err := m.posture.SavePosture(ctx, rep, nil); err != nil {
+	// The lock timeline says "unknown" for every report, so that an
+	// incident on the device is classified as unknown however the
+	// reporter remembers the screen: nothing vouches for "locked".
+	lock := &store.LockEvent{DeviceID: a.DeviceID, State: protocol.LockUnknown, Source: "apple-mdm"}
+	if _, err := m.posture.SavePosture(ctx, rep, lock); err != nil {
 		return err
 	}
 	if m.evaluator == nil {
