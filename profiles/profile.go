@@ -36,6 +36,8 @@ type Controls struct {
 	Bluetooth      *Bluetooth     `yaml:"bluetooth,omitempty" json:"bluetooth,omitempty"`
 	KeyProtection  *KeyProtection `yaml:"key_protection,omitempty" json:"key_protection,omitempty"`
 	Passcode       *Passcode      `yaml:"passcode,omitempty" json:"passcode,omitempty"`
+	// ApplicationControl is CJIS 5.13.2 (h), unauthorized software.
+	ApplicationControl *ApplicationControl `yaml:"application_control,omitempty" json:"application_control,omitempty"`
 }
 
 // Required is a control that is either required or not, with how long a
@@ -65,15 +67,27 @@ func (r *Required) AppliesTo(platform string) bool {
 var Platforms = []string{"linux", "darwin", "windows", "android", "ios", "ipados"}
 
 // PlatformIn reports whether the OS part of platform ("android/arm64")
-// is one of names.
+// is one of names. Devices that Apple MDM manages are recorded as "ios",
+// "ipados" or "macos" (no GOOS there): "macos" is "darwin", and "ios"
+// and "ipados" match each other, as they do for agents.
 func PlatformIn(names []string, platform string) bool {
-	os, _, _ := strings.Cut(platform, "/")
+	os := osOf(platform)
 	for _, n := range names {
-		if n == os || (n == "ipados" && os == "ios") {
+		if n == os || (n == "ipados" && os == "ios") || (n == "ios" && os == "ipados") {
 			return true
 		}
 	}
 	return false
+}
+
+// osOf is the OS part of platform, with an Apple MDM Mac's "macos" as
+// its GOOS, "darwin", the one name profiles use for Macs.
+func osOf(platform string) string {
+	os, _, _ := strings.Cut(platform, "/")
+	if os == "macos" {
+		return "darwin"
+	}
+	return os
 }
 
 // Antimalware requires malicious-code protection that runs and, where
@@ -103,7 +117,7 @@ const DefaultMaxSignatureAge = Duration(7 * 24 * time.Hour)
 // "ios", where no "ios" entry is given), else MaxSignatureAge, else
 // DefaultMaxSignatureAge.
 func (a *Antimalware) SignatureAge(platform string) time.Duration {
-	os, _, _ := strings.Cut(platform, "/")
+	os := osOf(platform)
 	if d, ok := a.MaxSignatureAgeByPlatform[os]; ok && d > 0 {
 		return d.D()
 	}
@@ -204,6 +218,61 @@ type Passcode struct {
 	AllowSimple       bool     `yaml:"allow_simple" json:"allow_simple"`
 	MaxFailedAttempts int      `yaml:"max_failed_attempts" json:"max_failed_attempts"`
 	MaxInactivity     Duration `yaml:"max_inactivity" json:"max_inactivity"`
+}
+
+// Application control modes.
+const (
+	AppsAllow = "allow" // only the listed applications may be installed
+	AppsDeny  = "deny"  // none of the listed applications may be installed
+)
+
+// Bounds of an application control's list.
+const (
+	MaxBundleIDs      = 1024
+	MaxBundleIDLength = 255
+)
+
+// ApplicationControl is the list of authorized (allow) or unauthorized
+// (deny) software, by bundle identifier (CJIS 5.13.2 (h)). It is evaluated
+// from the installed-application list of the devices that report one,
+// Apple devices through InstalledApplicationList; a device that reports
+// none (no agent collects one yet) is not evaluated.
+type ApplicationControl struct {
+	Mode string `yaml:"mode" json:"mode"`
+	// BundleIDs are reverse-DNS bundle identifiers ("com.example.chat"),
+	// compared regardless of case, as Apple treats them. One ending in
+	// ".*" covers every identifier under it ("com.apple.*"), so that an
+	// allow-list can admit a vendor's apps without naming each.
+	BundleIDs []string `yaml:"bundle_ids" json:"bundle_ids"`
+	Grace     Duration `yaml:"grace,omitempty" json:"grace,omitempty"`
+	// Platforms: as for Required.
+	Platforms []string `yaml:"platforms,omitempty" json:"platforms,omitempty"`
+}
+
+// AppliesTo reports whether the control applies to a device whose
+// os.platform is platform; with no Platforms, to every platform.
+func (a *ApplicationControl) AppliesTo(platform string) bool {
+	return a.Platforms == nil || PlatformIn(a.Platforms, platform)
+}
+
+// Listed reports whether bundle identifier id is on the list.
+func (a *ApplicationControl) Listed(id string) bool {
+	for _, b := range a.BundleIDs {
+		if prefix, ok := strings.CutSuffix(b, "*"); ok {
+			if len(id) > len(prefix) && strings.EqualFold(id[:len(prefix)], prefix) {
+				return true
+			}
+		} else if strings.EqualFold(id, b) {
+			return true
+		}
+	}
+	return false
+}
+
+// Authorized reports whether an installed application with bundle
+// identifier id is authorized: on an allow-list, or not on a deny-list.
+func (a *ApplicationControl) Authorized(id string) bool {
+	return a.Listed(id) == (a.Mode == AppsAllow)
 }
 
 // Duration is a time.Duration written as "30m", "24h" or "30d".
