@@ -10,7 +10,7 @@ import (
 )
 
 func TestApplicationControlParses(t *testing.T) {
-	p, err := Parse([]byte("name: p\ncontrols:\n  application_control:\n    mode: deny\n    bundle_ids: [com.example.chat, org.example.*]\n    platforms: [ios, darwin]\n    grace: 24h\n"))
+	p, err := Parse([]byte("name: p\ncontrols:\n  application_control:\n    mode: deny\n    bundle_ids: [com.example.chat, org.example.*]\n    platforms: [ios, ipados, macos]\n    grace: 24h\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func TestApplicationControlParses(t *testing.T) {
 		}
 	}
 	for platform, want := range map[string]bool{"ios": true, "ipados": true, "ios/arm64": true, "macos": true,
-		"darwin/arm64": true, "linux/amd64": false, "android/arm64": false} {
+		"darwin/arm64": false, "linux/amd64": false, "android/arm64": false} {
 		if got := ac.AppliesTo(platform); got != want {
 			t.Errorf("applies to %s: %v, want %v", platform, got, want)
 		}
@@ -66,7 +66,7 @@ func TestApplicationControlRefused(t *testing.T) {
 		"duplicate": {head + "    mode: allow\n    bundle_ids:\n      - com.example.chat\n      - gov.agency.cad\n      - com.Example.Chat\n",
 			at + ".bundle_ids", "listed twice", 8},
 		"negative grace": {head + "    mode: deny\n    bundle_ids: [com.example.chat]\n    grace: -1h\n", at + ".grace", "", 6},
-		"bad platform":   {head + "    mode: deny\n    bundle_ids: [com.example.chat]\n    platforms: [macos]\n", at + ".platforms", `"macos" is not a platform`, 6},
+		"bad platform":   {head + "    mode: deny\n    bundle_ids: [com.example.chat]\n    platforms: [osx]\n", at + ".platforms", `"osx" is not a platform`, 6},
 		"no platforms":   {head + "    mode: deny\n    bundle_ids: [com.example.chat]\n    platforms: []\n", at + ".platforms", "at least one platform", 6},
 		"unknown field":  {head + "    mode: deny\n    bundle_ids: [com.example.chat]\n    apps: [x]\n", "apps", "unknown field", 6},
 	} {

@@ -64,30 +64,21 @@ func (r *Required) AppliesTo(platform string) bool {
 // Platform names a control may list: the OS part of os.platform, which
 // is Go's GOOS. iPadOS agents report "ios" like iPhones (Go has one GOOS
 // for both); "ipados" is accepted so that a profile can say what it means.
-var Platforms = []string{"linux", "darwin", "windows", "android", "ios", "ipados"}
+// Devices Apple MDM manages are recorded as "ios", "ipados" or "macos":
+// "macos" names those Macs, which report what Apple's protocol gives, not
+// what the agent does, and "darwin" stays the Macs that run the agent.
+var Platforms = []string{"linux", "darwin", "windows", "android", "ios", "ipados", "macos"}
 
 // PlatformIn reports whether the OS part of platform ("android/arm64")
-// is one of names. Devices that Apple MDM manages are recorded as "ios",
-// "ipados" or "macos" (no GOOS there): "macos" is "darwin", and "ios"
-// and "ipados" match each other, as they do for agents.
+// is one of names.
 func PlatformIn(names []string, platform string) bool {
-	os := osOf(platform)
+	os, _, _ := strings.Cut(platform, "/")
 	for _, n := range names {
-		if n == os || (n == "ipados" && os == "ios") || (n == "ios" && os == "ipados") {
+		if n == os || (n == "ipados" && os == "ios") {
 			return true
 		}
 	}
 	return false
-}
-
-// osOf is the OS part of platform, with an Apple MDM Mac's "macos" as
-// its GOOS, "darwin", the one name profiles use for Macs.
-func osOf(platform string) string {
-	os, _, _ := strings.Cut(platform, "/")
-	if os == "macos" {
-		return "darwin"
-	}
-	return os
 }
 
 // Antimalware requires malicious-code protection that runs and, where
@@ -117,7 +108,7 @@ const DefaultMaxSignatureAge = Duration(7 * 24 * time.Hour)
 // "ios", where no "ios" entry is given), else MaxSignatureAge, else
 // DefaultMaxSignatureAge.
 func (a *Antimalware) SignatureAge(platform string) time.Duration {
-	os := osOf(platform)
+	os, _, _ := strings.Cut(platform, "/")
 	if d, ok := a.MaxSignatureAgeByPlatform[os]; ok && d > 0 {
 		return d.D()
 	}

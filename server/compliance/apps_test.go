@@ -100,11 +100,14 @@ func TestApplicationsNotReported(t *testing.T) {
 	if rs := subjects(Evaluate(scoped, iphone(chat), Facts{Now: now})); len(rs) != 0 {
 		t.Fatalf("control scoped to android, iPhone findings %+v", rs)
 	}
+	// An Apple MDM Mac is "macos"; "darwin" is a Mac with the agent.
 	mac := iphone(chat)
 	mac.OS.Platform = "macos"
-	darwin := appProfile(t, "    mode: deny\n    bundle_ids: [com.example.chat]\n    platforms: [darwin]\n")
-	if rs := subjects(Evaluate(darwin, mac, Facts{Now: now})); len(rs) != 1 {
-		t.Fatalf("an Apple MDM Mac under platforms [darwin]: %+v", rs)
+	for platforms, want := range map[string]int{"[macos]": 1, "[darwin]": 0} {
+		p := appProfile(t, "    mode: deny\n    bundle_ids: [com.example.chat]\n    platforms: "+platforms+"\n")
+		if rs := subjects(Evaluate(p, mac, Facts{Now: now})); len(rs) != want {
+			t.Errorf("an Apple MDM Mac under platforms %s: %+v, want %d findings", platforms, rs, want)
+		}
 	}
 }
 
