@@ -232,8 +232,16 @@ func (p *Profile) validate(root *yaml.Node, stored bool) error {
 			}
 		}
 	}
+	var apps *Required
+	if ac := c.ApplicationControl; ac != nil {
+		// Grace and platforms are checked with the other controls'.
+		apps = &Required{Grace: ac.Grace, Platforms: ac.Platforms}
+		if err := ac.validate(root); err != nil {
+			return err
+		}
+	}
 	for field, r := range map[string]*Required{"disk_encryption": c.DiskEncryption, "firewall": c.Firewall,
-		"antimalware": am, "not_rooted": c.NotRooted, "verified_boot": c.VerifiedBoot} {
+		"antimalware": am, "not_rooted": c.NotRooted, "verified_boot": c.VerifiedBoot, "application_control": apps} {
 		if r == nil {
 			continue
 		}
@@ -250,6 +258,74 @@ func (p *Profile) validate(root *yaml.Node, stored bool) error {
 		}
 	}
 	return nil
+}
+
+// bundleIDRE is a reverse-DNS bundle identifier of at least two labels,
+// or a prefix of one ending in ".*". Apple allows letters, digits, '-'
+// and '.'; '_' is accepted too, as older Mac apps use it.
+var bundleIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.([A-Za-z0-9_-]+|\*)$`)
+
+func (a *ApplicationControl) validate(root *yaml.Node) error {
+	const at = "controls.application_control"
+	bad := func(field string, line int, format string, args ...any) error {
+		if line == 0 {
+			line = lineOf(root, field)
+		}
+		return &Error{Field: field, Line: line, Msg: fmt.Sprintf(format, args...)}
+	}
+	if a.Mode != AppsAllow && a.Mode != AppsDeny {
+		return bad(at+".mode", 0, "must be %q or %q, got %q", AppsAllow, AppsDeny, a.Mode)
+	}
+	// An empty allow-list would make every installed app a finding, and
+	// an empty deny-list checks nothing: either is a mistake.
+	switch n := len(a.BundleIDs); {
+	case n == 0:
+		return bad(at+".bundle_ids", 0, "must name at least one bundle identifier (leave the control out to check none)")
+	case n > MaxBundleIDs:
+		return bad(at+".bundle_ids", 0, "at most %d bundle identifiers, got %d (a prefix such as com.example.* covers many)", MaxBundleIDs, n)
+	}
+	items := itemLines(root, at+".bundle_ids")
+	seen := map[string]int{}
+	for i, id := range a.BundleIDs {
+		line := 0
+		if i < len(items) {
+			line = items[i]
+		}
+		if len(id) > MaxBundleIDLength || !bundleIDRE.MatchString(id) {
+			return bad(at+".bundle_ids", line, "%q is not a bundle identifier (reverse DNS such as com.example.chat, "+
+				"or a prefix such as com.example.*; letters, digits, '-', '_' and '.', at most %d bytes)", input.Clip(id, 64), MaxBundleIDLength)
+		}
+		k := strings.ToLower(id)
+		if j, dup := seen[k]; dup {
+			return bad(at+".bundle_ids", line, "%q is listed twice (bundle identifiers ignore case; first as %q)", id, a.BundleIDs[j])
+		}
+		seen[k] = i
+	}
+	return nil
+}
+
+// itemLines are the lines of the items of the sequence at a dotted path.
+func itemLines(n *yaml.Node, path string) []int {
+	for _, part := range strings.Split(path, ".") {
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == part {
+				next = n.Content[i+1]
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		n = next
+	}
+	var out []int
+	for _, c := range n.Content {
+		out = append(out, c.Line)
+	}
+	return out
 }
 
 // versionParts splits "10.0.19045" into numbers.

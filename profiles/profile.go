@@ -36,6 +36,8 @@ type Controls struct {
 	Bluetooth      *Bluetooth     `yaml:"bluetooth,omitempty" json:"bluetooth,omitempty"`
 	KeyProtection  *KeyProtection `yaml:"key_protection,omitempty" json:"key_protection,omitempty"`
 	Passcode       *Passcode      `yaml:"passcode,omitempty" json:"passcode,omitempty"`
+	// ApplicationControl is CJIS 5.13.2 (h), unauthorized software.
+	ApplicationControl *ApplicationControl `yaml:"application_control,omitempty" json:"application_control,omitempty"`
 }
 
 // Required is a control that is either required or not, with how long a
@@ -62,7 +64,10 @@ func (r *Required) AppliesTo(platform string) bool {
 // Platform names a control may list: the OS part of os.platform, which
 // is Go's GOOS. iPadOS agents report "ios" like iPhones (Go has one GOOS
 // for both); "ipados" is accepted so that a profile can say what it means.
-var Platforms = []string{"linux", "darwin", "windows", "android", "ios", "ipados"}
+// Devices Apple MDM manages are recorded as "ios", "ipados" or "macos":
+// "macos" names those Macs, which report what Apple's protocol gives, not
+// what the agent does, and "darwin" stays the Macs that run the agent.
+var Platforms = []string{"linux", "darwin", "windows", "android", "ios", "ipados", "macos"}
 
 // PlatformIn reports whether the OS part of platform ("android/arm64")
 // is one of names.
@@ -204,6 +209,61 @@ type Passcode struct {
 	AllowSimple       bool     `yaml:"allow_simple" json:"allow_simple"`
 	MaxFailedAttempts int      `yaml:"max_failed_attempts" json:"max_failed_attempts"`
 	MaxInactivity     Duration `yaml:"max_inactivity" json:"max_inactivity"`
+}
+
+// Application control modes.
+const (
+	AppsAllow = "allow" // only the listed applications may be installed
+	AppsDeny  = "deny"  // none of the listed applications may be installed
+)
+
+// Bounds of an application control's list.
+const (
+	MaxBundleIDs      = 1024
+	MaxBundleIDLength = 255
+)
+
+// ApplicationControl is the list of authorized (allow) or unauthorized
+// (deny) software, by bundle identifier (CJIS 5.13.2 (h)). It is evaluated
+// from the installed-application list of the devices that report one,
+// Apple devices through InstalledApplicationList; a device that reports
+// none (no agent collects one yet) is not evaluated.
+type ApplicationControl struct {
+	Mode string `yaml:"mode" json:"mode"`
+	// BundleIDs are reverse-DNS bundle identifiers ("com.example.chat"),
+	// compared regardless of case, as Apple treats them. One ending in
+	// ".*" covers every identifier under it ("com.apple.*"), so that an
+	// allow-list can admit a vendor's apps without naming each.
+	BundleIDs []string `yaml:"bundle_ids" json:"bundle_ids"`
+	Grace     Duration `yaml:"grace,omitempty" json:"grace,omitempty"`
+	// Platforms: as for Required.
+	Platforms []string `yaml:"platforms,omitempty" json:"platforms,omitempty"`
+}
+
+// AppliesTo reports whether the control applies to a device whose
+// os.platform is platform; with no Platforms, to every platform.
+func (a *ApplicationControl) AppliesTo(platform string) bool {
+	return a.Platforms == nil || PlatformIn(a.Platforms, platform)
+}
+
+// Listed reports whether bundle identifier id is on the list.
+func (a *ApplicationControl) Listed(id string) bool {
+	for _, b := range a.BundleIDs {
+		if prefix, ok := strings.CutSuffix(b, "*"); ok {
+			if len(id) > len(prefix) && strings.EqualFold(id[:len(prefix)], prefix) {
+				return true
+			}
+		} else if strings.EqualFold(id, b) {
+			return true
+		}
+	}
+	return false
+}
+
+// Authorized reports whether an installed application with bundle
+// identifier id is authorized: on an allow-list, or not on a deny-list.
+func (a *ApplicationControl) Authorized(id string) bool {
+	return a.Listed(id) == (a.Mode == AppsAllow)
 }
 
 // Duration is a time.Duration written as "30m", "24h" or "30d".

@@ -143,7 +143,7 @@ func TestSignatureAgeByPlatformRefused(t *testing.T) {
 		doc, field, msg string
 		line            int
 	}{
-		"bad platform":   {head + "      macos: 45d\n", "controls.antimalware.max_signature_age_by_platform.macos", `"macos" is not a platform`, 6},
+		"bad platform":   {head + "      osx: 45d\n", "controls.antimalware.max_signature_age_by_platform.osx", `"osx" is not a platform`, 6},
 		"zero":           {head + "      darwin: 0s\n", "controls.antimalware.max_signature_age_by_platform.darwin", "must be more than 0", 6},
 		"zero days":      {head + "      windows: 7d\n      darwin: 0d\n", "controls.antimalware.max_signature_age_by_platform.darwin", "must be more than 0", 7},
 		"negative":       {head + "      darwin: -1h\n", "controls.antimalware.max_signature_age_by_platform.darwin", "", 6},

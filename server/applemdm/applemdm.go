@@ -135,6 +135,7 @@ func New(devices Devices, aud Auditor, ca CA, dir string, opts ...Option) (*MDM,
 	}
 	m := &MDM{queue: st, db: cfg.db, devices: devices, log: cfg.log, answers: map[string]AnswerFunc{}, posture: cfg.posture, evaluator: cfg.evaluator,
 		push: pushsvc.New(st, st, nanopush.NewFactory(nanopush.WithNewClient(apnsClient(cfg))), log.With("service", "push"))}
+	m.handleApps()
 	nano := nanomdm.New(st, nanomdm.WithLogger(log.With("service", "nanomdm")))
 	// certauth sits outside the recorder, so that only a check-in whose
 	// certificate belongs to its enrollment reaches Cordon's device list.

@@ -28,6 +28,7 @@ const (
 	CtlBluetoothPeer   = "bluetooth.unapproved_peer"
 	CtlBluetoothOff    = "bluetooth.off"
 	CtlKeyProtection   = "key_protection"
+	CtlApplications    = "application_control"
 )
 
 // CJIS references and severities per control.
@@ -44,6 +45,7 @@ var controlInfo = map[string]struct{ CJIS, Severity string }{
 	CtlBluetoothPeer:   {"5.13.1.3, agency policy T", "high"},
 	CtlBluetoothOff:    {"5.13.1.3, agency policy T", "moderate"},
 	CtlKeyProtection:   {"5.13.7.3", "moderate"},
+	CtlApplications:    {"5.13.2 (h)", "high"},
 }
 
 // Result is one failing or unknown control for one report.
@@ -274,6 +276,7 @@ func Evaluate(p *profiles.Profile, pos protocol.Posture, f Facts) []Result {
 			add(CtlKeyProtection, "", "the identity key is held in a "+pos.Identity.KeyStorage+", not a TPM", false, 0)
 		}
 	}
+	out = append(out, applications(c.ApplicationControl, pos)...)
 	return out
 }
 
