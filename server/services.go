@@ -59,10 +59,26 @@ func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 	if err := s.Compliance.Init(ctx); err != nil {
 		return nil, fmt.Errorf("compliance profiles: %w", err)
 	}
+	// Apple MDM before incidents: the playbook's lost mode sends through it.
+	var mdm http.Handler
+	if !s.cfg.noAppleMDM {
+		var err error
+		aopts := []applemdm.Option{applemdm.WithLogger(s.log), applemdm.WithFIPS(s.cfg.fips), applemdm.WithPosture(s.Store, s.Compliance)}
+		if s.cfg.apnsURL != "" {
+			aopts = append(aopts, applemdm.WithAPNs(s.cfg.apnsURL, s.cfg.apnsRoots))
+		}
+		if s.AppleMDM, err = applemdm.New(s.Store, s.Audit, s.CA, filepath.Join(s.cfg.dataDir, "apple-mdm"), aopts...); err != nil {
+			return nil, err
+		}
+		mdm = s.AppleMDM
+	}
 	iopts := []incidents.Option{incidents.WithLogger(s.log), incidents.WithNotifier(s.Notify),
 		incidents.WithLocker(s.Commands), incidents.WithDeviceChanged(refreshCompliance(s.Compliance, s.log))}
 	if s.cfg.playbook != nil {
 		iopts = append(iopts, incidents.WithPlaybook(s.cfg.playbook))
+	}
+	if s.AppleMDM != nil {
+		iopts = append(iopts, incidents.WithLostMode(applemdm.NewLostMode(s.AppleMDM, s.Store, s.Audit), s.Store))
 	}
 	if s.cfg.incidentClock != nil {
 		iopts = append(iopts, incidents.WithClock(s.cfg.incidentClock))
@@ -78,18 +94,6 @@ func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 	}
 	s.Review = review.New(s.Store, s.Audit, ropts...)
 	s.SCEP = applescep.New(s.CA, s.Store, s.Audit, applescep.RAInDir(s.cfg.dataDir), applescep.WithLogger(s.log))
-	var mdm http.Handler
-	if !s.cfg.noAppleMDM {
-		var err error
-		aopts := []applemdm.Option{applemdm.WithLogger(s.log), applemdm.WithFIPS(s.cfg.fips), applemdm.WithPosture(s.Store, s.Compliance)}
-		if s.cfg.apnsURL != "" {
-			aopts = append(aopts, applemdm.WithAPNs(s.cfg.apnsURL, s.cfg.apnsRoots))
-		}
-		if s.AppleMDM, err = applemdm.New(s.Store, s.Audit, s.CA, filepath.Join(s.cfg.dataDir, "apple-mdm"), aopts...); err != nil {
-			return nil, err
-		}
-		mdm = s.AppleMDM
-	}
 	s.gw = gateway.New(s.Store, s.CA, s.Audit, gateway.WithHub(hub), gateway.WithLogger(s.log), gateway.WithPingInterval(s.cfg.pingInterval),
 		gateway.WithCommands(s.Commands),
 		gateway.WithIncidents(agentIncidents{s.Incidents, devices.NewStanding(s.Store, s.Compliance)}),
