@@ -86,7 +86,8 @@ type lostIncident struct {
 func TestLostModeOnASupervisedAppleDevice(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, dsn func(testing.TB) string) {
 		apns := appletest.NewAPNs(t)
-		e := testenv.New(t, dsn(t), server.WithAPNs(apns.URL(), apns.Roots()))
+		e := testenv.New(t, dsn(t), server.WithAPNs(apns.URL(), apns.Roots()),
+			server.WithLostModeMessage("Property of Example County Sheriff. Please call:", "+1 555 0100"))
 		certPEM, keyPEM := appletest.PushCert(t, appletest.Topic, 365*24*time.Hour)
 		if err := diskv.New(filepath.Join(e.DataDir, "apple-mdm")).StorePushCert(t.Context(), certPEM, keyPEM); err != nil {
 			t.Fatal(err)
@@ -109,7 +110,7 @@ func TestLostModeOnASupervisedAppleDevice(t *testing.T) {
 		}
 		c := lostModeCommand(t, phone, phone.Next(t))
 		if c == nil || c.RequestType != "EnableLostMode" || !strings.HasPrefix(c.UUID, "EnableLostMode."+inc.ID+".") ||
-			c.Fields["Message"] != applemdm.DefaultLostModeMessage || !strings.Contains(c.Fields["Footnote"].(string), inc.ID) {
+			c.Fields["Message"] != "Property of Example County Sheriff. Please call:" || c.Fields["PhoneNumber"] != "+1 555 0100" || !strings.Contains(c.Fields["Footnote"].(string), inc.ID) {
 			t.Fatalf("the device got %+v, want EnableLostMode for incident %s", c, inc.ID)
 		}
 		c = lostModeCommand(t, phone, phone.Answer(t, c.UUID, applemdm.StatusAcknowledged, nil))

@@ -78,7 +78,8 @@ func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 		iopts = append(iopts, incidents.WithPlaybook(s.cfg.playbook))
 	}
 	if s.AppleMDM != nil {
-		iopts = append(iopts, incidents.WithLostMode(applemdm.NewLostMode(s.AppleMDM, s.Store, s.Audit), s.Store))
+		lost := applemdm.NewLostMode(s.AppleMDM, s.Store, s.Audit, applemdm.WithLostModeMessage(s.cfg.lostModeMessage, s.cfg.lostModePhone))
+		iopts = append(iopts, incidents.WithLostMode(lost, s.Store))
 	}
 	if s.cfg.incidentClock != nil {
 		iopts = append(iopts, incidents.WithClock(s.cfg.incidentClock))

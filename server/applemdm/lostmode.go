@@ -51,10 +51,17 @@ type LostModeStore interface {
 // LostModeOption configures NewLostMode.
 type LostModeOption func(*LostMode)
 
-// WithLostModeMessage sets the lock-screen message and the phone number
-// to call (either may be empty, not both: Apple requires one).
+// WithLostModeMessage sets the lock-screen message (empty keeps
+// DefaultLostModeMessage: Apple requires a message or a phone number,
+// and a found device should always say whose it is) and the phone
+// number to call (empty: none).
 func WithLostModeMessage(message, phone string) LostModeOption {
-	return func(l *LostMode) { l.message, l.phone = message, phone }
+	return func(l *LostMode) {
+		if message != "" {
+			l.message = message
+		}
+		l.phone = phone
+	}
 }
 
 // WithLostModeClock replaces the clock (tests).
@@ -92,10 +99,7 @@ func NewLostMode(m *MDM, st LostModeStore, aud Auditor, opts ...LostModeOption) 
 
 // Enable puts the device in lost mode for the incident and asks where it is.
 func (l *LostMode) Enable(ctx context.Context, deviceID, incidentID, actor, source string) error {
-	p := map[string]any{"Footnote": "Incident " + incidentID}
-	if l.message != "" {
-		p["Message"] = l.message
-	}
+	p := map[string]any{"Footnote": "Incident " + incidentID, "Message": l.message}
 	if l.phone != "" {
 		p["PhoneNumber"] = l.phone
 	}
