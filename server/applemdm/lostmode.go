@@ -286,7 +286,8 @@ func location(a Answer) (incidents.DeviceLocation, error) {
 	var r struct {
 		Latitude, Longitude *float64
 		HorizontalAccuracy  *float64
-		Timestamp           string
+		// Apple documents an RFC 3339 string; a plist date is taken too.
+		Timestamp any
 	}
 	if err := plist.Unmarshal(a.Raw, &r); err != nil {
 		return incidents.DeviceLocation{}, fmt.Errorf("not a DeviceLocation result: %w", err)
@@ -305,7 +306,13 @@ func location(a Answer) (incidents.DeviceLocation, error) {
 	if h := r.HorizontalAccuracy; h != nil && *h >= 0 && !math.IsInf(*h, 0) {
 		loc.Accuracy = h
 	}
-	if t, err := time.Parse(time.RFC3339, input.Clip(r.Timestamp, 64)); err == nil {
+	t, ok := r.Timestamp.(time.Time)
+	if s, isString := r.Timestamp.(string); isString {
+		var err error
+		t, err = time.Parse(time.RFC3339, input.Clip(s, 64))
+		ok = err == nil
+	}
+	if ok {
 		if t.After(at.Add(protocol.MaxClockSkew)) {
 			t = at
 		}

@@ -96,8 +96,24 @@ func TestLostModeEnableAndLocate(t *testing.T) {
 	if n := len(timeline(t, e.st, incID)); n != 3 {
 		t.Fatalf("a resent answer made %d events, want 3", n)
 	}
+	// Located again, the time a plist date and an hour ahead of the
+	// server: kept as the device's, brought back to the receipt.
+	if err := lm.Locate(ctx, id, incID, "laso", "10.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	loc = dev.Next(t)
+	if loc == nil || loc.RequestType != "DeviceLocation" {
+		t.Fatalf("after locate the device got %+v", loc)
+	}
+	dev.Answer(t, loc.UUID, applemdm.StatusAcknowledged, map[string]any{"Latitude": 38.9, "Longitude": -77.1,
+		"Timestamp": time.Now().Add(time.Hour)})
+	got = incidents.LastDeviceLocation(timeline(t, e.st, incID))
+	if got == nil || got.Latitude != 38.9 || got.Accuracy != nil || got.DeviceTime == nil ||
+		!got.DeviceTime.Equal(got.ReceivedAt.Truncate(time.Second)) {
+		t.Fatalf("second location %+v", got)
+	}
 	if got := strings.Join(e.actions(t, "device:"+id), ","); !strings.HasSuffix(got,
-		applemdm.ActionLostMode+","+applemdm.ActionLostModeAnswer+","+applemdm.ActionLocated) {
+		applemdm.ActionLostModeAnswer+","+applemdm.ActionLocated+","+applemdm.ActionLostMode+","+applemdm.ActionLocated) {
 		t.Fatalf("audit %s", got)
 	}
 }
