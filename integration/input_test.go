@@ -203,6 +203,14 @@ func (fx *inputFixture) samples(t *testing.T) map[string]func() sample {
 			return sample{body: map[string]any{"id": "00000000-0000-0000-0000-000000000000", "note": "looked at every anomaly"},
 				text: []string{"id", "note"}}
 		},
+		"POST /api/v1/incidents/{id}/lost-mode": func() sample {
+			// The fixture's device is an agent's: the valid body is answered 409.
+			return sample{body: map[string]any{"action": "locate"}, text: []string{"action"},
+				extras: map[string]func(map[string]any){
+					"action wipe": func(b map[string]any) { b["action"] = "wipe" },
+					"no action":   func(b map[string]any) { delete(b, "action") },
+				}}
+		},
 		"PATCH /api/v1/incidents/{id}/form": func() sample {
 			return sample{body: map[string]any{"suspected_cause": "left in an unlocked car", "action_plan": "re-image, retrain"},
 				text: []string{"suspected_cause", "action_plan"},

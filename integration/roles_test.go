@@ -44,6 +44,7 @@ var roleMatrix = map[string][]string{
 	"PATCH /api/v1/incidents/{id}":                 {"laso"},
 	"GET /api/v1/incidents/{id}/form":              {"it-admin", "laso", "auditor"},
 	"PATCH /api/v1/incidents/{id}/form":            {"laso"},
+	"POST /api/v1/incidents/{id}/lost-mode":        {"laso"},
 	"GET /api/v1/devices/{id}/access":              {"it-admin", "laso", "auditor"},
 	"GET /api/v1/devices/{id}/findings":            {"it-admin", "laso", "auditor"},
 	"PUT /api/v1/devices/{id}/group":               {"it-admin"},

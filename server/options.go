@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cordon-mdm/cordon/internal/fips"
+	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/auth"
@@ -60,6 +61,9 @@ type config struct {
 	// apnsURL and apnsRoots replace Apple's APNs gateway (WithAPNs).
 	apnsURL   string
 	apnsRoots *x509.CertPool
+	// lostMode is what a device in Apple lost mode shows
+	// (WithLostModeMessage); empty message: applemdm's default.
+	lostModeMessage, lostModePhone string
 }
 
 // Option configures a Server.
@@ -323,4 +327,17 @@ func WithAppleMDM(on bool) Option { return func(c *config) error { c.noAppleMDM 
 // endpoint in tests.
 func WithAPNs(url string, roots *x509.CertPool) Option {
 	return func(c *config) error { c.apnsURL, c.apnsRoots = url, roots; return nil }
+}
+
+// WithLostModeMessage sets what a supervised Apple device in lost mode
+// shows: the agency's message (empty: Cordon's default, which names no
+// agency) and the phone number to call.
+func WithLostModeMessage(message, phone string) Option {
+	return func(c *config) error {
+		if err := input.First(input.FreeText("--lost-mode-message", message, 512), input.Text("--lost-mode-phone", phone, 64)); err != nil {
+			return err
+		}
+		c.lostModeMessage, c.lostModePhone = message, phone
+		return nil
+	}
 }

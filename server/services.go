@@ -59,25 +59,7 @@ func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 	if err := s.Compliance.Init(ctx); err != nil {
 		return nil, fmt.Errorf("compliance profiles: %w", err)
 	}
-	iopts := []incidents.Option{incidents.WithLogger(s.log), incidents.WithNotifier(s.Notify),
-		incidents.WithLocker(s.Commands), incidents.WithDeviceChanged(refreshCompliance(s.Compliance, s.log))}
-	if s.cfg.playbook != nil {
-		iopts = append(iopts, incidents.WithPlaybook(s.cfg.playbook))
-	}
-	if s.cfg.incidentClock != nil {
-		iopts = append(iopts, incidents.WithClock(s.cfg.incidentClock))
-	}
-	s.Incidents = incidents.New(s.Store, s.Audit, iopts...)
-	ropts := []review.Option{review.WithLogger(s.log), review.WithMailer(s.Notify),
-		review.WithReporting(reportClocks{s.Store, s.Incidents}.clock)}
-	if s.cfg.reviewInterval > 0 {
-		ropts = append(ropts, review.WithInterval(s.cfg.reviewInterval))
-	}
-	if s.cfg.reviewClock != nil {
-		ropts = append(ropts, review.WithClock(s.cfg.reviewClock))
-	}
-	s.Review = review.New(s.Store, s.Audit, ropts...)
-	s.SCEP = applescep.New(s.CA, s.Store, s.Audit, applescep.RAInDir(s.cfg.dataDir), applescep.WithLogger(s.log))
+	// Apple MDM before incidents: the playbook's lost mode sends through it.
 	var mdm http.Handler
 	if !s.cfg.noAppleMDM {
 		var err error
@@ -98,6 +80,29 @@ func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 		}
 		mdm = s.AppleMDM
 	}
+	iopts := []incidents.Option{incidents.WithLogger(s.log), incidents.WithNotifier(s.Notify),
+		incidents.WithLocker(s.Commands), incidents.WithDeviceChanged(refreshCompliance(s.Compliance, s.log))}
+	if s.cfg.playbook != nil {
+		iopts = append(iopts, incidents.WithPlaybook(s.cfg.playbook))
+	}
+	if s.AppleMDM != nil {
+		lost := applemdm.NewLostMode(s.AppleMDM, s.Store, s.Audit, applemdm.WithLostModeMessage(s.cfg.lostModeMessage, s.cfg.lostModePhone))
+		iopts = append(iopts, incidents.WithLostMode(lost, s.Store))
+	}
+	if s.cfg.incidentClock != nil {
+		iopts = append(iopts, incidents.WithClock(s.cfg.incidentClock))
+	}
+	s.Incidents = incidents.New(s.Store, s.Audit, iopts...)
+	ropts := []review.Option{review.WithLogger(s.log), review.WithMailer(s.Notify),
+		review.WithReporting(reportClocks{s.Store, s.Incidents}.clock)}
+	if s.cfg.reviewInterval > 0 {
+		ropts = append(ropts, review.WithInterval(s.cfg.reviewInterval))
+	}
+	if s.cfg.reviewClock != nil {
+		ropts = append(ropts, review.WithClock(s.cfg.reviewClock))
+	}
+	s.Review = review.New(s.Store, s.Audit, ropts...)
+	s.SCEP = applescep.New(s.CA, s.Store, s.Audit, applescep.RAInDir(s.cfg.dataDir), applescep.WithLogger(s.log))
 	s.gw = gateway.New(s.Store, s.CA, s.Audit, gateway.WithHub(hub), gateway.WithLogger(s.log), gateway.WithPingInterval(s.cfg.pingInterval),
 		gateway.WithCommands(s.Commands),
 		gateway.WithIncidents(agentIncidents{s.Incidents, devices.NewStanding(s.Store, s.Compliance)}),

@@ -140,6 +140,8 @@ func serve(args []string, stderr io.Writer) error {
 	lockout := fs.String("login-lockout", "v6", "after 5 failed console sign-ins: v6 locks until an it-admin unlocks, v5.8 locks for 10 minutes")
 	reviewEvery := fs.Duration("audit-review-interval", 0, "how often the audit review (AU-6) is produced and mailed to every LASO (default 168h, weekly; shorten under threat, policy F.3; at least 1h)")
 	banner := fs.String("banner-file", "", "the console's system-use notification text (default: the CJIS wording)")
+	lostMessage := fs.String("lost-mode-message", "", "what a supervised Apple device in lost mode shows (default: a law-enforcement device, please hand it to the police)")
+	lostPhone := fs.String("lost-mode-phone", "", "the phone number a supervised Apple device in lost mode shows")
 	guessLimit := fs.Int("guess-limit", ratelimit.DefaultLimit, "failed enrollment tokens (and, counted apart, API keys) one source address may send per --guess-window before it is answered 429")
 	guessWindow := fs.Duration("guess-window", ratelimit.DefaultWindow, "the window of --guess-limit; refusals are audited once per source and window")
 	retention := fs.Duration("audit-retention", audit.DefaultRetention, "how long audit entries are kept; older ones are pruned up to a signed checkpoint; below one year (8760h) the server does not start")
@@ -159,7 +161,7 @@ func serve(args []string, stderr io.Writer) error {
 		server.WithDatabase(*database), server.WithHostnames(hostnames...), server.WithLogger(logger),
 		server.WithDeviceCertLifetime(*certLifetime), server.WithFIPS(*fipsMode), server.WithSMTP(*smtpURL, *smtpFrom),
 		server.WithCSAISO(*csaISO), server.WithWebhook(*webhookURL, *webhookSecret), server.WithPlaybook(*playbook),
-		server.WithLoginLockout(*lockout), server.WithBannerFile(*banner), server.WithGuessLimit(*guessLimit, *guessWindow),
+		server.WithLoginLockout(*lockout), server.WithBannerFile(*banner), server.WithLostModeMessage(*lostMessage, *lostPhone), server.WithGuessLimit(*guessLimit, *guessWindow),
 		server.WithAuditRetention(*retention), server.WithAuditCheckpointInterval(*checkpointEvery),
 		server.WithAuditReviewInterval(*reviewEvery))
 	if err != nil {

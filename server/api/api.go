@@ -110,6 +110,7 @@ func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrol
 		m.Handle("PATCH /api/v1/incidents/{id}", a.require(a.updateIncident, auth.RoleLASO))
 		m.Handle("GET /api/v1/incidents/{id}/form", a.require(a.incidentForm, staff...))
 		m.Handle("PATCH /api/v1/incidents/{id}/form", a.require(a.updateIncidentForm, auth.RoleLASO))
+		m.Handle("POST /api/v1/incidents/{id}/lost-mode", a.require(a.lostMode, auth.RoleLASO))
 	}
 	if a.compliance != nil {
 		it := auth.RoleITAdmin

@@ -19,6 +19,7 @@ type Incidents interface {
 	// ReportClock is IR-6's reporting clock on the service's clock.
 	ReportClock(inc *store.Incident, ns []store.Notification) incidents.Reporting
 	UpdateForm(ctx context.Context, id string, u incidents.FormUpdate) (*store.IncidentForm, error)
+	LostModes
 }
 
 // IncidentReader reads incidents back.
@@ -212,6 +213,7 @@ func incidentJSON(inc *store.Incident, tl []store.IncidentEvent) map[string]any 
 			events = append(events, map[string]any{"at": timefmt.JSON(e.At), "actor": e.Actor, "action": e.Action, "detail": e.Detail})
 		}
 		out["timeline"] = events
+		out["device_location"] = deviceLocationJSON(tl)
 	}
 	return out
 }

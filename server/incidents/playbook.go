@@ -19,6 +19,7 @@ const (
 	ActLock          = "lock"           // remote lock at once, while the loss is ongoing
 	ActQuarantine    = "quarantine"     // compliance quarantined: CJI access refused until resolved
 	ActRecommendWipe = "recommend_wipe" // a wipe recommendation in the LASO's queue; never a wipe
+	ActLostMode      = "lost_mode"      // Apple lost mode and the device's location, supervised Apple devices only
 )
 
 // Playbook maps a rule to its actions. Rules are the categories
@@ -32,18 +33,22 @@ type Playbook map[string][]string
 var playbookRules = []string{"locked_minimal", "locked_extended", "unknown_minimal", "unknown_extended",
 	"unlocked_momentary", "unlocked", "total_loss", "compromise", "extended", "outside_us"}
 
-var severe = []string{ActLock, ActQuarantine, ActRecommendWipe}
+var severe = []string{ActLock, ActQuarantine, ActRecommendWipe, ActLostMode}
 
 // DefaultPlaybook is the safe default: lock at once whenever the lock
 // state is not known good; lock, quarantine and recommend a wipe for
-// anything extended, a total loss, a compromise or a loss abroad.
+// anything extended, a total loss, a compromise or a loss abroad. Lost
+// mode goes wherever a lock does: on a supervised Apple device it is the
+// lock that also says whom to call and where the device is (5.13.2 (i)),
+// and the device's holder cannot dismiss it; like the lock, it is taken
+// only while the loss is ongoing.
 var DefaultPlaybook = Playbook{
 	"locked_minimal":     nil,
 	"locked_extended":    nil, // "extended" applies
-	"unknown_minimal":    {ActLock},
-	"unknown_extended":   {ActLock},
-	"unlocked_momentary": {ActLock},
-	"unlocked":           {ActLock},
+	"unknown_minimal":    {ActLock, ActLostMode},
+	"unknown_extended":   {ActLock, ActLostMode},
+	"unlocked_momentary": {ActLock, ActLostMode},
+	"unlocked":           {ActLock, ActLostMode},
 	"total_loss":         severe,
 	"compromise":         severe,
 	"extended":           severe,
@@ -87,11 +92,11 @@ func (p Playbook) Check() error {
 		}
 		for _, a := range p[k] {
 			switch a {
-			case ActLock, ActQuarantine, ActRecommendWipe:
+			case ActLock, ActQuarantine, ActRecommendWipe, ActLostMode:
 			case "notify":
 				// Accepted for readability; notification always happens.
 			default:
-				return fmt.Errorf("rule %q: unknown action %q (actions: lock, quarantine, recommend_wipe)", k, a)
+				return fmt.Errorf("rule %q: unknown action %q (actions: lock, quarantine, recommend_wipe, lost_mode)", k, a)
 			}
 		}
 	}
@@ -118,7 +123,8 @@ func (p Playbook) Actions(category, durationClass string, outsideUS bool) map[st
 
 // playbook takes the actions the agency's playbook names for the
 // incident's category (DefaultPlaybook unless configured): a remote lock
-// while the loss is ongoing, quarantine, a wipe recommendation. Cordon
+// while the loss is ongoing (and Apple's lost mode), quarantine, a wipe
+// recommendation. Cordon
 // never wipes by itself. Each action goes on the timeline and is taken
 // once per incident, so an escalation adds only what is new.
 func (s *Service) playbook(ctx context.Context, inc *store.Incident) {
@@ -133,6 +139,9 @@ func (s *Service) playbook(ctx context.Context, inc *store.Incident) {
 			inc.LockCommand = id
 			events = append(events, store.IncidentEvent{At: now, Actor: "playbook", Action: "lock", Detail: "remote lock queued as command " + id})
 		}
+	}
+	if acts[ActLostMode] && inc.EndedAt == nil {
+		events = append(events, s.playbookLostMode(ctx, inc, now)...)
 	}
 	quarantined := false
 	if acts[ActQuarantine] && !inc.Quarantined {

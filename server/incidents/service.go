@@ -98,6 +98,10 @@ type Service struct {
 	log           *slog.Logger
 	// detectSilent opens incidents for devices last seen unlocked.
 	detectSilent bool
+	// lostMode is Apple's lost mode; lostModeReader says which devices
+	// have it (WithLostMode).
+	lostMode       LostMode
+	lostModeReader LostModeReader
 }
 
 // Option configures a Service.

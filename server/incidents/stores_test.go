@@ -9,11 +9,12 @@ import (
 // a signature that drifts on either side fails to compile here, not only
 // in the server's wiring.
 var (
-	_ Store         = (*store.Store)(nil)
-	_ DeviceReader  = (*store.Store)(nil)
-	_ IncidentStore = (*store.Store)(nil)
-	_ FormStore     = (*store.Store)(nil)
-	_ FormReader    = (*store.Store)(nil)
-	_ Transactor    = (*store.Store)(nil)
-	_ Auditor       = (*audit.Log)(nil)
+	_ Store          = (*store.Store)(nil)
+	_ DeviceReader   = (*store.Store)(nil)
+	_ IncidentStore  = (*store.Store)(nil)
+	_ FormStore      = (*store.Store)(nil)
+	_ FormReader     = (*store.Store)(nil)
+	_ Transactor     = (*store.Store)(nil)
+	_ LostModeReader = (*store.Store)(nil)
+	_ Auditor        = (*audit.Log)(nil)
 )

@@ -33,7 +33,7 @@ func (s *Service) Update(ctx context.Context, id string, u Update) (*store.Incid
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	var events []store.IncidentEvent
-	lift := false
+	lift, closing := false, false
 	if u.EndedAt != nil {
 		if inc.EndedAt != nil {
 			return nil, fmt.Errorf("%w: the incident has already ended", ErrInvalid)
@@ -54,7 +54,7 @@ func (s *Service) Update(ctx context.Context, id string, u Update) (*store.Incid
 		if to < 0 || to < from {
 			return nil, ErrTransition
 		}
-		closing := store.IncidentStatusClosed(u.Status)
+		closing = store.IncidentStatusClosed(u.Status)
 		if closing && inc.EndedAt == nil {
 			return nil, fmt.Errorf("%w: end the incident (ended_at) before resolving it", ErrInvalid)
 		}
@@ -82,6 +82,9 @@ func (s *Service) Update(ctx context.Context, id string, u Update) (*store.Incid
 		return s.recordTx(ctx, tx, u.Actor, u.Source, ActionUpdated, inc, map[string]string{"change": string(changes)})
 	}); err != nil {
 		return nil, err
+	}
+	if closing {
+		s.resolvedLostMode(ctx, inc, u.Actor, u.Source)
 	}
 	// Lifted only after the incident says so: a failure here leaves the
 	// device quarantined, the safe side.

@@ -47,7 +47,7 @@ func Of(err error) int {
 		errors.Is(err, store.ErrTokenBad), errors.Is(err, store.ErrTokenExp), errors.Is(err, store.ErrTokenUsed):
 		return http.StatusForbidden
 	case errors.Is(err, store.ErrConflict), errors.Is(err, compliance.ErrState), errors.Is(err, commands.ErrRevoked),
-		errors.Is(err, accounts.ErrLastAdmin):
+		errors.Is(err, accounts.ErrLastAdmin), errors.Is(err, incidents.ErrNoLostMode):
 		return http.StatusConflict
 	case errors.Is(err, input.ErrInvalid), errors.As(err, &pe), errors.Is(err, apple.ErrNoPasscode),
 		errors.Is(err, enroll.ErrInvalid), errors.Is(err, enroll.ErrIdentityClaimed), errors.Is(err, identity.ErrBadCSR),

@@ -82,6 +82,7 @@ var table = map[string]struct {
 	"server/compliance.ErrRefused":      {compliance.ErrRefused, http.StatusBadRequest},
 	"server/incidents.ErrInvalid":       {incidents.ErrInvalid, http.StatusBadRequest},
 	"server/incidents.ErrTransition":    {incidents.ErrTransition, http.StatusBadRequest},
+	"server/incidents.ErrNoLostMode":    {incidents.ErrNoLostMode, http.StatusConflict},
 	"enroll.ErrInvalid":                 {enroll.ErrInvalid, http.StatusBadRequest},
 	"enroll.ErrIdentityClaimed":         {enroll.ErrIdentityClaimed, http.StatusBadRequest},
 	"enroll.ErrUnknownToken":            {enroll.ErrUnknownToken, http.StatusForbidden},

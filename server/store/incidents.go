@@ -77,6 +77,29 @@ func (s *Store) SaveIncident(ctx context.Context, inc *Incident, events ...Incid
 	})
 }
 
+// AppendIncidentEvents adds events to an existing incident's timeline
+// and changes nothing else: a device's answer (an Apple lost-mode
+// result) must not write back an incident it read before a LASO's
+// change committed. ErrNotFound when there is no such incident.
+func (s *Store) AppendIncidentEvents(ctx context.Context, incidentID string, events ...IncidentEvent) error {
+	return s.with(ctx).Transaction(func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Model(&Incident{}).Where("id = ?", incidentID).Count(&n).Error; err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrNotFound
+		}
+		for i := range events {
+			events[i].ID, events[i].IncidentID = 0, incidentID
+			if err := tx.Create(&events[i]).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // GetIncident returns one incident.
 func (s *Store) GetIncident(ctx context.Context, id string) (*Incident, error) {
 	var inc Incident

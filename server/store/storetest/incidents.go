@@ -93,6 +93,25 @@ func incidentContracts() []contract {
 				t.Fatalf("due %v, want due and edge", incidentIDs(is))
 			}
 		}},
+		{"AppendIncidentEvents", []string{"AppendIncidentEvents"}, func(t *testing.T, open Opener) {
+			st := open(t)
+			at := now()
+			incident(t, st, store.Incident{ID: "i1", DeviceID: "d1", Status: "reported", StartedAt: at},
+				store.IncidentEvent{At: at, Actor: "officer", Action: "reported"})
+			must(t, st.AppendIncidentEvents(t.Context(), "i1", store.IncidentEvent{At: at.Add(time.Minute), Actor: "device:d1", Action: "located"}))
+			es, err := st.IncidentTimeline(t.Context(), "i1")
+			must(t, err)
+			sameIDs(t, "timeline", eventActions(es), "i1:reported", "i1:located")
+			// The incident row is not written: a status changed since is kept.
+			inc, _ := st.GetIncident(t.Context(), "i1")
+			inc.Status = "resolved"
+			must(t, st.SaveIncident(t.Context(), inc))
+			must(t, st.AppendIncidentEvents(t.Context(), "i1", store.IncidentEvent{At: at.Add(2 * time.Minute), Action: "late"}))
+			if got, _ := st.GetIncident(t.Context(), "i1"); got.Status != "resolved" {
+				t.Fatalf("status %q after an append, want resolved", got.Status)
+			}
+			wantErr(t, "unknown incident", st.AppendIncidentEvents(t.Context(), "nope", store.IncidentEvent{At: at, Action: "x"}), store.ErrNotFound)
+		}},
 		{"IncidentByRef", []string{"IncidentByRef", "SaveIncident"}, func(t *testing.T, open Opener) {
 			st := open(t)
 			ref := "d1/frame-7"
