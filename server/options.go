@@ -60,6 +60,9 @@ type config struct {
 	// apnsURL and apnsRoots replace Apple's APNs gateway (WithAPNs).
 	apnsURL   string
 	apnsRoots *x509.CertPool
+	// appleLockMessage and appleLockPhone are what a locked Apple device
+	// shows (WithAppleLockNotice).
+	appleLockMessage, appleLockPhone string
 }
 
 // Option configures a Server.
@@ -323,4 +326,17 @@ func WithAppleMDM(on bool) Option { return func(c *config) error { c.noAppleMDM 
 // endpoint in tests.
 func WithAPNs(url string, roots *x509.CertPool) Option {
 	return func(c *config) error { c.apnsURL, c.apnsRoots = url, roots; return nil }
+}
+
+// WithAppleLockNotice sets what an iPhone, iPad or Mac locked by a lock
+// command shows: message (default applemdm.DefaultLockMessage) and a
+// phone number to call (none by default).
+func WithAppleLockNotice(message, phone string) Option {
+	return func(c *config) error {
+		if len(message) > 256 || len(phone) > 64 {
+			return errors.New("apple lock notice: the message is at most 256 bytes and the phone number 64")
+		}
+		c.appleLockMessage, c.appleLockPhone = message, phone
+		return nil
+	}
 }

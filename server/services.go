@@ -89,6 +89,8 @@ func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 			return nil, err
 		}
 		mdm = s.AppleMDM
+		// The courier answers through the queue, so it is built after both.
+		s.Commands.Carry(applemdm.NewCourier(s.AppleMDM, s.Commands, applemdm.WithLockNotice(s.cfg.appleLockMessage, s.cfg.appleLockPhone)))
 	}
 	s.gw = gateway.New(s.Store, s.CA, s.Audit, gateway.WithHub(hub), gateway.WithLogger(s.log), gateway.WithPingInterval(s.cfg.pingInterval),
 		gateway.WithCommands(s.Commands),
