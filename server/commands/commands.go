@@ -343,8 +343,11 @@ func (s *Service) Result(ctx context.Context, deviceID, remote string, r protoco
 		return s.audit.RecordTx(ctx, tx, audit.Entry{Actor: "device:" + deviceID, Source: remote, Action: ActionCompleted,
 			Target: "device:" + deviceID, Outcome: outcome, Details: details})
 	})
-	if err != nil || !changed {
+	if err != nil {
 		return nil, err
+	}
+	if !changed {
+		return s.late(ctx, deviceID, remote, c, status)
 	}
 	if c.Kind == protocol.CommandWipe && status == store.CommandDone {
 		return func() {

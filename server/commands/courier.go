@@ -96,3 +96,29 @@ func (s *Service) deliver(ctx context.Context, c *store.Command, dev *store.Devi
 	s.record(ctx, "server", "local", ActionDelivered, "device:"+c.DeviceID, audit.Success,
 		map[string]string{"command": c.ID, "kind": c.Kind})
 }
+
+// late handles an answer to a command that was no longer waiting for
+// one. An agent refuses an expired command, so only a courier's device
+// answers after the expiry: nanomdm cannot withdraw one queued command,
+// and the device may fetch it later. A wipe it reports done has erased
+// the device all the same, which is then revoked, with an entry saying
+// so; once revoked, a repeated answer changes nothing.
+func (s *Service) late(ctx context.Context, deviceID, remote string, c *store.Command, status string) (func(), error) {
+	if c.Kind != protocol.CommandWipe || c.Status != store.CommandExpired || status != store.CommandDone {
+		return nil, nil
+	}
+	dev, err := s.store.GetDevice(ctx, deviceID)
+	if err != nil || dev.Status == store.StatusRevoked {
+		return nil, err
+	}
+	if err := s.audit.Record(ctx, audit.Entry{Actor: "device:" + deviceID, Source: remote, Action: ActionCompleted,
+		Target: "device:" + deviceID, Outcome: audit.Success,
+		Details: map[string]string{"command": c.ID, "kind": c.Kind, "status": status, "after": store.CommandExpired}}); err != nil {
+		return nil, err
+	}
+	return func() {
+		if err := s.revoke.Revoke(ctx, deviceID, "wiped by command "+c.ID+" after its expiry", c.Issuer, "local"); err != nil {
+			s.log.Error("revoke wiped device", "device_id", deviceID, "err", err)
+		}
+	}, nil
+}

@@ -187,3 +187,41 @@ func TestCourierFailureLeavesTheCommandQueued(t *testing.T) {
 		t.Fatalf("after its not-after: %s", got.Status)
 	}
 }
+
+// nanomdm cannot withdraw one queued command, so a courier's device may
+// run a wipe after Cordon expired it: its done answer revokes the device
+// all the same, with an entry, and a repeated answer changes nothing. A
+// late lock's answer changes nothing either.
+func TestAWipeDoneAfterItsExpiryStillRevokes(t *testing.T) {
+	ctx := context.Background()
+	s, st, _, _, rev, log := courierService(t)
+	w, err := s.Issue(ctx, Request{DeviceID: "p1", Kind: protocol.CommandWipe, Confirm: "p1", Actor: "user:laso@pd.example", Role: "laso", Source: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.Issue(ctx, Request{DeviceID: "p1", Kind: protocol.CommandLock, Actor: "user:laso@pd.example", Role: "laso", Source: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.now = func() time.Time { return time.Now().Add(25 * time.Hour) }
+	s.Expire(ctx)
+	if after, err := s.Result(ctx, "p1", "10.0.0.9", protocol.CommandResult{Ref: l.ID, Status: protocol.ResultDone}); err != nil || after != nil {
+		t.Fatalf("late lock answer: %v %v", after != nil, err)
+	}
+	log.entries = nil
+	after, err := s.Result(ctx, "p1", "10.0.0.9", protocol.CommandResult{Ref: w.ID, Status: protocol.ResultDone})
+	if err != nil || after == nil {
+		t.Fatalf("late wipe answer: after %v, %v", after != nil, err)
+	}
+	after()
+	st.DB().Model(&store.Device{}).Where("id = ?", "p1").Update("status", store.StatusRevoked) // what Revoke does
+	if len(rev.ids) != 1 || len(log.entries) != 1 || log.entries[0].Details["after"] != store.CommandExpired {
+		t.Fatalf("revoked %v, entries %+v", rev.ids, log.entries)
+	}
+	if after, err := s.Result(ctx, "p1", "10.0.0.9", protocol.CommandResult{Ref: w.ID, Status: protocol.ResultDone}); err != nil || after != nil {
+		t.Fatalf("repeated late wipe answer: %v %v", after != nil, err)
+	}
+	if got, _ := st.GetCommand(ctx, w.ID); got.Status != store.CommandExpired {
+		t.Fatalf("late wipe's command %s, want it to stay expired", got.Status)
+	}
+}
