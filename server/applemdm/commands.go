@@ -129,8 +129,8 @@ func (c *Courier) Deliver(ctx context.Context, cmd *store.Command) error {
 // Secret is the Mac's PIN the frame carries, "" for an iPhone or iPad.
 func (c *Courier) Secret(raw []byte) string {
 	var f frame
-	if json.Unmarshal(raw, &f) != nil {
-		return ""
+	if json.Unmarshal(raw, &f) != nil || f.RequestType == "" {
+		return "" // not a courier's frame: an agent's
 	}
 	return f.Payload["PIN"]
 }
