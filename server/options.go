@@ -64,6 +64,9 @@ type config struct {
 	// lostMode is what a device in Apple lost mode shows
 	// (WithLostModeMessage); empty message: applemdm's default.
 	lostModeMessage, lostModePhone string
+	// appleLockMessage and appleLockPhone are what a locked Apple device
+	// shows (WithAppleLockNotice).
+	appleLockMessage, appleLockPhone string
 }
 
 // Option configures a Server.
@@ -338,6 +341,19 @@ func WithLostModeMessage(message, phone string) Option {
 			return err
 		}
 		c.lostModeMessage, c.lostModePhone = message, phone
+		return nil
+	}
+}
+
+// WithAppleLockNotice sets what an iPhone, iPad or Mac locked by a lock
+// command shows: message (default applemdm.DefaultLockMessage) and a
+// phone number to call (none by default).
+func WithAppleLockNotice(message, phone string) Option {
+	return func(c *config) error {
+		if err := input.First(input.FreeText("--apple-lock-message", message, 256), input.Text("--apple-lock-phone", phone, 64)); err != nil {
+			return err
+		}
+		c.appleLockMessage, c.appleLockPhone = message, phone
 		return nil
 	}
 }

@@ -79,6 +79,8 @@ func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 			return nil, err
 		}
 		mdm = s.AppleMDM
+		// The courier answers through the queue, so it is built after both.
+		s.Commands.Carry(applemdm.NewCourier(s.AppleMDM, s.Commands, applemdm.WithLockNotice(s.cfg.appleLockMessage, s.cfg.appleLockPhone)))
 	}
 	iopts := []incidents.Option{incidents.WithLogger(s.log), incidents.WithNotifier(s.Notify),
 		incidents.WithLocker(s.Commands), incidents.WithDeviceChanged(refreshCompliance(s.Compliance, s.log))}

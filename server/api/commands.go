@@ -9,6 +9,7 @@ import (
 	"github.com/cordon-mdm/cordon/internal/httpjson"
 	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/internal/timefmt"
+	"github.com/cordon-mdm/cordon/server/auth"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/store"
 )
@@ -17,6 +18,8 @@ import (
 type Commands interface {
 	Issue(ctx context.Context, r commands.Request) (*store.Command, error)
 	Approve(ctx context.Context, id, actor, role, source string) (*store.Command, error)
+	// Secret is a Mac's lock PIN the command carries, for the LASO only.
+	Secret(c *store.Command) string
 }
 
 // CommandReader reads a command back.
@@ -50,7 +53,7 @@ func (a *API) issueCommand(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	httpjson.Write(w, http.StatusAccepted, commandJSON(c))
+	httpjson.Write(w, http.StatusAccepted, a.commandFor(r, c))
 }
 
 func (a *API) getCommand(w http.ResponseWriter, r *http.Request) {
@@ -59,7 +62,7 @@ func (a *API) getCommand(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	httpjson.Write(w, http.StatusOK, commandJSON(c))
+	httpjson.Write(w, http.StatusOK, a.commandFor(r, c))
 }
 
 func (a *API) approveCommand(w http.ResponseWriter, r *http.Request) {
@@ -69,7 +72,7 @@ func (a *API) approveCommand(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	httpjson.Write(w, http.StatusOK, commandJSON(c))
+	httpjson.Write(w, http.StatusOK, a.commandFor(r, c))
 }
 
 // Command is the API's view of a command.
@@ -86,6 +89,17 @@ type Command struct {
 	DeliveredAt *string         `json:"delivered_at"`
 	CompletedAt *string         `json:"completed_at"`
 	Result      json.RawMessage `json:"result"`
+	PIN         string          `json:"pin,omitempty"`
+}
+
+// commandFor is c as the caller may see it: a Mac's PIN, which unlocks
+// the Mac, is the LASO's alone.
+func (a *API) commandFor(r *http.Request, c *store.Command) Command {
+	out := commandJSON(c)
+	if principal(r).Role == auth.RoleLASO {
+		out.PIN = a.commands.Secret(c)
+	}
+	return out
 }
 
 func commandJSON(c *store.Command) Command {

@@ -3,7 +3,9 @@
 // the server's command key, pushed to the device if it is connected and
 // otherwise when it next says hello, and moves on the agent's answer.
 // Wipes are the LASO's alone, must name the device they erase, and are
-// held for a second LASO when too many are issued at once.
+// held for a second LASO when too many are issued at once. Devices that
+// run no agent (Apple devices) get theirs through a Courier, under the
+// same rules.
 package commands
 
 import (
@@ -109,6 +111,7 @@ type Service struct {
 	ttl     time.Duration
 	wipeMax int
 	window  time.Duration
+	courier Courier // Carry
 }
 
 // Option configures a Service.
@@ -177,6 +180,12 @@ func (s *Service) Issue(ctx context.Context, r Request) (*store.Command, error) 
 	if dev.Status == "revoked" {
 		return refuse(ErrRevoked, "device is revoked")
 	}
+	if r.Kind == protocol.CommandBluetoothBlock && s.carried(dev) {
+		// Apple's MDM has no such command: Bluetooth on an Apple device is
+		// restricted by a configuration profile, not blocked per peer.
+		return refuse(fmt.Errorf("%w: %s devices have no bluetooth_block; restrict Bluetooth with a profile", ErrInvalid, dev.Platform),
+			"no bluetooth_block on "+dev.Platform)
+	}
 	if r.Kind == protocol.CommandWipe && r.Confirm != dev.ID && (dev.Name == "" || r.Confirm != dev.Name) {
 		return refuse(ErrConfirm, "confirm did not name the device")
 	}
@@ -193,11 +202,7 @@ func (s *Service) Issue(ctx context.Context, r Request) (*store.Command, error) 
 	}
 	c := protocol.Command{ID: uuid.NewString(), DeviceID: dev.ID, Kind: r.Kind, Address: r.Address,
 		IssuedAt: now, NotAfter: now.Add(s.ttl)}
-	signed, err := protocol.SignCommand(s.key, c)
-	if err != nil {
-		return nil, err
-	}
-	frame, err := protocol.Encode(protocol.TypeCommand, c.ID, now, signed)
+	frame, err := s.render(dev, c, now)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +235,7 @@ func (s *Service) Issue(ctx context.Context, r Request) (*store.Command, error) 
 	if status == store.CommandHeld {
 		return rec, nil
 	}
-	s.deliver(ctx, rec)
+	s.deliver(ctx, rec, dev)
 	return s.store.GetCommand(ctx, rec.ID)
 }
 
@@ -286,7 +291,7 @@ func (s *Service) Approve(ctx context.Context, id, actor, role, source string) (
 		}
 		return nil, err
 	}
-	s.deliver(ctx, c)
+	s.deliver(ctx, c, nil)
 	return s.store.GetCommand(ctx, id)
 }
 
@@ -299,19 +304,8 @@ func (s *Service) Ready(ctx context.Context, deviceID string) {
 		return
 	}
 	for i := range cs {
-		s.deliver(ctx, &cs[i])
+		s.deliver(ctx, &cs[i], nil)
 	}
-}
-
-func (s *Service) deliver(ctx context.Context, c *store.Command) {
-	if !s.push.Send(c.DeviceID, c.Frame) {
-		return // offline: Ready sends it when the device connects
-	}
-	if err := s.store.MarkDelivered(ctx, c.ID, s.now().UTC().Truncate(time.Microsecond)); err != nil {
-		s.log.Error("mark delivered", "command", c.ID, "err", err)
-	}
-	s.record(ctx, "server", "local", ActionDelivered, "device:"+c.DeviceID, audit.Success,
-		map[string]string{"command": c.ID, "kind": c.Kind})
 }
 
 // Result stores an agent's answer. A wipe that is done revokes the
@@ -349,8 +343,11 @@ func (s *Service) Result(ctx context.Context, deviceID, remote string, r protoco
 		return s.audit.RecordTx(ctx, tx, audit.Entry{Actor: "device:" + deviceID, Source: remote, Action: ActionCompleted,
 			Target: "device:" + deviceID, Outcome: outcome, Details: details})
 	})
-	if err != nil || !changed {
+	if err != nil {
 		return nil, err
+	}
+	if !changed {
+		return s.late(ctx, deviceID, remote, c, status)
 	}
 	if c.Kind == protocol.CommandWipe && status == store.CommandDone {
 		return func() {
