@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/micromdm/nanomdm/certverify"
 	httpmdm "github.com/micromdm/nanomdm/http/mdm"
@@ -65,6 +66,7 @@ type config struct {
 	apnsRoots *x509.CertPool
 	posture   Posture
 	evaluator Evaluator
+	now       func() time.Time
 }
 
 // WithLogger sets the logger nanomdm's parts log through.
@@ -94,6 +96,8 @@ type MDM struct {
 	// posture and evaluator take answers as posture (WithPosture).
 	posture   Posture
 	evaluator Evaluator
+	// certs is the APNs push certificate nanopush presents.
+	certs *PushCerts
 }
 
 // New returns the embedded MDM server. nanomdm's state lives in dir,
@@ -116,7 +120,8 @@ func New(devices Devices, aud Auditor, ca CA, dir string, opts ...Option) (*MDM,
 	log := nanoLogger{cfg.log.With("component", "applemdm")}
 	st := diskv.New(dir)
 	m := &MDM{queue: st, devices: devices, log: cfg.log, answers: map[string]AnswerFunc{}, posture: cfg.posture, evaluator: cfg.evaluator,
-		push: pushsvc.New(st, st, nanopush.NewFactory(nanopush.WithNewClient(apnsClient(cfg))), log.With("service", "push"))}
+		certs: NewPushCerts(dir, devices, aud, cfg.now),
+		push:  pushsvc.New(st, freshPushCerts(dir), nanopush.NewFactory(nanopush.WithNewClient(apnsClient(cfg))), log.With("service", "push"))}
 	nano := nanomdm.New(st, nanomdm.WithLogger(log.With("service", "nanomdm")))
 	// certauth sits outside the recorder, so that only a check-in whose
 	// certificate belongs to its enrollment reaches Cordon's device list.
