@@ -162,6 +162,9 @@ func (s *Server) handler(mdm http.Handler) http.Handler {
 	if s.cfg.consoleClock != nil {
 		copts = append(copts, console.WithClock(s.cfg.consoleClock))
 	}
+	if s.AppleMDM != nil {
+		copts = append(copts, console.WithPushCerts(s.AppleMDM))
+	}
 	s.console = console.New(s.Store, s.Store, s.Audit, s.Commands, s.Incidents, s.Compliance, enr, copts...)
 	root := http.NewServeMux()
 	root.Handle("/console/", s.console)
