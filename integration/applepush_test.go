@@ -22,11 +22,14 @@ import (
 
 // uploadPushCert posts the console's APNs form as a browser does:
 // multipart, with the visitor's CSRF token.
-func (b *browserless) uploadPushCert(certPEM, keyPEM []byte) (int, string, string) {
+func (b *browserless) uploadPushCert(certPEM, keyPEM []byte, fields ...string) (int, string, string) {
 	b.t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	mw.WriteField("csrf", b.csrf)
+	for i := 0; i+1 < len(fields); i += 2 {
+		mw.WriteField(fields[i], fields[i+1])
+	}
 	for field, content := range map[string][]byte{"cert": certPEM, "key": keyPEM} {
 		fw, _ := mw.CreateFormFile(field, field+".pem")
 		fw.Write(content)
@@ -108,6 +111,13 @@ func TestAPNsPushCertificateUploadedInTheConsole(t *testing.T) {
 	it.get("/console/apple/push-cert")
 	if st, page, _ := it.uploadPushCert(certPEM, otherKey); st != http.StatusBadRequest || !strings.Contains(page, "does not match") {
 		t.Fatalf("mismatched key: %d %s", st, page)
+	}
+	// The console's input rules hold for multipart forms too.
+	if st, _, _ := it.uploadPushCert(certPEM, keyPEM, "note", "a\xffb"); st != http.StatusBadRequest {
+		t.Errorf("invalid UTF-8 in a multipart field: %d, want 400", st)
+	}
+	if st, _, _ := it.uploadPushCert(append(bytes.Repeat([]byte("a"), 70<<10), certPEM...), keyPEM); st != http.StatusBadRequest {
+		t.Errorf("a 70 KiB upload: %d, want 400", st)
 	}
 	if st, page, _ := it.get("/console/apple/push-cert"); st != 200 || !strings.Contains(page, `id="apns-missing"`) {
 		t.Fatalf("a refused upload changed something: %s", page)
