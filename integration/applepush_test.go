@@ -96,8 +96,8 @@ func TestAPNsPushCertificateUploadedInTheConsole(t *testing.T) {
 		!strings.Contains(page, `enctype="multipart/form-data"`) {
 		t.Fatalf("page before upload: %d %s", st, page)
 	}
-	if _, page, _ := it.get("/console/"); !strings.Contains(page, `href="/console/apple/push-cert"`) {
-		t.Error("the it-admin's menu has no APNs page")
+	if _, page, _ := it.get("/console/"); !strings.Contains(page, `href="/console/apple/push-cert"`) || !strings.Contains(page, `id="apns-alert"`) {
+		t.Error("the it-admin's overview neither links the APNs page nor says no certificate is stored")
 	}
 	laso := newBrowserless(t, e)
 	laso.signIn("apns-laso@agency.gov", addConsoleUser(t, e, "apns-laso@agency.gov", "laso"), time.Now)
@@ -129,6 +129,12 @@ func TestAPNsPushCertificateUploadedInTheConsole(t *testing.T) {
 	if st != 200 || !strings.Contains(page, appletest.Topic) || !strings.Contains(page, `id="apns-expiring"`) ||
 		!strings.Contains(page, "expires in 19 days") || strings.Contains(page, `id="apns-missing"`) {
 		t.Fatalf("page after upload: %d %s", st, page)
+	}
+	if _, page, _ := it.get("/console/"); !strings.Contains(page, "expires in 19 days") {
+		t.Error("the overview does not warn of the expiring certificate")
+	}
+	if _, page, _ := laso.get("/console/"); strings.Contains(page, `id="apns-alert"`) {
+		t.Error("the overview warns a LASO, who cannot renew it")
 	}
 	stored := e.Audit(applemdm.ActionPushCertStored)
 	if len(stored) != 1 || stored[0].Actor != "user:apns-it@agency.gov" || stored[0].Details["topic"] != appletest.Topic {

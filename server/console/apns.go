@@ -6,11 +6,13 @@ package console
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
 
 	"github.com/cordon-mdm/cordon/internal/input"
+	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/server/applemdm"
 )
 
@@ -78,4 +80,30 @@ func formFile(f *multipart.Form, field string) ([]byte, error) {
 	}
 	defer file.Close()
 	return io.ReadAll(io.LimitReader(file, applemdm.MaxPushCertPEM+1))
+}
+
+// apnsAlert is the overview's line for those who may upload: the push
+// certificate is missing, expired or within its last 30 days (urgent
+// for the last two), so nobody has to visit the page to learn it.
+type apnsAlert struct {
+	Text   string
+	Urgent bool
+}
+
+func (c *Console) pushCertAlert(ctx context.Context, v *visit) (*apnsAlert, error) {
+	if c.pushCerts == nil || !c.allowed(v.user.Role, "GET /console/apple/push-cert") {
+		return nil, nil
+	}
+	st, err := c.pushCerts.PushCertStatus(ctx)
+	switch {
+	case errors.Is(err, applemdm.ErrNoPushCert):
+		return &apnsAlert{Text: "No APNs push certificate is stored: Apple devices can neither be enrolled nor woken."}, nil
+	case err != nil:
+		return nil, err
+	case st.Expired:
+		return &apnsAlert{Text: "The APNs push certificate expired on " + timefmt.Human(st.NotAfter) + ": no Apple device can be reached.", Urgent: true}, nil
+	case st.Warning:
+		return &apnsAlert{Text: fmt.Sprintf("The APNs push certificate expires in %d days, on %s.", st.DaysLeft, timefmt.Human(st.NotAfter)), Urgent: true}, nil
+	}
+	return nil, nil
 }
