@@ -3,8 +3,14 @@ package applemdm_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -147,6 +153,28 @@ func TestStorePushCertRefusesWhatCannotPush(t *testing.T) {
 	if _, err := e.mdm.StorePushCert(t.Context(), both, both, "local:it", "local"); err != nil {
 		t.Errorf("combined file: %v", err)
 	}
+	// Apple's certificates are RSA, their keys often in PKCS #1.
+	rsaCert, rsaKey := rsaPushCert(t)
+	if st, err := e.mdm.StorePushCert(t.Context(), rsaCert, rsaKey, "local:it", "local"); err != nil || st.Topic != appletest.Topic {
+		t.Errorf("RSA pair with a PKCS #1 key: %+v %v", st, err)
+	}
+}
+
+func rsaPushCert(t *testing.T) (certPEM, keyPEM []byte) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid := asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 1}
+	name := pkix.Name{CommonName: "APSP:" + appletest.Topic, ExtraNames: []pkix.AttributeTypeAndValue{{Type: uid, Value: appletest.Topic}}}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: name, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(24 * time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
 }
 
 // brokenTrail fails every append, as a full disk would.
