@@ -37,7 +37,7 @@ type AppleEnrollment struct {
 	// console's TLS certificate, issued by Cordon's CA, so a device that
 	// trusts the root sees the profile as verified.
 	Identity func(ctx context.Context) (*tls.Certificate, error)
-	// Topic is the stored APNs push certificate's topic, or an error
+	// Topic (required) is the stored APNs push certificate's topic, or an error
 	// (applemdm.ErrNoPushCert, 409) when none is stored: a device refuses
 	// an MDM payload without one, and the challenge is not spent on it.
 	Topic func(ctx context.Context) (string, error)

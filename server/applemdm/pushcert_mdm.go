@@ -2,7 +2,9 @@ package applemdm
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"time"
 
 	"github.com/micromdm/nanomdm/storage/diskv"
@@ -27,13 +29,29 @@ func (m *MDM) PushTopic(context.Context) (string, error) { return m.certs.Topic(
 
 // freshPushCerts is nanomdm's push certificate store in a dir, opened
 // afresh on each read (see PushCerts.kv): a certificate the host command
-// renewed is noticed at the next push, without a restart.
+// renewed is noticed at the next push, without a restart. Its stale
+// token covers the certificate as read, not only nanomdm's counter: the
+// host command's files are written one by one, and a push that read the
+// new counter with the old certificate would otherwise keep the old one.
 type freshPushCerts string
 
 func (d freshPushCerts) IsPushCertStale(ctx context.Context, topic, staleToken string) (bool, error) {
-	return diskv.New(string(d)).IsPushCertStale(ctx, topic, staleToken)
+	_, token, err := d.RetrievePushCert(ctx, topic)
+	if err != nil {
+		return false, err
+	}
+	return token != staleToken, nil
 }
 
 func (d freshPushCerts) RetrievePushCert(ctx context.Context, topic string) (*tls.Certificate, string, error) {
-	return diskv.New(string(d)).RetrievePushCert(ctx, topic)
+	c, counter, err := diskv.New(string(d)).RetrievePushCert(ctx, topic)
+	if err != nil {
+		return nil, "", err
+	}
+	h := sha256.New()
+	h.Write([]byte(counter))
+	for _, der := range c.Certificate {
+		h.Write(der)
+	}
+	return c, hex.EncodeToString(h.Sum(nil)), nil
 }
