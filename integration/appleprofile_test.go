@@ -14,6 +14,7 @@ import (
 	"howett.net/plist"
 
 	"github.com/cordon-mdm/cordon/internal/testenv"
+	"github.com/cordon-mdm/cordon/server/applemdm/appletest"
 )
 
 // TestAppleEnrollmentProfile: IT gets a profile for a token that is
@@ -24,6 +25,10 @@ func TestAppleEnrollmentProfile(t *testing.T) {
 	e := testenv.New(t, "")
 	admin := e.APIKey("it-admin")
 	token := e.Token(time.Hour, 1)
+	certPEM, keyPEM := appletest.PushCert(t, appletest.Topic, 365*24*time.Hour)
+	if _, err := e.Server.AppleMDM.StorePushCert(t.Context(), certPEM, keyPEM, "local:it", "local"); err != nil {
+		t.Fatal(err)
+	}
 	post := func(tok string) (*http.Response, []byte) {
 		b, _ := json.Marshal(map[string]string{"token": tok})
 		req, _ := http.NewRequest("POST", e.Server.ConsoleURL()+"/api/v1/apple/enrollment-profile", bytes.NewReader(b))

@@ -636,6 +636,8 @@ func consoleForms(fx *inputFixture) map[string]struct {
 		"POST /console/apikeys":                              {"it-admin", url.Values{"name": {"ci-runner"}, "role": {"auditor"}}, map[string]url.Values{"name ../../etc/passwd": {"name": {"../../etc/passwd"}, "role": {"auditor"}}, "name blank": {"name": {""}, "role": {"auditor"}}, "name 4 KiB": {"name": {strings.Repeat("a", 4096)}, "role": {"auditor"}}}},
 		"POST /console/apikeys/{id}/disable":                 {"it-admin", url.Values{}, nil},
 		"POST /console/tokens":                               {"it-admin", url.Values{"ttl": {"1h"}, "uses": {"1"}, "owner": {"o@agency.gov"}}, map[string]url.Values{"ttl 0s": {"ttl": {"0s"}}, "uses 0": {"uses": {"0"}}}},
+		// Sent as files in a browser; these classes arrive url-encoded.
+		"POST /console/apple/push-cert": {"it-admin", url.Values{"cert": {"-----BEGIN CERTIFICATE-----"}, "key": {"-----BEGIN PRIVATE KEY-----"}}, nil},
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/cordon-mdm/cordon/internal/testenv"
 	"github.com/cordon-mdm/cordon/server/accounts"
 	"github.com/cordon-mdm/cordon/server/api"
+	"github.com/cordon-mdm/cordon/server/applemdm"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/console"
@@ -189,6 +190,8 @@ var consoleMatrix = map[string][]string{
 	"POST /console/apikeys/{id}/disable":                 {"it-admin"},
 	"GET /console/tokens":                                {"it-admin"},
 	"POST /console/tokens":                               {"it-admin"},
+	"GET /console/apple/push-cert":                       {"it-admin"},
+	"POST /console/apple/push-cert":                      {"it-admin"},
 }
 
 // TestConsoleRoleMatrix walks every console route with a signed-in
@@ -206,7 +209,8 @@ func TestConsoleRoleMatrix(t *testing.T) {
 		visitors[role].signIn(email, pw, clock.now)
 	}
 	seen := map[string]bool{}
-	for _, rt := range console.New(nil, nil, nil, nil, nil, nil, nil, console.WithLifecycle((*accounts.Service)(nil))).Routes() {
+	for _, rt := range console.New(nil, nil, nil, nil, nil, nil, nil, console.WithLifecycle((*accounts.Service)(nil)),
+		console.WithPushCerts((*applemdm.MDM)(nil))).Routes() {
 		seen[rt.Pattern] = true
 		allowed, ok := consoleMatrix[rt.Pattern]
 		if !ok {

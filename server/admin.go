@@ -25,6 +25,7 @@ type Admin struct {
 	tokens   *enroll.Service
 	accounts *accounts.Service
 	actor    string
+	dataDir  string
 }
 
 // OpenAdmin opens the database of dataDir (or database, when given).
@@ -39,7 +40,7 @@ func OpenAdmin(ctx context.Context, dataDir, database string) (*Admin, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Admin{Store: st, Audit: audit.New(st, nil), actor: "local:unknown"}
+	a := &Admin{Store: st, Audit: audit.New(st, nil), actor: "local:unknown", dataDir: dataDir}
 	// Only serve creates the checkpoint key; before its first start the
 	// host commands verify the chain on its own.
 	switch anchor, err := audit.NewAnchor(a.Audit, st, dataDir, false); {

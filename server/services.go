@@ -177,6 +177,9 @@ func (s *Server) handler(mdm http.Handler) http.Handler {
 	if s.cfg.consoleClock != nil {
 		copts = append(copts, console.WithClock(s.cfg.consoleClock))
 	}
+	if s.AppleMDM != nil {
+		copts = append(copts, console.WithPushCerts(s.AppleMDM))
+	}
 	s.console = console.New(s.Store, s.Store, s.Audit, s.Commands, s.Incidents, s.Compliance, enr, copts...)
 	root := http.NewServeMux()
 	root.Handle("/console/", s.console)
@@ -189,10 +192,15 @@ func (s *Server) handler(mdm http.Handler) http.Handler {
 	return root
 }
 
-// appleEnrollment is what the enrollment profile route needs; the APNs
-// topic stays empty until Cordon holds an APNs push certificate.
+// appleEnrollment is what the enrollment profile route needs; profiles
+// carry the stored APNs push certificate's topic, and none is handed out
+// before one is stored (or at all without Apple MDM).
 func (s *Server) appleEnrollment() api.AppleEnrollment {
 	_, port, _ := net.SplitHostPort(s.consoleLn.Addr().String())
+	topic := func(context.Context) (string, error) { return "", applemdm.ErrNoPushCert }
+	if s.AppleMDM != nil {
+		topic = s.AppleMDM.PushTopic
+	}
 	return api.AppleEnrollment{Challenges: s.SCEP, Host: net.JoinHostPort(s.publicHost(s.cfg.listen), port),
-		Root: s.CA.Root(), Identity: s.certs.get}
+		Root: s.CA.Root(), Identity: s.certs.get, Topic: topic}
 }

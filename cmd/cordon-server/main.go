@@ -40,6 +40,7 @@ const usage = `usage: cordon-server COMMAND [flags]
   audit verify     verify the audit log's hash chain against the signed checkpoints
   audit checkpoint sign a checkpoint of the audit chain now
   audit key        print the public key that verifies the checkpoints (PEM)
+  apple push-cert  install the agency's APNs push certificate (--cert, --key)
   version          print the version
 
 Run "cordon-server COMMAND -h" for a command's flags.
@@ -100,6 +101,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return auditCheckpoint(rest, stdout)
 	case "audit key":
 		return auditKey(rest, stdout)
+	case "apple push-cert":
+		return applePushCert(rest, stdout)
 	case "version", "-v", "--version":
 		version.Fprint(stdout, "cordon-server")
 		return nil

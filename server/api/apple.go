@@ -37,9 +37,10 @@ type AppleEnrollment struct {
 	// console's TLS certificate, issued by Cordon's CA, so a device that
 	// trusts the root sees the profile as verified.
 	Identity func(ctx context.Context) (*tls.Certificate, error)
-	// Topic is the APNs push topic; empty until Cordon holds an APNs
-	// push certificate.
-	Topic string
+	// Topic (required) is the stored APNs push certificate's topic, or an error
+	// (applemdm.ErrNoPushCert, 409) when none is stored: a device refuses
+	// an MDM payload without one, and the challenge is not spent on it.
+	Topic func(ctx context.Context) (string, error)
 }
 
 // WithAppleEnrollment serves POST /api/v1/apple/enrollment-profile.
@@ -61,6 +62,11 @@ func (a *API) appleEnrollmentProfile(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, enroll.ErrUnknownToken)
 		return
 	}
+	topic, err := a.apple.Topic(r.Context())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
 	p := principal(r)
 	challenge, err := a.apple.Challenges.MintChallenge(r.Context(), id, p.Actor)
 	if err != nil {
@@ -68,7 +74,7 @@ func (a *API) appleEnrollmentProfile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	doc, err := apple.EnrollmentProfile(apple.EnrollmentOptions{Host: a.apple.Host, Root: a.apple.Root,
-		Challenge: challenge, Topic: a.apple.Topic, Organization: "Cordon"})
+		Challenge: challenge, Topic: topic, Organization: "Cordon"})
 	if err != nil {
 		a.fail(w, err)
 		return

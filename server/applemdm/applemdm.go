@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/micromdm/nanomdm/certverify"
 	httpmdm "github.com/micromdm/nanomdm/http/mdm"
@@ -70,6 +71,7 @@ type config struct {
 	evaluator Evaluator
 	revoker   Revoker
 	db        *sql.DB
+	now       func() time.Time
 }
 
 // WithPostgres keeps nanomdm's state in db, a pool on Cordon's
@@ -106,6 +108,8 @@ type MDM struct {
 	// posture and evaluator take answers as posture (WithPosture).
 	posture   Posture
 	evaluator Evaluator
+	// certs is the APNs push certificate nanopush presents.
+	certs *PushCerts
 }
 
 // New returns the embedded MDM server. Without WithPostgres nanomdm's
@@ -128,13 +132,22 @@ func New(devices Devices, aud Auditor, ca CA, dir string, opts ...Option) (*MDM,
 	}
 	log := nanoLogger{cfg.log.With("component", "applemdm")}
 	var st storage.AllStorage = diskv.New(dir)
+	// The push service reads certificates through freshPushCerts on the
+	// file store, which another process (the host command) writes.
+	var pushCerts storage.PushCertStore = freshPushCerts(dir)
 	if cfg.db != nil {
 		if st, err = pgsql.New(pgsql.WithDB(cfg.db), pgsql.WithLogger(log.With("storage", "pgsql"))); err != nil {
 			return nil, fmt.Errorf("apple mdm store: %w", err)
 		}
+		pushCerts = st
+	}
+	certs, err := NewPushCerts(dir, cfg.db, devices, aud, cfg.now)
+	if err != nil {
+		return nil, err
 	}
 	m := &MDM{queue: st, db: cfg.db, devices: devices, log: cfg.log, answers: map[string]AnswerFunc{}, posture: cfg.posture, evaluator: cfg.evaluator,
-		push: pushsvc.New(st, st, nanopush.NewFactory(nanopush.WithNewClient(apnsClient(cfg))), log.With("service", "push"))}
+		certs: certs,
+		push:  pushsvc.New(st, pushCerts, nanopush.NewFactory(nanopush.WithNewClient(apnsClient(cfg))), log.With("service", "push"))}
 	m.handleApps()
 	nano := nanomdm.New(st, nanomdm.WithLogger(log.With("service", "nanomdm")))
 	// certauth sits outside the recorder, so that only a check-in whose

@@ -13,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -217,6 +218,8 @@ type Console struct {
 	credentials Credentials
 	userAdmin   UserAdmin
 	reviews     Reviews
+	// pushCerts is nil without WithPushCerts (apns.go).
+	pushCerts PushCerts
 
 	now     func() time.Time
 	lockout auth.LockoutPolicy
@@ -329,6 +332,10 @@ func New(accounts Accounts, records Records, auditor Auditor, cmds Commands, inc
 	}
 	c.page("GET /console/tokens", c.tokensPage, it)
 	c.page("POST /console/tokens", c.createToken, it)
+	if c.pushCerts != nil {
+		c.page("GET /console/apple/push-cert", c.apnsPage, it)
+		c.page("POST /console/apple/push-cert", c.uploadPushCert, it)
+	}
 	return c
 }
 
@@ -372,7 +379,13 @@ func checkRequest(r *http.Request) error {
 	if r.Method == http.MethodPost {
 		r.Body = http.MaxBytesReader(nil, r.Body, maxForm)
 	}
-	if err := r.ParseForm(); err != nil {
+	parse := r.ParseForm
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "multipart/form-data" {
+		// File uploads (apns.go): parsed here, so the CSRF field and every
+		// text field are checked like any other form's.
+		parse = func() error { return r.ParseMultipartForm(maxForm) }
+	}
+	if err := parse(); err != nil {
 		return input.Errorf("form", "unreadable or larger than %d bytes", maxForm)
 	}
 	for k, vs := range r.Form {

@@ -19,6 +19,8 @@ type overviewView struct {
 	Overdue   []store.Incident
 	// ReviewOverdue: an audit review (AU-6) is overdue.
 	ReviewOverdue bool
+	// APNs warns about the push certificate (apns.go).
+	APNs *apnsAlert
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, v *visit) {
@@ -79,6 +81,10 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, v *visit) {
 		return
 	}
 	if o.ReviewOverdue, err = c.reviewOverdue(r.Context()); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if o.APNs, err = c.pushCertAlert(r.Context(), v); err != nil {
 		c.fail(w, r, err)
 		return
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/cordon-mdm/cordon/profiles"
 	"github.com/cordon-mdm/cordon/profiles/apple"
 	"github.com/cordon-mdm/cordon/server/accounts"
+	"github.com/cordon-mdm/cordon/server/applemdm"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/auth"
 	"github.com/cordon-mdm/cordon/server/commands"
@@ -47,14 +48,16 @@ func Of(err error) int {
 		errors.Is(err, store.ErrTokenBad), errors.Is(err, store.ErrTokenExp), errors.Is(err, store.ErrTokenUsed):
 		return http.StatusForbidden
 	case errors.Is(err, store.ErrConflict), errors.Is(err, compliance.ErrState), errors.Is(err, commands.ErrRevoked),
-		errors.Is(err, accounts.ErrLastAdmin), errors.Is(err, incidents.ErrNoLostMode):
+		errors.Is(err, accounts.ErrLastAdmin), errors.Is(err, incidents.ErrNoLostMode),
+		// Apple: no push certificate yet; a device not enrolled in MDM.
+		errors.Is(err, applemdm.ErrNoPushCert), errors.Is(err, applemdm.ErrNotEnrolled):
 		return http.StatusConflict
 	case errors.Is(err, input.ErrInvalid), errors.As(err, &pe), errors.Is(err, apple.ErrNoPasscode),
 		errors.Is(err, enroll.ErrInvalid), errors.Is(err, enroll.ErrIdentityClaimed), errors.Is(err, identity.ErrBadCSR),
 		errors.Is(err, commands.ErrInvalid), errors.Is(err, commands.ErrConfirm),
 		errors.Is(err, incidents.ErrInvalid), errors.Is(err, incidents.ErrTransition),
 		errors.Is(err, compliance.ErrInvalid), errors.Is(err, compliance.ErrNameMismatch), errors.Is(err, compliance.ErrRefused),
-		errors.Is(err, accounts.ErrInvalid), errors.Is(err, auth.ErrPassword):
+		errors.Is(err, accounts.ErrInvalid), errors.Is(err, auth.ErrPassword), errors.Is(err, applemdm.ErrPushCert):
 		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError

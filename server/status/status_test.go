@@ -19,6 +19,7 @@ import (
 	"github.com/cordon-mdm/cordon/profiles"
 	"github.com/cordon-mdm/cordon/profiles/apple"
 	"github.com/cordon-mdm/cordon/server/accounts"
+	"github.com/cordon-mdm/cordon/server/applemdm"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/auth"
 	"github.com/cordon-mdm/cordon/server/commands"
@@ -36,6 +37,7 @@ const root = "../.."
 var edges = []string{
 	"server/store", "server/audit", "server/accounts", "server/auth", "server/commands", "server/compliance",
 	"server/incidents", "enroll", "internal/input", "profiles", "profiles/apple", "pki/identity",
+	"server/applemdm",
 }
 
 // quiet are packages that export errors which never reach an HTTP edge,
@@ -43,7 +45,6 @@ var edges = []string{
 // TestEveryPackageIsAccountedFor.
 var quiet = map[string]string{
 	"server/gateway":  "the agent channel's refusals, answered in frames",
-	"server/applemdm": "an Apple device's refused check-in, answered to the device by nanomdm at /mdm",
 	"protocol":        "wire-format errors, answered in frames",
 	"internal/fips":   "start-up: the server does not start",
 	"internal/secret": "a malformed credential becomes auth.ErrUnauthenticated or enroll.ErrUnknownToken first",
@@ -94,6 +95,15 @@ var table = map[string]struct {
 	"internal/input.Error":              {input.Errorf("name", "bad"), http.StatusBadRequest},
 	"profiles.Error":                    {&profiles.Error{Field: "name"}, http.StatusBadRequest},
 	"anything else":                     {errors.New("disk full"), http.StatusInternalServerError},
+	"server/applemdm.ErrPushCert":       {applemdm.ErrPushCert, http.StatusBadRequest},
+	"server/applemdm.ErrNoPushCert":     {applemdm.ErrNoPushCert, http.StatusConflict},
+	"server/applemdm.ErrNotEnrolled":    {applemdm.ErrNotEnrolled, http.StatusConflict},
+	// An Apple device's refused check-in, answered to the device by
+	// nanomdm at /mdm: no API or console request meets it.
+	"server/applemdm.ErrNotThisDevice": {applemdm.ErrNotThisDevice, http.StatusInternalServerError},
+	// Server set-up on SQLite asking for a PostgreSQL schema: a bug, never
+	// a request's fault.
+	"server/store.ErrNotPostgres": {store.ErrNotPostgres, http.StatusInternalServerError},
 }
 
 // exportedErrors lists the exported errors of the package in dir (its
