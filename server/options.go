@@ -60,6 +60,8 @@ type config struct {
 	// apnsURL and apnsRoots replace Apple's APNs gateway (WithAPNs).
 	apnsURL   string
 	apnsRoots *x509.CertPool
+	// appleQueryInterval: 0 is applemdm.DefaultQueryInterval.
+	appleQueryInterval time.Duration
 }
 
 // Option configures a Server.

@@ -144,6 +144,7 @@ func serve(args []string, stderr io.Writer) error {
 	guessWindow := fs.Duration("guess-window", ratelimit.DefaultWindow, "the window of --guess-limit; refusals are audited once per source and window")
 	retention := fs.Duration("audit-retention", audit.DefaultRetention, "how long audit entries are kept; older ones are pruned up to a signed checkpoint; below one year (8760h) the server does not start")
 	checkpointEvery := fs.Duration("audit-checkpoint-interval", time.Hour, "how often the audit chain's head is signed into a checkpoint (also at start, at shutdown and by 'audit checkpoint')")
+	appleQueryEvery := fs.Duration("apple-query-interval", server.DefaultAppleQueryInterval, "how often each enrolled iPhone, iPad and Mac is asked for its posture (at least 1m); POST /api/v1/devices/{id}/refresh asks one at once")
 	fipsMode := fs.Bool("fips", fips.Default(), "restrict TLS on both listeners to FIPS 140-3 approved algorithms; refuse to start unless the FIPS module is active")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -161,7 +162,7 @@ func serve(args []string, stderr io.Writer) error {
 		server.WithCSAISO(*csaISO), server.WithWebhook(*webhookURL, *webhookSecret), server.WithPlaybook(*playbook),
 		server.WithLoginLockout(*lockout), server.WithBannerFile(*banner), server.WithGuessLimit(*guessLimit, *guessWindow),
 		server.WithAuditRetention(*retention), server.WithAuditCheckpointInterval(*checkpointEvery),
-		server.WithAuditReviewInterval(*reviewEvery))
+		server.WithAuditReviewInterval(*reviewEvery), server.WithAppleQueryInterval(*appleQueryEvery))
 	if err != nil {
 		return err
 	}

@@ -65,6 +65,7 @@ type config struct {
 	apnsRoots *x509.CertPool
 	posture   Posture
 	evaluator Evaluator
+	queries   *queries
 }
 
 // WithLogger sets the logger nanomdm's parts log through.
@@ -94,6 +95,8 @@ type MDM struct {
 	// posture and evaluator take answers as posture (WithPosture).
 	posture   Posture
 	evaluator Evaluator
+	// queries sends the posture queries (WithQueries).
+	queries *queries
 }
 
 // New returns the embedded MDM server. nanomdm's state lives in dir,
@@ -130,6 +133,9 @@ func New(devices Devices, aud Auditor, ca CA, dir string, opts ...Option) (*MDM,
 	h = httpmdm.CertExtractMdmSignatureMiddleware(h, httpmdm.MdmSignatureVerifierFunc(signatureVerifier(cfg.fips)),
 		httpmdm.SigLogWithLogger(log.With("handler", "cert-extract")))
 	m.handler = withRemote(h)
+	if m.queries = cfg.queries; m.queries != nil {
+		m.handlePosture()
+	}
 	return m, nil
 }
 
