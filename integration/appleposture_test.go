@@ -129,7 +129,7 @@ func TestApplePasscodeFindingClearsOnceTheProfileIsInstalled(t *testing.T) {
 
 		// On demand: a fresh report, now with a passcode and the profile.
 		var rq struct{ Queries []string }
-		if code := e.Do("POST", "/api/v1/devices/"+id+"/refresh", laso, nil, &rq); code != http.StatusAccepted || len(rq.Queries) != 4 {
+		if code := e.Do("POST", "/api/v1/devices/"+id+"/refresh", laso, nil, &rq); code != http.StatusAccepted || len(rq.Queries) != 5 {
 			t.Fatalf("refresh: HTTP %d %v", code, rq)
 		}
 		if len(e.Audit(applemdm.ActionProfileInstalled)) != 2 || len(e.Audit("apple.refresh_requested")) != 1 {
@@ -141,6 +141,7 @@ func TestApplePasscodeFindingClearsOnceTheProfileIsInstalled(t *testing.T) {
 			{"PayloadIdentifier": doc.PayloadIdentifier, "PayloadUUID": doc.PayloadUUID}}})
 		phone.answer(applemdm.ReqInstalledApplicationList, applemdm.StatusAcknowledged, map[string]any{"InstalledApplicationList": []map[string]any{
 			{"Identifier": "com.apple.mobilesafari", "Name": "Safari", "Version": "17.5"}}})
+		phone.answer(applemdm.ReqAvailableOSUpdates, applemdm.StatusAcknowledged, map[string]any{"AvailableOSUpdates": []map[string]any{}})
 		if c := dev.Next(t); c != nil {
 			t.Fatalf("the current profile listed, yet %s was queued", c.RequestType)
 		}
@@ -152,7 +153,6 @@ func TestApplePasscodeFindingClearsOnceTheProfileIsInstalled(t *testing.T) {
 		if code := e.Do("GET", "/api/v1/devices/"+id, admin, nil, &d); code != http.StatusOK {
 			t.Fatal("device")
 		}
-		t.Logf("after: %+v", a)
 		for _, r := range a.Reasons {
 			// What remains is what Apple cannot tell, said as such.
 			if !strings.Contains(r, "could not tell") {

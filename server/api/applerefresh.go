@@ -34,5 +34,5 @@ func (a *API) refreshApple(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpjson.Write(w, http.StatusAccepted, map[string]any{"device_id": id,
-		"queries": []string{"DeviceInformation", "SecurityInfo", "ProfileList", "InstalledApplicationList"}})
+		"queries": []string{"DeviceInformation", "SecurityInfo", "ProfileList", "InstalledApplicationList", "AvailableOSUpdates"}})
 }

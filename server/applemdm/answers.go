@@ -19,6 +19,7 @@ func (m *MDM) handlePosture() {
 	m.Handle(ReqDeviceInformation, m.onAcknowledged(m.deviceInformation))
 	m.Handle(ReqSecurityInfo, m.onAcknowledged(m.securityInfo))
 	m.Handle(ReqProfileList, m.onAcknowledged(m.profileList))
+	m.Handle(ReqAvailableOSUpdates, m.availableOSUpdates)
 	m.Handle(ReqInstallProfile, m.profileAnswer(ActionProfileInstalled))
 	m.Handle(ReqRemoveProfile, m.profileAnswer(ActionProfileRemoved))
 }

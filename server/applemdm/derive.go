@@ -45,7 +45,7 @@ func (m *MDM) derive(ctx context.Context, deviceID string, p *protocol.Posture) 
 	}
 	if p.Patch == nil {
 		p.Patch = &protocol.PatchLevel{Provenance: protocol.Provenance{Source: source}}
-		p.Patch.SetUnknown("pending_security", "Apple's MDM protocol lists pending OS updates only through AvailableOSUpdates (supervised devices and Macs), which Cordon does not send yet")
+		p.Patch.SetUnknown("pending_security", "the device has not answered AvailableOSUpdates yet")
 	}
 	if p.LockPolicy != nil {
 		m.lockTimeout(ctx, deviceID, os, p.LockPolicy, p.Profiles)

@@ -76,17 +76,18 @@ func WithQueries(st QueryStore, pr Profiles, rec Recorder, interval time.Duratio
 	return func(c *config) { c.queries = &queries{store: st, profiles: pr, audit: rec, every: interval} }
 }
 
-// postureRound is the four queries, each under a fresh reference.
+// postureRound is the posture queries, each under a fresh reference.
 func postureRound() []Command {
 	return []Command{
 		{RequestType: ReqDeviceInformation, Ref: uuid.NewString(), Payload: map[string]any{"Queries": deviceQueries}},
 		{RequestType: ReqSecurityInfo, Ref: uuid.NewString()},
 		{RequestType: ReqProfileList, Ref: uuid.NewString()},
 		{RequestType: ReqInstalledApplicationList, Ref: uuid.NewString(), Payload: map[string]any{"ManagedAppsOnly": false}},
+		{RequestType: ReqAvailableOSUpdates, Ref: uuid.NewString()},
 	}
 }
 
-// Refresh asks the device for a fresh posture report now: the four
+// Refresh asks the device for a fresh posture report now: the posture
 // queries, and a push. A device Apple MDM does not manage is
 // ErrNotEnrolled, which is also store.ErrNotFound.
 func (m *MDM) Refresh(ctx context.Context, deviceID string) error {
@@ -160,7 +161,7 @@ func (m *MDM) markQueried(ctx context.Context, deviceID string, now time.Time) e
 }
 
 // sendAll queues cs for the device, in order, and pushes once: a round
-// of queries is one wake-up, not four.
+// of queries is one wake-up, not five.
 func (m *MDM) sendAll(ctx context.Context, deviceID string, cs ...Command) error {
 	e, err := m.devices.GetAppleEnrollment(ctx, deviceID)
 	if errors.Is(err, store.ErrNotFound) {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,7 +102,7 @@ func (e *env) posture(t *testing.T, id string) protocol.Posture {
 	return p
 }
 
-// An enrolled iPhone is sent Cordon's passcode profile and the four
+// An enrolled iPhone is sent Cordon's passcode profile and the posture
 // queries, once; its answers become its posture.
 func TestEnrollmentInstallsTheProfileAndQueriesPosture(t *testing.T) {
 	e := newPostureEnv(t)
@@ -131,7 +132,7 @@ func TestEnrollmentInstallsTheProfileAndQueriesPosture(t *testing.T) {
 	if en, _ := e.st.GetAppleEnrollment(t.Context(), id); !en.Supervised || en.QueriedAt == nil {
 		t.Fatalf("enrollment %+v: want supervised and queried", en)
 	}
-	for _, want := range []string{applemdm.ReqSecurityInfo, applemdm.ReqProfileList, applemdm.ReqInstalledApplicationList} {
+	for _, want := range []string{applemdm.ReqSecurityInfo, applemdm.ReqProfileList, applemdm.ReqInstalledApplicationList, applemdm.ReqAvailableOSUpdates} {
 		if c == nil || c.RequestType != want {
 			t.Fatalf("fetched %+v, want %s", c, want)
 		}
@@ -249,7 +250,7 @@ func TestProfileListReconcilesCordonsProfile(t *testing.T) {
 	c = dev.Answer(t, c.UUID, applemdm.StatusAcknowledged, map[string]any{"ProfileList": []map[string]any{
 		{"PayloadIdentifier": "com.agency.wifi", "PayloadUUID": "A"},
 		{"PayloadIdentifier": "org.cordon-mdm.profile.old-profile", "PayloadUUID": "B"}}})
-	for c != nil && c.RequestType == applemdm.ReqInstalledApplicationList {
+	for c != nil && (c.RequestType == applemdm.ReqInstalledApplicationList || c.RequestType == applemdm.ReqAvailableOSUpdates) {
 		c = dev.Answer(t, c.UUID, applemdm.StatusError, nil)
 	}
 	if c == nil || c.RequestType != applemdm.ReqInstallProfile {
@@ -312,5 +313,60 @@ func TestQueryDueAsksOnlyStaleDevices(t *testing.T) {
 	}
 	if en, _ := e.st.GetAppleEnrollment(t.Context(), id); en.QueriedAt == nil || time.Until(*en.QueriedAt) < time.Hour {
 		t.Fatalf("queried_at %v", en.QueriedAt)
+	}
+}
+
+// AvailableOSUpdates: each point release not installed is a pending
+// update, first seen when Cordon first saw it; a major upgrade is not
+// counted; a refusal leaves the patch level unknown, saying why.
+func TestAvailableOSUpdatesArePendingUpdates(t *testing.T) {
+	e := newPostureEnv(t)
+	dev, id := e.enrolled(t, "00008110-0001POSTURE000005")
+	updates := map[string]any{"AvailableOSUpdates": []map[string]any{
+		{"ProductKey": "iOSUpdate21G93", "HumanReadableName": "iOS 17.6.1", "Version": "17.6.1", "Build": "21G93", "RestartRequired": true},
+		{"ProductKey": "iOSUpdate22A3354", "HumanReadableName": "iOS 18", "Version": "18.0", "Build": "22A3354"}}}
+	ack := func(extra map[string]any) reply { return reply{applemdm.StatusAcknowledged, extra} }
+	drain(t, dev, map[string]reply{applemdm.ReqDeviceInformation: ack(map[string]any{"QueryResponses": map[string]any{"OSVersion": "17.5.1"}}),
+		applemdm.ReqAvailableOSUpdates: ack(updates)})
+	p := e.posture(t, id)
+	pa := p.Patch
+	if pa == nil || len(pa.Pending) != 1 || pa.Pending[0].Name != "iOS 17.6.1" || pa.Pending[0].Severity != protocol.SeverityUnknown ||
+		*pa.PendingSecurity != 1 || *pa.PendingTotal != 2 || !*pa.RebootRequired {
+		t.Fatalf("patch %+v", pa)
+	}
+	first := pa.Pending[0].FirstSeen
+	time.Sleep(10 * time.Millisecond)
+	if err := e.mdm.Refresh(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, dev, map[string]reply{applemdm.ReqAvailableOSUpdates: ack(updates)})
+	if got := e.posture(t, id).Patch.Pending[0].FirstSeen; !got.Equal(first) {
+		t.Fatalf("first seen moved from %v to %v", first, got)
+	}
+	if err := e.mdm.Refresh(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, dev, map[string]reply{applemdm.ReqAvailableOSUpdates: {applemdm.StatusError, map[string]any{"ErrorChain": []map[string]any{
+		{"ErrorCode": 12021, "ErrorDomain": "MCMDMErrorDomain", "USEnglishDescription": "The device is not supervised"}}}}})
+	if pa := e.posture(t, id).Patch; pa.PendingSecurity != nil || !strings.Contains(pa.Unknown["pending_security"], "The device is not supervised") {
+		t.Fatalf("after a refusal: %+v", pa)
+	}
+}
+
+type reply struct {
+	status string
+	extra  map[string]any
+}
+
+// drain answers every queued command with its reply, refusing (Error)
+// the kinds replies does not name.
+func drain(t *testing.T, dev *appletest.Device, replies map[string]reply) {
+	t.Helper()
+	for c := dev.Next(t); c != nil; {
+		r, ok := replies[c.RequestType]
+		if !ok {
+			r = reply{applemdm.StatusError, nil}
+		}
+		c = dev.Answer(t, c.UUID, r.status, r.extra)
 	}
 }
