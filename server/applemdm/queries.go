@@ -115,6 +115,15 @@ func (m *MDM) QueryDue(ctx context.Context, now time.Time) error {
 			// fresher still.
 			break
 		}
+		if m.stillQueued(ctx, e) {
+			// Nothing answered since the last round: a phone in a drawer
+			// must not come back to weeks of rounds. Wake it instead.
+			m.Wake(ctx, e.DeviceID, e.UDID)
+			if err := m.markQueried(ctx, e.DeviceID, now); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
 		cmds := postureRound()
 		if e.QueriedAt == nil {
 			// Never asked: its enrollment hook did not run to the end.
@@ -129,6 +138,20 @@ func (m *MDM) QueryDue(ctx context.Context, now time.Time) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// stillQueued: the device was asked and has not answered since (its
+// latest report is older than the round), or it is revoked and cannot
+// answer at all.
+func (m *MDM) stillQueued(ctx context.Context, e store.AppleEnrollment) bool {
+	if e.QueriedAt == nil || m.posture == nil {
+		return false
+	}
+	d, err := m.posture.GetDevice(ctx, e.DeviceID)
+	if err != nil {
+		return false
+	}
+	return d.Status != store.StatusActive || d.PostureAt == nil || d.PostureAt.Before(*e.QueriedAt)
 }
 
 // enrolled runs when a device completes its enrollment (TokenUpdate): an

@@ -308,11 +308,20 @@ func TestQueryDueAsksOnlyStaleDevices(t *testing.T) {
 	if err := e.mdm.QueryDue(t.Context(), time.Now().Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if c := next(t, dev, applemdm.ReqDeviceInformation); c == nil {
-		t.Fatal("stale device not asked")
-	}
 	if en, _ := e.st.GetAppleEnrollment(t.Context(), id); en.QueriedAt == nil || time.Until(*en.QueriedAt) < time.Hour {
 		t.Fatalf("queried_at %v", en.QueriedAt)
+	}
+	// The device stays silent through the next due time: its round is
+	// still queued, and no second one is added.
+	if err := e.mdm.QueryDue(t.Context(), time.Now().Add(4*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for c := next(t, dev, applemdm.ReqDeviceInformation); c != nil; c = dev.Answer(t, c.UUID, applemdm.StatusError, nil) {
+		got = append(got, c.RequestType)
+	}
+	if len(got) != 5 {
+		t.Fatalf("queued for a silent device: %v, want one round", got)
 	}
 }
 
