@@ -132,6 +132,12 @@ func TestApplePasscodeFindingClearsOnceTheProfileIsInstalled(t *testing.T) {
 		if code := e.Do("POST", "/api/v1/devices/"+id+"/refresh", laso, nil, &rq); code != http.StatusAccepted || len(rq.Queries) != 5 {
 			t.Fatalf("refresh: HTTP %d %v", code, rq)
 		}
+		if code := e.Do("POST", "/api/v1/devices/3f9a2c1e-0000-4000-8000-000000000000/refresh", laso, nil, nil); code != http.StatusNotFound {
+			t.Fatalf("refresh of a device Apple MDM does not manage: HTTP %d, want 404", code)
+		}
+		if code := e.Do("POST", "/api/v1/devices/"+id+"/refresh", e.APIKey("auditor"), nil, nil); code != http.StatusForbidden {
+			t.Fatalf("refresh as auditor: HTTP %d", code)
+		}
 		if len(e.Audit(applemdm.ActionProfileInstalled)) != 2 || len(e.Audit("apple.refresh_requested")) != 1 {
 			t.Fatal("refresh not audited")
 		}
