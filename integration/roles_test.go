@@ -76,6 +76,7 @@ var roleMatrix = map[string][]string{
 	"POST /api/v1/users/{id}/enable":               {"it-admin"},
 	"PUT /api/v1/users/{id}/role":                  {"it-admin"},
 	"POST /api/v1/apple/enrollment-profile":        {"it-admin"},
+	"POST /api/v1/devices/{id}/refresh":            {"it-admin", "laso"},
 }
 
 // TestRoleMatrix walks every registered route with every role's key and
@@ -92,7 +93,7 @@ func TestRoleMatrix(t *testing.T) {
 		api.WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
 		api.WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)),
 		api.WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), api.WithReviews((*review.Service)(nil)),
-		api.WithAppleEnrollment(api.AppleEnrollment{})).Routes()
+		api.WithAppleEnrollment(api.AppleEnrollment{}), api.WithAppleRefresh((*applemdm.MDM)(nil))).Routes()
 	sort.Strings(routes)
 	seen := map[string]bool{}
 	for _, r := range routes {

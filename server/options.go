@@ -67,6 +67,8 @@ type config struct {
 	// appleLockMessage and appleLockPhone are what a locked Apple device
 	// shows (WithAppleLockNotice).
 	appleLockMessage, appleLockPhone string
+	// appleQueryInterval: 0 is applemdm.DefaultQueryInterval.
+	appleQueryInterval time.Duration
 }
 
 // Option configures a Server.

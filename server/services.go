@@ -65,6 +65,7 @@ func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 		var err error
 		aopts := []applemdm.Option{applemdm.WithLogger(s.log), applemdm.WithFIPS(s.cfg.fips), applemdm.WithPosture(s.Store, s.Compliance),
 			applemdm.WithRevoker(s.Devices)}
+		aopts = append(aopts, applemdm.WithQueries(s.Store, appleProfiles{s.Store, s.Compliance}, s.Audit, s.cfg.appleQueryInterval))
 		if s.cfg.apnsURL != "" {
 			aopts = append(aopts, applemdm.WithAPNs(s.cfg.apnsURL, s.cfg.apnsRoots))
 		}
@@ -171,7 +172,7 @@ func (s *Server) handler(mdm http.Handler) http.Handler {
 		api.WithCommands(s.Commands, s.Store), api.WithIncidents(s.Incidents, s.Store),
 		api.WithCompliance(s.Compliance, s.Store), api.WithKeyLimiter(s.keyGuesses), api.WithEnrollLimiter(s.enrollGuesses), api.WithCheckpoints(s.AuditAnchor),
 		api.WithAccounts(accounts.New(s.Store, s.Audit), s.Store), api.WithReviews(s.Review),
-		api.WithAppleEnrollment(s.appleEnrollment()))
+		api.WithAppleEnrollment(s.appleEnrollment()), s.appleRefresh())
 	copts := []console.Option{console.WithLogger(s.log), console.WithLockout(s.cfg.lockout), console.WithBanner(s.cfg.banner),
 		console.WithLifecycle(accounts.New(s.Store, s.Audit)), console.WithReviews(s.Review)}
 	if s.cfg.consoleClock != nil {

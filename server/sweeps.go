@@ -49,6 +49,11 @@ func (s *Server) sweep(ctx context.Context) {
 		s.log.Error("compliance sweep", "err", err)
 	}
 	s.Commands.Expire(ctx)
+	if s.AppleMDM != nil {
+		if err := s.AppleMDM.QueryDue(ctx, time.Now()); err != nil {
+			s.log.Error("apple posture queries", "err", err)
+		}
+	}
 	if _, err := s.Review.Produce(ctx); err != nil {
 		s.log.Error("audit review", "err", err)
 	}

@@ -151,6 +151,7 @@ func serve(args []string, stderr io.Writer) error {
 	checkpointEvery := fs.Duration("audit-checkpoint-interval", time.Hour, "how often the audit chain's head is signed into a checkpoint (also at start, at shutdown and by 'audit checkpoint')")
 	lockMessage := fs.String("apple-lock-message", "", "what a locked iPhone, iPad or Mac shows (default: that it belongs to a law enforcement agency and should be returned)")
 	lockPhone := fs.String("apple-lock-phone", "", "phone number a locked iPhone, iPad or Mac shows (default: none)")
+	appleQueryEvery := fs.Duration("apple-query-interval", server.DefaultAppleQueryInterval, "how often each enrolled iPhone, iPad and Mac is asked for its posture (at least 1m); POST /api/v1/devices/{id}/refresh asks one at once")
 	fipsMode := fs.Bool("fips", fips.Default(), "restrict TLS on both listeners to FIPS 140-3 approved algorithms; refuse to start unless the FIPS module is active")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -168,7 +169,8 @@ func serve(args []string, stderr io.Writer) error {
 		server.WithCSAISO(*csaISO), server.WithWebhook(*webhookURL, *webhookSecret), server.WithPlaybook(*playbook),
 		server.WithLoginLockout(*lockout), server.WithBannerFile(*banner), server.WithLostModeMessage(*lostMessage, *lostPhone), server.WithGuessLimit(*guessLimit, *guessWindow),
 		server.WithAuditRetention(*retention), server.WithAuditCheckpointInterval(*checkpointEvery),
-		server.WithAuditReviewInterval(*reviewEvery), server.WithAppleLockNotice(*lockMessage, *lockPhone))
+		server.WithAuditReviewInterval(*reviewEvery), server.WithAppleLockNotice(*lockMessage, *lockPhone),
+		server.WithAppleQueryInterval(*appleQueryEvery))
 	if err != nil {
 		return err
 	}

@@ -33,3 +33,12 @@ func TestServeRefusesARetentionUnderAYear(t *testing.T) {
 		}
 	}
 }
+
+// TestServeRefusesAnAppleQueryIntervalUnderAMinute: every round wakes
+// every Apple device through APNs.
+func TestServeRefusesAnAppleQueryIntervalUnderAMinute(t *testing.T) {
+	err := serve([]string{"--apple-query-interval", "30s", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0"}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--apple-query-interval") {
+		t.Errorf("--apple-query-interval 30s: %v", err)
+	}
+}

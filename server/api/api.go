@@ -63,6 +63,8 @@ type API struct {
 
 	checkpoints Checkpoints
 	apple       *AppleEnrollment
+	// appleRefresh serves POST /api/v1/devices/{id}/refresh.
+	appleRefresh AppleRefresher
 }
 
 // Option configures the API.
@@ -145,6 +147,9 @@ func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrol
 	}
 	if a.apple != nil {
 		m.Handle("POST /api/v1/apple/enrollment-profile", a.require(a.appleEnrollmentProfile, auth.RoleITAdmin))
+	}
+	if a.appleRefresh != nil {
+		m.Handle("POST /api/v1/devices/{id}/refresh", a.require(a.refreshApple, auth.RoleITAdmin, auth.RoleLASO))
 	}
 	m.Handle("GET /api/v1/audit", a.require(a.listAudit, trail...))
 	m.Handle("GET /api/v1/audit/verify", a.require(a.verifyAudit, trail...))

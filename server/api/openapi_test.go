@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"sort"
@@ -15,6 +16,11 @@ import (
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
+// refreshNothing registers the Apple refresh route.
+type refreshNothing struct{}
+
+func (refreshNothing) Refresh(context.Context, string) error { return nil }
+
 // TestOpenAPIDescribesEveryRoute: every route the API registers is in the
 // OpenAPI document with its method, and every operation the document
 // describes is registered.
@@ -25,7 +31,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
 		WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)),
 		WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), WithReviews((*review.Service)(nil)),
-		WithAppleEnrollment(AppleEnrollment{}))
+		WithAppleEnrollment(AppleEnrollment{}), WithAppleRefresh(refreshNothing{}))
 	registered := map[string]bool{}
 	for _, r := range a.Routes() {
 		method, path, ok := strings.Cut(r, " ")

@@ -72,6 +72,7 @@ type config struct {
 	revoker   Revoker
 	db        *sql.DB
 	now       func() time.Time
+	queries   *queries
 }
 
 // WithPostgres keeps nanomdm's state in db, a pool on Cordon's
@@ -110,6 +111,8 @@ type MDM struct {
 	evaluator Evaluator
 	// certs is the APNs push certificate nanopush presents.
 	certs *PushCerts
+	// queries sends the posture queries (WithQueries).
+	queries *queries
 }
 
 // New returns the embedded MDM server. Without WithPostgres nanomdm's
@@ -162,6 +165,9 @@ func New(devices Devices, aud Auditor, ca CA, dir string, opts ...Option) (*MDM,
 	h = httpmdm.CertExtractMdmSignatureMiddleware(h, httpmdm.MdmSignatureVerifierFunc(signatureVerifier(cfg.fips)),
 		httpmdm.SigLogWithLogger(log.With("handler", "cert-extract")))
 	m.handler = withRemote(h)
+	if m.queries = cfg.queries; m.queries != nil {
+		m.handlePosture()
+	}
 	return m, nil
 }
 

@@ -56,7 +56,7 @@ func (m *MDM) amendPosture(ctx context.Context, a Answer, fn func(p *protocol.Po
 	}
 	at := a.At.UTC().Truncate(time.Microsecond)
 	p.CollectedAt = at
-	p.OS.Platform = d.Platform
+	p.OS.Platform = posturePlatform(d.Platform, p.OS.Platform)
 	if p.OS.Hostname == "" {
 		p.OS.Hostname = d.Hostname
 	}
@@ -64,6 +64,7 @@ func (m *MDM) amendPosture(ctx context.Context, a Answer, fn func(p *protocol.Po
 	p.Lock = &protocol.LockState{State: protocol.LockUnknown, Provenance: protocol.Provenance{Source: "apple-mdm",
 		Unknown: map[string]string{"state": "Apple's MDM protocol does not report the lock state"}}}
 	fn(&p)
+	m.derive(ctx, a.DeviceID, &p)
 	if err := p.Check(); err != nil {
 		return fmt.Errorf("posture from %s %s: %w", a.RequestType, a.Ref, err)
 	}

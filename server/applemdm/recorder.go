@@ -71,6 +71,18 @@ func (r *recorder) Authenticate(req *mdm.Request, m *mdm.Authenticate) error {
 	return r.record(req.Context(), req.Certificate, info, remoteOf(req))
 }
 
+// TokenUpdate completes an enrollment: a device never asked for its
+// posture gets Cordon's passcode profile and the posture queries now.
+func (r *recorder) TokenUpdate(req *mdm.Request, m *mdm.TokenUpdate) error {
+	if err := r.CheckinAndCommandService.TokenUpdate(req, m); err != nil {
+		return err
+	}
+	if id, err := identity.DeviceID(req.Certificate); err == nil {
+		r.mdm.enrolled(req.Context(), id)
+	}
+	return nil
+}
+
 // CommandAndReportResults hands an answer to Cordon before nanomdm
 // stores it and moves on: a handler that fails fails the request, and
 // the device sends the same answer again, so nothing a device reported
@@ -170,6 +182,11 @@ func (r *recorder) record(ctx context.Context, cert *x509.Certificate, info auth
 				return err
 			}
 		case err != nil:
+			return err
+		}
+		// A new enrollment (a wiped device's too) is asked for its
+		// posture, and given Cordon's profile, when it completes.
+		if err := tx.UpdateAppleEnrollment(ctx, d.ID, map[string]any{"queried_at": nil}, now); err != nil {
 			return err
 		}
 		action := ActionAuthenticated
