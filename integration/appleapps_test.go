@@ -56,6 +56,7 @@ func TestAppleDeniedApplicationIsAFinding(t *testing.T) {
 				t.Fatalf("%s: HTTP %d", step, code)
 			}
 		}
+		dev.Settle(t) // Cordon's profile and the first posture queries
 
 		// installed queries the device and answers with apps.
 		installed := func(apps ...string) {

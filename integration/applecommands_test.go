@@ -3,13 +3,11 @@ package integration
 import (
 	"encoding/hex"
 	"net/http"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/micromdm/nanomdm/storage/diskv"
 
 	"github.com/cordon-mdm/cordon/internal/testenv"
 	"github.com/cordon-mdm/cordon/server"
@@ -31,7 +29,7 @@ func appleEnv(t *testing.T, dsn string, opts ...server.Option) (*testenv.Env, *a
 	apns := appletest.NewAPNs(t)
 	e := testenv.New(t, dsn, append(opts, server.WithAPNs(apns.URL(), apns.Roots()))...)
 	certPEM, keyPEM := appletest.PushCert(t, appletest.Topic, 365*24*time.Hour)
-	if err := diskv.New(filepath.Join(e.DataDir, "apple-mdm")).StorePushCert(t.Context(), certPEM, keyPEM); err != nil {
+	if _, err := e.Server.AppleMDM.StorePushCert(t.Context(), certPEM, keyPEM, "local:it", "local"); err != nil {
 		t.Fatal(err)
 	}
 	return e, apns
@@ -46,6 +44,8 @@ func appleDevice(t *testing.T, e *testenv.Env, udid, product string) (*appletest
 	if d.Authenticate(t, product+" unit") != http.StatusOK || d.TokenUpdate(t) != http.StatusOK {
 		t.Fatalf("enroll %s", product)
 	}
+	// Cordon's profile and the first posture queries come first.
+	d.Settle(t)
 	return d, applemdm.DeviceID(udid)
 }
 
@@ -68,6 +68,7 @@ func TestAppleWipeIsEraseDeviceAndEndsDone(t *testing.T) {
 		e, apns := appleEnv(t, dsn(t))
 		udid := "00008110-WIPEPHONE0000001"
 		dev, id := appleDevice(t, e, udid, "iPhone15,2")
+		apns.Reset() // the enrollment's own pushes
 		admin, laso := e.APIKey("it-admin"), e.APIKey("laso")
 
 		if st, _ := issue(t, e, admin, id, map[string]string{"kind": "wipe", "confirm": id}); st != http.StatusForbidden {

@@ -2,12 +2,10 @@ package integration
 
 import (
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/micromdm/nanomdm/storage/diskv"
 
 	"github.com/cordon-mdm/cordon/enroll"
 	"github.com/cordon-mdm/cordon/internal/secret"
@@ -89,7 +87,7 @@ func TestLostModeOnASupervisedAppleDevice(t *testing.T) {
 		e := testenv.New(t, dsn(t), server.WithAPNs(apns.URL(), apns.Roots()),
 			server.WithLostModeMessage("Property of Example County Sheriff. Please call:", "+1 555 0100"))
 		certPEM, keyPEM := appletest.PushCert(t, appletest.Topic, 365*24*time.Hour)
-		if err := diskv.New(filepath.Join(e.DataDir, "apple-mdm")).StorePushCert(t.Context(), certPEM, keyPEM); err != nil {
+		if _, err := e.Server.AppleMDM.StorePushCert(t.Context(), certPEM, keyPEM, "local:it", "local"); err != nil {
 			t.Fatal(err)
 		}
 		phone, id := scepIPhone(t, e, "00008110-LOSTPHONE000000001")

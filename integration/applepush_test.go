@@ -148,6 +148,8 @@ func TestAPNsPushCertificateUploadedInTheConsole(t *testing.T) {
 	if d.Authenticate(t, "patrol 9") != http.StatusOK || d.TokenUpdate(t) != http.StatusOK {
 		t.Fatal("enrollment failed")
 	}
+	d.Settle(t) // Cordon's profile and the first posture queries
+	apns.Reset()
 	if err := e.Server.AppleMDM.Send(t.Context(), applemdm.DeviceID(udid), applemdm.Command{RequestType: "DeviceInformation",
 		Ref: "apns-check", Payload: map[string]any{"Queries": []string{"OSVersion"}}}); err != nil {
 		t.Fatal(err)

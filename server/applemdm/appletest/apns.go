@@ -71,6 +71,13 @@ func (a *APNs) Roots() *x509.CertPool {
 	return p
 }
 
+// Reset forgets what the gateway received so far.
+func (a *APNs) Reset() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.pushes = nil
+}
+
 // Pushes returns what the gateway received, oldest first.
 func (a *APNs) Pushes() []Push {
 	a.mu.Lock()

@@ -164,6 +164,22 @@ func (d *Device) answer(uuid, status string, extra map[string]any) map[string]an
 	return msg
 }
 
+// Settle fetches and acknowledges, with no result keys, every command
+// queued for the device (after enrollment: Cordon's profile and the
+// first posture queries), so a test of one command meets its own first.
+// It returns the request types it acknowledged.
+func (d *Device) Settle(t testing.TB) []string {
+	t.Helper()
+	var done []string
+	for c := d.Next(t); c != nil; c = d.Answer(t, c.UUID, "Acknowledged", nil) {
+		if len(done) == 64 {
+			t.Fatalf("the queue did not empty: %v", done)
+		}
+		done = append(done, c.RequestType)
+	}
+	return done
+}
+
 // AnswerCode is Answer for a test of the server's refusal: it returns
 // the HTTP status and nothing else.
 func (d *Device) AnswerCode(t testing.TB, uuid, status string, extra map[string]any) int {
