@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -97,5 +98,56 @@ func TestAppleEnrollmentProfile(t *testing.T) {
 	}
 	if p7, err := pkcs7.Parse(out); err != nil || p7.VerifyWithChain(roots) != nil {
 		t.Errorf("cordonctl output is not a profile signed under the root: %v", err)
+	}
+}
+
+// IT downloads the same signed profile from the console's tokens page:
+// right after making a token, or for one pasted in. A LASO cannot, and a
+// token that is no token is refused with nothing minted or audited.
+func TestAppleEnrollmentProfileFromTheConsole(t *testing.T) {
+	e := testenv.New(t, "")
+	certPEM, keyPEM := appletest.PushCert(t, appletest.Topic, 365*24*time.Hour)
+	if _, err := e.Server.AppleMDM.StorePushCert(t.Context(), certPEM, keyPEM, "local:it", "local"); err != nil {
+		t.Fatal(err)
+	}
+	it := newBrowserless(t, e)
+	it.signIn("profile-it@agency.gov", addConsoleUser(t, e, "profile-it@agency.gov", "it-admin"), time.Now)
+	it.get("/console/tokens")
+	st, page, _ := it.post("/console/tokens", url.Values{"ttl": {"1h"}, "uses": {"1"}})
+	if st != http.StatusCreated || !strings.Contains(page, `id="apple-profile-new"`) {
+		t.Fatalf("token page: %d, no download of the new token's profile: %.400s", st, page)
+	}
+	start := strings.Index(page, `<code id="new-token">`) + len(`<code id="new-token">`)
+	token := page[start : start+strings.Index(page[start:], "<")]
+
+	st, body, _ := it.post("/console/tokens/apple-profile", url.Values{"token": {token}})
+	p7, err := pkcs7.Parse([]byte(body))
+	if st != http.StatusOK || err != nil {
+		t.Fatalf("download: %d %v", st, err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(e.Server.CA.Root())
+	if err := p7.VerifyWithChain(roots); err != nil {
+		t.Fatalf("the console's profile does not verify against Cordon's root: %v", err)
+	}
+	issued := e.Audit("apple_enrollment_profile.issued")
+	if len(issued) != 1 || issued[0].Actor != "user:profile-it@agency.gov" || issued[0].Target != "token:"+strings.Split(token, "_")[1] {
+		t.Fatalf("audit: %+v", issued)
+	}
+
+	it.get("/console/tokens")
+	for _, bad := range []string{"", "cdt_aaaaaaaaaaaaaaaa_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "not a token"} {
+		if st, _, _ := it.post("/console/tokens/apple-profile", url.Values{"token": {bad}}); st < 400 || st > 499 {
+			t.Errorf("token %q: %d, want 4xx", bad, st)
+		}
+	}
+	if n := len(e.Audit("apple_enrollment_profile.issued")); n != 1 {
+		t.Errorf("refused downloads were audited as issued (%d entries)", n)
+	}
+	laso := newBrowserless(t, e)
+	laso.signIn("profile-laso@agency.gov", addConsoleUser(t, e, "profile-laso@agency.gov", "laso"), time.Now)
+	laso.get("/console/")
+	if st, _, _ := laso.post("/console/tokens/apple-profile", url.Values{"token": {token}}); st != http.StatusForbidden {
+		t.Errorf("a LASO's download: %d, want 403", st)
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/accounts"
 	"github.com/cordon-mdm/cordon/server/api"
+	"github.com/cordon-mdm/cordon/server/appleprofile"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/console"
@@ -446,7 +447,7 @@ func apiRoutes() []string {
 		api.WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
 		api.WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)),
 		api.WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), api.WithReviews((*review.Service)(nil)),
-		api.WithAppleEnrollment(api.AppleEnrollment{})).Routes()
+		api.WithAppleEnrollment((*appleprofile.Issuer)(nil))).Routes()
 }
 
 // openAPIBodies says which operations of the OpenAPI document take a
@@ -638,6 +639,8 @@ func consoleForms(fx *inputFixture) map[string]struct {
 		"POST /console/tokens":                               {"it-admin", url.Values{"ttl": {"1h"}, "uses": {"1"}, "owner": {"o@agency.gov"}}, map[string]url.Values{"ttl 0s": {"ttl": {"0s"}}, "uses 0": {"uses": {"0"}}}},
 		// Sent as files in a browser; these classes arrive url-encoded.
 		"POST /console/apple/push-cert": {"it-admin", url.Values{"cert": {"-----BEGIN CERTIFICATE-----"}, "key": {"-----BEGIN PRIVATE KEY-----"}}, nil},
+		"POST /console/tokens/apple-profile": {"it-admin", url.Values{"token": {"cdt_aaaaaaaaaaaaaaaa_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}},
+			map[string]url.Values{"token blank": {"token": {""}}, "token 4 KiB": {"token": {strings.Repeat("a", 4096)}}}},
 	}
 }
 

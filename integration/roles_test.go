@@ -12,6 +12,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/accounts"
 	"github.com/cordon-mdm/cordon/server/api"
 	"github.com/cordon-mdm/cordon/server/applemdm"
+	"github.com/cordon-mdm/cordon/server/appleprofile"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/console"
@@ -93,7 +94,7 @@ func TestRoleMatrix(t *testing.T) {
 		api.WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
 		api.WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)),
 		api.WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), api.WithReviews((*review.Service)(nil)),
-		api.WithAppleEnrollment(api.AppleEnrollment{}), api.WithAppleRefresh((*applemdm.MDM)(nil))).Routes()
+		api.WithAppleEnrollment((*appleprofile.Issuer)(nil)), api.WithAppleRefresh((*applemdm.MDM)(nil))).Routes()
 	sort.Strings(routes)
 	seen := map[string]bool{}
 	for _, r := range routes {
@@ -193,6 +194,7 @@ var consoleMatrix = map[string][]string{
 	"POST /console/tokens":                               {"it-admin"},
 	"GET /console/apple/push-cert":                       {"it-admin"},
 	"POST /console/apple/push-cert":                      {"it-admin"},
+	"POST /console/tokens/apple-profile":                 {"it-admin"},
 }
 
 // TestConsoleRoleMatrix walks every console route with a signed-in
@@ -211,7 +213,7 @@ func TestConsoleRoleMatrix(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, rt := range console.New(nil, nil, nil, nil, nil, nil, nil, console.WithLifecycle((*accounts.Service)(nil)),
-		console.WithPushCerts((*applemdm.MDM)(nil))).Routes() {
+		console.WithPushCerts((*applemdm.MDM)(nil)), console.WithAppleProfiles((*appleprofile.Issuer)(nil))).Routes() {
 		seen[rt.Pattern] = true
 		allowed, ok := consoleMatrix[rt.Pattern]
 		if !ok {

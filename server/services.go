@@ -18,6 +18,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/accounts"
 	"github.com/cordon-mdm/cordon/server/api"
 	"github.com/cordon-mdm/cordon/server/applemdm"
+	"github.com/cordon-mdm/cordon/server/appleprofile"
 	"github.com/cordon-mdm/cordon/server/applescep"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
@@ -167,12 +168,13 @@ func (s *Server) handler(mdm http.Handler) http.Handler {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cordon_audit_write_failures_total",
 			Help: "Audit entries that could not be written (AU-5); each refused its change."},
 			func() float64 { return float64(s.Audit.Failures()) }))
+	profiles := s.appleProfiles()
 	handler := api.New(s.Store, s.Audit, enr, s.Devices, caInfo{s.CA}, enr,
 		api.WithLogger(s.log), api.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
 		api.WithCommands(s.Commands, s.Store), api.WithIncidents(s.Incidents, s.Store),
 		api.WithCompliance(s.Compliance, s.Store), api.WithKeyLimiter(s.keyGuesses), api.WithEnrollLimiter(s.enrollGuesses), api.WithCheckpoints(s.AuditAnchor),
 		api.WithAccounts(accounts.New(s.Store, s.Audit), s.Store), api.WithReviews(s.Review),
-		api.WithAppleEnrollment(s.appleEnrollment()), s.appleRefresh())
+		api.WithAppleEnrollment(profiles), s.appleRefresh())
 	copts := []console.Option{console.WithLogger(s.log), console.WithLockout(s.cfg.lockout), console.WithBanner(s.cfg.banner),
 		console.WithLifecycle(accounts.New(s.Store, s.Audit)), console.WithReviews(s.Review)}
 	if s.cfg.consoleClock != nil {
@@ -180,6 +182,7 @@ func (s *Server) handler(mdm http.Handler) http.Handler {
 	}
 	if s.AppleMDM != nil {
 		copts = append(copts, console.WithPushCerts(s.AppleMDM))
+		copts = append(copts, console.WithAppleProfiles(profiles))
 	}
 	s.console = console.New(s.Store, s.Store, s.Audit, s.Commands, s.Incidents, s.Compliance, enr, copts...)
 	root := http.NewServeMux()
@@ -193,15 +196,15 @@ func (s *Server) handler(mdm http.Handler) http.Handler {
 	return root
 }
 
-// appleEnrollment is what the enrollment profile route needs; profiles
-// carry the stored APNs push certificate's topic, and none is handed out
-// before one is stored (or at all without Apple MDM).
-func (s *Server) appleEnrollment() api.AppleEnrollment {
+// appleProfiles hands out enrollment profiles, which carry the stored
+// APNs push certificate's topic: none before one is stored (or at all
+// without Apple MDM).
+func (s *Server) appleProfiles() *appleprofile.Issuer {
 	_, port, _ := net.SplitHostPort(s.consoleLn.Addr().String())
 	topic := func(context.Context) (string, error) { return "", applemdm.ErrNoPushCert }
 	if s.AppleMDM != nil {
 		topic = s.AppleMDM.PushTopic
 	}
-	return api.AppleEnrollment{Challenges: s.SCEP, Host: net.JoinHostPort(s.publicHost(s.cfg.listen), port),
-		Root: s.CA.Root(), Identity: s.certs.get, Topic: topic}
+	return appleprofile.New(appleprofile.Config{Host: net.JoinHostPort(s.publicHost(s.cfg.listen), port),
+		Root: s.CA.Root(), Identity: s.certs.get, Topic: topic}, s.SCEP, s.Audit)
 }

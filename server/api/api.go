@@ -62,7 +62,7 @@ type API struct {
 	reads  *readChains
 
 	checkpoints Checkpoints
-	apple       *AppleEnrollment
+	apple       AppleProfiles
 	// appleRefresh serves POST /api/v1/devices/{id}/refresh.
 	appleRefresh AppleRefresher
 }

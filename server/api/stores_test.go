@@ -2,7 +2,7 @@ package api
 
 import (
 	"github.com/cordon-mdm/cordon/enroll"
-	"github.com/cordon-mdm/cordon/server/applescep"
+	"github.com/cordon-mdm/cordon/server/appleprofile"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
@@ -39,5 +39,5 @@ var (
 	_ ProfileChanges     = (*compliance.Service)(nil)
 	_ BluetoothDecisions = (*compliance.Service)(nil)
 	_ Reviews            = (*review.Service)(nil)
-	_ ChallengeMinter    = (*applescep.Service)(nil)
+	_ AppleProfiles      = (*appleprofile.Issuer)(nil)
 )

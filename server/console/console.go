@@ -220,6 +220,8 @@ type Console struct {
 	reviews     Reviews
 	// pushCerts is nil without WithPushCerts (apns.go).
 	pushCerts PushCerts
+	// appleProfiles is nil without WithAppleProfiles (appleprofile.go).
+	appleProfiles AppleProfiles
 
 	now     func() time.Time
 	lockout auth.LockoutPolicy
@@ -332,6 +334,9 @@ func New(accounts Accounts, records Records, auditor Auditor, cmds Commands, inc
 	}
 	c.page("GET /console/tokens", c.tokensPage, it)
 	c.page("POST /console/tokens", c.createToken, it)
+	if c.appleProfiles != nil {
+		c.page("POST /console/tokens/apple-profile", c.appleProfile, it)
+	}
 	if c.pushCerts != nil {
 		c.page("GET /console/apple/push-cert", c.apnsPage, it)
 		c.page("POST /console/apple/push-cert", c.uploadPushCert, it)

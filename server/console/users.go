@@ -121,10 +121,11 @@ func (c *Console) disableAPIKey(w http.ResponseWriter, r *http.Request, v *visit
 type tokensView struct {
 	Token   string
 	Expires time.Time
+	Apple   bool // Apple enrollment profiles are offered
 }
 
 func (c *Console) tokensPage(w http.ResponseWriter, r *http.Request, v *visit) {
-	c.render(w, r, http.StatusOK, "tokens", v, view{Title: "Enrollment tokens"})
+	c.render(w, r, http.StatusOK, "tokens", v, c.tokensView(tokensView{}, ""))
 }
 
 func (c *Console) createToken(w http.ResponseWriter, r *http.Request, v *visit) {
@@ -134,7 +135,7 @@ func (c *Console) createToken(w http.ResponseWriter, r *http.Request, v *visit) 
 	if s := strings.TrimSpace(r.PostFormValue("ttl")); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil {
-			c.render(w, r, http.StatusBadRequest, "tokens", v, view{Title: "Enrollment tokens", Error: "valid for: " + err.Error()})
+			c.render(w, r, http.StatusBadRequest, "tokens", v, c.tokensView(tokensView{}, "valid for: "+err.Error()))
 			return
 		}
 		req.TTL = d
@@ -142,19 +143,19 @@ func (c *Console) createToken(w http.ResponseWriter, r *http.Request, v *visit) 
 	if s := strings.TrimSpace(r.PostFormValue("uses")); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {
-			c.render(w, r, http.StatusBadRequest, "tokens", v, view{Title: "Enrollment tokens", Error: "uses must be a number"})
+			c.render(w, r, http.StatusBadRequest, "tokens", v, c.tokensView(tokensView{}, "uses must be a number"))
 			return
 		}
 		req.Uses = n
 	}
 	text, exp, err := c.tokens.CreateToken(r.Context(), req, v.actor(), v.source)
 	if errors.Is(err, enroll.ErrInvalid) {
-		c.render(w, r, status.Of(err), "tokens", v, view{Title: "Enrollment tokens", Error: err.Error()})
+		c.render(w, r, status.Of(err), "tokens", v, c.tokensView(tokensView{}, err.Error()))
 		return
 	}
 	if err != nil {
 		c.refused(w, r, v, err)
 		return
 	}
-	c.render(w, r, http.StatusCreated, "tokens", v, view{Title: "Enrollment tokens", D: tokensView{Token: text, Expires: exp}})
+	c.render(w, r, http.StatusCreated, "tokens", v, c.tokensView(tokensView{Token: text, Expires: exp}, ""))
 }
