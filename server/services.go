@@ -83,6 +83,9 @@ func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 		mdm = s.AppleMDM
 		// The courier answers through the queue, so it is built after both.
 		s.Commands.Carry(applemdm.NewCourier(s.AppleMDM, s.Commands, applemdm.WithLockNotice(s.cfg.appleLockMessage, s.cfg.appleLockPhone)))
+		// A command the queue holds but nanomdm does not yet goes at the
+		// device's next connect.
+		s.AppleMDM.OnConnect(s.Commands.Ready)
 	}
 	iopts := []incidents.Option{incidents.WithLogger(s.log), incidents.WithNotifier(s.Notify),
 		incidents.WithLocker(s.Commands), incidents.WithDeviceChanged(refreshCompliance(s.Compliance, s.log))}

@@ -106,6 +106,8 @@ type MDM struct {
 	log     *slog.Logger
 	db      *sql.DB // WithPostgres's, closed by Close
 	answers map[string]AnswerFunc
+	// connected runs on a device's Idle request (OnConnect).
+	connected func(ctx context.Context, deviceID string)
 	// posture and evaluator take answers as posture (WithPosture).
 	posture   Posture
 	evaluator Evaluator

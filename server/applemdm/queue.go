@@ -81,6 +81,13 @@ type AnswerFunc func(ctx context.Context, a Answer) error
 // before the server serves.
 func (m *MDM) Handle(requestType string, fn AnswerFunc) { m.answers[requestType] = fn }
 
+// OnConnect runs fn whenever a device connects for its commands (an
+// Idle request, after a push or at its own pace): the command queue
+// hands it what it holds for the device and could not give nanomdm
+// before (a crash between the two stores, a failed enqueue). It is
+// wiring, done before the server serves.
+func (m *MDM) OnConnect(fn func(ctx context.Context, deviceID string)) { m.connected = fn }
+
 // ErrNotEnrolled is Send's answer for a device Apple MDM does not manage.
 var ErrNotEnrolled = errors.New("not an enrolled Apple device")
 

@@ -101,6 +101,11 @@ func (r *recorder) CommandAndReportResults(req *mdm.Request, res *mdm.CommandRes
 			return nil, fmt.Errorf("command result %s: %w", input.Clip(res.CommandUUID, 128), err)
 		}
 	}
+	if res.Status == StatusIdle && r.mdm.connected != nil {
+		if id, err := identity.DeviceID(req.Certificate); err == nil {
+			r.mdm.connected(req.Context(), id)
+		}
+	}
 	return r.CheckinAndCommandService.CommandAndReportResults(req, res)
 }
 
