@@ -8,12 +8,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/cordon-mdm/cordon/enroll"
-	"github.com/cordon-mdm/cordon/internal/secret"
 	"github.com/cordon-mdm/cordon/internal/testenv"
-	"github.com/cordon-mdm/cordon/pki/identity"
 	"github.com/cordon-mdm/cordon/server/applemdm"
-	"github.com/cordon-mdm/cordon/server/applemdm/appletest"
 )
 
 // Issue 17 acceptance 5: an installed application on the profile's
@@ -33,29 +29,7 @@ func TestAppleDeniedApplicationIsAFinding(t *testing.T) {
 			t.Fatalf("group: HTTP %d", st)
 		}
 
-		var tok struct{ Token string }
-		if code := e.Do("POST", "/api/v1/enrollment-tokens", admin, map[string]any{"owner": "ofc.chen@pd.example"}, &tok); code != http.StatusCreated {
-			t.Fatalf("create token: HTTP %d", code)
-		}
-		tokenID, _, err := secret.Parse(enroll.TokenPrefix, tok.Token)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ch, err := e.Server.SCEP.MintChallenge(t.Context(), tokenID, "apikey:it-admin")
-		if err != nil {
-			t.Fatal(err)
-		}
-		base := e.Server.ConsoleURL()
-		dev := appletest.Enrolled(t, e.Client(), base+"/scep", base+"/mdm", ch, "00008110-APPSPHONE00000001", "iPhone15,2")
-		id, err := identity.DeviceID(dev.Cert)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for step, code := range map[string]int{"authenticate": dev.Authenticate(t, "patrol 9"), "token update": dev.TokenUpdate(t)} {
-			if code != http.StatusOK {
-				t.Fatalf("%s: HTTP %d", step, code)
-			}
-		}
+		dev, id := scepIPhone(t, e, "ofc.chen@pd.example", "00008110-APPSPHONE00000001")
 		dev.Settle(t) // Cordon's profile and the first posture queries
 
 		// installed queries the device and answers with apps.

@@ -6,46 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cordon-mdm/cordon/enroll"
-	"github.com/cordon-mdm/cordon/internal/secret"
 	"github.com/cordon-mdm/cordon/internal/testenv"
 	"github.com/cordon-mdm/cordon/internal/timefmt"
-	"github.com/cordon-mdm/cordon/pki/identity"
 	"github.com/cordon-mdm/cordon/server"
 	"github.com/cordon-mdm/cordon/server/applemdm"
 	"github.com/cordon-mdm/cordon/server/applemdm/appletest"
 )
-
-// scepIPhone enrolls a fake iPhone as a real one does: a token, a
-// one-time SCEP challenge for it, an identity from Cordon's CA through
-// /scep, then Authenticate and TokenUpdate over /mdm.
-func scepIPhone(t *testing.T, e *testenv.Env, udid string) (*appletest.Device, string) {
-	t.Helper()
-	var tok struct{ Token string }
-	if code := e.Do("POST", "/api/v1/enrollment-tokens", e.APIKey("it-admin"), map[string]any{"owner": "ofc.lee@pd.example"}, &tok); code != http.StatusCreated {
-		t.Fatalf("create token: HTTP %d", code)
-	}
-	tokenID, _, err := secret.Parse(enroll.TokenPrefix, tok.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch, err := e.Server.SCEP.MintChallenge(t.Context(), tokenID, "apikey:it-admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := e.Server.ConsoleURL()
-	d := appletest.Enrolled(t, e.Client(), base+"/scep", base+"/mdm", ch, udid, "iPhone15,2")
-	id, err := identity.DeviceID(d.Cert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for step, code := range map[string]int{"authenticate": d.Authenticate(t, "patrol "+udid[len(udid)-2:]), "token update": d.TokenUpdate(t)} {
-		if code != http.StatusOK {
-			t.Fatalf("%s: HTTP %d", step, code)
-		}
-	}
-	return d, id
-}
 
 // lostModeCommand is the device's next lost-mode command: any other the
 // server queued meanwhile (a DeviceLock from the same playbook, a
@@ -89,8 +55,8 @@ func TestLostModeOnASupervisedAppleDevice(t *testing.T) {
 		if _, err := e.Server.AppleMDM.StorePushCert(t.Context(), certPEM, keyPEM, "local:it", "local"); err != nil {
 			t.Fatal(err)
 		}
-		phone, id := scepIPhone(t, e, "00008110-LOSTPHONE000000001")
-		byod, byodID := scepIPhone(t, e, "00008110-BYODPHONE000000002")
+		phone, id := scepIPhone(t, e, "ofc.lee@pd.example", "00008110-LOSTPHONE000000001")
+		byod, byodID := scepIPhone(t, e, "ofc.lee@pd.example", "00008110-BYODPHONE000000002")
 		if err := e.Server.Store.UpdateAppleEnrollment(t.Context(), id, map[string]any{"supervised": true}, time.Now()); err != nil {
 			t.Fatal(err)
 		}

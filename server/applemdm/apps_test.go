@@ -46,7 +46,7 @@ func TestInstalledApplicationListBecomesTheSoftwareSection(t *testing.T) {
 		if err := json.Unmarshal([]byte(d.Posture), &p); err != nil || p.Software == nil {
 			t.Fatalf("posture %q: %v", d.Posture, err)
 		}
-		if p.OS.Platform != "ios" || p.Lock == nil || p.Lock.State != protocol.LockUnknown {
+		if p.OS.Platform != "ios/arm64" || p.Lock == nil || p.Lock.State != protocol.LockUnknown {
 			t.Errorf("amended posture %+v", p)
 		}
 		return p.Software

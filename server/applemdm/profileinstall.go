@@ -148,7 +148,7 @@ func (m *MDM) reconcile(ctx context.Context, deviceID string, installed []instal
 	if len(cmds) == 0 {
 		return nil
 	}
-	return m.sendAll(ctx, deviceID, cmds...)
+	return m.Send(ctx, deviceID, cmds...)
 }
 
 // profileAnswer records the outcome of an InstallProfile or a

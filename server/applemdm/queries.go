@@ -3,12 +3,9 @@ package applemdm
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/micromdm/nanomdm/mdm"
-	"github.com/micromdm/plist"
 
 	"github.com/cordon-mdm/cordon/profiles"
 	"github.com/cordon-mdm/cordon/server/audit"
@@ -91,7 +88,7 @@ func postureRound() []Command {
 // queries, and a push. A device Apple MDM does not manage is
 // ErrNotEnrolled, which is also store.ErrNotFound.
 func (m *MDM) Refresh(ctx context.Context, deviceID string) error {
-	if err := m.sendAll(ctx, deviceID, postureRound()...); err != nil {
+	if err := m.Send(ctx, deviceID, postureRound()...); err != nil {
 		return err
 	}
 	return m.markQueried(ctx, deviceID, time.Now())
@@ -129,7 +126,7 @@ func (m *MDM) QueryDue(ctx context.Context, now time.Time) error {
 			// Never asked: its enrollment hook did not run to the end.
 			cmds = append(m.profileInstall(ctx, e.DeviceID), cmds...)
 		}
-		if err := m.sendAll(ctx, e.DeviceID, cmds...); err != nil {
+		if err := m.Send(ctx, e.DeviceID, cmds...); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -166,7 +163,7 @@ func (m *MDM) enrolled(ctx context.Context, deviceID string) {
 	if err != nil || e.QueriedAt != nil {
 		return
 	}
-	if err := m.sendAll(ctx, deviceID, append(m.profileInstall(ctx, deviceID), postureRound()...)...); err != nil {
+	if err := m.Send(ctx, deviceID, append(m.profileInstall(ctx, deviceID), postureRound()...)...); err != nil {
 		m.log.Warn("posture queries after enrollment; the sweep sends them again", "device_id", deviceID, "err", err)
 		return
 	}
@@ -181,37 +178,4 @@ func (m *MDM) markQueried(ctx context.Context, deviceID string, now time.Time) e
 	}
 	at := now.UTC()
 	return m.queries.store.UpdateAppleEnrollment(ctx, deviceID, map[string]any{"queried_at": &at}, at)
-}
-
-// sendAll queues cs for the device, in order, and pushes once: a round
-// of queries is one wake-up, not five.
-func (m *MDM) sendAll(ctx context.Context, deviceID string, cs ...Command) error {
-	e, err := m.devices.GetAppleEnrollment(ctx, deviceID)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w: %w", ErrNotEnrolled, err)
-	}
-	if err != nil {
-		return err
-	}
-	for _, c := range cs {
-		body := map[string]any{"RequestType": c.RequestType}
-		for k, v := range c.Payload {
-			body[k] = v
-		}
-		raw, err := plist.Marshal(map[string]any{"CommandUUID": c.UUID(), "Command": body})
-		if err != nil {
-			return fmt.Errorf("%s: %w", c.RequestType, err)
-		}
-		cmd, err := mdm.DecodeCommand(raw)
-		if err != nil {
-			return fmt.Errorf("%s: %w", c.RequestType, err)
-		}
-		if errs, err := m.queue.EnqueueCommand(ctx, []string{e.UDID}, cmd); err != nil {
-			return fmt.Errorf("queue %s: %w", c.RequestType, err)
-		} else if err := errs[e.UDID]; err != nil {
-			return fmt.Errorf("queue %s: %w", c.RequestType, err)
-		}
-	}
-	m.Wake(ctx, deviceID, e.UDID)
-	return nil
 }

@@ -91,34 +91,38 @@ func (m *MDM) OnConnect(fn func(ctx context.Context, deviceID string)) { m.conne
 // ErrNotEnrolled is Send's answer for a device Apple MDM does not manage.
 var ErrNotEnrolled = errors.New("not an enrolled Apple device")
 
-// Send queues c for deviceID in nanomdm's (durable) queue and pushes, so
-// the device fetches it now rather than at its next check-in. A failed
-// push is logged, not returned: the command is queued, and the device
-// fetches it when it next checks in.
-func (m *MDM) Send(ctx context.Context, deviceID string, c Command) error {
+// Send queues cs for deviceID, in order, in nanomdm's (durable) queue
+// and pushes once, so the device fetches them now rather than at its
+// next check-in: a round of queries is one wake-up, not five. A failed
+// push is logged, not returned: the commands are queued, and the device
+// fetches them when it next checks in. A device with no Apple enrollment
+// is ErrNotEnrolled (and store.ErrNotFound).
+func (m *MDM) Send(ctx context.Context, deviceID string, cs ...Command) error {
 	e, err := m.devices.GetAppleEnrollment(ctx, deviceID)
 	if errors.Is(err, store.ErrNotFound) {
-		return ErrNotEnrolled
+		return fmt.Errorf("%w: %w", ErrNotEnrolled, err)
 	}
 	if err != nil {
 		return err
 	}
-	body := map[string]any{"RequestType": c.RequestType}
-	for k, v := range c.Payload {
-		body[k] = v
-	}
-	raw, err := plist.Marshal(map[string]any{"CommandUUID": c.UUID(), "Command": body})
-	if err != nil {
-		return fmt.Errorf("%s: %w", c.RequestType, err)
-	}
-	cmd, err := mdm.DecodeCommand(raw)
-	if err != nil {
-		return fmt.Errorf("%s: %w", c.RequestType, err)
-	}
-	if errs, err := m.queue.EnqueueCommand(ctx, []string{e.UDID}, cmd); err != nil {
-		return fmt.Errorf("queue %s: %w", c.RequestType, err)
-	} else if err := errs[e.UDID]; err != nil {
-		return fmt.Errorf("queue %s: %w", c.RequestType, err)
+	for _, c := range cs {
+		body := map[string]any{"RequestType": c.RequestType}
+		for k, v := range c.Payload {
+			body[k] = v
+		}
+		raw, err := plist.Marshal(map[string]any{"CommandUUID": c.UUID(), "Command": body})
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.RequestType, err)
+		}
+		cmd, err := mdm.DecodeCommand(raw)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.RequestType, err)
+		}
+		if errs, err := m.queue.EnqueueCommand(ctx, []string{e.UDID}, cmd); err != nil {
+			return fmt.Errorf("queue %s: %w", c.RequestType, err)
+		} else if err := errs[e.UDID]; err != nil {
+			return fmt.Errorf("queue %s: %w", c.RequestType, err)
+		}
 	}
 	m.Wake(ctx, deviceID, e.UDID)
 	return nil
