@@ -152,20 +152,7 @@ func TestAppleDeviceEnrolledThroughSCEPIsListedWithItsOwner(t *testing.T) {
 // /scep, then Authenticate and TokenUpdate over /mdm.
 func scepIPhone(t *testing.T, e *testenv.Env, owner, udid string) (*appletest.Device, string) {
 	t.Helper()
-	var tok struct{ Token string }
-	if code := e.Do("POST", "/api/v1/enrollment-tokens", e.APIKey("it-admin"), map[string]any{"owner": owner}, &tok); code != http.StatusCreated {
-		t.Fatalf("create token: HTTP %d", code)
-	}
-	tokenID, _, err := secret.Parse(enroll.TokenPrefix, tok.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch, err := e.Server.SCEP.MintChallenge(t.Context(), tokenID, "apikey:it-admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := e.Server.ConsoleURL()
-	d := appletest.Enrolled(t, e.Client(), base+"/scep", base+"/mdm", ch, udid, "iPhone15,2")
+	d := scepIdentity(t, e, owner, udid)
 	id, err := identity.DeviceID(d.Cert)
 	if err != nil {
 		t.Fatal(err)

@@ -46,7 +46,7 @@ func (m *MDM) deviceInformation(ctx context.Context, a Answer) error {
 		}
 	}
 	if err := plist.Unmarshal(a.Raw, &res); err != nil {
-		return fmt.Errorf("DeviceInformation: %w", err)
+		return unusable(fmt.Errorf("DeviceInformation: %w", err))
 	}
 	q := res.QueryResponses
 	if q.IsSupervised != nil {
@@ -95,7 +95,7 @@ func (m *MDM) securityInfo(ctx context.Context, a Answer) error {
 		}
 	}
 	if err := plist.Unmarshal(a.Raw, &res); err != nil {
-		return fmt.Errorf("SecurityInfo: %w", err)
+		return unusable(fmt.Errorf("SecurityInfo: %w", err))
 	}
 	s := res.SecurityInfo
 	return m.amendPosture(ctx, a, func(p *protocol.Posture) {
@@ -177,7 +177,7 @@ func fileVault(on *bool) *protocol.DiskEncryption {
 func (m *MDM) profileList(ctx context.Context, a Answer) error {
 	var res struct{ ProfileList []installedProfile }
 	if err := plist.Unmarshal(a.Raw, &res); err != nil {
-		return fmt.Errorf("ProfileList: %w", err)
+		return unusable(fmt.Errorf("ProfileList: %w", err))
 	}
 	err := m.amendPosture(ctx, a, func(p *protocol.Posture) {
 		pr := &protocol.ManagedProfiles{Identifiers: []string{}, Provenance: protocol.Provenance{Source: source}}
@@ -192,7 +192,13 @@ func (m *MDM) profileList(ctx context.Context, a Answer) error {
 	if err != nil {
 		return err
 	}
-	return m.reconcile(ctx, a.DeviceID, res.ProfileList)
+	// The device's profiles follow its compliance profile; a failure
+	// here is the server's to fix (a profile not loaded, a full queue),
+	// and refusing the answer for it would only have it sent again.
+	if err := m.reconcile(ctx, a.DeviceID, res.ProfileList); err != nil {
+		m.log.Error("apple mdm: keeping Cordon's profiles on the device", "device_id", a.DeviceID, "err", err)
+	}
+	return nil
 }
 
 func ptr[T any](v T) *T { return &v }

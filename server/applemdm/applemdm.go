@@ -28,6 +28,7 @@ import (
 	"github.com/micromdm/nanomdm/push"
 	"github.com/micromdm/nanomdm/push/nanopush"
 	pushsvc "github.com/micromdm/nanomdm/push/service"
+	"github.com/micromdm/nanomdm/service"
 	"github.com/micromdm/nanomdm/service/certauth"
 	"github.com/micromdm/nanomdm/service/nanomdm"
 	"github.com/micromdm/nanomdm/storage"
@@ -157,8 +158,11 @@ func New(devices Devices, aud Auditor, ca CA, dir string, opts ...Option) (*MDM,
 	nano := nanomdm.New(st, nanomdm.WithLogger(log.With("service", "nanomdm")))
 	// certauth sits outside the recorder, so that only a check-in whose
 	// certificate belongs to its enrollment reaches Cordon's device list.
-	svc := certauth.New(&recorder{CheckinAndCommandService: nano, devices: devices, audit: aud, log: cfg.log, mdm: m, revoker: cfg.revoker},
-		st, certauth.WithLogger(log.With("service", "certauth")))
+	rec := &recorder{CheckinAndCommandService: nano, devices: devices, audit: aud, log: cfg.log, mdm: m, revoker: cfg.revoker}
+	var svc service.CheckinAndCommandService = certauth.New(rec, st, certauth.WithLogger(log.With("service", "certauth")))
+	// The claim guard sits in front of certauth, so that an identity that
+	// cannot be the UDID it claims links nothing in nanomdm.
+	svc = claimGuard{CheckinAndCommandService: svc, r: rec}
 	var h http.Handler = httpmdm.CheckinAndCommandHandler(svc, log.With("handler", "checkin-command"))
 	h = httpmdm.CertVerifyMiddleware(h, verifier{pool, ca}, log.With("handler", "cert-verify"))
 	// The console listener asks for no client certificate: a device

@@ -33,7 +33,7 @@ func (m *MDM) availableOSUpdates(ctx context.Context, a Answer) error {
 	var res struct{ AvailableOSUpdates []osUpdate }
 	if a.Status == StatusAcknowledged {
 		if err := plist.Unmarshal(a.Raw, &res); err != nil {
-			return fmt.Errorf("AvailableOSUpdates: %w", err)
+			return unusable(fmt.Errorf("AvailableOSUpdates: %w", err))
 		}
 	}
 	return m.amendPosture(ctx, a, func(p *protocol.Posture) {

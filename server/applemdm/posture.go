@@ -66,7 +66,7 @@ func (m *MDM) amendPosture(ctx context.Context, a Answer, fn func(p *protocol.Po
 	fn(&p)
 	m.derive(ctx, a.DeviceID, &p)
 	if err := p.Check(); err != nil {
-		return fmt.Errorf("posture from %s %s: %w", a.RequestType, a.Ref, err)
+		return unusable(fmt.Errorf("posture from %s %s: %w", a.RequestType, a.Ref, err))
 	}
 	body, err := json.Marshal(p)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/micromdm/plist"
 
 	"github.com/cordon-mdm/cordon/internal/fips"
+	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -64,7 +65,8 @@ func (a Answer) Error() string {
 		if d == "" {
 			d = e.LocalizedDescription
 		}
-		parts = append(parts, fmt.Sprintf("%s %d: %s", e.ErrorDomain, e.ErrorCode, d))
+		parts = append(parts, fmt.Sprintf("%s %d: %s", input.Printable(input.Clip(e.ErrorDomain, 128)), e.ErrorCode,
+			input.Printable(input.Clip(d, 512))))
 	}
 	if len(parts) == 0 {
 		return "the device reported an error and no error chain"
@@ -142,15 +144,36 @@ func (m *MDM) Wake(ctx context.Context, deviceID, udid string) bool {
 	return true
 }
 
-// answer hands a result to its request type's handler.
+// unusableError marks an answer that can never be used (it does not
+// parse, or does not validate): failing the request for it would only
+// have the device send it again, forever, and hold back every command
+// queued behind it, a wipe among them.
+type unusableError struct{ err error }
+
+func (e *unusableError) Error() string { return e.err.Error() }
+func (e *unusableError) Unwrap() error { return e.err }
+
+// unusable marks err as a property of the answer, not of the server.
+func unusable(err error) error { return &unusableError{err} }
+
+// answer hands a result to its request type's handler. A handler's
+// transient failure fails the request (the device resends); an unusable
+// answer is logged and let through.
 func (m *MDM) answer(ctx context.Context, a Answer) error {
 	fn := m.answers[a.RequestType]
 	if fn == nil {
 		m.log.Warn("apple mdm answer to a command no handler expects", "device_id", a.DeviceID,
-			"request_type", a.RequestType, "status", a.Status)
+			"request_type", input.Clip(a.RequestType, 64), "status", input.Clip(a.Status, 32))
 		return nil
 	}
-	return fn(ctx, a)
+	err := fn(ctx, a)
+	var ue *unusableError
+	if errors.As(err, &ue) {
+		m.log.Warn("apple mdm answer dropped: it cannot be used", "device_id", a.DeviceID,
+			"request_type", a.RequestType, "err", err)
+		return nil
+	}
+	return err
 }
 
 // apnsClient is nanopush's HTTP/2 client presenting the push

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -89,24 +90,52 @@ func (r *recorder) TokenUpdate(req *mdm.Request, m *mdm.TokenUpdate) error {
 // is lost between the two stores. NotNow is nanomdm's alone: it keeps
 // the command and sends it again later.
 func (r *recorder) CommandAndReportResults(req *mdm.Request, res *mdm.CommandResults) (*mdm.Command, error) {
-	if res.Status != StatusIdle && res.Status != StatusNotNow && res.CommandUUID != "" {
-		id, err := identity.DeviceID(req.Certificate)
-		if err != nil {
-			return nil, fmt.Errorf("command result: the identity certificate names no device: %w", err)
-		}
+	id, err := r.enrolledAs(req.Context(), req.Certificate, res.UDID)
+	if err != nil {
+		return nil, fmt.Errorf("command result: %w", err)
+	}
+	switch {
+	case res.Status == StatusIdle || res.Status == StatusNotNow || res.CommandUUID == "":
+	case !commandUUID.MatchString(res.CommandUUID):
+		// Not a CommandUUID Cordon makes: no handler's, and its text goes
+		// nowhere; nanomdm records it like any other.
+		r.log.Warn("apple mdm answer to no command Cordon sent", "device_id", id, "command_uuid", input.Printable(input.Clip(res.CommandUUID, 64)))
+	default:
 		kind, ref, _ := strings.Cut(res.CommandUUID, ".")
 		a := Answer{DeviceID: id, UDID: res.UDID, RequestType: kind, Ref: ref, Status: res.Status,
 			ErrorChain: res.ErrorChain, Raw: res.Raw, Remote: remoteOf(req), At: time.Now().UTC()}
 		if err := r.mdm.answer(req.Context(), a); err != nil {
-			return nil, fmt.Errorf("command result %s: %w", input.Clip(res.CommandUUID, 128), err)
+			return nil, fmt.Errorf("command result %s: %w", res.CommandUUID, err)
 		}
 	}
 	if res.Status == StatusIdle && r.mdm.connected != nil {
-		if id, err := identity.DeviceID(req.Certificate); err == nil {
-			r.mdm.connected(req.Context(), id)
-		}
+		r.mdm.connected(req.Context(), id)
 	}
 	return r.CheckinAndCommandService.CommandAndReportResults(req, res)
+}
+
+// commandUUID is the shape of every CommandUUID Cordon sends:
+// "RequestType.Ref", the Ref a UUID, a command or incident id, or a
+// profile's identifier after a UUID.
+var commandUUID = regexp.MustCompile(`^[A-Za-z]{1,64}\.[A-Za-z0-9:._@-]{1,200}$`)
+
+// enrolledAs is the Cordon device a request's identity certificate names,
+// provided that device is enrolled as udid: an identity valid under
+// Cordon's CA (an agent's, another Apple device's) cannot answer for a
+// device it is not.
+func (r *recorder) enrolledAs(ctx context.Context, cert *x509.Certificate, udid string) (string, error) {
+	id, err := identity.DeviceID(cert)
+	if err != nil {
+		return "", fmt.Errorf("the identity certificate names no device: %w", err)
+	}
+	e, err := r.devices.GetAppleEnrollment(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && e.UDID != udid) {
+		return "", fmt.Errorf("%w: device %s is not enrolled as this UDID", ErrNotThisDevice, id)
+	}
+	if err != nil {
+		return "", err
+	}
+	return id, nil
 }
 
 // remoteKey carries the device's address from the HTTP request to the
@@ -147,6 +176,11 @@ func (r *recorder) record(ctx context.Context, cert *x509.Certificate, info auth
 	platform, osName := Platform(info.ProductName, info.Model)
 	if platform == "" {
 		return fmt.Errorf("authenticate: %q is no iPhone, iPad or Mac", input.Clip(info.ProductName, 64))
+	}
+	// What a device says of itself is untrusted: text only, then clipped.
+	if err := input.First(input.Text("DeviceName", info.DeviceName, 4096), input.Text("OSVersion", info.OSVersion, 4096),
+		input.Text("SerialNumber", info.SerialNumber, 4096), input.Text("UDID", info.UDID, 4096)); err != nil {
+		return service.NewHTTPStatusError(http.StatusBadRequest, fmt.Errorf("authenticate: %w", err))
 	}
 	now := time.Now().UTC()
 	name := input.Clip(info.DeviceName, 256)

@@ -81,6 +81,19 @@ func (s *Store) GetAppleEnrollment(ctx context.Context, deviceID string) (*Apple
 	return &e, nil
 }
 
+// GetAppleEnrollmentOfUDID returns the enrollment of udid; ErrNotFound
+// when no device is enrolled as it.
+func (s *Store) GetAppleEnrollmentOfUDID(ctx context.Context, udid string) (*AppleEnrollment, error) {
+	var e AppleEnrollment
+	if err := s.with(ctx).First(&e, "udid = ?", udid).Error; err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	return &e, nil
+}
+
 // ListAppleEnrollments returns every enrollment, oldest query first (never
 // queried ahead of all), for the posture sweep.
 func (s *Store) ListAppleEnrollments(ctx context.Context) ([]AppleEnrollment, error) {

@@ -37,7 +37,7 @@ func appleContracts() []contract {
 				t.Fatal("a schema no migration made was opened")
 			}
 		}},
-		{"AppleEnrollment", []string{"SaveAppleEnrollment", "GetAppleEnrollment", "ListAppleEnrollments", "UpdateAppleEnrollment"}, func(t *testing.T, open Opener) {
+		{"AppleEnrollment", []string{"SaveAppleEnrollment", "GetAppleEnrollment", "GetAppleEnrollmentOfUDID", "ListAppleEnrollments", "UpdateAppleEnrollment"}, func(t *testing.T, open Opener) {
 			st := open(t)
 			at := now()
 			if _, err := st.GetAppleEnrollment(t.Context(), "a1"); !errors.Is(err, store.ErrNotFound) {
@@ -63,6 +63,12 @@ func appleContracts() []contract {
 			must(t, err)
 			if len(es) != 2 || es[0].DeviceID != "a1" || es[1].DeviceID != "a2" {
 				t.Fatalf("list: %+v", es)
+			}
+			if e, err := st.GetAppleEnrollmentOfUDID(t.Context(), "UDID-2"); err != nil || e.DeviceID != "a2" {
+				t.Fatalf("enrollment of UDID-2: %+v %v", e, err)
+			}
+			if _, err := st.GetAppleEnrollmentOfUDID(t.Context(), "UDID-9"); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("unknown UDID: %v, want ErrNotFound", err)
 			}
 			// The same UDID re-enrolled under a new device id moves.
 			must(t, st.SaveAppleEnrollment(t.Context(), "a3", "UDID-1", at.Add(time.Minute)))
