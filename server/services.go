@@ -76,6 +76,11 @@ func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 				return nil, fmt.Errorf("apple mdm store: %w", err)
 			}
 			aopts = append(aopts, applemdm.WithPostgres(db))
+			defer func() {
+				if s.AppleMDM == nil {
+					db.Close() // New failed: nothing else holds the pool
+				}
+			}()
 		}
 		if s.AppleMDM, err = applemdm.New(s.Store, s.Audit, s.CA, filepath.Join(s.cfg.dataDir, "apple-mdm"), aopts...); err != nil {
 			return nil, err

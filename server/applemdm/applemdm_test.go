@@ -3,6 +3,7 @@ package applemdm_test
 import (
 	"bytes"
 	"crypto/fips140"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -210,3 +211,26 @@ func TestAgentIdentityCannotCheckInAsAnAppleDevice(t *testing.T) {
 		t.Fatalf("a device was recorded for a borrowed identity: %+v", ds)
 	}
 }
+
+// A message beyond MaxMessage is refused, and not read whole.
+func TestOversizedMessageRefused(t *testing.T) {
+	e := newEnv(t)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, e.url, io.LimitReader(zeros{}, applemdm.MaxMessage+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = applemdm.MaxMessage + 1
+	req.Header.Set("Mdm-Signature", "AAAA")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a %d-byte message: HTTP %d, want 413", applemdm.MaxMessage+1, resp.StatusCode)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }

@@ -142,6 +142,9 @@ func (r *recorder) enrolledAs(ctx context.Context, cert *x509.Certificate, udid 
 // service, which sees only nanomdm's request.
 type remoteKey struct{}
 
+// MaxMessage bounds one message a device sends to /mdm.
+const MaxMessage = 16 << 20
+
 // withRemote puts the device's address (as the console listener saw it)
 // in the request's context.
 func withRemote(next http.Handler) http.Handler {
@@ -150,6 +153,14 @@ func withRemote(next http.Handler) http.Handler {
 		if err != nil {
 			host = r.RemoteAddr
 		}
+		// nanomdm reads a whole message into memory before it checks the
+		// signature; the largest a device sends (an application list) is
+		// far below this.
+		if r.ContentLength > MaxMessage {
+			http.Error(w, "message too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxMessage)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), remoteKey{}, host)))
 	})
 }

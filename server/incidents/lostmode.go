@@ -66,6 +66,15 @@ func (s *Service) lostModeFor(ctx context.Context, deviceID string) (*store.Appl
 	case !e.Supervised:
 		return e, "the Apple device is not supervised, and Apple offers lost mode on supervised devices only", nil
 	}
+	d, err := s.store.GetDevice(ctx, deviceID)
+	if err != nil {
+		return nil, "", err
+	}
+	if d.Platform == "macos" {
+		// A Mac has no lost mode; its lock (DeviceLock with a PIN) is
+		// the playbook's lock action.
+		return e, "a Mac has no lost mode (only supervised iPhones and iPads do)", nil
+	}
 	return e, "", nil
 }
 

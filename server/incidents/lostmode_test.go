@@ -49,21 +49,23 @@ func (l *lostModes) Disable(ctx context.Context, d, i, actor, _ string) error {
 func (l *lostModes) got() string { l.mu.Lock(); defer l.mu.Unlock(); return strings.Join(l.calls, ",") }
 
 // lostModeEnv has an agent's laptop (agent), a supervised iPhone
-// (iphone) and an unsupervised one (byod).
+// (iphone), an unsupervised one (byod) and a supervised Mac (mac).
 func lostModeEnv(t *testing.T) (*Service, *store.Store, *lostModes, *clock) {
 	st := openStore(t, t.TempDir())
 	t.Cleanup(func() { st.Close() })
 	ctx := context.Background()
-	for _, id := range []string{"agent", "iphone", "byod"} {
-		st.DB().Create(&store.Device{ID: id, Status: "active", EnrolledAt: t0})
+	for id, platform := range map[string]string{"agent": "linux", "iphone": "ios", "byod": "ios", "mac": "macos"} {
+		st.DB().Create(&store.Device{ID: id, Platform: platform, Status: "active", EnrolledAt: t0})
 	}
-	for _, id := range []string{"iphone", "byod"} {
+	for _, id := range []string{"iphone", "byod", "mac"} {
 		if err := st.SaveAppleEnrollment(ctx, id, "udid-"+id, t0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := st.UpdateAppleEnrollment(ctx, "iphone", map[string]any{"supervised": true}, t0); err != nil {
-		t.Fatal(err)
+	for _, id := range []string{"iphone", "mac"} {
+		if err := st.UpdateAppleEnrollment(ctx, id, map[string]any{"supervised": true}, t0); err != nil {
+			t.Fatal(err)
+		}
 	}
 	lm := &lostModes{st: st}
 	clk := &clock{t: t0.Add(time.Minute)}
@@ -102,11 +104,11 @@ func TestPlaybookLostMode(t *testing.T) {
 	if lm.got() != "enable:iphone:playbook" {
 		t.Fatalf("lost-mode calls %q, want one enable by the playbook", lm.got())
 	}
-	byod, agent := open("byod", LockUnknown, nil), open("agent", LockUnlocked, nil)
+	byod, agent, mac := open("byod", LockUnknown, nil), open("agent", LockUnlocked, nil), open("mac", LockUnknown, nil)
 	if lm.got() != "enable:iphone:playbook" {
-		t.Fatalf("lost-mode calls %q: only the supervised device has lost mode", lm.got())
+		t.Fatalf("lost-mode calls %q: only the supervised iPhone has lost mode", lm.got())
 	}
-	for id, want := range map[string]string{byod.ID: "not supervised", agent.ID: "not managed through Apple MDM"} {
+	for id, want := range map[string]string{byod.ID: "not supervised", agent.ID: "not managed through Apple MDM", mac.ID: "a Mac has no lost mode"} {
 		ev := lostModeEvents(t, st, id)
 		if len(ev) != 1 || !strings.Contains(ev[0], "playbook lost_mode lost mode does not apply") || !strings.Contains(ev[0], want) {
 			t.Errorf("timeline %q, want one lost_mode event saying %q", ev, want)
