@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"io"
 	"mime/multipart"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -166,4 +169,37 @@ func TestAPNsPushCertificateUploadedInTheConsole(t *testing.T) {
 	if st, topic := profileTopic(t, e, admin); st != http.StatusOK || topic != appletest.Topic {
 		t.Fatalf("profile: %d, topic %q, want %q", st, topic, appletest.Topic)
 	}
+}
+
+// The push certificate in use lives with nanomdm's state: on PostgreSQL
+// the database alone says which (a restore or a fail-over of the database
+// keeps it), and a renewal with a new topic takes over.
+func TestPushCertificateTopicLivesWithTheDatabase(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, dsn func(testing.TB) string) {
+		e := testenv.New(t, dsn(t))
+		if _, err := e.Server.AppleMDM.PushTopic(t.Context()); !errors.Is(err, applemdm.ErrNoPushCert) {
+			t.Fatalf("topic before any certificate: %v, want ErrNoPushCert", err)
+		}
+		certPEM, keyPEM := appletest.PushCert(t, appletest.Topic, 365*24*time.Hour)
+		if _, err := e.Server.AppleMDM.StorePushCert(t.Context(), certPEM, keyPEM, "local:it", "local"); err != nil {
+			t.Fatal(err)
+		}
+		topicFile := filepath.Join(e.DataDir, "apple-mdm", "push-topic")
+		if e.Server.Store.Dialect() == "postgres" {
+			if _, err := os.Stat(topicFile); !os.IsNotExist(err) {
+				t.Fatalf("on PostgreSQL the topic is on disk too: %v", err)
+			}
+		}
+		if topic, err := e.Server.AppleMDM.PushTopic(t.Context()); err != nil || topic != appletest.Topic {
+			t.Fatalf("topic %q %v, want %s", topic, err, appletest.Topic)
+		}
+		const renewed = "com.apple.mgmt.External.renewed"
+		certPEM, keyPEM = appletest.PushCert(t, renewed, 365*24*time.Hour)
+		if _, err := e.Server.AppleMDM.StorePushCert(t.Context(), certPEM, keyPEM, "local:it", "local"); err != nil {
+			t.Fatal(err)
+		}
+		if topic, err := e.Server.AppleMDM.PushTopic(t.Context()); err != nil || topic != renewed {
+			t.Fatalf("topic after a new certificate %q %v, want %s", topic, err, renewed)
+		}
+	})
 }

@@ -76,6 +76,7 @@ type Transactor interface {
 // named in dir on both, since neither store can list its certificates.
 type PushCerts struct {
 	dir   string
+	db    *sql.DB // nanomdm's PostgreSQL schema, nil on the file store
 	kv    func() pushCertKV
 	tx    Transactor
 	audit Auditor
@@ -107,7 +108,7 @@ func NewPushCerts(dir string, db *sql.DB, tx Transactor, aud Auditor, now func()
 		}
 		kv = func() pushCertKV { return pg }
 	}
-	return &PushCerts{dir: dir, kv: kv, tx: tx, audit: aud, now: now}, nil
+	return &PushCerts{dir: dir, db: db, kv: kv, tx: tx, audit: aud, now: now}, nil
 }
 
 // Store validates certPEM and keyPEM and stores them for their topic,
@@ -124,7 +125,7 @@ func (p *PushCerts) Store(ctx context.Context, certPEM, keyPEM []byte, actor, so
 	if err := os.MkdirAll(p.dir, 0o700); err != nil {
 		return PushCertStatus{}, fmt.Errorf("apple mdm store: %w", err)
 	}
-	prevTopic, err := p.Topic()
+	prevTopic, err := p.Topic(ctx)
 	if err != nil && !errors.Is(err, ErrNoPushCert) {
 		return PushCertStatus{}, err
 	}
@@ -146,7 +147,7 @@ func (p *PushCerts) Store(ctx context.Context, certPEM, keyPEM []byte, actor, so
 		return p.writeTopic(topic)
 	})
 	if err != nil && written {
-		err = errors.Join(err, p.restore(ctx, prevTopic, prev, prevErr))
+		err = errors.Join(err, p.restore(ctx, prevTopic, topic, prev, prevErr))
 	}
 	if err != nil {
 		return PushCertStatus{}, err
@@ -154,10 +155,11 @@ func (p *PushCerts) Store(ctx context.Context, certPEM, keyPEM []byte, actor, so
 	return p.status(leaf, topic), nil
 }
 
-// restore puts back what Store replaced. A certificate for a new topic
-// stays in nanomdm's store (it has no delete), unreferenced: no profile
-// carries its topic.
-func (p *PushCerts) restore(ctx context.Context, topic string, prev *tls.Certificate, prevErr error) error {
+// restore puts back what Store replaced. On the file store a certificate
+// for a new topic stays (diskv has no delete), unreferenced: no profile
+// carries its topic; on PostgreSQL it is deleted, as there the newest
+// certificate is the one in use.
+func (p *PushCerts) restore(ctx context.Context, topic, stored string, prev *tls.Certificate, prevErr error) error {
 	var errs []error
 	if prevErr == nil && prev != nil {
 		if certs, key, err := encodePair(prev); err != nil {
@@ -165,12 +167,18 @@ func (p *PushCerts) restore(ctx context.Context, topic string, prev *tls.Certifi
 		} else {
 			errs = append(errs, p.kv().StorePushCert(ctx, certs, key))
 		}
+	} else if p.db != nil {
+		_, err := p.db.ExecContext(ctx, "DELETE FROM push_certs WHERE topic = $1", stored)
+		errs = append(errs, err)
 	}
-	if topic == "" {
+	switch {
+	case p.db != nil:
+		// The topic in use is the newest certificate's: nothing on disk.
+	case topic == "":
 		if err := os.Remove(filepath.Join(p.dir, topicFile)); err != nil && !os.IsNotExist(err) {
 			errs = append(errs, err)
 		}
-	} else {
+	default:
 		errs = append(errs, p.writeTopic(topic))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -180,8 +188,21 @@ func (p *PushCerts) restore(ctx context.Context, topic string, prev *tls.Certifi
 }
 
 // Topic is the APNs topic of the stored push certificate, or
-// ErrNoPushCert.
-func (p *PushCerts) Topic() (string, error) {
+// ErrNoPushCert. On PostgreSQL it is the newest certificate's, so that
+// the database alone (a restore, a fail-over) holds it; on the file store
+// the push-topic file names it, since diskv cannot list certificates.
+func (p *PushCerts) Topic(ctx context.Context) (string, error) {
+	if p.db != nil {
+		var topic string
+		err := p.db.QueryRowContext(ctx, "SELECT topic FROM push_certs ORDER BY updated_at DESC, topic LIMIT 1").Scan(&topic)
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", ErrNoPushCert
+		}
+		if err != nil {
+			return "", fmt.Errorf("push certificate topic: %w", err)
+		}
+		return topic, nil
+	}
 	b, err := os.ReadFile(filepath.Join(p.dir, topicFile))
 	if os.IsNotExist(err) {
 		return "", ErrNoPushCert
@@ -198,7 +219,7 @@ func (p *PushCerts) Topic() (string, error) {
 
 // Status describes the stored push certificate, or ErrNoPushCert.
 func (p *PushCerts) Status(ctx context.Context) (PushCertStatus, error) {
-	topic, err := p.Topic()
+	topic, err := p.Topic(ctx)
 	if err != nil {
 		return PushCertStatus{}, err
 	}
@@ -226,6 +247,9 @@ func (p *PushCerts) status(leaf *x509.Certificate, topic string) PushCertStatus 
 }
 
 func (p *PushCerts) writeTopic(topic string) error {
+	if p.db != nil {
+		return nil // Topic reads the database
+	}
 	tmp, err := os.CreateTemp(p.dir, topicFile+".*")
 	if err != nil {
 		return fmt.Errorf("push certificate topic: %w", err)

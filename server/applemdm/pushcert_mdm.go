@@ -25,7 +25,7 @@ func (m *MDM) PushCertStatus(ctx context.Context) (PushCertStatus, error) { retu
 
 // PushTopic is the stored push certificate's topic, which enrollment
 // profiles carry, or ErrNoPushCert.
-func (m *MDM) PushTopic(context.Context) (string, error) { return m.certs.Topic() }
+func (m *MDM) PushTopic(ctx context.Context) (string, error) { return m.certs.Topic(ctx) }
 
 // freshPushCerts is nanomdm's push certificate store in a dir, opened
 // afresh on each read (see PushCerts.kv): a certificate the host command
