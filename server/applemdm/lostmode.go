@@ -152,22 +152,25 @@ func (l *LostMode) step(ctx context.Context, deviceID, incidentID, actor, source
 	}); err != nil {
 		return err
 	}
-	for _, c := range cmds {
+	for i, c := range cmds {
 		if err := l.mdm.Send(ctx, deviceID, c); err != nil {
-			return errors.Join(err, l.notQueued(ctx, deviceID, incidentID, event, c.UUID(), err, entry, enable))
+			// The enable is the first command: once it is queued the
+			// device goes into lost mode, whatever follows it, and the
+			// enrollment must keep saying so.
+			return errors.Join(err, l.notQueued(ctx, deviceID, incidentID, event, c.UUID(), err, entry, enable && i == 0))
 		}
 	}
 	return nil
 }
 
 // notQueued records that a step's command could not be queued, and
-// releases the enrollment's lost-mode incident an enable had set.
-func (l *LostMode) notQueued(ctx context.Context, deviceID, incidentID, event, uuid string, cause error, entry audit.Entry, enable bool) error {
+// (release) frees the enrollment's lost-mode incident an enable had set.
+func (l *LostMode) notQueued(ctx context.Context, deviceID, incidentID, event, uuid string, cause error, entry audit.Entry, release bool) error {
 	now := l.now().UTC().Truncate(time.Microsecond)
 	entry.Outcome = audit.Failure
 	entry.Details["error"] = input.Clip(cause.Error(), 512)
 	return l.st.InTx(ctx, func(tx *store.Store) error {
-		if enable {
+		if release {
 			if err := l.release(ctx, tx, deviceID, incidentID, now); err != nil {
 				return err
 			}
