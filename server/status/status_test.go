@@ -99,8 +99,9 @@ var table = map[string]struct {
 	"server/applemdm.ErrNoPushCert":     {applemdm.ErrNoPushCert, http.StatusConflict},
 	"server/applemdm.ErrNotEnrolled":    {applemdm.ErrNotEnrolled, http.StatusConflict},
 	// An Apple device's refused check-in, answered to the device by
-	// nanomdm at /mdm: no API or console request meets it.
+	// nanomdm at /mdm (403, set there): no API or console request meets it.
 	"server/applemdm.ErrNotThisDevice": {applemdm.ErrNotThisDevice, http.StatusInternalServerError},
+	"server/applemdm.ErrUDIDEnrolled":  {applemdm.ErrUDIDEnrolled, http.StatusInternalServerError},
 	// Server set-up on SQLite asking for a PostgreSQL schema: a bug, never
 	// a request's fault.
 	"server/store.ErrNotPostgres": {store.ErrNotPostgres, http.StatusInternalServerError},
