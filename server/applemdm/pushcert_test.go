@@ -52,6 +52,14 @@ func TestStorePushCertAuditsAndReportsItsExpiry(t *testing.T) {
 		t.Fatalf("topic before any upload: %v", err)
 	}
 	certPEM, keyPEM := appletest.PushCert(t, appletest.Topic, 365*24*time.Hour)
+	// A second short of 365 days before its expiry (x509 keeps whole
+	// seconds, so the clock is set from the certificate, not before it).
+	certBlock, _ := pem.Decode(certPEM)
+	leaf, err := x509.ParseCertificate(certBlock.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.t = leaf.NotAfter.Add(-365*24*time.Hour + time.Second)
 	st, err := e.mdm.StorePushCert(t.Context(), certPEM, keyPEM, "local:it", "local")
 	if err != nil {
 		t.Fatal(err)
