@@ -123,6 +123,7 @@ type Auditor interface {
 // Commands queues remote commands.
 type Commands interface {
 	Issue(ctx context.Context, r commands.Request) (*store.Command, error)
+	Secret(c *store.Command) string // a Mac's lock PIN, for the LASO
 }
 
 // Incidents updates incidents.

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/cordon-mdm/cordon/server/audit"
+	"github.com/cordon-mdm/cordon/server/auth"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/incidents"
@@ -52,11 +53,14 @@ func (c *Console) devicesPage(w http.ResponseWriter, r *http.Request, v *visit) 
 }
 
 type deviceView struct {
-	Device    *store.Device
-	State     compliance.State
-	Posture   string
-	Timeline  []store.LockEvent
-	Commands  []store.Command
+	Device   *store.Device
+	State    compliance.State
+	Posture  string
+	Timeline []store.LockEvent
+	Commands []store.Command
+	// PINs are the PINs of a Mac's commands by command id, for the LASO
+	// alone: what unlocks the Mac again.
+	PINs      map[string]string
 	Incidents []store.Incident
 	Picture   Picture
 }
@@ -97,6 +101,24 @@ func (c *Console) showDevice(w http.ResponseWriter, r *http.Request, v *visit, s
 	if dv.Commands, err = c.records.DeviceCommands(ctx, d.ID, 50); err != nil {
 		c.fail(w, r, err)
 		return
+	}
+	if v.user.Role == auth.RoleLASO && d.Platform == "macos" {
+		// The list leaves the frames out; a Mac's lock and wipe carry
+		// their PIN in theirs.
+		dv.PINs = map[string]string{}
+		for _, cmd := range dv.Commands {
+			if cmd.Kind != "lock" && cmd.Kind != "wipe" {
+				continue
+			}
+			full, err := c.records.GetCommand(ctx, cmd.ID)
+			if err != nil {
+				c.fail(w, r, err)
+				return
+			}
+			if pin := c.commands.Secret(full); pin != "" {
+				dv.PINs[cmd.ID] = pin
+			}
+		}
 	}
 	incs, err := c.records.ListIncidents(ctx)
 	if err != nil {
