@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cordon-mdm/cordon/internal/auditchain"
+	"github.com/cordon-mdm/cordon/internal/fdlimit"
 	"github.com/cordon-mdm/cordon/internal/fips"
 	"github.com/cordon-mdm/cordon/internal/version"
 	"github.com/cordon-mdm/cordon/pki"
@@ -161,6 +162,13 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	// Each connected agent holds a descriptor: the limit caps the fleet
+	// one process can hold, so it is raised and said.
+	if l, err := fdlimit.Raise(); err == nil {
+		logger.Info("open files limit", "soft", l.Soft, "hard", l.Hard)
+	} else if !errors.Is(err, errors.ErrUnsupported) {
+		logger.Warn("open files limit", "err", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv, err := server.New(ctx, server.WithDataDir(*data), server.WithListen(*listen), server.WithAgentListen(*agentListen),
