@@ -32,16 +32,18 @@ type env struct {
 // newEnv serves /mdm over a real SQLite store, audit log and CA.
 func newEnv(t *testing.T, opts ...applemdm.Option) *env {
 	t.Helper()
-	return newEnvWith(t, func(*store.Store, *pki.CA) []applemdm.Option { return opts })
+	return newEnvWith(t, func(*store.Store, *pki.CA, *audit.Log) []applemdm.Option { return opts })
 }
 
-// newEnvWith is newEnv with options that need the store or the CA.
-func newEnvWith(t *testing.T, options func(*store.Store, *pki.CA) []applemdm.Option) *env {
+// newEnvWith is newEnv with options that need the store, the CA or the
+// audit log the MDM writes to (one log, so its chain has one writer).
+func newEnvWith(t *testing.T, options func(*store.Store, *pki.CA, *audit.Log) []applemdm.Option) *env {
 	t.Helper()
 	dir, st, ca := testbed.StoreAndCA(t)
-	opts := options(st, ca)
+	aud := audit.New(st, nil)
+	opts := options(st, ca, aud)
 	var logs bytes.Buffer
-	h, err := applemdm.New(st, audit.New(st, nil), ca, filepath.Join(dir, "apple-mdm"), append(opts, applemdm.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))...)
+	h, err := applemdm.New(st, aud, ca, filepath.Join(dir, "apple-mdm"), append(opts, applemdm.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))...)
 	if err != nil {
 		t.Fatal(err)
 	}

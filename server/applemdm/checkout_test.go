@@ -17,8 +17,8 @@ type noLink struct{}
 func (noLink) Disconnect(string, int, string) {}
 
 func TestCheckOutRevokesTheDevice(t *testing.T) {
-	e := newEnvWith(t, func(st *store.Store, ca *pki.CA) []applemdm.Option {
-		return []applemdm.Option{applemdm.WithRevoker(devices.New(st, audit.New(st, nil), ca, noLink{}))}
+	e := newEnvWith(t, func(st *store.Store, ca *pki.CA, aud *audit.Log) []applemdm.Option {
+		return []applemdm.Option{applemdm.WithRevoker(devices.New(st, aud, ca, noLink{}))}
 	})
 	dev, id := e.enrolled(t, "00008110-00C4EC0C0A1B2C3D")
 	if code := dev.CheckOut(t); code != http.StatusOK {

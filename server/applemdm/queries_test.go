@@ -1,14 +1,10 @@
 package applemdm_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,7 +12,7 @@ import (
 
 	"github.com/micromdm/plist"
 
-	"github.com/cordon-mdm/cordon/internal/testbed"
+	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/profiles"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/applemdm"
@@ -39,24 +35,13 @@ func (b baseline) ProfileFor(context.Context, string) (*profiles.Profile, error)
 // service and one audit log for both.
 func newPostureEnv(t *testing.T) *env {
 	t.Helper()
-	dir, st, ca := testbed.StoreAndCA(t)
-	var logs bytes.Buffer
-	aud := audit.New(st, nil)
-	comp := compliance.New(st, aud)
-	if err := comp.Init(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	h, err := applemdm.New(st, aud, ca, filepath.Join(dir, "apple-mdm"),
-		applemdm.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))), applemdm.WithPosture(st, comp),
-		applemdm.WithQueries(st, baseline{comp}, aud, time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/mdm", h)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return &env{st: st, ca: ca, mdm: h, dir: filepath.Join(dir, "apple-mdm"), url: srv.URL + "/mdm", log: &logs}
+	return newEnvWith(t, func(st *store.Store, _ *pki.CA, aud *audit.Log) []applemdm.Option {
+		comp := compliance.New(st, aud)
+		if err := comp.Init(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return []applemdm.Option{applemdm.WithPosture(st, comp), applemdm.WithQueries(st, baseline{comp}, aud, time.Hour)}
+	})
 }
 
 // next fetches the next command and fails unless it is of kind.
