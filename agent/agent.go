@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,7 @@ type Agent struct {
 	version   string
 	obs       Observer
 	fips      bool
+	localAddr net.IP // source address of gateway connections; nil lets the system choose
 	exec      actions.Executor
 	seen      *seenLog
 	announce  announcement
@@ -105,6 +107,11 @@ func WithSpoolSize(n int) Option { return func(a *Agent) { a.spoolSize = n } }
 // in FIPS builds; New refuses it unless the process runs the frozen module
 // (see internal/fips).
 func WithFIPS(on bool) Option { return func(a *Agent) { a.fips = on } }
+
+// WithLocalAddr makes gateway connections leave from ip: the load
+// simulator spreads its agents over 127.0.0.0/8 so that one process can
+// hold more connections than one source address has ports.
+func WithLocalAddr(ip net.IP) Option { return func(a *Agent) { a.localAddr = ip } }
 
 // WithExecutor replaces the system's command executor (tests).
 func WithExecutor(e actions.Executor) Option { return func(a *Agent) { a.exec = e } }

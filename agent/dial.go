@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"math/big"
+	"net"
 	"net/url"
 	"time"
 
@@ -29,6 +30,10 @@ func (a *Agent) dial(ctx context.Context) (*websocket.Conn, error) {
 		return nil, err
 	}
 	d := websocket.Dialer{HandshakeTimeout: 15 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 4096}
+	if a.localAddr != nil {
+		nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: a.localAddr}}
+		d.NetDialContext = nd.DialContext
+	}
 	cfg := fips.TLS(a.fips)
 	cfg.RootCAs, cfg.ServerName, cfg.Certificates = roots, u.Hostname(), []tls.Certificate{*cert}
 	ws, resp, err := wshandshake.Dial(ctx, d, a.cfg.GatewayURL, cfg, nil)

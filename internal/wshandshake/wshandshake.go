@@ -36,7 +36,8 @@ func Upgrade(u *websocket.Upgrader, w http.ResponseWriter, r *http.Request, h ht
 }
 
 // Dial connects to a wss:// URL: the TLS handshake under cfg, then the
-// websocket handshake. d's own TLS settings are ignored.
+// websocket handshake. d's own TLS settings are ignored; d.NetDialContext,
+// when set, opens the TCP connection (a chosen source address).
 func Dial(ctx context.Context, d websocket.Dialer, rawURL string, cfg *tls.Config, h http.Header) (*websocket.Conn, *http.Response, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -58,10 +59,23 @@ func Dial(ctx context.Context, d websocket.Dialer, rawURL string, cfg *tls.Confi
 	if cfg.ServerName == "" {
 		cfg.ServerName = u.Hostname()
 	}
-	td := tls.Dialer{Config: cfg}
-	conn, err := td.DialContext(ctx, "tcp", host)
-	if err != nil {
-		return nil, nil, err
+	var conn net.Conn
+	if d.NetDialContext != nil {
+		raw, err := d.NetDialContext(ctx, "tcp", host)
+		if err != nil {
+			return nil, nil, err
+		}
+		tc := tls.Client(raw, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, nil, err
+		}
+		conn = tc
+	} else {
+		td := tls.Dialer{Config: cfg}
+		if conn, err = td.DialContext(ctx, "tcp", host); err != nil {
+			return nil, nil, err
+		}
 	}
 	used := false
 	d.TLSClientConfig = nil
