@@ -27,9 +27,9 @@ import (
 	"github.com/smallstep/certificates/authority"
 	"github.com/smallstep/certificates/authority/config"
 	"github.com/smallstep/certificates/authority/provisioner"
-	"github.com/smallstep/certificates/db"
 
 	"github.com/cordon-mdm/cordon/internal/atomicfile"
+	"github.com/cordon-mdm/cordon/internal/filelock"
 	"github.com/cordon-mdm/cordon/internal/keyfile"
 	"github.com/cordon-mdm/cordon/pki/identity"
 )
@@ -48,6 +48,7 @@ const (
 // CA is the embedded authority.
 type CA struct {
 	dir            string
+	postgres       string // the authority's database (WithPostgres), or "" for bbolt
 	auth           *authority.Authority
 	root, inter    *x509.Certificate
 	deviceLifetime time.Duration
@@ -73,9 +74,18 @@ func WithLogger(l *slog.Logger) Option {
 	return func(c *CA) error { c.log = l; return nil }
 }
 
+// lockFile, in <data>/ca, is held while a process creates or loads the
+// CA, so that processes starting together on one data dir end with one
+// CA, made by the first, and the others load it.
+const lockFile = ".lock"
+
+// lockWait bounds the wait for another process's first start, which
+// takes well under a second.
+const lockWait = time.Minute
+
 // Open loads the CA from dataDir/ca, creating root and intermediate on
-// first start. The authority's own database (bbolt, for revocations and
-// the CRL) lives there too, so only one serve process opens it.
+// first start. The authority's own database (revocations, the CRL) is
+// bbolt beside them, which only one process opens, unless WithPostgres.
 func Open(dataDir string, opts ...Option) (*CA, error) {
 	c := &CA{dir: filepath.Join(dataDir, "ca"), deviceLifetime: DefaultDeviceLifetime, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
@@ -89,6 +99,13 @@ func Open(dataDir string, opts ...Option) (*CA, error) {
 	if err := os.Chmod(c.dir, 0o700); err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), lockWait)
+	defer cancel()
+	lock, err := filelock.Wait(ctx, filepath.Join(c.dir, lockFile))
+	if err != nil {
+		return nil, fmt.Errorf("wait for another process starting on %s: %w", c.dir, err)
+	}
+	defer lock.Unlock()
 	if _, err := os.Stat(filepath.Join(c.dir, rootCertFile)); errors.Is(err, os.ErrNotExist) {
 		if err := create(c.dir); err != nil {
 			return nil, fmt.Errorf("create CA: %w", err)
@@ -108,8 +125,11 @@ func Open(dataDir string, opts ...Option) (*CA, error) {
 		return nil, err
 	}
 	c.root, c.inter = root, inter
+	adb, err := c.openDB()
+	if err != nil {
+		return nil, err
+	}
 	cfg := &config.Config{
-		DB:  &db.Config{Type: "bbolt", DataSource: filepath.Join(c.dir, "authority.db")},
 		CRL: &config.CRLConfig{Enabled: true, GenerateOnRevoke: true, CacheDuration: &provisioner.Duration{Duration: 24 * time.Hour}, RenewPeriod: &provisioner.Duration{Duration: 6 * time.Hour}},
 		AuthorityConfig: &config.AuthConfig{
 			// No provisioners: Cordon authorises issuance itself (tokens,
@@ -120,11 +140,13 @@ func Open(dataDir string, opts ...Option) (*CA, error) {
 	}
 	auth, err := authority.NewEmbedded(
 		authority.WithConfig(cfg),
+		authority.WithDatabase(adb),
 		authority.WithX509RootCerts(root),
 		authority.WithX509Signer(inter, interKey),
 		authority.WithQuietInit(),
 	)
 	if err != nil {
+		adb.Shutdown()
 		return nil, fmt.Errorf("start authority: %w", err)
 	}
 	c.auth = auth

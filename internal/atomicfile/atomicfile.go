@@ -10,6 +10,21 @@ import (
 // Write writes data to path via a synced temporary file in the same
 // directory, renames it over path and syncs the directory.
 func Write(path string, data []byte, perm os.FileMode) error {
+	return place(path, data, perm, os.Rename)
+}
+
+// Create writes data to path like Write, but only when path does not
+// exist yet: otherwise it answers an error wrapping fs.ErrExist. The
+// synced temporary file is hard-linked into place, which fails when the
+// name is taken, so of processes creating one file at once exactly one
+// succeeds and none replaces what another made.
+func Create(path string, data []byte, perm os.FileMode) error {
+	return place(path, data, perm, os.Link)
+}
+
+// place writes data to a synced temporary file beside path, moves it
+// there with put, and syncs the directory.
+func place(path string, data []byte, perm os.FileMode, put func(tmp, path string) error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {
@@ -32,7 +47,7 @@ func Write(path string, data []byte, perm os.FileMode) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := put(tmp, path); err != nil {
 		return err
 	}
 	return SyncDir(dir)

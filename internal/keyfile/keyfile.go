@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/cordon-mdm/cordon/internal/atomicfile"
@@ -18,11 +19,29 @@ import (
 
 // Write stores key at path (0600).
 func Write(path string, key crypto.PrivateKey) error {
-	der, err := x509.MarshalPKCS8PrivateKey(key)
+	b, err := encode(key)
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	return atomicfile.Write(path, b, 0o600)
+}
+
+// Create stores key at path (0600) unless a key is there already; then
+// it answers an error wrapping fs.ErrExist and leaves that key alone.
+func Create(path string, key crypto.PrivateKey) error {
+	b, err := encode(key)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Create(path, b, 0o600)
+}
+
+func encode(key crypto.PrivateKey) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
 
 // Read loads the key at path. It refuses a file others can read: a key
@@ -56,15 +75,20 @@ func Read(path string) (crypto.Signer, error) {
 
 // Ed25519 reads the Ed25519 key at path. When there is none and create
 // is set, it makes one and writes it (0600); without create the error
-// wraps os.ErrNotExist.
+// wraps os.ErrNotExist. Processes making the key at once (servers
+// starting together on a new data dir) all end with the one that was
+// written first: a key another process signs with is never replaced.
 func Ed25519(path string, create bool) (ed25519.PrivateKey, error) {
 	k, err := Read(path)
 	if errors.Is(err, os.ErrNotExist) && create {
-		_, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, err
+		_, priv, gerr := ed25519.GenerateKey(rand.Reader)
+		if gerr != nil {
+			return nil, gerr
 		}
-		return priv, Write(path, priv)
+		if cerr := Create(path, priv); !errors.Is(cerr, fs.ErrExist) {
+			return priv, cerr
+		}
+		k, err = Read(path)
 	}
 	if err != nil {
 		return nil, err

@@ -2,11 +2,13 @@ package keyfile
 
 import (
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 )
 
@@ -36,5 +38,34 @@ func TestRoundTripAndPermissions(t *testing.T) {
 	os.WriteFile(path, []byte("not pem"), 0o600)
 	if _, err := Read(path); err == nil {
 		t.Fatal("garbage accepted")
+	}
+}
+
+// Servers starting together on a new data dir each make a key; all of
+// them must end up signing with the one on disk.
+func TestEd25519CreatedAtOnceIsOneKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "command.key")
+	keys := make([]ed25519.PrivateKey, 8)
+	var wg sync.WaitGroup
+	for i := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k, err := Ed25519(path, true)
+			if err != nil {
+				t.Error(err)
+			}
+			keys[i] = k
+		}()
+	}
+	wg.Wait()
+	onDisk, err := Ed25519(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range keys {
+		if !onDisk.Equal(k) {
+			t.Fatalf("caller %d holds a key other than the one on disk", i)
+		}
 	}
 }

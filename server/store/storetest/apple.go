@@ -1,10 +1,13 @@
 package storetest
 
 import (
+	"database/sql"
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver SchemaURL is opened with
 
 	"github.com/cordon-mdm/cordon/server/store"
 )
@@ -35,6 +38,34 @@ func appleContracts() []contract {
 			}
 			if _, err := st.SchemaDB(t.Context(), "nothing"); err == nil {
 				t.Fatal("a schema no migration made was opened")
+			}
+		}},
+		{"SchemaURL", []string{"SchemaURL"}, func(t *testing.T, open Opener) {
+			st := open(t)
+			u, err := st.SchemaURL(t.Context(), "ca")
+			if st.Dialect() != "postgres" {
+				if !errors.Is(err, store.ErrNotPostgres) {
+					t.Fatalf("SchemaURL on %s: %v, want ErrNotPostgres", st.Dialect(), err)
+				}
+				return
+			}
+			must(t, err)
+			db, err := sql.Open("pgx", u)
+			must(t, err)
+			defer db.Close()
+			// The CA's tables are there, and Cordon's are not.
+			var schema string
+			must(t, db.QueryRowContext(t.Context(), "SELECT current_schema()").Scan(&schema))
+			if !strings.HasSuffix(schema, "_ca") {
+				t.Fatalf("companion schema %q", schema)
+			}
+			var n int
+			must(t, db.QueryRowContext(t.Context(), "SELECT count(*) FROM revoked_x509_certs").Scan(&n))
+			if _, err := db.ExecContext(t.Context(), "SELECT id FROM devices"); err == nil {
+				t.Fatal("Cordon's tables are visible from the companion schema")
+			}
+			if _, err := st.SchemaURL(t.Context(), "nothing"); err == nil {
+				t.Fatal("a schema no migration made was named")
 			}
 		}},
 		{"AppleEnrollment", []string{"SaveAppleEnrollment", "GetAppleEnrollment", "GetAppleEnrollmentOfUDID", "ListAppleEnrollments", "UpdateAppleEnrollment"}, func(t *testing.T, open Opener) {
