@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/cordon-mdm/cordon/internal/atomicfile"
+	"github.com/cordon-mdm/cordon/internal/filelock"
 	"github.com/cordon-mdm/cordon/internal/fips"
 	"github.com/cordon-mdm/cordon/internal/version"
 	"github.com/cordon-mdm/cordon/pki"
@@ -90,6 +91,8 @@ type Server struct {
 	agentSrv   *http.Server
 	wg         sync.WaitGroup
 	lastPrune  time.Time
+	// serveLock is held while serving a data dir on SQLite (datadir.go).
+	serveLock *filelock.Lock
 }
 
 // New opens the data dir, database and CA. It does not listen yet.
@@ -122,18 +125,25 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	ca, err := pki.Open(cfg.dataDir, pki.WithDeviceLifetime(cfg.deviceLifetime), pki.WithLogger(cfg.log))
+	serveLock, caOpts, err := dataDirShare(ctx, cfg, st)
 	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	ca, err := pki.Open(cfg.dataDir, caOpts...)
+	if err != nil {
+		unlock(serveLock)
 		st.Close()
 		return nil, err
 	}
 	key, err := loadOrCreateCommandKey(cfg.dataDir)
 	if err != nil {
 		ca.Close()
+		unlock(serveLock)
 		st.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.log, Store: st, CA: ca, Audit: audit.New(st, cfg.log), cmdKey: key, hub: gateway.NewHub()}
+	s := &Server{cfg: cfg, log: cfg.log, Store: st, CA: ca, Audit: audit.New(st, cfg.log), cmdKey: key, hub: gateway.NewHub(), serveLock: serveLock}
 	var aopts []audit.AnchorOption
 	if cfg.auditClock != nil {
 		s.Audit.SetClock(cfg.auditClock)
@@ -274,7 +284,9 @@ func (s *Server) closeStores() error {
 	if s.AppleMDM != nil {
 		mdm = s.AppleMDM.Close()
 	}
-	return errors.Join(mdm, s.CA.Close(), s.Store.Close())
+	err := errors.Join(mdm, s.CA.Close(), s.Store.Close())
+	unlock(s.serveLock)
+	return err
 }
 
 // ConsoleRoutes are the web console's registered routes (set by Start),

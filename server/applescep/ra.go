@@ -1,6 +1,7 @@
 package applescep
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cordon-mdm/cordon/internal/atomicfile"
+	"github.com/cordon-mdm/cordon/internal/filelock"
 	"github.com/cordon-mdm/cordon/internal/keyfile"
 )
 
@@ -23,6 +25,7 @@ import (
 const (
 	raKeyFile  = "scep-ra.key"
 	raCertFile = "scep-ra.crt"
+	raLockFile = "scep-ra.lock"
 )
 
 // raLifetime is long: Apple devices fetch the RA certificate at each
@@ -61,12 +64,24 @@ func RAInDir(dataDir string) func() (*RA, error) {
 }
 
 // LoadRA reads the RA from dataDir, creating an RSA-3072 key (0600) and
-// a self-signed certificate on first start.
+// a self-signed certificate on first start. Processes sharing the data
+// dir (several servers on PostgreSQL) make it under a lock, so that one
+// makes the pair and the others load it: two pairs written over each
+// other would leave a key that does not match its certificate.
 func LoadRA(dataDir string) (*RA, error) {
 	keyPath, certPath := filepath.Join(dataDir, raKeyFile), filepath.Join(dataDir, raCertFile)
 	b, err := os.ReadFile(certPath)
 	if errors.Is(err, os.ErrNotExist) {
-		return createRA(keyPath, certPath)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		lock, lerr := filelock.Wait(ctx, filepath.Join(dataDir, raLockFile))
+		if lerr != nil {
+			return nil, fmt.Errorf("wait for another process making the RA: %w", lerr)
+		}
+		defer lock.Unlock()
+		if b, err = os.ReadFile(certPath); errors.Is(err, os.ErrNotExist) {
+			return createRA(keyPath, certPath)
+		}
 	}
 	if err != nil {
 		return nil, err

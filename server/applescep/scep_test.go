@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -188,5 +189,34 @@ func TestRAIsKeptPrivateAndReloaded(t *testing.T) {
 	b, err := applescep.LoadRA(dir)
 	if err != nil || !b.Cert.Equal(a.Cert) || !b.Key.Equal(a.Key) {
 		t.Fatalf("second start made another RA: %v", err)
+	}
+}
+
+// Servers sharing a data dir make the RA at once on their first Apple
+// enrollments: all must end with the one pair on disk.
+func TestRAMadeAtOnceIsOnePair(t *testing.T) {
+	dir := t.TempDir()
+	ras := make([]*applescep.RA, 3)
+	var wg sync.WaitGroup
+	for i := range ras {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ra, err := applescep.LoadRA(dir)
+			if err != nil {
+				t.Error(err)
+			}
+			ras[i] = ra
+		}()
+	}
+	wg.Wait()
+	onDisk, err := applescep.LoadRA(dir)
+	if err != nil {
+		t.Fatalf("the RA on disk: %v", err)
+	}
+	for i, ra := range ras {
+		if ra == nil || !ra.Cert.Equal(onDisk.Cert) || !ra.Key.Equal(onDisk.Key) {
+			t.Fatalf("caller %d holds an RA other than the one on disk", i)
+		}
 	}
 }
