@@ -74,6 +74,20 @@ func TestWipeWithoutAuditIsRefusedAndAlerted(t *testing.T) {
 		a := e.StartAgent(e.MustEnroll())
 		id := a.DeviceID()
 		waitOnline(t, e, laso, id)
+		// The agent's first report is evaluated after it is acknowledged,
+		// in the background; its compliance.changed entry, coming after
+		// the fault below, would be the first write refused, and the
+		// alert would name it instead of the wipe. Once it is in, nothing
+		// writes on its own until the next report (15 minutes) or a grace
+		// deadline (a day away).
+		testenv.Eventually(t, 15*time.Second, "the agent's first report evaluated", func() bool {
+			for _, x := range e.Audit("compliance.changed") {
+				if x.Target == "device:"+id {
+					return true
+				}
+			}
+			return false
+		})
 
 		user := e.APIKey("user")
 		profiles, err := e.Server.Store.ListProfileDocs(context.Background())
