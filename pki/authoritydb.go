@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"github.com/smallstep/certificates/db"
 	"github.com/smallstep/nosql"
 	"github.com/smallstep/nosql/database"
+
+	"github.com/cordon-mdm/cordon/pki/identity"
 )
 
 // The authority's own database holds every certificate it signed, the
@@ -53,11 +56,46 @@ func (c *CA) openDB() (db.AuthDB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the CA's database in PostgreSQL: %w", err)
 	}
+	if err := c.claim(adb); err != nil {
+		adb.Shutdown()
+		return nil, err
+	}
 	if err := c.importBolt(adb); err != nil {
 		adb.Shutdown()
 		return nil, fmt.Errorf("import %s into PostgreSQL: %w", filepath.Join(c.dir, boltFile), err)
 	}
 	return adb, nil
+}
+
+// ErrOtherCA is Open's answer when the PostgreSQL database belongs to
+// another CA than the data dir's.
+var ErrOtherCA = errors.New("the database belongs to another CA")
+
+// rootBucket holds, under rootKey, the fingerprint of the root whose CA
+// the database belongs to (migration 9 makes the table).
+var rootBucket, rootKey = []byte("cordon_ca_root"), []byte("root")
+
+// claim records this CA's root in the database on its first start, and
+// refuses a database another CA claimed: servers started on separate new
+// data dirs against one database would each make a CA, and a device
+// would be trusted by some of them only. Two such first starts in the
+// same instant can both pass (the driver's swap from nothing upserts);
+// the next start of the one overwritten is refused.
+func (c *CA) claim(adb db.AuthDB) error {
+	kv, ok := adb.(nosql.DB)
+	if !ok {
+		return fmt.Errorf("the authority's database (%T) is no key-value store", adb)
+	}
+	fp := []byte(identity.Fingerprint(c.root))
+	cur, swapped, err := kv.CmpAndSwap(rootBucket, rootKey, nil, fp)
+	if err != nil {
+		return fmt.Errorf("the CA's database: %w", err)
+	}
+	if !swapped && !bytes.Equal(cur, fp) {
+		return fmt.Errorf("%w: its root's fingerprint is %s, this data dir's %s; every server needs a copy of the first server's data dir",
+			ErrOtherCA, cur, fp)
+	}
+	return nil
 }
 
 // importBolt copies bbolt's state into PostgreSQL when the data dir

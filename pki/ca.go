@@ -53,6 +53,25 @@ type CA struct {
 	root, inter    *x509.Certificate
 	deviceLifetime time.Duration
 	log            *slog.Logger
+	// slots bounds the calls into the authority at once. On PostgreSQL
+	// each holds a connection of the driver's pool, which has no bound
+	// of its own (nosql opens it from a URL), and a burst (Apple
+	// check-ins asking IsRevoked) would take the connections the store
+	// needs from the database's limit.
+	slots chan struct{}
+}
+
+// maxCalls is the authority's share of PostgreSQL connections.
+const maxCalls = 8
+
+// enter takes a slot for a call into the authority; the func frees it.
+func (c *CA) enter(ctx context.Context) (func(), error) {
+	select {
+	case c.slots <- struct{}{}:
+		return func() { <-c.slots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // Option configures a CA; like smallstep's options it may fail.
@@ -87,7 +106,8 @@ const lockWait = time.Minute
 // first start. The authority's own database (revocations, the CRL) is
 // bbolt beside them, which only one process opens, unless WithPostgres.
 func Open(dataDir string, opts ...Option) (*CA, error) {
-	c := &CA{dir: filepath.Join(dataDir, "ca"), deviceLifetime: DefaultDeviceLifetime, log: slog.New(slog.DiscardHandler)}
+	c := &CA{dir: filepath.Join(dataDir, "ca"), deviceLifetime: DefaultDeviceLifetime, log: slog.New(slog.DiscardHandler),
+		slots: make(chan struct{}, maxCalls)}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, err
@@ -203,6 +223,11 @@ func (c *CA) SignDeviceValidity(ctx context.Context, csr *x509.CertificateReques
 		cert.NotBefore, cert.NotAfter = notBefore.UTC(), notAfter.UTC()
 		return nil
 	})
+	leave, err := c.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
 	chain, err := c.auth.SignWithContext(ctx, csr, provisioner.SignOptions{}, modify)
 	if err != nil {
 		return nil, fmt.Errorf("sign device certificate: %w", err)
@@ -216,6 +241,11 @@ func (c *CA) Revoke(ctx context.Context, serial, reason string) error {
 	// The authority kept every certificate it signed; revoking "as mTLS"
 	// with the certificate skips its one-time-token path, which Cordon
 	// does not use (the API caller was authorised already).
+	leave, err := c.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer leave()
 	crt, err := c.auth.GetDatabase().GetCertificate(serial)
 	if err != nil {
 		return fmt.Errorf("revoke %s: not issued by this CA: %w", serial, err)
@@ -229,10 +259,16 @@ func (c *CA) Revoke(ctx context.Context, serial, reason string) error {
 }
 
 // IsRevoked reports whether the authority has serial on its revocation list.
-func (c *CA) IsRevoked(serial string) (bool, error) { return c.auth.IsRevoked(serial) }
+func (c *CA) IsRevoked(serial string) (bool, error) {
+	leave, _ := c.enter(context.Background())
+	defer leave()
+	return c.auth.IsRevoked(serial)
+}
 
 // CRL returns the current CRL, DER.
 func (c *CA) CRL() ([]byte, error) {
+	leave, _ := c.enter(context.Background())
+	defer leave()
 	info, err := c.auth.GetCertificateRevocationList()
 	if err != nil {
 		return nil, err
@@ -273,6 +309,11 @@ func (c *CA) ServerCertificate(ctx context.Context, hosts []string, lifetime tim
 		cert.NotBefore, cert.NotAfter = now.Add(-time.Minute).UTC(), now.Add(lifetime).UTC()
 		return nil
 	})
+	leave, err := c.enter(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer leave()
 	chain, err := c.auth.SignWithContext(ctx, csr, provisioner.SignOptions{}, modify)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("sign server certificate: %w", err)

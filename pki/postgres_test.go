@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -217,5 +218,16 @@ func TestPostgresImportsTheBboltState(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "ca", "authority.db.imported")); err != nil {
 		t.Fatalf("bbolt's file was not kept as imported: %v", err)
+	}
+}
+
+// A server started on a new data dir of its own against a database
+// another CA uses is refused: it would make a second CA.
+func TestPostgresRefusesAnotherDataDirsCA(t *testing.T) {
+	u := caDatabase(t)
+	first := open(t, t.TempDir(), pki.WithPostgres(u))
+	_, err := pki.Open(t.TempDir(), pki.WithPostgres(u))
+	if !errors.Is(err, pki.ErrOtherCA) || !strings.Contains(err.Error(), first.RootFingerprint()) {
+		t.Fatalf("a second CA on the database: %v, want ErrOtherCA naming %s", err, first.RootFingerprint())
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cordon-mdm/cordon/internal/filelock"
 	"github.com/cordon-mdm/cordon/pki"
+	"github.com/cordon-mdm/cordon/server/applescep"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -28,6 +29,13 @@ func dataDirShare(ctx context.Context, cfg config, st *store.Store) (*filelock.L
 		u, err := st.SchemaURL(ctx, "ca")
 		if err != nil {
 			return nil, nil, fmt.Errorf("the CA's database: %w", err)
+		}
+		// The data dir is copied to every server after the first start,
+		// so that start makes every key: the SCEP RA too, which a lone
+		// server on SQLite makes at its first Apple enrollment. Servers
+		// holding different RAs would each fail the others' enrollments.
+		if _, err := applescep.LoadRA(cfg.dataDir); err != nil {
+			return nil, nil, fmt.Errorf("SCEP RA: %w", err)
 		}
 		return nil, append(opts, pki.WithPostgres(u)), nil
 	}

@@ -80,4 +80,10 @@ func TestPostgresDataDirIsShared(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "ca", "authority.db")); !os.IsNotExist(err) {
 		t.Fatalf("the CA keeps a bbolt file on PostgreSQL: %v", err)
 	}
+	// The first start made every key a copy of the data dir needs.
+	for _, f := range []string{"command-signing.key", "audit-checkpoint.key", "scep-ra.key", "scep-ra.crt", "ca/root.key", "ca/intermediate.key"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("after the first start on PostgreSQL: %v", err)
+		}
+	}
 }

@@ -9,6 +9,9 @@
 -- are its own, and made here the driver's CREATE TABLE IF NOT EXISTS at
 -- each start finds them, instead of racing another process starting
 -- at the same moment. pki imports a bbolt file left from before once.
+-- cordon_ca_root, in the same key-value shape, is Cordon's: the root
+-- fingerprint of the CA the database belongs to, written by the first
+-- start, so that a server started on another data dir's CA is refused.
 -- On SQLite the CA keeps bbolt in the data dir.
 
 -- +goose Up
@@ -20,7 +23,7 @@ DECLARE
 BEGIN
     EXECUTE format('CREATE SCHEMA %I', ca);
     FOREACH t IN ARRAY ARRAY['revoked_x509_certs', 'x509_certs', 'used_ott', 'ssh_certs', 'ssh_hosts',
-        'ssh_host_principals', 'ssh_users', 'revoked_ssh_certs', 'x509_certs_data', 'x509_crl'] LOOP
+        'ssh_host_principals', 'ssh_users', 'revoked_ssh_certs', 'x509_certs_data', 'x509_crl', 'cordon_ca_root'] LOOP
         EXECUTE format('CREATE TABLE %I.%I (nkey BYTEA CHECK (octet_length(nkey) <= 255), nvalue BYTEA, PRIMARY KEY (nkey))', ca, t);
     END LOOP;
 END
