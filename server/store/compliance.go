@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // Finding is one failing or unknown control on one device. Open while
@@ -148,19 +149,15 @@ func (s *Store) SaveProfileDoc(ctx context.Context, p *ProfileDoc) error {
 
 // EnsureProfile stores p unless a profile of that name exists, and
 // attaches the default group to it unless the group exists: the shipped
-// baseline on first start, never over IT's edits.
+// baseline on first start, never over IT's edits. ON CONFLICT DO NOTHING
+// rather than look-then-insert: servers starting together on a new
+// database would otherwise fail on each other's row.
 func (s *Store) EnsureProfile(ctx context.Context, p *ProfileDoc) error {
 	return s.with(ctx).Transaction(func(tx *gorm.DB) error {
-		var n int64
-		if err := tx.Model(&ProfileDoc{}).Where("name = ?", p.Name).Count(&n).Error; err != nil {
+		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(p).Error; err != nil {
 			return err
 		}
-		if n == 0 {
-			if err := tx.Create(p).Error; err != nil {
-				return err
-			}
-		}
-		return tx.Where("name = ?", DefaultGroup).FirstOrCreate(&Group{Name: DefaultGroup, Profile: p.Name}).Error
+		return tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&Group{Name: DefaultGroup, Profile: p.Name}).Error
 	})
 }
 

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -106,6 +107,27 @@ func complianceContracts() []contract {
 			}
 			_, err = st.GroupProfile(t.Context(), "nope")
 			wantErr(t, "unknown group", err, store.ErrNotFound)
+			// Servers starting together on a new database all ensure the
+			// baseline at once; none may fail its start on the others' row.
+			fresh := open(t)
+			var wg sync.WaitGroup
+			errs := make([]error, 8)
+			for i := range errs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs[i] = fresh.EnsureProfile(t.Context(), &store.ProfileDoc{Name: "baseline", Document: "shipped", UpdatedAt: now()})
+				}()
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("EnsureProfile %d of 8 at once: %v", i, err)
+				}
+			}
+			if p, err := fresh.GroupProfile(t.Context(), ""); err != nil || p != "baseline" {
+				t.Fatalf("default group after concurrent starts: %q %v", p, err)
+			}
 		}},
 		{"SaveGroup", []string{"SaveGroup", "ListGroups", "GroupProfile"}, func(t *testing.T, open Opener) {
 			st := open(t)
