@@ -2,12 +2,13 @@ package agent
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
+	"errors"
 	"fmt"
-	"math/big"
 	"net"
+	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -16,6 +17,15 @@ import (
 	"github.com/cordon-mdm/cordon/internal/wshandshake"
 )
 
+// sessionCacheSize holds a ticket per gateway name; behind a load
+// balancer all processes share one name and, through the database, their
+// ticket keys, so one entry serves them all.
+const sessionCacheSize = 4
+
+// dial connects to the gateway. The TLS session cache lives as long as
+// the agent, so that a reconnect, after a server restart too, resumes
+// the session from a ticket instead of a full handshake (wshandshake
+// clones cfg; the clone shares the cache).
 func (a *Agent) dial(ctx context.Context) (*websocket.Conn, error) {
 	cert, err := a.dir.Certificate()
 	if err != nil {
@@ -29,40 +39,49 @@ func (a *Agent) dial(ctx context.Context) (*websocket.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := websocket.Dialer{HandshakeTimeout: 15 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 4096}
+	// tcpUp and serverSpoke tell a refusal before the handshake (the
+	// server's admission control) from a server that is down or one
+	// whose certificate is wrong. Both are set on this goroutine, inside
+	// wshandshake.Dial.
+	var tcpUp, serverSpoke bool
+	nd := net.Dialer{}
 	if a.localAddr != nil {
-		nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: a.localAddr}}
-		d.NetDialContext = nd.DialContext
+		nd.LocalAddr = &net.TCPAddr{IP: a.localAddr}
 	}
+	d := websocket.Dialer{HandshakeTimeout: 15 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 4096,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := nd.DialContext(ctx, network, addr)
+			tcpUp = err == nil
+			return c, err
+		}}
 	cfg := fips.TLS(a.fips)
 	cfg.RootCAs, cfg.ServerName, cfg.Certificates = roots, u.Hostname(), []tls.Certificate{*cert}
+	cfg.ClientSessionCache = a.sessions
+	cfg.VerifyConnection = func(tls.ConnectionState) error { serverSpoke = true; return nil }
 	ws, resp, err := wshandshake.Dial(ctx, d, a.cfg.GatewayURL, cfg, nil)
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}
 	if err != nil {
 		if resp != nil {
-			return nil, fmt.Errorf("gateway refused: %s", resp.Status)
+			err = fmt.Errorf("gateway refused: %s", resp.Status)
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+				err = &busyError{retryAfter: time.Duration(max(secs, 1)) * time.Second, err: err}
+			}
+			return nil, err
+		}
+		var cve *tls.CertificateVerificationError
+		if tcpUp && !serverSpoke && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.As(err, &cve) {
+			return nil, &busyError{err: err}
 		}
 		return nil, err
 	}
 	return ws, nil
 }
 
-// backoff is "full jitter": uniform in [0, min(max, base·2^attempt)), so
-// a fleet reconnecting after a server restart spreads out instead of
-// arriving in lockstep.
-func (a *Agent) backoff(attempt int) time.Duration {
-	ceil := a.backoffMax
-	if attempt < 30 {
-		ceil = min(a.backoffMax, a.backoffBase<<attempt)
-	}
-	if ceil <= 0 {
-		return 0
-	}
-	n, err := rand.Int(rand.Reader, big.NewInt(int64(ceil)))
-	if err != nil {
-		return ceil
-	}
-	return time.Duration(n.Int64())
+// tlsResumed says whether ws's TLS session was resumed from a ticket.
+func tlsResumed(ws *websocket.Conn) bool {
+	tc, ok := ws.NetConn().(*tls.Conn)
+	return ok && tc.ConnectionState().DidResume
 }

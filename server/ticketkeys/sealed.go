@@ -51,7 +51,9 @@ func NewSealed(blobs Blobs, wrap []byte) (*Sealed, error) {
 	return &Sealed{blobs: blobs, aead: aead}, nil
 }
 
-func epochAD(e int64) []byte { return binary.BigEndian.AppendUint64([]byte("cordon ticket key "), uint64(e)) }
+func epochAD(e int64) []byte {
+	return binary.BigEndian.AppendUint64([]byte("cordon ticket key "), uint64(e))
+}
 
 // Keys implements Store.
 func (s *Sealed) Keys(ctx context.Context, from int64) ([]Key, error) {
