@@ -74,7 +74,9 @@ func TestResumedSessionIsStillChecked(t *testing.T) {
 	if !resumed {
 		t.Fatal("the refused connection did not offer and resume the session: the test proves nothing")
 	}
-	refusedFor(t, au, "certificate revoked")
+	if e := refusedFor(t, au, "certificate revoked"); e.Details["tls_resumed"] != "true" {
+		t.Fatalf("the refusal does not say it was on a resumed session: %+v", e)
+	}
 }
 
 // withResumeProbe records whether the client's handshake resumed.

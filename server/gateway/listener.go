@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -119,6 +120,9 @@ func (l *handshakeListener) handshake(c net.Conn) {
 	cancel()
 	<-l.slots
 	if err != nil {
+		if tc.ConnectionState().DidResume {
+			err = fmt.Errorf("%w (%w)", err, errResumed)
+		}
 		if !uninteresting(err) {
 			l.onFail(c.RemoteAddr().String(), err)
 		}
@@ -135,6 +139,10 @@ func (l *handshakeListener) handshake(c net.Conn) {
 		tc.Close()
 	}
 }
+
+// errResumed marks a handshake that failed on a resumed session: its
+// refusal's audit entry says so (a revoked device that kept its ticket).
+var errResumed = errors.New("on a resumed TLS session")
 
 // alertInternalError is a plaintext fatal TLS alert record (RFC 8446
 // §6: level 2, internal_error, "unrelated to the peer ... impossible to
