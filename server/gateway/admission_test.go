@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -187,5 +188,37 @@ func TestHintFollowsTheFleet(t *testing.T) {
 	case <-old.hints:
 		t.Fatal("an agent of capability version 8 got a reconnect hint")
 	default:
+	}
+}
+
+// TestHintIsSentAgainWhenTheSpreadMoves: the hint loop sends every agent
+// a new hint when the spread moved by more than a quarter and a second,
+// and nothing while it stands still.
+func TestHintIsSentAgainWhenTheSpreadMoves(t *testing.T) {
+	g := newGateway(t, newFakeStore(), &fakeAuditor{}, WithReconnectHintInterval(20*time.Millisecond))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Listener(ln, &tls.Config{}).Close()
+	// A handshake that cost 30 s per core: one agent is a 30 s spread.
+	g.admit.ln.cost.Store(int64(30*time.Second) * int64(runtime.GOMAXPROCS(0)))
+	p := dial(t, g)
+	p.hello(protocol.CurrentCapabilityVersion, protocol.AgentCapabilities...)
+	for i := range 2 { // the hello's, then the loop's (it had sent none)
+		select {
+		case env := <-p.hints:
+			var h protocol.ReconnectHint
+			if err := protocol.DecodeBody(env, &h); err != nil || h.SpreadMS != 30_000 {
+				t.Fatalf("hint %d: %+v %v, want a 30 s spread", i, h, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("hint %d did not come", i)
+		}
+	}
+	select {
+	case env := <-p.hints:
+		t.Fatalf("a hint again while the spread stood still: %s", env.Body)
+	case <-time.After(200 * time.Millisecond):
 	}
 }
