@@ -78,6 +78,21 @@ func TestResumedSessionIsStillChecked(t *testing.T) {
 	if e := refusedFor(t, au, "certificate revoked"); e.Details["tls_resumed"] != "true" {
 		t.Fatalf("the refusal does not say it was on a resumed session: %+v", e)
 	}
+	settle(t, g, au, 2)
+}
+
+// settle waits until n connects were audited and the device's last
+// connection has ended, so that no connection is still being served
+// when the test's gateway closes.
+func settle(t *testing.T, g *Gateway, au *fakeAuditor, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(au.of(audit.DeviceConnected)) < n || g.hub.get(testDevice) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway still serves the test's connections")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // withResumeProbe records whether the client's handshake resumed.
@@ -128,6 +143,7 @@ func TestHandshakesBeyondTheLimitAreRefusedAtOnce(t *testing.T) {
 		}
 	}
 	ws.Close()
+	settle(t, g, au, 1)
 }
 
 // TestUpgradeBeyondTheLimitIs503: when every upgrade slot is taken, or
