@@ -44,8 +44,11 @@ type Agent struct {
 	exec      actions.Executor
 	seen      *seenLog
 	announce  announcement
-	// sessions is the TLS session cache, kept for the agent's life.
-	sessions tls.ClientSessionCache
+	// sessions is the TLS session cache, kept for the agent's life (for
+	// the life of its certificate, sessionCert: dial.go). Run's goroutine
+	// only.
+	sessions    tls.ClientSessionCache
+	sessionCert []byte
 	// spread is the server's last reconnect hint in milliseconds, -1
 	// before any (backoff.go).
 	spread atomic.Int64
@@ -134,8 +137,7 @@ func New(dir state.Dir, opts ...Option) (*Agent, error) {
 		backoffBase: time.Second, backoffMax: 5 * time.Minute, renewCheck: time.Hour,
 		readTimeout: 90 * time.Second, spoolSize: 1000, trigger: make(chan struct{}, 1), fips: fips.Default(),
 		reportKick: make(chan struct{}, 1), reportsChanged: make(chan struct{}),
-		announce: announcement{version: protocol.CurrentCapabilityVersion, caps: protocol.AgentCapabilities},
-		sessions: tls.NewLRUClientSessionCache(sessionCacheSize)}
+		announce: announcement{version: protocol.CurrentCapabilityVersion, caps: protocol.AgentCapabilities}}
 	a.spread.Store(-1)
 	for _, o := range opts {
 		o(a)

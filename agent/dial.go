@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -56,7 +57,7 @@ func (a *Agent) dial(ctx context.Context) (*websocket.Conn, error) {
 		}}
 	cfg := fips.TLS(a.fips)
 	cfg.RootCAs, cfg.ServerName, cfg.Certificates = roots, u.Hostname(), []tls.Certificate{*cert}
-	cfg.ClientSessionCache = a.sessions
+	cfg.ClientSessionCache = a.sessionsFor(cert)
 	cfg.VerifyConnection = func(tls.ConnectionState) error { serverSpoke = true; return nil }
 	ws, resp, err := wshandshake.Dial(ctx, d, a.cfg.GatewayURL, cfg, nil)
 	if resp != nil && resp.Body != nil {
@@ -84,4 +85,16 @@ func (a *Agent) dial(ctx context.Context) (*websocket.Conn, error) {
 func tlsResumed(ws *websocket.Conn) bool {
 	tc, ok := ws.NetConn().(*tls.Conn)
 	return ok && tc.ConnectionState().DidResume
+}
+
+// sessionsFor is the session cache for cert. A ticket carries the
+// certificate it was issued for, and crypto/tls would resume with it
+// whatever certificate the config holds now: after a renewal the cache
+// starts afresh, so the server sees the new certificate.
+func (a *Agent) sessionsFor(cert *tls.Certificate) tls.ClientSessionCache {
+	if len(cert.Certificate) > 0 && !bytes.Equal(cert.Certificate[0], a.sessionCert) {
+		a.sessions = tls.NewLRUClientSessionCache(sessionCacheSize)
+		a.sessionCert = bytes.Clone(cert.Certificate[0])
+	}
+	return a.sessions
 }
