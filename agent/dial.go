@@ -64,21 +64,29 @@ func (a *Agent) dial(ctx context.Context) (*websocket.Conn, error) {
 		resp.Body.Close()
 	}
 	if err != nil {
-		if resp != nil {
-			err = fmt.Errorf("gateway refused: %s", resp.Status)
-			if resp.StatusCode == http.StatusServiceUnavailable {
-				secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
-				err = &busyError{retryAfter: time.Duration(max(secs, 1)) * time.Second, err: err}
-			}
-			return nil, err
-		}
-		var cve *tls.CertificateVerificationError
-		if tcpUp && !serverSpoke && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.As(err, &cve) {
-			return nil, &busyError{err: err}
-		}
-		return nil, err
+		return nil, dialError(ctx, resp, err, tcpUp, serverSpoke)
 	}
 	return ws, nil
+}
+
+// dialError says why a dial failed, as a *busyError when the server
+// turned the agent away for load: 503 (with its Retry-After), or a
+// connection closed or alerted after TCP connected but before the
+// server's certificate arrived.
+func dialError(ctx context.Context, resp *http.Response, err error, tcpUp, serverSpoke bool) error {
+	if resp != nil {
+		err = fmt.Errorf("gateway refused: %s", resp.Status)
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+			return &busyError{retryAfter: time.Duration(min(max(secs, 1), 3600)) * time.Second, err: err}
+		}
+		return err
+	}
+	var cve *tls.CertificateVerificationError
+	if tcpUp && !serverSpoke && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.As(err, &cve) {
+		return &busyError{err: err}
+	}
+	return err
 }
 
 // tlsResumed says whether ws's TLS session was resumed from a ticket.
