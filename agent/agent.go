@@ -5,6 +5,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,6 +44,14 @@ type Agent struct {
 	exec      actions.Executor
 	seen      *seenLog
 	announce  announcement
+	// sessions is the TLS session cache, kept for the agent's life (for
+	// the life of its certificate, sessionCert: dial.go). Run's goroutine
+	// only.
+	sessions    tls.ClientSessionCache
+	sessionCert []byte
+	// spread is the server's last reconnect hint in milliseconds, -1
+	// before any (backoff.go).
+	spread atomic.Int64
 
 	// A wipe in progress: its answer's id and a channel closed when the
 	// server acknowledges it.
@@ -92,7 +101,9 @@ func WithReportInterval(d time.Duration) Option { return func(a *Agent) { a.repo
 func WithPollInterval(d time.Duration) Option { return func(a *Agent) { a.pollInterval = d } }
 
 // WithBackoff sets the reconnect backoff: full jitter over a base that
-// doubles per failed attempt up to max.
+// doubles per failed attempt up to max. The first retry after losing an
+// established session is instead spread over the server's reconnect hint,
+// bounded below by base and above by max.
 func WithBackoff(base, max time.Duration) Option {
 	return func(a *Agent) { a.backoffBase, a.backoffMax = base, max }
 }
@@ -127,6 +138,7 @@ func New(dir state.Dir, opts ...Option) (*Agent, error) {
 		readTimeout: 90 * time.Second, spoolSize: 1000, trigger: make(chan struct{}, 1), fips: fips.Default(),
 		reportKick: make(chan struct{}, 1), reportsChanged: make(chan struct{}),
 		announce: announcement{version: protocol.CurrentCapabilityVersion, caps: protocol.AgentCapabilities}}
+	a.spread.Store(-1)
 	for _, o := range opts {
 		o(a)
 	}
@@ -212,10 +224,13 @@ func (a *Agent) run(ctx context.Context) error {
 			a.setStatus(func(s *state.Status) { s.Connection = "stopped"; s.LastError = "" })
 			return nil
 		}
+		var delay time.Duration
 		if established {
 			attempt = 0
+			delay = a.firstRetry()
+		} else {
+			delay = a.retryDelay(attempt, err)
 		}
-		delay := a.backoff(attempt)
 		attempt++
 		a.log.Warn("gateway connection ended; reconnecting", "err", err, "retry_in", delay.Round(time.Millisecond))
 		a.setStatus(func(s *state.Status) {

@@ -1,13 +1,15 @@
 package agent
 
 import (
+	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
+	"errors"
 	"fmt"
-	"math/big"
 	"net"
+	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -16,6 +18,15 @@ import (
 	"github.com/cordon-mdm/cordon/internal/wshandshake"
 )
 
+// sessionCacheSize holds a ticket per gateway name; behind a load
+// balancer all processes share one name and, through the database, their
+// ticket keys, so one entry serves them all.
+const sessionCacheSize = 4
+
+// dial connects to the gateway. The TLS session cache lives as long as
+// the agent, so that a reconnect, after a server restart too, resumes
+// the session from a ticket instead of a full handshake (wshandshake
+// clones cfg; the clone shares the cache).
 func (a *Agent) dial(ctx context.Context) (*websocket.Conn, error) {
 	cert, err := a.dir.Certificate()
 	if err != nil {
@@ -29,40 +40,69 @@ func (a *Agent) dial(ctx context.Context) (*websocket.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := websocket.Dialer{HandshakeTimeout: 15 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 4096}
+	// tcpUp and serverSpoke tell a refusal before the handshake (the
+	// server's admission control) from a server that is down or one
+	// whose certificate is wrong. Both are set on this goroutine, inside
+	// wshandshake.Dial.
+	var tcpUp, serverSpoke bool
+	nd := net.Dialer{}
 	if a.localAddr != nil {
-		nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: a.localAddr}}
-		d.NetDialContext = nd.DialContext
+		nd.LocalAddr = &net.TCPAddr{IP: a.localAddr}
 	}
+	d := websocket.Dialer{HandshakeTimeout: 15 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 4096,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := nd.DialContext(ctx, network, addr)
+			tcpUp = err == nil
+			return c, err
+		}}
 	cfg := fips.TLS(a.fips)
 	cfg.RootCAs, cfg.ServerName, cfg.Certificates = roots, u.Hostname(), []tls.Certificate{*cert}
+	cfg.ClientSessionCache = a.sessionsFor(cert)
+	cfg.VerifyConnection = func(tls.ConnectionState) error { serverSpoke = true; return nil }
 	ws, resp, err := wshandshake.Dial(ctx, d, a.cfg.GatewayURL, cfg, nil)
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("gateway refused: %s", resp.Status)
-		}
-		return nil, err
+		return nil, dialError(ctx, resp, err, tcpUp, serverSpoke)
 	}
 	return ws, nil
 }
 
-// backoff is "full jitter": uniform in [0, min(max, base·2^attempt)), so
-// a fleet reconnecting after a server restart spreads out instead of
-// arriving in lockstep.
-func (a *Agent) backoff(attempt int) time.Duration {
-	ceil := a.backoffMax
-	if attempt < 30 {
-		ceil = min(a.backoffMax, a.backoffBase<<attempt)
+// dialError says why a dial failed, as a *busyError when the server
+// turned the agent away for load: 503 (with its Retry-After), or a
+// connection closed or alerted after TCP connected but before the
+// server's certificate arrived.
+func dialError(ctx context.Context, resp *http.Response, err error, tcpUp, serverSpoke bool) error {
+	if resp != nil {
+		err = fmt.Errorf("gateway refused: %s", resp.Status)
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+			return &busyError{retryAfter: time.Duration(min(max(secs, 1), 3600)) * time.Second, err: err}
+		}
+		return err
 	}
-	if ceil <= 0 {
-		return 0
+	var cve *tls.CertificateVerificationError
+	if tcpUp && !serverSpoke && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.As(err, &cve) {
+		return &busyError{err: err}
 	}
-	n, err := rand.Int(rand.Reader, big.NewInt(int64(ceil)))
-	if err != nil {
-		return ceil
+	return err
+}
+
+// tlsResumed says whether ws's TLS session was resumed from a ticket.
+func tlsResumed(ws *websocket.Conn) bool {
+	tc, ok := ws.NetConn().(*tls.Conn)
+	return ok && tc.ConnectionState().DidResume
+}
+
+// sessionsFor is the session cache for cert. A ticket carries the
+// certificate it was issued for, and crypto/tls would resume with it
+// whatever certificate the config holds now: after a renewal the cache
+// starts afresh, so the server sees the new certificate.
+func (a *Agent) sessionsFor(cert *tls.Certificate) tls.ClientSessionCache {
+	if len(cert.Certificate) > 0 && !bytes.Equal(cert.Certificate[0], a.sessionCert) {
+		a.sessions = tls.NewLRUClientSessionCache(sessionCacheSize)
+		a.sessionCert = bytes.Clone(cert.Certificate[0])
 	}
-	return time.Duration(n.Int64())
+	return a.sessions
 }

@@ -107,7 +107,7 @@ func (a *Agent) session(ctx context.Context) (established bool, err error) {
 				if protocol.DecodeBody(env, &ack) == nil && ack.Ref == helloID {
 					established = true
 					a.setStatus(func(st *state.Status) { st.Connection = "connected"; st.LastError = "" })
-					a.log.Info("connected to gateway", "device_id", a.cfg.DeviceID, "url", a.cfg.GatewayURL)
+					a.log.Info("connected to gateway", "device_id", a.cfg.DeviceID, "url", a.cfg.GatewayURL, "tls_resumed", tlsResumed(ws))
 				}
 			}
 			s.handle(env)
@@ -196,6 +196,8 @@ func (s *session) handle(env protocol.Envelope) {
 		}
 	case protocol.TypeDeviceState:
 		a.deviceState(env)
+	case protocol.TypeReconnectHint:
+		a.hinted(env)
 	case protocol.TypeCommand:
 		s.command(s.ctx, env)
 	case protocol.TypeRenewed:

@@ -25,10 +25,13 @@ import "slices"
 //	8 (2026-12-01): hello carries capability_version and the agent's real
 //	                capabilities; the server sends a device only the frame
 //	                types its version and capabilities announce.
+//	9 (2026-12-01): reconnect_hint (server → agent): the window over which
+//	                the agent spreads its first retry after losing the
+//	                server, and its wait after a refused handshake.
 type CapabilityVersion int
 
 // CurrentCapabilityVersion is what this build of the agent speaks.
-const CurrentCapabilityVersion CapabilityVersion = 8
+const CurrentCapabilityVersion CapabilityVersion = 9
 
 // Capabilities an agent announces in hello. A feature the server pushes
 // needs both the capability and a version that has its frames.
@@ -41,7 +44,7 @@ const (
 )
 
 // AgentCapabilities is what this build of the agent announces.
-var AgentCapabilities = []string{CapPosture, CapRenew, CapCommands, CapIncidents, CapBluetooth}
+var AgentCapabilities = []string{CapPosture, CapRenew, CapCommands, CapIncidents, CapBluetooth, CapReconnect}
 
 // serverFrames gives, for each frame type the server sends unprompted,
 // the capability and the first version that has it. Replies to the
@@ -51,8 +54,9 @@ var serverFrames = map[string]struct {
 	cap string
 	min CapabilityVersion
 }{
-	TypeCommand:     {CapCommands, 3},
-	TypeDeviceState: {CapIncidents, 4},
+	TypeCommand:       {CapCommands, 3},
+	TypeDeviceState:   {CapIncidents, 4},
+	TypeReconnectHint: {CapReconnect, 9},
 }
 
 // Accepts reports whether an agent that announced version v and caps

@@ -18,6 +18,9 @@ func TestAcceptsGatesPushedFramesOnVersionAndCapability(t *testing.T) {
 		{CurrentCapabilityVersion, []string{CapPosture}, TypeCommand, false},
 		{3, all, TypeDeviceState, false},
 		{4, all, TypeDeviceState, true},
+		{8, all, TypeReconnectHint, false},
+		{9, []string{CapPosture}, TypeReconnectHint, false},
+		{9, all, TypeReconnectHint, true},
 		{CurrentCapabilityVersion, all, "no_such_frame", false},
 	} {
 		if got := Accepts(tc.v, tc.caps, tc.typ); got != tc.want {

@@ -56,6 +56,7 @@ var knownTypes = map[string]bool{
 	TypeError: true, TypeRenew: true, TypeRenewed: true,
 	TypeCommand: true, TypeCommandResult: true,
 	TypeIncidentReport: true, TypeDeviceState: true, TypeBluetoothRequest: true,
+	TypeReconnectHint: true,
 }
 
 // Envelope wraps every frame.

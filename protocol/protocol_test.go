@@ -105,7 +105,7 @@ func FuzzDecode(f *testing.F) {
 	for _, seed := range []any{
 		Hello{Platform: "linux/amd64", AgentVersion: "0.1.0"},
 		Posture{CollectedAt: now, OS: OSIdentity{Platform: "linux/amd64"}, Lock: &LockState{State: LockLocked}},
-		Ack{Ref: "x"}, Renew{CSR: "-----BEGIN"},
+		Ack{Ref: "x"}, Renew{CSR: "-----BEGIN"}, ReconnectHint{SpreadMS: 2500},
 	} {
 		b, _ := Encode(TypeHello, "seed", now, seed)
 		f.Add(b)
@@ -118,7 +118,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, body := range []any{&Hello{}, &Posture{}, &Ack{}, &Error{}, &Renew{}, &Renewed{}} {
+		for _, body := range []any{&Hello{}, &Posture{}, &Ack{}, &Error{}, &Renew{}, &Renewed{}, &ReconnectHint{}} {
 			_ = DecodeBody(env, body)
 		}
 		again, err := Encode(env.Type, env.ID, env.TS, env.Body)

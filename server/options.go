@@ -69,6 +69,8 @@ type config struct {
 	appleLockMessage, appleLockPhone string
 	// appleQueryInterval: 0 is applemdm.DefaultQueryInterval.
 	appleQueryInterval time.Duration
+	// handshakes bound the agent listener's handshakes (tls.go).
+	handshakes handshakeConfig
 }
 
 // Option configures a Server.

@@ -217,9 +217,11 @@ func (s *Server) serve(root http.Handler) {
 	s.consoleSrv = &http.Server{Handler: root, TLSConfig: consoleTLS, ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: errLog}
 	s.agentSrv = &http.Server{Handler: s.gw, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
-	agentLn := s.gw.Listener(s.agentLn, s.gw.TLSConfig(agentBase))
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	s.stopSweep = stopSweep
+	agentTLS := s.gw.TLSConfig(agentBase)
+	s.sessionTickets(sweepCtx, agentTLS)
+	agentLn := s.gw.Listener(s.agentLn, agentTLS)
 	s.auditUpkeep(sweepCtx, true)
 	s.wg.Add(4)
 	go s.every(sweepCtx, s.cfg.checkpointEvery, func(ctx context.Context) { s.auditUpkeep(ctx, false) })

@@ -4,13 +4,17 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/cordon-mdm/cordon/internal/fips"
 	"github.com/cordon-mdm/cordon/pki"
+	"github.com/cordon-mdm/cordon/server/gateway"
+	"github.com/cordon-mdm/cordon/server/ticketkeys"
 )
 
 // serverCertLifetime is the console and gateway certificate's; it is
@@ -113,4 +117,63 @@ func (c *certSource) get(ctx context.Context) (*tls.Certificate, error) {
 	c.cert = tc
 	c.renewAt = leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) * 2 / 3)
 	return tc, nil
+}
+
+// DefaultHandshakesPerCore is --handshakes-per-core's default.
+const DefaultHandshakesPerCore = gateway.DefaultHandshakesPerCore
+
+// handshakeConfig is the agent listener's handshake settings.
+type handshakeConfig struct {
+	perCore int // 0: gateway.DefaultHandshakesPerCore
+}
+
+// WithHandshakeLimit bounds the agent listener's TLS handshakes (and
+// websocket upgrades) in progress to perCore per CPU; the excess is
+// refused at once and told when to come back (--handshakes-per-core).
+func WithHandshakeLimit(perCore int) Option {
+	return func(c *config) error {
+		if perCore < 0 {
+			return fmt.Errorf("--handshakes-per-core must be positive, got %d", perCore)
+		}
+		c.handshakes.perCore = perCore
+		return nil
+	}
+}
+
+// Files in the data dir holding the session-ticket keys (SQLite) and the
+// key that seals them in a shared database (PostgreSQL).
+const (
+	ticketKeysFile = "ticket-keys.json"
+	ticketWrapFile = "ticket-wrap.key"
+)
+
+// sessionTickets gives cfg, the agent listener's own config, ticket keys
+// that outlive the process (and, on PostgreSQL, that every process
+// shares), and keeps them rotated until ctx ends. Without them an agent
+// resumes nothing after a restart, but it still connects: a failure is
+// logged, and crypto/tls's own per-process keys serve meanwhile.
+func (s *Server) sessionTickets(ctx context.Context, cfg *tls.Config) {
+	var st ticketkeys.Store = ticketkeys.NewFile(filepath.Join(s.cfg.dataDir, ticketKeysFile))
+	if s.Store.Dialect() == "postgres" {
+		wrap, err := ticketkeys.WrapKey(filepath.Join(s.cfg.dataDir, ticketWrapFile))
+		var sealed *ticketkeys.Sealed
+		if err == nil {
+			sealed, err = ticketkeys.NewSealed(s.Store, wrap)
+		}
+		if err != nil {
+			s.log.Warn("session ticket keys unavailable: agents make full handshakes after a restart", "err", err)
+			return
+		}
+		st = sealed
+	}
+	r := ticketkeys.New(st, ticketkeys.WithLogger(s.log))
+	if err := r.Refresh(ctx); err != nil {
+		s.log.Warn("session ticket keys not loaded: retried in the background", "err", err)
+	}
+	r.Attach(cfg)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		r.Run(ctx)
+	}()
 }

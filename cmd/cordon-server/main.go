@@ -153,6 +153,7 @@ func serve(args []string, stderr io.Writer) error {
 	lockMessage := fs.String("apple-lock-message", "", "what a locked iPhone, iPad or Mac shows (default: that it belongs to a law enforcement agency and should be returned)")
 	lockPhone := fs.String("apple-lock-phone", "", "phone number a locked iPhone, iPad or Mac shows (default: none)")
 	appleQueryEvery := fs.Duration("apple-query-interval", server.DefaultAppleQueryInterval, "how often each enrolled iPhone, iPad and Mac is asked for its posture (at least 1m); POST /api/v1/devices/{id}/refresh asks one at once")
+	handshakes := fs.Int("handshakes-per-core", server.DefaultHandshakesPerCore, "TLS handshakes (and websocket upgrades) in progress per CPU on the agent listener; agents beyond are refused at once and told when to come back")
 	fipsMode := fs.Bool("fips", fips.Default(), "restrict TLS on both listeners to FIPS 140-3 approved algorithms; refuse to start unless the FIPS module is active")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -178,7 +179,7 @@ func serve(args []string, stderr io.Writer) error {
 		server.WithLoginLockout(*lockout), server.WithBannerFile(*banner), server.WithLostModeMessage(*lostMessage, *lostPhone), server.WithGuessLimit(*guessLimit, *guessWindow),
 		server.WithAuditRetention(*retention), server.WithAuditCheckpointInterval(*checkpointEvery),
 		server.WithAuditReviewInterval(*reviewEvery), server.WithAppleLockNotice(*lockMessage, *lockPhone),
-		server.WithAppleQueryInterval(*appleQueryEvery))
+		server.WithAppleQueryInterval(*appleQueryEvery), server.WithHandshakeLimit(*handshakes))
 	if err != nil {
 		return err
 	}

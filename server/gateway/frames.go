@@ -76,6 +76,7 @@ func (c *conn) hello(ctx context.Context, env protocol.Envelope) {
 	if c.g.commands != nil {
 		c.g.commands.Ready(ctx, c.deviceID)
 	}
+	c.sendReconnectHint()
 }
 
 func (c *conn) posture(ctx context.Context, env protocol.Envelope, received time.Time) {

@@ -102,6 +102,7 @@ type Gateway struct {
 	frameTimeout     time.Duration
 
 	upgrader websocket.Upgrader
+	admit    admission // handshake and upgrade bounds, reconnect hint (admission.go)
 	closing  atomic.Bool
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -169,7 +170,7 @@ func (g *Gateway) TLSConfig(base *tls.Config) *tls.Config {
 // Listener wraps a TCP listener so that handshakes complete, and refused
 // ones are audited, before net/http sees the connection.
 func (g *Gateway) Listener(inner net.Listener, cfg *tls.Config) net.Listener {
-	return newHandshakeListener(inner, cfg, g.handshakeTimeout, g.handshakeFailed)
+	return g.listen(inner, cfg)
 }
 
 // ServeHTTP upgrades an authenticated agent to the websocket channel and
@@ -188,6 +189,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	release, ok := g.admitUpgrade(w)
+	if !ok {
+		return
+	}
+	defer release()
 	host := httpjson.RemoteHost(r)
 	dev, err := g.store.GetDevice(r.Context(), id)
 	if err != nil || dev.Status == store.StatusRevoked {
@@ -221,7 +227,7 @@ func (g *Gateway) serve(ws *websocket.Conn, id, host string, enrolledAt time.Tim
 		g.log.Error("mark connected", "device_id", id, "err", err)
 	}
 	g.audit.Record(ctx, audit.Entry{Actor: "device:" + id, Source: host, Action: audit.DeviceConnected,
-		Target: "device:" + id, Outcome: audit.Success, Details: map[string]string{"serial": serial}})
+		Target: "device:" + id, Outcome: audit.Success, Details: map[string]string{"serial": serial, "tls_resumed": tlsResumed(ws)}})
 	g.log.Info("agent connected", "device_id", id, "remote", host)
 	g.wg.Add(1)
 	go c.readLoop()

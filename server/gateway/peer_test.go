@@ -24,6 +24,9 @@ type peer struct {
 	ws     *websocket.Conn
 	frames chan protocol.Envelope
 	closed chan error
+	// hints are the reconnect hints, kept apart: advisory, they may come
+	// at any time (admission_test.go reads them).
+	hints chan protocol.Envelope
 }
 
 // newGateway builds a gateway on fakes and closes it when the test ends.
@@ -82,7 +85,7 @@ func dial(t *testing.T, g *Gateway) *peer {
 
 // newPeer reads ws on a goroutine of its own until it ends.
 func newPeer(t *testing.T, ws *websocket.Conn) *peer {
-	p := &peer{t: t, ws: ws, frames: make(chan protocol.Envelope, 16), closed: make(chan error, 1)}
+	p := &peer{t: t, ws: ws, frames: make(chan protocol.Envelope, 16), closed: make(chan error, 1), hints: make(chan protocol.Envelope, 16)}
 	go func() {
 		for {
 			_, data, err := ws.ReadMessage()
@@ -94,6 +97,10 @@ func newPeer(t *testing.T, ws *websocket.Conn) *peer {
 			if err != nil {
 				p.closed <- err
 				return
+			}
+			if env.Type == protocol.TypeReconnectHint {
+				p.hints <- env
+				continue
 			}
 			p.frames <- env
 		}

@@ -84,6 +84,9 @@ func (g *Gateway) handshakeFailed(remote string, err error) {
 			e.Actor = "device:" + id
 		}
 	}
+	if errors.Is(err, errResumed) {
+		e.Details["tls_resumed"] = "true"
+	}
 	g.log.Info("agent handshake refused", "remote", remote, "actor", e.Actor, "reason", e.Details["reason"])
 	ctx, cancel := context.WithTimeout(g.ctx, g.frameTimeout)
 	defer cancel()

@@ -50,6 +50,7 @@ var quiet = map[string]string{
 	"internal/secret":   "a malformed credential becomes auth.ErrUnauthenticated or enroll.ErrUnknownToken first",
 	"internal/filelock": "start-up and key making: a data dir another process holds",
 	"pki":               "start-up: a database another CA claimed (ErrOtherCA), the server does not start",
+	"server/ticketkeys": "session-ticket keys: logged at start and refresh; agents then make full handshakes",
 }
 
 // notServer are trees outside the server's edges altogether.

@@ -1,0 +1,5 @@
+//go:build !windows
+
+package ticketkeys
+
+const permissionsUnenforced = false
