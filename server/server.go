@@ -37,6 +37,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/console"
 	"github.com/cordon-mdm/cordon/server/devices"
+	"github.com/cordon-mdm/cordon/server/fanout"
 	"github.com/cordon-mdm/cordon/server/gateway"
 	"github.com/cordon-mdm/cordon/server/incidents"
 	"github.com/cordon-mdm/cordon/server/notify"
@@ -90,6 +91,10 @@ type Server struct {
 	agentSrv   *http.Server
 	wg         sync.WaitGroup
 	lastPrune  time.Time
+	// bus joins the processes serving one PostgreSQL (nil on SQLite);
+	// leases lets each timed job run in one of them at a time.
+	bus    *fanout.Bus
+	leases leaser
 }
 
 // New opens the data dir, database and CA. It does not listen yet.
@@ -133,7 +138,8 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.log, Store: st, CA: ca, Audit: audit.New(st, cfg.log), cmdKey: key, hub: gateway.NewHub()}
+	s := &Server{cfg: cfg, log: cfg.log, Store: st, CA: ca, Audit: audit.New(st, cfg.log), cmdKey: key, hub: gateway.NewHub(),
+		leases: oneProcess{}}
 	var aopts []audit.AnchorOption
 	if cfg.auditClock != nil {
 		s.Audit.SetClock(cfg.auditClock)
@@ -144,10 +150,13 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	// Connections do not survive a restart; nothing is online until it
-	// reconnects.
-	if err := st.ResetOnline(ctx); err != nil {
-		s.closeStores()
-		return nil, err
+	// reconnects. On PostgreSQL other processes may hold devices: Start
+	// resets only as the first process up (joinProcesses).
+	if st.Dialect() != "postgres" {
+		if err := st.ResetOnline(ctx); err != nil {
+			s.closeStores()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -175,6 +184,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	undo = append(undo, func() { s.agentLn.Close() })
 	s.certs = &certSource{ca: s.CA, hosts: s.certHosts(), lifetime: serverCertLifetime}
 	if _, err := s.certs.get(ctx); err != nil {
+		return err
+	}
+	if err := s.joinProcesses(ctx); err != nil {
 		return err
 	}
 	root, err := s.buildServices(ctx)
@@ -214,6 +226,10 @@ func (s *Server) serve(root http.Handler) {
 	s.wg.Add(4)
 	go s.every(sweepCtx, s.cfg.checkpointEvery, func(ctx context.Context) { s.auditUpkeep(ctx, false) })
 	go s.every(sweepCtx, s.cfg.sweepEvery, s.sweep)
+	if s.bus != nil {
+		s.wg.Add(1)
+		go s.listenProcesses(sweepCtx)
+	}
 	go func() {
 		defer s.wg.Done()
 		if err := s.consoleSrv.Serve(tls.NewListener(s.consoleLn, consoleTLS)); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -256,7 +272,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		n := s.gw.Close()
 		s.wg.Wait()
 		s.recordGuesses(ctx, true)
-		errs = append(errs, s.Store.ResetOnline(ctx), s.Audit.Record(ctx, audit.Entry{Actor: "server", Source: "local",
+		errs = append(errs, s.leaveProcesses(ctx), s.Audit.Record(ctx, audit.Entry{Actor: "server", Source: "local",
 			Action: audit.GatewayStopped, Target: "gateway", Outcome: audit.Success,
 			Details: map[string]string{"connections_closed": strconv.Itoa(n)}}))
 		// The last checkpoint covers the server's own stop.
@@ -273,6 +289,9 @@ func (s *Server) closeStores() error {
 	var mdm error
 	if s.AppleMDM != nil {
 		mdm = s.AppleMDM.Close()
+	}
+	if s.bus != nil {
+		s.bus.Close()
 	}
 	return errors.Join(mdm, s.CA.Close(), s.Store.Close())
 }
