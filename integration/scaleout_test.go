@@ -178,7 +178,7 @@ func TestTwoServersOnOnePostgres(t *testing.T) {
 	lb := newPassthrough(t, a.agentListen, b.agentListen)
 
 	laso := runAdmin(t, bin, "apikey", "create", "--data", a.data, "--name", "scale-out", "--role", "laso")
-	token := runAdmin(t, bin, "token", "create", "--data", a.data, "--uses", "3")
+	token := runAdmin(t, bin, "token", "create", "--data", a.data, "--uses", "4")
 	fp, err := pki.ReadRootFingerprint(a.data)
 	if err != nil {
 		t.Fatal(err)
@@ -187,9 +187,16 @@ func TestTwoServersOnOnePostgres(t *testing.T) {
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
 	var agents []*scaleAgent
-	for range 3 {
+	for i := range 4 {
+		// The fourth, to be revoked through B, enrols through B: until the
+		// CA keeps its state in PostgreSQL, each copy of the data dir
+		// knows only the certificates it issued itself.
+		enroller := a
+		if i == 3 {
+			enroller = b
+		}
 		dir := state.Dir{Path: filepath.Join(t.TempDir(), "agent")}
-		if _, err := enrollment.Enroll(ctx, enrollment.Request{Server: "https://" + a.listen, Token: token,
+		if _, err := enrollment.Enroll(ctx, enrollment.Request{Server: "https://" + enroller.listen, Token: token,
 			Fingerprint: fp, State: dir, Facts: posture.Facts(ctx, "test"), FIPS: fips.Default()}); err != nil {
 			t.Fatal(err)
 		}
@@ -237,6 +244,23 @@ func TestTwoServersOnOnePostgres(t *testing.T) {
 		}
 	})
 
+	// The fourth agent is revoked through B: A, holding it, drops it.
+	revoked := agents[3]
+	agents = agents[:3]
+	t.Run("a device on A revoked through B is dropped by A", func(t *testing.T) {
+		if st := callAPI(t, b, "POST", "/api/v1/devices/"+revoked.id+"/revoke", laso, map[string]string{"reason": "stolen"}, nil); st != 200 && st != 204 {
+			t.Fatalf("revoke through B: %d", st)
+		}
+		testenv.Eventually(t, 10*time.Second, "A dropped the revoked device", func() bool {
+			var d deviceJSON
+			callAPI(t, b, "GET", "/api/v1/devices/"+revoked.id, laso, nil, &d)
+			return d.Status == store.StatusRevoked && !d.Online
+		})
+		testenv.Eventually(t, 10*time.Second, "the others still on A", func() bool {
+			return lb.held(a.agentListen) == len(agents)
+		})
+	})
+
 	t.Run("an incident escalates once across both", func(t *testing.T) {
 		// Due in a moment. Both processes are then stopped past the line
 		// and resumed together: each one's sweep ticker fired meanwhile,
@@ -244,7 +268,7 @@ func TestTwoServersOnOnePostgres(t *testing.T) {
 		// incidents make the two sweeps overlap.
 		started := time.Now().UTC().Add(-15*time.Minute + 3*time.Second)
 		var ids []string
-		for i := range 9 {
+		for i := range 6 {
 			var inc struct {
 				ID string `json:"id"`
 			}
@@ -261,14 +285,14 @@ func TestTwoServersOnOnePostgres(t *testing.T) {
 		time.Sleep(16 * time.Second) // past a sweep interval: both tickers have fired
 		b.signal(syscall.SIGCONT)
 		a.signal(syscall.SIGCONT)
-		testenv.Eventually(t, 40*time.Second, "the incidents escalated", func() bool {
+		waitOrDump(t, 120*time.Second, "the incidents escalated", dsn, []*serverProc{a, b}, func() bool {
 			for _, id := range ids {
 				if escalations(t, b, laso, id) == 0 {
 					return false
 				}
 			}
 			return true
-		})
+		}, func() {})
 		// Two more sweep intervals, so that each process swept again.
 		time.Sleep(31 * time.Second)
 		for _, id := range ids {
@@ -289,13 +313,18 @@ func TestTwoServersOnOnePostgres(t *testing.T) {
 			sa.l.sent, sa.l.acked = map[string]bool{}, map[string]bool{}
 			sa.l.mu.Unlock()
 		}
-		testenv.Eventually(t, 30*time.Second, "fresh reports acknowledged by A", func() bool {
+		waitOrDump(t, 60*time.Second, "fresh reports acknowledged by A", dsn, []*serverProc{a, b}, func() bool {
 			for _, sa := range agents {
 				if acked, _ := sa.l.snapshot(); len(acked) < 3 {
 					return false
 				}
 			}
 			return true
+		}, func() {
+			for _, sa := range agents {
+				acked, un := sa.l.snapshot()
+				t.Logf("agent %s: %d acknowledged, %d not, locks %d", sa.id, len(acked), len(un), sa.exec.count("lock"))
+			}
 		})
 		// A command A accepts just before it dies is durable: B delivers it.
 		var c commandJSON
@@ -403,4 +432,46 @@ func auditCount(t *testing.T, data, dsn, action string) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// waitOrDump waits for cond; on a timeout it logs the database's sessions
+// and has the servers dump their goroutines (SIGQUIT) into their logs.
+func waitOrDump(t *testing.T, d time.Duration, what, dsn string, procs []*serverProc, cond func() bool, detail func()) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			detail()
+			logActivity(t, dsn)
+			for _, p := range procs {
+				p.cmd.Process.Signal(syscall.SIGQUIT)
+			}
+			time.Sleep(time.Second)
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// logActivity logs what every session on the database is doing, for a
+// failed test: a process waiting on a lock shows here.
+func logActivity(t *testing.T, dsn string) {
+	st, err := store.Open(context.Background(), t.TempDir(), dsn)
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	defer st.Close()
+	var rows []struct {
+		Pid                             int
+		State, WaitEventType, WaitEvent string
+		Query                           string
+		XactStart                       *time.Time
+	}
+	st.DB().Raw(`SELECT pid, coalesce(state, '') AS state, coalesce(wait_event_type, '') AS wait_event_type,
+		coalesce(wait_event, '') AS wait_event, left(query, 200) AS query, xact_start
+		FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&rows)
+	for _, r := range rows {
+		t.Logf("pg %d %s %s/%s since %v: %s", r.Pid, r.State, r.WaitEventType, r.WaitEvent, r.XactStart, r.Query)
+	}
 }
