@@ -24,19 +24,42 @@ type oneProcess struct{}
 
 func (oneProcess) Lease(context.Context, string) (func(), bool, error) { return func() {}, true, nil }
 
-// busRelay sends the hub's asks on the bus.
+// busRelay sends the hub's asks on the bus, from a queue of its own: an
+// ask is made on a connect or inside an API call, which must not wait for
+// the database. A full queue drops the ask; nothing is lost by that: a
+// command stays queued and the state stays stored, and the device gets
+// both at its next hello.
 type busRelay struct {
-	bus *fanout.Bus
-	log *slog.Logger
+	bus   *fanout.Bus
+	log   *slog.Logger
+	queue chan fanout.Notice
 }
 
-func (r busRelay) Ask(kind, deviceID string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := r.bus.Publish(ctx, kind, deviceID); err != nil {
-		// Nothing is lost: a command stays queued and the state stays
-		// stored; the device gets both at its next hello.
-		r.log.Warn("scale-out notice not sent", "kind", kind, "device_id", deviceID, "err", err)
+// relayQueue bounds the asks waiting to be sent (a reconnect storm asks
+// once per connect).
+const relayQueue = 8192
+
+func (r *busRelay) Ask(kind, deviceID string) {
+	select {
+	case r.queue <- fanout.Notice{Kind: kind, DeviceID: deviceID}:
+	default:
+		r.log.Warn("scale-out notice dropped: queue full", "kind", kind, "device_id", deviceID)
+	}
+}
+
+// send publishes the queued asks until ctx ends.
+func (r *busRelay) send(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case n := <-r.queue:
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if err := r.bus.Publish(pctx, n.Kind, n.DeviceID); err != nil && ctx.Err() == nil {
+				r.log.Warn("scale-out notice not sent", "kind", n.Kind, "device_id", n.DeviceID, "err", err)
+			}
+			cancel()
+		}
 	}
 }
 
@@ -57,14 +80,19 @@ func (s *Server) joinProcesses(ctx context.Context) error {
 		return err
 	}
 	s.leases = bus
-	s.hub.SetRelay(busRelay{bus, s.log})
+	s.relay = &busRelay{bus: bus, log: s.log, queue: make(chan fanout.Notice, relayQueue)}
+	s.hub.SetRelay(s.relay)
 	return nil
 }
 
-// listenProcesses hears the other processes until ctx ends.
+// listenProcesses hears the other processes, and sends them what the hub
+// asks, until ctx ends.
 func (s *Server) listenProcesses(ctx context.Context) {
 	defer s.wg.Done()
+	sent := make(chan struct{})
+	go func() { defer close(sent); s.relay.send(ctx) }()
 	s.bus.Run(ctx, s.noticed, s.hub.Resync)
+	<-sent // before Shutdown closes the bus
 }
 
 // noticed does what another process asked about a device held here.

@@ -94,6 +94,7 @@ type Server struct {
 	// bus joins the processes serving one PostgreSQL (nil on SQLite);
 	// leases lets each timed job run in one of them at a time.
 	bus    *fanout.Bus
+	relay  *busRelay
 	leases leaser
 }
 

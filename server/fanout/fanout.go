@@ -47,8 +47,9 @@ const (
 	originLen   = 16
 )
 
-// ErrMalformed is a payload that is not a notice.
-var ErrMalformed = errors.New("malformed notice")
+// errMalformed is a payload that is not a notice (unexported: nothing
+// outside the bus sees it; a bad payload is logged and dropped).
+var errMalformed = errors.New("malformed notice")
 
 // format is the payload of n: kind:origin:device.
 func format(n Notice) string { return n.Kind + ":" + n.Origin + ":" + n.DeviceID }
@@ -60,23 +61,23 @@ func format(n Notice) string { return n.Kind + ":" + n.Origin + ":" + n.DeviceID
 func Parse(payload string) (Notice, error) {
 	kind, rest, ok := strings.Cut(payload, ":")
 	if !ok {
-		return Notice{}, ErrMalformed
+		return Notice{}, errMalformed
 	}
 	origin, dev, ok := strings.Cut(rest, ":")
 	if !ok || len(kind) == 0 || len(kind) > maxKind || len(origin) != originLen || len(dev) == 0 || len(dev) > maxDeviceID {
-		return Notice{}, ErrMalformed
+		return Notice{}, errMalformed
 	}
 	for _, r := range kind {
 		if (r < 'a' || r > 'z') && r != '_' {
-			return Notice{}, ErrMalformed
+			return Notice{}, errMalformed
 		}
 	}
 	if _, err := hex.DecodeString(origin); err != nil || strings.ToLower(origin) != origin {
-		return Notice{}, ErrMalformed
+		return Notice{}, errMalformed
 	}
 	for _, r := range dev {
 		if r <= ' ' || r > '~' || r == ':' {
-			return Notice{}, ErrMalformed
+			return Notice{}, errMalformed
 		}
 	}
 	return Notice{Kind: kind, DeviceID: dev, Origin: origin}, nil
