@@ -38,6 +38,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/console"
 	"github.com/cordon-mdm/cordon/server/devices"
+	"github.com/cordon-mdm/cordon/server/fanout"
 	"github.com/cordon-mdm/cordon/server/gateway"
 	"github.com/cordon-mdm/cordon/server/incidents"
 	"github.com/cordon-mdm/cordon/server/notify"
@@ -93,6 +94,11 @@ type Server struct {
 	lastPrune  time.Time
 	// serveLock is held while serving a data dir on SQLite (datadir.go).
 	serveLock *filelock.Lock
+	// bus joins the processes serving one PostgreSQL (nil on SQLite);
+	// leases lets each timed job run in one of them at a time.
+	bus    *fanout.Bus
+	relay  *busRelay
+	leases leaser
 }
 
 // New opens the data dir, database and CA. It does not listen yet.
@@ -143,7 +149,8 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.log, Store: st, CA: ca, Audit: audit.New(st, cfg.log), cmdKey: key, hub: gateway.NewHub(), serveLock: serveLock}
+	s := &Server{cfg: cfg, log: cfg.log, Store: st, CA: ca, Audit: audit.New(st, cfg.log), cmdKey: key, hub: gateway.NewHub(),
+		serveLock: serveLock, leases: oneProcess{}}
 	var aopts []audit.AnchorOption
 	if cfg.auditClock != nil {
 		s.Audit.SetClock(cfg.auditClock)
@@ -154,10 +161,13 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	// Connections do not survive a restart; nothing is online until it
-	// reconnects.
-	if err := st.ResetOnline(ctx); err != nil {
-		s.closeStores()
-		return nil, err
+	// reconnects. On PostgreSQL other processes may hold devices: Start
+	// resets only as the first process up (joinProcesses).
+	if st.Dialect() != "postgres" {
+		if err := st.ResetOnline(ctx); err != nil {
+			s.closeStores()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -185,6 +195,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	undo = append(undo, func() { s.agentLn.Close() })
 	s.certs = &certSource{ca: s.CA, hosts: s.certHosts(), lifetime: serverCertLifetime}
 	if _, err := s.certs.get(ctx); err != nil {
+		return err
+	}
+	if err := s.joinProcesses(ctx); err != nil {
 		return err
 	}
 	root, err := s.buildServices(ctx)
@@ -226,6 +239,10 @@ func (s *Server) serve(root http.Handler) {
 	s.wg.Add(4)
 	go s.every(sweepCtx, s.cfg.checkpointEvery, func(ctx context.Context) { s.auditUpkeep(ctx, false) })
 	go s.every(sweepCtx, s.cfg.sweepEvery, s.sweep)
+	if s.bus != nil {
+		s.wg.Add(1)
+		go s.listenProcesses(sweepCtx)
+	}
 	go func() {
 		defer s.wg.Done()
 		if err := s.consoleSrv.Serve(tls.NewListener(s.consoleLn, consoleTLS)); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -268,7 +285,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		n := s.gw.Close()
 		s.wg.Wait()
 		s.recordGuesses(ctx, true)
-		errs = append(errs, s.Store.ResetOnline(ctx), s.Audit.Record(ctx, audit.Entry{Actor: "server", Source: "local",
+		errs = append(errs, s.leaveProcesses(ctx), s.Audit.Record(ctx, audit.Entry{Actor: "server", Source: "local",
 			Action: audit.GatewayStopped, Target: "gateway", Outcome: audit.Success,
 			Details: map[string]string{"connections_closed": strconv.Itoa(n)}}))
 		// The last checkpoint covers the server's own stop.
@@ -285,6 +302,9 @@ func (s *Server) closeStores() error {
 	var mdm error
 	if s.AppleMDM != nil {
 		mdm = s.AppleMDM.Close()
+	}
+	if s.bus != nil {
+		s.bus.Close()
 	}
 	err := errors.Join(mdm, s.CA.Close(), s.Store.Close())
 	unlock(s.serveLock)

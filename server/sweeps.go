@@ -32,6 +32,11 @@ func (s *Server) every(ctx context.Context, d time.Duration, fn func(context.Con
 // answered before their not-after expire (each with an audit entry). It
 // runs once at start, before anything is served, so that escalations
 // that fell due while the server was down fire then.
+//
+// With several processes on one PostgreSQL every job that changes shared
+// state runs under its lease (once), so that it fires once across them;
+// what is this process's own (its alarm recipients and pending audit
+// alarm, its guess counters) runs in each.
 func (s *Server) sweep(ctx context.Context) {
 	// First: a pending audit-failure alarm, and audit.failed once the
 	// trail is writable again, before this sweep's own entries.
@@ -39,29 +44,17 @@ func (s *Server) sweep(ctx context.Context) {
 		s.log.Error("audit alarm recipients", "err", err)
 	}
 	s.Audit.Sweep(ctx)
-	if err := s.Incidents.Escalate(ctx); err != nil {
-		s.log.Error("incident escalation", "err", err)
-	}
-	if err := s.Incidents.DetectSilentUnlocked(ctx); err != nil {
-		s.log.Error("silent unlocked devices", "err", err)
-	}
-	if err := s.Compliance.Sweep(ctx); err != nil {
-		s.log.Error("compliance sweep", "err", err)
-	}
-	s.Commands.Expire(ctx)
+	s.once(ctx, "incident escalation", s.Incidents.Escalate)
+	s.once(ctx, "silent unlocked devices", s.Incidents.DetectSilentUnlocked)
+	s.once(ctx, "compliance sweep", s.Compliance.Sweep)
+	s.once(ctx, "command expiry", func(ctx context.Context) error { s.Commands.Expire(ctx); return nil })
 	if s.AppleMDM != nil {
-		if err := s.AppleMDM.QueryDue(ctx, time.Now()); err != nil {
-			s.log.Error("apple posture queries", "err", err)
-		}
+		s.once(ctx, "apple posture queries", func(ctx context.Context) error { return s.AppleMDM.QueryDue(ctx, time.Now()) })
 	}
-	if _, err := s.Review.Produce(ctx); err != nil {
-		s.log.Error("audit review", "err", err)
-	}
-	s.Notify.Deliver(ctx)
+	s.once(ctx, "audit review", func(ctx context.Context) error { _, err := s.Review.Produce(ctx); return err })
+	s.once(ctx, "notification delivery", func(ctx context.Context) error { s.Notify.Deliver(ctx); return nil })
 	s.recordGuesses(ctx, false)
-	if err := s.console.ExpireSessions(ctx); err != nil {
-		s.log.Error("console sessions", "err", err)
-	}
+	s.once(ctx, "console sessions", s.console.ExpireSessions)
 }
 
 // auditUpkeep signs a checkpoint of the audit chain and, at start and
@@ -74,12 +67,14 @@ func (s *Server) auditUpkeep(ctx context.Context, start bool) {
 		return
 	}
 	s.lastPrune = time.Now()
-	res, err := s.AuditAnchor.Prune(ctx, s.cfg.auditRetention)
-	if err != nil {
-		s.log.Error("audit retention", "err", err)
-	} else if res.Removed > 0 {
-		s.log.Info("audit entries past the retention pruned", "removed", res.Removed, "through_seq", res.ThroughSeq)
-	}
+	// Each process signs its own checkpoints; pruning is shared work.
+	s.once(ctx, "audit retention", func(ctx context.Context) error {
+		res, err := s.AuditAnchor.Prune(ctx, s.cfg.auditRetention)
+		if err == nil && res.Removed > 0 {
+			s.log.Info("audit entries past the retention pruned", "removed", res.Removed, "through_seq", res.ThroughSeq)
+		}
+		return err
+	})
 }
 
 // recordGuesses writes one audit entry per source and window in which

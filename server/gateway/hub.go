@@ -6,6 +6,9 @@ import "sync"
 type hub struct {
 	mu    sync.Mutex
 	conns map[string]*conn
+	// registered, when set (Hub.SetRelay), hears of every connection
+	// registered here, outside the lock.
+	registered func(deviceID string)
 }
 
 func newHub() *hub { return &hub{conns: make(map[string]*conn)} }
@@ -13,9 +16,12 @@ func newHub() *hub { return &hub{conns: make(map[string]*conn)} }
 // register makes c the device's connection and returns the one it replaced.
 func (h *hub) register(c *conn) *conn {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	old := h.conns[c.deviceID]
 	h.conns[c.deviceID] = c
+	h.mu.Unlock()
+	if h.registered != nil {
+		h.registered(c.deviceID)
+	}
 	return old
 }
 

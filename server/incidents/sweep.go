@@ -29,13 +29,23 @@ func (s *Service) Escalate(ctx context.Context) error {
 			detail += fmt.Sprintf(" (escalated %s late: the server was not running at 15:00)", late)
 		}
 		// Not saved without its entry: the next sweep escalates it.
+		claimed := false
 		if err := s.store.InTx(ctx, func(tx *store.Store) error {
+			// Another server process may have escalated it since it was
+			// read (the sweep's lease is the first guard, this the second).
+			var err error
+			if claimed, err = tx.ClaimEscalation(ctx, inc.ID, now); err != nil || !claimed {
+				return err
+			}
 			if err := tx.SaveIncident(ctx, inc, store.IncidentEvent{At: now, Actor: "server", Action: "escalated", Detail: detail}); err != nil {
 				return err
 			}
 			return s.recordTx(ctx, tx, "server", "local", ActionEscalated, inc, map[string]string{"detail": detail})
 		}); err != nil {
 			return err
+		}
+		if !claimed {
+			continue
 		}
 		s.playbook(ctx, inc)
 		if s.notify != nil {

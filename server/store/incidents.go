@@ -256,3 +256,15 @@ func (s *Store) PostureNear(ctx context.Context, deviceID string, at time.Time) 
 	}
 	return &after, nil
 }
+
+// ClaimEscalation says whether the incident is still due to escalate at
+// now, and, in the caller's transaction, holds its row until that
+// commits: of two processes that read the same due incident, the second
+// waits for the first, then finds it escalated (escalate_at moved) and
+// gets false, so the escalation happens once.
+func (s *Store) ClaimEscalation(ctx context.Context, id string, now time.Time) (bool, error) {
+	res := s.with(ctx).Model(&Incident{}).
+		Where("id = ? AND escalate_at IS NOT NULL AND escalate_at <= ? AND ended_at IS NULL", id, now).
+		Update("updated_at", now)
+	return res.RowsAffected == 1, res.Error
+}

@@ -220,5 +220,26 @@ func incidentContracts() []contract {
 				}
 			}
 		}},
+		{"ClaimEscalation", []string{"ClaimEscalation"}, func(t *testing.T, open Opener) {
+			st := open(t)
+			at := now()
+			past, later := at.Add(-time.Minute), at.Add(time.Minute)
+			due := incident(t, st, store.Incident{ID: "due", EscalateAt: &past})
+			incident(t, st, store.Incident{ID: "later", EscalateAt: &later})
+			incident(t, st, store.Incident{ID: "ended", EscalateAt: &past, EndedAt: &past})
+			incident(t, st, store.Incident{ID: "none"})
+			for id, want := range map[string]bool{"due": true, "later": false, "ended": false, "none": false, "nope": false} {
+				if got, err := st.ClaimEscalation(t.Context(), id, at); err != nil || got != want {
+					t.Fatalf("claim %s: %v %v, want %v", id, got, err, want)
+				}
+			}
+			// Escalated (its deadline cleared) by whoever claimed it first,
+			// it is claimed by nobody after.
+			due.EscalateAt = nil
+			must(t, st.SaveIncident(t.Context(), due))
+			if got, err := st.ClaimEscalation(t.Context(), "due", at); err != nil || got {
+				t.Fatalf("claim after the escalation: %v %v", got, err)
+			}
+		}},
 	}
 }
