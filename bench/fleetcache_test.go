@@ -153,7 +153,7 @@ func buildFixture(tb testing.TB, c fleetConfig, bins binaries, fx *fixture) erro
 			return err
 		}
 	}
-	fp, err := runOut(bins.server, adminArgs(c, fx.templates[0], "ca", "fingerprint")...)
+	fp, err := runOut(bins.server, "ca", "fingerprint", "--data", fx.templates[0]) // the CA is the data dir's
 	if err != nil {
 		return err
 	}
