@@ -145,6 +145,7 @@ type fleetResult struct {
 	simCPUPerAgent     float64
 	serverBaseRSS      uint64
 	commandsAnswered   int64
+	load               string // the machine's load average when the run started
 	notes              []string
 	serverLogs, simLog string
 }
@@ -223,7 +224,7 @@ func measureFleet(b *testing.B, c fleetConfig, bins binaries, fx *fixture, cordo
 	if cordon {
 		kind = "cordon"
 	}
-	res := &fleetResult{cordon: cordon}
+	res := &fleetResult{cordon: cordon, load: loadAverage()}
 	srv := &servers{c: c, bins: bins, fx: fx, cordon: cordon, procs: make([]*proc, c.servers), count: make([]counter, c.servers),
 		log: filepath.Join(run, kind+"-server.log")}
 	res.serverLogs = srv.log
@@ -256,6 +257,7 @@ func measureFleet(b *testing.B, c fleetConfig, bins binaries, fx *fixture, cordo
 		first := j * c.perSim
 		count := min(c.perSim, c.agents-first)
 		s, err := startSim(bins.sim, filepath.Join(run, kind+"-sim.log"), filepath.Join(run, fmt.Sprintf("%s-acked-%d", kind, j)),
+			filepath.Join(run, fmt.Sprintf("%s-sim-%d.jsonl", kind, j)),
 			"--state", fx.agents, "--first", strconv.Itoa(first), "--count", strconv.Itoa(count), "--process", strconv.Itoa(j),
 			"--duration", "2h", "--ramp", strconv.Itoa(max(1, c.ramp/nsims)), "--lock-every", c.lockEvery.String())
 		if err != nil {
@@ -330,9 +332,18 @@ func measureFleet(b *testing.B, c fleetConfig, bins binaries, fx *fixture, cordo
 	// and time the fleet's return.
 	stormStats := ss.total()
 	kill := time.Now()
-	for k, p := range srv.procs {
+	for _, p := range srv.procs {
 		p.kill()
-		if err := srv.start(k); err != nil {
+	}
+	// Every process restarts at once, as after a host's power cut.
+	startErrs := make([]error, len(srv.procs))
+	var starting sync.WaitGroup
+	for k := range srv.procs {
+		starting.Go(func() { startErrs[k] = srv.start(k) })
+	}
+	starting.Wait()
+	for _, err := range startErrs {
+		if err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -513,4 +524,19 @@ func lostReports(ctx context.Context, c fleetConfig, data []string, ss sims, sin
 		answers += int(n)
 	}
 	return len(ids), max(0, len(ids)-stored-answers), nil
+}
+
+// loadAverage is /proc/loadavg's 1-minute figure: other work on the
+// machine shares the cores and distorts every figure, so the table says
+// how much there was.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
 }

@@ -145,7 +145,13 @@ type simProc struct {
 	update chan struct{} // a new stats line (buffered, may coalesce)
 }
 
-func startSim(bin, logFile, ackedFile string, args ...string) (*simProc, error) {
+// startSim starts a simulator; every line it writes is also kept in
+// linesFile, the run's timeline for a later look.
+func startSim(bin, logFile, ackedFile, linesFile string, args ...string) (*simProc, error) {
+	lines, err := os.Create(linesFile)
+	if err != nil {
+		return nil, err
+	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -165,8 +171,11 @@ func startSim(bin, logFile, ackedFile string, args ...string) (*simProc, error) 
 	go func() {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		defer lines.Close()
 		for sc.Scan() {
 			line := sc.Bytes()
+			lines.Write(line)
+			lines.Write([]byte{'\n'})
 			if strings.Contains(string(line), `"mark"`) {
 				var m loadsim.Mark
 				if json.Unmarshal(line, &m) == nil {

@@ -5,6 +5,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,6 +21,7 @@ func printTable(w io.Writer, c fleetConfig, ref, cor *fleetResult) {
 	nsims := (c.agents + c.perSim - 1) / c.perSim
 	fmt.Fprintf(w, "\nFleet benchmark: %d agents, %d cordon-server process(es) on %s, %d simulator process(es) on the same machine\n\n",
 		c.agents, c.servers, db, nsims)
+	fmt.Fprintf(w, "(load average when each started: reference %s, cordon %s, on %d cores)\n\n", ref.load, cor.load, runtime.NumCPU())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.Debug)
 	fmt.Fprintln(tw, "what\tcordon-server\tbare gorilla + crypto/tls\tratio")
 	fmt.Fprintln(tw, "----\t-------------\t-------------------------\t-----")
