@@ -37,7 +37,7 @@ func printTable(w io.Writer, c fleetConfig, ref, cor *fleetResult) {
 	row("connect rate (first start)", fmt.Sprintf("%.0f/s (%s)", cor.connectRate, secs(cor.connectTime)),
 		fmt.Sprintf("%.0f/s (%s)", ref.connectRate, secs(ref.connectTime)), ratio(cor.connectRate, ref.connectRate))
 	row("command p50 / p99, all connected", fmt.Sprintf("%s / %s (%d locks)", ms(cor.cmdP50), ms(cor.cmdP99), cor.cmdCount), "— (no API)", "—")
-	row("report ingest, all at once", fmt.Sprintf("%.0f/s, ack p99 %s", cor.ingestRate, ms(cor.ingestP99)),
+	row("report ingest, all at once (to 99%)", fmt.Sprintf("%.0f/s, ack p99 %s", cor.ingestRate, ms(cor.ingestP99)),
 		fmt.Sprintf("%.0f/s, ack p99 %s", ref.ingestRate, ms(ref.ingestP99)), ratio(cor.ingestRate, ref.ingestRate))
 	row("kill -9 storm: 50% / 99% / 100% back", storm(cor), storm(ref), ratio(cor.storm99.Seconds(), ref.storm99.Seconds()))
 	row("  failed handshakes (+ refused while down)", fmt.Sprintf("%d (+%d)", cor.failedHandshakes, cor.refusedConnects),

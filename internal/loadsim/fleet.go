@@ -70,6 +70,9 @@ type Mark struct {
 	MaxMs   float64 `json:"max_ms"`
 	FirstMs int64   `json:"first_ack"` // Unix milliseconds of the first and last of them
 	LastMs  int64   `json:"last_ack"`
+	// At99Ms is when 99% of them had been acknowledged (Unix ms): a rate
+	// over it is not set by the few agents that were reconnecting.
+	At99Ms int64 `json:"at99_ack"`
 }
 
 type fleet struct {
@@ -78,6 +81,7 @@ type fleet struct {
 	sent, acked, commands                         atomic.Int64
 	latMu                                         sync.Mutex
 	lat                                           []time.Duration
+	ackAt                                         []time.Time
 	firstAck, lastAck                             time.Time
 	outMu                                         sync.Mutex
 }
@@ -203,6 +207,7 @@ func (s *simAgent) onAcked(id string) {
 		s.f.acked.Add(1)
 		s.f.latMu.Lock()
 		s.f.lat = append(s.f.lat, now.Sub(at))
+		s.f.ackAt = append(s.f.ackAt, now)
 		if s.f.firstAck.IsZero() {
 			s.f.firstAck = now
 		}
@@ -258,8 +263,8 @@ func (f *fleet) control(ctx context.Context, stop context.CancelFunc, agents []*
 
 func (f *fleet) mark(name string) Mark {
 	f.latMu.Lock()
-	lat, first, last := f.lat, f.firstAck, f.lastAck
-	f.lat, f.firstAck, f.lastAck = nil, time.Time{}, time.Time{}
+	lat, ackAt, first, last := f.lat, f.ackAt, f.firstAck, f.lastAck
+	f.lat, f.ackAt, f.firstAck, f.lastAck = nil, nil, time.Time{}, time.Time{}
 	f.latMu.Unlock()
 	m := Mark{T: time.Now().UnixMilli(), Process: f.cfg.Process, Mark: name, Acks: len(lat)}
 	if len(lat) > 0 {
@@ -267,6 +272,7 @@ func (f *fleet) mark(name string) Mark {
 		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 		m.P50ms, m.P99ms, m.MaxMs = ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), ms(lat[len(lat)-1])
 		m.FirstMs, m.LastMs = first.UnixMilli(), last.UnixMilli()
+		m.At99Ms = ackAt[len(ackAt)*99/100].UnixMilli() // in order: appended as they came
 	}
 	return m
 }

@@ -122,7 +122,7 @@ func TestFleetAgainstTheRealServer(t *testing.T) {
 	if !final.Final || final.Connects != n || final.Commands < 1 || final.Failed != 0 {
 		t.Errorf("final line %+v", final)
 	}
-	if len(out.marks) != 1 || out.marks[0].Acks < n {
+	if len(out.marks) != 1 || out.marks[0].Acks < n || out.marks[0].At99Ms < out.marks[0].FirstMs {
 		t.Errorf("marks %+v", out.marks)
 	}
 	b, err := os.ReadFile(acked)
