@@ -51,3 +51,12 @@ func TestSimulatorHasNoWireCodeOfItsOwn(t *testing.T) {
 		}
 	}
 }
+
+// TestSimulatorCryptoIsAllInTheModule: like the agent it runs, the
+// simulator does all its cryptography in Go's standard library, so a FIPS
+// build of it handshakes as a FIPS agent does.
+func TestSimulatorCryptoIsAllInTheModule(t *testing.T) {
+	if mods := linkcheck.CryptoModules(linkcheck.Deps(t, ".", "", "")); len(mods) > 0 {
+		t.Errorf("cordon-sim links cryptography outside the standard library: %v", mods)
+	}
+}
