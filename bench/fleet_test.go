@@ -88,6 +88,16 @@ func (c fleetConfig) group(k int) (first, count int) {
 	return first, per
 }
 
+// serverOf is the server process agent i enrolled with and connects to.
+func (c fleetConfig) serverOf(i int) int {
+	for k := c.servers - 1; k > 0; k-- {
+		if first, _ := c.group(k); i >= first {
+			return k
+		}
+	}
+	return 0
+}
+
 // BenchmarkFleet is `make bench`: the real cordon-server binary, each
 // process on its own, against a fleet of real agents in separate
 // simulator processes (cmd/cordon-sim), and the same fleet against a bare
@@ -99,6 +109,9 @@ func (c fleetConfig) group(k int) (first, count int) {
 // -benchtime 1x.
 func BenchmarkFleet(b *testing.B) {
 	c := fleetConfigFromEnv()
+	if c.agents < c.servers {
+		b.Fatalf("BENCH_AGENTS=%d is fewer than BENCH_SERVERS=%d", c.agents, c.servers)
+	}
 	if c.servers > 1 && c.database == "" {
 		b.Log("several server processes with SQLite: each has its own database and its own share of the agents")
 	}
@@ -449,7 +462,7 @@ func commandLatency(ctx context.Context, c fleetConfig, fx *fixture) (p50, p99 t
 		wg.Go(func() {
 			for range next {
 				i := rand.IntN(c.agents)
-				k := min(i/(c.agents/c.servers), c.servers-1)
+				k := c.serverOf(i)
 				cfg, err := loadsim.StateDir(fx.agents, i).LoadConfig()
 				var v cmdView
 				if err == nil {

@@ -149,6 +149,9 @@ func Run(ctx context.Context, cfg RunConfig) error {
 			case slots <- struct{}{}:
 			case <-ctx.Done():
 			}
+			if ctx.Err() != nil {
+				break
+			}
 			// A slot is freed when the agent is connected, or after a
 			// while if it cannot be, so one stuck agent does not stall
 			// the start.
