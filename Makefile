@@ -12,7 +12,7 @@ CROSS_TARGETS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64 android/arm6
 # listed in $(go env GOROOT)/lib/fips140/certified.txt.
 FIPS_MODULE   := v1.0.0
 
-.PHONY: run build build-fips test test-go test-fips fips-scan lint bench cross cross-fips fuzz clean
+.PHONY: run build build-fips test test-go test-fips fips-scan lint bench bench-full bench-agent cross cross-fips fuzz clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
@@ -57,9 +57,30 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-# Idle-agent memory per connection and connect rate (see bench/).
+# One table: the real cordon-server binary against BENCH_AGENTS real
+# agents in simulator processes (cmd/cordon-sim), beside a bare
+# gorilla/websocket + crypto/tls server measured in the same run (see
+# bench/ and the README's performance section). The enrolled fleet is
+# kept in BENCH_CACHE (default ~/.cache/cordon-bench) and reused.
+BENCH_AGENTS ?= 10000
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/
+	BENCH_AGENTS=$(BENCH_AGENTS) $(GO) test -run '^$$' -bench '^BenchmarkFleet$$' -benchtime 1x -timeout 90m ./bench/
+
+# 100,000 agents: five server processes on one PostgreSQL, 20,000 agents
+# each (the open-file limit per process here), ten simulator processes.
+# BENCH_DATABASE=postgres://... uses that database (and keeps the enrolled
+# fleet for the next run); without it a fresh PostgreSQL is started for
+# the run by scripts/with-test-services.sh and the fleet enrolled again.
+BENCH_FULL_AGENTS  ?= 100000
+BENCH_FULL_SERVERS ?= 5
+bench-full:
+	./scripts/with-test-services.sh sh -c 'BENCH_DATABASE="$${BENCH_DATABASE:-$$CORDON_TEST_POSTGRES}" \
+	  BENCH_AGENTS=$(BENCH_FULL_AGENTS) BENCH_SERVERS=$(BENCH_FULL_SERVERS) \
+	  $(GO) test -run "^$$" -bench "^BenchmarkFleet$$" -benchtime 1x -timeout 4h ./bench/'
+
+# The agent's own costs: a posture collection, an hour of a deployed agent.
+bench-agent:
+	$(GO) test -run '^$$' -bench 'BenchmarkCollection|BenchmarkAgentHour' -benchtime 1x -timeout 30m ./bench/
 
 # Short coverage-guided runs of every fuzz test in the repository (found
 # with go test -list, so a new decoder's fuzzer is included by itself).
