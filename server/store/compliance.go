@@ -24,6 +24,9 @@ type Finding struct {
 	ResolvedAt *time.Time `gorm:"index:idx_finding_open,priority:2"`
 	// Action is what enforcement did (the bluetooth_block command id).
 	Action string `gorm:"size:128"`
+	// DueAt is Deadline, kept by SaveFindings for the compliance sweep's
+	// index; nil in rows saved before it existed.
+	DueAt *time.Time
 }
 
 // Deadline is when the finding's grace runs out.
@@ -109,6 +112,8 @@ func (s *Store) FindingHistory(ctx context.Context, deviceID string, limit int) 
 func (s *Store) SaveFindings(ctx context.Context, upsert []Finding, resolve []uint64, at time.Time) error {
 	return s.with(ctx).Transaction(func(tx *gorm.DB) error {
 		for i := range upsert {
+			due := upsert[i].Deadline()
+			upsert[i].DueAt = &due
 			if err := tx.Save(&upsert[i]).Error; err != nil {
 				return err
 			}

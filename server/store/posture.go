@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // SavePosture commits one report, keeping the latest report, a bounded
@@ -22,9 +21,15 @@ func (s *Store) SavePosture(ctx context.Context, r *PostureReport, lock *LockEve
 			r.TrustedAt = r.ReceivedAt
 		}
 	}
+	// The statements are written out rather than built by gorm: this is
+	// the ingest path, and on SQLite gorm's building and the driver's
+	// parsing (which it repeats on every execution) are most of a
+	// report's cost (BenchmarkIngest).
 	dup := false
-	err := s.with(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(r)
+	err := s.inTxOrNot(ctx, func(tx *gorm.DB) error {
+		res := tx.Exec(`INSERT INTO posture_reports (device_id, report_id, received_at, collected_at, trusted_at, clock_skew, skew_seconds, body)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			r.DeviceID, r.ReportID, r.ReceivedAt, r.CollectedAt, r.TrustedAt, r.ClockSkew, r.SkewSeconds, r.Body)
 		if res.Error != nil {
 			return res.Error
 		}
@@ -41,10 +46,9 @@ func (s *Store) SavePosture(ctx context.Context, r *PostureReport, lock *LockEve
 		if r.ClockSkew {
 			skew = &r.SkewSeconds
 		}
-		if err := tx.Model(&Device{}).
-			Where("id = ? AND (posture_at IS NULL OR posture_at <= ? OR posture_at > ?)", r.DeviceID, r.TrustedAt, r.ReceivedAt).
-			Updates(map[string]any{"posture": r.Body, "posture_at": r.TrustedAt, "posture_skew_seconds": skew,
-				"last_seen": r.ReceivedAt}).Error; err != nil {
+		if err := tx.Exec(`UPDATE devices SET posture = ?, posture_at = ?, posture_skew_seconds = ?, last_seen = ?
+			WHERE id = ? AND (posture_at IS NULL OR posture_at <= ? OR posture_at > ?)`,
+			r.Body, r.TrustedAt, skew, r.ReceivedAt, r.DeviceID, r.TrustedAt, r.ReceivedAt).Error; err != nil {
 			return err
 		}
 		if lock != nil {
@@ -54,14 +58,18 @@ func (s *Store) SavePosture(ctx context.Context, r *PostureReport, lock *LockEve
 			// past without being compared with what came after it. (The
 			// agent sends its spool oldest first; a past report that
 			// arrives after a newer one with an unchanged state still
-			// reads as lasting until the next recorded change.)
-			var prev LockEvent
-			err := tx.Where("device_id = ? AND at <= ?", r.DeviceID, lock.At).Order("at DESC, id DESC").Limit(1).Find(&prev).Error
-			if err != nil {
-				return err
+			// reads as lasting until the next recorded change.) The state
+			// and its column follow: devices.lock_state is the newest.
+			res := tx.Exec(`INSERT INTO lock_events (device_id, at, state, source, clock_skew, skew_seconds)
+				SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM (SELECT state FROM lock_events
+				WHERE device_id = ? AND at <= ? ORDER BY at DESC, id DESC LIMIT 1) prev WHERE prev.state = ?)`,
+				lock.DeviceID, lock.At, lock.State, lock.Source, lock.ClockSkew, lock.SkewSeconds, r.DeviceID, lock.At, lock.State)
+			if res.Error != nil {
+				return res.Error
 			}
-			if prev.ID == 0 || prev.State != lock.State {
-				if err := tx.Create(lock).Error; err != nil {
+			if res.RowsAffected > 0 {
+				if err := tx.Exec(`UPDATE devices SET lock_state = (SELECT state FROM lock_events
+					WHERE device_id = ? ORDER BY at DESC, id DESC LIMIT 1) WHERE id = ?`, r.DeviceID, r.DeviceID).Error; err != nil {
 					return err
 				}
 			}
@@ -71,6 +79,17 @@ func (s *Store) SavePosture(ctx context.Context, r *PostureReport, lock *LockEve
 			r.DeviceID, r.DeviceID, s.historyLimit).Error
 	})
 	return dup, err
+}
+
+// inTxOrNot runs fn in a transaction of its own, or, when s already is
+// one (InTx, a Writer's batch), directly in it: the caller's transaction
+// (and the writer's savepoint) already makes fn all or nothing, and a
+// nested savepoint would cost two more statements per write.
+func (s *Store) inTxOrNot(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if s.changed != nil {
+		return fn(s.with(ctx))
+	}
+	return s.with(ctx).Transaction(fn)
 }
 
 // RecentClock is the clock record (times and skew flags, no body) of the
