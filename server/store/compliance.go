@@ -269,3 +269,18 @@ func (s *Store) MarkEvaluated(ctx context.Context, deviceID string, at time.Time
 func (s *Store) SetComplianceState(ctx context.Context, deviceID, state string) error {
 	return s.with(ctx).Model(&Device{}).Where("id = ?", deviceID).Update("compliance_state", state).Error
 }
+
+// DueFindingDevices returns the ids of the active devices, not recorded
+// in state except, that have an open finding whose grace ran out by now
+// (findings.due_at, indexed), and of those with an open finding saved
+// before due_at existed: the devices whose state the clock may have
+// changed, for the compliance sweep, instead of every device.
+func (s *Store) DueFindingDevices(ctx context.Context, except string, now time.Time) ([]string, error) {
+	var ids []string
+	err := s.with(ctx).Model(&Finding{}).Distinct("findings.device_id").
+		Joins("JOIN devices ON devices.id = findings.device_id").
+		Where("findings.resolved_at IS NULL AND (findings.due_at IS NULL OR findings.due_at <= ?)", now).
+		Where("devices.status = ? AND COALESCE(devices.compliance_state, '') <> ?", StatusActive, except).
+		Order("findings.device_id").Pluck("findings.device_id", &ids).Error
+	return ids, err
+}

@@ -44,9 +44,6 @@ type Device struct {
 	// what the server may send it.
 	CapabilityVersion int    `gorm:"column:capability_version;not null;default:0"`
 	Capabilities      string `gorm:"column:capabilities;not null;default:''"`
-	// LockState is the state of the newest lock event (SavePosture keeps
-	// it), "" before any: what the silent-while-unlocked sweep asks for.
-	LockState string `gorm:"column:lock_state;size:16;not null;default:''"`
 }
 
 // Certificate is a device certificate the CA issued.

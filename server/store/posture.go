@@ -58,20 +58,13 @@ func (s *Store) SavePosture(ctx context.Context, r *PostureReport, lock *LockEve
 			// past without being compared with what came after it. (The
 			// agent sends its spool oldest first; a past report that
 			// arrives after a newer one with an unchanged state still
-			// reads as lasting until the next recorded change.) The state
-			// and its column follow: devices.lock_state is the newest.
+			// reads as lasting until the next recorded change.)
 			res := tx.Exec(`INSERT INTO lock_events (device_id, at, state, source, clock_skew, skew_seconds)
 				SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM (SELECT state FROM lock_events
 				WHERE device_id = ? AND at <= ? ORDER BY at DESC, id DESC LIMIT 1) prev WHERE prev.state = ?)`,
 				lock.DeviceID, lock.At, lock.State, lock.Source, lock.ClockSkew, lock.SkewSeconds, r.DeviceID, lock.At, lock.State)
-			if res.Error != nil {
-				return res.Error
-			}
-			if res.RowsAffected > 0 {
-				if err := tx.Exec(`UPDATE devices SET lock_state = (SELECT state FROM lock_events
-					WHERE device_id = ? ORDER BY at DESC, id DESC LIMIT 1) WHERE id = ?`, r.DeviceID, r.DeviceID).Error; err != nil {
-					return err
-				}
+			if err := res.Error; err != nil {
+				return err
 			}
 		}
 		return tx.Exec(`DELETE FROM posture_reports WHERE device_id = ? AND id <= (

@@ -29,7 +29,7 @@ type contract struct {
 func contracts() []contract {
 	return slices.Concat(auditContracts(), checkpointContracts(), commandContracts(), complianceContracts(),
 		bluetoothContracts(), credentialContracts(), sessionContracts(), deviceContracts(), incidentContracts(),
-		notificationContracts(), postureContracts(), reviewContracts(), scepContracts(), storeContracts(), appleContracts(), writerContracts())
+		notificationContracts(), postureContracts(), reviewContracts(), scepContracts(), storeContracts(), appleContracts(), writerContracts(), deadlineContracts())
 }
 
 // infrastructure are the exported methods that are no store operation:
