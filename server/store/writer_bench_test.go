@@ -111,4 +111,3 @@ func benchIngest(b *testing.B, dsn string, grouped bool) {
 		b.ReportMetric(float64(cpu.Microseconds())/float64(len(lat)), "cpu-µs/report")
 	}
 }
-
