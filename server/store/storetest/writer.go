@@ -156,6 +156,31 @@ func writerContracts() []contract {
 			defer w2.Close()
 			wantErr(t, "a caller that left", w2.Commit(ctx, postureWrite(ctx, "d1", "r3")), context.Canceled)
 		}},
+		{"statements/cached", []string{"GetDevice"}, func(t *testing.T, open Opener) {
+			st := open(t)
+			enroll(t, st, store.Device{ID: "d1"})
+			if st.Dialect() != "postgres" {
+				return // SQLite's driver parses every statement on every execution
+			}
+			// One connection: the cache is the connection's.
+			must(t, st.DB().Connection(func(tx *gorm.DB) error {
+				for range 3 {
+					var id string
+					if err := tx.Raw("SELECT id FROM devices WHERE id = ?", "d1").Scan(&id).Error; err != nil || id != "d1" {
+						return fmt.Errorf("read %q: %v", id, err)
+					}
+				}
+				var n int64
+				if err := tx.Raw(`SELECT count(*) FROM pg_prepared_statements WHERE statement = 'SELECT id FROM devices WHERE id = $1'`).
+					Scan(&n).Error; err != nil {
+					return err
+				}
+				if n != 1 {
+					t.Fatalf("%d prepared statements for three reads of one device, want the one cached", n)
+				}
+				return nil
+			}))
+		}},
 		{"HandshakeCertificate/invalidated", []string{"HandshakeCertificate", "HandshakeDevice"}, func(t *testing.T, open Opener) {
 			st := open(t)
 			enroll(t, st, store.Device{ID: "d1"})
