@@ -106,7 +106,7 @@ func Open(ctx context.Context, dataDir, dsn string, opts ...Option) (*Store, err
 		// every execution whatever it was given, so it only added work
 		// (BenchmarkIngest: 6–9% more CPU per report). SQLite's hot
 		// writes are fixed SQL instead (SavePosture).
-		NowFunc:            func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		NowFunc: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 	}
 	db, err := gorm.Open(dial, cfg)
 	// Processes opening a new SQLite file at once all switch it to WAL,
