@@ -46,9 +46,18 @@ func (s *Store) SavePosture(ctx context.Context, r *PostureReport, lock *LockEve
 		if r.ClockSkew {
 			skew = &r.SkewSeconds
 		}
-		if err := tx.Exec(`UPDATE devices SET posture = ?, posture_at = ?, posture_skew_seconds = ?, last_seen = ?
-			WHERE id = ? AND (posture_at IS NULL OR posture_at <= ? OR posture_at > ?)`,
-			r.Body, r.TrustedAt, skew, r.ReceivedAt, r.DeviceID, r.TrustedAt, r.ReceivedAt).Error; err != nil {
+		// The same statement counts the device's history (posture_count),
+		// so that pruning it is a look at the oldest rows, not a walk
+		// past the newest limit ones on every report.
+		const newer = "(posture_at IS NULL OR posture_at <= ? OR posture_at > ?)"
+		var counts []int64
+		if err := tx.Raw(`UPDATE devices SET posture = CASE WHEN `+newer+` THEN ? ELSE posture END,
+			posture_at = CASE WHEN `+newer+` THEN ? ELSE posture_at END,
+			posture_skew_seconds = CASE WHEN `+newer+` THEN ? ELSE posture_skew_seconds END,
+			last_seen = CASE WHEN `+newer+` THEN ? ELSE last_seen END,
+			posture_count = posture_count + 1 WHERE id = ? RETURNING posture_count`,
+			r.TrustedAt, r.ReceivedAt, r.Body, r.TrustedAt, r.ReceivedAt, r.TrustedAt, r.TrustedAt, r.ReceivedAt, skew,
+			r.TrustedAt, r.ReceivedAt, r.ReceivedAt, r.DeviceID).Scan(&counts).Error; err != nil {
 			return err
 		}
 		if lock != nil {
@@ -67,11 +76,31 @@ func (s *Store) SavePosture(ctx context.Context, r *PostureReport, lock *LockEve
 				return err
 			}
 		}
-		return tx.Exec(`DELETE FROM posture_reports WHERE device_id = ? AND id <= (
-			SELECT id FROM posture_reports WHERE device_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`,
-			r.DeviceID, r.DeviceID, s.historyLimit).Error
+		return s.prune(tx, r.DeviceID, counts)
 	})
 	return dup, err
+}
+
+// prune keeps the device's newest historyLimit reports. counts is the
+// device's posture_count after this report, none for a report of a
+// device that has no row (only tests send those): its history is then
+// pruned by walking it.
+func (s *Store) prune(tx *gorm.DB, deviceID string, counts []int64) error {
+	if len(counts) == 0 {
+		return tx.Exec(`DELETE FROM posture_reports WHERE device_id = ? AND id <= (
+			SELECT id FROM posture_reports WHERE device_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`,
+			deviceID, deviceID, s.historyLimit).Error
+	}
+	over := counts[0] - int64(s.historyLimit)
+	if over <= 0 {
+		return nil
+	}
+	res := tx.Exec(`DELETE FROM posture_reports WHERE id IN (
+		SELECT id FROM posture_reports WHERE device_id = ? ORDER BY id LIMIT ?)`, deviceID, over)
+	if res.Error != nil {
+		return res.Error
+	}
+	return tx.Exec("UPDATE devices SET posture_count = posture_count - ? WHERE id = ?", res.RowsAffected, deviceID).Error
 }
 
 // inTxOrNot runs fn in a transaction of its own, or, when s already is

@@ -31,12 +31,15 @@ func BenchmarkIngest(b *testing.B) {
 			continue
 		}
 		for _, mode := range []string{"direct", "writer"} {
-			b.Run(name+"/"+mode, func(b *testing.B) { benchIngest(b, dsn(b), mode == "writer") })
+			b.Run(name+"/"+mode, func(b *testing.B) { benchIngest(b, dsn(b), mode == "writer", 0) })
 		}
+		// A server that has run a while: every device's history is full,
+		// so each report also prunes the oldest.
+		b.Run(name+"/writer-full-history", func(b *testing.B) { benchIngest(b, dsn(b), true, 500) })
 	}
 }
 
-func benchIngest(b *testing.B, dsn string, grouped bool) {
+func benchIngest(b *testing.B, dsn string, grouped bool, history int) {
 	ctx := context.Background()
 	st, err := store.Open(ctx, b.TempDir(), dsn)
 	if err != nil {
@@ -47,6 +50,26 @@ func benchIngest(b *testing.B, dsn string, grouped bool) {
 	for i := range conns {
 		id := fmt.Sprintf("dev-%04d", i)
 		if err := st.DB().Create(&store.Device{ID: id, Status: store.StatusActive, EnrolledAt: time.Now().UTC()}).Error; err != nil {
+			b.Fatal(err)
+		}
+	}
+	if history > 0 {
+		err := st.InTx(ctx, func(tx *store.Store) error {
+			for i := range conns {
+				if err := tx.DB().Exec("UPDATE devices SET posture_count = ? WHERE id = ?", history, fmt.Sprintf("dev-%04d", i)).Error; err != nil {
+					return err
+				}
+				for k := range history {
+					if err := tx.DB().Exec(`INSERT INTO posture_reports (device_id, report_id, received_at, collected_at, trusted_at, clock_skew, skew_seconds, body)
+						VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, fmt.Sprintf("dev-%04d", i), fmt.Sprint("old-", k), time.Now().UTC(), time.Now().UTC(),
+						time.Now().UTC(), false, 0, "{}").Error; err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
 			b.Fatal(err)
 		}
 	}
