@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cordon-mdm/cordon/server/fanout"
+	"github.com/cordon-mdm/cordon/server/store"
 )
 
 // Several server processes may serve one PostgreSQL (issue 18): what one
@@ -71,7 +72,10 @@ func (s *Server) joinProcesses(ctx context.Context) error {
 	if s.Store.Dialect() != "postgres" {
 		return nil
 	}
-	bus, err := fanout.Open(ctx, s.cfg.database, fanout.WithLogger(s.log))
+	// The handshake's memory of certificates and devices is trusted only
+	// while every other process's change to them is heard (store/ids.go).
+	bus, err := fanout.Open(ctx, s.cfg.database, fanout.WithLogger(s.log),
+		fanout.WithChannel(store.IdentityChannel, s.Store.Forget, s.Store.ShareIdentities))
 	if err != nil {
 		return err
 	}

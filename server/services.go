@@ -118,7 +118,8 @@ func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 	s.gw = gateway.New(s.Store, s.CA, s.Audit, gateway.WithHub(hub), gateway.WithLogger(s.log), gateway.WithPingInterval(s.cfg.pingInterval),
 		gateway.WithCommands(s.Commands),
 		gateway.WithIncidents(agentIncidents{s.Incidents, devices.NewStanding(s.Store, s.Compliance)}),
-		gateway.WithCompliance(agentCompliance{s.Compliance}), gateway.WithHandshakeLimit(s.cfg.handshakes.perCore))
+		gateway.WithCompliance(agentCompliance{s.Compliance}), gateway.WithHandshakeLimit(s.cfg.handshakes.perCore),
+		gateway.WithWriter(s.Store.NewWriter()))
 	return s.handler(mdm), nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cordon-mdm/cordon/internal/keylock"
@@ -62,6 +63,9 @@ type FindingStore interface {
 	SetFindingAction(ctx context.Context, id uint64, action string) error
 	MarkEvaluated(ctx context.Context, deviceID string, at time.Time) error
 	SetComplianceState(ctx context.Context, deviceID, state string) error
+	// DueFindingDevices is the sweep's candidates: devices not recorded
+	// in state except with an open finding past its deadline at now.
+	DueFindingDevices(ctx context.Context, except string, now time.Time) ([]string, error)
 }
 
 // Transactor runs a change and its audit entry in one transaction (AU-5).
@@ -105,6 +109,9 @@ type Service struct {
 	// (a report and the sweep must not interleave); striped, not per
 	// device, so memory does not grow with the fleet.
 	locks keylock.Striped
+	// swept: the sweep has read every device once (at start), so from
+	// then on it reads only the devices whose deadlines fell due.
+	swept atomic.Bool
 	// last is the fingerprint of each device's last evaluated report: a
 	// report that says the same again is not evaluated again (the clock's
 	// effects are the sweep's, list and profile changes re-evaluate).

@@ -90,7 +90,26 @@ func (s *Service) active(ctx context.Context) ([]store.Device, map[string][]stor
 
 // Sweep notices the changes the clock makes: a grace period that ran out
 // quarantines a device even if it never reports again.
+//
+// The first sweep (the server runs one at start) reads every active
+// device, so that a state left unrecorded by a crash between a save and
+// its record is put right; after it, only the devices with a finding
+// whose grace ran out and that are not yet recorded quarantined, which
+// is the one change the clock makes (everything else changes a state
+// through Evaluate or Refresh).
 func (s *Service) Sweep(ctx context.Context) error {
+	if s.swept.Load() {
+		ids, err := s.store.DueFindingDevices(ctx, StateQuarantined, s.now().UTC())
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := s.Refresh(ctx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	devs, byDev, err := s.active(ctx)
 	if err != nil {
 		return err
@@ -108,6 +127,7 @@ func (s *Service) Sweep(ctx context.Context) error {
 			return err
 		}
 	}
+	s.swept.Store(true)
 	return nil
 }
 

@@ -93,6 +93,10 @@ type Bus struct {
 	// minWait and maxWait bound the full-jitter backoff of reconnects.
 	minWait, maxWait time.Duration
 
+	// extra are channels other components listen on through the one
+	// listening connection (WithChannel).
+	extra []channel
+
 	leaseMu sync.Mutex
 	lease   *pgx.Conn // the session that holds the advisory locks
 	joined  bool      // lease holds the shared process lock
@@ -108,6 +112,20 @@ func WithLogger(l *slog.Logger) Option { return func(b *Bus) { b.log = l } }
 // to 10 s, full jitter).
 func WithBackoff(min, max time.Duration) Option {
 	return func(b *Bus) { b.minWait, b.maxWait = min, max }
+}
+
+type channel struct {
+	name      string
+	handle    func(payload string)
+	listening func(bool)
+}
+
+// WithChannel listens on one more channel through the bus's connection:
+// each payload goes to handle, and listening says when delivery starts
+// (true, after every LISTEN) and when it is lost (false), for a component
+// that may trust what it holds only while it hears of every change.
+func WithChannel(name string, handle func(payload string), listening func(bool)) Option {
+	return func(b *Bus) { b.extra = append(b.extra, channel{name, handle, listening}) }
 }
 
 // Open connects to the database at url and listens on the channel before
@@ -144,9 +162,18 @@ func (b *Bus) subscribe(ctx context.Context) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fanout listen: %w", err)
 	}
-	if _, err := c.Exec(ctx, "LISTEN "+Channel); err != nil {
-		c.Close(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("fanout listen: %w", err)
+	names := []string{Channel}
+	for _, x := range b.extra {
+		names = append(names, x.name)
+	}
+	for _, name := range names {
+		if _, err := c.Exec(ctx, "LISTEN "+pgx.Identifier{name}.Sanitize()); err != nil {
+			c.Close(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("fanout listen: %w", err)
+		}
+	}
+	for _, x := range b.extra {
+		x.listening(true)
 	}
 	return c, nil
 }
@@ -172,6 +199,9 @@ func (b *Bus) Run(ctx context.Context, handle func(context.Context, Notice), res
 	b.listen = nil // Run's now; Close leaves it to Run
 	b.leaseMu.Unlock()
 	defer func() {
+		for _, x := range b.extra {
+			x.listening(false) // nobody hears of changes any more
+		}
 		if c != nil {
 			c.Close(context.WithoutCancel(ctx))
 		}
@@ -198,9 +228,16 @@ func (b *Bus) Run(ctx context.Context, handle func(context.Context, Notice), res
 				return
 			}
 			b.log.Warn("fanout: listening connection lost", "err", err)
+			for _, x := range b.extra {
+				x.listening(false)
+			}
 			c.Close(context.WithoutCancel(ctx))
 			c = nil
 			b.wait(ctx)
+			continue
+		}
+		if x := b.channel(n.Channel); x != nil {
+			x.handle(n.Payload)
 			continue
 		}
 		notice, err := Parse(n.Payload)
@@ -212,6 +249,15 @@ func (b *Bus) Run(ctx context.Context, handle func(context.Context, Notice), res
 			handle(ctx, notice)
 		}
 	}
+}
+
+func (b *Bus) channel(name string) *channel {
+	for i := range b.extra {
+		if b.extra[i].name == name {
+			return &b.extra[i]
+		}
+	}
+	return nil
 }
 
 // wait sleeps a full-jitter backoff; false when ctx ended first.

@@ -265,3 +265,61 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestAnotherChannelIsHeardAndItsDeliveryTracked: the handshake cache's
+// channel rides on the bus's connection. Its payloads reach its handler
+// (not Run's), and it is told when delivery is lost and back, since what
+// it holds may be trusted only while every change is heard.
+func TestAnotherChannelIsHeardAndItsDeliveryTracked(t *testing.T) {
+	url := database(t)
+	var (
+		mu       sync.Mutex
+		payloads []string
+		states   []bool
+	)
+	got := func() ([]string, []bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), payloads...), append([]bool(nil), states...)
+	}
+	b, err := fanout.Open(context.Background(), url, fanout.WithBackoff(10*time.Millisecond, 100*time.Millisecond),
+		fanout.WithChannel("cordon_identity",
+			func(p string) { mu.Lock(); payloads = append(payloads, p); mu.Unlock() },
+			func(on bool) { mu.Lock(); states = append(states, on); mu.Unlock() }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	if _, s := got(); len(s) != 1 || !s[0] {
+		t.Fatalf("after Open: delivery states %v, want [true]", s)
+	}
+	h := run(t, b)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "SELECT pg_notify('cordon_identity', 'cert:42')"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the payload reached its handler", func() bool { p, _ := got(); return len(p) == 1 })
+	if p, _ := got(); p[0] != "cert:42" {
+		t.Fatalf("handler got %q", p)
+	}
+	if n, _ := h.got(); len(n) != 0 {
+		t.Fatalf("Run's handler got the other channel's payload: %+v", n)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'`); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "delivery lost, then back", func() bool {
+		_, s := got()
+		return len(s) >= 3 && !s[1] && s[2]
+	})
+	if _, err := conn.Exec(ctx, "SELECT pg_notify('cordon_identity', 'device:d1')"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "heard again after the reconnect", func() bool { p, _ := got(); return len(p) == 2 && p[1] == "device:d1" })
+}

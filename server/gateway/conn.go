@@ -99,15 +99,20 @@ func (c *conn) ended(err error) {
 	// recording that it went must not be cancelled along with it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), g.frameTimeout)
 	defer cancel()
-	if err := g.store.MarkDisconnected(ctx, c.deviceID, time.Now().UTC()); err != nil {
-		g.log.Error("mark disconnected", "device_id", c.deviceID, "err", err)
-	}
 	reason := err.Error()
 	if errors.Is(err, websocket.ErrReadLimit) {
 		reason = "frame over the read limit"
 	}
-	g.audit.Record(ctx, audit.Entry{Actor: "device:" + c.deviceID, Source: c.remote, Action: audit.DeviceDisconnected,
-		Target: "device:" + c.deviceID, Outcome: audit.Success, Details: map[string]string{"reason": reason}})
+	at := time.Now().UTC()
+	if err := g.commit.Commit(ctx, func(tx Tx) error {
+		if err := tx.MarkDisconnected(ctx, c.deviceID, at); err != nil {
+			return err
+		}
+		return g.audit.RecordTx(ctx, tx, audit.Entry{Actor: "device:" + c.deviceID, Source: c.remote, Action: audit.DeviceDisconnected,
+			Target: "device:" + c.deviceID, Outcome: audit.Success, Details: map[string]string{"reason": reason}})
+	}); err != nil {
+		g.log.Error("mark disconnected", "device_id", c.deviceID, "err", err)
+	}
 	g.log.Info("agent disconnected", "device_id", c.deviceID, "reason", reason)
 }
 

@@ -47,7 +47,23 @@ func (s *fakeStore) GetDevice(_ context.Context, id string) (*store.Device, erro
 	return &cp, nil
 }
 
-func (s *fakeStore) GetCertificate(_ context.Context, serial string) (*store.Certificate, error) {
+func (s *fakeStore) HandshakeDevice(_ context.Context, id string) (*store.DeviceIdentity, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.devices[id]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return &store.DeviceIdentity{ID: d.ID, Status: d.Status, EnrolledAt: d.EnrolledAt}, nil
+}
+
+// AppendAudit is the transaction's side of an audit entry: the fake
+// auditor keeps the entry itself.
+func (s *fakeStore) AppendAudit(context.Context, *store.AuditEntry, func(*store.AuditEntry)) error {
+	return nil
+}
+
+func (s *fakeStore) HandshakeCertificate(_ context.Context, serial string) (*store.Certificate, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.certErr != nil {
@@ -129,6 +145,10 @@ func (a *fakeAuditor) Record(_ context.Context, e audit.Entry) error {
 	defer a.mu.Unlock()
 	a.entries = append(a.entries, e)
 	return nil
+}
+
+func (a *fakeAuditor) RecordTx(ctx context.Context, _ audit.Appender, e audit.Entry) error {
+	return a.Record(ctx, e)
 }
 
 func (a *fakeAuditor) of(action string) []audit.Entry {

@@ -64,8 +64,9 @@ func (c *conn) hello(ctx context.Context, env protocol.Envelope) {
 		return
 	}
 	c.announce(h.CapabilityVersion, h.Capabilities)
-	if err := c.g.store.UpdateHello(ctx, c.deviceID, store.HelloFacts{Hostname: h.Hostname, Platform: h.Platform,
-		AgentVersion: h.AgentVersion, CapabilityVersion: int(h.CapabilityVersion), Capabilities: h.Capabilities}); err != nil {
+	facts := store.HelloFacts{Hostname: h.Hostname, Platform: h.Platform, AgentVersion: h.AgentVersion,
+		CapabilityVersion: int(h.CapabilityVersion), Capabilities: h.Capabilities}
+	if err := c.g.commit.Commit(ctx, func(tx Tx) error { return tx.UpdateHello(ctx, c.deviceID, facts) }); err != nil {
 		c.internal(env.ID, "hello", err)
 		return
 	}
@@ -94,7 +95,11 @@ func (c *conn) posture(ctx context.Context, env protocol.Envelope, received time
 		// At and the clock flags are the report's (SavePosture sets them).
 		lock = &store.LockEvent{DeviceID: c.deviceID, State: p.Lock.State, Source: p.Lock.Source}
 	}
-	dup, err := c.g.store.SavePosture(ctx, rep, lock)
+	var dup bool
+	err := c.g.commit.Commit(ctx, func(tx Tx) (err error) {
+		dup, err = tx.SavePosture(ctx, rep, lock)
+		return err
+	})
 	if err != nil {
 		c.internal(env.ID, "posture", err)
 		return

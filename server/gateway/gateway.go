@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,15 +28,47 @@ import (
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
-// Store is what the gateway persists.
+// Store is what the gateway reads and keeps. The handshake's reads are
+// answered from memory (store.Store.HandshakeCertificate), so that a
+// reconnect storm does not queue on the database.
 type Store interface {
+	Tx
+	HandshakeDevice(ctx context.Context, id string) (*store.DeviceIdentity, error)
+	HandshakeCertificate(ctx context.Context, serial string) (*store.Certificate, error)
+	// GetDevice reads the database, not the handshake's memory: another
+	// process's word that a device is revoked is checked against it.
 	GetDevice(ctx context.Context, id string) (*store.Device, error)
-	GetCertificate(ctx context.Context, serial string) (*store.Certificate, error)
+	AddCertificate(ctx context.Context, c *store.Certificate) error
+}
+
+// Tx is what one commit of a connection writes: the connect, the
+// disconnect, the hello's facts, a report, with their audit entries.
+type Tx interface {
 	MarkConnected(ctx context.Context, id, addr string, at time.Time) error
 	MarkDisconnected(ctx context.Context, id string, at time.Time) error
 	UpdateHello(ctx context.Context, id string, f store.HelloFacts) error
 	SavePosture(ctx context.Context, r *store.PostureReport, lock *store.LockEvent) (bool, error)
-	AddCertificate(ctx context.Context, c *store.Certificate) error
+	audit.Appender
+}
+
+// Committer commits a connection's writes as one unit, and returns once
+// they are durable: what the gateway acknowledges has been committed.
+type Committer interface {
+	Commit(ctx context.Context, fn func(tx Tx) error) error
+}
+
+// direct commits on the Store itself, one call at a time (tests, and a
+// gateway given no writer).
+type direct struct{ st Store }
+
+func (d direct) Commit(_ context.Context, fn func(tx Tx) error) error { return fn(d.st) }
+
+// batched commits through a store.Writer: the writes of many connections
+// in one transaction (group commit).
+type batched struct{ w *store.Writer }
+
+func (b batched) Commit(ctx context.Context, fn func(tx Tx) error) error {
+	return b.w.Commit(ctx, func(tx *store.Store) error { return fn(tx) })
 }
 
 // Signer renews device certificates.
@@ -43,9 +76,11 @@ type Signer interface {
 	SignDevice(ctx context.Context, csr *x509.CertificateRequest, deviceID string) ([]*x509.Certificate, error)
 }
 
-// Auditor records security events.
+// Auditor records security events, on their own or in the transaction
+// of the change they record.
 type Auditor interface {
 	Record(ctx context.Context, e audit.Entry) error
+	RecordTx(ctx context.Context, tx audit.Appender, e audit.Entry) error
 }
 
 // Commands is the remote-command queue as the gateway sees it: told when
@@ -94,6 +129,8 @@ type Gateway struct {
 	compliance Compliance
 	log        *slog.Logger
 	hub        *hub
+	commit     Committer
+	writer     *store.Writer // closed with the gateway
 
 	pingInterval     time.Duration
 	pongWait         time.Duration
@@ -114,6 +151,13 @@ type Option func(*Gateway)
 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(g *Gateway) { g.log = l } }
+
+// WithWriter commits the connections' writes through w, many in one
+// transaction (group commit). The gateway closes w in Close, once every
+// connection has ended.
+func WithWriter(w *store.Writer) Option {
+	return func(g *Gateway) { g.commit, g.writer = batched{w}, w }
+}
 
 // WithCommands connects the remote-command queue.
 func WithCommands(c Commands) Option { return func(g *Gateway) { g.commands = c } }
@@ -142,6 +186,9 @@ func New(st Store, signer Signer, auditor Auditor, opts ...Option) *Gateway {
 		writeTimeout: 10 * time.Second, handshakeTimeout: 10 * time.Second, frameTimeout: 10 * time.Second}
 	for _, o := range opts {
 		o(g)
+	}
+	if g.commit == nil {
+		g.commit = direct{st}
 	}
 	// A small read buffer and a shared write-buffer pool keep an idle
 	// connection near 17 KiB; agents are not browsers, so no Origin check.
@@ -195,7 +242,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 	host := httpjson.RemoteHost(r)
-	dev, err := g.store.GetDevice(r.Context(), id)
+	dev, err := g.store.HandshakeDevice(r.Context(), id)
 	if err != nil || dev.Status == store.StatusRevoked {
 		reason := "device is not enrolled"
 		if err == nil {
@@ -210,24 +257,38 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered the client
 	}
-	g.serve(ws, id, host, dev.EnrolledAt, identity.Serial(r.TLS.PeerCertificates[0].SerialNumber))
+	g.serve(ws, id, host, dev.EnrolledAt, connectDetails(r))
+}
+
+// connectDetails are the details of a connection's device.connected
+// entry: how it authenticated, and whether from a resumed TLS session
+// (a ticket, possibly issued before a restart).
+func connectDetails(r *http.Request) map[string]string {
+	return map[string]string{"serial": identity.Serial(r.TLS.PeerCertificates[0].SerialNumber),
+		"tls_resumed": strconv.FormatBool(r.TLS.DidResume)}
 }
 
 // serve runs an upgraded connection: it becomes the device's one
 // connection, with its own context (cancelled when it ends), and is read
 // on its own goroutine.
-func (g *Gateway) serve(ws *websocket.Conn, id, host string, enrolledAt time.Time, serial string) {
+func (g *Gateway) serve(ws *websocket.Conn, id, host string, enrolledAt time.Time, details map[string]string) {
 	c := newConn(g, ws, id, host, enrolledAt)
 	if old := g.hub.register(c); old != nil {
 		old.close(protocol.CloseReplaced, "replaced by a newer connection")
 	}
 	ctx, cancel := c.frameContext()
 	defer cancel()
-	if err := g.store.MarkConnected(ctx, id, host, time.Now().UTC()); err != nil {
+	// The device is online and its entry says so, together or neither.
+	at := time.Now().UTC()
+	if err := g.commit.Commit(ctx, func(tx Tx) error {
+		if err := tx.MarkConnected(ctx, id, host, at); err != nil {
+			return err
+		}
+		return g.audit.RecordTx(ctx, tx, audit.Entry{Actor: "device:" + id, Source: host, Action: audit.DeviceConnected,
+			Target: "device:" + id, Outcome: audit.Success, Details: details})
+	}); err != nil {
 		g.log.Error("mark connected", "device_id", id, "err", err)
 	}
-	g.audit.Record(ctx, audit.Entry{Actor: "device:" + id, Source: host, Action: audit.DeviceConnected,
-		Target: "device:" + id, Outcome: audit.Success, Details: map[string]string{"serial": serial, "tls_resumed": tlsResumed(ws)}})
 	g.log.Info("agent connected", "device_id", id, "remote", host)
 	g.wg.Add(1)
 	go c.readLoop()
@@ -283,6 +344,9 @@ func (g *Gateway) Close() int {
 	}
 	g.cancel()
 	g.wg.Wait()
+	if g.writer != nil {
+		g.writer.Close()
+	}
 	return len(conns)
 }
 

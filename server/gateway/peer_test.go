@@ -52,7 +52,7 @@ func dial(t *testing.T, g *Gateway) *peer {
 		if err != nil {
 			return
 		}
-		g.serve(ws, testDevice, "127.0.0.1", time.Now().Add(-time.Hour), "1")
+		g.serve(ws, testDevice, "127.0.0.1", time.Now().Add(-time.Hour), map[string]string{"serial": "1"})
 	}))
 	t.Cleanup(func() {
 		srv.Close()

@@ -38,7 +38,7 @@ func (g *Gateway) verifyConnection(cs tls.ConnectionState) error {
 	}
 	ctx, cancel := context.WithTimeout(g.ctx, 5*time.Second)
 	defer cancel()
-	rec, err := g.store.GetCertificate(ctx, serial)
+	rec, err := g.store.HandshakeCertificate(ctx, serial)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return &refusal{deviceID: id, serial: serial, reason: "certificate was not issued to an enrolled device"}

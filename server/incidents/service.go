@@ -44,6 +44,9 @@ type DeviceReader interface {
 	GetDevice(ctx context.Context, id string) (*store.Device, error)
 	ListDevices(ctx context.Context) ([]store.Device, error)
 	LockTimeline(ctx context.Context, deviceID string) ([]store.LockEvent, error)
+	// SilentDevices is the sweep's candidates: active, offline since
+	// cutoff, lock state lockState at now, no open incident.
+	SilentDevices(ctx context.Context, lockState string, cutoff, now time.Time) ([]store.Device, error)
 }
 
 // IncidentStore keeps incidents and their timelines. The quarantine is

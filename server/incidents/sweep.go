@@ -63,7 +63,10 @@ func (s *Service) DetectSilentUnlocked(ctx context.Context) error {
 		return nil
 	}
 	now := s.now().UTC()
-	devs, err := s.store.ListDevices(ctx)
+	// Only the devices past the line, unlocked now and with no open
+	// incident, from an index; each is checked again below against its
+	// timeline, as when every device was read.
+	devs, err := s.store.SilentDevices(ctx, LockUnlocked, now.Add(-s.settings.Line), now)
 	if err != nil {
 		return err
 	}

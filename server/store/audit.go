@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 
 	"gorm.io/gorm"
 )
@@ -24,22 +25,25 @@ type AuditQuery struct {
 // chain's write lock so concurrent writers (even other processes) cannot
 // fork the chain.
 func (s *Store) AppendAudit(ctx context.Context, e *AuditEntry, seal func(*AuditEntry)) error {
-	return s.with(ctx).Transaction(func(tx *gorm.DB) error {
-		// The UPDATE comes first so the lock is held before the head is read.
-		if err := tx.Exec("UPDATE audit_heads SET seq = seq + 1 WHERE id = 1").Error; err != nil {
+	return s.inTxOrNot(ctx, func(tx *gorm.DB) error {
+		// The UPDATE comes first so the lock is held before the head is
+		// read; RETURNING reads it in the same statement.
+		var head AuditHead
+		if err := tx.Raw("UPDATE audit_heads SET seq = seq + 1 WHERE id = 1 RETURNING id, seq, hash").Scan(&head).Error; err != nil {
 			return err
 		}
-		var head AuditHead
-		if err := tx.First(&head, "id = 1").Error; err != nil {
-			return err
+		if head.ID != 1 {
+			return errors.New("audit head row missing")
 		}
 		e.Seq = head.Seq
 		e.PrevHash = head.Hash
 		seal(e)
-		if err := tx.Create(e).Error; err != nil {
+		if err := tx.Exec(`INSERT INTO audit_entries (seq, time, actor, source, action, target, outcome, details, prev_hash, hash)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.Seq, e.Time, e.Actor, e.Source, e.Action, e.Target, e.Outcome,
+			e.Details, e.PrevHash, e.Hash).Error; err != nil {
 			return err
 		}
-		return tx.Model(&AuditHead{}).Where("id = 1").Update("hash", e.Hash).Error
+		return tx.Exec("UPDATE audit_heads SET hash = ? WHERE id = 1", e.Hash).Error
 	})
 }
 

@@ -25,6 +25,9 @@ type Finding struct {
 	ResolvedAt *time.Time `gorm:"index:idx_finding_open,priority:2"`
 	// Action is what enforcement did (the bluetooth_block command id).
 	Action string `gorm:"size:128"`
+	// DueAt is Deadline, kept by SaveFindings for the compliance sweep's
+	// index; nil in rows saved before it existed.
+	DueAt *time.Time
 }
 
 // Deadline is when the finding's grace runs out.
@@ -110,6 +113,8 @@ func (s *Store) FindingHistory(ctx context.Context, deviceID string, limit int) 
 func (s *Store) SaveFindings(ctx context.Context, upsert []Finding, resolve []uint64, at time.Time) error {
 	return s.with(ctx).Transaction(func(tx *gorm.DB) error {
 		for i := range upsert {
+			due := upsert[i].Deadline()
+			upsert[i].DueAt = &due
 			if err := tx.Save(&upsert[i]).Error; err != nil {
 				return err
 			}
@@ -260,4 +265,19 @@ func (s *Store) MarkEvaluated(ctx context.Context, deviceID string, at time.Time
 // SetComplianceState records the device's state as last audited.
 func (s *Store) SetComplianceState(ctx context.Context, deviceID, state string) error {
 	return s.with(ctx).Model(&Device{}).Where("id = ?", deviceID).Update("compliance_state", state).Error
+}
+
+// DueFindingDevices returns the ids of the active devices, not recorded
+// in state except, that have an open finding whose grace ran out by now
+// (findings.due_at, indexed), and of those with an open finding saved
+// before due_at existed: the devices whose state the clock may have
+// changed, for the compliance sweep, instead of every device.
+func (s *Store) DueFindingDevices(ctx context.Context, except string, now time.Time) ([]string, error) {
+	var ids []string
+	err := s.with(ctx).Model(&Finding{}).Distinct("findings.device_id").
+		Joins("JOIN devices ON devices.id = findings.device_id").
+		Where("findings.resolved_at IS NULL AND (findings.due_at IS NULL OR findings.due_at <= ?)", now).
+		Where("devices.status = ? AND COALESCE(devices.compliance_state, '') <> ?", StatusActive, except).
+		Order("findings.device_id").Pluck("findings.device_id", &ids).Error
+	return ids, err
 }

@@ -27,7 +27,8 @@ func (s *Store) CreateToken(ctx context.Context, t *EnrollmentToken) error {
 // in the same transaction, calls issue to create the device and its
 // certificate. Nothing is written if any step fails.
 func (s *Store) Enroll(ctx context.Context, id string, hash []byte, issue func(EnrollmentToken) (*Device, *Certificate, error)) error {
-	return s.with(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.InTx(ctx, func(t *Store) error {
+		tx := t.with(ctx)
 		var tok EnrollmentToken
 		q := tx
 		if s.dialect == "postgres" {
@@ -65,7 +66,10 @@ func (s *Store) Enroll(ctx context.Context, id string, hash []byte, issue func(E
 		if err := tx.Create(dev).Error; err != nil {
 			return err
 		}
-		return tx.Create(cert).Error
+		if err := tx.Create(cert).Error; err != nil {
+			return err
+		}
+		return t.identitiesChanged(ctx, []string{cert.Serial}, []string{dev.ID})
 	})
 }
 
@@ -85,16 +89,16 @@ func (s *Store) ListDevices(ctx context.Context) ([]Device, error) {
 	return ds, err
 }
 
-// MarkConnected records that the gateway accepted a connection.
+// MarkConnected records that the gateway accepted a connection. It,
+// MarkDisconnected and UpdateHello run on every connect: their
+// statements are written out, not built (see SavePosture).
 func (s *Store) MarkConnected(ctx context.Context, id, addr string, at time.Time) error {
-	return s.with(ctx).Model(&Device{}).Where("id = ?", id).
-		Updates(map[string]any{"online": true, "last_seen": at, "last_addr": addr}).Error
+	return s.with(ctx).Exec("UPDATE devices SET online = ?, last_seen = ?, last_addr = ? WHERE id = ?", true, at, addr, id).Error
 }
 
 // MarkDisconnected records that the device's connection ended.
 func (s *Store) MarkDisconnected(ctx context.Context, id string, at time.Time) error {
-	return s.with(ctx).Model(&Device{}).Where("id = ?", id).
-		Updates(map[string]any{"online": false, "last_seen": at}).Error
+	return s.with(ctx).Exec("UPDATE devices SET online = ?, last_seen = ? WHERE id = ?", false, at, id).Error
 }
 
 // ResetOnline marks every device offline; the server calls it at start,
@@ -114,19 +118,22 @@ type HelloFacts struct {
 
 // UpdateHello records what the agent said about itself on connect.
 func (s *Store) UpdateHello(ctx context.Context, id string, f HelloFacts) error {
-	return s.with(ctx).Model(&Device{}).Where("id = ?", id).
-		Updates(map[string]any{"hostname": f.Hostname, "platform": f.Platform, "agent_version": f.AgentVersion,
-			"capability_version": f.CapabilityVersion, "capabilities": strings.Join(f.Capabilities, ",")}).Error
+	return s.with(ctx).Exec(`UPDATE devices SET hostname = ?, platform = ?, agent_version = ?, capability_version = ?, capabilities = ?
+		WHERE id = ?`, f.Hostname, f.Platform, f.AgentVersion, f.CapabilityVersion, strings.Join(f.Capabilities, ","), id).Error
 }
 
 // AddCertificate records a certificate issued to a device (renewal) and
 // makes it the device's current one.
 func (s *Store) AddCertificate(ctx context.Context, c *Certificate) error {
-	return s.with(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.InTx(ctx, func(t *Store) error {
+		tx := t.with(ctx)
 		if err := tx.Create(c).Error; err != nil {
 			return err
 		}
-		return tx.Model(&Device{}).Where("id = ?", c.DeviceID).Update("cert_serial", c.Serial).Error
+		if err := tx.Model(&Device{}).Where("id = ?", c.DeviceID).Update("cert_serial", c.Serial).Error; err != nil {
+			return err
+		}
+		return t.identitiesChanged(ctx, []string{c.Serial}, []string{c.DeviceID})
 	})
 }
 
@@ -143,7 +150,8 @@ func (s *Store) GetCertificate(ctx context.Context, serial string) (*Certificate
 // and the device itself revoked; it returns the certificates it revoked.
 func (s *Store) RevokeDevice(ctx context.Context, deviceID, reason string, at time.Time) ([]Certificate, error) {
 	var certs []Certificate
-	err := s.with(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.InTx(ctx, func(t *Store) error {
+		tx := t.with(ctx)
 		var d Device
 		if err := tx.First(&d, "id = ?", deviceID).Error; err != nil {
 			return notFound(err)
@@ -155,7 +163,14 @@ func (s *Store) RevokeDevice(ctx context.Context, deviceID, reason string, at ti
 			Updates(map[string]any{"revoked": true, "revoked_at": at, "reason": reason}).Error; err != nil {
 			return err
 		}
-		return tx.Model(&Device{}).Where("id = ?", deviceID).Update("status", StatusRevoked).Error
+		if err := tx.Model(&Device{}).Where("id = ?", deviceID).Update("status", StatusRevoked).Error; err != nil {
+			return err
+		}
+		serials := make([]string, len(certs))
+		for i, c := range certs {
+			serials[i] = c.Serial
+		}
+		return t.identitiesChanged(ctx, serials, []string{deviceID})
 	})
 	return certs, err
 }

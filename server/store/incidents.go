@@ -268,3 +268,21 @@ func (s *Store) ClaimEscalation(ctx context.Context, id string, now time.Time) (
 		Update("updated_at", now)
 	return res.RowsAffected == 1, res.Error
 }
+
+// SilentDevices returns the active devices offline and unheard of since
+// cutoff or before whose lock state in force at now (the newest lock
+// event not after now) is lockState and that have no open incident, most
+// recently enrolled first: what the silent-while-unlocked sweep looks at,
+// found through the (online, last_seen) index and one index seek per
+// such device instead of a read of every device and its timeline. The
+// posture body is left out.
+func (s *Store) SilentDevices(ctx context.Context, lockState string, cutoff, now time.Time) ([]Device, error) {
+	var ds []Device
+	err := s.with(ctx).Omit("posture").
+		Where("online = ? AND last_seen <= ? AND status = ?", false, cutoff, StatusActive).
+		Where(`(SELECT state FROM lock_events WHERE lock_events.device_id = devices.id AND lock_events.at <= ?
+			ORDER BY lock_events.at DESC, lock_events.id DESC LIMIT 1) = ?`, now, lockState).
+		Where("NOT EXISTS (SELECT 1 FROM incidents WHERE incidents.device_id = devices.id AND incidents.status NOT IN ?)", ClosedIncidentStatuses).
+		Order("enrolled_at DESC, id").Find(&ds).Error
+	return ds, err
+}

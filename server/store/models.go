@@ -44,6 +44,9 @@ type Device struct {
 	// what the server may send it.
 	CapabilityVersion int    `gorm:"column:capability_version;not null;default:0"`
 	Capabilities      string `gorm:"column:capabilities;not null;default:''"`
+	// PostureCount is how many reports of the device's history are kept
+	// (SavePosture counts and prunes them).
+	PostureCount int64 `gorm:"not null;default:0"`
 }
 
 // Certificate is a device certificate the CA issued.

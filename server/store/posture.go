@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // SavePosture commits one report, keeping the latest report, a bounded
@@ -22,9 +21,15 @@ func (s *Store) SavePosture(ctx context.Context, r *PostureReport, lock *LockEve
 			r.TrustedAt = r.ReceivedAt
 		}
 	}
+	// The statements are written out rather than built by gorm: this is
+	// the ingest path, and on SQLite gorm's building and the driver's
+	// parsing (which it repeats on every execution) are most of a
+	// report's cost (BenchmarkIngest).
 	dup := false
-	err := s.with(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(r)
+	err := s.inTxOrNot(ctx, func(tx *gorm.DB) error {
+		res := tx.Exec(`INSERT INTO posture_reports (device_id, report_id, received_at, collected_at, trusted_at, clock_skew, skew_seconds, body)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			r.DeviceID, r.ReportID, r.ReceivedAt, r.CollectedAt, r.TrustedAt, r.ClockSkew, r.SkewSeconds, r.Body)
 		if res.Error != nil {
 			return res.Error
 		}
@@ -41,10 +46,18 @@ func (s *Store) SavePosture(ctx context.Context, r *PostureReport, lock *LockEve
 		if r.ClockSkew {
 			skew = &r.SkewSeconds
 		}
-		if err := tx.Model(&Device{}).
-			Where("id = ? AND (posture_at IS NULL OR posture_at <= ? OR posture_at > ?)", r.DeviceID, r.TrustedAt, r.ReceivedAt).
-			Updates(map[string]any{"posture": r.Body, "posture_at": r.TrustedAt, "posture_skew_seconds": skew,
-				"last_seen": r.ReceivedAt}).Error; err != nil {
+		// The same statement counts the device's history (posture_count),
+		// so that pruning it is a look at the oldest rows, not a walk
+		// past the newest limit ones on every report.
+		const newer = "(posture_at IS NULL OR posture_at <= ? OR posture_at > ?)"
+		var counts []int64
+		if err := tx.Raw(`UPDATE devices SET posture = CASE WHEN `+newer+` THEN ? ELSE posture END,
+			posture_at = CASE WHEN `+newer+` THEN ? ELSE posture_at END,
+			posture_skew_seconds = CASE WHEN `+newer+` THEN ? ELSE posture_skew_seconds END,
+			last_seen = CASE WHEN `+newer+` THEN ? ELSE last_seen END,
+			posture_count = posture_count + 1 WHERE id = ? RETURNING posture_count`,
+			r.TrustedAt, r.ReceivedAt, r.Body, r.TrustedAt, r.ReceivedAt, r.TrustedAt, r.TrustedAt, r.ReceivedAt, skew,
+			r.TrustedAt, r.ReceivedAt, r.ReceivedAt, r.DeviceID).Scan(&counts).Error; err != nil {
 			return err
 		}
 		if lock != nil {
@@ -55,22 +68,50 @@ func (s *Store) SavePosture(ctx context.Context, r *PostureReport, lock *LockEve
 			// agent sends its spool oldest first; a past report that
 			// arrives after a newer one with an unchanged state still
 			// reads as lasting until the next recorded change.)
-			var prev LockEvent
-			err := tx.Where("device_id = ? AND at <= ?", r.DeviceID, lock.At).Order("at DESC, id DESC").Limit(1).Find(&prev).Error
-			if err != nil {
+			res := tx.Exec(`INSERT INTO lock_events (device_id, at, state, source, clock_skew, skew_seconds)
+				SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM (SELECT state FROM lock_events
+				WHERE device_id = ? AND at <= ? ORDER BY at DESC, id DESC LIMIT 1) prev WHERE prev.state = ?)`,
+				lock.DeviceID, lock.At, lock.State, lock.Source, lock.ClockSkew, lock.SkewSeconds, r.DeviceID, lock.At, lock.State)
+			if err := res.Error; err != nil {
 				return err
 			}
-			if prev.ID == 0 || prev.State != lock.State {
-				if err := tx.Create(lock).Error; err != nil {
-					return err
-				}
-			}
 		}
-		return tx.Exec(`DELETE FROM posture_reports WHERE device_id = ? AND id <= (
-			SELECT id FROM posture_reports WHERE device_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`,
-			r.DeviceID, r.DeviceID, s.historyLimit).Error
+		return s.prune(tx, r.DeviceID, counts)
 	})
 	return dup, err
+}
+
+// prune keeps the device's newest historyLimit reports. counts is the
+// device's posture_count after this report, none for a report of a
+// device that has no row (only tests send those): its history is then
+// pruned by walking it.
+func (s *Store) prune(tx *gorm.DB, deviceID string, counts []int64) error {
+	if len(counts) == 0 {
+		return tx.Exec(`DELETE FROM posture_reports WHERE device_id = ? AND id <= (
+			SELECT id FROM posture_reports WHERE device_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`,
+			deviceID, deviceID, s.historyLimit).Error
+	}
+	over := counts[0] - int64(s.historyLimit)
+	if over <= 0 {
+		return nil
+	}
+	res := tx.Exec(`DELETE FROM posture_reports WHERE id IN (
+		SELECT id FROM posture_reports WHERE device_id = ? ORDER BY id LIMIT ?)`, deviceID, over)
+	if res.Error != nil {
+		return res.Error
+	}
+	return tx.Exec("UPDATE devices SET posture_count = posture_count - ? WHERE id = ?", res.RowsAffected, deviceID).Error
+}
+
+// inTxOrNot runs fn in a transaction of its own, or, when s already is
+// one (InTx, a Writer's batch), directly in it: the caller's transaction
+// (and the writer's savepoint) already makes fn all or nothing, and a
+// nested savepoint would cost two more statements per write.
+func (s *Store) inTxOrNot(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if s.changed != nil {
+		return fn(s.with(ctx))
+	}
+	return s.with(ctx).Transaction(fn)
 }
 
 // RecentClock is the clock record (times and skew flags, no body) of the

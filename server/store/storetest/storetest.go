@@ -29,7 +29,8 @@ type contract struct {
 func contracts() []contract {
 	return slices.Concat(auditContracts(), checkpointContracts(), commandContracts(), complianceContracts(),
 		bluetoothContracts(), credentialContracts(), sessionContracts(), deviceContracts(), incidentContracts(),
-		notificationContracts(), postureContracts(), reviewContracts(), scepContracts(), storeContracts(), appleContracts(), ticketKeyContracts())
+		notificationContracts(), postureContracts(), reviewContracts(), scepContracts(), storeContracts(), appleContracts(), ticketKeyContracts(),
+		writerContracts(), deadlineContracts())
 }
 
 // infrastructure are the exported methods that are no store operation:
