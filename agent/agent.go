@@ -27,6 +27,11 @@ import (
 type Observer struct {
 	Sent  func(reportID string) // a report frame was written to the socket
 	Acked func(reportID string) // the server acknowledged it
+	// Connected: the server acknowledged the hello of a new session.
+	Connected func(tlsResumed bool)
+	// Ended: a connection attempt or session ended (established says
+	// which) and the agent waits before the next one.
+	Ended func(established bool, err error)
 }
 
 // Agent is a running agent.
@@ -233,6 +238,9 @@ func (a *Agent) run(ctx context.Context) error {
 		}
 		attempt++
 		a.log.Warn("gateway connection ended; reconnecting", "err", err, "retry_in", delay.Round(time.Millisecond))
+		if a.obs.Ended != nil {
+			a.obs.Ended(established, err)
+		}
 		a.setStatus(func(s *state.Status) {
 			s.Connection = "disconnected"
 			if err != nil {

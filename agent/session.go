@@ -108,6 +108,9 @@ func (a *Agent) session(ctx context.Context) (established bool, err error) {
 					established = true
 					a.setStatus(func(st *state.Status) { st.Connection = "connected"; st.LastError = "" })
 					a.log.Info("connected to gateway", "device_id", a.cfg.DeviceID, "url", a.cfg.GatewayURL, "tls_resumed", tlsResumed(ws))
+					if a.obs.Connected != nil {
+						a.obs.Connected(tlsResumed(ws))
+					}
 				}
 			}
 			s.handle(env)
