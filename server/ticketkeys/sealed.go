@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/cordon-mdm/cordon/internal/atomicfile"
 )
@@ -101,7 +100,7 @@ func WrapKey(path string) ([]byte, error) {
 		}
 		key := make([]byte, 32)
 		rand.Read(key)
-		if err := createExclusive(path, key); err != nil && !errors.Is(err, fs.ErrExist) {
+		if err := atomicfile.Create(path, key, 0o600); err != nil && !errors.Is(err, fs.ErrExist) {
 			return nil, err
 		}
 	}
@@ -117,35 +116,4 @@ func readPrivate(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s is accessible by others (mode %v); refusing to use it", path, st.Mode().Perm())
 	}
 	return os.ReadFile(path)
-}
-
-// createExclusive writes data to a new file at path: a temporary file,
-// synced, then linked into place, so a reader never sees half a key and
-// an existing key is never replaced.
-func createExclusive(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-wrap-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Link(tmp, path); err != nil {
-		return err
-	}
-	return atomicfile.SyncDir(filepath.Dir(path))
 }
