@@ -30,6 +30,7 @@ type fleetConfig struct {
 	idle      time.Duration
 	stormWait time.Duration
 	lockEvery time.Duration
+	profile   string // BENCH_PROFILE: directory for the servers' CPU and heap profiles
 }
 
 func envInt(name string, def int) int {
@@ -65,7 +66,7 @@ func fleetConfigFromEnv() fleetConfig {
 		database: os.Getenv("BENCH_DATABASE"), perSim: envInt("BENCH_PER_SIM", 10000), ramp: envInt("BENCH_RAMP", 64),
 		commands: envInt("BENCH_COMMANDS", 200), cache: cache, basePort: envInt("BENCH_PORT", 18440),
 		idle: envDuration("BENCH_IDLE", 20*time.Second), stormWait: envDuration("BENCH_STORM_WAIT", 5*time.Minute),
-		lockEvery: envDuration("BENCH_LOCK_EVERY", 30*time.Minute)}
+		lockEvery: envDuration("BENCH_LOCK_EVERY", 30*time.Minute), profile: os.Getenv("BENCH_PROFILE")}
 }
 
 func (c fleetConfig) consoleAddr(k int) string { return fmt.Sprintf("127.0.0.1:%d", c.basePort+2*k) }
@@ -115,6 +116,7 @@ func BenchmarkFleet(b *testing.B) {
 		ref := measureFleet(b, c, bins, fx, false)
 		cor := measureFleet(b, c, bins, fx, true)
 		printTable(os.Stdout, c, ref, cor)
+		profiler{c: c, dir: c.profile}.summary(b, bins.server)
 		b.ReportMetric(0, "ns/op")
 		b.ReportMetric(float64(cor.held), "agents")
 		b.ReportMetric(cor.memPerAgent, "server-B/agent")
@@ -238,6 +240,10 @@ func measureFleet(b *testing.B, c fleetConfig, bins binaries, fx *fixture, cordo
 		kind = "cordon"
 	}
 	res := &fleetResult{cordon: cordon, load: loadAverage()}
+	prof := profiler{c: c}
+	if cordon {
+		prof.dir = c.profile
+	}
 	srv := &servers{c: c, bins: bins, fx: fx, cordon: cordon, procs: make([]*proc, c.servers), count: make([]counter, c.servers),
 		log: filepath.Join(run, kind+"-server.log")}
 	res.serverLogs = srv.log
@@ -283,12 +289,14 @@ func measureFleet(b *testing.B, c fleetConfig, bins binaries, fx *fixture, cordo
 
 	// 1. Connect: until the servers hold every agent.
 	connectStart := time.Now()
+	connectProfiled := prof.cpu(b, "connect", 30*time.Second)
 	if !waitHeld(ctx, srv, c.agents, 10*time.Minute, nil) {
 		res.notes = append(res.notes, fmt.Sprintf("%s: only %d of %d connected within 10 minutes", kind, srv.held(ctx), c.agents))
 	}
 	res.connectTime = time.Since(connectStart)
 	res.held = srv.held(ctx)
 	res.connectRate = float64(res.held) / res.connectTime.Seconds()
+	connectProfiled()
 
 	// 2. Idle: memory and CPU per agent once the connect work is over.
 	time.Sleep(5 * time.Second)
@@ -307,10 +315,13 @@ func measureFleet(b *testing.B, c fleetConfig, bins binaries, fx *fixture, cordo
 	res.memPerAgent = (float64(idle1.rss) - float64(base.rss)) / float64(max(res.held, 1))
 	res.cpuPerAgent = (idle1.cpu - idle0.cpu).Seconds() / c.idle.Seconds() / float64(max(res.held, 1))
 	res.simCPUPerAgent = (simIdle1 - simIdle0).Seconds() / c.idle.Seconds() / float64(max(res.held, 1))
+	prof.heap(b, "idle")
 
 	// 3. Commands through the real API, all agents connected.
 	if cordon {
+		commandsProfiled := prof.cpu(b, "commands", 10*time.Second)
 		p50, p99, n, err := commandLatency(ctx, c, fx)
+		commandsProfiled()
 		if err != nil {
 			res.notes = append(res.notes, "commands: "+err.Error())
 		}
@@ -321,12 +332,14 @@ func measureFleet(b *testing.B, c fleetConfig, bins binaries, fx *fixture, cordo
 	ss.marks("before-ingest", time.Minute)
 	before := ss.total().Acked
 	burst := time.Now()
+	ingestProfiled := prof.cpu(b, "ingest", 10*time.Second)
 	ss.send("report")
 	deadline := time.Now().Add(5 * time.Minute)
 	for ss.total().Acked < before+int64(res.held) && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond) // the next stats line
+	ingestProfiled()
 	marks, err := ss.marks("ingest", time.Minute)
 	if err != nil {
 		res.notes = append(res.notes, err.Error())
@@ -362,6 +375,7 @@ func measureFleet(b *testing.B, c fleetConfig, bins binaries, fx *fixture, cordo
 			b.Fatal(err)
 		}
 	}
+	stormProfiled := prof.cpu(b, "storm", 30*time.Second)
 	marksAt := map[float64]*time.Duration{0.5: &res.storm50, 0.99: &res.storm99, 1: &res.storm100}
 	res.stormDone = waitHeld(ctx, srv, c.agents, c.stormWait, func(n int) {
 		for share, d := range marksAt {
@@ -371,6 +385,7 @@ func measureFleet(b *testing.B, c fleetConfig, bins binaries, fx *fixture, cordo
 		}
 	})
 	res.stormShare = float64(srv.held(ctx)) / float64(c.agents)
+	stormProfiled()
 	after := ss.total()
 	res.failedHandshakes = (after.Failed - after.Refused) - (stormStats.Failed - stormStats.Refused)
 	res.refusedConnects = after.Refused - stormStats.Refused

@@ -53,6 +53,9 @@ func serverArgs(c fleetConfig, k int, data string) []string {
 	if c.database != "" {
 		args = append(args, "--database", c.database)
 	}
+	if c.profile != "" {
+		args = append(args, "--pprof-listen", profiler{c: c}.addr(k))
+	}
 	return args
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/cordon-mdm/cordon/internal/auditchain"
 	"github.com/cordon-mdm/cordon/internal/fdlimit"
 	"github.com/cordon-mdm/cordon/internal/fips"
+	"github.com/cordon-mdm/cordon/internal/pprofserve"
 	"github.com/cordon-mdm/cordon/internal/version"
 	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/server"
@@ -155,6 +156,7 @@ func serve(args []string, stderr io.Writer) error {
 	appleQueryEvery := fs.Duration("apple-query-interval", server.DefaultAppleQueryInterval, "how often each enrolled iPhone, iPad and Mac is asked for its posture (at least 1m); POST /api/v1/devices/{id}/refresh asks one at once")
 	handshakes := fs.Int("handshakes-per-core", server.DefaultHandshakesPerCore, "TLS handshakes (and websocket upgrades) in progress per CPU on the agent listener; agents beyond are refused at once and told when to come back")
 	fipsMode := fs.Bool("fips", fips.Default(), "restrict TLS on both listeners to FIPS 140-3 approved algorithms; refuse to start unless the FIPS module is active")
+	pprofListen := fs.String("pprof-listen", "", "serve Go's runtime profiles (net/http/pprof, no authentication) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -172,6 +174,18 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *pprofListen != "" {
+		l, err := pprofserve.Listen(*pprofListen)
+		if err != nil {
+			return err
+		}
+		logger.Warn("runtime profiles served without authentication", "addr", l.Addr().String())
+		go func() {
+			if err := pprofserve.Serve(ctx, l); err != nil {
+				logger.Error("runtime profiles", "err", err)
+			}
+		}()
+	}
 	srv, err := server.New(ctx, server.WithDataDir(*data), server.WithListen(*listen), server.WithAgentListen(*agentListen),
 		server.WithDatabase(*database), server.WithHostnames(hostnames...), server.WithLogger(logger),
 		server.WithDeviceCertLifetime(*certLifetime), server.WithFIPS(*fipsMode), server.WithSMTP(*smtpURL, *smtpFrom),
