@@ -2,7 +2,6 @@ package compliance
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"time"
 
@@ -99,13 +98,4 @@ func abs(n int64) int64 {
 		return -n
 	}
 	return n
-}
-
-// withClock folds whether the clock finding applies into a report's
-// fingerprint (its message is refreshed whenever evaluation runs).
-func withClock(fp [32]byte, ck *Result) [32]byte {
-	if ck == nil {
-		return fp
-	}
-	return sha256.Sum256(append(fp[:], CtlClock...))
 }

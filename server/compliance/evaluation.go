@@ -3,19 +3,23 @@ package compliance
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/cordon-mdm/cordon/internal/version"
 	"github.com/cordon-mdm/cordon/profiles"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
 // fingerprint is what evaluation depends on: everything but the times
-// and the lock reading, which change on every report.
-func fingerprint(p protocol.Posture) [32]byte {
+// and the lock reading, which change on every report, and the server's
+// version, whose rules may differ (an upgrade evaluates every device's
+// next report again). Hex, as the store keeps it.
+func fingerprint(p protocol.Posture, clock *Result) string {
 	p.CollectedAt, p.Lock = time.Time{}, nil
 	if p.Patch != nil {
 		pa := *p.Patch
@@ -23,7 +27,16 @@ func fingerprint(p protocol.Posture) [32]byte {
 		p.Patch = &pa
 	}
 	b, _ := json.Marshal(p)
-	return sha256.Sum256(b)
+	h := sha256.New()
+	h.Write([]byte(version.Version + "\x00"))
+	h.Write(b)
+	if clock != nil {
+		// Whether the clock finding applies depends on the reports'
+		// record, not on the body; its message is refreshed whenever
+		// evaluation runs.
+		h.Write([]byte("\x00" + CtlClock))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Allowed reports whether a Bluetooth peer is approved for the device:
@@ -54,24 +67,23 @@ func Allowed(list []store.BluetoothAllow, d *store.Device, addr string, now time
 // In enforce mode an unapproved Bluetooth peer that is not yet blocked
 // gets a bluetooth_block at once, recorded on its finding.
 func (s *Service) Evaluate(ctx context.Context, deviceID string, pos protocol.Posture) error {
-	// The clock finding depends on the reports' record, not on the body,
-	// so it is part of what a repeated report is compared on.
 	ck, err := s.clock(ctx, deviceID)
 	if err != nil {
 		return err
 	}
-	fp := withClock(fingerprint(pos), ck)
-	if last, ok := s.last.Load(deviceID); ok && last.([32]byte) == fp {
-		return nil
-	}
+	fp := fingerprint(pos, ck)
 	unlock := s.lock(deviceID)
 	defer unlock()
-	if err := s.evaluate(ctx, deviceID, pos, ck); err != nil {
-		s.last.Delete(deviceID)
+	// A report that says what the findings were evaluated from changes
+	// nothing (the clock's effects are the sweep's; list and profile
+	// changes clear the fingerprint and re-evaluate). The fingerprint is
+	// the database's, not this process's memory: it survives a restart,
+	// so a reconnecting fleet's first reports cost one read each, and it
+	// is the same for every process serving the database.
+	if last, err := s.store.EvaluatedFingerprint(ctx, deviceID); err != nil || last == fp {
 		return err
 	}
-	s.last.Store(deviceID, fp)
-	return nil
+	return s.evaluate(ctx, deviceID, pos, ck, fp)
 }
 
 // Reevaluate evaluates devices again from their latest stored report,
@@ -80,6 +92,12 @@ func (s *Service) Evaluate(ctx context.Context, deviceID string, pos protocol.Po
 // up the API call that made it.
 func (s *Service) Reevaluate(ctx context.Context, ids ...string) {
 	ctx = context.WithoutCancel(ctx)
+	// First, at once: if the process stops before the background pass
+	// reaches a device, its next report is still evaluated under the
+	// new rules.
+	if err := s.store.ForgetEvaluations(ctx, ids...); err != nil {
+		s.log.Error("re-evaluation", "err", err)
+	}
 	go func() {
 		if len(ids) == 0 {
 			devs, err := s.store.ListDevices(ctx)
@@ -114,11 +132,7 @@ func (s *Service) reevaluate(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.evaluate(ctx, id, pos, ck); err != nil {
-		return err
-	}
-	s.last.Store(id, withClock(fingerprint(pos), ck))
-	return nil
+	return s.evaluate(ctx, id, pos, ck, fingerprint(pos, ck))
 }
 
 // graceOf is the grace that gives a finding first seen at firstSeen its
@@ -136,7 +150,7 @@ func graceOf(r Result, firstSeen time.Time) time.Duration {
 	return g
 }
 
-func (s *Service) evaluate(ctx context.Context, deviceID string, pos protocol.Posture, clock *Result) error {
+func (s *Service) evaluate(ctx context.Context, deviceID string, pos protocol.Posture, clock *Result, fp string) error {
 	d, err := s.store.GetDevice(ctx, deviceID)
 	if err != nil {
 		return err
@@ -186,7 +200,7 @@ func (s *Service) evaluate(ctx context.Context, deviceID string, pos protocol.Po
 	if err := s.store.SaveFindings(ctx, upsert, resolve, now); err != nil {
 		return err
 	}
-	if err := s.store.MarkEvaluated(ctx, deviceID, now); err != nil {
+	if err := s.store.MarkEvaluated(ctx, deviceID, now, fp); err != nil {
 		return err
 	}
 	// upsert is now the device's open findings, IDs filled in by the

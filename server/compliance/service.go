@@ -61,7 +61,12 @@ type FindingStore interface {
 	AllOpenFindings(ctx context.Context) ([]store.Finding, error)
 	SaveFindings(ctx context.Context, upsert []store.Finding, resolve []uint64, at time.Time) error
 	SetFindingAction(ctx context.Context, id uint64, action string) error
-	MarkEvaluated(ctx context.Context, deviceID string, at time.Time) error
+	// MarkEvaluated records an evaluation and the fingerprint of the
+	// report it was made from; EvaluatedFingerprint reads it back, and
+	// ForgetEvaluations clears it (of every device when no id is given).
+	MarkEvaluated(ctx context.Context, deviceID string, at time.Time, fingerprint string) error
+	EvaluatedFingerprint(ctx context.Context, deviceID string) (string, error)
+	ForgetEvaluations(ctx context.Context, ids ...string) error
 	SetComplianceState(ctx context.Context, deviceID, state string) error
 	// DueFindingDevices is the sweep's candidates: devices not recorded
 	// in state except with an open finding past its deadline at now.
@@ -112,10 +117,6 @@ type Service struct {
 	// swept: the sweep has read every device once (at start), so from
 	// then on it reads only the devices whose deadlines fell due.
 	swept atomic.Bool
-	// last is the fingerprint of each device's last evaluated report: a
-	// report that says the same again is not evaluated again (the clock's
-	// effects are the sweep's, list and profile changes re-evaluate).
-	last sync.Map
 }
 
 func (s *Service) lock(deviceID string) func() { return s.locks.Lock(deviceID) }

@@ -245,3 +245,24 @@ func TestHintIsSentAgainWhenTheSpreadMoves(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 }
+
+// TestRateIsAtLeastWhatWasAchieved: the rate the reconnect spread is
+// computed from is never below the most handshakes completed in one
+// second, however slow the cost estimate says a handshake is.
+func TestRateIsAtLeastWhatWasAchieved(t *testing.T) {
+	l := &handshakeListener{}
+	l.cost.Store(int64(time.Second) * int64(runtime.GOMAXPROCS(0))) // the estimate: 1/s
+	if r := l.rate(); r < 0.99 || r > 1.01 {
+		t.Fatalf("rate %v before any handshake, want the estimate, 1/s", r)
+	}
+	base := time.Unix(1_800_000_000, 0)
+	for i := range 300 {
+		l.seen.add(base.Add(time.Duration(i) * time.Millisecond))
+	}
+	for i := range 40 {
+		l.seen.add(base.Add(time.Second + time.Duration(i)*time.Millisecond))
+	}
+	if r := l.rate(); r != 300 {
+		t.Fatalf("rate %v after 300 handshakes in one second and 40 in the next, want 300", r)
+	}
+}

@@ -258,8 +258,32 @@ func (s *Store) DecideBluetoothRequest(ctx context.Context, r *BluetoothRequest,
 }
 
 // MarkEvaluated records that the device's compliance was evaluated.
-func (s *Store) MarkEvaluated(ctx context.Context, deviceID string, at time.Time) error {
-	return s.with(ctx).Model(&Device{}).Where("id = ?", deviceID).Update("compliance_at", at).Error
+func (s *Store) MarkEvaluated(ctx context.Context, deviceID string, at time.Time, fingerprint string) error {
+	return s.with(ctx).Exec("UPDATE devices SET compliance_at = ?, evaluated_fingerprint = ? WHERE id = ?", at, fingerprint, deviceID).Error
+}
+
+// EvaluatedFingerprint is the fingerprint MarkEvaluated last recorded for
+// the device: "" when none, or since ForgetEvaluations.
+func (s *Store) EvaluatedFingerprint(ctx context.Context, deviceID string) (string, error) {
+	var fp []string
+	if err := s.with(ctx).Raw("SELECT evaluated_fingerprint FROM devices WHERE id = ?", deviceID).Scan(&fp).Error; err != nil {
+		return "", err
+	}
+	if len(fp) == 0 {
+		return "", ErrNotFound
+	}
+	return fp[0], nil
+}
+
+// ForgetEvaluations clears the recorded fingerprints of the devices
+// given, or of every device when none is: what their findings were
+// evaluated under (a profile, the allow-list) changed, so their next
+// report is evaluated whatever it says.
+func (s *Store) ForgetEvaluations(ctx context.Context, ids ...string) error {
+	if len(ids) == 0 {
+		return s.with(ctx).Exec("UPDATE devices SET evaluated_fingerprint = '' WHERE evaluated_fingerprint <> ''").Error
+	}
+	return s.with(ctx).Exec("UPDATE devices SET evaluated_fingerprint = '' WHERE id IN ?", ids).Error
 }
 
 // SetComplianceState records the device's state as last audited.

@@ -47,6 +47,10 @@ type Device struct {
 	// PostureCount is how many reports of the device's history are kept
 	// (SavePosture counts and prunes them).
 	PostureCount int64 `gorm:"not null;default:0"`
+	// EvaluatedFingerprint is what the device's findings were last
+	// evaluated from (compliance's fingerprint, hex); "" means evaluate
+	// the next report.
+	EvaluatedFingerprint string `gorm:"size:64;not null;default:''"`
 }
 
 // Certificate is a device certificate the CA issued.

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -142,12 +143,43 @@ func complianceContracts() []contract {
 				t.Fatalf("group profile %q %v", p, err)
 			}
 		}},
+		{"EvaluatedFingerprint", []string{"MarkEvaluated", "EvaluatedFingerprint", "ForgetEvaluations"}, func(t *testing.T, open Opener) {
+			st := open(t)
+			for _, id := range []string{"d1", "d2", "d3"} {
+				enroll(t, st, store.Device{ID: id})
+				if fp, err := st.EvaluatedFingerprint(t.Context(), id); err != nil || fp != "" {
+					t.Fatalf("never evaluated: %q %v", fp, err)
+				}
+			}
+			at := now()
+			fps := map[string]string{"d1": strings.Repeat("a", 64), "d2": strings.Repeat("b", 64), "d3": strings.Repeat("c", 64)}
+			for id, fp := range fps {
+				must(t, st.MarkEvaluated(t.Context(), id, at, fp))
+			}
+			has := func(want map[string]string) {
+				t.Helper()
+				for id, w := range want {
+					if fp, err := st.EvaluatedFingerprint(t.Context(), id); err != nil || fp != w {
+						t.Fatalf("%s: fingerprint %q %v, want %q", id, fp, err, w)
+					}
+				}
+			}
+			has(fps)
+			samePtrTime(t, "evaluated", device(t, st, "d1").ComplianceAt, at)
+			must(t, st.ForgetEvaluations(t.Context(), "d1", "d3"))
+			has(map[string]string{"d1": "", "d2": fps["d2"], "d3": ""})
+			must(t, st.MarkEvaluated(t.Context(), "d1", at, fps["d1"]))
+			must(t, st.ForgetEvaluations(t.Context()))
+			has(map[string]string{"d1": "", "d2": "", "d3": ""})
+			_, err := st.EvaluatedFingerprint(t.Context(), "nope")
+			wantErr(t, "unknown device", err, store.ErrNotFound)
+		}},
 		{"SetDeviceGroup", []string{"SetDeviceGroup", "MarkEvaluated", "SetComplianceState"}, func(t *testing.T, open Opener) {
 			st := open(t)
 			enroll(t, st, store.Device{ID: "d1"})
 			at := now()
 			must(t, st.SetDeviceGroup(t.Context(), "d1", "patrol"))
-			must(t, st.MarkEvaluated(t.Context(), "d1", at))
+			must(t, st.MarkEvaluated(t.Context(), "d1", at, ""))
 			must(t, st.SetComplianceState(t.Context(), "d1", "grace"))
 			d := device(t, st, "d1")
 			if d.GroupName != "patrol" || d.ComplianceState != "grace" {
