@@ -47,6 +47,10 @@ type Device struct {
 	// PostureCount is how many reports of the device's history are kept
 	// (SavePosture counts and prunes them).
 	PostureCount int64 `gorm:"not null;default:0"`
+	// OnlineServer is the origin of the process holding the device's
+	// connection (fanout.Bus.Origin), '' with one process: only that
+	// process's disconnect, or its death (ReapOnline), clears Online.
+	OnlineServer string `gorm:"column:online_server;not null;default:''"`
 }
 
 // Certificate is a device certificate the CA issued.
