@@ -154,7 +154,8 @@ type scaleAgent struct {
 // cordon-server processes on one PostgreSQL behind a TCP passthrough.
 // A command issued through B reaches a device held by A; an incident
 // escalates once although both sweep; and when A is killed its agents
-// move to B, losing no acknowledged report or command.
+// move to B, losing no acknowledged report or command, and B marks
+// offline the one that was lost with A (it never comes back).
 func TestTwoServersOnOnePostgres(t *testing.T) {
 	adminDSN := os.Getenv(testenv.PostgresEnv)
 	if adminDSN == "" {
@@ -178,7 +179,7 @@ func TestTwoServersOnOnePostgres(t *testing.T) {
 	lb := newPassthrough(t, a.agentListen, b.agentListen)
 
 	laso := runAdmin(t, bin, "apikey", "create", "--data", a.data, "--name", "scale-out", "--role", "laso")
-	token := runAdmin(t, bin, "token", "create", "--data", a.data, "--uses", "4")
+	token := runAdmin(t, bin, "token", "create", "--data", a.data, "--uses", "5")
 	fp, err := pki.ReadRootFingerprint(a.data)
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +188,12 @@ func TestTwoServersOnOnePostgres(t *testing.T) {
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
 	var agents []*scaleAgent
-	for i := range 4 {
+	// lost is an agent stopped at the moment A dies: a device lost
+	// together with the process that held it.
+	var lost *scaleAgent
+	lostCtx, stopLost := context.WithCancel(ctx)
+	lostDone := make(chan struct{})
+	for i := range 5 {
 		// The fourth, to be revoked through B, enrols through B: until the
 		// CA keeps its state in PostgreSQL, each copy of the data dir
 		// knows only the certificates it issued itself.
@@ -211,17 +217,23 @@ func TestTwoServersOnOnePostgres(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if i == 4 {
+			lost = sa
+			go func() { defer close(lostDone); ag.Run(lostCtx) }()
+			continue
+		}
 		agents = append(agents, sa)
 		wg.Add(1)
 		go func() { defer wg.Done(); ag.Run(ctx) }()
 	}
+	defer func() { stopLost(); <-lostDone }()
 	testenv.Eventually(t, 30*time.Second, "every agent connected to A and reporting", func() bool {
-		for _, sa := range agents {
+		for _, sa := range append(agents, lost) {
 			if acked, _ := sa.l.snapshot(); len(acked) == 0 {
 				return false
 			}
 		}
-		return lb.held(a.agentListen) == len(agents) && lb.held(b.agentListen) == 0
+		return lb.held(a.agentListen) == len(agents)+1 && lb.held(b.agentListen) == 0
 	})
 
 	t.Run("a device on A is locked through B", func(t *testing.T) {
@@ -257,7 +269,7 @@ func TestTwoServersOnOnePostgres(t *testing.T) {
 			return d.Status == store.StatusRevoked && !d.Online
 		})
 		testenv.Eventually(t, 10*time.Second, "the others still on A", func() bool {
-			return lb.held(a.agentListen) == len(agents)
+			return lb.held(a.agentListen) == len(agents)+1
 		})
 	})
 
@@ -341,6 +353,9 @@ func TestTwoServersOnOnePostgres(t *testing.T) {
 			acked[sa], un = sa.l.snapshot()
 			inFlight += len(un)
 		}
+		// The lost device goes while A cannot hear it leave.
+		stopLost()
+		<-lostDone
 		killed := time.Now()
 		a.signal(syscall.SIGKILL)
 		a.cmd.Wait()
@@ -348,6 +363,22 @@ func TestTwoServersOnOnePostgres(t *testing.T) {
 			return lb.held(b.agentListen) == len(agents)
 		})
 		t.Logf("agents on B %v after A was killed (%d reports in flight at the kill)", time.Since(killed).Round(time.Millisecond), inFlight)
+		// A ended no connection. Those that moved are B's now; the lost
+		// device's flag was A's, and B's sweep (every 15 s; a process
+		// is taken for gone when two rounds in a row do not find it)
+		// clears it.
+		testenv.Eventually(t, 90*time.Second, "the device lost with A shown offline by B", func() bool {
+			var d deviceJSON
+			callAPI(t, b, "GET", "/api/v1/devices/"+lost.id, laso, nil, &d)
+			return !d.Online
+		})
+		t.Logf("device lost with A offline %v after the kill", time.Since(killed).Round(time.Millisecond))
+		for _, sa := range agents {
+			var d deviceJSON
+			if callAPI(t, b, "GET", "/api/v1/devices/"+sa.id, laso, nil, &d); !d.Online {
+				t.Fatalf("device %s, moved to B, shown offline", sa.id)
+			}
+		}
 		waitStatus(t, b, laso, c.ID, store.CommandDone)
 		if agents[1].exec.count("bluetooth_block") != 1 {
 			t.Fatalf("the command A accepted ran %d times", agents[1].exec.count("bluetooth_block"))

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/cordon-mdm/cordon/server/fanout"
@@ -87,6 +88,45 @@ func (s *Server) joinProcesses(ctx context.Context) error {
 	s.relay = &busRelay{bus: bus, log: s.log, queue: make(chan fanout.Notice, relayQueue)}
 	s.hub.SetRelay(s.relay)
 	return nil
+}
+
+// origin is this process's id in the devices it marks online: the bus's
+// origin on PostgreSQL, ” on SQLite (one process).
+func (s *Server) origin() string {
+	if s.bus == nil {
+		return ""
+	}
+	return s.bus.Origin()
+}
+
+// reapOnline marks offline the devices of processes that are gone (a
+// kill -9 ends no connection): the silent-while-unlocked sweep and the
+// console then see them as they are. A process is taken for gone only
+// when two rounds in a row do not list it, so that one whose lease
+// session broke has till its next sweep to hold its lock again (Lease
+// reopens the session). This process's own devices are never reaped.
+func (s *Server) reapOnline(ctx context.Context) error {
+	live, err := s.bus.Live(ctx)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(live, s.bus.Origin()) {
+		// Its session broke since the lease was taken: the others may
+		// take this process for gone until it holds its lock again.
+		s.log.Warn("this process's liveness lock is not held", "origin", s.bus.Origin())
+		live = append(live, s.bus.Origin())
+	}
+	last := s.lastLive
+	s.lastLive = live
+	if last == nil {
+		return nil // the first round only looks
+	}
+	live = append(slices.Clone(live), last...)
+	n, err := s.Store.ReapOnline(ctx, live)
+	if n > 0 {
+		s.log.Info("devices of stopped servers marked offline", "devices", n)
+	}
+	return err
 }
 
 // listenProcesses hears the other processes, and sends them what the hub

@@ -96,9 +96,12 @@ type Server struct {
 	serveLock *filelock.Lock
 	// bus joins the processes serving one PostgreSQL (nil on SQLite);
 	// leases lets each timed job run in one of them at a time.
-	bus    *fanout.Bus
-	relay  *busRelay
-	leases leaser
+	bus *fanout.Bus
+	// lastLive are the processes the last reapOnline found up (the
+	// sweep's goroutine's).
+	lastLive []string
+	relay    *busRelay
+	leases   leaser
 }
 
 // New opens the data dir, database and CA. It does not listen yet.

@@ -119,7 +119,7 @@ func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 		gateway.WithCommands(s.Commands),
 		gateway.WithIncidents(agentIncidents{s.Incidents, devices.NewStanding(s.Store, s.Compliance)}),
 		gateway.WithCompliance(agentCompliance{s.Compliance}), gateway.WithHandshakeLimit(s.cfg.handshakes.perCore),
-		gateway.WithWriter(s.Store.NewWriter()))
+		gateway.WithWriter(s.Store.NewWriter()), gateway.WithServerID(s.origin()))
 	return s.handler(mdm), nil
 }
 

@@ -44,6 +44,10 @@ func (s *Server) sweep(ctx context.Context) {
 		s.log.Error("audit alarm recipients", "err", err)
 	}
 	s.Audit.Sweep(ctx)
+	if s.bus != nil {
+		// Before the silent-device detection, which then sees them.
+		s.once(ctx, "online of stopped servers", s.reapOnline)
+	}
 	s.once(ctx, "incident escalation", s.Incidents.Escalate)
 	s.once(ctx, "silent unlocked devices", s.Incidents.DetectSilentUnlocked)
 	s.once(ctx, "compliance sweep", s.Compliance.Sweep)

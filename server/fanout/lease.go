@@ -2,6 +2,8 @@ package fanout
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -24,7 +26,7 @@ func (b *Bus) session(ctx context.Context) (*pgx.Conn, error) {
 		return nil, fmt.Errorf("fanout lease session: %w", err)
 	}
 	if b.joined {
-		if _, err := c.Exec(ctx, "SELECT pg_advisory_lock_shared($1)", processesKey); err != nil {
+		if err := b.hold(ctx, c); err != nil {
 			c.Close(context.WithoutCancel(ctx))
 			return nil, fmt.Errorf("fanout lease session: %w", err)
 		}
@@ -102,12 +104,56 @@ func (b *Bus) Join(ctx context.Context, first func(context.Context) error) error
 			return ferr
 		}
 	}
-	if _, err := c.Exec(ctx, "SELECT pg_advisory_lock_shared($1)", processesKey); err != nil {
+	if err := b.hold(ctx, c); err != nil {
 		b.broken(c)
 		return fmt.Errorf("fanout join: %w", err)
 	}
 	b.joined = true
 	return nil
+}
+
+// hold takes, on c, the locks of a process that is up: the process lock
+// and its own origin's (Live), both shared.
+func (b *Bus) hold(ctx context.Context, c *pgx.Conn) error {
+	_, err := c.Exec(ctx, "SELECT pg_advisory_lock_shared($1), pg_advisory_lock_shared($2)", processesKey, b.originKey())
+	return err
+}
+
+// originKey is the advisory lock that says this process is up: its
+// origin, 8 random bytes, read as the bigint key. (A collision with a
+// job's key, one in 2^64 per job, would only keep that job in the
+// others.)
+func (b *Bus) originKey() int64 {
+	o, _ := hex.DecodeString(b.origin) // made by Open: 16 hex digits
+	return int64(binary.BigEndian.Uint64(o))
+}
+
+// Live lists the origins of the processes up on this database: those
+// whose origin lock (hold) is held now, on a session PostgreSQL still
+// has. A process that died (kill -9) lost its session and is not
+// listed; its devices are nobody's (store.Store.ReapOnline). This
+// process is listed while it is joined. A shared advisory lock on a
+// bigint key is listed with objsubid 1, the key's high half in classid
+// and its low half in objid; job leases are exclusive and the process
+// lock is left out by its key.
+func (b *Bus) Live(ctx context.Context) ([]string, error) {
+	rows, err := b.pool.Query(ctx, `SELECT DISTINCT (classid::bigint << 32) | objid::bigint FROM pg_locks
+		WHERE locktype = 'advisory' AND objsubid = 1 AND mode = 'ShareLock' AND granted
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
+	if err != nil {
+		return nil, fmt.Errorf("fanout live: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("fanout live: %w", err)
+	}
+	var live []string
+	for _, k := range keys {
+		if k != processesKey {
+			live = append(live, fmt.Sprintf("%016x", uint64(k)))
+		}
+	}
+	return live, nil
 }
 
 // Alone reports whether no other process is up: at shutdown, the last

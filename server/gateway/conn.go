@@ -105,7 +105,7 @@ func (c *conn) ended(err error) {
 	}
 	at := time.Now().UTC()
 	if err := g.commit.Commit(ctx, func(tx Tx) error {
-		if err := tx.MarkDisconnected(ctx, c.deviceID, at); err != nil {
+		if err := tx.MarkDisconnected(ctx, c.deviceID, at, g.serverID); err != nil {
 			return err
 		}
 		return g.audit.RecordTx(ctx, tx, audit.Entry{Actor: "device:" + c.deviceID, Source: c.remote, Action: audit.DeviceDisconnected,

@@ -29,6 +29,7 @@ type fakeStore struct {
 	onSave       func(ctx context.Context) error
 	connected    int
 	disconnected chan error // ctx.Err() of each MarkDisconnected
+	servers      []string   // "connected:<server>", "disconnected:<server>", in order
 }
 
 func newFakeStore() *fakeStore {
@@ -77,14 +78,18 @@ func (s *fakeStore) HandshakeCertificate(_ context.Context, serial string) (*sto
 	return &cp, nil
 }
 
-func (s *fakeStore) MarkConnected(context.Context, string, string, time.Time) error {
+func (s *fakeStore) MarkConnected(_ context.Context, _, _ string, _ time.Time, server string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.connected++
+	s.servers = append(s.servers, "connected:"+server)
 	return nil
 }
 
-func (s *fakeStore) MarkDisconnected(ctx context.Context, _ string, _ time.Time) error {
+func (s *fakeStore) MarkDisconnected(ctx context.Context, _ string, _ time.Time, server string) error {
+	s.mu.Lock()
+	s.servers = append(s.servers, "disconnected:"+server)
+	s.mu.Unlock()
 	s.disconnected <- ctx.Err()
 	return ctx.Err()
 }

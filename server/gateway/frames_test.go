@@ -303,6 +303,24 @@ func TestPeerClosingCancelsTheConnectionContext(t *testing.T) {
 	}
 }
 
+// The process's id (WithServerID) goes with both ends of a connection:
+// the store then leaves a device another process has taken online.
+func TestConnectionMarksCarryTheServerID(t *testing.T) {
+	st := newFakeStore()
+	g := newGateway(t, st, &fakeAuditor{}, WithServerID("0123456789abcdef"))
+	p := dial(t, g)
+	p.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), time.Now().Add(time.Second))
+	p.ws.Close()
+	if err := <-st.disconnected; err != nil {
+		t.Fatalf("MarkDisconnected: %v", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if want := []string{"connected:0123456789abcdef", "disconnected:0123456789abcdef"}; !slices.Equal(st.servers, want) {
+		t.Fatalf("the store was told %q, want %q", st.servers, want)
+	}
+}
+
 func commandFrame(t *testing.T) []byte {
 	t.Helper()
 	f, err := protocol.Encode(protocol.TypeCommand, "cmd-1", time.Now(), map[string]string{"id": "cmd-1"})

@@ -44,8 +44,10 @@ type Store interface {
 // Tx is what one commit of a connection writes: the connect, the
 // disconnect, the hello's facts, a report, with their audit entries.
 type Tx interface {
-	MarkConnected(ctx context.Context, id, addr string, at time.Time) error
-	MarkDisconnected(ctx context.Context, id string, at time.Time) error
+	// server is the process's origin (WithServerID): a disconnect
+	// changes the device only while its flag is this process's.
+	MarkConnected(ctx context.Context, id, addr string, at time.Time, server string) error
+	MarkDisconnected(ctx context.Context, id string, at time.Time, server string) error
 	UpdateHello(ctx context.Context, id string, f store.HelloFacts) error
 	SavePosture(ctx context.Context, r *store.PostureReport, lock *store.LockEvent) (bool, error)
 	audit.Appender
@@ -131,6 +133,7 @@ type Gateway struct {
 	hub        *hub
 	commit     Committer
 	writer     *store.Writer // closed with the gateway
+	serverID   string        // WithServerID
 
 	pingInterval     time.Duration
 	pongWait         time.Duration
@@ -158,6 +161,13 @@ func WithLogger(l *slog.Logger) Option { return func(g *Gateway) { g.log = l } }
 func WithWriter(w *store.Writer) Option {
 	return func(g *Gateway) { g.commit, g.writer = batched{w}, w }
 }
+
+// WithServerID names the process in the devices it marks online (the
+// bus's origin, with several processes on one PostgreSQL; default ”):
+// a connection that ends here after its device reconnected to another
+// process leaves the device online, and the other processes can tell
+// which devices to mark offline when this one dies.
+func WithServerID(id string) Option { return func(g *Gateway) { g.serverID = id } }
 
 // WithCommands connects the remote-command queue.
 func WithCommands(c Commands) Option { return func(g *Gateway) { g.commands = c } }
@@ -281,7 +291,7 @@ func (g *Gateway) serve(ws *websocket.Conn, id, host string, enrolledAt time.Tim
 	// The device is online and its entry says so, together or neither.
 	at := time.Now().UTC()
 	if err := g.commit.Commit(ctx, func(tx Tx) error {
-		if err := tx.MarkConnected(ctx, id, host, at); err != nil {
+		if err := tx.MarkConnected(ctx, id, host, at, g.serverID); err != nil {
 			return err
 		}
 		return g.audit.RecordTx(ctx, tx, audit.Entry{Actor: "device:" + id, Source: host, Action: audit.DeviceConnected,

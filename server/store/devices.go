@@ -89,16 +89,38 @@ func (s *Store) ListDevices(ctx context.Context) ([]Device, error) {
 	return ds, err
 }
 
-// MarkConnected records that the gateway accepted a connection. It,
-// MarkDisconnected and UpdateHello run on every connect: their
-// statements are written out, not built (see SavePosture).
-func (s *Store) MarkConnected(ctx context.Context, id, addr string, at time.Time) error {
-	return s.with(ctx).Exec("UPDATE devices SET online = ?, last_seen = ?, last_addr = ? WHERE id = ?", true, at, addr, id).Error
+// MarkConnected records that the gateway accepted a connection, on the
+// process whose origin is server (” with one process), which from now
+// on owns the online flag. It, MarkDisconnected and UpdateHello run on
+// every connect: their statements are written out, not built (see
+// SavePosture).
+func (s *Store) MarkConnected(ctx context.Context, id, addr string, at time.Time, server string) error {
+	return s.with(ctx).Exec("UPDATE devices SET online = ?, last_seen = ?, last_addr = ?, online_server = ? WHERE id = ?",
+		true, at, addr, server, id).Error
 }
 
-// MarkDisconnected records that the device's connection ended.
-func (s *Store) MarkDisconnected(ctx context.Context, id string, at time.Time) error {
-	return s.with(ctx).Exec("UPDATE devices SET online = ?, last_seen = ? WHERE id = ?", false, at, id).Error
+// MarkDisconnected records that the device's connection on process
+// server ended. It changes nothing when the flag is another process's:
+// the device reconnected there before this connection was found gone,
+// and is online.
+func (s *Store) MarkDisconnected(ctx context.Context, id string, at time.Time, server string) error {
+	return s.with(ctx).Exec("UPDATE devices SET online = ?, last_seen = ? WHERE id = ? AND online_server = ?",
+		false, at, id, server).Error
+}
+
+// ReapOnline marks offline the devices held by processes that are gone:
+// those whose online_server is neither ” (one process; ResetOnline is
+// its reset) nor in live, the origins of the processes serving the
+// database now. A process killed outright never ended its connections,
+// and its devices would be online until they reconnected, which a lost
+// device never does. It returns how many it marked.
+func (s *Store) ReapOnline(ctx context.Context, live []string) (int64, error) {
+	q := s.with(ctx).Model(&Device{}).Where("online = ? AND online_server <> ''", true)
+	if len(live) > 0 {
+		q = q.Where("online_server NOT IN ?", live)
+	}
+	res := q.Update("online", false)
+	return res.RowsAffected, res.Error
 }
 
 // ResetOnline marks every device offline; the server calls it at start,

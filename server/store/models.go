@@ -51,6 +51,10 @@ type Device struct {
 	// evaluated from (compliance's fingerprint, hex); "" means evaluate
 	// the next report.
 	EvaluatedFingerprint string `gorm:"size:64;not null;default:''"`
+	// OnlineServer is the origin of the process holding the device's
+	// connection (fanout.Bus.Origin), '' with one process: only that
+	// process's disconnect, or its death (ReapOnline), clears Online.
+	OnlineServer string `gorm:"column:online_server;not null;default:''"`
 }
 
 // Certificate is a device certificate the CA issued.

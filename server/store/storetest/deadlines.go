@@ -29,8 +29,8 @@ func deadlineContracts() []contract {
 			for _, id := range []string{"online", "recent", "incident", "closed", "revoked", "future"} {
 				reportLock(t, st, id, "r1", old, old, "unlocked", 0)
 			}
-			must(t, st.MarkConnected(t.Context(), "online", "10.0.0.1", old))
-			must(t, st.MarkDisconnected(t.Context(), "recent", at))
+			must(t, st.MarkConnected(t.Context(), "online", "10.0.0.1", old, ""))
+			must(t, st.MarkDisconnected(t.Context(), "recent", at, ""))
 			incident(t, st, store.Incident{ID: "i1", DeviceID: "incident", Status: "open"})
 			incident(t, st, store.Incident{ID: "i2", DeviceID: "closed", Status: "closed"})
 			_, err := st.RevokeDevice(t.Context(), "revoked", "lost", at)

@@ -124,8 +124,8 @@ func deviceContracts() []contract {
 			enroll(t, st, store.Device{ID: "d1", Hostname: "enrolled-name"})
 			enroll(t, st, store.Device{ID: "d2"})
 			at := now()
-			must(t, st.MarkConnected(t.Context(), "d1", "10.0.0.7:5000", at))
-			must(t, st.MarkConnected(t.Context(), "d2", "10.0.0.8:5000", at))
+			must(t, st.MarkConnected(t.Context(), "d1", "10.0.0.7:5000", at, ""))
+			must(t, st.MarkConnected(t.Context(), "d2", "10.0.0.8:5000", at, ""))
 			must(t, st.UpdateHello(t.Context(), "d1", store.HelloFacts{Hostname: "mdt-17", Platform: "linux/amd64", AgentVersion: "1.4.0",
 				CapabilityVersion: 8, Capabilities: []string{"posture", "commands"}}))
 			d := device(t, st, "d1")
@@ -139,7 +139,7 @@ func deviceContracts() []contract {
 				t.Fatalf("a device that sent no hello has capabilities %d %q", d2.CapabilityVersion, d2.Capabilities)
 			}
 			samePtrTime(t, "last seen", d.LastSeen, at)
-			must(t, st.MarkDisconnected(t.Context(), "d1", at.Add(time.Minute)))
+			must(t, st.MarkDisconnected(t.Context(), "d1", at.Add(time.Minute), ""))
 			d = device(t, st, "d1")
 			if d.Online || d.LastAddr != "10.0.0.7:5000" {
 				t.Fatalf("disconnected device %+v", d)

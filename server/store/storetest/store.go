@@ -93,7 +93,7 @@ func storeContracts() []contract {
 			at := time.Date(2026, 3, 8, 6, 59, 59, 123456000, time.UTC)
 			enroll(t, st, store.Device{ID: "d1", EnrolledAt: at})
 			ny := time.FixedZone("EST", -5*3600)
-			must(t, st.MarkConnected(t.Context(), "d1", "a", at.Add(time.Microsecond).In(ny)))
+			must(t, st.MarkConnected(t.Context(), "d1", "a", at.Add(time.Microsecond).In(ny), ""))
 			d := device(t, st, "d1")
 			sameTime(t, "enrolled", d.EnrolledAt, at)
 			if d.LastSeen == nil || !d.LastSeen.Equal(at.Add(time.Microsecond)) {
