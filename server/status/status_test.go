@@ -44,13 +44,14 @@ var edges = []string{
 // and why. A package with exported errors in neither list fails
 // TestEveryPackageIsAccountedFor.
 var quiet = map[string]string{
-	"server/gateway":    "the agent channel's refusals, answered in frames",
-	"protocol":          "wire-format errors, answered in frames",
-	"internal/fips":     "start-up: the server does not start",
-	"internal/secret":   "a malformed credential becomes auth.ErrUnauthenticated or enroll.ErrUnknownToken first",
-	"internal/filelock": "start-up and key making: a data dir another process holds",
-	"pki":               "start-up: a database another CA claimed (ErrOtherCA), the server does not start",
-	"server/ticketkeys": "session-ticket keys: logged at start and refresh; agents then make full handshakes",
+	"server/gateway":      "the agent channel's refusals, answered in frames",
+	"protocol":            "wire-format errors, answered in frames",
+	"internal/fips":       "start-up: the server does not start",
+	"internal/secret":     "a malformed credential becomes auth.ErrUnauthenticated or enroll.ErrUnknownToken first",
+	"internal/filelock":   "start-up and key making: a data dir another process holds",
+	"internal/pprofserve": "start-up: a profile address that is not loopback stops the server",
+	"pki":                 "start-up: a database another CA claimed (ErrOtherCA), the server does not start",
+	"server/ticketkeys":   "session-ticket keys: logged at start and refresh; agents then make full handshakes",
 }
 
 // notServer are trees outside the server's edges altogether.
