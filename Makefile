@@ -66,16 +66,19 @@ BENCH_AGENTS ?= 10000
 bench:
 	BENCH_AGENTS=$(BENCH_AGENTS) $(GO) test -run '^$$' -bench '^BenchmarkFleet$$' -benchtime 1x -timeout 90m ./bench/
 
-# 100,000 agents: five server processes on one PostgreSQL, 20,000 agents
-# each (the open-file limit per process here), ten simulator processes.
+# 100,000 agents on six server processes on one PostgreSQL, 16,667 each
+# (a process here may open 20,000 files, and each also needs its
+# listeners, database connections and logs, so five cannot hold 20,000
+# each), ten simulator processes.
 # BENCH_DATABASE=postgres://... uses that database (and keeps the enrolled
 # fleet for the next run); without it a fresh PostgreSQL is started for
 # the run by scripts/with-test-services.sh and the fleet enrolled again.
 BENCH_FULL_AGENTS  ?= 100000
-BENCH_FULL_SERVERS ?= 5
+BENCH_FULL_SERVERS ?= 6
 bench-full:
 	./scripts/with-test-services.sh sh -c 'BENCH_DATABASE="$${BENCH_DATABASE:-$$CORDON_TEST_POSTGRES}" \
 	  BENCH_AGENTS=$(BENCH_FULL_AGENTS) BENCH_SERVERS=$(BENCH_FULL_SERVERS) \
+	  BENCH_CONNECT_WAIT=$${BENCH_CONNECT_WAIT:-30m} BENCH_STORM_WAIT=$${BENCH_STORM_WAIT:-10m} \
 	  $(GO) test -run "^$$" -bench "^BenchmarkFleet$$" -benchtime 1x -timeout 4h ./bench/'
 
 # The agent's own costs: a posture collection, an hour of a deployed agent.

@@ -14,8 +14,9 @@
 // The environment sets the size: BENCH_AGENTS, BENCH_SERVERS,
 // BENCH_DATABASE (postgres://...), BENCH_PER_SIM (agents per simulator
 // process, below the open-file limit), BENCH_RAMP (agents connecting at
-// once), BENCH_COMMANDS, BENCH_IDLE, BENCH_STORM_WAIT, BENCH_LOCK_EVERY,
-// BENCH_PORT, BENCH_CACHE, and BENCH_KEEP=1 keeps each run's logs, data dirs
+// once), BENCH_COMMANDS, BENCH_IDLE, BENCH_CONNECT_WAIT, BENCH_STORM_WAIT, BENCH_LOCK_EVERY,
+// BENCH_PORT, BENCH_CACHE, BENCH_PROFILE=DIR (each phase's CPU and heap
+// profiles of every cordon-server, summarised in the log), and BENCH_KEEP=1 keeps each run's logs, data dirs
 // and simulator timelines (JSON lines) in $TMPDIR/cordon-bench-run-*.
 //
 // BenchmarkCollection and BenchmarkAgentHour (`make bench-agent`) measure

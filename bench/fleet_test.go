@@ -28,6 +28,7 @@ type fleetConfig struct {
 	cache     string // BENCH_CACHE: where enrolled fleets are kept (default /dev/shm/cordon-bench)
 	basePort  int    // BENCH_PORT: server k listens on basePort+2k (console), +1 (gateway)
 	idle      time.Duration
+	connWait  time.Duration // BENCH_CONNECT_WAIT: how long the first connect may take
 	stormWait time.Duration
 	lockEvery time.Duration
 	profile   string // BENCH_PROFILE: directory for the servers' CPU and heap profiles
@@ -65,7 +66,7 @@ func fleetConfigFromEnv() fleetConfig {
 	return fleetConfig{agents: envInt("BENCH_AGENTS", 2000), servers: envInt("BENCH_SERVERS", 1),
 		database: os.Getenv("BENCH_DATABASE"), perSim: envInt("BENCH_PER_SIM", 10000), ramp: envInt("BENCH_RAMP", 64),
 		commands: envInt("BENCH_COMMANDS", 200), cache: cache, basePort: envInt("BENCH_PORT", 18440),
-		idle: envDuration("BENCH_IDLE", 20*time.Second), stormWait: envDuration("BENCH_STORM_WAIT", 5*time.Minute),
+		idle: envDuration("BENCH_IDLE", 20*time.Second), connWait: envDuration("BENCH_CONNECT_WAIT", 10*time.Minute), stormWait: envDuration("BENCH_STORM_WAIT", 5*time.Minute),
 		lockEvery: envDuration("BENCH_LOCK_EVERY", 30*time.Minute), profile: os.Getenv("BENCH_PROFILE")}
 }
 
@@ -290,8 +291,8 @@ func measureFleet(b *testing.B, c fleetConfig, bins binaries, fx *fixture, cordo
 	// 1. Connect: until the servers hold every agent.
 	connectStart := time.Now()
 	connectProfiled := prof.cpu(b, "connect", 30*time.Second)
-	if !waitHeld(ctx, srv, c.agents, 10*time.Minute, nil) {
-		res.notes = append(res.notes, fmt.Sprintf("%s: only %d of %d connected within 10 minutes", kind, srv.held(ctx), c.agents))
+	if !waitHeld(ctx, srv, c.agents, c.connWait, nil) {
+		res.notes = append(res.notes, fmt.Sprintf("%s: only %d of %d connected within %v", kind, srv.held(ctx), c.agents, c.connWait))
 	}
 	res.connectTime = time.Since(connectStart)
 	res.held = srv.held(ctx)

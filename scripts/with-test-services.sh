@@ -79,7 +79,7 @@ start_postgres() {
   "${run_as[@]}" "$bin/initdb" -D "$dir/data" -U cordon --auth=scram-sha-256 --pwfile="$dir/pwfile" -E UTF8 >"$dir/initdb.log" 2>&1 ||
     { cat "$dir/initdb.log" >&2; fail_or_skip "initdb failed"; return 0; }
   "${run_as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200" start >/dev/null ||
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=500" start >/dev/null ||
     { cat "$dir/server.log" >&2; fail_or_skip "PostgreSQL did not start"; return 0; }
   cleanup_cmds+=("${run_as[*]} $bin/pg_ctl -D $dir/data -m immediate stop >/dev/null 2>&1; rm -rf $dir")
   export CORDON_TEST_POSTGRES="postgres://cordon:$pass@127.0.0.1:$port/postgres?sslmode=disable"
