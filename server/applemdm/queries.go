@@ -38,7 +38,7 @@ var deviceQueries = []string{"OSVersion", "BuildVersion", "Model", "ModelName", 
 // (*store.Store): which devices are enrolled and when each was last
 // asked, and what an answer records about the enrollment.
 type QueryStore interface {
-	ListAppleEnrollments(ctx context.Context) ([]store.AppleEnrollment, error)
+	DueAppleEnrollments(ctx context.Context, askedBefore time.Time) ([]store.AppleEnrollment, error)
 	UpdateAppleEnrollment(ctx context.Context, deviceID string, cols map[string]any, now time.Time) error
 }
 
@@ -101,17 +101,12 @@ func (m *MDM) QueryDue(ctx context.Context, now time.Time) error {
 	if m.queries == nil {
 		return nil
 	}
-	es, err := m.queries.store.ListAppleEnrollments(ctx)
+	es, err := m.queries.store.DueAppleEnrollments(ctx, now.Add(-m.queries.every))
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, e := range es {
-		if e.QueriedAt != nil && now.Sub(*e.QueriedAt) < m.queries.every {
-			// Listed never-asked first, then oldest first: the rest are
-			// fresher still.
-			break
-		}
 		if m.stillQueued(ctx, e) {
 			// Nothing answered since the last round: a phone in a drawer
 			// must not come back to weeks of rounds. Wake it instead.

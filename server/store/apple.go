@@ -94,11 +94,14 @@ func (s *Store) GetAppleEnrollmentOfUDID(ctx context.Context, udid string) (*App
 	return &e, nil
 }
 
-// ListAppleEnrollments returns every enrollment, oldest query first (never
-// queried ahead of all), for the posture sweep.
-func (s *Store) ListAppleEnrollments(ctx context.Context) ([]AppleEnrollment, error) {
+// DueAppleEnrollments are the enrollments never asked for their posture
+// or last asked before askedBefore: never-asked first, then oldest first.
+// The sweep asks only these, through the queried_at index, instead of
+// reading every enrollment each round.
+func (s *Store) DueAppleEnrollments(ctx context.Context, askedBefore time.Time) ([]AppleEnrollment, error) {
 	var es []AppleEnrollment
-	err := s.with(ctx).Order("queried_at IS NOT NULL, queried_at, device_id").Find(&es).Error
+	err := s.with(ctx).Where("queried_at IS NULL OR queried_at < ?", askedBefore).
+		Order("queried_at IS NOT NULL, queried_at, device_id").Find(&es).Error
 	return es, err
 }
 

@@ -68,7 +68,7 @@ func appleContracts() []contract {
 				t.Fatal("a schema no migration made was named")
 			}
 		}},
-		{"AppleEnrollment", []string{"SaveAppleEnrollment", "GetAppleEnrollment", "GetAppleEnrollmentOfUDID", "ListAppleEnrollments", "UpdateAppleEnrollment"}, func(t *testing.T, open Opener) {
+		{"AppleEnrollment", []string{"SaveAppleEnrollment", "GetAppleEnrollment", "GetAppleEnrollmentOfUDID", "DueAppleEnrollments", "UpdateAppleEnrollment"}, func(t *testing.T, open Opener) {
 			st := open(t)
 			at := now()
 			if _, err := st.GetAppleEnrollment(t.Context(), "a1"); !errors.Is(err, store.ErrNotFound) {
@@ -89,11 +89,17 @@ func appleContracts() []contract {
 			if e.UDID != "UDID-2" || !e.Supervised || e.LostModeIncident != "inc-1" || e.LostModeAt == nil || e.QueriedAt == nil || !e.QueriedAt.Equal(at) {
 				t.Fatalf("enrollment after update: %+v", e)
 			}
-			// Never queried comes first.
-			es, err := st.ListAppleEnrollments(t.Context())
+			// Never queried comes first; one asked at or after the line is
+			// not due.
+			es, err := st.DueAppleEnrollments(t.Context(), at.Add(time.Second))
 			must(t, err)
 			if len(es) != 2 || es[0].DeviceID != "a1" || es[1].DeviceID != "a2" {
-				t.Fatalf("list: %+v", es)
+				t.Fatalf("due: %+v", es)
+			}
+			es, err = st.DueAppleEnrollments(t.Context(), at)
+			must(t, err)
+			if len(es) != 1 || es[0].DeviceID != "a1" {
+				t.Fatalf("due before the query: %+v", es)
 			}
 			if e, err := st.GetAppleEnrollmentOfUDID(t.Context(), "UDID-2"); err != nil || e.DeviceID != "a2" {
 				t.Fatalf("enrollment of UDID-2: %+v %v", e, err)
