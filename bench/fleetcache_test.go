@@ -39,6 +39,10 @@ type fixture struct {
 
 const fixtureFresh = 7 * 24 * time.Hour
 
+// maxTokenUses is the most enrollments one token allows (token create
+// --uses).
+const maxTokenUses = 10000
+
 func (c fleetConfig) fixtureKey() string {
 	db := "sqlite"
 	if c.database != "" {
@@ -170,16 +174,20 @@ func buildFixture(tb testing.TB, c fleetConfig, bins binaries, fx *fixture) erro
 			return err
 		}
 		fx.apiKeys = append(fx.apiKeys, key)
-		tok, err := runOut(bins.server, adminArgs(c, t, "token", "create", "--uses", strconv.Itoa(count), "--ttl", "24h")...)
-		if err != nil {
-			return err
+		// A token allows at most maxTokenUses enrollments.
+		for first := firstAgent; first < firstAgent+count; first += maxTokenUses {
+			n := min(maxTokenUses, firstAgent+count-first)
+			tok, err := runOut(bins.server, adminArgs(c, t, "token", "create", "--uses", strconv.Itoa(n), "--ttl", "24h")...)
+			if err != nil {
+				return err
+			}
+			out, err := runOut(bins.sim, "enroll", "--server", "https://"+c.consoleAddr(k), "--token", tok, "--ca-fingerprint", fp,
+				"--state", fx.agents, "--first", strconv.Itoa(first), "--count", strconv.Itoa(n), "--parallel", "16")
+			if err != nil {
+				return err
+			}
+			tb.Logf("server %d: enroll %s", k, out)
 		}
-		out, err := runOut(bins.sim, "enroll", "--server", "https://"+c.consoleAddr(k), "--token", tok, "--ca-fingerprint", fp,
-			"--state", fx.agents, "--first", strconv.Itoa(firstAgent), "--count", strconv.Itoa(count), "--parallel", "16")
-		if err != nil {
-			return err
-		}
-		tb.Logf("server %d: enroll %s", k, out)
 	}
 	for _, p := range servers {
 		p.stop(2 * time.Minute)
