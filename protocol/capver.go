@@ -28,10 +28,13 @@ import "slices"
 //	9 (2026-12-01): reconnect_hint (server → agent): the window over which
 //	                the agent spreads its first retry after losing the
 //	                server, and its wait after a refused handshake.
+//	10 (2026-12-01): command_result.receipt: a wipe's WipeReceipt, signed
+//	                by the device's identity key before it is destroyed
+//	                (capability wipe_receipts).
 type CapabilityVersion int
 
 // CurrentCapabilityVersion is what this build of the agent speaks.
-const CurrentCapabilityVersion CapabilityVersion = 9
+const CurrentCapabilityVersion CapabilityVersion = 10
 
 // Capabilities an agent announces in hello. A feature the server pushes
 // needs both the capability and a version that has its frames.
@@ -44,7 +47,7 @@ const (
 )
 
 // AgentCapabilities is what this build of the agent announces.
-var AgentCapabilities = []string{CapPosture, CapRenew, CapCommands, CapIncidents, CapBluetooth, CapReconnect}
+var AgentCapabilities = []string{CapPosture, CapRenew, CapCommands, CapIncidents, CapBluetooth, CapReconnect, CapWipeReceipts}
 
 // serverFrames gives, for each frame type the server sends unprompted,
 // the capability and the first version that has it. Replies to the

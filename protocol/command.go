@@ -113,6 +113,9 @@ type CommandResult struct {
 	Status  string            `json:"status"` // ResultDone or ResultFailed
 	Message string            `json:"message,omitempty"`
 	Detail  map[string]string `json:"detail,omitempty"` // what was erased, the lock state seen, ...
+	// Receipt is a wipe's signed account of what it erased (capability
+	// version 10); the server verifies it against the device's chain.
+	Receipt *WipeReceipt `json:"receipt,omitempty"`
 }
 
 // Check validates a result.
@@ -132,6 +135,14 @@ func (r *CommandResult) Check() error {
 			return err
 		}
 		fields["detail."+k] = v
+	}
+	if r.Receipt != nil {
+		if err := r.Receipt.Check(); err != nil {
+			return err
+		}
+		if r.Receipt.CommandID != r.Ref {
+			return fmt.Errorf("%w: receipt for command %s in the answer to %s", ErrBadReceipt, r.Receipt.CommandID, r.Ref)
+		}
 	}
 	return checkLens(fields, 4096)
 }

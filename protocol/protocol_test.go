@@ -118,7 +118,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, body := range []any{&Hello{}, &Posture{}, &Ack{}, &Error{}, &Renew{}, &Renewed{}, &ReconnectHint{}} {
+		for _, body := range []any{&Hello{}, &Posture{}, &Ack{}, &Error{}, &Renew{}, &Renewed{}, &ReconnectHint{}, &CommandResult{}, &WipeReceipt{}} {
 			_ = DecodeBody(env, body)
 		}
 		again, err := Encode(env.Type, env.ID, env.TS, env.Body)
