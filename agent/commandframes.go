@@ -153,7 +153,14 @@ func (s *session) command(ctx context.Context, env protocol.Envelope) {
 		if out.Done {
 			status = protocol.ResultDone
 		}
-		frame := s.result(c.ID, status, out.Message, out.Detail)
+		var rec *protocol.WipeReceipt
+		if c.Kind == protocol.CommandWipe && out.Receipt != nil {
+			if out.Detail == nil {
+				out.Detail = map[string]string{}
+			}
+			rec = a.signReceipt(c, out.Receipt, out.Done, out.Detail)
+		}
+		frame := s.resultFrame(protocol.CommandResult{Ref: c.ID, Status: status, Message: out.Message, Detail: out.Detail, Receipt: rec})
 		a.seen.finish(c.ID, frame)
 		if frame == nil {
 			return
@@ -230,9 +237,12 @@ func (s *session) answer(ctx context.Context, ref, status, msg string, detail ma
 // result encodes an answer and spools it: from here the spool keeps it
 // until the server acknowledges it, across reconnections and restarts.
 func (s *session) result(ref, status, msg string, detail map[string]string) []byte {
+	return s.resultFrame(protocol.CommandResult{Ref: ref, Status: status, Message: msg, Detail: detail})
+}
+
+func (s *session) resultFrame(r protocol.CommandResult) []byte {
 	a := s.a
-	frame, err := protocol.Encode(protocol.TypeCommandResult, uuid.NewString(), time.Now(),
-		protocol.CommandResult{Ref: ref, Status: status, Message: msg, Detail: detail})
+	frame, err := protocol.Encode(protocol.TypeCommandResult, uuid.NewString(), time.Now(), r)
 	if err != nil {
 		a.log.Error("encode command result", "err", err)
 		return nil

@@ -20,6 +20,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/cordon-mdm/cordon/internal/input"
+	"github.com/cordon-mdm/cordon/protocol"
 )
 
 // Executor runs the command kinds of protocol.Command on this platform.
@@ -44,6 +45,10 @@ type Outcome struct {
 	Done    bool
 	Message string
 	Detail  map[string]string
+	// Receipt is a wipe's facts, unsigned: the agent adds the device and
+	// command, signs it with the identity key and sends it with the
+	// result. Nil when nothing was erased that a receipt could state.
+	Receipt *protocol.WipeReceipt
 }
 
 // WipeConfig is the site's wipe policy on the device.

@@ -89,7 +89,12 @@ func runErr(err error) string {
 // them recoverable, which is not a wipe.
 func (e *linuxExecutor) Erase(ctx context.Context, p WipePlan) Outcome {
 	var erased, failed []string
+	rec := newReceipt()
 	for _, dev := range p.LUKSDevices {
+		// The header is read before and after, for the receipt: a volume
+		// whose header cannot be read is still erased (the receipt
+		// leaves it out and says so).
+		before, beforeErr := readHeader(dev)
 		if _, err := e.o.run(ctx, "cryptsetup", "luksErase", "--batch-mode", dev); err != nil {
 			failed = append(failed, fmt.Sprintf("luksErase %s: %s", dev, runErr(err)))
 			continue
@@ -99,6 +104,8 @@ func (e *linuxExecutor) Erase(ctx context.Context, p WipePlan) Outcome {
 			continue
 		}
 		erased = append(erased, dev)
+		after, afterErr := readHeader(dev)
+		rec.volume(dev, before, after, errors.Join(beforeErr, afterErr))
 	}
 	luksFailures := len(failed)
 	deleted, missing := 0, 0
@@ -110,6 +117,8 @@ func (e *linuxExecutor) Erase(ctx context.Context, p WipePlan) Outcome {
 			missing++
 		case err != nil:
 			failed = append(failed, err.Error())
+		default:
+			rec.deleted(path, n)
 		}
 	}
 	detail := map[string]string{"erased": capDetail(erased, ","), "deleted": strconv.Itoa(deleted)}
@@ -122,15 +131,17 @@ func (e *linuxExecutor) Erase(ctx context.Context, p WipePlan) Outcome {
 	if len(p.Notes) > 0 {
 		detail["notes"] = capDetail(p.Notes, "; ")
 	}
+	out := Outcome{Done: true, Message: fmt.Sprintf("erased %d LUKS devices, deleted %d CJI files", len(erased), deleted), Detail: detail}
 	switch {
 	case luksFailures > 0:
-		return Outcome{Message: fmt.Sprintf("%d of %d LUKS devices not verified erased", luksFailures, len(p.LUKSDevices)), Detail: detail}
+		out = Outcome{Message: fmt.Sprintf("%d of %d LUKS devices not verified erased", luksFailures, len(p.LUKSDevices)), Detail: detail}
 	case len(erased) == 0:
-		return Outcome{Message: "no LUKS device to erase: the data on this device is not cryptographically erased", Detail: detail}
+		out = Outcome{Message: "no LUKS device to erase: the data on this device is not cryptographically erased", Detail: detail}
 	case len(failed) > 0:
-		return Outcome{Message: fmt.Sprintf("LUKS devices erased; %d CJI deletions failed", len(failed)), Detail: detail}
+		out = Outcome{Message: fmt.Sprintf("LUKS devices erased; %d CJI deletions failed", len(failed)), Detail: detail}
 	}
-	return Outcome{Done: true, Message: fmt.Sprintf("erased %d LUKS devices, deleted %d CJI files", len(erased), deleted), Detail: detail}
+	rec.attach(&out)
+	return out
 }
 
 // verifyErased reads the header back: luksErase exiting 0 is a claim, an

@@ -11,8 +11,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cordon-mdm/cordon/internal/needs"
+	"github.com/cordon-mdm/cordon/protocol"
+	"github.com/cordon-mdm/cordon/receipt"
+	"github.com/cordon-mdm/cordon/receipt/receipttest"
 )
 
 // sysRoot builds the sysfs and mountinfo a Plan reads, under a fixture
@@ -222,7 +226,17 @@ func TestEraseWithCryptsetup(t *testing.T) {
 	}
 	t.Logf("plan:\n%s", p)
 
+	uuids := map[string]string{}
+	for _, img := range []string{l2, l1} {
+		u, err := exec.Command("cryptsetup", "luksUUID", img).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		uuids[img] = strings.TrimSpace(string(u))
+	}
+
 	out := e.Erase(ctx, p)
+	checkReceipt(t, out, uuids, cji)
 	if !out.Done || out.Detail["erased"] != l2+","+l1 || out.Detail["deleted"] != "4" || out.Detail["missing"] != "1" || out.Detail["failed"] != "" {
 		t.Fatalf("erase: %+v", out)
 	}
@@ -252,5 +266,44 @@ func TestEraseWithCryptsetup(t *testing.T) {
 	// repeated wipe command still verifies and reports done.
 	if out := e.Erase(ctx, WipePlan{LUKSDevices: p.LUKSDevices}); !out.Done {
 		t.Errorf("second erase: %+v", out)
+	}
+}
+
+// checkReceipt: the wipe's receipt names each erased volume by the UUID
+// cryptsetup reports, with header hashes that changed and every key slot
+// gone, lists the deleted CJI path, and once signed by a key a CA
+// certified for the device, verifies.
+func checkReceipt(t *testing.T, out Outcome, uuids map[string]string, cji string) {
+	t.Helper()
+	r := out.Receipt
+	if r == nil {
+		t.Fatalf("no receipt: %+v", out.Detail)
+	}
+	if len(r.Volumes) != len(uuids) || !r.Complete || r.Clock != protocol.ReceiptClock {
+		t.Fatalf("receipt %+v", r)
+	}
+	for _, v := range r.Volumes {
+		if v.UUID != uuids[v.Device] || v.UUID == "" {
+			t.Errorf("%s: receipt says UUID %q, cryptsetup %q", v.Device, v.UUID, uuids[v.Device])
+		}
+		if v.HeaderSHA256Before == v.HeaderSHA256After || v.KeySlotsBefore < 1 || v.KeySlotsAfter != 0 || v.HeaderBytes <= 4096 {
+			t.Errorf("%s: %+v", v.Device, v)
+		}
+		if v.ErasedAt.Before(r.StartedAt) {
+			t.Errorf("%s erased before the wipe started: %+v", v.Device, v)
+		}
+	}
+	if len(r.CJIPaths) != 1 || r.CJIPaths[0].Path != cji || r.CJIPaths[0].Files != 4 {
+		t.Errorf("paths %+v", r.CJIPaths)
+	}
+	const device = "0b7c8d9e-1f2a-4b3c-9d4e-5f6a7b8c9d0e"
+	ca, key := receipttest.New(t), receipttest.Key(t)
+	r.DeviceID, r.CommandID, r.SignedAt = device, "wipe-1", time.Now().UTC()
+	if err := receipt.Sign(r, key, ca.Device(t, device, key.Public())); err != nil {
+		t.Fatal(err)
+	}
+	file, _ := r.Canonical()
+	if _, _, err := receipt.VerifyFile(file, receipt.Options{Roots: ca.Roots(), DeviceID: device}); err != nil {
+		t.Fatalf("the signed receipt does not verify: %v\n%s", err, file)
 	}
 }
