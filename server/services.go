@@ -41,7 +41,8 @@ import (
 func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 	hub := s.hub
 	s.Devices = devices.New(s.Store, s.Audit, s.CA, hub)
-	s.Commands = commands.New(s.Store, s.Audit, s.cmdKey, hub, s.Devices, commands.WithLogger(s.log))
+	s.Commands = commands.New(s.Store, s.Audit, s.cmdKey, hub, s.Devices, commands.WithLogger(s.log),
+		commands.WithReceiptRoot(s.CA.Root(), s.Store))
 	s.Notify = notify.New(s.Store, s.notifyOptions()...)
 	// AU-5: a failed audit append alerts every LASO and IT admin.
 	s.Audit.SetAlarm(s.Notify)

@@ -11,6 +11,7 @@ package commands
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -112,6 +113,9 @@ type Service struct {
 	wipeMax int
 	window  time.Duration
 	courier Courier // Carry
+	// receiptRoots and certs verify wipe receipts (WithReceiptRoot).
+	receiptRoots *x509.CertPool
+	certs        CertificateReader
 }
 
 // Option configures a Service.
@@ -313,6 +317,17 @@ func (s *Service) Ready(ctx context.Context, deviceID string) {
 // the revocation is returned as after, for the gateway to run once the
 // agent has its acknowledgement.
 func (s *Service) Result(ctx context.Context, deviceID, remote string, r protocol.CommandResult) (func(), error) {
+	now := s.now().UTC().Truncate(time.Microsecond)
+	// A receipt is kept beside the command (wipe_receipts), not in its
+	// result.
+	var receiptRow *store.WipeReceipt
+	if r.Receipt != nil {
+		var err error
+		if receiptRow, err = s.judgeReceipt(ctx, deviceID, r.Ref, r.Receipt, now); err != nil {
+			return nil, err
+		}
+		r.Receipt = nil
+	}
 	body, _ := json.Marshal(r)
 	status := store.CommandFailed
 	if r.Status == protocol.ResultDone {
@@ -329,9 +344,14 @@ func (s *Service) Result(ctx context.Context, deviceID, remote string, r protoco
 	changed := false
 	err := s.store.InTx(ctx, func(tx *store.Store) error {
 		var err error
-		c, changed, err = tx.Complete(ctx, deviceID, r.Ref, status, string(body), s.now().UTC().Truncate(time.Microsecond))
+		c, changed, err = tx.Complete(ctx, deviceID, r.Ref, status, string(body), now)
 		if err != nil || !changed {
 			return err
+		}
+		if receiptRow != nil && c.Kind == protocol.CommandWipe {
+			if err := s.storeReceipt(ctx, tx, remote, receiptRow); err != nil {
+				return err
+			}
 		}
 		details := map[string]string{"command": c.ID, "kind": c.Kind, "status": status}
 		if r.Message != "" {

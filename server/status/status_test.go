@@ -52,6 +52,7 @@ var quiet = map[string]string{
 	"internal/pprofserve": "start-up: a profile address that is not loopback stops the server",
 	"pki":                 "start-up: a database another CA claimed (ErrOtherCA), the server does not start",
 	"server/ticketkeys":   "session-ticket keys: logged at start and refresh; agents then make full handshakes",
+	"receipt":             "a wipe receipt that does not verify is stored unverified with the reason, and cordonctl says why offline",
 }
 
 // notServer are trees outside the server's edges altogether.
