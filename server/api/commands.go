@@ -9,6 +9,7 @@ import (
 	"github.com/cordon-mdm/cordon/internal/httpjson"
 	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/internal/timefmt"
+	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/auth"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/store"
@@ -25,6 +26,8 @@ type Commands interface {
 // CommandReader reads a command back.
 type CommandReader interface {
 	GetCommand(ctx context.Context, id string) (*store.Command, error)
+	// GetWipeReceipt is a wipe's receipt, store.ErrNotFound when none.
+	GetWipeReceipt(ctx context.Context, commandID string) (*store.WipeReceipt, error)
 }
 
 // WithCommands serves the command routes.
@@ -90,6 +93,29 @@ type Command struct {
 	CompletedAt *string         `json:"completed_at"`
 	Result      json.RawMessage `json:"result"`
 	PIN         string          `json:"pin,omitempty"`
+	Receipt     *Receipt        `json:"receipt"`
+}
+
+// Receipt is a wipe's receipt as the server judged it. Only a verified
+// one is proof; Receipt is the signed document itself, for an auditor's
+// `cordonctl receipt verify`.
+type Receipt struct {
+	Status      string          `json:"status"`
+	Reason      string          `json:"reason,omitempty"`
+	SHA256      string          `json:"sha256"`
+	Certificate string          `json:"certificate_serial,omitempty"`
+	ReceivedAt  string          `json:"received_at"`
+	Receipt     json.RawMessage `json:"receipt"`
+}
+
+// ReceiptJSON is the API's view of a stored receipt.
+func ReceiptJSON(r *store.WipeReceipt) *Receipt {
+	out := &Receipt{Status: r.Status, Reason: r.Reason, SHA256: r.Digest, Certificate: r.CertSerial,
+		ReceivedAt: timefmt.JSON(r.ReceivedAt), Receipt: json.RawMessage("null")}
+	if json.Valid([]byte(r.Body)) {
+		out.Receipt = json.RawMessage(r.Body)
+	}
+	return out
 }
 
 // commandFor is c as the caller may see it: a Mac's PIN, which unlocks
@@ -98,6 +124,13 @@ func (a *API) commandFor(r *http.Request, c *store.Command) Command {
 	out := commandJSON(c)
 	if principal(r).Role == auth.RoleLASO {
 		out.PIN = a.commands.Secret(c)
+	}
+	if c.Kind == protocol.CommandWipe && a.commandReader != nil {
+		// A receipt that cannot be read now shows as none; the command
+		// is still worth answering.
+		if rec, err := a.commandReader.GetWipeReceipt(r.Context(), c.ID); err == nil {
+			out.Receipt = ReceiptJSON(rec)
+		}
 	}
 	return out
 }
