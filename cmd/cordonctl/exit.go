@@ -15,6 +15,7 @@ const (
 	exitNotFound  = 4 // 404
 	exitRefused   = 5 // 400 or 409: the server refused the request as asked
 	exitAuditFail = 6 // audit verify found the chain broken
+	exitReceipt   = 7 // receipt verify: the receipt is not proof
 )
 
 // apiError is an answer of 300 or more.
@@ -45,6 +46,8 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, errAuditBroken):
 		return exitAuditFail
+	case errors.Is(err, errReceiptUnverified):
+		return exitReceipt
 	case errors.As(err, &ae):
 		switch ae.Status {
 		case http.StatusUnauthorized, http.StatusForbidden:

@@ -35,6 +35,12 @@ const usage = `usage: cordonctl [flags] COMMAND
                          block and disconnect a Bluetooth peer
   command show ID        a command's status and the agent's result
   command approve ID     release a held wipe (a second laso)
+  command receipt ID     a wipe's receipt, signed by the device (JSON, the
+                         file 'receipt verify' takes); the server's verdict
+                         on stderr
+  receipt verify FILE --ca ca.pem [--device ID]
+                         verify a wipe receipt offline, against Cordon's CA
+                         certificate alone; exit 7 if it does not verify
   incidents              list incidents
   incident show ID       one incident with its timeline and notifications (JSON)
   incident report --device ID --started 20m [--kind K] [--lock-state S]
@@ -78,7 +84,8 @@ flags (or environment):
   -o table|json          lists as tables (default) or JSON for scripts
 
 exit codes: 0 ok, 1 failed (network, server error), 2 usage, 3 denied
-(401/403), 4 not found, 5 refused (400/409), 6 audit chain broken
+(401/403), 4 not found, 5 refused (400/409), 6 audit chain broken,
+7 wipe receipt does not verify
 `
 
 func main() {
@@ -122,6 +129,10 @@ func run(args []string, stdout io.Writer) error {
 	if len(rest) >= 2 && rest[0] == "audit" && rest[1] == "verify" && len(rest) > 2 {
 		// Offline: an auditor without access to the server.
 		return verifyExport(rest[2:], stdout)
+	}
+	if len(rest) >= 2 && rest[0] == "receipt" && rest[1] == "verify" {
+		// Offline too: no server, no database, the CA certificate alone.
+		return verifyReceipt(rest[2:], stdout)
 	}
 	known := map[string]bool{"devices": true, "device": true, "command": true, "incident": true, "incidents": true,
 		"bt": true, "compliance": true, "profile": true, "audit": true, "tokens": true, "apple": true}
@@ -314,6 +325,8 @@ func (c *client) commands(ctx context.Context, args []string, stdout io.Writer) 
 		return issue(args[2], map[string]string{"kind": "wipe", "confirm": *confirm})
 	case args[0] == "command" && args[1] == "show" && len(args) == 3:
 		return c.print(ctx, http.MethodGet, "/api/v1/commands/"+url.PathEscape(args[2]), stdout)
+	case args[0] == "command" && args[1] == "receipt" && len(args) == 3:
+		return c.commandReceipt(ctx, args[2], stdout)
 	case args[0] == "command" && args[1] == "approve" && len(args) == 3:
 		return c.print(ctx, http.MethodPost, "/api/v1/commands/"+url.PathEscape(args[2])+"/approve", stdout)
 	}
