@@ -99,6 +99,7 @@ type IncidentRecords interface {
 	NotificationsForIncidents(ctx context.Context, ids []string) ([]store.Notification, error)
 	// The incident picture and the response form.
 	GetCommand(ctx context.Context, id string) (*store.Command, error)
+	ReceiptRecords
 	incidents.FormReader
 }
 

@@ -69,6 +69,7 @@ type incidentView struct {
 	Timeline      []store.IncidentEvent
 	Next          []string
 	Picture       Picture
+	Receipts      []receiptView
 }
 
 func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, v *visit) {
@@ -106,6 +107,7 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, v *visit)
 	if inc.LockCommand != "" {
 		lockCmd, _ = c.records.GetCommand(ctx, inc.LockCommand) // the picture does without it
 	}
+	iv.Receipts = c.wipeReceipts(ctx, inc.DeviceID)
 	iv.Picture = incidentPicture(inc, iv.Device, locks, iv.Timeline, lockCmd, ns, incidents.DefaultSettings.Line, c.now().UTC())
 	c.render(w, r, http.StatusOK, "incident", v, view{Title: "Incident " + inc.ID, D: iv})
 }
@@ -150,6 +152,7 @@ type formView struct {
 	Compromised []string
 	Reimages    []string
 	FBIAt       string
+	Receipts    []receiptView
 }
 
 // incidentForm is the response form in the console: printable (the
@@ -167,7 +170,7 @@ func (c *Console) incidentForm(w http.ResponseWriter, r *http.Request, v *visit)
 		return
 	}
 	fv := formView{Incident: inc, Form: f, Body: template.HTML(body.String()), // escaped by html/template
-		Compromised: incidents.Compromised, Reimages: incidents.Reimages}
+		Compromised: incidents.Compromised, Reimages: incidents.Reimages, Receipts: c.wipeReceipts(r.Context(), inc.DeviceID)}
 	if l, err := c.records.GetIncidentForm(r.Context(), inc.ID); err == nil && l.FBICopySentAt != nil {
 		fv.FBIAt = l.FBICopySentAt.UTC().Format("2006-01-02T15:04")
 	}
