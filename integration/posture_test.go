@@ -111,7 +111,9 @@ func TestLinuxPostureEndToEnd(t *testing.T) {
 // TestLASOWipeErasesARealLUKSVolume: a real agent, given a LUKS2 image as
 // a data volume, is wiped by a LASO through the API. Afterwards no key
 // opens the image, the command is done, the device is revoked and its
-// old certificate is refused at the gateway.
+// old certificate is refused at the gateway. The device's signed receipt
+// arrived with the answer and verifies, online and offline
+// (checkWipeReceipt).
 func TestLASOWipeErasesARealLUKSVolume(t *testing.T) {
 	needs.Tool(t, "cryptsetup", "cryptsetup-bin")
 	forEachDatabase(t, func(t *testing.T, dsn func(testing.TB) string) {
@@ -160,6 +162,7 @@ func TestLASOWipeErasesARealLUKSVolume(t *testing.T) {
 		if done.Result == nil || !strings.Contains(done.Result.Detail["erased"], img) {
 			t.Fatalf("wipe result %+v", done.Result)
 		}
+		checkWipeReceipt(t, e, laso, c.ID, a.DeviceID(), img)
 		if err := opens(); err == nil {
 			t.Fatal("the passphrase still opens the image after the wipe")
 		}
