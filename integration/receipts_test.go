@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cordon-mdm/cordon/internal/testenv"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/receipt"
+	"github.com/cordon-mdm/cordon/server/store"
 )
 
 // checkWipeReceipt: the wipe's receipt arrived with its answer and the
@@ -57,6 +59,25 @@ func checkWipeReceipt(t *testing.T, e *testenv.Env, key, cmdID, deviceID, img st
 	entries := e.Audit("wipe.receipt")
 	if len(entries) != 1 || entries[0].Details["sha256"] != got.Receipt.SHA256 || entries[0].Details["status"] != "verified" {
 		t.Fatalf("wipe.receipt entries %+v, want one with sha256 %s", entries, got.Receipt.SHA256)
+	}
+
+	// The incident for the lost device, and its response form, show the
+	// receipt as proof.
+	inc := &store.Incident{ID: "11111111-aaaa-4bbb-8ccc-" + cmdID[len(cmdID)-12:], DeviceID: deviceID, Reporter: "user:laso@pd",
+		Detection: "reported", Kind: "total_loss", StartedAt: time.Now().UTC().Add(-time.Hour), Status: "reported",
+		Category: "total_loss", Severity: "critical", DurationClass: "extended", CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC()}
+	if err := e.Server.Store.DB().Create(inc).Error; err != nil {
+		t.Fatal(err)
+	}
+	email := "laso-receipt@agency.gov"
+	b := newBrowserless(t, e)
+	b.signIn(email, addConsoleUser(t, e, email, "laso"), time.Now)
+	for _, page := range []string{"/console/incidents/" + inc.ID, "/console/incidents/" + inc.ID + "/form"} {
+		st, body, _ := b.get(page)
+		if st != 200 || !strings.Contains(body, `id="wipe-receipts"`) || !strings.Contains(body, `class="receipt-verified"`) ||
+			!strings.Contains(body, v.UUID) || !strings.Contains(body, got.Receipt.SHA256) || !strings.Contains(body, "device clock") {
+			t.Fatalf("%s: %d, no verified receipt block\n%.600s", page, st, body)
+		}
 	}
 
 	bin := buildBinary(t, "cordonctl", "")
