@@ -1,6 +1,9 @@
 package actions
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -118,4 +121,37 @@ func FuzzDumpShowsErased(f *testing.F) {
 			t.Fatalf("version %q read as erased", v)
 		}
 	})
+}
+
+// TestReadHeaderCountsLUKS1SlotsAndRefusesWhatIsNotLUKS: a hand-made
+// LUKS1 header (payload at 8 sectors, slots 0 and 3 enabled) is hashed
+// over exactly its 4096 bytes; a volume without the magic, or a header
+// with no payload offset (detached), gives no facts.
+func TestReadHeaderCountsLUKS1SlotsAndRefusesWhatIsNotLUKS(t *testing.T) {
+	dir := t.TempDir()
+	hdr := make([]byte, 8192)
+	copy(hdr, "LUKS\xba\xbe\x00\x01")
+	binary.BigEndian.PutUint32(hdr[104:], 8)
+	copy(hdr[168:], "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d")
+	binary.BigEndian.PutUint32(hdr[208:], luks1SlotActive)
+	binary.BigEndian.PutUint32(hdr[208+3*48:], luks1SlotActive)
+	binary.BigEndian.PutUint32(hdr[208+48:], 0x0000DEAD)
+	img := filepath.Join(dir, "luks1.img")
+	os.WriteFile(img, hdr, 0o600)
+	h, err := readHeader(img)
+	want := sha256.Sum256(hdr[:4096])
+	if err != nil || h.Version != 1 || h.KeySlots != 2 || h.Bytes != 4096 || h.UUID != "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d" ||
+		h.SHA256 != hex.EncodeToString(want[:]) {
+		t.Fatalf("facts %+v, %v", h, err)
+	}
+	binary.BigEndian.PutUint32(hdr[104:], 0)
+	os.WriteFile(img, hdr, 0o600)
+	if _, err := readHeader(img); err == nil {
+		t.Error("a header without a payload offset gave facts")
+	}
+	plain := filepath.Join(dir, "plain.img")
+	os.WriteFile(plain, make([]byte, 8192), 0o600)
+	if _, err := readHeader(plain); err == nil {
+		t.Error("a volume without LUKS magic gave facts")
+	}
 }
