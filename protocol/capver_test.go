@@ -21,7 +21,6 @@ func TestAcceptsGatesPushedFramesOnVersionAndCapability(t *testing.T) {
 		{8, all, TypeReconnectHint, false},
 		{9, []string{CapPosture}, TypeReconnectHint, false},
 		{9, all, TypeReconnectHint, true},
-		{10, all, TypeCommandResult, true},
 		{CurrentCapabilityVersion, all, "no_such_frame", false},
 	} {
 		if got := Accepts(tc.v, tc.caps, tc.typ); got != tc.want {
