@@ -57,6 +57,11 @@ func WithHistoryLimit(n int) Option { return func(s *Store) { s.historyLimit = n
 // "postgres://..." means PostgreSQL. It migrates the schema (migrate.go)
 // and refuses, with a *SchemaTooNewError, a database a newer
 // cordon-server has migrated.
+// maxPostgresConns bounds each process's connections to PostgreSQL for
+// Cordon's own tables (the README's scale-out section sizes
+// max_connections from it).
+const maxPostgresConns = 50
+
 func Open(ctx context.Context, dataDir, dsn string, opts ...Option) (*Store, error) {
 	s := &Store{historyLimit: 500, ids: newIdentities()}
 	for _, o := range opts {
@@ -135,8 +140,15 @@ func Open(ctx context.Context, dataDir, dsn string, opts ...Option) (*Store, err
 		// still waits on busy_timeout.
 		sqlDB.SetMaxOpenConns(1)
 	} else {
-		sqlDB.SetMaxOpenConns(50)
-		sqlDB.SetMaxIdleConns(10)
+		// Idle connections are kept up to the cap: database/sql closes
+		// any beyond MaxIdle as soon as it is returned, so under a
+		// connect storm a smaller MaxIdle opened and closed PostgreSQL
+		// backends (a fork and a SCRAM exchange each) many times a
+		// second, measured as half of all CPU in system time. They
+		// still close after a few minutes unused.
+		sqlDB.SetMaxOpenConns(maxPostgresConns)
+		sqlDB.SetMaxIdleConns(maxPostgresConns)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
 	s.db = db.WithContext(ctx)
 	if err := migrate(ctx, sqlDB, s.dialect); err != nil {
