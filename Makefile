@@ -78,7 +78,7 @@ BENCH_FULL_SERVERS ?= 6
 bench-full:
 	./scripts/with-test-services.sh sh -c 'BENCH_DATABASE="$${BENCH_DATABASE:-$$CORDON_TEST_POSTGRES}" \
 	  BENCH_AGENTS=$(BENCH_FULL_AGENTS) BENCH_SERVERS=$(BENCH_FULL_SERVERS) \
-	  BENCH_CONNECT_WAIT=$${BENCH_CONNECT_WAIT:-30m} BENCH_STORM_WAIT=$${BENCH_STORM_WAIT:-10m} \
+	  BENCH_CONNECT_WAIT=$${BENCH_CONNECT_WAIT:-30m} BENCH_STORM_WAIT=$${BENCH_STORM_WAIT:-5m} \
 	  $(GO) test -run "^$$" -bench "^BenchmarkFleet$$" -benchtime 1x -timeout 4h ./bench/'
 
 # The agent's own costs: a posture collection, an hour of a deployed agent.
