@@ -86,13 +86,29 @@ func loadRaw(t *testing.T, tpm transport.TPM, pub tpm2.TPM2BPublic, priv tpm2.TP
 
 // duplicate asks the TPM to export key (TPM2_Duplicate to no new parent,
 // no inner wrapper) through a policy session allowing Duplicate, the only
-// way the TPM accepts the command at all.
-func duplicate(tpm transport.TPM, key tpm2.NamedHandle) error {
+// way the TPM accepts the command at all. The session is salted with the
+// SRK: an unsalted, unbound session's HMAC key is empty, which Go's FIPS
+// 140-only mode refuses.
+func duplicate(t *testing.T, tpm transport.TPM, key tpm2.NamedHandle) error {
+	t.Helper()
+	srk, err := createSRK(tpm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flush(tpm, srk.Handle)
+	srkPub, err := tpm2.ReadPublic{ObjectHandle: srk.Handle}.Execute(tpm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := srkPub.OutPublic.Contents()
+	if err != nil {
+		t.Fatal(err)
+	}
 	sess := tpm2.Policy(tpm2.TPMAlgSHA256, 16, func(tpm transport.TPM, h tpm2.TPMISHPolicy, _ tpm2.TPM2BNonce) error {
 		_, err := tpm2.PolicyCommandCode{PolicySession: h, Code: tpm2.TPMCCDuplicate}.Execute(tpm)
 		return err
-	})
-	_, err := tpm2.Duplicate{ObjectHandle: tpm2.AuthHandle{Handle: key.Handle, Name: key.Name, Auth: sess},
+	}, tpm2.Salted(srk.Handle, *pub))
+	_, err = tpm2.Duplicate{ObjectHandle: tpm2.AuthHandle{Handle: key.Handle, Name: key.Name, Auth: sess},
 		NewParentHandle: tpm2.TPMRHNull, Symmetric: tpm2.TPMTSymDef{Algorithm: tpm2.TPMAlgNull}}.Execute(tpm)
 	return err
 }
@@ -143,7 +159,7 @@ func TestTPMRefusesDuplication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := duplicate(tpm, key); !errors.Is(err, tpm2.TPMRCPolicyFail) {
+	if err := duplicate(t, tpm, key); !errors.Is(err, tpm2.TPMRCPolicyFail) {
 		t.Fatalf("duplicating the identity key: got %v, want TPM_RC_POLICY_FAIL", err)
 	}
 	// swtpm holds three objects at once and has no resource manager.
@@ -162,7 +178,7 @@ func TestTPMRefusesDuplication(t *testing.T) {
 	tmpl := KeyTemplate()
 	tmpl.AuthPolicy = tpm2.TPM2BDigest{Buffer: calc.Hash().Digest}
 	fixed := createWith(t, tpm, tmpl)
-	err = duplicate(tpm, fixed)
+	err = duplicate(t, tpm, fixed)
 	flush(tpm, fixed.Handle)
 	var fmt1 tpm2.TPMFmt1Error
 	if !errors.Is(err, tpm2.TPMRCAttributes) {
@@ -177,7 +193,7 @@ func TestTPMRefusesDuplication(t *testing.T) {
 	// Control: the same key without FixedTPM/FixedParent duplicates, so
 	// the refusals above are the attributes' doing, not the test's.
 	tmpl.ObjectAttributes.FixedTPM, tmpl.ObjectAttributes.FixedParent = false, false
-	if err := duplicate(tpm, createWith(t, tpm, tmpl)); err != nil {
+	if err := duplicate(t, tpm, createWith(t, tpm, tmpl)); err != nil {
 		t.Fatalf("control key (exportable) did not duplicate: %v", err)
 	}
 }
