@@ -68,9 +68,13 @@ func Enroll(ctx context.Context, req Request) (*Result, error) {
 	if err := req.State.Ensure(); err != nil {
 		return nil, err
 	}
-	signer, err := req.State.KeyStore().Signer()
+	ks, err := req.State.KeyStore()
 	if err != nil {
-		return nil, fmt.Errorf("device key: %w", err)
+		return nil, err
+	}
+	signer, err := ks.Signer()
+	if err != nil {
+		return nil, fmt.Errorf("device key (%s): %w", ks.Kind(), err)
 	}
 	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: req.Facts.Hostname}}, signer)
 	if err != nil {
@@ -123,7 +127,8 @@ func Enroll(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	cfg := state.Config{DeviceID: er.DeviceID, ServerURL: req.Server, GatewayURL: er.GatewayURL,
-		CommandSigningKey: er.CommandSigningKey, RootFingerprint: identity.Fingerprint(root), EnrolledAt: time.Now().UTC()}
+		CommandSigningKey: er.CommandSigningKey, RootFingerprint: identity.Fingerprint(root), EnrolledAt: time.Now().UTC(),
+		KeyStore: ks.Kind()}
 	if err := req.State.SaveEnrollment(cfg, er.CertificateChain, identity.EncodeChain(root)); err != nil {
 		return nil, err
 	}

@@ -15,18 +15,15 @@ import (
 // closed descriptor left loaded, and lets several processes share the TPM.
 const tpmDevice = "/dev/tpmrm0"
 
-// PlatformTPM is this device's TPM, or ErrNoTPM.
-func PlatformTPM() (Opener, error) {
-	if _, err := os.Stat(tpmDevice); errors.Is(err, os.ErrNotExist) {
+// OpenPlatform opens this device's TPM (an Opener). Errors wrap ErrNoTPM:
+// absent, or not openable by this user (root or the tss group may).
+func OpenPlatform() (transport.TPMCloser, error) {
+	t, err := linuxtpm.Open(tpmDevice)
+	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s does not exist", ErrNoTPM, tpmDevice)
 	}
-	open := func() (transport.TPMCloser, error) { return linuxtpm.Open(tpmDevice) }
-	// Present is not enough: the agent must be allowed to open it (root
-	// or the tss group).
-	t, err := open()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoTPM, err)
 	}
-	t.Close()
-	return open, nil
+	return t, nil
 }

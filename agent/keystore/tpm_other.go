@@ -2,9 +2,13 @@
 
 package keystore
 
-import "fmt"
+import (
+	"fmt"
 
-// PlatformTPM: the agent reaches no TPM on this platform.
-func PlatformTPM() (Opener, error) {
+	"github.com/google/go-tpm/tpm2/transport"
+)
+
+// OpenPlatform: the agent reaches no TPM on this platform.
+func OpenPlatform() (transport.TPMCloser, error) {
 	return nil, fmt.Errorf("%w: not supported on this platform", ErrNoTPM)
 }

@@ -9,14 +9,13 @@ import (
 	"github.com/google/go-tpm/tpm2/transport/windowstpm"
 )
 
-// PlatformTPM is this device's TPM through TBS, or ErrNoTPM. It builds
-// (CGO_ENABLED=0) but has not run on a real Windows machine.
-func PlatformTPM() (Opener, error) {
-	open := func() (transport.TPMCloser, error) { return windowstpm.Open() }
-	t, err := open()
+// OpenPlatform opens this device's TPM through TBS (an Opener); errors
+// wrap ErrNoTPM. It builds (CGO_ENABLED=0) but has not run on a real
+// Windows machine.
+func OpenPlatform() (transport.TPMCloser, error) {
+	t, err := windowstpm.Open()
 	if err != nil {
 		return nil, fmt.Errorf("%w: TBS: %v", ErrNoTPM, err)
 	}
-	t.Close()
-	return open, nil
+	return t, nil
 }
