@@ -39,3 +39,14 @@ func TestFileKey(t *testing.T) {
 		t.Fatal("key still present after Destroy")
 	}
 }
+
+func TestParseChoice(t *testing.T) {
+	for in, want := range map[string]Choice{"": Auto, "auto": Auto, "TPM": TPMKind, " file ": FileKind} {
+		if got, err := ParseChoice(in); err != nil || got != want {
+			t.Errorf("ParseChoice(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := ParseChoice("hsm"); err == nil {
+		t.Error("ParseChoice accepted hsm")
+	}
+}

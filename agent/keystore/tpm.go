@@ -134,9 +134,9 @@ func (t TPM) Destroy() error {
 	var errs []error
 	for _, f := range []string{tpmPublicFile, tpmPrivateFile} {
 		p := filepath.Join(t.Dir, f)
-		// Overwrite before removing: on a disk without TRIM the bytes
-		// would otherwise linger (they are useless off this TPM, but a
-		// backup-less restore on this TPM would bring the key back).
+		// Overwrite before removing, so the blocks do not keep the
+		// blobs: useless on any other TPM, they would still load on
+		// this one if recovered from the disk.
 		if st, err := os.Stat(p); err == nil {
 			os.WriteFile(p, make([]byte, st.Size()), 0o600)
 		}
