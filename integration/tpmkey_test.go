@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"crypto/ecdsa"
 	"errors"
 	"os"
 	"path/filepath"
@@ -29,21 +30,7 @@ func TestTPMAgentEnrollsConnectsAndIsWiped(t *testing.T) {
 		simA, simB := swtpmtest.Start(t), swtpmtest.Start(t)
 		e := testenv.New(t, dsn(t))
 		laso := e.APIKey("laso")
-		dir := state.Dir{Path: filepath.Join(t.TempDir(), "agent"), Keys: keystore.TPMKind, TPM: simA.Open}
-		if _, err := enrollment.Enroll(t.Context(), enrollment.Request{Server: e.Server.ConsoleURL(), Token: e.Token(time.Hour, 1),
-			Fingerprint: e.Server.CA.RootFingerprint(), State: dir, Facts: posture.Facts(t.Context(), "test"), FIPS: fips.Default()}); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := dir.LoadConfig()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cfg.KeyStore != "tpm" {
-			t.Fatalf("enrollment recorded key store %q", cfg.KeyStore)
-		}
-		if _, err := os.Stat(filepath.Join(dir.Path, "key.pem")); !errors.Is(err, os.ErrNotExist) {
-			t.Fatal("a TPM enrollment wrote a file key")
-		}
+		dir := enrollTPM(t, e, simA)
 
 		// A copy of the whole state dir, taken before the wipe, on a
 		// machine with another TPM.
@@ -89,6 +76,64 @@ func TestTPMAgentEnrollsConnectsAndIsWiped(t *testing.T) {
 			t.Fatal("the wiped state dir still makes a client certificate")
 		}
 	})
+}
+
+// enrollTPM enrolls a fresh state dir with its key in sim, as
+// `cordon-agent enroll --keystore tpm` does, and checks what it recorded.
+func enrollTPM(t *testing.T, e *testenv.Env, sim *swtpmtest.TPM) state.Dir {
+	t.Helper()
+	dir := state.Dir{Path: filepath.Join(t.TempDir(), "agent"), Keys: keystore.TPMKind, TPM: sim.Open}
+	if _, err := enrollment.Enroll(t.Context(), enrollment.Request{Server: e.Server.ConsoleURL(), Token: e.Token(time.Hour, 1),
+		Fingerprint: e.Server.CA.RootFingerprint(), State: dir, Facts: posture.Facts(t.Context(), "test"), FIPS: fips.Default()}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := dir.LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.KeyStore != "tpm" {
+		t.Fatalf("enrollment recorded key store %q", cfg.KeyStore)
+	}
+	if _, err := os.Stat(filepath.Join(dir.Path, "key.pem")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("a TPM enrollment wrote a file key")
+	}
+	return dir
+}
+
+// TestTPMCertificateRenewalKeepsTheKey: renewal over the channel sends a
+// CSR signed by the same TPM key; the key (its blobs) does not change and
+// the renewed certificate authenticates, signing in the TPM.
+func TestTPMCertificateRenewalKeepsTheKey(t *testing.T) {
+	sim := swtpmtest.Start(t)
+	e := testenv.New(t, "", serverOpt(3*time.Second))
+	dir := enrollTPM(t, e, sim)
+	blobs := func() string {
+		pub, err1 := os.ReadFile(filepath.Join(dir.Path, "tpm-key.pub"))
+		priv, err2 := os.ReadFile(filepath.Join(dir.Path, "tpm-key.priv"))
+		if err := errors.Join(err1, err2); err != nil {
+			t.Fatal(err)
+		}
+		return string(pub) + string(priv)
+	}
+	before, blobsBefore := agentCert(t, dir).Leaf, blobs()
+	a := e.StartAgent(dir, agentRenewCheck(100*time.Millisecond))
+	testenv.Eventually(t, 10*time.Second, "a renewed certificate on disk", func() bool {
+		c, err := dir.Certificate()
+		return err == nil && c.Leaf.SerialNumber.Cmp(before.SerialNumber) != 0
+	})
+	after := agentCert(t, dir)
+	if !after.Leaf.PublicKey.(*ecdsa.PublicKey).Equal(before.PublicKey) {
+		t.Fatal("renewal changed the key")
+	}
+	if blobs() != blobsBefore {
+		t.Fatal("renewal rewrote the TPM key's blobs")
+	}
+	a.Stop()
+	ws, err := dial(e, after)
+	if err != nil {
+		t.Fatalf("renewed certificate with the TPM key refused: %v", err)
+	}
+	ws.Close()
 }
 
 func copyDir(t *testing.T, from, to string) {
