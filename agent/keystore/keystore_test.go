@@ -2,6 +2,7 @@ package keystore
 
 import (
 	"crypto/ecdsa"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -37,6 +38,12 @@ func TestFileKey(t *testing.T) {
 	}
 	if _, err := os.Stat(ks.Path); !os.IsNotExist(err) {
 		t.Fatal("key still present after Destroy")
+	}
+	if _, err := (File{Path: ks.Path, Existing: true}).Signer(); !errors.Is(err, ErrKeyGone) {
+		t.Fatalf("Existing store without a key: got %v, want ErrKeyGone", err)
+	}
+	if _, err := os.Stat(ks.Path); !os.IsNotExist(err) {
+		t.Fatal("an Existing store made a key")
 	}
 }
 

@@ -45,8 +45,10 @@ const (
 type TPM struct {
 	// Dir is where the blobs live (the agent's state dir).
 	Dir string
-	// Open reaches the TPM: PlatformTPM, or swtpm in development.
+	// Open reaches the TPM: OpenPlatform, or swtpm in development.
 	Open Opener
+	// Existing forbids creating the key, as File.Existing.
+	Existing bool
 }
 
 // Kind implements Store.
@@ -83,6 +85,9 @@ func (t TPM) Signer() (crypto.Signer, error) {
 	}
 	pub, priv, err := t.readBlobs()
 	if errors.Is(err, os.ErrNotExist) {
+		if t.Existing {
+			return nil, fmt.Errorf("%s: %w", t.Dir, ErrKeyGone)
+		}
 		return t.create()
 	}
 	if err != nil {
@@ -93,7 +98,9 @@ func (t TPM) Signer() (crypto.Signer, error) {
 		return nil, err
 	}
 	// A load proves the blobs belong to this TPM.
-	if err := s.withKey(func(transport.TPM, tpm2.NamedHandle) error { return nil }); err != nil {
+	if err := s.withKey(func(transport.TPM, tpm2.NamedHandle) error { return nil }); errors.Is(err, ErrNoTPM) {
+		return nil, err
+	} else if err != nil {
 		return nil, fmt.Errorf("TPM key in %s does not load into this TPM (copied from another device?): %w", t.Dir, err)
 	}
 	return s, nil

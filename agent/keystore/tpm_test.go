@@ -259,6 +259,9 @@ func TestTPMDestroy(t *testing.T) {
 	if ks.Present() {
 		t.Fatal("Present after Destroy")
 	}
+	if _, err := (TPM{Dir: ks.Dir, Open: sim.Open, Existing: true}).Signer(); !errors.Is(err, ErrKeyGone) {
+		t.Fatalf("loading the destroyed key: got %v, want ErrKeyGone", err)
+	}
 	// Nothing of the key is left to load: a new Signer is a new key.
 	s2, err := ks.Signer()
 	if err != nil {

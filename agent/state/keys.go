@@ -29,13 +29,19 @@ func (d Dir) KeyStore() (keystore.Store, error) {
 		if choice != keystore.Auto && choice != kind {
 			return nil, fmt.Errorf("%w: it was enrolled with %s, --keystore says %s (enroll again to change)", ErrKeyStoreMismatch, kind, choice)
 		}
+		// Existing: the certificate names the key; a new one would
+		// not match it, so a missing key is an error, not a new key.
 		switch kind {
 		case keystore.FileKind:
-			return d.fileStore(), nil
+			fs := d.fileStore()
+			fs.Existing = true
+			return fs, nil
 		case keystore.TPMKind:
 			// Not probed: Destroy (a wipe) must work even if the TPM
 			// is unreachable, and Signer says so when it is.
-			return d.tpmStore(), nil
+			ts := d.tpmStore()
+			ts.Existing = true
+			return ts, nil
 		}
 		return nil, fmt.Errorf("%s: unknown key store %q", configFile, kind)
 	}

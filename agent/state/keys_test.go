@@ -86,8 +86,14 @@ func TestEnrolledDeviceKeepsItsKeyStore(t *testing.T) {
 	}
 	// Enrolled with the TPM, the TPM unreachable now: still the TPM
 	// (whose Signer says so), never a new file key.
-	tpmDev := Dir{Path: t.TempDir(), TPM: noTPM}
+	tpmDev := Dir{Path: t.TempDir(), Keys: keystore.TPMKind, TPM: sim.Open}
+	if ks, err := tpmDev.KeyStore(); err != nil {
+		t.Fatal(err)
+	} else if _, err := ks.Signer(); err != nil {
+		t.Fatal(err)
+	}
 	enrollAs(t, tpmDev, "tpm")
+	tpmDev.Keys, tpmDev.TPM = keystore.Auto, noTPM
 	ks, err := tpmDev.KeyStore()
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +186,12 @@ func TestTPMCertificateAndWipe(t *testing.T) {
 			t.Fatalf("%s survived the wipe", f)
 		}
 	}
-	if c, err := d.Certificate(); err == nil && pub.(*ecdsa.PublicKey).Equal(c.PrivateKey.(crypto.Signer).Public()) {
-		t.Fatal("the wiped key still signs for the certificate")
+	// Still enrolled (the wipe removes agent.json next): no new key is
+	// made to stand in for the destroyed one.
+	if _, err := d.Certificate(); !errors.Is(err, keystore.ErrKeyGone) {
+		t.Fatalf("certificate after the key's destruction: got %v, want ErrKeyGone", err)
+	}
+	if _, err := os.Stat(filepath.Join(d.Path, "tpm-key.pub")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("a new TPM key was made for an enrolled device")
 	}
 }
