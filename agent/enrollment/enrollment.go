@@ -73,8 +73,13 @@ func Enroll(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	signer, err := ks.Signer()
+	if err != nil && ks.Kind() == "tpm" {
+		// No silent fallback: a device that has a TPM but cannot use it
+		// (an owner password, say) is for the operator to decide.
+		return nil, fmt.Errorf("device key in the TPM: %w (--keystore file keeps it in a file instead)", err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("device key (%s): %w", ks.Kind(), err)
+		return nil, fmt.Errorf("device key: %w", err)
 	}
 	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: req.Facts.Hostname}}, signer)
 	if err != nil {
