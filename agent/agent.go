@@ -156,6 +156,11 @@ func New(dir state.Dir, opts ...Option) (*Agent, error) {
 	if a.cfg, err = dir.LoadConfig(); err != nil {
 		return nil, err
 	}
+	// A --keystore contradicting the enrollment stops the agent here,
+	// not at its first handshake.
+	if _, err := dir.KeyStore(); err != nil {
+		return nil, err
+	}
 	if a.collector == nil {
 		a.collector = posture.NewSystem(a.version, posture.WithSightings(dir), posture.WithLogger(a.log))
 	}

@@ -24,7 +24,7 @@ func (a *Agent) capture(ctx context.Context, force bool) (id string, frame []byt
 		return "", nil, nil
 	}
 	// Where the key lives is the agent's to say, not the OS collector's.
-	p.Identity = &protocol.Identity{KeyStorage: a.dir.KeyStore().Kind()}
+	p.Identity = &protocol.Identity{KeyStorage: a.cfg.KeyStoreKind()}
 	fp := fingerprint(p)
 	if !force && bytes.Equal(fp, a.last) {
 		return "", nil, nil

@@ -324,7 +324,10 @@ func resultID(frame []byte) string {
 // nothing on this disk can act as the device again. Power-off, step 4,
 // follows when configured.
 func (a *Agent) destroyIdentity() error {
-	errs := []error{a.dir.KeyStore().Destroy()}
+	// A TPM key exists only as blobs in the state dir (no handle of it
+	// outlives an operation): deleting them means the TPM can never load
+	// it again, and the certificate can never be used.
+	errs := []error{a.dir.DestroyKeys()}
 	for _, f := range []string{"agent.json", "cert.pem", seenFile} {
 		if err := os.Remove(filepath.Join(a.dir.Path, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)

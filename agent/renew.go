@@ -28,8 +28,14 @@ func (s *session) maybeRenew() {
 	if time.Now().Before(renewAt) {
 		return
 	}
-	signer, err := a.dir.KeyStore().Signer()
+	// The same key signs the new CSR: a TPM key stays in the TPM.
+	ks, err := a.dir.KeyStore()
 	if err != nil {
+		return
+	}
+	signer, err := ks.Signer()
+	if err != nil {
+		a.log.Warn("renewal: identity key unavailable", "err", err)
 		return
 	}
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: a.cfg.DeviceID}}, signer)
@@ -48,7 +54,11 @@ func (s *session) installRenewed(chainPEM string) error {
 	if err != nil {
 		return err
 	}
-	signer, err := a.dir.KeyStore().Signer()
+	ks, err := a.dir.KeyStore()
+	if err != nil {
+		return err
+	}
+	signer, err := ks.Signer()
 	if err != nil {
 		return err
 	}

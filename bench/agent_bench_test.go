@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cordon-mdm/cordon/agent/enrollment"
+	"github.com/cordon-mdm/cordon/agent/keystore"
 	"github.com/cordon-mdm/cordon/agent/posture"
 	"github.com/cordon-mdm/cordon/agent/state"
 	"github.com/cordon-mdm/cordon/internal/fips"
@@ -82,7 +83,7 @@ func BenchmarkAgentHour(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	st := state.Dir{Path: filepath.Join(dir, "agent")}
+	st := state.Dir{Path: filepath.Join(dir, "agent"), Keys: keystore.FileKind}
 	if _, err := enrollment.Enroll(ctx, enrollment.Request{Server: srv.ConsoleURL(), Token: tok,
 		Fingerprint: srv.CA.RootFingerprint(), State: st, Facts: posture.Facts(ctx, "bench"), FIPS: fips.Default()}); err != nil {
 		b.Fatal(err)

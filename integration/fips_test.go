@@ -16,6 +16,7 @@ import (
 
 	"github.com/cordon-mdm/cordon/agent"
 	"github.com/cordon-mdm/cordon/agent/enrollment"
+	"github.com/cordon-mdm/cordon/agent/keystore"
 	"github.com/cordon-mdm/cordon/agent/posture"
 	"github.com/cordon-mdm/cordon/agent/state"
 	"github.com/cordon-mdm/cordon/internal/fips"
@@ -69,7 +70,7 @@ func TestFIPSBuild(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	dir := state.Dir{Path: filepath.Join(t.TempDir(), "agent")}
+	dir := state.Dir{Path: filepath.Join(t.TempDir(), "agent"), Keys: keystore.FileKind} // key.pem is read below
 	if _, err := enrollment.Enroll(ctx, enrollment.Request{Server: "https://" + p.listen, Token: strings.TrimSpace(string(tok)),
 		Fingerprint: fp, State: dir, Facts: posture.Facts(ctx, "test"), FIPS: fips.Default()}); err != nil {
 		t.Fatal(err)

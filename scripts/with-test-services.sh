@@ -99,6 +99,9 @@ need_tool openssl openssl
 need_tool sslscan sslscan
 need_tool dbus-daemon dbus-daemon
 need_tool cryptsetup cryptsetup-bin
+# The TPM key store's tests run against a real TPM 2.0 emulator in socket
+# mode (internal/swtpm/swtpmtest).
+need_tool swtpm swtpm
 # The firewall collector reads a real nftables ruleset in a private network
 # namespace (integration TestBaselineOnARealLinuxAgent).
 need_tool nft nftables

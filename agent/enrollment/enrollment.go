@@ -68,7 +68,16 @@ func Enroll(ctx context.Context, req Request) (*Result, error) {
 	if err := req.State.Ensure(); err != nil {
 		return nil, err
 	}
-	signer, err := req.State.KeyStore().Signer()
+	ks, err := req.State.KeyStore()
+	if err != nil {
+		return nil, err
+	}
+	signer, err := ks.Signer()
+	if err != nil && ks.Kind() == "tpm" {
+		// No silent fallback: a device that has a TPM but cannot use it
+		// (an owner password, say) is for the operator to decide.
+		return nil, fmt.Errorf("device key in the TPM: %w (--keystore file keeps it in a file instead)", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("device key: %w", err)
 	}
@@ -123,7 +132,8 @@ func Enroll(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	cfg := state.Config{DeviceID: er.DeviceID, ServerURL: req.Server, GatewayURL: er.GatewayURL,
-		CommandSigningKey: er.CommandSigningKey, RootFingerprint: identity.Fingerprint(root), EnrolledAt: time.Now().UTC()}
+		CommandSigningKey: er.CommandSigningKey, RootFingerprint: identity.Fingerprint(root), EnrolledAt: time.Now().UTC(),
+		KeyStore: ks.Kind()}
 	if err := req.State.SaveEnrollment(cfg, er.CertificateChain, identity.EncodeChain(root)); err != nil {
 		return nil, err
 	}

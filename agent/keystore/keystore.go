@@ -25,8 +25,16 @@ type Store interface {
 	Kind() string
 }
 
+// ErrKeyGone means an existing key was required and there is none.
+var ErrKeyGone = errors.New("the identity key is gone (wiped or deleted); enroll again")
+
 // File stores an ECDSA P-256 key as PKCS#8 PEM, mode 0600.
-type File struct{ Path string }
+type File struct {
+	Path string
+	// Existing forbids creating the key: an enrolled device's
+	// certificate names its key, and a new one could never match it.
+	Existing bool
+}
 
 // Kind implements Store.
 func (f File) Kind() string { return "file" }
@@ -35,6 +43,9 @@ func (f File) Kind() string { return "file" }
 func (f File) Signer() (crypto.Signer, error) {
 	s, err := keyfile.Read(f.Path)
 	if errors.Is(err, os.ErrNotExist) {
+		if f.Existing {
+			return nil, fmt.Errorf("%s: %w", f.Path, ErrKeyGone)
+		}
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			return nil, err

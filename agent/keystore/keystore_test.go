@@ -2,6 +2,7 @@ package keystore
 
 import (
 	"crypto/ecdsa"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -37,5 +38,22 @@ func TestFileKey(t *testing.T) {
 	}
 	if _, err := os.Stat(ks.Path); !os.IsNotExist(err) {
 		t.Fatal("key still present after Destroy")
+	}
+	if _, err := (File{Path: ks.Path, Existing: true}).Signer(); !errors.Is(err, ErrKeyGone) {
+		t.Fatalf("Existing store without a key: got %v, want ErrKeyGone", err)
+	}
+	if _, err := os.Stat(ks.Path); !os.IsNotExist(err) {
+		t.Fatal("an Existing store made a key")
+	}
+}
+
+func TestParseChoice(t *testing.T) {
+	for in, want := range map[string]Choice{"": Auto, "auto": Auto, "TPM": TPMKind, " file ": FileKind} {
+		if got, err := ParseChoice(in); err != nil || got != want {
+			t.Errorf("ParseChoice(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := ParseChoice("hsm"); err == nil {
+		t.Error("ParseChoice accepted hsm")
 	}
 }

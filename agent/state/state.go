@@ -30,6 +30,18 @@ type Config struct {
 	CommandSigningKey string    `json:"command_signing_key"`
 	RootFingerprint   string    `json:"root_fingerprint"`
 	EnrolledAt        time.Time `json:"enrolled_at"`
+	// KeyStore is where the identity key was made: "file" or "tpm".
+	// Empty is "file" (enrolled before the TPM store existed). A device
+	// keeps this for life; only a new enrollment changes it.
+	KeyStore string `json:"key_store,omitempty"`
+}
+
+// KeyStoreKind is KeyStore with the empty legacy value read as "file".
+func (c Config) KeyStoreKind() string {
+	if c.KeyStore == "" {
+		return string(keystore.FileKind)
+	}
+	return c.KeyStore
 }
 
 // Status is what the running agent last said about itself.
@@ -69,7 +81,16 @@ type Report struct {
 }
 
 // Dir is a state directory.
-type Dir struct{ Path string }
+type Dir struct {
+	Path string
+	// Keys is --keystore: which key store a device not yet enrolled
+	// gets. Empty is auto. For an enrolled device it may only confirm
+	// the store the device was enrolled with.
+	Keys keystore.Choice
+	// TPM reaches the TPM; nil is the platform's (/dev/tpmrm0, TBS).
+	// Development and tests point it at swtpm.
+	TPM keystore.Opener
+}
 
 const (
 	configFile = "agent.json"
@@ -90,9 +111,6 @@ func (d Dir) Ensure() error {
 	}
 	return os.Chmod(d.Path, 0o700)
 }
-
-// KeyStore is the device's identity key store.
-func (d Dir) KeyStore() keystore.Store { return keystore.File{Path: filepath.Join(d.Path, keyFile)} }
 
 // SpoolDir holds unacknowledged reports.
 func (d Dir) SpoolDir() string { return filepath.Join(d.Path, "spool") }
@@ -164,7 +182,11 @@ func (d Dir) Certificate() (*tls.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	signer, err := d.KeyStore().Signer()
+	ks, err := d.KeyStore()
+	if err != nil {
+		return nil, err
+	}
+	signer, err := ks.Signer()
 	if err != nil {
 		return nil, err
 	}

@@ -82,6 +82,7 @@ func enroll(args []string, stdout, stderr io.Writer) error {
 	token := fs.String("token", "", "enrollment token from IT")
 	fp := fs.String("ca-fingerprint", "", "SHA-256 of the server's root CA (cordon-server ca fingerprint); empty trusts on first use")
 	dir := fs.String("state", state.Default(), "state directory")
+	keys := addKeyFlags(fs)
 	fipsMode := fipsFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -89,10 +90,14 @@ func enroll(args []string, stdout, stderr io.Writer) error {
 	if *srv == "" || *token == "" {
 		return errors.New("--server and --token are required")
 	}
+	sd, err := keys.dir(*dir)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	res, err := enrollment.Enroll(ctx, enrollment.Request{Server: *srv, Token: *token, Fingerprint: *fp,
-		State: state.Dir{Path: *dir}, Facts: posture.Facts(ctx, version.Version), FIPS: *fipsMode})
+		State: sd, Facts: posture.Facts(ctx, version.Version), FIPS: *fipsMode})
 	if err != nil {
 		return err
 	}
@@ -100,7 +105,7 @@ func enroll(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "WARNING: no --ca-fingerprint given; trusted the server's root CA on first use.\n"+
 			"         Its fingerprint is %s; check it against `cordon-server ca fingerprint` on the server.\n", res.Config.RootFingerprint)
 	}
-	fmt.Fprintf(stdout, "enrolled as device %s\ngateway %s\nstate %s\n", res.Config.DeviceID, res.Config.GatewayURL, *dir)
+	fmt.Fprintf(stdout, "enrolled as device %s\ngateway %s\nstate %s\nkey store %s\n", res.Config.DeviceID, res.Config.GatewayURL, *dir, res.Config.KeyStoreKind())
 	return nil
 }
 
@@ -109,8 +114,13 @@ func runAgent(args []string, stderr io.Writer) error {
 	dir := fs.String("state", state.Default(), "state directory")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	socket := fs.String("socket", "", "local socket for the tray and `cordon-agent report` (default "+state.DefaultSocket("STATE")+")")
+	keys := addKeyFlags(fs)
 	fipsMode := fipsFlag(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	sd, err := keys.dir(*dir)
+	if err != nil {
 		return err
 	}
 	if *socket == "" {
@@ -121,7 +131,7 @@ func runAgent(args []string, stderr io.Writer) error {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	a, err := agent.New(state.Dir{Path: *dir}, agent.WithLogger(logger), agent.WithVersion(version.Version), agent.WithFIPS(*fipsMode))
+	a, err := agent.New(sd, agent.WithLogger(logger), agent.WithVersion(version.Version), agent.WithFIPS(*fipsMode))
 	if err != nil {
 		return err
 	}
@@ -155,7 +165,7 @@ func status(args []string, stdout io.Writer) error {
 		return err
 	}
 	out := map[string]any{"device_id": cfg.DeviceID, "server": cfg.ServerURL, "gateway": cfg.GatewayURL,
-		"enrolled_at": cfg.EnrolledAt, "root_fingerprint": cfg.RootFingerprint, "connection": st.Connection,
+		"enrolled_at": cfg.EnrolledAt, "root_fingerprint": cfg.RootFingerprint, "key_store": cfg.KeyStoreKind(), "connection": st.Connection,
 		"since": st.Since, "last_error": st.LastError, "spooled_reports": st.Spooled,
 		"certificate_expires": st.CertExpires, "last_ack_at": st.LastAckAt, "last_posture": st.LastPosture}
 	enc := json.NewEncoder(stdout)

@@ -10,13 +10,16 @@ import (
 	"sync/atomic"
 
 	"github.com/cordon-mdm/cordon/agent/enrollment"
+	"github.com/cordon-mdm/cordon/agent/keystore"
 	"github.com/cordon-mdm/cordon/agent/state"
 )
 
 // StateDir is agent i's state dir under root. Enrolled dirs are kept, so
 // a later run (or a later simulator process) reuses the identity.
 func StateDir(root string, i int) state.Dir {
-	return state.Dir{Path: filepath.Join(root, fmt.Sprintf("agent-%06d", i))}
+	// File keys: thousands of simulated agents must not queue on (or
+	// fill) the host's TPM when it has one.
+	return state.Dir{Path: filepath.Join(root, fmt.Sprintf("agent-%06d", i)), Keys: keystore.FileKind}
 }
 
 // SourceIP is agent i's source address: one per agent, spread over

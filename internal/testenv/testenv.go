@@ -26,6 +26,7 @@ import (
 
 	"github.com/cordon-mdm/cordon/agent"
 	"github.com/cordon-mdm/cordon/agent/enrollment"
+	"github.com/cordon-mdm/cordon/agent/keystore"
 	"github.com/cordon-mdm/cordon/agent/posture"
 	"github.com/cordon-mdm/cordon/agent/state"
 	"github.com/cordon-mdm/cordon/internal/fips"
@@ -180,7 +181,9 @@ func (e *Env) APIKey(role string) string {
 
 // Enroll enrolls a fresh state dir with token and returns it.
 func (e *Env) Enroll(token string) (state.Dir, error) {
-	dir := state.Dir{Path: filepath.Join(e.T.TempDir(), "agent")}
+	// A file key, whatever TPM the test machine has: tests that want
+	// the TPM use swtpm (internal/swtpm/swtpmtest).
+	dir := state.Dir{Path: filepath.Join(e.T.TempDir(), "agent"), Keys: keystore.FileKind}
 	_, err := enrollment.Enroll(e.ctx, enrollment.Request{Server: e.Server.ConsoleURL(), Token: token,
 		Fingerprint: e.Server.CA.RootFingerprint(), State: dir, Facts: posture.Facts(e.ctx, "test"), FIPS: fips.Default()})
 	return dir, err
