@@ -45,4 +45,10 @@ func (a *Agent) signReceipt(c protocol.Command, r *protocol.WipeReceipt, done bo
 }
 
 // identityKey is the device's identity key as a signer, whatever holds it.
-func (a *Agent) identityKey() (crypto.Signer, error) { return a.dir.KeyStore().Signer() }
+func (a *Agent) identityKey() (crypto.Signer, error) {
+	ks, err := a.dir.KeyStore()
+	if err != nil {
+		return nil, err
+	}
+	return ks.Signer()
+}
