@@ -38,13 +38,13 @@ test: lint
 TEST_OUTPUT := $(CURDIR)/test-output
 
 test-go:
-	CORDON_TEST_OUTPUT=$(TEST_OUTPUT) $(GO) test -count=1 -timeout 15m ./...
+	CORDON_TEST_OUTPUT=$(TEST_OUTPUT) $(GO) test -count=1 -timeout 30m ./...
 	@echo "Console screenshots from the browser test: $(TEST_OUTPUT)/console-screenshots/"
 
 # Every test, the binaries the tests build included, on the FIPS module
 # with GODEBUG=fips140=only: any non-approved algorithm fails the run.
 test-fips:
-	CORDON_TEST_OUTPUT=$(TEST_OUTPUT)/fips GOFIPS140=$(FIPS_MODULE) GODEBUG=fips140=only $(GO) test -count=1 -timeout 15m ./...
+	CORDON_TEST_OUTPUT=$(TEST_OUTPUT)/fips GOFIPS140=$(FIPS_MODULE) GODEBUG=fips140=only $(GO) test -count=1 -timeout 30m ./...
 	@echo "Console screenshots from the browser test (FIPS build): $(TEST_OUTPUT)/fips/console-screenshots/"
 
 # Prints what sslscan sees on both listeners of a FIPS-mode server (the
