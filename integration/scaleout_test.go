@@ -363,6 +363,17 @@ func TestTwoServersOnOnePostgres(t *testing.T) {
 			return lb.held(b.agentListen) == len(agents)
 		})
 		t.Logf("agents on B %v after A was killed (%d reports in flight at the kill)", time.Since(killed).Round(time.Millisecond), inFlight)
+		// At once, before the wait for the sweep below: the agents report
+		// every 100 ms, and the history keeps 500 per device, so the
+		// reports acknowledged before the kill are pruned within a minute.
+		stored := storedReports(t, b.data, dsn)
+		for sa, ids := range acked {
+			for _, id := range ids {
+				if !stored[id] {
+					t.Fatalf("report %s of %s acknowledged before the kill is not in the database", id, sa.id)
+				}
+			}
+		}
 		// A ended no connection. Those that moved are B's now; the lost
 		// device's flag was A's, and B's sweep (every 15 s; a process
 		// is taken for gone when two rounds in a row do not find it)
@@ -382,14 +393,6 @@ func TestTwoServersOnOnePostgres(t *testing.T) {
 		waitStatus(t, b, laso, c.ID, store.CommandDone)
 		if agents[1].exec.count("bluetooth_block") != 1 {
 			t.Fatalf("the command A accepted ran %d times", agents[1].exec.count("bluetooth_block"))
-		}
-		stored := storedReports(t, b.data, dsn)
-		for sa, ids := range acked {
-			for _, id := range ids {
-				if !stored[id] {
-					t.Fatalf("report %s of %s acknowledged before the kill is not in the database", id, sa.id)
-				}
-			}
 		}
 		// And B serves them: a report after the move is acknowledged.
 		for _, sa := range agents {
