@@ -37,7 +37,8 @@ import (
 // queue, revocation and compliance write to devices through it, and the
 // gateway, built once they exist, fills it. It returns the console
 // listener's handler. Nothing it builds runs a goroutine except the
-// gateway, built after the last step that can fail.
+// group-commit writer, closed when a later step fails, and the gateway,
+// built after the last step that can fail.
 func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 	hub := s.hub
 	s.Devices = devices.New(s.Store, s.Audit, s.CA, hub)
@@ -51,7 +52,15 @@ func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 	}
 	// A device whose standing changed hears it at once when connected;
 	// otherwise in reply to its next hello.
-	copts := []compliance.Option{compliance.WithLogger(s.log), compliance.WithBlocker(s.Commands),
+	// One group-commit writer for the agents' writes: the gateway's and
+	// the compliance states their reports change. The gateway closes it.
+	writer := s.Store.NewWriter()
+	defer func() {
+		if s.gw == nil {
+			writer.Close() // a step failed before the gateway took it
+		}
+	}()
+	copts := []compliance.Option{compliance.WithLogger(s.log), compliance.WithBlocker(s.Commands), compliance.WithBatcher(writer),
 		compliance.WithDeviceChanged(func(id string) { hub.SendState(context.Background(), id) }),
 		compliance.WithNotifier(s.Notify)}
 	if s.cfg.complianceClock != nil {
@@ -120,7 +129,7 @@ func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 		gateway.WithCommands(s.Commands),
 		gateway.WithIncidents(agentIncidents{s.Incidents, devices.NewStanding(s.Store, s.Compliance)}),
 		gateway.WithCompliance(agentCompliance{s.Compliance}), gateway.WithHandshakeLimit(s.cfg.handshakes.perCore),
-		gateway.WithWriter(s.Store.NewWriter()), gateway.WithServerID(s.origin()))
+		gateway.WithWriter(writer), gateway.WithServerID(s.origin()))
 	return s.handler(mdm), nil
 }
 

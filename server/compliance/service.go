@@ -78,6 +78,24 @@ type Transactor interface {
 	InTx(ctx context.Context, fn func(tx *store.Store) error) error
 }
 
+// Batcher commits writes of many callers in one transaction (a
+// store.Writer): what compliance records on a device's report.
+type Batcher interface {
+	Commit(ctx context.Context, fn func(tx *store.Store) error) error
+}
+
+// WithBatcher records state changes through b instead of a transaction
+// each.
+func WithBatcher(b Batcher) Option { return func(s *Service) { s.batcher = b } }
+
+// commit runs fn through the batcher, or in a transaction of its own.
+func (s *Service) commit(ctx context.Context, fn func(tx *store.Store) error) error {
+	if s.batcher != nil {
+		return s.batcher.Commit(ctx, fn)
+	}
+	return s.store.InTx(ctx, fn)
+}
+
 // Auditor records security events.
 type Auditor interface {
 	Record(ctx context.Context, e audit.Entry) error
@@ -103,6 +121,7 @@ type Service struct {
 	audit    Auditor
 	blocker  Blocker
 	notifier Notifier
+	batcher  Batcher
 	now      func() time.Time
 	log      *slog.Logger
 	changed  func(deviceID string)

@@ -37,15 +37,23 @@ func (s *Service) record(ctx context.Context, d *store.Device, st State) error {
 	if st.State == recorded(d) {
 		return nil
 	}
-	if err := s.store.SetComplianceState(ctx, d.ID, st.State); err != nil {
-		return err
-	}
 	from := d.ComplianceState
 	if from == "" {
 		from = StateUnknown
 	}
-	s.audit.Record(ctx, audit.Entry{Actor: "compliance", Source: "local", Action: ActionChanged, Target: "device:" + d.ID,
-		Outcome: audit.Success, Details: map[string]string{"from": from, "to": st.State, "reasons": strings.Join(st.Reasons, "; ")}})
+	// The state and its entry commit together (AU-5), through the group
+	// commit when there is one: a reconnecting fleet's first reports each
+	// change a state, and one transaction apiece would each take the
+	// audit chain's head.
+	if err := s.commit(ctx, func(tx *store.Store) error {
+		if err := tx.SetComplianceState(ctx, d.ID, st.State); err != nil {
+			return err
+		}
+		return s.audit.RecordTx(ctx, tx, audit.Entry{Actor: "compliance", Source: "local", Action: ActionChanged, Target: "device:" + d.ID,
+			Outcome: audit.Success, Details: map[string]string{"from": from, "to": st.State, "reasons": strings.Join(st.Reasons, "; ")}})
+	}); err != nil {
+		return err
+	}
 	if s.changed != nil {
 		s.changed(d.ID)
 	}

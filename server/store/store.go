@@ -45,6 +45,11 @@ type Store struct {
 	// changed, in a transaction, collects the identities it changed, to
 	// be forgotten once it has ended (InTx).
 	changed *[]func()
+	// audits, in a Writer's batch, holds the audit entries of the batch's
+	// writes until its end, where they are chained in one append
+	// (appendAudits): the chain's head row is then locked only for the
+	// last statements and the commit, not for the whole batch.
+	audits *[]pendingAudit
 }
 
 // Option configures a Store.
@@ -226,11 +231,17 @@ func redact(dsn string) string {
 // so that no reader can cache the state from before the commit.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 	if s.changed != nil { // already in one: gorm nests a savepoint
-		return s.with(ctx).Transaction(func(db *gorm.DB) error {
+		queued := s.queuedAudits()
+		err := s.with(ctx).Transaction(func(db *gorm.DB) error {
 			tx := *s
 			tx.db = db
 			return fn(&tx)
 		})
+		if err != nil && s.audits != nil {
+			// The savepoint rolled back: so do the entries it queued.
+			*s.audits = (*s.audits)[:queued]
+		}
+		return err
 	}
 	var changed []func()
 	defer func() {

@@ -170,7 +170,8 @@ func (w *Writer) commit(batch []*write) {
 	for attempt := 0; ; attempt++ {
 		failed := false
 		err := w.s.InTx(ctx, func(tx *Store) error {
-			tx.fixed = ctx
+			var audits []pendingAudit
+			tx.fixed, tx.audits = ctx, &audits
 			for i, wr := range batch {
 				if settled[i] {
 					continue
@@ -184,7 +185,10 @@ func (w *Writer) commit(batch []*write) {
 					return errWriteFailed
 				}
 			}
-			return nil
+			// Last, so that the chain's head is held only from here to
+			// the commit.
+			tx.audits = nil
+			return appendAudits(tx.db, audits)
 		})
 		if err == nil {
 			break

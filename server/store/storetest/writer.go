@@ -139,6 +139,51 @@ func writerContracts() []contract {
 			}
 			checkChain(t, es)
 		}},
+		{"Writer/audit-batch", []string{"NewWriter", "AppendAudit", "AuditHeadSeq"}, func(t *testing.T, open Opener) {
+			st := open(t)
+			enroll(t, st, store.Device{ID: "d1"})
+			appendAudit(t, st, "before", "x", now()) // a chain already begun
+			// One write queues more entries than one INSERT takes, and a
+			// savepoint inside it that rolls back takes its entry with it.
+			w := st.NewWriter()
+			defer w.Close()
+			const n = 250
+			must(t, w.Commit(t.Context(), func(tx *store.Store) error {
+				for i := range n {
+					if err := tx.AppendAudit(t.Context(), &store.AuditEntry{Time: now(), Action: "batched", Target: fmt.Sprint(i)}, seal); err != nil {
+						return err
+					}
+				}
+				// (The writer's goroutine runs this: errors, not t.Fatal.)
+				undone := errors.New("undone")
+				if err := tx.InTx(t.Context(), func(sp *store.Store) error {
+					if err := sp.AppendAudit(t.Context(), &store.AuditEntry{Time: now(), Action: "rolled-back"}, seal); err != nil {
+						return err
+					}
+					return undone
+				}); !errors.Is(err, undone) {
+					return fmt.Errorf("savepoint: %v, want %v", err, undone)
+				}
+				return nil
+			}))
+			appendAudit(t, st, "after", "x", now()) // and one outside a batch after it
+			var es []store.AuditEntry
+			must(t, st.WalkAudit(t.Context(), func(e *store.AuditEntry) error { es = append(es, *e); return nil }))
+			if len(es) != n+2 {
+				t.Fatalf("%d entries, want %d", len(es), n+2)
+			}
+			checkChain(t, es)
+			for i, e := range es[1 : n+1] {
+				if e.Action != "batched" || e.Target != fmt.Sprint(i) {
+					t.Fatalf("entry %d is %s %s, want batched %d in the order queued", e.Seq, e.Action, e.Target, i)
+				}
+			}
+			seq, hash, err := st.AuditHeadSeq(t.Context())
+			must(t, err)
+			if last := es[len(es)-1]; seq != last.Seq || hash != last.Hash {
+				t.Fatalf("head %d %q, want the last entry's %d %q", seq, hash, last.Seq, last.Hash)
+			}
+		}},
 		{"Writer/after-close", []string{"NewWriter"}, func(t *testing.T, open Opener) {
 			st := open(t)
 			enroll(t, st, store.Device{ID: "d1"})
