@@ -171,13 +171,17 @@ type servers struct {
 	log    string
 }
 
-func (s *servers) start(k int) error {
+// start starts server k and waits up to ready for it to answer. A
+// process that started but did not answer in time is kept (the storm
+// goes on measuring it), with the error.
+func (s *servers) start(k int, ready time.Duration) error {
 	var p *proc
 	var err error
 	if s.cordon {
 		p, err = startProc(fmt.Sprintf("cordon-server-%d", k), s.log, nil, nil, s.bins.server, serverArgs(s.c, k, s.data[k])...)
 		if err == nil {
-			err = waitReady(p, "https://"+s.c.consoleAddr(k)+"/", 2*time.Minute)
+			s.procs[k] = p
+			err = waitReady(p, "https://"+s.c.consoleAddr(k)+"/", ready)
 		}
 		s.count[k] = cordonCount("https://"+s.c.consoleAddr(k), s.fx.apiKeys[k])
 	} else {
@@ -198,11 +202,10 @@ func (s *servers) start(k int) error {
 		}
 		r.Close()
 	}
-	if err != nil {
-		return err
+	if p != nil {
+		s.procs[k] = p
 	}
-	s.procs[k] = p
-	return nil
+	return err
 }
 
 func (s *servers) held(ctx context.Context) int {
@@ -254,7 +257,7 @@ func measureFleet(b *testing.B, c fleetConfig, bins binaries, fx *fixture, cordo
 			b.Fatalf("copy data dir: %v: %s", err, out)
 		}
 		srv.data = append(srv.data, data)
-		if err := srv.start(k); err != nil {
+		if err := srv.start(k, 2*time.Minute); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -364,16 +367,18 @@ func measureFleet(b *testing.B, c fleetConfig, bins binaries, fx *fixture, cordo
 	for _, p := range srv.procs {
 		p.kill()
 	}
-	// Every process restarts at once, as after a host's power cut.
+	// Every process restarts at once, as after a host's power cut. One
+	// slow to answer is a figure of the storm, not the end of the run:
+	// the table still prints, with the note.
 	startErrs := make([]error, len(srv.procs))
 	var starting sync.WaitGroup
 	for k := range srv.procs {
-		starting.Go(func() { startErrs[k] = srv.start(k) })
+		starting.Go(func() { startErrs[k] = srv.start(k, c.stormWait) })
 	}
 	starting.Wait()
-	for _, err := range startErrs {
+	for k, err := range startErrs {
 		if err != nil {
-			b.Fatal(err)
+			res.notes = append(res.notes, fmt.Sprintf("%s: restart of server %d: %v", kind, k, err))
 		}
 	}
 	stormProfiled := prof.cpu(b, "storm", 30*time.Second)
