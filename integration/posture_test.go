@@ -3,7 +3,6 @@
 package integration
 
 import (
-	"crypto/tls"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,9 +15,12 @@ import (
 
 	"github.com/cordon-mdm/cordon/agent"
 	"github.com/cordon-mdm/cordon/agent/actions"
+	"github.com/cordon-mdm/cordon/agent/keystore"
 	"github.com/cordon-mdm/cordon/agent/posture"
+	"github.com/cordon-mdm/cordon/agent/state"
 	"github.com/cordon-mdm/cordon/internal/dbustest"
 	"github.com/cordon-mdm/cordon/internal/needs"
+	"github.com/cordon-mdm/cordon/internal/swtpm/swtpmtest"
 	"github.com/cordon-mdm/cordon/internal/testenv"
 	"github.com/cordon-mdm/cordon/protocol"
 )
@@ -113,9 +115,17 @@ func TestLinuxPostureEndToEnd(t *testing.T) {
 // opens the image, the command is done, the device is revoked and its
 // old certificate is refused at the gateway. The device's signed receipt
 // arrived with the answer and verifies, online and offline
-// (checkWipeReceipt).
+// (checkWipeReceipt). All of it holds for an agent whose key is a file
+// and for one whose key is in a TPM (swtpm), which signed the receipt in
+// the TPM and after which the TPM holds no trace of the key.
 func TestLASOWipeErasesARealLUKSVolume(t *testing.T) {
 	needs.Tool(t, "cryptsetup", "cryptsetup-bin")
+	for _, keys := range []keystore.Choice{keystore.FileKind, keystore.TPMKind} {
+		t.Run(string(keys), func(t *testing.T) { wipeErasesARealLUKSVolume(t, keys) })
+	}
+}
+
+func wipeErasesARealLUKSVolume(t *testing.T, keys keystore.Choice) {
 	forEachDatabase(t, func(t *testing.T, dsn func(testing.TB) string) {
 		work := t.TempDir()
 		img, keyFile := filepath.Join(work, "cji.img"), filepath.Join(work, "passphrase")
@@ -145,8 +155,21 @@ func TestLASOWipeErasesARealLUKSVolume(t *testing.T) {
 
 		e := testenv.New(t, dsn(t))
 		laso := e.APIKey("laso")
-		dir := e.MustEnroll()
-		cert, err := tls.LoadX509KeyPair(filepath.Join(dir.Path, "cert.pem"), filepath.Join(dir.Path, "key.pem"))
+		var (
+			dir state.Dir
+			sim *swtpmtest.TPM
+		)
+		if keys == keystore.TPMKind {
+			sim = swtpmtest.Start(t)
+			dir = enrollTPM(t, e, sim)
+			dir.Keys = keystore.Auto
+		} else {
+			dir = e.MustEnroll()
+		}
+		// The device's credentials as they were before the wipe: the
+		// certificate with its signer (for a TPM key, a signer holding
+		// the key's blobs in memory).
+		cert, err := dir.Certificate()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,10 +197,21 @@ func TestLASOWipeErasesARealLUKSVolume(t *testing.T) {
 			return dev.Status == "revoked"
 		})
 		testenv.Eventually(t, 10*time.Second, "identity destroyed", func() bool {
-			_, err := os.Stat(filepath.Join(dir.Path, "key.pem"))
+			_, err := os.Stat(filepath.Join(dir.Path, "agent.json"))
 			return os.IsNotExist(err)
 		})
-		if ws, err := dial(e, &cert); err == nil {
+		for _, f := range []string{"key.pem", "tpm-key.pub", "tpm-key.priv", "cert.pem"} {
+			if _, err := os.Stat(filepath.Join(dir.Path, f)); !os.IsNotExist(err) {
+				t.Errorf("%s survived the wipe", f)
+			}
+		}
+		if _, err := dir.Certificate(); err == nil {
+			t.Fatal("the wiped state dir still makes a client certificate")
+		}
+		if sim != nil {
+			checkTPMHoldsNoKey(t, sim, cert.Leaf.PublicKey)
+		}
+		if ws, err := dial(e, cert); err == nil {
 			ws.Close()
 			t.Fatal("the wiped device's certificate still connects")
 		}

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"errors"
 	"os"
@@ -140,5 +141,43 @@ func copyDir(t *testing.T, from, to string) {
 	t.Helper()
 	if err := os.CopyFS(to, os.DirFS(from)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// checkTPMHoldsNoKey fails t if sim holds, loaded or persistent, an
+// object whose public key is pub: after a wipe the key must exist
+// nowhere, not only no longer in the state dir.
+func checkTPMHoldsNoKey(t *testing.T, sim *swtpmtest.TPM, pub crypto.PublicKey) {
+	t.Helper()
+	tpm, err := sim.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tpm.Close()
+	for _, first := range []tpm2.TPMHandle{tpm2.TPMHandle(tpm2.TPMHTTransient) << 24, tpm2.TPMHandle(tpm2.TPMHTPersistent) << 24} {
+		rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapHandles, Property: uint32(first), PropertyCount: 64}.Execute(tpm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs, err := rsp.CapabilityData.Data.Handles()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range hs.Handle {
+			if h>>24 != first>>24 {
+				continue
+			}
+			rp, err := tpm2.ReadPublic{ObjectHandle: h}.Execute(tpm)
+			if err != nil {
+				continue
+			}
+			p, err := rp.OutPublic.Contents()
+			if err != nil {
+				continue
+			}
+			if got, err := tpm2.Pub(*p); err == nil && pub.(interface{ Equal(crypto.PublicKey) bool }).Equal(got) {
+				t.Fatalf("the TPM still holds the wiped identity key at handle %#x", h)
+			}
+		}
 	}
 }
