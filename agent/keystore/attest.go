@@ -174,10 +174,18 @@ func activate(tpm transport.TPM, tmpl tpm2.TPMTPublic, ak tpm2.NamedHandle, cred
 		return nil, err
 	}
 	defer flush(tpm, ek.handle.Handle)
+	ekArea, err := tpm2.Unmarshal[tpm2.TPMTPublic](ek.public)
+	if err != nil {
+		return nil, err
+	}
+	// The policy session is salted to the EK. Its HMAC proves nothing the
+	// policy does not, but go-tpm computes one with (session key || auth)
+	// as the key, and unsalted that key is empty, which Go's HMAC refuses
+	// under fips140=only: the salt gives it a 256-bit session key.
 	policy := tpm2.Policy(tpm2.TPMAlgSHA256, 16, func(tpm transport.TPM, h tpm2.TPMISHPolicy, nonceTPM tpm2.TPM2BNonce) error {
 		_, err := tpm2.PolicySecret{AuthHandle: tpm2.TPMRHEndorsement, PolicySession: h, NonceTPM: nonceTPM}.Execute(tpm)
 		return err
-	})
+	}, tpm2.Salted(ek.handle.Handle, *ekArea))
 	rsp, err := tpm2.ActivateCredential{
 		ActivateHandle: tpm2.AuthHandle{Handle: ak.Handle, Name: ak.Name, Auth: tpm2.PasswordAuth(nil)},
 		KeyHandle:      tpm2.AuthHandle{Handle: ek.handle.Handle, Name: ek.handle.Name, Auth: policy},
