@@ -20,6 +20,8 @@ import (
 	"fmt"
 
 	"github.com/google/go-tpm/tpm2"
+
+	"github.com/cordon-mdm/cordon/protocol"
 )
 
 // Refusals, distinguished so that the enrollment names what failed. The
@@ -43,31 +45,13 @@ var (
 	ErrOtherKey = errors.New("certification of a different key")
 )
 
-// Levels of key protection the server records for a device.
+// Levels of key protection the server records for a device (see
+// protocol.KeyProtectionRank for their order).
 const (
-	// LevelAttested: the EK certificate chains to a configured EK root.
-	LevelAttested = "tpm-attested"
-	// LevelUnverified: every TPM check passed, but there was no EK root
-	// or no EK certificate to check the EK against; the EK is trusted on
-	// first use.
-	LevelUnverified = "tpm-unverified"
-	// LevelSoftware: a file key, or no attestation.
-	LevelSoftware = "software"
+	LevelAttested   = protocol.KeyTPMAttested
+	LevelUnverified = protocol.KeyTPMUnverified
+	LevelSoftware   = protocol.KeySoftware
 )
-
-// Rank orders the levels for a requirement: software < tpm-unverified <
-// tpm-attested; an unknown level ranks below software.
-func Rank(level string) int {
-	switch level {
-	case LevelAttested:
-		return 3
-	case LevelUnverified:
-		return 2
-	case LevelSoftware:
-		return 1
-	}
-	return 0
-}
 
 // NV indices of the EK certificates (TCG EK Credential Profile 2.0).
 const (
