@@ -10,6 +10,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/binary"
 
 	"github.com/google/go-tpm/tpm2"
 
@@ -47,4 +49,33 @@ func Public(tmpl tpm2.TPMTPublic, k *ecdsa.PublicKey) []byte {
 	tmpl.Unique = tpm2.NewTPMUPublicID(tpm2.TPMAlgECC, &tpm2.TPMSECCPoint{
 		X: tpm2.TPM2BECCParameter{Buffer: raw[1:33]}, Y: tpm2.TPM2BECCParameter{Buffer: raw[33:]}})
 	return tpm2.Marshal(tmpl)
+}
+
+// Certify is a TPM2_Certify answer made in software: a TPMS_ATTEST of
+// type typ certifying the key with public area keyPub over nonce, signed
+// by ak as a TPM would (ECDSA over its SHA-256). magic lets a test forge
+// a structure no TPM made.
+func Certify(ak *ecdsa.PrivateKey, magic tpm2.TPMGenerated, typ tpm2.TPMST, keyPub, nonce []byte) attest.Certification {
+	area, err := tpm2.Unmarshal[tpm2.TPMTPublic](keyPub)
+	if err != nil {
+		panic(err)
+	}
+	name, err := tpm2.ObjectName(area)
+	if err != nil {
+		panic(err)
+	}
+	info := tpm2.Marshal(tpm2.TPMSAttest{Magic: magic, Type: tpm2.TPMSTAttestCertify, ExtraData: tpm2.TPM2BData{Buffer: nonce},
+		Attested: tpm2.NewTPMUAttest(tpm2.TPMSTAttestCertify, &tpm2.TPMSCertifyInfo{Name: *name, QualifiedName: *name})})
+	// Another type is written over the certify's (go-tpm marshals a
+	// union only with contents of its tag), as a forger would.
+	binary.BigEndian.PutUint16(info[4:6], uint16(typ))
+	digest := sha256.Sum256(info)
+	r, s, err := ecdsa.Sign(rand.Reader, ak, digest[:])
+	if err != nil {
+		panic(err)
+	}
+	sig := tpm2.Marshal(tpm2.TPMTSignature{SigAlg: tpm2.TPMAlgECDSA, Signature: tpm2.NewTPMUSignature(tpm2.TPMAlgECDSA,
+		&tpm2.TPMSSignatureECC{Hash: tpm2.TPMAlgSHA256, SignatureR: tpm2.TPM2BECCParameter{Buffer: r.Bytes()},
+			SignatureS: tpm2.TPM2BECCParameter{Buffer: s.Bytes()}})})
+	return attest.Certification{CertifyInfo: info, Signature: sig, KeyPublic: keyPub}
 }
