@@ -152,7 +152,7 @@ func (c attestClient) enroll(signer crypto.Signer, a *protocol.Attestation) (int
 		DeviceID string `json:"device_id"`
 	}
 	st := c.e.Do("POST", protocol.EnrollPath, "", protocol.EnrollRequest{Token: c.token,
-		CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})),
+		CSR:   string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})),
 		Facts: protocol.DeviceFacts{Hostname: "cruiser-7", Platform: "linux/amd64"}, Attestation: a}, &out)
 	if out.Error != "" {
 		return st, out.Error
