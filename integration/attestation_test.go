@@ -82,6 +82,14 @@ func TestTPMAttestationLevels(t *testing.T) {
 			t.Fatalf("file-key agent: %+v, want software", got)
 		}
 
+		// The console's device view says it.
+		b := newBrowserless(t, e)
+		b.signIn("it@agency.example", addConsoleUser(t, e, "it@agency.example", "it-admin"), time.Now)
+		if st, page, _ := b.get("/console/devices/" + tpmCfg.DeviceID); st != 200 ||
+			!strings.Contains(page, `id="key-protection" class="key-tpm-attested">tpm-attested:`) {
+			t.Fatalf("console device page of the attested device: %d\n%s", st, page)
+		}
+
 		prof := "name: tpm-only\ncontrols:\n  key_protection: {require_tpm: false, require_level: tpm-attested}\n"
 		if st := putRaw(t, e, admin, "/api/v1/profiles/tpm-only", prof); st != 200 {
 			t.Fatalf("profile: %d", st)
