@@ -133,8 +133,17 @@ func attestation(ctx context.Context, client *http.Client, base, token string, a
 		return nil, fmt.Errorf("TPM attestation evidence: %w", err)
 	}
 	var ch protocol.ChallengeResponse
-	if err := post(ctx, client, base+protocol.EnrollChallengePath,
-		protocol.ChallengeRequest{Token: token, EKCert: ev.EKCert, EKPublic: ev.EKPublic, AKPublic: ev.AKPublic}, &ch); err != nil {
+	err = post(ctx, client, base+protocol.EnrollChallengePath,
+		protocol.ChallengeRequest{Token: token, EKCert: ev.EKCert, EKPublic: ev.EKPublic, AKPublic: ev.AKPublic}, &ch)
+	var he *httpError
+	if errors.As(err, &he) && (he.status == http.StatusNotFound || he.status == http.StatusMethodNotAllowed) {
+		// A server from before attestation (capability version 11) has
+		// no challenge: the device enrolls as before, and such a server
+		// records no level at all. A server that has the route and
+		// refuses is never bypassed this way.
+		return nil, nil
+	}
+	if err != nil {
 		return nil, fmt.Errorf("enrollment refused at the attestation challenge: %w", err)
 	}
 	secret, c, err := ev.Answer(ch.Credential, ch.Secret, ch.Nonce)
@@ -174,13 +183,21 @@ func post(ctx context.Context, client *http.Client, url string, body, out any) e
 		if e.Error == "" {
 			e.Error = resp.Status
 		}
-		return errors.New(e.Error)
+		return &httpError{status: resp.StatusCode, msg: e.Error}
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
 		return fmt.Errorf("server answer: %w", err)
 	}
 	return nil
 }
+
+// httpError is a refusal with the server's status and reason.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
 
 // checkIssued makes sure the server gave us a certificate for our key,
 // chaining to the root we pinned, with the device id it announced.
