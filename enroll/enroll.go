@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cordon-mdm/cordon/attest"
 	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/internal/secret"
 	"github.com/cordon-mdm/cordon/internal/timefmt"
@@ -52,15 +53,21 @@ type Enrollment struct {
 	Facts    protocol.DeviceFacts
 	Owner    string
 	Chain    []*x509.Certificate
+	// KeyProtection is what the enrollment proved (attest.Level*), EKHash
+	// the EK's SHA-256 for a TPM device.
+	KeyProtection, EKHash string
 }
 
-// Store persists tokens and enrollments.
+// Store persists tokens, attestation challenges and enrollments.
 type Store interface {
 	CreateToken(ctx context.Context, t Token) error
 	// Redeem consumes one use of the token and, in the same transaction,
+	// the attestation challenge challengeID when it is not empty, and
 	// records what issue returns. It returns ErrUnknownToken,
-	// ErrTokenExpired or ErrTokenUsed (wrapped or not) on refusal.
-	Redeem(ctx context.Context, id string, hash []byte, issue func(Token) (*Enrollment, error)) error
+	// ErrTokenExpired, ErrTokenUsed or ErrAttestReplay (wrapped or not)
+	// on refusal.
+	Redeem(ctx context.Context, id string, hash []byte, challengeID string, issue func(Token) (*Enrollment, error)) error
+	ChallengeStore
 }
 
 // Signer issues device certificates.
@@ -83,6 +90,8 @@ type Auditor interface {
 // Service issues tokens and redeems them (POST /enroll, served by server/api).
 type Service struct {
 	store      Store
+	challenges ChallengeStore
+	ekRoots    *x509.CertPool
 	signer     Signer
 	audit      Auditor
 	log        *slog.Logger
@@ -113,7 +122,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
 // New returns a Service.
 func New(st Store, signer Signer, auditor Auditor, opts ...Option) *Service {
-	s := &Service{store: st, signer: signer, audit: auditor, log: slog.New(slog.DiscardHandler),
+	s := &Service{store: st, challenges: st, signer: signer, audit: auditor, log: slog.New(slog.DiscardHandler),
 		maxTTL: 30 * 24 * time.Hour, now: time.Now}
 	for _, o := range opts {
 		o(s)
@@ -200,18 +209,7 @@ var ErrIdentityClaimed = errors.New("identity claimed in the certificate request
 // edge (server/api, POST /enroll) maps them to statuses.
 func (s *Service) Enroll(ctx context.Context, body io.Reader, source string) (*protocol.EnrollResponse, error) {
 	tokenID := ""
-	refuse := func(err error) error {
-		target := "token:unknown"
-		if tokenID != "" {
-			target = "token:" + tokenID
-		}
-		if aerr := s.audit.Record(ctx, Event{Actor: "anonymous", Source: source, Action: ActionRefused,
-			Target: target, Outcome: "denied", Details: map[string]string{"reason": err.Error()}}); aerr != nil {
-			s.log.Error("audit enrollment refusal", "err", aerr)
-		}
-		s.log.Info("enrollment refused", "source", source, "token_id", tokenID, "reason", err)
-		return err
-	}
+	refuse := func(err error) error { return s.refuse(ctx, source, tokenID, err) }
 	var req protocol.EnrollRequest
 	// One document, unknown fields refused, then req.Check: the path the
 	// API and the agent channel use.
@@ -233,27 +231,44 @@ func (s *Service) Enroll(ctx context.Context, body io.Reader, source string) (*p
 	if err := s.checkClaims(csr, req.Facts.Hostname); err != nil {
 		return nil, refuse(err)
 	}
+	level, ekHash, challengeID := attest.LevelSoftware, "", ""
+	if req.Attestation != nil {
+		c, err := s.verifyAttestation(ctx, id, req.Attestation, csr)
+		if err != nil {
+			return nil, refuse(err)
+		}
+		level, ekHash, challengeID = c.Level, c.EKHash, c.ID
+	}
 	deviceID := uuid.NewString()
 	var enr *Enrollment
-	err = s.store.Redeem(ctx, id, hash, func(t Token) (*Enrollment, error) {
+	err = s.store.Redeem(ctx, id, hash, challengeID, func(t Token) (*Enrollment, error) {
 		chain, err := s.signer.SignDevice(ctx, csr, deviceID)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", errInternal, err)
 		}
-		enr = &Enrollment{DeviceID: deviceID, Facts: req.Facts, Owner: t.Owner, Chain: chain}
+		enr = &Enrollment{DeviceID: deviceID, Facts: req.Facts, Owner: t.Owner, Chain: chain, KeyProtection: level, EKHash: ekHash}
 		return enr, nil
 	})
 	if err != nil {
-		if errors.Is(err, ErrUnknownToken) || errors.Is(err, ErrTokenExpired) || errors.Is(err, ErrTokenUsed) {
+		if Guess(err) || errors.Is(err, ErrAttestReplay) {
 			return nil, refuse(err)
 		}
 		s.log.Error("enrollment failed", "err", err)
 		return nil, refuse(fmt.Errorf("%w: could not enroll", errInternal))
 	}
 	leaf := enr.Chain[0]
+	details := map[string]string{"hostname": req.Facts.Hostname, "platform": req.Facts.Platform, "owner": enr.Owner,
+		"key_protection": level}
+	if level == attest.LevelUnverified {
+		// Said plainly in the trail: nothing vouched for this EK.
+		details["ek_sha256"] = ekHash
+		details["ek_trust"] = "trusted on first use: no EK certificate was checked against a configured EK root"
+	} else if ekHash != "" {
+		details["ek_sha256"] = ekHash
+	}
 	for _, e := range []Event{
 		{Actor: "token:" + id, Source: source, Action: ActionEnrolled, Target: "device:" + deviceID, Outcome: "success",
-			Details: map[string]string{"hostname": req.Facts.Hostname, "platform": req.Facts.Platform, "owner": enr.Owner}},
+			Details: details},
 		{Actor: "token:" + id, Source: source, Action: ActionCertIssued, Target: "device:" + deviceID, Outcome: "success",
 			Details: map[string]string{"serial": identity.Serial(leaf.SerialNumber), "not_after": timefmt.JSON(leaf.NotAfter)}},
 	} {
@@ -261,7 +276,7 @@ func (s *Service) Enroll(ctx context.Context, body io.Reader, source string) (*p
 			s.log.Error("audit enrollment", "err", err)
 		}
 	}
-	s.log.Info("device enrolled", "device_id", deviceID, "hostname", req.Facts.Hostname, "source", source)
+	s.log.Info("device enrolled", "device_id", deviceID, "hostname", req.Facts.Hostname, "source", source, "key_protection", level)
 	return &protocol.EnrollResponse{
 		DeviceID:          deviceID,
 		CertificateChain:  identity.EncodeChain(enr.Chain...),
@@ -269,6 +284,21 @@ func (s *Service) Enroll(ctx context.Context, body io.Reader, source string) (*p
 		GatewayURL:        s.gatewayURL,
 		CommandSigningKey: base64.StdEncoding.EncodeToString(s.commandKey),
 	}, nil
+}
+
+// refuse audits and logs a refused enrollment (or challenge) of token
+// tokenID ("" when the request named none that parsed) and returns err.
+func (s *Service) refuse(ctx context.Context, source, tokenID string, err error) error {
+	target := "token:unknown"
+	if tokenID != "" {
+		target = "token:" + tokenID
+	}
+	if aerr := s.audit.Record(ctx, Event{Actor: "anonymous", Source: source, Action: ActionRefused,
+		Target: target, Outcome: "denied", Details: map[string]string{"reason": err.Error()}}); aerr != nil {
+		s.log.Error("audit enrollment refusal", "err", aerr)
+	}
+	s.log.Info("enrollment refused", "source", source, "token_id", tokenID, "reason", err)
+	return err
 }
 
 // checkClaims refuses a CSR that claims an identity: any SAN, a subject

@@ -28,10 +28,17 @@ import (
 type refusingStore struct{ redeemed int }
 
 func (s *refusingStore) CreateToken(context.Context, enroll.Token) error { return nil }
-func (s *refusingStore) Redeem(context.Context, string, []byte, func(enroll.Token) (*enroll.Enrollment, error)) error {
+func (s *refusingStore) Redeem(context.Context, string, []byte, string, func(enroll.Token) (*enroll.Enrollment, error)) error {
 	s.redeemed++
 	return enroll.ErrUnknownToken
 }
+func (s *refusingStore) CreateChallenge(context.Context, string, []byte, *enroll.Challenge) error {
+	return enroll.ErrUnknownToken
+}
+func (s *refusingStore) Challenge(context.Context, string) (*enroll.Challenge, error) {
+	return nil, enroll.ErrAttestReplay
+}
+func (s *refusingStore) BurnChallenge(context.Context, string) error { return nil }
 
 type events []enroll.Event
 

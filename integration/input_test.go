@@ -23,6 +23,7 @@ import (
 	"github.com/gorilla/websocket"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/cordon-mdm/cordon/attest/attesttest"
 	"github.com/cordon-mdm/cordon/internal/testenv"
 	"github.com/cordon-mdm/cordon/profiles"
 	"github.com/cordon-mdm/cordon/protocol"
@@ -151,6 +152,10 @@ func (fx *inputFixture) samples(t *testing.T) map[string]func() sample {
 			return sample{body: map[string]any{"token": fx.e.Token(time.Hour, 1), "csr": freshCSR(t, &x509.CertificateRequest{}),
 				"facts": map[string]any{"platform": "linux/amd64", "hostname": "probe", "os_name": "Debian"}},
 				text: []string{"facts.hostname", "facts.os_name"}}
+		},
+		"POST /enroll/challenge": func() sample {
+			ak, _ := attesttest.SoftAK()
+			return sample{body: map[string]any{"token": fx.e.Token(time.Hour, 1), "ek_public": attesttest.SoftEK(), "ak_public": ak}}
 		},
 		"POST /api/v1/enrollment-tokens": func() sample {
 			return sample{body: map[string]any{"ttl": "1h", "uses": 2, "owner": "officer@agency.gov"}, text: []string{"owner"},

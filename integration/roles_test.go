@@ -28,6 +28,7 @@ import (
 var roleMatrix = map[string][]string{
 	"GET /healthz":                                 {"*"},
 	"POST /enroll":                                 {"*"},
+	"POST /enroll/challenge":                       {"*"},
 	"GET /ca.pem":                                  {"*"},
 	"GET /crl":                                     {"*"},
 	"GET /api/v1/openapi.json":                     {"*"},

@@ -13,6 +13,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/cordon-mdm/cordon/protocol"
+
 	"github.com/cordon-mdm/cordon/internal/input"
 )
 
@@ -202,6 +204,10 @@ func (p *Profile) validate(root *yaml.Node, stored bool) error {
 		if bt.Enforcement != EnforceBlock && bt.Enforcement != EnforceMonitor {
 			return bad("controls.bluetooth.enforcement", "must be %q or %q, got %q", EnforceBlock, EnforceMonitor, bt.Enforcement)
 		}
+	}
+	if k := c.KeyProtection; k != nil && k.RequireLevel != "" && protocol.KeyProtectionRank(k.RequireLevel) == 0 {
+		return bad("controls.key_protection.require_level", "must be %q, %q or %q, got %q",
+			protocol.KeySoftware, protocol.KeyTPMUnverified, protocol.KeyTPMAttested, k.RequireLevel)
 	}
 	if pc := c.Passcode; pc != nil {
 		if pc.MinLength < 6 || pc.MinLength > 64 {

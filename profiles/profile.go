@@ -197,9 +197,13 @@ type Bluetooth struct {
 	Grace       Duration `yaml:"grace,omitempty" json:"grace,omitempty"`
 }
 
-// KeyProtection requires the agent's identity key to be held in a TPM.
+// KeyProtection requires the agent's identity key to be held in a TPM:
+// RequireTPM by the agent's own word in each report, RequireLevel by
+// what the server verified at enrollment (protocol.Key*: at least
+// "tpm-unverified" or "tpm-attested"; "" requires nothing).
 type KeyProtection struct {
-	RequireTPM bool `yaml:"require_tpm" json:"require_tpm"`
+	RequireTPM   bool   `yaml:"require_tpm" json:"require_tpm"`
+	RequireLevel string `yaml:"require_level,omitempty" json:"require_level,omitempty"`
 }
 
 // Passcode is the device passcode policy, rendered for Apple devices and

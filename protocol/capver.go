@@ -34,7 +34,7 @@ import "slices"
 type CapabilityVersion int
 
 // CurrentCapabilityVersion is what this build of the agent speaks.
-const CurrentCapabilityVersion CapabilityVersion = 10
+const CurrentCapabilityVersion CapabilityVersion = 11
 
 // Capabilities an agent announces in hello. A feature the server pushes
 // needs both the capability and a version that has its frames.

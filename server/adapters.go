@@ -32,15 +32,50 @@ func (e enrollStore) CreateToken(ctx context.Context, t enroll.Token) error {
 		Uses: t.Uses, UsesLeft: t.Uses, Owner: t.Owner, CreatedBy: t.CreatedBy, CreatedAt: t.CreatedAt})
 }
 
-func (e enrollStore) Redeem(ctx context.Context, id string, hash []byte, issue func(enroll.Token) (*enroll.Enrollment, error)) error {
-	err := e.st.Enroll(ctx, id, hash, func(t store.EnrollmentToken) (*store.Device, *store.Certificate, error) {
+func (e enrollStore) Redeem(ctx context.Context, id string, hash []byte, challengeID string, issue func(enroll.Token) (*enroll.Enrollment, error)) error {
+	err := e.st.EnrollAttested(ctx, id, hash, challengeID, func(t store.EnrollmentToken) (*store.Device, *store.Certificate, error) {
 		enr, err := issue(enroll.Token{ID: t.ID, ExpiresAt: t.ExpiresAt, Uses: t.Uses, Owner: t.Owner})
 		if err != nil {
 			return nil, nil, err
 		}
-		return devices.Enrolled(enr.DeviceID, enr.Owner, enr.Facts, time.Now()), store.CertificateFor(enr.DeviceID, enr.Chain[0]), nil
+		d := devices.Enrolled(enr.DeviceID, enr.Owner, enr.Facts, time.Now())
+		d.KeyProtection, d.EKSHA256 = enr.KeyProtection, enr.EKHash
+		return d, store.CertificateFor(enr.DeviceID, enr.Chain[0]), nil
 	})
+	return enrollErr(err)
+}
+
+func (e enrollStore) CreateChallenge(ctx context.Context, tokenID string, hash []byte, c *enroll.Challenge) error {
+	row := &store.EnrollChallenge{ID: c.ID, SecretHash: c.SecretHash, Nonce: c.Nonce, AKPublic: c.AKPublic,
+		Level: c.Level, EKSHA256: c.EKHash, ExpiresAt: c.ExpiresAt, CreatedAt: c.CreatedAt}
+	if err := enrollErr(e.st.CreateEnrollChallenge(ctx, tokenID, hash, row)); err != nil {
+		return err
+	}
+	c.TokenID, c.ExpiresAt = row.TokenID, row.ExpiresAt
+	return nil
+}
+
+func (e enrollStore) Challenge(ctx context.Context, id string) (*enroll.Challenge, error) {
+	c, err := e.st.GetEnrollChallenge(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, enroll.ErrAttestReplay
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &enroll.Challenge{ID: c.ID, TokenID: c.TokenID, SecretHash: c.SecretHash, Nonce: c.Nonce, AKPublic: c.AKPublic,
+		Level: c.Level, EKHash: c.EKSHA256, ExpiresAt: c.ExpiresAt, CreatedAt: c.CreatedAt, UsedAt: c.UsedAt}, nil
+}
+
+func (e enrollStore) BurnChallenge(ctx context.Context, id string) error {
+	return e.st.BurnEnrollChallenge(ctx, id, time.Now())
+}
+
+// enrollErr is a store refusal as enroll's.
+func enrollErr(err error) error {
 	switch {
+	case errors.Is(err, store.ErrChallengeUsed):
+		return enroll.ErrAttestReplay
 	case errors.Is(err, store.ErrTokenBad):
 		return enroll.ErrUnknownToken
 	case errors.Is(err, store.ErrTokenExp):

@@ -71,6 +71,8 @@ type config struct {
 	appleQueryInterval time.Duration
 	// handshakes bound the agent listener's handshakes (tls.go).
 	handshakes handshakeConfig
+	// ekRoots are the TPM manufacturers' EK roots (WithTPMEKRoots).
+	ekRoots *x509.CertPool
 }
 
 // Option configures a Server.
@@ -358,6 +360,28 @@ func WithAppleLockNotice(message, phone string) Option {
 			return err
 		}
 		c.appleLockMessage, c.appleLockPhone = message, phone
+		return nil
+	}
+}
+
+// WithTPMEKRoots reads the TPM manufacturers' EK root certificates from
+// path, a PEM bundle: a TPM device whose EK certificate chains to one is
+// recorded tpm-attested. Without roots ("" path), TPM devices that pass
+// every other check are tpm-unverified, their EK trusted on first use.
+func WithTPMEKRoots(path string) Option {
+	return func(c *config) error {
+		if path == "" {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("--tpm-ek-roots: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(data) {
+			return fmt.Errorf("--tpm-ek-roots %s: no PEM certificate in it", path)
+		}
+		c.ekRoots = pool
 		return nil
 	}
 }

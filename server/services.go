@@ -177,7 +177,7 @@ func (s *Server) handler(mdm http.Handler) http.Handler {
 	// machine legitimately shares its OS hostname.
 	enr := enroll.New(enrollStore{s.Store}, s.CA, enrollAuditor{s.Audit},
 		enroll.WithGatewayURL(s.GatewayURL()), enroll.WithCommandKey(s.cmdKey.Public().(ed25519.PublicKey)), enroll.WithLogger(s.log),
-		enroll.WithServerNames(s.cfg.hostnames...))
+		enroll.WithServerNames(s.cfg.hostnames...), enroll.WithEKRoots(s.cfg.ekRoots))
 
 	hub := s.hub
 	reg := prometheus.NewRegistry()

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cordon-mdm/cordon/agent/keystore"
 	"github.com/cordon-mdm/cordon/agent/state"
 	"github.com/cordon-mdm/cordon/internal/fips"
 	"github.com/cordon-mdm/cordon/pki/identity"
@@ -98,35 +99,19 @@ func Enroll(ctx context.Context, req Request) (*Result, error) {
 	}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		Proxy: http.ProxyFromEnvironment, TLSClientConfig: tlsCfg}}
-	body, _ := json.Marshal(protocol.EnrollRequest{Token: req.Token,
-		CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})), Facts: req.Facts})
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(req.Server, "/")+protocol.EnrollPath, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(hreq)
-	if err != nil {
-		return nil, fmt.Errorf("enroll: %w", err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusCreated {
-		var e struct {
-			Error string `json:"error"`
+	enrollReq := protocol.EnrollRequest{Token: req.Token,
+		CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})), Facts: req.Facts}
+	base := strings.TrimRight(req.Server, "/")
+	if a, ok := ks.(keystore.Attesting); ok {
+		// A TPM key is enrolled with its proof: without it the server
+		// records the device as software, whatever the agent says.
+		if enrollReq.Attestation, err = attestation(ctx, client, base, req.Token, a); err != nil {
+			return nil, err
 		}
-		json.Unmarshal(raw, &e)
-		if e.Error == "" {
-			e.Error = resp.Status
-		}
-		return nil, fmt.Errorf("enrollment refused: %s", e.Error)
 	}
 	var er protocol.EnrollResponse
-	if err := json.Unmarshal(raw, &er); err != nil {
-		return nil, fmt.Errorf("enroll response: %w", err)
+	if err := post(ctx, client, base+protocol.EnrollPath, enrollReq, &er); err != nil {
+		return nil, fmt.Errorf("enrollment refused: %w", err)
 	}
 	if err := checkIssued(er, root, signer.Public()); err != nil {
 		return nil, err
@@ -139,6 +124,80 @@ func Enroll(ctx context.Context, req Request) (*Result, error) {
 	}
 	return &Result{Config: cfg, TrustedOnFirst: pin == ""}, nil
 }
+
+// attestation runs the challenge step: the TPM's evidence out, the
+// server's credential and nonce back, the TPM's answer returned.
+func attestation(ctx context.Context, client *http.Client, base, token string, a keystore.Attesting) (*protocol.Attestation, error) {
+	ev, err := a.Evidence()
+	if err != nil {
+		return nil, fmt.Errorf("TPM attestation evidence: %w", err)
+	}
+	var ch protocol.ChallengeResponse
+	err = post(ctx, client, base+protocol.EnrollChallengePath,
+		protocol.ChallengeRequest{Token: token, EKCert: ev.EKCert, EKPublic: ev.EKPublic, AKPublic: ev.AKPublic}, &ch)
+	var he *httpError
+	if errors.As(err, &he) && (he.status == http.StatusNotFound || he.status == http.StatusMethodNotAllowed) {
+		// A server from before attestation (capability version 11) has
+		// no challenge: the device enrolls as before, and such a server
+		// records no level at all. A server that has the route and
+		// refuses is never bypassed this way.
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("enrollment refused at the attestation challenge: %w", err)
+	}
+	secret, c, err := ev.Answer(ch.Credential, ch.Secret, ch.Nonce)
+	if err != nil {
+		return nil, fmt.Errorf("TPM attestation: %w", err)
+	}
+	return &protocol.Attestation{ChallengeID: ch.ChallengeID, Secret: secret, CertifyInfo: c.CertifyInfo,
+		Signature: c.Signature, KeyPublic: c.KeyPublic}, nil
+}
+
+// post sends body as JSON and decodes a 201's answer into out; any other
+// status is an error with the server's reason.
+func post(ctx context.Context, client *http.Client, url string, body, out any) error {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(hreq)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusCreated {
+		var e struct {
+			Error string `json:"error"`
+		}
+		json.Unmarshal(raw, &e)
+		if e.Error == "" {
+			e.Error = resp.Status
+		}
+		return &httpError{status: resp.StatusCode, msg: e.Error}
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("server answer: %w", err)
+	}
+	return nil
+}
+
+// httpError is a refusal with the server's status and reason.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
 
 // checkIssued makes sure the server gave us a certificate for our key,
 // chaining to the root we pinned, with the device id it announced.

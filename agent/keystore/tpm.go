@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
 
+	"github.com/cordon-mdm/cordon/attest"
 	"github.com/cordon-mdm/cordon/internal/atomicfile"
 )
 
@@ -54,27 +55,9 @@ type TPM struct {
 // Kind implements Store.
 func (t TPM) Kind() string { return "tpm" }
 
-// KeyTemplate is the identity key's public template: a non-restricted
-// ECDSA P-256 / SHA-256 signing key that the TPM generated
-// (SensitiveDataOrigin) and will never export (FixedTPM, FixedParent).
-func KeyTemplate() tpm2.TPMTPublic {
-	return tpm2.TPMTPublic{
-		Type:    tpm2.TPMAlgECC,
-		NameAlg: tpm2.TPMAlgSHA256,
-		ObjectAttributes: tpm2.TPMAObject{
-			FixedTPM:            true,
-			FixedParent:         true,
-			SensitiveDataOrigin: true,
-			UserWithAuth:        true,
-			SignEncrypt:         true,
-		},
-		Parameters: tpm2.NewTPMUPublicParms(tpm2.TPMAlgECC, &tpm2.TPMSECCParms{
-			CurveID: tpm2.TPMECCNistP256,
-			Scheme: tpm2.TPMTECCScheme{Scheme: tpm2.TPMAlgECDSA,
-				Details: tpm2.NewTPMUAsymScheme(tpm2.TPMAlgECDSA, &tpm2.TPMSSigSchemeECDSA{HashAlg: tpm2.TPMAlgSHA256})},
-		}),
-	}
-}
+// KeyTemplate is the identity key's public template (attest.KeyTemplate:
+// the server checks a certified key against the same one).
+func KeyTemplate() tpm2.TPMTPublic { return attest.KeyTemplate() }
 
 // Signer implements Store: it loads the key from the blobs, creating it
 // on first use. Loading is tried each time so that blobs copied from

@@ -156,6 +156,7 @@ func serve(args []string, stderr io.Writer) error {
 	appleQueryEvery := fs.Duration("apple-query-interval", server.DefaultAppleQueryInterval, "how often each enrolled iPhone, iPad and Mac is asked for its posture (at least 1m); POST /api/v1/devices/{id}/refresh asks one at once")
 	handshakes := fs.Int("handshakes-per-core", server.DefaultHandshakesPerCore, "TLS handshakes (and websocket upgrades) in progress per CPU on the agent listener; agents beyond are refused at once and told when to come back")
 	fipsMode := fs.Bool("fips", fips.Default(), "restrict TLS on both listeners to FIPS 140-3 approved algorithms; refuse to start unless the FIPS module is active")
+	ekRoots := fs.String("tpm-ek-roots", "", "PEM bundle of TPM manufacturers' EK root certificates: a TPM agent whose EK certificate chains to one enrolls tpm-attested (without roots TPM agents are tpm-unverified)")
 	pprofListen := fs.String("pprof-listen", "", "serve Go's runtime profiles (net/http/pprof, no authentication) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -193,7 +194,8 @@ func serve(args []string, stderr io.Writer) error {
 		server.WithLoginLockout(*lockout), server.WithBannerFile(*banner), server.WithLostModeMessage(*lostMessage, *lostPhone), server.WithGuessLimit(*guessLimit, *guessWindow),
 		server.WithAuditRetention(*retention), server.WithAuditCheckpointInterval(*checkpointEvery),
 		server.WithAuditReviewInterval(*reviewEvery), server.WithAppleLockNotice(*lockMessage, *lockPhone),
-		server.WithAppleQueryInterval(*appleQueryEvery), server.WithHandshakeLimit(*handshakes))
+		server.WithAppleQueryInterval(*appleQueryEvery), server.WithHandshakeLimit(*handshakes),
+		server.WithTPMEKRoots(*ekRoots))
 	if err != nil {
 		return err
 	}

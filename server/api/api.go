@@ -88,6 +88,7 @@ func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrol
 	m := routeRecorder{a}
 	m.HandleFunc("GET /healthz", a.healthz)
 	m.HandleFunc("POST /enroll", a.enrollDevice)
+	m.HandleFunc("POST /enroll/challenge", a.enrollChallenge) // protocol.EnrollChallengePath
 	m.HandleFunc("GET /ca.pem", a.rootPEM)
 	m.HandleFunc("GET /crl", a.crl)
 	m.HandleFunc("GET /api/v1/openapi.json", a.openapi)

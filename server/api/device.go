@@ -49,6 +49,11 @@ type Device struct {
 	// from an agent older than capability versions.
 	CapabilityVersion int      `json:"capability_version"`
 	Capabilities      []string `json:"capabilities"`
+	// KeyProtection is what enrollment verified of the identity key:
+	// tpm-attested, tpm-unverified or software; EKSHA256 the TPM's EK
+	// public key hash (what a tpm-unverified device is known by).
+	KeyProtection string `json:"key_protection"`
+	EKSHA256      string `json:"ek_sha256,omitempty"`
 }
 
 // Quarantine is why a device is quarantined.
@@ -62,7 +67,10 @@ func deviceJSON(d *store.Device) Device {
 		OSName: d.OSName, OSVersion: d.OSVersion, AgentVersion: d.AgentVersion, Owner: d.Owner, Status: d.Status,
 		EnrolledAt: timefmt.JSON(d.EnrolledAt), LastAddress: d.LastAddr, CertSerial: d.CertSerial,
 		Posture: json.RawMessage("null"), Findings: []any{}, Compliance: "unknown",
-		CapabilityVersion: d.CapabilityVersion, Capabilities: []string{}}
+		CapabilityVersion: d.CapabilityVersion, Capabilities: []string{}, KeyProtection: d.KeyProtection, EKSHA256: d.EKSHA256}
+	if out.KeyProtection == "" {
+		out.KeyProtection = store.KeyProtectionSoftware
+	}
 	if d.Capabilities != "" {
 		out.Capabilities = strings.Split(d.Capabilities, ",")
 	}

@@ -11,6 +11,9 @@ type Decision struct {
 	Decision string   `json:"decision"` // "allow" or "deny"
 	Reasons  []string `json:"reasons"`
 	State    string   `json:"compliance"`
+	// KeyProtection is what enrollment verified of the device's key
+	// (tpm-attested, tpm-unverified or software).
+	KeyProtection string `json:"key_protection"`
 }
 
 // Access answers whether the device may reach CJI: allowed when
@@ -33,7 +36,7 @@ func (s *Service) Access(ctx context.Context, deviceID string) (Decision, error)
 			return Decision{}, err
 		}
 	}
-	dec := Decision{Decision: "allow", Reasons: st.Reasons, State: st.State}
+	dec := Decision{Decision: "allow", Reasons: st.Reasons, State: st.State, KeyProtection: keyProtection(d)}
 	if d.Status != store.StatusActive {
 		dec.Decision, dec.Reasons = "deny", append(dec.Reasons, "the device's certificates are revoked")
 	}

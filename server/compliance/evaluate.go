@@ -77,6 +77,9 @@ type Facts struct {
 	// Allowed says whether a Bluetooth peer is on the allow-list for
 	// this device.
 	Allowed func(addr string) bool
+	// KeyProtection is what the server verified of the identity key at
+	// enrollment (protocol.Key*; "" is software).
+	KeyProtection string
 }
 
 // fullFeature: firewall and malicious-code protection are required on
@@ -274,6 +277,18 @@ func Evaluate(p *profiles.Profile, pos protocol.Posture, f Facts) []Result {
 			add(CtlKeyProtection, "", "could not tell: the agent did not report where its identity key is held", true, 0)
 		case pos.Identity.KeyStorage != "tpm":
 			add(CtlKeyProtection, "", "the identity key is held in a "+pos.Identity.KeyStorage+", not a TPM", false, 0)
+		}
+	}
+	if k := c.KeyProtection; k != nil && k.RequireLevel != "" {
+		have := f.KeyProtection
+		if have == "" {
+			have = protocol.KeySoftware
+		}
+		// Subject "enrollment": the server's own finding, apart from
+		// require_tpm's on the agent's word.
+		if protocol.KeyProtectionRank(have) < protocol.KeyProtectionRank(k.RequireLevel) {
+			add(CtlKeyProtection, "enrollment", "the identity key's protection verified at enrollment is "+have+
+				"; the profile requires "+k.RequireLevel+" (enroll again with a TPM whose EK certificate chains to a configured EK root)", false, 0)
 		}
 	}
 	out = append(out, applications(c.ApplicationControl, pos)...)

@@ -164,7 +164,8 @@ func (s *Service) evaluate(ctx context.Context, deviceID string, pos protocol.Po
 		return err
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
-	results := Evaluate(p, pos, Facts{Now: now, Allowed: func(a string) bool { return Allowed(list, d, a, now) }})
+	results := Evaluate(p, pos, Facts{Now: now, Allowed: func(a string) bool { return Allowed(list, d, a, now) },
+		KeyProtection: d.KeyProtection})
 	if clock != nil {
 		results = append(results, *clock)
 	}

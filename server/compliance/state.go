@@ -50,7 +50,8 @@ func (s *Service) record(ctx context.Context, d *store.Device, st State) error {
 			return err
 		}
 		return s.audit.RecordTx(ctx, tx, audit.Entry{Actor: "compliance", Source: "local", Action: ActionChanged, Target: "device:" + d.ID,
-			Outcome: audit.Success, Details: map[string]string{"from": from, "to": st.State, "reasons": strings.Join(st.Reasons, "; ")}})
+			Outcome: audit.Success, Details: map[string]string{"from": from, "to": st.State, "reasons": strings.Join(st.Reasons, "; "),
+				"key_protection": keyProtection(d)}})
 	}); err != nil {
 		return err
 	}
@@ -58,6 +59,16 @@ func (s *Service) record(ctx context.Context, d *store.Device, st State) error {
 		s.changed(d.ID)
 	}
 	return nil
+}
+
+// keyProtection is the device's verified key protection; a device
+// without one (an Apple device, a row from before attestation) is
+// software.
+func keyProtection(d *store.Device) string {
+	if d.KeyProtection == "" {
+		return store.KeyProtectionSoftware
+	}
+	return d.KeyProtection
 }
 
 // recorded is the state last audited; a device never recorded is unknown.

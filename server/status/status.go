@@ -45,6 +45,8 @@ func Of(err error) int {
 	case errors.Is(err, commands.ErrForbidden), errors.Is(err, compliance.ErrForbidden), errors.Is(err, incidents.ErrForbidden),
 		// An enrollment token that does not let the device in.
 		errors.Is(err, enroll.ErrUnknownToken), errors.Is(err, enroll.ErrTokenExpired), errors.Is(err, enroll.ErrTokenUsed),
+		// TPM evidence that does not prove what it claims.
+		errors.Is(err, enroll.ErrAttestation), errors.Is(err, store.ErrChallengeUsed),
 		errors.Is(err, store.ErrTokenBad), errors.Is(err, store.ErrTokenExp), errors.Is(err, store.ErrTokenUsed):
 		return http.StatusForbidden
 	case errors.Is(err, store.ErrConflict), errors.Is(err, compliance.ErrState), errors.Is(err, commands.ErrRevoked),

@@ -52,6 +52,7 @@ var quiet = map[string]string{
 	"internal/pprofserve": "start-up: a profile address that is not loopback stops the server",
 	"pki":                 "start-up: a database another CA claimed (ErrOtherCA), the server does not start",
 	"server/ticketkeys":   "session-ticket keys: logged at start and refresh; agents then make full handshakes",
+	"attest":              "TPM evidence refusals reach the edges wrapped in enroll.ErrAttestation",
 	"receipt":             "a wipe receipt that does not verify is stored unverified with the reason, and cordonctl says why offline",
 }
 
@@ -94,6 +95,9 @@ var table = map[string]struct {
 	"enroll.ErrUnknownToken":            {enroll.ErrUnknownToken, http.StatusForbidden},
 	"enroll.ErrTokenExpired":            {enroll.ErrTokenExpired, http.StatusForbidden},
 	"enroll.ErrTokenUsed":               {enroll.ErrTokenUsed, http.StatusForbidden},
+	"enroll.ErrAttestation":             {enroll.ErrAttestation, http.StatusForbidden},
+	"enroll.ErrAttestReplay":            {enroll.ErrAttestReplay, http.StatusForbidden},
+	"server/store.ErrChallengeUsed":     {store.ErrChallengeUsed, http.StatusForbidden},
 	"internal/input.ErrInvalid":         {input.ErrInvalid, http.StatusBadRequest},
 	"profiles/apple.ErrNoPasscode":      {apple.ErrNoPasscode, http.StatusBadRequest},
 	"pki/identity.ErrBadCSR":            {identity.ErrBadCSR, http.StatusBadRequest},

@@ -27,6 +27,14 @@ func (s *Store) CreateToken(ctx context.Context, t *EnrollmentToken) error {
 // in the same transaction, calls issue to create the device and its
 // certificate. Nothing is written if any step fails.
 func (s *Store) Enroll(ctx context.Context, id string, hash []byte, issue func(EnrollmentToken) (*Device, *Certificate, error)) error {
+	return s.EnrollAttested(ctx, id, hash, "", issue)
+}
+
+// EnrollAttested is Enroll that also consumes the attestation challenge
+// challengeID (of the same token) in the transaction, for the device
+// issue creates: ErrChallengeUsed when it is used, expired or not the
+// token's. An empty challengeID consumes none.
+func (s *Store) EnrollAttested(ctx context.Context, id string, hash []byte, challengeID string, issue func(EnrollmentToken) (*Device, *Certificate, error)) error {
 	return s.InTx(ctx, func(t *Store) error {
 		tx := t.with(ctx)
 		var tok EnrollmentToken
@@ -63,6 +71,14 @@ func (s *Store) Enroll(ctx context.Context, id string, hash []byte, issue func(E
 			return err
 		}
 		dev.CertSerial = cert.Serial
+		if challengeID != "" {
+			if err := useChallenge(tx, challengeID, tok.ID, dev.ID, time.Now()); err != nil {
+				return err
+			}
+		}
+		if dev.KeyProtection == "" {
+			dev.KeyProtection = KeyProtectionSoftware
+		}
 		if err := tx.Create(dev).Error; err != nil {
 			return err
 		}

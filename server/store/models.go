@@ -55,6 +55,11 @@ type Device struct {
 	// connection (fanout.Bus.Origin), '' with one process: only that
 	// process's disconnect, or its death (ReapOnline), clears Online.
 	OnlineServer string `gorm:"column:online_server;not null;default:''"`
+	// KeyProtection is what the enrollment proved of the identity key
+	// (attest.Level*: tpm-attested, tpm-unverified, software); EKSHA256
+	// the EK public key's SHA-256 (hex) for a TPM device.
+	KeyProtection string `gorm:"column:key_protection;size:16;not null;default:'software'"`
+	EKSHA256      string `gorm:"column:ek_sha256;size:64;not null;default:''"`
 }
 
 // Certificate is a device certificate the CA issued.
