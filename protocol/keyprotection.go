@@ -29,3 +29,13 @@ func KeyProtectionRank(level string) int {
 	}
 	return 0
 }
+
+// KeyLevel is level, or KeySoftware when none was recorded (a device
+// from before attestation, an Apple device): a key nothing proved is a
+// software key.
+func KeyLevel(level string) string {
+	if level == "" {
+		return KeySoftware
+	}
+	return level
+}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/cordon-mdm/cordon/internal/timefmt"
+	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -67,10 +68,7 @@ func deviceJSON(d *store.Device) Device {
 		OSName: d.OSName, OSVersion: d.OSVersion, AgentVersion: d.AgentVersion, Owner: d.Owner, Status: d.Status,
 		EnrolledAt: timefmt.JSON(d.EnrolledAt), LastAddress: d.LastAddr, CertSerial: d.CertSerial,
 		Posture: json.RawMessage("null"), Findings: []any{}, Compliance: "unknown",
-		CapabilityVersion: d.CapabilityVersion, Capabilities: []string{}, KeyProtection: d.KeyProtection, EKSHA256: d.EKSHA256}
-	if out.KeyProtection == "" {
-		out.KeyProtection = store.KeyProtectionSoftware
-	}
+		CapabilityVersion: d.CapabilityVersion, Capabilities: []string{}, KeyProtection: protocol.KeyLevel(d.KeyProtection), EKSHA256: d.EKSHA256}
 	if d.Capabilities != "" {
 		out.Capabilities = strings.Split(d.Capabilities, ",")
 	}

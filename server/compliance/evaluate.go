@@ -280,10 +280,7 @@ func Evaluate(p *profiles.Profile, pos protocol.Posture, f Facts) []Result {
 		}
 	}
 	if k := c.KeyProtection; k != nil && k.RequireLevel != "" {
-		have := f.KeyProtection
-		if have == "" {
-			have = protocol.KeySoftware
-		}
+		have := protocol.KeyLevel(f.KeyProtection)
 		// Subject "enrollment": the server's own finding, apart from
 		// require_tpm's on the agent's word.
 		if protocol.KeyProtectionRank(have) < protocol.KeyProtectionRank(k.RequireLevel) {

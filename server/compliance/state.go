@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cordon-mdm/cordon/internal/timefmt"
+	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/store"
 )
@@ -61,15 +62,8 @@ func (s *Service) record(ctx context.Context, d *store.Device, st State) error {
 	return nil
 }
 
-// keyProtection is the device's verified key protection; a device
-// without one (an Apple device, a row from before attestation) is
-// software.
-func keyProtection(d *store.Device) string {
-	if d.KeyProtection == "" {
-		return store.KeyProtectionSoftware
-	}
-	return d.KeyProtection
-}
+// keyProtection is the device's verified key protection.
+func keyProtection(d *store.Device) string { return protocol.KeyLevel(d.KeyProtection) }
 
 // recorded is the state last audited; a device never recorded is unknown.
 func recorded(d *store.Device) string {
