@@ -18,6 +18,7 @@ import (
 	"github.com/cordon-mdm/cordon/internal/auditchain"
 	"github.com/cordon-mdm/cordon/internal/fdlimit"
 	"github.com/cordon-mdm/cordon/internal/fips"
+	"github.com/cordon-mdm/cordon/internal/flagconfig"
 	"github.com/cordon-mdm/cordon/internal/pprofserve"
 	"github.com/cordon-mdm/cordon/internal/version"
 	"github.com/cordon-mdm/cordon/pki"
@@ -125,9 +126,11 @@ type hostList []string
 
 func (h *hostList) String() string     { return strings.Join(*h, ",") }
 func (h *hostList) Set(v string) error { *h = append(*h, v); return nil }
+func (h *hostList) IsList() bool       { return true }
 
 func serve(args []string, stderr io.Writer) error {
 	fs := newFlags("serve")
+	config := fs.String("config", "", "YAML file of settings named as these flags (e.g. /etc/cordon/server.yaml); a flag given here wins over the file, and an unknown key stops the server")
 	data := fs.String("data", server.DefaultDataDir, "data dir (CA, keys, SQLite database)")
 	listen := fs.String("listen", server.DefaultListen, "console and API listen address (HTTPS)")
 	agentListen := fs.String("agent-listen", server.DefaultAgentListen, "agent gateway listen address (HTTPS, client certificate required)")
@@ -160,6 +163,11 @@ func serve(args []string, stderr io.Writer) error {
 	pprofListen := fs.String("pprof-listen", "", "serve Go's runtime profiles (net/http/pprof, no authentication) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *config != "" {
+		if err := flagconfig.Load(fs, *config); err != nil {
+			return err
+		}
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
