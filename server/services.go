@@ -198,7 +198,7 @@ func (s *Server) handler(mdm http.Handler) http.Handler {
 		api.WithLogger(s.log), api.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
 		api.WithCommands(s.Commands, s.Store), api.WithIncidents(s.Incidents, s.Store),
 		api.WithCompliance(s.Compliance, s.Store), api.WithKeyLimiter(s.keyGuesses), api.WithEnrollLimiter(s.enrollGuesses), api.WithCheckpoints(s.AuditAnchor),
-		api.WithAccounts(accounts.New(s.Store, s.Audit), s.Store), api.WithReviews(s.Review),
+		api.WithAccounts(accounts.New(s.Store, s.Audit), s.Store), api.WithReviews(s.Review), api.WithRollouts(s.Releases),
 		api.WithAppleEnrollment(profiles), s.appleRefresh())
 	copts := []console.Option{console.WithLogger(s.log), console.WithLockout(s.cfg.lockout), console.WithBanner(s.cfg.banner),
 		console.WithLifecycle(accounts.New(s.Store, s.Audit)), console.WithReviews(s.Review)}
