@@ -72,6 +72,8 @@ var roleMatrix = map[string][]string{
 	"GET /api/v1/audit/checkpoints":                {"auditor", "laso"},
 	"GET /api/v1/audit/reviews":                    {"auditor", "laso"},
 	"POST /api/v1/audit/reviews":                   {"laso"},
+	"POST /api/v1/agent-rollouts":                  {"it-admin", "laso"},
+	"GET /api/v1/agent-rollouts":                   {"it-admin", "laso", "auditor"},
 	"GET /metrics":                                 {"it-admin", "laso", "auditor"},
 	"GET /api/v1/users":                            {"it-admin"},
 	"POST /api/v1/users/{id}/disable":              {"it-admin"},
