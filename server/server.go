@@ -321,6 +321,9 @@ func (s *Server) closeStores() error {
 // for tests that walk every form.
 func (s *Server) ConsoleRoutes() []console.Route { return s.console.Routes() }
 
+// DataDir is the server's data dir.
+func (s *Server) DataDir() string { return s.cfg.dataDir }
+
 // ConsoleURL is https://host:port of the console listener.
 func (s *Server) ConsoleURL() string { return "https://" + s.consoleLn.Addr().String() }
 

@@ -59,7 +59,7 @@ func RunWatchdog(ctx context.Context, stateDir string, log *slog.Logger) error {
 		return err
 	}
 	log = log.With("command", m.CommandID, "from", m.From, "to", m.To)
-	log.Info("update watchdog waiting", "deadline", m.Deadline)
+	log.Info("update watchdog waiting", "deadline", m.Deadline, "watchdog_pid", os.Getpid())
 	for time.Now().Before(m.Deadline) {
 		select {
 		case <-ctx.Done():
