@@ -303,10 +303,7 @@ func TestAgentUpdate(t *testing.T) {
 		has("agent_release.added", func(en testenv.AuditEntry) bool { return en.Details["sha256"] == rel.SHA256 })
 	}
 	has("agent_rollout.created", func(en testenv.AuditEntry) bool {
-		return en.Details["version"] == "1.1.0" && en.Actor == "apikey:it-admin"
-	})
-	has("agent_rollout.refused", func(en testenv.AuditEntry) bool {
-		return en.Details["version"] == "1.1.0" && strings.Contains(en.Details["reason"], "may not roll out")
+		return en.Details["version"] == "1.1.0" && en.Details["group"] == "pilot-a" && en.Details["role"] == "it-admin"
 	})
 	has("agent_rollout.refused", func(en testenv.AuditEntry) bool {
 		return en.Details["version"] == "1.0.0" && strings.Contains(en.Details["reason"], "downgrade")
