@@ -473,7 +473,7 @@ func apiRoutes() []string {
 		api.WithCommands((*commands.Service)(nil), (*store.Store)(nil)),
 		api.WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
 		api.WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)),
-		api.WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), api.WithReviews((*review.Service)(nil)),
+		api.WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), api.WithReviews((*review.Service)(nil)), api.WithRollouts((*releases.Service)(nil)),
 		api.WithAppleEnrollment((*appleprofile.Issuer)(nil))).Routes()
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/console"
 	"github.com/cordon-mdm/cordon/server/incidents"
+	"github.com/cordon-mdm/cordon/server/releases"
 	"github.com/cordon-mdm/cordon/server/review"
 	"github.com/cordon-mdm/cordon/server/store"
 )
@@ -96,7 +97,7 @@ func TestRoleMatrix(t *testing.T) {
 		api.WithCommands((*commands.Service)(nil), (*store.Store)(nil)),
 		api.WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
 		api.WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)),
-		api.WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), api.WithReviews((*review.Service)(nil)),
+		api.WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), api.WithReviews((*review.Service)(nil)), api.WithRollouts((*releases.Service)(nil)),
 		api.WithAppleEnrollment((*appleprofile.Issuer)(nil)), api.WithAppleRefresh((*applemdm.MDM)(nil))).Routes()
 	sort.Strings(routes)
 	seen := map[string]bool{}
