@@ -11,12 +11,14 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cordon-mdm/cordon/agent/actions"
 	"github.com/cordon-mdm/cordon/agent/posture"
+	"github.com/cordon-mdm/cordon/agent/selfupdate"
 	"github.com/cordon-mdm/cordon/agent/spool"
 	"github.com/cordon-mdm/cordon/agent/state"
 	"github.com/cordon-mdm/cordon/internal/fips"
@@ -66,6 +68,10 @@ type Agent struct {
 	wipePowerOff bool // step 4 of the plan, taken once the identity is gone
 	wiped        atomic.Bool
 	stopRun      context.CancelFunc
+	// updater replaces the binary for update commands (WithSelfUpdate);
+	// restarting is set once a new build is in place.
+	updater    *updater
+	restarting atomic.Bool
 
 	reportInterval time.Duration
 	pollInterval   time.Duration
@@ -147,6 +153,9 @@ func New(dir state.Dir, opts ...Option) (*Agent, error) {
 	for _, o := range opts {
 		o(a)
 	}
+	if a.updater == nil {
+		a.announce.caps = slices.DeleteFunc(slices.Clone(a.announce.caps), func(c string) bool { return c == protocol.CapUpdates })
+	}
 	if a.fips {
 		if err := fips.Current().Check(); err != nil {
 			return nil, err
@@ -209,7 +218,18 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.wipeMu.Lock()
 	a.stopRun = cancel
 	a.wipeMu.Unlock()
+	if a.updater != nil {
+		// The new build, started under a service manager, tells the
+		// watchdog which process to end if it never connects.
+		if err := selfupdate.Started(ctx, a.dir.Path, a.version); err != nil {
+			a.log.Warn("update marker", "err", err)
+		}
+	}
 	err := a.run(ctx)
+	if a.restarting.Load() {
+		a.setStatus(func(s *state.Status) { s.Connection = "restarting"; s.LastError = "" })
+		return ErrRestart
+	}
 	if a.wiped.Load() {
 		a.setStatus(func(s *state.Status) { s.Connection = "wiped"; s.LastError = ErrWiped.Error() })
 		return ErrWiped

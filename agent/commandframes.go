@@ -147,6 +147,10 @@ func (s *session) command(ctx context.Context, env protocol.Envelope) {
 		return
 	}
 	a.log.Info("running command", "command", c.ID, "kind", c.Kind)
+	if c.Kind == protocol.CommandUpdate {
+		go s.update(ctx, c)
+		return
+	}
 	go func() {
 		out := a.execute(ctx, c)
 		status := protocol.ResultFailed

@@ -111,6 +111,9 @@ func (a *Agent) session(ctx context.Context) (established bool, err error) {
 					if a.obs.Connected != nil {
 						a.obs.Connected(tlsResumed(ws))
 					}
+					// Before the commands the hello releases are read:
+					// a redelivered update finds its answer recorded.
+					s.resolveUpdate()
 				}
 			}
 			s.handle(env)

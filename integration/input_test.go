@@ -34,6 +34,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/console"
 	"github.com/cordon-mdm/cordon/server/incidents"
+	"github.com/cordon-mdm/cordon/server/releases"
 	"github.com/cordon-mdm/cordon/server/review"
 	"github.com/cordon-mdm/cordon/server/store"
 )
@@ -104,6 +105,10 @@ func newInputFixture(t *testing.T, e *testenv.Env) *inputFixture {
 		t.Fatalf("fixture request: %d", st)
 	}
 	fx.request, fx.supervisor = req.ID, req.Requester
+	if _, err := e.Server.Releases.Add(t.Context(), releases.AddRequest{File: strings.NewReader("probe build"),
+		Version: "1.0.0", OS: "linux", Arch: "amd64", Actor: "test", Source: "local"}); err != nil {
+		t.Fatalf("fixture release: %v", err)
+	}
 	return fx
 }
 
@@ -202,6 +207,23 @@ func (fx *inputFixture) samples(t *testing.T) map[string]func() sample {
 				extras: map[string]func(map[string]any){
 					"no role":      func(b map[string]any) { delete(b, "role") },
 					"unknown role": func(b map[string]any) { b["role"] = "root" },
+				}}
+		},
+		"POST /api/v1/agent-rollouts": func() sample {
+			// The fixture keeps a 1.0.0 linux/amd64 build; its in-process
+			// agent does not announce agent_updates, so none is sent.
+			return sample{body: map[string]any{"version": "1.0.0", "os": "linux", "arch": "amd64", "percent": 10, "group": "probe"},
+				text: []string{"version", "os", "arch"}, names: []string{"group"},
+				extras: map[string]func(map[string]any){
+					"percent 0":         func(b map[string]any) { b["percent"] = 0; delete(b, "group") },
+					"percent 101":       func(b map[string]any) { b["percent"] = 101 },
+					"percent -1":        func(b map[string]any) { b["percent"] = -1 },
+					"os plan9":          func(b map[string]any) { b["os"] = "plan9" },
+					"arch mips":         func(b map[string]any) { b["arch"] = "mips" },
+					"version 1":         func(b map[string]any) { b["version"] = "1" },
+					"downgrade yes":     func(b map[string]any) { b["downgrade"] = "yes" },
+					"unknown release":   func(b map[string]any) { b["version"] = "9.9.9" },
+					"percent as string": func(b map[string]any) { b["percent"] = "10" },
 				}}
 		},
 		"POST /api/v1/audit/reviews": func() sample {
@@ -451,7 +473,7 @@ func apiRoutes() []string {
 		api.WithCommands((*commands.Service)(nil), (*store.Store)(nil)),
 		api.WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
 		api.WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)),
-		api.WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), api.WithReviews((*review.Service)(nil)),
+		api.WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), api.WithReviews((*review.Service)(nil)), api.WithRollouts((*releases.Service)(nil)),
 		api.WithAppleEnrollment((*appleprofile.Issuer)(nil))).Routes()
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/console"
 	"github.com/cordon-mdm/cordon/server/incidents"
+	"github.com/cordon-mdm/cordon/server/releases"
 	"github.com/cordon-mdm/cordon/server/review"
 	"github.com/cordon-mdm/cordon/server/store"
 )
@@ -72,6 +73,8 @@ var roleMatrix = map[string][]string{
 	"GET /api/v1/audit/checkpoints":                {"auditor", "laso"},
 	"GET /api/v1/audit/reviews":                    {"auditor", "laso"},
 	"POST /api/v1/audit/reviews":                   {"laso"},
+	"POST /api/v1/agent-rollouts":                  {"it-admin", "laso"},
+	"GET /api/v1/agent-rollouts":                   {"it-admin", "laso", "auditor"},
 	"GET /metrics":                                 {"it-admin", "laso", "auditor"},
 	"GET /api/v1/users":                            {"it-admin"},
 	"POST /api/v1/users/{id}/disable":              {"it-admin"},
@@ -94,7 +97,7 @@ func TestRoleMatrix(t *testing.T) {
 		api.WithCommands((*commands.Service)(nil), (*store.Store)(nil)),
 		api.WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
 		api.WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)),
-		api.WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), api.WithReviews((*review.Service)(nil)),
+		api.WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), api.WithReviews((*review.Service)(nil)), api.WithRollouts((*releases.Service)(nil)),
 		api.WithAppleEnrollment((*appleprofile.Issuer)(nil)), api.WithAppleRefresh((*applemdm.MDM)(nil))).Routes()
 	sort.Strings(routes)
 	seen := map[string]bool{}

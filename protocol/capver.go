@@ -31,10 +31,14 @@ import "slices"
 //	10 (2026-12-01): command_result.receipt: a wipe's WipeReceipt, signed
 //	                by the device's identity key before it is destroyed
 //	                (capability wipe_receipts).
+//	11 (2026-12-01): TPM attestation at enrollment (the enroll exchange).
+//	12 (2026-12-02): command kind update with its signed UpdateParams
+//	                (capability agent_updates); the agent fetches the
+//	                build from ReleasePathPrefix on the agent listener.
 type CapabilityVersion int
 
 // CurrentCapabilityVersion is what this build of the agent speaks.
-const CurrentCapabilityVersion CapabilityVersion = 11
+const CurrentCapabilityVersion CapabilityVersion = 12
 
 // Capabilities an agent announces in hello. A feature the server pushes
 // needs both the capability and a version that has its frames.
@@ -47,7 +51,7 @@ const (
 )
 
 // AgentCapabilities is what this build of the agent announces.
-var AgentCapabilities = []string{CapPosture, CapRenew, CapCommands, CapIncidents, CapBluetooth, CapReconnect, CapWipeReceipts}
+var AgentCapabilities = []string{CapPosture, CapRenew, CapCommands, CapIncidents, CapBluetooth, CapReconnect, CapWipeReceipts, CapUpdates}
 
 // serverFrames gives, for each frame type the server sends unprompted,
 // the capability and the first version that has it. Replies to the

@@ -35,12 +35,14 @@ const (
 // acting: DeviceID against its own, NotAfter against its clock, ID
 // against the commands it has already run.
 type Command struct {
-	ID       string    `json:"id"`
-	DeviceID string    `json:"device_id"`
-	Kind     string    `json:"kind"`
-	Address  string    `json:"address,omitempty"` // bluetooth_block: the peer
-	IssuedAt time.Time `json:"issued_at"`
-	NotAfter time.Time `json:"not_after"`
+	ID       string `json:"id"`
+	DeviceID string `json:"device_id"`
+	Kind     string `json:"kind"`
+	Address  string `json:"address,omitempty"` // bluetooth_block: the peer
+	// Update is an update command's release (capability version 12).
+	Update   *UpdateParams `json:"update,omitempty"`
+	IssuedAt time.Time     `json:"issued_at"`
+	NotAfter time.Time     `json:"not_after"`
 }
 
 // commandDomain separates command signatures from anything else the key
@@ -97,12 +99,19 @@ func (c Command) Check() error {
 	}
 	switch c.Kind {
 	case CommandLock, CommandWipe:
+	case CommandUpdate:
+		if err := c.Update.Check(); err != nil {
+			return err
+		}
 	case CommandBluetoothBlock:
 		if c.Address == "" {
 			return fmt.Errorf("%w: bluetooth_block needs an address", ErrBadCommand)
 		}
 	default:
 		return fmt.Errorf("%w: unknown kind %q", ErrBadCommand, c.Kind)
+	}
+	if c.Update != nil && c.Kind != CommandUpdate {
+		return fmt.Errorf("%w: update params on a %s command", ErrBadCommand, c.Kind)
 	}
 	return checkLens(map[string]string{"id": c.ID, "device_id": c.DeviceID, "address": c.Address}, 64)
 }

@@ -73,6 +73,8 @@ type config struct {
 	handshakes handshakeConfig
 	// ekRoots are the TPM manufacturers' EK roots (WithTPMEKRoots).
 	ekRoots *x509.CertPool
+	// agentUpdateDeadline: 0 is releases' default (5 minutes).
+	agentUpdateDeadline time.Duration
 }
 
 // Option configures a Server.
@@ -85,6 +87,19 @@ func defaults() config {
 		log: slog.New(slog.DiscardHandler), deviceLifetime: pki.DefaultDeviceLifetime, pingInterval: 30 * time.Second, historyLimit: 500, fips: fips.Default(), sweepEvery: 15 * time.Second, smtpFrom: "cordon@localhost",
 		guessLimit: ratelimit.DefaultLimit, guessWindow: ratelimit.DefaultWindow,
 		auditRetention: audit.DefaultRetention, checkpointEvery: time.Hour}
+}
+
+// WithAgentUpdateDeadline sets how long a new agent build has, after it
+// restarts, to connect before the old one comes back by itself (default
+// 5 minutes; at least 10 s, at most 24 h).
+func WithAgentUpdateDeadline(d time.Duration) Option {
+	return func(c *config) error {
+		if d != 0 && (d < 10*time.Second || d > 24*time.Hour) {
+			return fmt.Errorf("--agent-update-deadline must be between 10s and 24h, got %v", d)
+		}
+		c.agentUpdateDeadline = d
+		return nil
+	}
 }
 
 // WithFIPS restricts both listeners to what FIPS 140-3 mode allows (see

@@ -43,6 +43,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/incidents"
 	"github.com/cordon-mdm/cordon/server/notify"
 	"github.com/cordon-mdm/cordon/server/ratelimit"
+	"github.com/cordon-mdm/cordon/server/releases"
 	"github.com/cordon-mdm/cordon/server/review"
 	"github.com/cordon-mdm/cordon/server/store"
 )
@@ -66,6 +67,8 @@ type Server struct {
 	Compliance *compliance.Service
 	// Notify sends incident notifications from the outbox, set by Start.
 	Notify *notify.Service
+	// Releases keeps agent builds and runs their rollouts, set by Start.
+	Releases *releases.Service
 	// Review produces and records the audit reviews (AU-6), set by Start.
 	Review *review.Service
 	// SCEP issues Apple identity certificates and mints their one-time
@@ -317,6 +320,9 @@ func (s *Server) closeStores() error {
 // ConsoleRoutes are the web console's registered routes (set by Start),
 // for tests that walk every form.
 func (s *Server) ConsoleRoutes() []console.Route { return s.console.Routes() }
+
+// DataDir is the server's data dir.
+func (s *Server) DataDir() string { return s.cfg.dataDir }
 
 // ConsoleURL is https://host:port of the console listener.
 func (s *Server) ConsoleURL() string { return "https://" + s.consoleLn.Addr().String() }

@@ -28,6 +28,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/incidents"
 	"github.com/cordon-mdm/cordon/server/notify"
 	"github.com/cordon-mdm/cordon/server/ratelimit"
+	"github.com/cordon-mdm/cordon/server/releases"
 	"github.com/cordon-mdm/cordon/server/review"
 )
 
@@ -124,12 +125,17 @@ func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 		ropts = append(ropts, review.WithClock(s.cfg.reviewClock))
 	}
 	s.Review = review.New(s.Store, s.Audit, ropts...)
+	relopts := []releases.Option{releases.WithUpdater(s.Commands), releases.WithLogger(s.log)}
+	if s.cfg.agentUpdateDeadline > 0 {
+		relopts = append(relopts, releases.WithDeadline(s.cfg.agentUpdateDeadline))
+	}
+	s.Releases = releases.New(s.Store, s.Audit, s.cfg.dataDir, relopts...)
 	s.SCEP = applescep.New(s.CA, s.Store, s.Audit, applescep.RAInDir(s.cfg.dataDir), applescep.WithLogger(s.log))
 	s.gw = gateway.New(s.Store, s.CA, s.Audit, gateway.WithHub(hub), gateway.WithLogger(s.log), gateway.WithPingInterval(s.cfg.pingInterval),
 		gateway.WithCommands(s.Commands),
 		gateway.WithIncidents(agentIncidents{s.Incidents, devices.NewStanding(s.Store, s.Compliance)}),
 		gateway.WithCompliance(agentCompliance{s.Compliance}), gateway.WithHandshakeLimit(s.cfg.handshakes.perCore),
-		gateway.WithWriter(writer), gateway.WithServerID(s.origin()))
+		gateway.WithWriter(writer), gateway.WithServerID(s.origin()), gateway.WithReleases(s.Releases))
 	return s.handler(mdm), nil
 }
 
@@ -192,7 +198,7 @@ func (s *Server) handler(mdm http.Handler) http.Handler {
 		api.WithLogger(s.log), api.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
 		api.WithCommands(s.Commands, s.Store), api.WithIncidents(s.Incidents, s.Store),
 		api.WithCompliance(s.Compliance, s.Store), api.WithKeyLimiter(s.keyGuesses), api.WithEnrollLimiter(s.enrollGuesses), api.WithCheckpoints(s.AuditAnchor),
-		api.WithAccounts(accounts.New(s.Store, s.Audit), s.Store), api.WithReviews(s.Review),
+		api.WithAccounts(accounts.New(s.Store, s.Audit), s.Store), api.WithReviews(s.Review), api.WithRollouts(s.Releases),
 		api.WithAppleEnrollment(profiles), s.appleRefresh())
 	copts := []console.Option{console.WithLogger(s.log), console.WithLockout(s.cfg.lockout), console.WithBanner(s.cfg.banner),
 		console.WithLifecycle(accounts.New(s.Store, s.Audit)), console.WithReviews(s.Review)}

@@ -52,6 +52,9 @@ func (s *Server) sweep(ctx context.Context) {
 	s.once(ctx, "silent unlocked devices", s.Incidents.DetectSilentUnlocked)
 	s.once(ctx, "compliance sweep", s.Compliance.Sweep)
 	s.once(ctx, "command expiry", func(ctx context.Context) error { s.Commands.Expire(ctx); return nil })
+	// After the expiry; issues the current rollouts' updates to devices
+	// that came online since the last sweep.
+	s.once(ctx, "agent rollouts", s.Releases.Sweep)
 	if s.AppleMDM != nil {
 		s.once(ctx, "apple posture queries", func(ctx context.Context) error { return s.AppleMDM.QueryDue(ctx, time.Now()) })
 	}

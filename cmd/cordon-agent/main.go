@@ -21,6 +21,7 @@ import (
 	"github.com/cordon-mdm/cordon/agent/enrollment"
 	"github.com/cordon-mdm/cordon/agent/localapi"
 	"github.com/cordon-mdm/cordon/agent/posture"
+	"github.com/cordon-mdm/cordon/agent/selfupdate"
 	"github.com/cordon-mdm/cordon/agent/state"
 	"github.com/cordon-mdm/cordon/internal/fips"
 	"github.com/cordon-mdm/cordon/internal/version"
@@ -65,6 +66,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runTray(args[1:], stderr)
 	case "wipe":
 		return wipePlan(args[1:], stdout)
+	case selfupdate.WatchdogCommand: // hidden: an update's watchdog
+		return updateWatchdog(args[1:], stderr)
 	case "version", "-v", "--version":
 		version.Fprint(stdout, "cordon-agent")
 		return nil
@@ -131,7 +134,15 @@ func runAgent(args []string, stderr io.Writer) error {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	a, err := agent.New(sd, agent.WithLogger(logger), agent.WithVersion(version.Version), agent.WithFIPS(*fipsMode))
+	opts := []agent.Option{agent.WithLogger(logger), agent.WithVersion(version.Version), agent.WithFIPS(*fipsMode)}
+	// Only the real binary replaces itself on an update command, and
+	// only when it knows where it runs from.
+	if exe, err := os.Executable(); err == nil {
+		if exe, err = filepath.EvalSymlinks(exe); err == nil {
+			opts = append(opts, agent.WithSelfUpdate(exe, os.Args, os.Stderr))
+		}
+	}
+	a, err := agent.New(sd, opts...)
 	if err != nil {
 		return err
 	}
@@ -140,13 +151,43 @@ func runAgent(args []string, stderr io.Writer) error {
 	logger.Info("cordon agent starting", "device_id", a.DeviceID(), "version", version.Version, "fips_mode", *fipsMode)
 	// Without the socket the agent still reports and obeys the server;
 	// only the tray and local reports are unavailable, so say so and go on.
-	if ln, err := localapi.Listen(*socket); err != nil {
+	ln, err := localapi.Listen(*socket)
+	if err != nil {
 		logger.Warn("local socket unavailable: the tray and `cordon-agent report` cannot reach this agent", "socket", *socket, "err", err)
 	} else {
 		defer os.Remove(*socket)
 		go localapi.Serve(ctx, ln, a, logger)
 	}
-	return a.Run(ctx)
+	err = a.Run(ctx)
+	if !errors.Is(err, agent.ErrRestart) {
+		return err
+	}
+	// A new build is in place: the socket goes (an exec runs no
+	// defers), then the restart, which does not return in the
+	// foreground.
+	if ln != nil {
+		ln.Close()
+		os.Remove(*socket)
+	}
+	exe, rargs := a.RestartExe()
+	logger.Info("restarting into the updated build", "exe", exe, "service", selfupdate.ServiceName())
+	if err := selfupdate.Restart(exe, rargs); err != nil {
+		return fmt.Errorf("restart into the updated build: %w", err)
+	}
+	os.Exit(selfupdate.ExitRestart) // the service manager restarts it
+	return nil
+}
+
+// updateWatchdog is the hidden subcommand the previous build's copy runs
+// as during an update (selfupdate.RunWatchdog).
+func updateWatchdog(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("cordon-agent "+selfupdate.WatchdogCommand, flag.ContinueOnError)
+	dir := fs.String("state", state.Default(), "state directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, nil)).With("role", "update-watchdog")
+	return selfupdate.RunWatchdog(context.Background(), *dir, logger)
 }
 
 func status(args []string, stdout io.Writer) error {

@@ -40,6 +40,8 @@ const usage = `usage: cordon-server COMMAND [flags]
   user enable      turn a disabled console user back on
   user role        change a console user's role (--role)
   ca fingerprint   print the root CA's SHA-256 fingerprint
+  agent-release add   keep an agent build for updates (FILE --version --os --arch)
+  agent-release list  list the agent builds kept
   audit verify     verify the audit log's hash chain against the signed checkpoints
   audit checkpoint sign a checkpoint of the audit chain now
   audit key        print the public key that verifies the checkpoints (PEM)
@@ -86,6 +88,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return userLifecycle("user enable", rest, stdout, (*server.Admin).EnableUser, "%s enabled\n")
 	case "user role":
 		return userRole(rest, stdout)
+	case "agent-release add":
+		return agentReleaseAdd(rest, stdout)
+	case "agent-release list":
+		return agentReleaseList(rest, stdout)
 	case "ca fingerprint":
 		fs := newFlags("ca fingerprint")
 		data := fs.String("data", server.DefaultDataDir, "data dir")
@@ -160,6 +166,7 @@ func serve(args []string, stderr io.Writer) error {
 	handshakes := fs.Int("handshakes-per-core", server.DefaultHandshakesPerCore, "TLS handshakes (and websocket upgrades) in progress per CPU on the agent listener; agents beyond are refused at once and told when to come back")
 	fipsMode := fs.Bool("fips", fips.Default(), "restrict TLS on both listeners to FIPS 140-3 approved algorithms; refuse to start unless the FIPS module is active")
 	ekRoots := fs.String("tpm-ek-roots", "", "PEM bundle of TPM manufacturers' EK root certificates: a TPM agent whose EK certificate chains to one enrolls tpm-attested (without roots TPM agents are tpm-unverified)")
+	updateDeadline := fs.Duration("agent-update-deadline", 0, "how long a new agent build has, after it restarts, to connect before the old one comes back by itself (default 5m)")
 	pprofListen := fs.String("pprof-listen", "", "serve Go's runtime profiles (net/http/pprof, no authentication) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -203,7 +210,7 @@ func serve(args []string, stderr io.Writer) error {
 		server.WithAuditRetention(*retention), server.WithAuditCheckpointInterval(*checkpointEvery),
 		server.WithAuditReviewInterval(*reviewEvery), server.WithAppleLockNotice(*lockMessage, *lockPhone),
 		server.WithAppleQueryInterval(*appleQueryEvery), server.WithHandshakeLimit(*handshakes),
-		server.WithTPMEKRoots(*ekRoots))
+		server.WithTPMEKRoots(*ekRoots), server.WithAgentUpdateDeadline(*updateDeadline))
 	if err != nil {
 		return err
 	}

@@ -56,6 +56,7 @@ type API struct {
 	accounts   Accounts
 	userReader UserReader
 	reviews    Reviews
+	rollouts   Rollouts
 
 	routes []string
 	keys   Limiter
@@ -159,6 +160,12 @@ func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrol
 		// AU-6: the LASO records the review; the auditor reads it too.
 		m.Handle("GET /api/v1/audit/reviews", a.require(a.listReviews, trail...))
 		m.Handle("POST /api/v1/audit/reviews", a.require(a.recordReview, auth.RoleLASO))
+	}
+	if a.rollouts != nil {
+		// Downgrades are narrowed further inside the service: only when
+		// asked for explicitly.
+		m.Handle("POST /api/v1/agent-rollouts", a.require(a.createRollout, auth.RoleITAdmin, auth.RoleLASO))
+		m.Handle("GET /api/v1/agent-rollouts", a.require(a.listRollouts, staff...))
 	}
 	if a.metrics != nil {
 		m.Handle("GET /metrics", a.require(a.metrics.ServeHTTP, staff...))

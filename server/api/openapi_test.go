@@ -13,6 +13,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/incidents"
+	"github.com/cordon-mdm/cordon/server/releases"
 	"github.com/cordon-mdm/cordon/server/review"
 	"github.com/cordon-mdm/cordon/server/store"
 )
@@ -31,7 +32,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		WithCommands((*commands.Service)(nil), (*store.Store)(nil)),
 		WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
 		WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)),
-		WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), WithReviews((*review.Service)(nil)),
+		WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), WithReviews((*review.Service)(nil)), WithRollouts((*releases.Service)(nil)),
 		WithAppleEnrollment((*appleprofile.Issuer)(nil)), WithAppleRefresh(refreshNothing{}))
 	registered := map[string]bool{}
 	for _, r := range a.Routes() {

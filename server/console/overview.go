@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/cordon-mdm/cordon/server/auth"
@@ -21,6 +22,14 @@ type overviewView struct {
 	ReviewOverdue bool
 	// APNs warns about the push certificate (apns.go).
 	APNs *apnsAlert
+	// Versions is the fleet's agent version spread, per OS.
+	Versions []store.VersionCount
+}
+
+// versionSpreader counts devices per OS and agent version
+// (*store.Store); records without it show no spread.
+type versionSpreader interface {
+	AgentVersionSpread(ctx context.Context) ([]store.VersionCount, error)
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, v *visit) {
@@ -91,6 +100,12 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, v *visit) {
 	for _, i := range o.Incidents {
 		if o.Reporting[i.ID].Overdue {
 			o.Overdue = append(o.Overdue, i)
+		}
+	}
+	if vs, ok := c.records.(versionSpreader); ok {
+		if o.Versions, err = vs.AgentVersionSpread(r.Context()); err != nil {
+			c.fail(w, r, err)
+			return
 		}
 	}
 	for _, q := range reqs {

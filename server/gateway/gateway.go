@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,6 +118,13 @@ type Compliance interface {
 	AgentRequest(ctx context.Context, deviceID, remote, frameID string, r protocol.BluetoothRequest) (string, error)
 }
 
+// Releases serves agent builds to enrolled devices: GET
+// protocol.ReleasePathPrefix + sha256 on the agent listener
+// (*releases.Service).
+type Releases interface {
+	ServeRelease(w http.ResponseWriter, r *http.Request, deviceID, remote string)
+}
+
 // ErrRefused marks an incident report the server will never accept (not
 // the reporter's device, say), as opposed to one it failed to store.
 var ErrRefused = errors.New("refused")
@@ -129,6 +137,7 @@ type Gateway struct {
 	commands   Commands
 	incidents  Incidents
 	compliance Compliance
+	releases   Releases
 	log        *slog.Logger
 	hub        *hub
 	commit     Committer
@@ -177,6 +186,10 @@ func WithIncidents(i Incidents) Option { return func(g *Gateway) { g.incidents =
 
 // WithCompliance evaluates reports and serves GET /api/v1/access.
 func WithCompliance(c Compliance) Option { return func(g *Gateway) { g.compliance = c } }
+
+// WithReleases serves agent builds to enrolled devices for their
+// update commands.
+func WithReleases(r Releases) Option { return func(g *Gateway) { g.releases = r } }
 
 // WithPingInterval sets how often the server pings each agent; an agent
 // silent for 2.5 intervals is dropped.
@@ -236,6 +249,10 @@ func (g *Gateway) Listener(inner net.Listener, cfg *tls.Config) net.Listener {
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == AccessPath && g.compliance != nil {
 		g.access(w, r)
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, protocol.ReleasePathPrefix) && g.releases != nil {
+		g.release(w, r)
 		return
 	}
 	if r.URL.Path != protocol.GatewayPath {
@@ -340,6 +357,29 @@ func (g *Gateway) access(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpjson.Write(w, http.StatusOK, d)
+}
+
+// release serves an agent build to an enrolled device that is not
+// revoked: its certificate passed the handshake's checks, and the
+// database (not the handshake's memory) says it is active.
+func (g *Gateway) release(w http.ResponseWriter, r *http.Request) {
+	id, ok := deviceOf(w, r)
+	if !ok {
+		return
+	}
+	host := httpjson.RemoteHost(r)
+	dev, err := g.store.GetDevice(r.Context(), id)
+	if err != nil || dev.Status == store.StatusRevoked {
+		reason := "device is not enrolled"
+		if err == nil {
+			reason = "device revoked"
+		}
+		g.audit.Record(r.Context(), audit.Entry{Actor: "device:" + id, Source: host, Action: audit.DeviceRefused,
+			Target: "device:" + id, Outcome: audit.Denied, Details: map[string]string{"reason": reason, "path": "releases"}})
+		httpjson.Error(w, http.StatusForbidden, reason)
+		return
+	}
+	g.releases.ServeRelease(w, r, id, host)
 }
 
 // Close closes every connection and waits for their goroutines. It

@@ -23,6 +23,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/incidents"
+	"github.com/cordon-mdm/cordon/server/releases"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -46,17 +47,18 @@ func Of(err error) int {
 		// An enrollment token that does not let the device in.
 		errors.Is(err, enroll.ErrUnknownToken), errors.Is(err, enroll.ErrTokenExpired), errors.Is(err, enroll.ErrTokenUsed),
 		// TPM evidence that does not prove what it claims.
-		errors.Is(err, enroll.ErrAttestation), errors.Is(err, store.ErrChallengeUsed),
+		errors.Is(err, enroll.ErrAttestation), errors.Is(err, store.ErrChallengeUsed), errors.Is(err, releases.ErrForbidden),
 		errors.Is(err, store.ErrTokenBad), errors.Is(err, store.ErrTokenExp), errors.Is(err, store.ErrTokenUsed):
 		return http.StatusForbidden
 	case errors.Is(err, store.ErrConflict), errors.Is(err, compliance.ErrState), errors.Is(err, commands.ErrRevoked),
 		errors.Is(err, accounts.ErrLastAdmin), errors.Is(err, incidents.ErrNoLostMode),
 		// Apple: no push certificate yet; a device not enrolled in MDM.
-		errors.Is(err, applemdm.ErrNoPushCert), errors.Is(err, applemdm.ErrNotEnrolled):
+		errors.Is(err, applemdm.ErrNoPushCert), errors.Is(err, applemdm.ErrNotEnrolled),
+		errors.Is(err, releases.ErrDuplicate), errors.Is(err, releases.ErrDowngrade):
 		return http.StatusConflict
 	case errors.Is(err, input.ErrInvalid), errors.As(err, &pe), errors.Is(err, apple.ErrNoPasscode),
 		errors.Is(err, enroll.ErrInvalid), errors.Is(err, enroll.ErrIdentityClaimed), errors.Is(err, identity.ErrBadCSR),
-		errors.Is(err, commands.ErrInvalid), errors.Is(err, commands.ErrConfirm),
+		errors.Is(err, commands.ErrInvalid), errors.Is(err, commands.ErrConfirm), errors.Is(err, releases.ErrInvalid),
 		errors.Is(err, incidents.ErrInvalid), errors.Is(err, incidents.ErrTransition),
 		errors.Is(err, compliance.ErrInvalid), errors.Is(err, compliance.ErrNameMismatch), errors.Is(err, compliance.ErrRefused),
 		errors.Is(err, accounts.ErrInvalid), errors.Is(err, auth.ErrPassword), errors.Is(err, applemdm.ErrPushCert):

@@ -25,6 +25,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
 	"github.com/cordon-mdm/cordon/server/incidents"
+	"github.com/cordon-mdm/cordon/server/releases"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -37,7 +38,7 @@ const root = "../.."
 var edges = []string{
 	"server/store", "server/audit", "server/accounts", "server/auth", "server/commands", "server/compliance",
 	"server/incidents", "enroll", "internal/input", "profiles", "profiles/apple", "pki/identity",
-	"server/applemdm",
+	"server/applemdm", "server/releases",
 }
 
 // quiet are packages that export errors which never reach an HTTP edge,
@@ -53,6 +54,7 @@ var quiet = map[string]string{
 	"pki":                 "start-up: a database another CA claimed (ErrOtherCA), the server does not start",
 	"server/ticketkeys":   "session-ticket keys: logged at start and refresh; agents then make full handshakes",
 	"attest":              "TPM evidence refusals reach the edges wrapped in enroll.ErrAttestation",
+	"internal/version":    "a version that is not semver-like reaches the edges wrapped in releases.ErrInvalid",
 	"receipt":             "a wipe receipt that does not verify is stored unverified with the reason, and cordonctl says why offline",
 }
 
@@ -103,6 +105,11 @@ var table = map[string]struct {
 	"pki/identity.ErrBadCSR":            {identity.ErrBadCSR, http.StatusBadRequest},
 	"internal/input.Error":              {input.Errorf("name", "bad"), http.StatusBadRequest},
 	"profiles.Error":                    {&profiles.Error{Field: "name"}, http.StatusBadRequest},
+	"server/releases.ErrInvalid":        {releases.ErrInvalid, http.StatusBadRequest},
+	"server/releases.ErrDuplicate":      {releases.ErrDuplicate, http.StatusConflict},
+	"server/releases.ErrDowngrade":      {releases.ErrDowngrade, http.StatusConflict},
+	"server/releases.ErrForbidden":      {releases.ErrForbidden, http.StatusForbidden},
+	"server/commands.ErrTooOld":         {commands.ErrTooOld, http.StatusBadRequest},
 	"anything else":                     {errors.New("disk full"), http.StatusInternalServerError},
 	"server/applemdm.ErrPushCert":       {applemdm.ErrPushCert, http.StatusBadRequest},
 	"server/applemdm.ErrNoPushCert":     {applemdm.ErrNoPushCert, http.StatusConflict},

@@ -36,6 +36,8 @@ type Command struct {
 	// Frame is the signed command frame exactly as delivered, so a
 	// redelivery is byte-identical and needs no key.
 	Frame []byte
+	// RolloutID is the agent rollout that issued an update, "" otherwise.
+	RolloutID string `gorm:"size:36;index:idx_cmd_rollout"`
 }
 
 // CreateCommand stores a new command.

@@ -38,7 +38,8 @@ const versionTable = goose.DefaultTablename
 var models = []any{&Device{}, &Certificate{}, &EnrollmentToken{}, &PostureReport{},
 	&LockEvent{}, &APIKey{}, &User{}, &AuditEntry{}, &AuditHead{}, &AuditCheckpoint{}, &Command{}, &Incident{}, &IncidentEvent{}, &Notification{},
 	&Finding{}, &ProfileDoc{}, &Group{}, &BluetoothAllow{}, &BluetoothRequest{}, &Session{},
-	&AuditReview{}, &IncidentForm{}, &ScepChallenge{}, &AppleEnrollment{}, &TicketKey{}, &WipeReceipt{}, &EnrollChallenge{}}
+	&AuditReview{}, &IncidentForm{}, &ScepChallenge{}, &AppleEnrollment{}, &TicketKey{}, &WipeReceipt{}, &EnrollChallenge{},
+	&AgentRelease{}, &AgentRollout{}}
 
 // SchemaTooNewError is Open's answer for a database a newer cordon-server
 // has migrated: this binary would misread tables it does not know, and
