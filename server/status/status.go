@@ -47,7 +47,8 @@ func Of(err error) int {
 		errors.Is(err, enroll.ErrUnknownToken), errors.Is(err, enroll.ErrTokenExpired), errors.Is(err, enroll.ErrTokenUsed),
 		// TPM evidence that does not prove what it claims.
 		errors.Is(err, enroll.ErrAttestation), errors.Is(err, store.ErrChallengeUsed),
-		errors.Is(err, store.ErrTokenBad), errors.Is(err, store.ErrTokenExp), errors.Is(err, store.ErrTokenUsed):
+		errors.Is(err, store.ErrTokenBad), errors.Is(err, store.ErrTokenExp), errors.Is(err, store.ErrTokenUsed),
+		errors.Is(err, store.ErrTokenScope):
 		return http.StatusForbidden
 	case errors.Is(err, store.ErrConflict), errors.Is(err, compliance.ErrState), errors.Is(err, commands.ErrRevoked),
 		errors.Is(err, accounts.ErrLastAdmin), errors.Is(err, incidents.ErrNoLostMode),

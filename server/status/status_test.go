@@ -71,6 +71,7 @@ var table = map[string]struct {
 	"server/store.ErrTokenUsed":         {store.ErrTokenUsed, http.StatusForbidden},
 	"server/store.ErrTokenExp":          {store.ErrTokenExp, http.StatusForbidden},
 	"server/store.ErrTokenBad":          {store.ErrTokenBad, http.StatusForbidden},
+	"server/store.ErrTokenScope":        {store.ErrTokenScope, http.StatusForbidden},
 	"server/audit.ErrUnavailable":       {audit.ErrUnavailable, http.StatusServiceUnavailable},
 	"server/audit.ErrNoCheckpointKey":   {audit.ErrNoCheckpointKey, http.StatusServiceUnavailable},
 	"server/accounts.ErrLastAdmin":      {accounts.ErrLastAdmin, http.StatusConflict},
