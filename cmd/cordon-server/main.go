@@ -43,6 +43,7 @@ const usage = `usage: cordon-server COMMAND [flags]
   audit checkpoint sign a checkpoint of the audit chain now
   audit key        print the public key that verifies the checkpoints (PEM)
   apple push-cert  install the agency's APNs push certificate (--cert, --key)
+  package agent    build an agent package (.deb, .rpm, .zip) that enrolls the machines it is installed on
   version          print the version
 
 Run "cordon-server COMMAND -h" for a command's flags.
@@ -105,6 +106,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return auditKey(rest, stdout)
 	case "apple push-cert":
 		return applePushCert(rest, stdout)
+	case "package agent":
+		return packageAgent(rest, stdout)
 	case "version", "-v", "--version":
 		version.Fprint(stdout, "cordon-server")
 		return nil

@@ -3,6 +3,7 @@ package status
 import (
 	"errors"
 	"fmt"
+	"github.com/cordon-mdm/cordon/server/agentpkg"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -37,7 +38,7 @@ const root = "../.."
 var edges = []string{
 	"server/store", "server/audit", "server/accounts", "server/auth", "server/commands", "server/compliance",
 	"server/incidents", "enroll", "internal/input", "profiles", "profiles/apple", "pki/identity",
-	"server/applemdm",
+	"server/applemdm", "server/agentpkg",
 }
 
 // quiet are packages that export errors which never reach an HTTP edge,
@@ -71,6 +72,7 @@ var table = map[string]struct {
 	"server/store.ErrTokenUsed":         {store.ErrTokenUsed, http.StatusForbidden},
 	"server/store.ErrTokenExp":          {store.ErrTokenExp, http.StatusForbidden},
 	"server/store.ErrTokenBad":          {store.ErrTokenBad, http.StatusForbidden},
+	"server/agentpkg.ErrNoBuild":        {agentpkg.ErrNoBuild, http.StatusConflict},
 	"server/store.ErrTokenScope":        {store.ErrTokenScope, http.StatusForbidden},
 	"server/audit.ErrUnavailable":       {audit.ErrUnavailable, http.StatusServiceUnavailable},
 	"server/audit.ErrNoCheckpointKey":   {audit.ErrNoCheckpointKey, http.StatusServiceUnavailable},

@@ -1,0 +1,77 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cordon-mdm/cordon/enroll"
+	"github.com/cordon-mdm/cordon/internal/atomicfile"
+	"github.com/cordon-mdm/cordon/pki"
+	"github.com/cordon-mdm/cordon/server/agentpkg"
+)
+
+// enrollURLFile, in the data dir, is the URL agents enroll against, as
+// the last serve computed it: `cordon-server package agent` runs beside
+// serve without its listener or flags, and bakes this into packages.
+const enrollURLFile = "enroll.url"
+
+// WithAgentBuilds gives agent packages their binaries (the agent
+// releases the server keeps). Without it the API and the console build
+// no package (agentpkg.ErrNoBuild); the CLI takes --agent-binary.
+func WithAgentBuilds(b agentpkg.AgentBuilds) Option {
+	return func(c *config) error { c.agentBuilds = b; return nil }
+}
+
+// EnrollURL is https://HOST:PORT of the console listener as agents reach
+// it: the first --hostname (or the listen host) and the bound port.
+func (s *Server) EnrollURL() string {
+	_, port, _ := net.SplitHostPort(s.consoleLn.Addr().String())
+	return "https://" + net.JoinHostPort(s.publicHost(s.cfg.listen), port)
+}
+
+// agentPackages is the package builder of the API and the console, and
+// records the enrollment URL for the host command.
+func (s *Server) agentPackages(enr *enroll.Service) (*agentpkg.Builder, error) {
+	if err := atomicfile.Write(filepath.Join(s.cfg.dataDir, enrollURLFile), []byte(s.EnrollURL()+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("enrollment URL: %w", err)
+	}
+	builds := s.cfg.agentBuilds
+	if builds == nil {
+		builds = agentpkg.NoBuilds{}
+	}
+	return agentpkg.New(enr, s.Store, s.Audit, builds, s.EnrollURL(), s.CA.RootFingerprint(), agentpkg.WithLogger(s.log))
+}
+
+// ErrNoEnrollURL is a data dir serve never started on, asked for a
+// package without --server.
+var ErrNoEnrollURL = errors.New("the enrollment URL is unknown: start serve once on this data dir (with --hostname as agents reach it), or pass --server https://HOST:PORT")
+
+// BuildAgentPackage builds an agent package on the server host, its
+// binary from builds, enrolling against serverURL (empty: what serve
+// recorded) and pinning this data dir's root CA.
+func (a *Admin) BuildAgentPackage(ctx context.Context, req agentpkg.Request, builds agentpkg.AgentBuilds, serverURL string) (*agentpkg.Package, error) {
+	if serverURL == "" {
+		b, err := os.ReadFile(filepath.Join(a.dataDir, enrollURLFile))
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, ErrNoEnrollURL
+		}
+		if err != nil {
+			return nil, err
+		}
+		serverURL = strings.TrimSpace(string(b))
+	}
+	fp, err := pki.ReadRootFingerprint(a.dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("root CA fingerprint (has serve started once on %s?): %w", a.dataDir, err)
+	}
+	b, err := agentpkg.New(a.tokens, a.Store, a.Audit, builds, serverURL, fp)
+	if err != nil {
+		return nil, err
+	}
+	return b.Build(ctx, req, a.actor, "local")
+}
