@@ -54,6 +54,7 @@ var quiet = map[string]string{
 	"pki":                 "start-up: a database another CA claimed (ErrOtherCA), the server does not start",
 	"server/ticketkeys":   "session-ticket keys: logged at start and refresh; agents then make full handshakes",
 	"attest":              "TPM evidence refusals reach the edges wrapped in enroll.ErrAttestation",
+	"server":              "host commands only: package agent on a data dir serve never started on (ErrNoEnrollURL)",
 	"receipt":             "a wipe receipt that does not verify is stored unverified with the reason, and cordonctl says why offline",
 }
 
