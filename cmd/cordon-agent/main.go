@@ -23,20 +23,11 @@ import (
 	"github.com/cordon-mdm/cordon/agent/posture"
 	"github.com/cordon-mdm/cordon/agent/state"
 	"github.com/cordon-mdm/cordon/internal/fips"
+	"github.com/cordon-mdm/cordon/internal/helptext"
 	"github.com/cordon-mdm/cordon/internal/version"
 )
 
-const usage = `usage: cordon-agent COMMAND [flags]
-
-  enroll    enroll this device with a one-time token (or --from-file FILE)
-  run       connect to the gateway and report until stopped
-  status    print the device id, server, connection state and last report
-  report    file a loss-of-control, total loss or compromise report
-  tray      the user-session tray: status, and report a loss in two clicks
-  bt        request: ask approval for a Bluetooth device (supervisor, then IT)
-  wipe      --plan: print what a remote wipe would erase here
-  version   print the version
-`
+const usage = helptext.Agent
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {

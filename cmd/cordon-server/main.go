@@ -18,6 +18,8 @@ import (
 	"github.com/cordon-mdm/cordon/internal/auditchain"
 	"github.com/cordon-mdm/cordon/internal/fdlimit"
 	"github.com/cordon-mdm/cordon/internal/fips"
+	"github.com/cordon-mdm/cordon/internal/flagconfig"
+	"github.com/cordon-mdm/cordon/internal/helptext"
 	"github.com/cordon-mdm/cordon/internal/pprofserve"
 	"github.com/cordon-mdm/cordon/internal/version"
 	"github.com/cordon-mdm/cordon/pki"
@@ -26,28 +28,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/ratelimit"
 )
 
-const usage = `usage: cordon-server COMMAND [flags]
-
-  serve            run the server (console/API and agent gateway)
-  token create     print a new enrollment token
-  apikey create    print a new API key
-  user add         create a console user
-  user passwd      change a console user's password (CJIS rules, not the last 10)
-  user unlock      lift a console user's lockout after 5 failed sign-ins
-  user reset-mfa   remove a console user's second factor (lost phone)
-  user disable     turn a console user off: no sign-in, open sessions end
-  user enable      turn a disabled console user back on
-  user role        change a console user's role (--role)
-  ca fingerprint   print the root CA's SHA-256 fingerprint
-  audit verify     verify the audit log's hash chain against the signed checkpoints
-  audit checkpoint sign a checkpoint of the audit chain now
-  audit key        print the public key that verifies the checkpoints (PEM)
-  apple push-cert  install the agency's APNs push certificate (--cert, --key)
-  package agent    build an agent package (.deb, .rpm, .zip) that enrolls the machines it is installed on
-  version          print the version
-
-Run "cordon-server COMMAND -h" for a command's flags.
-`
+const usage = helptext.Server
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -128,9 +109,11 @@ type hostList []string
 
 func (h *hostList) String() string     { return strings.Join(*h, ",") }
 func (h *hostList) Set(v string) error { *h = append(*h, v); return nil }
+func (h *hostList) IsList() bool       { return true }
 
 func serve(args []string, stderr io.Writer) error {
 	fs := newFlags("serve")
+	config := fs.String("config", "", "YAML file of settings named as these flags (e.g. /etc/cordon/server.yaml); a flag given here wins over the file, and an unknown key stops the server")
 	data := fs.String("data", server.DefaultDataDir, "data dir (CA, keys, SQLite database)")
 	listen := fs.String("listen", server.DefaultListen, "console and API listen address (HTTPS)")
 	agentListen := fs.String("agent-listen", server.DefaultAgentListen, "agent gateway listen address (HTTPS, client certificate required)")
@@ -163,6 +146,11 @@ func serve(args []string, stderr io.Writer) error {
 	pprofListen := fs.String("pprof-listen", "", "serve Go's runtime profiles (net/http/pprof, no authentication) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *config != "" {
+		if err := flagconfig.Load(fs, *config); err != nil {
+			return err
+		}
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {

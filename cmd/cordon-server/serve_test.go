@@ -42,3 +42,35 @@ func TestServeRefusesAnAppleQueryIntervalUnderAMinute(t *testing.T) {
 		t.Errorf("--apple-query-interval 30s: %v", err)
 	}
 }
+
+// TestServeConfigFile: the config file takes the flags' names, a flag on
+// the command line wins over it, and an unknown key stops the server,
+// naming the key, before it touches the data dir.
+func TestServeConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	data := dir + "/data"
+	cfg := dir + "/server.yaml"
+	write := func(s string) {
+		if err := os.WriteFile(cfg, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("data: " + data + "\nlisten: 127.0.0.1:0\nagent-listen: 127.0.0.1:0\nlisten-adress: 127.0.0.1:1\n")
+	err := serve([]string{"--config", cfg}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `unknown key "listen-adress"`) || !strings.Contains(err.Error(), cfg) {
+		t.Errorf("unknown key: %v", err)
+	}
+	if _, statErr := os.Stat(data); !os.IsNotExist(statErr) {
+		t.Error("the refused start made the data dir")
+	}
+	// The server checks the guess limit before the retention, so the
+	// retention's refusal shows that the command line's limit replaced
+	// the file's zero.
+	write("data: " + data + "\nlisten: 127.0.0.1:0\nagent-listen: 127.0.0.1:0\nguess-limit: 0\naudit-retention: 720h\n")
+	if err := serve([]string{"--config", cfg}, io.Discard); err == nil || !strings.Contains(err.Error(), "guess limit") {
+		t.Errorf("file's guess-limit not applied: %v", err)
+	}
+	if err := serve([]string{"--config", cfg, "--guess-limit", "5"}, io.Discard); err == nil || !strings.Contains(err.Error(), "shorter than one year") {
+		t.Errorf("the command line's guess-limit must win over the file's: %v", err)
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/cordon-mdm/cordon/enroll"
 	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/internal/timefmt"
+	"github.com/cordon-mdm/cordon/packaging"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/store"
@@ -166,6 +167,8 @@ func (b *Builder) Build(ctx context.Context, req Request, actor, source string) 
 		}
 		return nil, fmt.Errorf("agent build %s/%s: %w", req.OS, req.Arch, err)
 	}
+	// A release's own version (v1.4.0, 1.4.0-3-gabc) as deb and rpm take it.
+	version = packaging.CleanVersion(version)
 	if !versionRE.MatchString(version) {
 		return nil, input.Errorf("agent_version", "must start with a digit and hold only letters, digits and . + ~ (at most 64), got %q", input.Clip(version, 64))
 	}

@@ -1,17 +1,14 @@
-//go:build withpkg
-
 package agentpkg
 
 import (
 	"bytes"
 
 	"github.com/cordon-mdm/cordon/packaging"
-	"github.com/cordon-mdm/cordon/protocol"
 )
 
 // EnrollFilePath is where a Linux agent package installs the enrollment
 // file; its post-install script enrolls from it (packaging.Agent).
-const EnrollFilePath = "/etc/cordon/" + protocol.EnrollFileName
+const EnrollFilePath = packaging.AgentEnrollFile
 
 // linuxPackage is the agent's .deb or .rpm with the enrollment file
 // added as a config file (0600, root's): dpkg keeps it through a removal
