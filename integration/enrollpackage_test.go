@@ -148,6 +148,7 @@ func TestEnrollmentPackage(t *testing.T) {
 	if err == nil {
 		t.Fatalf("dpkg -i of a package with an expired token succeeded:\n%s", out)
 	}
+	t.Logf("dpkg -i of the package whose token expired:\n%s", out)
 	if !strings.Contains(out, "enrollment token expired") || !strings.Contains(out, "new agent package") {
 		t.Fatalf("dpkg -i refused, but without saying the token expired:\n%s", out)
 	}
