@@ -45,7 +45,13 @@ type Token struct {
 	Owner     string
 	CreatedBy string
 	CreatedAt time.Time
+	// Purpose is "" or PurposeAgentPackage.
+	Purpose string
 }
+
+// PurposeAgentPackage is a token baked into an agent package: shared by
+// every machine the package is installed on, and said so in the trail.
+const PurposeAgentPackage = "agent-package"
 
 // Enrollment is what a successful exchange creates.
 type Enrollment struct {
@@ -56,6 +62,8 @@ type Enrollment struct {
 	// KeyProtection is what the enrollment proved (attest.Level*), EKHash
 	// the EK's SHA-256 for a TPM device.
 	KeyProtection, EKHash string
+	// TokenPurpose is the redeemed token's (Token.Purpose), for the trail.
+	TokenPurpose string
 }
 
 // Store persists tokens, attestation challenges and enrollments.
@@ -146,6 +154,8 @@ type TokenRequest struct {
 	TTL   time.Duration
 	Uses  int
 	Owner string
+	// Purpose is "" or PurposeAgentPackage.
+	Purpose string
 }
 
 // Event actions and the actor that created a token, for the audit trail.
@@ -161,29 +171,49 @@ var ErrInvalid = errors.New("invalid request")
 
 // CreateToken makes a token and returns its text (shown once) and expiry.
 func (s *Service) CreateToken(ctx context.Context, req TokenRequest, actor, source string) (string, time.Time, error) {
-	switch {
-	case req.TTL < time.Minute || req.TTL > s.maxTTL:
-		return "", time.Time{}, fmt.Errorf("%w: ttl must be between 1m and %v, got %v", ErrInvalid, s.maxTTL, req.TTL)
-	case req.Uses < 1 || req.Uses > MaxUses:
-		return "", time.Time{}, fmt.Errorf("%w: uses must be between 1 and %d, got %d", ErrInvalid, MaxUses, req.Uses)
+	text, t, err := s.MintToken(req, actor)
+	if err != nil {
+		return "", time.Time{}, err
 	}
-	if err := input.Text("owner", req.Owner, MaxOwner); err != nil {
-		return "", time.Time{}, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	sec := secret.New(TokenPrefix)
-	now := s.now().UTC()
-	t := Token{ID: sec.ID, Hash: sec.Hash, ExpiresAt: now.Add(req.TTL), Uses: req.Uses,
-		Owner: req.Owner, CreatedBy: actor, CreatedAt: now}
 	if err := s.store.CreateToken(ctx, t); err != nil {
 		return "", time.Time{}, err
 	}
-	// The token id (not the secret) identifies it in the trail.
-	if err := s.audit.Record(ctx, Event{Actor: actor, Source: source, Action: ActionTokenCreated,
-		Target: "token:" + t.ID, Outcome: "success", Details: map[string]string{
-			"expires_at": timefmt.JSON(t.ExpiresAt), "uses": fmt.Sprint(t.Uses), "owner": t.Owner}}); err != nil {
+	if err := s.audit.Record(ctx, TokenCreated(t, actor, source)); err != nil {
 		return "", time.Time{}, err
 	}
-	return sec.Text, t.ExpiresAt, nil
+	return text, t.ExpiresAt, nil
+}
+
+// MintToken checks req and makes a token, its text (shown once) and its
+// row, without storing it: for a caller that stores the row in its own
+// transaction with what else it records (an agent package's build). The
+// rules of what a token may be live here alone.
+func (s *Service) MintToken(req TokenRequest, actor string) (string, Token, error) {
+	switch {
+	case req.TTL < time.Minute || req.TTL > s.maxTTL:
+		return "", Token{}, fmt.Errorf("%w: ttl must be between 1m and %v, got %v", ErrInvalid, s.maxTTL, req.TTL)
+	case req.Uses < 1 || req.Uses > MaxUses:
+		return "", Token{}, fmt.Errorf("%w: uses must be between 1 and %d, got %d", ErrInvalid, MaxUses, req.Uses)
+	case req.Purpose != "" && req.Purpose != PurposeAgentPackage:
+		return "", Token{}, fmt.Errorf("%w: unknown token purpose %q", ErrInvalid, req.Purpose)
+	}
+	if err := input.Text("owner", req.Owner, MaxOwner); err != nil {
+		return "", Token{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	sec := secret.New(TokenPrefix)
+	now := s.now().UTC()
+	return sec.Text, Token{ID: sec.ID, Hash: sec.Hash, ExpiresAt: now.Add(req.TTL), Uses: req.Uses,
+		Owner: req.Owner, CreatedBy: actor, CreatedAt: now, Purpose: req.Purpose}, nil
+}
+
+// TokenCreated is the audit event of t's creation. The token id (not
+// the secret) identifies it in the trail.
+func TokenCreated(t Token, actor, source string) Event {
+	details := map[string]string{"expires_at": timefmt.JSON(t.ExpiresAt), "uses": fmt.Sprint(t.Uses), "owner": t.Owner}
+	if t.Purpose != "" {
+		details["purpose"] = t.Purpose
+	}
+	return Event{Actor: actor, Source: source, Action: ActionTokenCreated, Target: "token:" + t.ID, Outcome: "success", Details: details}
 }
 
 // Guess reports whether err is a token that did not redeem: what a
@@ -246,7 +276,8 @@ func (s *Service) Enroll(ctx context.Context, body io.Reader, source string) (*p
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", errInternal, err)
 		}
-		enr = &Enrollment{DeviceID: deviceID, Facts: req.Facts, Owner: t.Owner, Chain: chain, KeyProtection: level, EKHash: ekHash}
+		enr = &Enrollment{DeviceID: deviceID, Facts: req.Facts, Owner: t.Owner, Chain: chain, KeyProtection: level, EKHash: ekHash,
+			TokenPurpose: t.Purpose}
 		return enr, nil
 	})
 	if err != nil {
@@ -259,6 +290,9 @@ func (s *Service) Enroll(ctx context.Context, body io.Reader, source string) (*p
 	leaf := enr.Chain[0]
 	details := map[string]string{"hostname": req.Facts.Hostname, "platform": req.Facts.Platform, "owner": enr.Owner,
 		"key_protection": level}
+	if enr.TokenPurpose != "" {
+		details["token_purpose"] = enr.TokenPurpose
+	}
 	if level == attest.LevelUnverified {
 		// Said plainly in the trail: nothing vouched for this EK.
 		details["ek_sha256"] = ekHash

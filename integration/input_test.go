@@ -28,6 +28,7 @@ import (
 	"github.com/cordon-mdm/cordon/profiles"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/accounts"
+	"github.com/cordon-mdm/cordon/server/agentpkg"
 	"github.com/cordon-mdm/cordon/server/api"
 	"github.com/cordon-mdm/cordon/server/appleprofile"
 	"github.com/cordon-mdm/cordon/server/commands"
@@ -170,6 +171,20 @@ func (fx *inputFixture) samples(t *testing.T) map[string]func() sample {
 					"ttl -1h":  func(b map[string]any) { b["ttl"] = "-1h" },
 					"uses -1":  func(b map[string]any) { b["uses"] = -1 },
 					"ttl 9999": func(b map[string]any) { b["ttl"] = "87600000h" },
+				}}
+		},
+		"POST /api/v1/agent-packages": func() sample {
+			return sample{body: map[string]any{"os": "linux", "arch": "amd64", "format": "deb", "token_uses": 400, "ttl": "72h",
+				"owner": "it@agency.gov"}, text: []string{"owner"},
+				extras: map[string]func(map[string]any){
+					"os plan9":          func(b map[string]any) { b["os"] = "plan9" },
+					"arch 386":          func(b map[string]any) { b["arch"] = "386" },
+					"format zip linux":  func(b map[string]any) { b["format"] = "zip" },
+					"format ../x":       func(b map[string]any) { b["format"] = "../x" },
+					"token_uses 0":      func(b map[string]any) { b["token_uses"] = 0 },
+					"token_uses 100001": func(b map[string]any) { b["token_uses"] = 100001 },
+					"ttl 0s":            func(b map[string]any) { b["ttl"] = "0s" },
+					"ttl forever":       func(b map[string]any) { b["ttl"] = "forever" },
 				}}
 		},
 		"POST /api/v1/apple/enrollment-profile": func() sample {
@@ -474,7 +489,7 @@ func apiRoutes() []string {
 		api.WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
 		api.WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)),
 		api.WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), api.WithReviews((*review.Service)(nil)), api.WithRollouts((*releases.Service)(nil)),
-		api.WithAppleEnrollment((*appleprofile.Issuer)(nil))).Routes()
+		api.WithAppleEnrollment((*appleprofile.Issuer)(nil)), api.WithAgentPackages((*agentpkg.Builder)(nil))).Routes()
 }
 
 // openAPIBodies says which operations of the OpenAPI document take a
@@ -666,6 +681,9 @@ func consoleForms(fx *inputFixture) map[string]struct {
 		"POST /console/tokens":                               {"it-admin", url.Values{"ttl": {"1h"}, "uses": {"1"}, "owner": {"o@agency.gov"}}, map[string]url.Values{"ttl 0s": {"ttl": {"0s"}}, "uses 0": {"uses": {"0"}}}},
 		// Sent as files in a browser; these classes arrive url-encoded.
 		"POST /console/apple/push-cert": {"it-admin", url.Values{"cert": {"-----BEGIN CERTIFICATE-----"}, "key": {"-----BEGIN PRIVATE KEY-----"}}, nil},
+		"POST /console/tokens/agent-package": {"it-admin", url.Values{"os": {"linux"}, "arch": {"amd64"}, "format": {"deb"}, "token_uses": {"400"}, "ttl": {"72h"}},
+			map[string]url.Values{"os plan9": {"os": {"plan9"}}, "token_uses 0": {"token_uses": {"0"}}, "ttl 0s": {"ttl": {"0s"}},
+				"format rpm darwin": {"os": {"darwin"}, "format": {"rpm"}}}},
 		"POST /console/tokens/apple-profile": {"it-admin", url.Values{"token": {"cdt_aaaaaaaaaaaaaaaa_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}},
 			map[string]url.Values{"token blank": {"token": {""}}, "token 4 KiB": {"token": {strings.Repeat("a", 4096)}}}},
 	}

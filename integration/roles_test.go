@@ -10,6 +10,7 @@ import (
 
 	"github.com/cordon-mdm/cordon/internal/testenv"
 	"github.com/cordon-mdm/cordon/server/accounts"
+	"github.com/cordon-mdm/cordon/server/agentpkg"
 	"github.com/cordon-mdm/cordon/server/api"
 	"github.com/cordon-mdm/cordon/server/applemdm"
 	"github.com/cordon-mdm/cordon/server/appleprofile"
@@ -81,6 +82,7 @@ var roleMatrix = map[string][]string{
 	"POST /api/v1/users/{id}/enable":               {"it-admin"},
 	"PUT /api/v1/users/{id}/role":                  {"it-admin"},
 	"POST /api/v1/apple/enrollment-profile":        {"it-admin"},
+	"POST /api/v1/agent-packages":                  {"it-admin"},
 	"POST /api/v1/devices/{id}/refresh":            {"it-admin", "laso"},
 }
 
@@ -98,7 +100,8 @@ func TestRoleMatrix(t *testing.T) {
 		api.WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
 		api.WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)),
 		api.WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), api.WithReviews((*review.Service)(nil)), api.WithRollouts((*releases.Service)(nil)),
-		api.WithAppleEnrollment((*appleprofile.Issuer)(nil)), api.WithAppleRefresh((*applemdm.MDM)(nil))).Routes()
+		api.WithAppleEnrollment((*appleprofile.Issuer)(nil)), api.WithAppleRefresh((*applemdm.MDM)(nil)),
+		api.WithAgentPackages((*agentpkg.Builder)(nil))).Routes()
 	sort.Strings(routes)
 	seen := map[string]bool{}
 	for _, r := range routes {
@@ -199,6 +202,7 @@ var consoleMatrix = map[string][]string{
 	"GET /console/apple/push-cert":                       {"it-admin"},
 	"POST /console/apple/push-cert":                      {"it-admin"},
 	"POST /console/tokens/apple-profile":                 {"it-admin"},
+	"POST /console/tokens/agent-package":                 {"it-admin"},
 }
 
 // TestConsoleRoleMatrix walks every console route with a signed-in
@@ -217,7 +221,8 @@ func TestConsoleRoleMatrix(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, rt := range console.New(nil, nil, nil, nil, nil, nil, nil, console.WithLifecycle((*accounts.Service)(nil)),
-		console.WithPushCerts((*applemdm.MDM)(nil)), console.WithAppleProfiles((*appleprofile.Issuer)(nil))).Routes() {
+		console.WithPushCerts((*applemdm.MDM)(nil)), console.WithAppleProfiles((*appleprofile.Issuer)(nil)),
+		console.WithAgentPackages((*agentpkg.Builder)(nil))).Routes() {
 		seen[rt.Pattern] = true
 		allowed, ok := consoleMatrix[rt.Pattern]
 		if !ok {

@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/cordon-mdm/cordon/internal/input"
@@ -45,4 +46,47 @@ func FuzzEnrollAttestation(f *testing.F) {
 			t.Fatalf("accepted %+v", a)
 		}
 	})
+}
+
+// FuzzEnrollFile: the enrollment file an agent package carries, through
+// the decoding every edge uses; what is accepted is an https server, a
+// pinned fingerprint and a token.
+func FuzzEnrollFile(f *testing.F) {
+	good, _ := json.Marshal(EnrollFile{Server: "https://cordon.example:8443", Token: "cdt_aaaaaaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+		CAFingerprint: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"})
+	f.Add(good)
+	f.Add([]byte(`{"server":"http://x:1","ca_fingerprint":"","token":"t"}`))
+	f.Add([]byte(`{"server":"https://u@x:1/p?q","ca_fingerprint":"zz","token":"t","extra":1}`))
+	f.Add([]byte(`{"server":"https://x","ca_fingerprint":"AB:CD","token":"t"} {}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var e EnrollFile
+		if err := input.DecodeJSON(bytes.NewReader(b), &e, MaxEnrollFile); err != nil {
+			return
+		}
+		if !strings.HasPrefix(e.Server, "https://") || e.Token == "" || len(e.Token) > 256 || len(e.CAFingerprint) < 64 {
+			t.Fatalf("accepted %+v", e)
+		}
+	})
+}
+
+func TestEnrollFileCheck(t *testing.T) {
+	fp := strings.Repeat("ab", 32)
+	for _, tc := range []struct {
+		f  EnrollFile
+		ok bool
+	}{
+		{EnrollFile{Server: "https://h:8443", CAFingerprint: fp, Token: "cdt_x"}, true},
+		{EnrollFile{Server: "https://h:8443/", CAFingerprint: strings.ToUpper(fp), Token: "cdt_x"}, true},
+		{EnrollFile{Server: "http://h:8443", CAFingerprint: fp, Token: "cdt_x"}, false},
+		{EnrollFile{Server: "https://h:8443/x", CAFingerprint: fp, Token: "cdt_x"}, false},
+		{EnrollFile{Server: "https://u:p@h:8443", CAFingerprint: fp, Token: "cdt_x"}, false},
+		{EnrollFile{Server: "https://h:8443", CAFingerprint: "", Token: "cdt_x"}, false},
+		{EnrollFile{Server: "https://h:8443", CAFingerprint: fp[:62], Token: "cdt_x"}, false},
+		{EnrollFile{Server: "https://h:8443", CAFingerprint: fp, Token: ""}, false},
+		{EnrollFile{Server: "https://h:8443", CAFingerprint: fp, Token: "cdt\x00x"}, false},
+	} {
+		if err := tc.f.Check(); (err == nil) != tc.ok {
+			t.Errorf("%+v: err %v, want ok=%v", tc.f, err, tc.ok)
+		}
+	}
 }

@@ -29,12 +29,12 @@ type enrollStore struct{ st *store.Store }
 
 func (e enrollStore) CreateToken(ctx context.Context, t enroll.Token) error {
 	return e.st.CreateToken(ctx, &store.EnrollmentToken{ID: t.ID, Hash: t.Hash, ExpiresAt: t.ExpiresAt,
-		Uses: t.Uses, UsesLeft: t.Uses, Owner: t.Owner, CreatedBy: t.CreatedBy, CreatedAt: t.CreatedAt})
+		Uses: t.Uses, UsesLeft: t.Uses, Owner: t.Owner, CreatedBy: t.CreatedBy, CreatedAt: t.CreatedAt, Purpose: t.Purpose})
 }
 
 func (e enrollStore) Redeem(ctx context.Context, id string, hash []byte, challengeID string, issue func(enroll.Token) (*enroll.Enrollment, error)) error {
 	err := e.st.EnrollAttested(ctx, id, hash, challengeID, func(t store.EnrollmentToken) (*store.Device, *store.Certificate, error) {
-		enr, err := issue(enroll.Token{ID: t.ID, ExpiresAt: t.ExpiresAt, Uses: t.Uses, Owner: t.Owner})
+		enr, err := issue(enroll.Token{ID: t.ID, ExpiresAt: t.ExpiresAt, Uses: t.Uses, Owner: t.Owner, Purpose: t.Purpose})
 		if err != nil {
 			return nil, nil, err
 		}

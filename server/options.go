@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/cordon-mdm/cordon/server/agentpkg"
 	"log/slog"
 	"net/url"
 	"os"
@@ -31,6 +32,7 @@ const (
 type config struct {
 	dataDir, listen, agentListen, database string
 	hostnames                              []string
+	agentBuilds                            agentpkg.AgentBuilds
 	guessLimit                             int
 	guessWindow                            time.Duration
 	guessClock                             func() time.Time

@@ -136,7 +136,7 @@ func (s *Server) buildServices(ctx context.Context) (http.Handler, error) {
 		gateway.WithIncidents(agentIncidents{s.Incidents, devices.NewStanding(s.Store, s.Compliance)}),
 		gateway.WithCompliance(agentCompliance{s.Compliance}), gateway.WithHandshakeLimit(s.cfg.handshakes.perCore),
 		gateway.WithWriter(writer), gateway.WithServerID(s.origin()), gateway.WithReleases(s.Releases))
-	return s.handler(mdm), nil
+	return s.handler(mdm)
 }
 
 // notifyOptions configure the incident notifications from the settings.
@@ -173,7 +173,7 @@ func refreshCompliance(c *compliance.Service, log *slog.Logger) func(deviceID st
 // handler builds enrollment, the API and the console on the services,
 // and the console listener's mux over them, with Apple MDM (mdm) under
 // /mdm unless it is nil.
-func (s *Server) handler(mdm http.Handler) http.Handler {
+func (s *Server) handler(mdm http.Handler) (http.Handler, error) {
 	lopts := []ratelimit.Option{ratelimit.WithLimit(s.cfg.guessLimit), ratelimit.WithWindow(s.cfg.guessWindow)}
 	if s.cfg.guessClock != nil {
 		lopts = append(lopts, ratelimit.WithClock(s.cfg.guessClock))
@@ -185,6 +185,10 @@ func (s *Server) handler(mdm http.Handler) http.Handler {
 		enroll.WithGatewayURL(s.GatewayURL()), enroll.WithCommandKey(s.cmdKey.Public().(ed25519.PublicKey)), enroll.WithLogger(s.log),
 		enroll.WithServerNames(s.cfg.hostnames...), enroll.WithEKRoots(s.cfg.ekRoots))
 
+	packages, err := s.agentPackages(enr)
+	if err != nil {
+		return nil, err
+	}
 	hub := s.hub
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -199,9 +203,9 @@ func (s *Server) handler(mdm http.Handler) http.Handler {
 		api.WithCommands(s.Commands, s.Store), api.WithIncidents(s.Incidents, s.Store),
 		api.WithCompliance(s.Compliance, s.Store), api.WithKeyLimiter(s.keyGuesses), api.WithEnrollLimiter(s.enrollGuesses), api.WithCheckpoints(s.AuditAnchor),
 		api.WithAccounts(accounts.New(s.Store, s.Audit), s.Store), api.WithReviews(s.Review), api.WithRollouts(s.Releases),
-		api.WithAppleEnrollment(profiles), s.appleRefresh())
+		api.WithAppleEnrollment(profiles), s.appleRefresh(), api.WithAgentPackages(packages))
 	copts := []console.Option{console.WithLogger(s.log), console.WithLockout(s.cfg.lockout), console.WithBanner(s.cfg.banner),
-		console.WithLifecycle(accounts.New(s.Store, s.Audit)), console.WithReviews(s.Review)}
+		console.WithLifecycle(accounts.New(s.Store, s.Audit)), console.WithReviews(s.Review), console.WithAgentPackages(packages)}
 	if s.cfg.consoleClock != nil {
 		copts = append(copts, console.WithClock(s.cfg.consoleClock))
 	}
@@ -218,7 +222,7 @@ func (s *Server) handler(mdm http.Handler) http.Handler {
 	}
 	root.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusSeeOther))
 	root.Handle("/", handler)
-	return root
+	return root, nil
 }
 
 // appleProfiles hands out enrollment profiles, which carry the stored

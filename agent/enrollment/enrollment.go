@@ -219,3 +219,13 @@ func checkIssued(er protocol.EnrollResponse, root *x509.Certificate, pub crypto.
 	}
 	return nil
 }
+
+// ErrRefused matches (errors.Is) a server that refused the enrollment
+// itself (403: an unknown, expired or used-up token, a CSR claiming an
+// identity), as opposed to one that could not be reached.
+var ErrRefused = errors.New("refused by the server")
+
+// Is makes errors.Is(err, ErrRefused) true for a 403.
+func (e *httpError) Is(target error) bool {
+	return target == ErrRefused && e.status == http.StatusForbidden
+}

@@ -24,20 +24,11 @@ import (
 	"github.com/cordon-mdm/cordon/agent/selfupdate"
 	"github.com/cordon-mdm/cordon/agent/state"
 	"github.com/cordon-mdm/cordon/internal/fips"
+	"github.com/cordon-mdm/cordon/internal/helptext"
 	"github.com/cordon-mdm/cordon/internal/version"
 )
 
-const usage = `usage: cordon-agent COMMAND [flags]
-
-  enroll    enroll this device with a one-time token
-  run       connect to the gateway and report until stopped
-  status    print the device id, server, connection state and last report
-  report    file a loss-of-control, total loss or compromise report
-  tray      the user-session tray: status, and report a loss in two clicks
-  bt        request: ask approval for a Bluetooth device (supervisor, then IT)
-  wipe      --plan: print what a remote wipe would erase here
-  version   print the version
-`
+const usage = helptext.Agent
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -86,16 +77,23 @@ func enroll(args []string, stdout, stderr io.Writer) error {
 	fp := fs.String("ca-fingerprint", "", "SHA-256 of the server's root CA (cordon-server ca fingerprint); empty trusts on first use")
 	dir := fs.String("state", state.Default(), "state directory")
 	keys := addKeyFlags(fs)
+	fromFile := fs.String("from-file", "", "read --server, --ca-fingerprint and --token from this enrollment file (what an agent package installs); does nothing when already enrolled")
 	fipsMode := fipsFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *srv == "" || *token == "" {
-		return errors.New("--server and --token are required")
-	}
 	sd, err := keys.dir(*dir)
 	if err != nil {
 		return err
+	}
+	if *fromFile != "" {
+		if *srv != "" || *token != "" || *fp != "" {
+			return errors.New("--from-file takes the server, token and fingerprint from the file: give none of them as flags")
+		}
+		return enrollFromFile(*fromFile, sd, *fipsMode, stdout, stderr)
+	}
+	if *srv == "" || *token == "" {
+		return errors.New("--server and --token (or --from-file) are required")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

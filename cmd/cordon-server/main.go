@@ -19,6 +19,7 @@ import (
 	"github.com/cordon-mdm/cordon/internal/fdlimit"
 	"github.com/cordon-mdm/cordon/internal/fips"
 	"github.com/cordon-mdm/cordon/internal/flagconfig"
+	"github.com/cordon-mdm/cordon/internal/helptext"
 	"github.com/cordon-mdm/cordon/internal/pprofserve"
 	"github.com/cordon-mdm/cordon/internal/version"
 	"github.com/cordon-mdm/cordon/pki"
@@ -27,29 +28,7 @@ import (
 	"github.com/cordon-mdm/cordon/server/ratelimit"
 )
 
-const usage = `usage: cordon-server COMMAND [flags]
-
-  serve            run the server (console/API and agent gateway)
-  token create     print a new enrollment token
-  apikey create    print a new API key
-  user add         create a console user
-  user passwd      change a console user's password (CJIS rules, not the last 10)
-  user unlock      lift a console user's lockout after 5 failed sign-ins
-  user reset-mfa   remove a console user's second factor (lost phone)
-  user disable     turn a console user off: no sign-in, open sessions end
-  user enable      turn a disabled console user back on
-  user role        change a console user's role (--role)
-  ca fingerprint   print the root CA's SHA-256 fingerprint
-  agent-release add   keep an agent build for updates (FILE --version --os --arch)
-  agent-release list  list the agent builds kept
-  audit verify     verify the audit log's hash chain against the signed checkpoints
-  audit checkpoint sign a checkpoint of the audit chain now
-  audit key        print the public key that verifies the checkpoints (PEM)
-  apple push-cert  install the agency's APNs push certificate (--cert, --key)
-  version          print the version
-
-Run "cordon-server COMMAND -h" for a command's flags.
-`
+const usage = helptext.Server
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -112,6 +91,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return auditKey(rest, stdout)
 	case "apple push-cert":
 		return applePushCert(rest, stdout)
+	case "package agent":
+		return packageAgent(rest, stdout)
 	case "version", "-v", "--version":
 		version.Fprint(stdout, "cordon-server")
 		return nil

@@ -23,6 +23,7 @@ var core = []string{
 	"server/commands",
 	"server/compliance",
 	"server/accounts",
+	"server/agentpkg",
 	"protocol",
 }
 

@@ -66,6 +66,8 @@ type API struct {
 	apple       AppleProfiles
 	// appleRefresh serves POST /api/v1/devices/{id}/refresh.
 	appleRefresh AppleRefresher
+	// agentPackages serves POST /api/v1/agent-packages.
+	agentPackages AgentPackages
 }
 
 // Option configures the API.
@@ -149,6 +151,9 @@ func New(st Store, auditor Auditor, tokens Tokens, devices Devices, ca CA, enrol
 	}
 	if a.apple != nil {
 		m.Handle("POST /api/v1/apple/enrollment-profile", a.require(a.appleEnrollmentProfile, auth.RoleITAdmin))
+	}
+	if a.agentPackages != nil {
+		m.Handle("POST /api/v1/agent-packages", a.require(a.createAgentPackage, auth.RoleITAdmin))
 	}
 	if a.appleRefresh != nil {
 		m.Handle("POST /api/v1/devices/{id}/refresh", a.require(a.refreshApple, auth.RoleITAdmin, auth.RoleLASO))

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cordon-mdm/cordon/server/accounts"
+	"github.com/cordon-mdm/cordon/server/agentpkg"
 	"github.com/cordon-mdm/cordon/server/appleprofile"
 	"github.com/cordon-mdm/cordon/server/commands"
 	"github.com/cordon-mdm/cordon/server/compliance"
@@ -33,7 +34,8 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		WithIncidents((*incidents.Service)(nil), (*store.Store)(nil)),
 		WithCompliance((*compliance.Service)(nil), (*store.Store)(nil)),
 		WithAccounts((*accounts.Service)(nil), (*store.Store)(nil)), WithReviews((*review.Service)(nil)), WithRollouts((*releases.Service)(nil)),
-		WithAppleEnrollment((*appleprofile.Issuer)(nil)), WithAppleRefresh(refreshNothing{}))
+		WithAppleEnrollment((*appleprofile.Issuer)(nil)), WithAppleRefresh(refreshNothing{}),
+		WithAgentPackages((*agentpkg.Builder)(nil)))
 	registered := map[string]bool{}
 	for _, r := range a.Routes() {
 		method, path, ok := strings.Cut(r, " ")

@@ -44,5 +44,6 @@ func (c *Console) appleProfile(w http.ResponseWriter, r *http.Request, v *visit)
 // whether Apple enrollment profiles are offered.
 func (c *Console) tokensView(d tokensView, msg string) view {
 	d.Apple = c.appleProfiles != nil
+	d.Packages = c.agentPackages != nil
 	return view{Title: "Enrollment tokens", Error: msg, D: d}
 }

@@ -224,6 +224,8 @@ type Console struct {
 	pushCerts PushCerts
 	// appleProfiles is nil without WithAppleProfiles (appleprofile.go).
 	appleProfiles AppleProfiles
+	// agentPackages is nil without WithAgentPackages (agentpackages.go).
+	agentPackages AgentPackages
 
 	now     func() time.Time
 	lockout auth.LockoutPolicy
@@ -338,6 +340,9 @@ func New(accounts Accounts, records Records, auditor Auditor, cmds Commands, inc
 	c.page("POST /console/tokens", c.createToken, it)
 	if c.appleProfiles != nil {
 		c.page("POST /console/tokens/apple-profile", c.appleProfile, it)
+	}
+	if c.agentPackages != nil {
+		c.page("POST /console/tokens/agent-package", c.agentPackage, it)
 	}
 	if c.pushCerts != nil {
 		c.page("GET /console/apple/push-cert", c.apnsPage, it)

@@ -122,6 +122,8 @@ type tokensView struct {
 	Token   string
 	Expires time.Time
 	Apple   bool // Apple enrollment profiles are offered
+	// Packages: agent packages are offered.
+	Packages bool
 }
 
 func (c *Console) tokensPage(w http.ResponseWriter, r *http.Request, v *visit) {

@@ -9,6 +9,7 @@ package status
 
 import (
 	"errors"
+	"github.com/cordon-mdm/cordon/server/agentpkg"
 	"net/http"
 
 	"github.com/cordon-mdm/cordon/enroll"
@@ -48,9 +49,10 @@ func Of(err error) int {
 		errors.Is(err, enroll.ErrUnknownToken), errors.Is(err, enroll.ErrTokenExpired), errors.Is(err, enroll.ErrTokenUsed),
 		// TPM evidence that does not prove what it claims.
 		errors.Is(err, enroll.ErrAttestation), errors.Is(err, store.ErrChallengeUsed), errors.Is(err, releases.ErrForbidden),
-		errors.Is(err, store.ErrTokenBad), errors.Is(err, store.ErrTokenExp), errors.Is(err, store.ErrTokenUsed):
+		errors.Is(err, store.ErrTokenBad), errors.Is(err, store.ErrTokenExp), errors.Is(err, store.ErrTokenUsed),
+		errors.Is(err, store.ErrTokenScope):
 		return http.StatusForbidden
-	case errors.Is(err, store.ErrConflict), errors.Is(err, compliance.ErrState), errors.Is(err, commands.ErrRevoked),
+	case errors.Is(err, store.ErrConflict), errors.Is(err, compliance.ErrState), errors.Is(err, agentpkg.ErrNoBuild), errors.Is(err, commands.ErrRevoked),
 		errors.Is(err, accounts.ErrLastAdmin), errors.Is(err, incidents.ErrNoLostMode),
 		// Apple: no push certificate yet; a device not enrolled in MDM.
 		errors.Is(err, applemdm.ErrNoPushCert), errors.Is(err, applemdm.ErrNotEnrolled),

@@ -3,6 +3,7 @@ package status
 import (
 	"errors"
 	"fmt"
+	"github.com/cordon-mdm/cordon/server/agentpkg"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -38,7 +39,7 @@ const root = "../.."
 var edges = []string{
 	"server/store", "server/audit", "server/accounts", "server/auth", "server/commands", "server/compliance",
 	"server/incidents", "enroll", "internal/input", "profiles", "profiles/apple", "pki/identity",
-	"server/applemdm", "server/releases",
+	"server/applemdm", "server/releases", "server/agentpkg",
 }
 
 // quiet are packages that export errors which never reach an HTTP edge,
@@ -55,6 +56,7 @@ var quiet = map[string]string{
 	"server/ticketkeys":   "session-ticket keys: logged at start and refresh; agents then make full handshakes",
 	"attest":              "TPM evidence refusals reach the edges wrapped in enroll.ErrAttestation",
 	"internal/version":    "a version that is not semver-like reaches the edges wrapped in releases.ErrInvalid",
+	"server":              "host commands only: package agent on a data dir serve never started on (ErrNoEnrollURL)",
 	"receipt":             "a wipe receipt that does not verify is stored unverified with the reason, and cordonctl says why offline",
 }
 
@@ -73,6 +75,8 @@ var table = map[string]struct {
 	"server/store.ErrTokenUsed":         {store.ErrTokenUsed, http.StatusForbidden},
 	"server/store.ErrTokenExp":          {store.ErrTokenExp, http.StatusForbidden},
 	"server/store.ErrTokenBad":          {store.ErrTokenBad, http.StatusForbidden},
+	"server/agentpkg.ErrNoBuild":        {agentpkg.ErrNoBuild, http.StatusConflict},
+	"server/store.ErrTokenScope":        {store.ErrTokenScope, http.StatusForbidden},
 	"server/audit.ErrUnavailable":       {audit.ErrUnavailable, http.StatusServiceUnavailable},
 	"server/audit.ErrNoCheckpointKey":   {audit.ErrNoCheckpointKey, http.StatusServiceUnavailable},
 	"server/accounts.ErrLastAdmin":      {accounts.ErrLastAdmin, http.StatusConflict},

@@ -165,7 +165,7 @@ func TestMigrateUpgradesThePreviousSchema(t *testing.T) {
 			t.Errorf("device after the upgrade: %+v", d)
 		}
 		var tok store.EnrollmentToken
-		if err := st.DB().First(&tok, "id = ?", "tok1").Error; err != nil || !bytes.Equal(tok.Hash, []byte{0xde, 0xad, 0xbe, 0xef}) || tok.UsesLeft != 4 {
+		if err := st.DB().First(&tok, "id = ?", "tok1").Error; err != nil || !bytes.Equal(tok.Hash, []byte{0xde, 0xad, 0xbe, 0xef}) || tok.UsesLeft != 4 || tok.Purpose != "" {
 			t.Errorf("enrollment token after the upgrade: %+v %v", tok, err)
 		}
 		var inc store.Incident

@@ -85,7 +85,14 @@ type EnrollmentToken struct {
 	Owner     string `gorm:"size:256"`
 	CreatedBy string `gorm:"size:256"`
 	CreatedAt time.Time
+	// Purpose is what the token is for: "" (devices enrolled one by one)
+	// or TokenPurposeAgentPackage.
+	Purpose string `gorm:"size:32"`
 }
+
+// TokenPurposeAgentPackage marks a token baked into an agent package:
+// it enrolls agents only, never an Apple device.
+const TokenPurposeAgentPackage = "agent-package"
 
 // PostureReport is one entry of a device's bounded posture history.
 type PostureReport struct {

@@ -42,6 +42,12 @@ func (s *Store) CreateScepChallenge(ctx context.Context, tokenID string, hash []
 		if !now.Before(tok.ExpiresAt) {
 			return ErrTokenExp
 		}
+		// A package's token is on every machine the package reached;
+		// a SCEP challenge costs it no use, so it would enroll Apple
+		// devices without count.
+		if tok.Purpose == TokenPurposeAgentPackage {
+			return ErrTokenScope
+		}
 		c = &ScepChallenge{Hash: hash, TokenID: tok.ID, Owner: tok.Owner, ExpiresAt: tok.ExpiresAt, CreatedAt: now}
 		return tx.Create(c).Error
 	})

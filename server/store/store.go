@@ -27,6 +27,9 @@ var (
 	ErrTokenUsed = errors.New("enrollment token already used")
 	ErrTokenExp  = errors.New("enrollment token expired")
 	ErrTokenBad  = errors.New("unknown enrollment token")
+	// ErrTokenScope is a token used for what its purpose does not allow
+	// (an agent package's token asked for an Apple enrollment profile).
+	ErrTokenScope = errors.New("this enrollment token belongs to an agent package: it enrolls Cordon agents only")
 )
 
 // Store is the gorm implementation of every consumer's store interface.
