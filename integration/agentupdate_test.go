@@ -345,6 +345,13 @@ func TestAgentUpdate(t *testing.T) {
 	if counts[goos+" 1.1.0"] != 1 || counts[goos+" 1.0.0"] < 2 {
 		t.Fatalf("version spread %+v", spread.Versions)
 	}
+	// The same spread on /metrics, where an operator alerts on it.
+	for v, want := range map[string]int{"1.1.0": 1, "1.0.0": counts[goos+" 1.0.0"]} {
+		name := regexp.QuoteMeta(`cordon_agent_devices{os="` + goos + `",version="` + v + `"}`)
+		if got := metric(t, e, auditor, name); got != float64(want) {
+			t.Errorf("/metrics %s = %v, want %d", name, got, want)
+		}
+	}
 }
 
 func fileBytes(t *testing.T, path string) []byte {

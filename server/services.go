@@ -196,7 +196,8 @@ func (s *Server) handler(mdm http.Handler) (http.Handler, error) {
 			func() float64 { return float64(hub.Count()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cordon_audit_write_failures_total",
 			Help: "Audit entries that could not be written (AU-5); each refused its change."},
-			func() float64 { return float64(s.Audit.Failures()) }))
+			func() float64 { return float64(s.Audit.Failures()) }),
+		s.Releases.VersionCollector())
 	profiles := s.appleProfiles()
 	handler := api.New(s.Store, s.Audit, enr, s.Devices, caInfo{s.CA}, enr,
 		api.WithLogger(s.log), api.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
