@@ -42,6 +42,8 @@ const usage = `usage: cordon-server COMMAND [flags]
   audit verify     verify the audit log's hash chain against the signed checkpoints
   audit checkpoint sign a checkpoint of the audit chain now
   audit key        print the public key that verifies the checkpoints (PEM)
+  backup           write an encrypted backup of the data dir and database (--to, --passphrase-file)
+  restore          restore a backup into a new data dir (--from, --data, --passphrase-file)
   apple push-cert  install the agency's APNs push certificate (--cert, --key)
   version          print the version
 
@@ -105,6 +107,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return auditKey(rest, stdout)
 	case "apple push-cert":
 		return applePushCert(rest, stdout)
+	case "backup":
+		return backupCmd(rest, stdout)
+	case "restore":
+		return restoreCmd(rest, stdout)
 	case "version", "-v", "--version":
 		version.Fprint(stdout, "cordon-server")
 		return nil
