@@ -81,8 +81,12 @@ func Restore(ctx context.Context, req RestoreRequest) (Restored, error) {
 	if err := req.Record(ctx, scratch, e); err != nil {
 		return Restored{}, fmt.Errorf("the restored data dir does not open: %w", err)
 	}
-	// The data dir may exist, empty: rename replaces an empty directory.
+	// The data dir may exist, empty: os.Remove takes only an empty one,
+	// and the rename then puts the restored one in its place.
 	if err := emptyOrAbsent(dst); err != nil {
+		return Restored{}, err
+	}
+	if err := os.Remove(dst); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return Restored{}, err
 	}
 	if err := os.Rename(scratch, dst); err != nil {
