@@ -93,6 +93,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return applePushCert(rest, stdout)
 	case "package agent":
 		return packageAgent(rest, stdout)
+	case "backup":
+		return backupCmd(rest, stdout)
+	case "restore":
+		return restoreCmd(rest, stdout)
 	case "version", "-v", "--version":
 		version.Fprint(stdout, "cordon-server")
 		return nil

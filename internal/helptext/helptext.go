@@ -35,6 +35,8 @@ const Server = `usage: cordon-server COMMAND [flags]
   audit verify     verify the audit log's hash chain against the signed checkpoints
   audit checkpoint sign a checkpoint of the audit chain now
   audit key        print the public key that verifies the checkpoints (PEM)
+  backup           write an encrypted backup of the data dir and database (--to, --passphrase-file)
+  restore          restore a backup into a new data dir (--from, --data, --passphrase-file)
   apple push-cert  install the agency's APNs push certificate (--cert, --key)
   package agent    build an agent package (.deb, .rpm, .zip) that enrolls the machines it is installed on
   version          print the version

@@ -37,6 +37,7 @@ type Store struct {
 	db      *gorm.DB
 	dialect string
 	dsn     string // PostgreSQL's, for SchemaDB
+	path    string // SQLite's database file
 	// historyLimit bounds posture history per device.
 	historyLimit int
 	// ids is the handshake's memory of certificates and devices (ids.go),
@@ -104,7 +105,7 @@ func Open(ctx context.Context, dataDir, dsn string, opts ...Option) (*Store, err
 		}
 		q.Set("_txlock", "immediate")
 		dial = sqlite.Open("file:" + path + "?" + q.Encode())
-		s.dialect = "sqlite"
+		s.dialect, s.path = "sqlite", path
 	default:
 		return nil, fmt.Errorf("unsupported database URL %q: use postgres://... or leave empty for SQLite", redact(dsn))
 	}
