@@ -110,5 +110,12 @@ func (b releaseBuilds) LatestAgentBuild(ctx context.Context, goos, goarch string
 	if sum := sha256.Sum256(body); hex.EncodeToString(sum[:]) != rel.SHA256 {
 		return "", nil, fmt.Errorf("agent release %s %s/%s: the stored file no longer matches its SHA-256; add the build again", rel.Version, goos, goarch)
 	}
+	// An update may carry any build (the agent checks it and rolls back);
+	// a package must carry one that runs there, so a kept file that is
+	// not such an executable is the server's conflict, not the caller's
+	// bad input.
+	if err := agentpkg.CheckBinary(body, goos, goarch); err != nil {
+		return "", nil, fmt.Errorf("%w: the newest agent release kept for %s/%s (%s) is not usable in a package: %v", agentpkg.ErrNoBuild, goos, goarch, rel.Version, err)
+	}
 	return rel.Version, body, nil
 }

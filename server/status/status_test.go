@@ -46,18 +46,21 @@ var edges = []string{
 // and why. A package with exported errors in neither list fails
 // TestEveryPackageIsAccountedFor.
 var quiet = map[string]string{
-	"server/gateway":      "the agent channel's refusals, answered in frames",
-	"protocol":            "wire-format errors, answered in frames",
-	"internal/fips":       "start-up: the server does not start",
-	"internal/secret":     "a malformed credential becomes auth.ErrUnauthenticated or enroll.ErrUnknownToken first",
-	"internal/filelock":   "start-up and key making: a data dir another process holds",
-	"internal/pprofserve": "start-up: a profile address that is not loopback stops the server",
-	"pki":                 "start-up: a database another CA claimed (ErrOtherCA), the server does not start",
-	"server/ticketkeys":   "session-ticket keys: logged at start and refresh; agents then make full handshakes",
-	"attest":              "TPM evidence refusals reach the edges wrapped in enroll.ErrAttestation",
-	"internal/version":    "a version that is not semver-like reaches the edges wrapped in releases.ErrInvalid",
-	"server":              "host commands only: package agent on a data dir serve never started on (ErrNoEnrollURL)",
-	"receipt":             "a wipe receipt that does not verify is stored unverified with the reason, and cordonctl says why offline",
+	"server/gateway":        "the agent channel's refusals, answered in frames",
+	"protocol":              "wire-format errors, answered in frames",
+	"internal/fips":         "start-up: the server does not start",
+	"internal/secret":       "a malformed credential becomes auth.ErrUnauthenticated or enroll.ErrUnknownToken first",
+	"internal/filelock":     "start-up and key making: a data dir another process holds",
+	"internal/pprofserve":   "start-up: a profile address that is not loopback stops the server",
+	"internal/cryptarchive": "host commands only: backup and restore refuse a damaged or altered file, a wrong passphrase or a weak passphrase file",
+	"server/backup":         "host commands only: backup and restore refuse a target that exists, a data dir never served, a damaged archive",
+	"internal/flagconfig":   "start-up: a config file key that is not a flag, or a value it refuses, stops the server",
+	"pki":                   "start-up: a database another CA claimed (ErrOtherCA), the server does not start",
+	"server/ticketkeys":     "session-ticket keys: logged at start and refresh; agents then make full handshakes",
+	"attest":                "TPM evidence refusals reach the edges wrapped in enroll.ErrAttestation",
+	"internal/version":      "a version that is not semver-like reaches the edges wrapped in releases.ErrInvalid",
+	"server":                "host commands only: package agent on a data dir serve never started on (ErrNoEnrollURL)",
+	"receipt":               "a wipe receipt that does not verify is stored unverified with the reason, and cordonctl says why offline",
 }
 
 // notServer are trees outside the server's edges altogether.
@@ -71,7 +74,9 @@ var table = map[string]struct {
 	"server/store.ErrNotFound": {store.ErrNotFound, http.StatusNotFound},
 	"server/store.ErrConflict": {store.ErrConflict, http.StatusConflict},
 	// Start-up only: the server refuses to run, no request ever sees it.
-	"server/store.SchemaTooNewError":    {&store.SchemaTooNewError{Database: 9, Known: 2}, http.StatusInternalServerError},
+	"server/store.SchemaTooNewError": {&store.SchemaTooNewError{Database: 9, Known: 2}, http.StatusInternalServerError},
+	// Host command only: backup on PostgreSQL (pg_dump's job).
+	"server/store.ErrNoSnapshot":        {store.ErrNoSnapshot, http.StatusInternalServerError},
 	"server/store.ErrTokenUsed":         {store.ErrTokenUsed, http.StatusForbidden},
 	"server/store.ErrTokenExp":          {store.ErrTokenExp, http.StatusForbidden},
 	"server/store.ErrTokenBad":          {store.ErrTokenBad, http.StatusForbidden},
