@@ -106,8 +106,9 @@ func (o Options) goBuild(goos, goarch, dir string, cmds []string) error {
 		"-s -w -X github.com/cordon-mdm/cordon/internal/version.Version=" + o.Version, "-o", dir + string(filepath.Separator)}, cmds...)
 	if goos == "linux" {
 		// Position-independent: the kernel places the binary at a random
-		// address (ASLR), as Debian builds every program; with CGO_ENABLED=0
-		// Go links it internally as a static PIE.
+		// address (ASLR), as Debian builds every program. With CGO_ENABLED=0
+		// Go links it internally; it needs no library, only the dynamic
+		// loader (ld.so, on every deb and rpm system) to relocate it.
 		args = append([]string{"build", "-buildmode=pie"}, args[1:]...)
 	}
 	cmd := exec.CommandContext(context.Background(), o.Go, args...)
