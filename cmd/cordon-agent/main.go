@@ -21,6 +21,7 @@ import (
 	"github.com/cordon-mdm/cordon/agent/enrollment"
 	"github.com/cordon-mdm/cordon/agent/localapi"
 	"github.com/cordon-mdm/cordon/agent/posture"
+	"github.com/cordon-mdm/cordon/agent/service"
 	"github.com/cordon-mdm/cordon/agent/state"
 	"github.com/cordon-mdm/cordon/internal/fips"
 	"github.com/cordon-mdm/cordon/internal/helptext"
@@ -56,6 +57,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runTray(args[1:], stderr)
 	case "wipe":
 		return wipePlan(args[1:], stdout)
+	case "install":
+		return install(args[1:], stdout, stderr)
+	case "uninstall":
+		return uninstall(args[1:], stdout)
 	case "version", "-v", "--version":
 		version.Fprint(stdout, "cordon-agent")
 		return nil
@@ -137,7 +142,8 @@ func runAgent(args []string, stderr io.Writer) error {
 		defer os.Remove(*socket)
 		go localapi.Serve(ctx, ln, a, logger)
 	}
-	return a.Run(ctx)
+	// Under the Windows SCM the service package answers its stop request.
+	return service.Run(ctx, a.Run)
 }
 
 func status(args []string, stdout io.Writer) error {
