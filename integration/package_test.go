@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -231,18 +230,16 @@ func checkOwner(t *testing.T, path string, u *user.User, mode fs.FileMode, byUse
 func serveFromPackagedConfig(t *testing.T, setpriv string) {
 	t.Helper()
 	listen, agentListen := freeAddr(t), freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	// setpriv execs the server as cordon:cordon with no session around it,
 	// as systemd's User=/Group= do.
-	cmd := exec.CommandContext(ctx, setpriv, "--reuid=cordon", "--regid=cordon", "--init-groups", "--", units.ServerBinary, "serve",
+	cmd := exec.Command(setpriv, "--reuid=cordon", "--regid=cordon", "--init-groups", "--", units.ServerBinary, "serve",
 		"--config", packaging.ServerConfigPath, "--listen", listen, "--agent-listen", agentListen)
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 30 * time.Second
 	logs, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan error, 1)
+	defer cmd.Process.Kill() // only if the SIGTERM below did not end it
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -279,11 +276,17 @@ func serveFromPackagedConfig(t *testing.T, setpriv string) {
 			t.Errorf("/var/lib/cordon/%s is not the cordon user's", e.Name())
 		}
 	}
-	cancel()
-	if err := cmd.Wait(); err != nil && !strings.Contains(err.Error(), "signal") {
-		t.Errorf("cordon-server did not stop cleanly on SIGTERM: %v", err)
+	cmd.Process.Signal(syscall.SIGTERM)
+	<-done // the log pipe ends when the server does
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("cordon-server did not stop cleanly on SIGTERM: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Error("cordon-server did not stop within 60s of SIGTERM")
 	}
-	<-done
 }
 
 // installedFiles is `dpkg -L pkg`: every path the package installed.
