@@ -12,7 +12,7 @@ CROSS_TARGETS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64 android/arm6
 # listed in $(go env GOROOT)/lib/fips140/certified.txt.
 FIPS_MODULE   := v1.0.0
 
-.PHONY: run build build-fips test test-go test-fips fips-scan lint bench bench-full bench-agent cross cross-fips fuzz clean
+.PHONY: run build build-fips test test-go test-fips fips-scan lint bench bench-full bench-agent cross cross-fips package fuzz clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
@@ -113,6 +113,13 @@ cross-fips:
 	    -o dist/fips/cordon-agent-$$os-$$arch$$ext ./cmd/cordon-agent; \
 	done
 	GOFIPS140=$(FIPS_MODULE) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/fips/ ./cmd/cordon-server ./cmd/cordonctl
+
+# The release artifacts, written to dist/: the agent and server .deb and
+# .rpm for linux/amd64 and linux/arm64 (nfpm as a Go library, no outside
+# tool), and the agent for macOS (darwin/arm64, darwin/amd64, .tar.gz) and
+# Windows (windows/amd64, .zip), each with an INSTALL.txt.
+package:
+	$(GO) run ./internal/tools/pkgbuild -out dist -version '$(VERSION)'
 
 clean:
 	rm -rf $(BIN) dist test-output

@@ -77,7 +77,9 @@ func Server(binary []byte, version, arch string) Package {
 		Files: []File{
 			{Dst: units.ServerBinary, Body: binary, Mode: 0o755},
 			{Dst: units.ServerUnitPath, Body: []byte(units.Server()), Mode: 0o644},
-			{Dst: ServerConfigPath, Body: []byte(asset("server.yaml")), Mode: 0o640, Config: true},
+			// 0644 as shipped (the example holds no secret, and lintian wants
+			// conffiles so); the postinst makes it 0640 root:cordon.
+			{Dst: ServerConfigPath, Body: []byte(asset("server.yaml")), Mode: 0o644, Config: true},
 			{Dst: "/usr/share/man/man1/cordon-server.1.gz", Mode: 0o644, Body: manPage(name, version,
 				"the Cordon MDM server and its local admin commands", helptext.Server,
 				"FILES", ".TP\n.I /etc/cordon/server.yaml\nthe settings of \\fBcordon\\-server serve\\fR, keys named as its flags\n"+

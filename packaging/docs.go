@@ -16,19 +16,19 @@ Upstream-Contact: %s
 Source: %s
 
 Files: *
-Copyright: The Cordon MDM authors
+Copyright: 2025-%d The Cordon MDM authors
 License: %s
  Cordon MDM for criminal-justice agencies. Use, copying and distribution
  are governed by the agreement under which the agency received Cordon; see
  %s for the project.
-`, name, maintainer, homepage, license, homepage))
+`, name, maintainer, homepage, mtime().Year(), license, homepage))
 }
 
 // changelog is /usr/share/doc/NAME/changelog.gz: one entry for this build
 // in Debian's changelog format (the package is native: its version has no
 // Debian revision), compressed as lintian wants (gzip -9, no name, no time).
 func changelog(name, version string) []byte {
-	text := fmt.Sprintf("%s (%s) stable; urgency=medium\n\n  * Cordon %s. The changes are in the project's history: %s\n\n -- %s  %s\n",
+	text := fmt.Sprintf("%s (%s) stable; urgency=medium\n\n  * Cordon %s; the changes are in the project's history:\n    %s\n\n -- %s  %s\n",
 		name, version, version, homepage, maintainer, mtime().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
 	return gz([]byte(text))
 }

@@ -59,6 +59,7 @@ const (
 var (
 	nameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
 	versionRE = regexp.MustCompile(`^[0-9][A-Za-z0-9.+~]*$`)
+	releaseRE = regexp.MustCompile(`^[0-9]+\.[0-9]`)
 	archs     = map[string]bool{"amd64": true, "arm64": true, "386": true, "arm": true, "arm7": true, "riscv64": true, "ppc64le": true, "s390x": true}
 )
 
@@ -75,10 +76,14 @@ func (p Package) packager() (nfpm.Packager, error) {
 // CleanVersion turns a build's version (v1.2.3, 1.2.3-4-gabcdef,
 // abcdef-dirty, 0.1.0-dev) into one that dpkg and rpm both accept and
 // that keeps the package native: starts with a digit, no '-' (dpkg would
-// read it as a revision, rpm refuses it). A version that does not start
-// with a digit becomes 0~git.VERSION, below every release.
+// read it as a revision, rpm refuses it). A version that is not a release
+// (not N.N...: a bare commit from git describe) becomes 0~git.VERSION,
+// below every release.
 func CleanVersion(v string) string {
 	v = strings.TrimPrefix(strings.TrimSpace(v), "v")
+	// git describe's "-N-gHASH" after a tag is a later build: '+' sorts
+	// it above the tag in dpkg and rpm alike.
+	v = strings.Replace(v, "-", "+", 1)
 	v = strings.Map(func(r rune) rune {
 		switch {
 		case r >= '0' && r <= '9', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r == '.', r == '+', r == '~':
@@ -87,7 +92,7 @@ func CleanVersion(v string) string {
 		return '.'
 	}, v)
 	v = strings.Trim(v, ".")
-	if v == "" || v[0] < '0' || v[0] > '9' {
+	if !releaseRE.MatchString(v) {
 		v = "0~git." + v
 	}
 	return strings.TrimSuffix(v, ".")

@@ -105,6 +105,11 @@ need_tool swtpm swtpm
 # The firewall collector reads a real nftables ruleset in a private network
 # namespace (integration TestBaselineOnARealLinuxAgent).
 need_tool nft nftables
+# The packaging acceptance test: lintian on every .deb, rpm reads the
+# .rpm headers, systemd-analyze verifies the units (systemd need not run).
+need_tool lintian lintian
+need_tool rpm rpm
+need_tool systemd-analyze systemd
 # The console's browser test drives Debian's Chromium headless.
 need_tool chromium chromium
 # need_module MODULE PACKAGE: a module of Debian's python3 (dbusmock for

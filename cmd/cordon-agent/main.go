@@ -22,6 +22,7 @@ import (
 	"github.com/cordon-mdm/cordon/agent/localapi"
 	"github.com/cordon-mdm/cordon/agent/posture"
 	"github.com/cordon-mdm/cordon/agent/selfupdate"
+	"github.com/cordon-mdm/cordon/agent/service"
 	"github.com/cordon-mdm/cordon/agent/state"
 	"github.com/cordon-mdm/cordon/internal/fips"
 	"github.com/cordon-mdm/cordon/internal/helptext"
@@ -59,6 +60,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return wipePlan(args[1:], stdout)
 	case selfupdate.WatchdogCommand: // hidden: an update's watchdog
 		return updateWatchdog(args[1:], stderr)
+	case "install":
+		return install(args[1:], stdout, stderr)
+	case "uninstall":
+		return uninstall(args[1:], stdout)
 	case "version", "-v", "--version":
 		version.Fprint(stdout, "cordon-agent")
 		return nil
@@ -156,7 +161,10 @@ func runAgent(args []string, stderr io.Writer) error {
 		defer os.Remove(*socket)
 		go localapi.Serve(ctx, ln, a, logger)
 	}
-	err = a.Run(ctx)
+	// Under the Windows SCM the service package answers its stop
+	// request (and exits for the SCM's recovery when the agent ends by
+	// itself, an update's restart included).
+	err = service.Run(ctx, a.Run)
 	if !errors.Is(err, agent.ErrRestart) {
 		return err
 	}

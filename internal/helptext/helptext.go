@@ -13,6 +13,9 @@ const Agent = `usage: cordon-agent COMMAND [flags]
   tray      the user-session tray: status, and report a loss in two clicks
   bt        request: ask approval for a Bluetooth device (supervisor, then IT)
   wipe      --plan: print what a remote wipe would erase here
+  install   register the agent as a system service (systemd, launchd,
+            Windows) with these run flags, and the tray's autostart
+  uninstall remove the service and the tray's autostart (the state stays)
   version   print the version
 `
 

@@ -9,7 +9,7 @@ esac
 # starts. A failed enrollment fails the install with the agent's words.
 enroll=/etc/cordon/agent-enroll.json
 if [ -f "$enroll" ]; then
-	if ! out=$(/usr/bin/cordon-agent enroll --from-file "$enroll" 2>&1); then
+	if ! out=$(cordon-agent enroll --from-file "$enroll" 2>&1); then
 		echo "cordon-agent: enrolling from $enroll failed: $out" >&2
 		exit 1
 	fi
