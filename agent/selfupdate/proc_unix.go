@@ -19,8 +19,7 @@ func reexec(exe string, args []string) error {
 }
 
 // restartService asks the service manager to restart the agent's
-// service; the unit must leave the watchdog alive when the main process
-// exits (systemd: KillMode=process).
+// service (the watchdog runs outside the agent's unit: StartWatchdog).
 func restartService(ctx context.Context, name string) error {
 	var cmd *exec.Cmd
 	if runtime.GOOS == "darwin" {

@@ -6,8 +6,15 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strconv"
 	"time"
 )
+
+// underSystemd: systemd is the init system (the test sd_booted uses).
+func underSystemd() bool {
+	fi, err := os.Stat("/run/systemd/system")
+	return err == nil && fi.IsDir()
+}
 
 // ServiceEnv names the service the agent runs as; the service unit sets
 // it (systemd: Environment=CORDON_AGENT_SERVICE=cordon-agent). With it the
@@ -28,6 +35,18 @@ func ServiceName() string { return os.Getenv(ServiceEnv) }
 // the restart does not take it along; it logs to stderr.
 func StartWatchdog(exe, stateDir string, stderr *os.File) error {
 	cmd := exec.Command(exe+PrevSuffix, WatchdogCommand, "--state", stateDir)
+	// Under systemd a new session is not enough: the unit's restart ends
+	// every process of its cgroup (KillMode=control-group, kept so that
+	// no helper of the agent outlives it), so the watchdog runs in a
+	// transient unit of its own.
+	if name := ServiceName(); name != "" && underSystemd() {
+		cmd = exec.Command("systemd-run", "--unit", name+"-rollback-"+strconv.FormatInt(time.Now().Unix(), 10), "--collect", "--quiet",
+			"--setenv", ServiceEnv+"="+name, "--", exe+PrevSuffix, WatchdogCommand, "--state", stateDir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("start the update watchdog (systemd-run): %w: %s", err, out)
+		}
+		return nil
+	}
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = detached()
 	if err := cmd.Start(); err != nil {

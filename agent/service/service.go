@@ -57,7 +57,10 @@ func (c Config) service(exe string) (ks.Service, error) {
 		Description: "Keeps this device enrolled with the agency's Cordon server and carries out its signed commands.",
 		Executable:  exe,
 		Arguments:   append([]string{"run"}, c.Args...),
-		Option:      options(exe, c),
+		// The agent knows it runs as this service (selfupdate.ServiceEnv):
+		// after an update it exits to be restarted by the manager.
+		EnvVars: map[string]string{"CORDON_AGENT_SERVICE": Name},
+		Option:  options(exe, c),
 	})
 }
 
