@@ -22,6 +22,12 @@ func scepContracts() []contract {
 			wantErr(t, "a challenge for an unknown token", err, store.ErrTokenBad)
 			_, err = st.CreateScepChallenge(t.Context(), "old", []byte("x"), at)
 			wantErr(t, "a challenge for an expired token", err, store.ErrTokenExp)
+			// An agent package's token is on every machine the package
+			// reached: it enrolls agents, never an Apple device.
+			must(t, st.CreateToken(t.Context(), &store.EnrollmentToken{ID: "pkg", Hash: []byte{3}, ExpiresAt: at.Add(time.Hour),
+				Uses: 400, UsesLeft: 400, Purpose: store.TokenPurposeAgentPackage, CreatedAt: at}))
+			_, err = st.CreateScepChallenge(t.Context(), "pkg", []byte("x"), at)
+			wantErr(t, "a challenge for an agent package's token", err, store.ErrTokenScope)
 
 			h := sha256.Sum256([]byte("challenge"))
 			c, err := st.CreateScepChallenge(t.Context(), "tok", h[:], at)
