@@ -82,11 +82,14 @@ func (s *Service) CreateRollout(ctx context.Context, r RolloutRequest) (*Rollout
 	}
 	ro := &store.AgentRollout{ID: uuid.NewString(), Version: rel.Version, OS: rel.OS, Arch: rel.Arch, SHA256: rel.SHA256,
 		Percent: r.Percent, GroupName: r.Group, Downgrade: r.Downgrade, CreatedAt: s.now().UTC().Truncate(time.Microsecond), CreatedBy: r.Actor}
+	// The rollout is new, so no device has its command yet: these are
+	// every device on the platform, for the downgrade check and then
+	// for the first issue.
+	cands, err := s.store.RolloutCandidates(ctx, ro.ID, rel.OS+"/"+rel.Arch)
+	if err != nil {
+		return nil, err
+	}
 	if !r.Downgrade {
-		cands, err := s.store.RolloutCandidates(ctx, ro.ID, rel.OS+"/"+rel.Arch)
-		if err != nil {
-			return nil, err
-		}
 		newer := 0
 		for _, c := range cands {
 			if chosen(ro, c) && version.Compare(c.AgentVersion, rel.Version) > 0 {
@@ -110,9 +113,7 @@ func (s *Service) CreateRollout(ctx context.Context, r RolloutRequest) (*Rollout
 	if err != nil {
 		return nil, err
 	}
-	if err := s.issue(ctx, ro); err != nil {
-		s.log.Error("rollout: issue updates", "rollout", ro.ID, "err", err)
-	}
+	s.issue(ctx, ro, rel, cands)
 	return s.withCounts(ctx, *ro)
 }
 
@@ -156,29 +157,35 @@ func (s *Service) Sweep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.updater == nil {
+		return nil
+	}
 	var errs []error
 	for i := range rs {
-		errs = append(errs, s.issue(ctx, &rs[i]))
+		ro := &rs[i]
+		rel, err := s.store.GetAgentRelease(ctx, ro.SHA256)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		cands, err := s.store.RolloutCandidates(ctx, ro.ID, ro.OS+"/"+ro.Arch)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		s.issue(ctx, ro, rel, cands)
 	}
 	return errors.Join(errs...)
 }
 
-// issue sends ro's update to each online device it chose that has not
-// had it: one per device per rollout, so a device whose update failed
-// gets it again only through a new rollout.
-func (s *Service) issue(ctx context.Context, ro *store.AgentRollout) error {
+// issue sends ro's update of rel to each online device of cands (the
+// platform's devices without a command of ro) that ro chose: one per
+// device per rollout, so a device whose update failed gets it again only
+// through a new rollout. A device it fails for is logged and left to the
+// next sweep.
+func (s *Service) issue(ctx context.Context, ro *store.AgentRollout, rel *store.AgentRelease, cands []store.RolloutCandidate) {
 	if s.updater == nil {
-		return nil
-	}
-	cands, err := s.store.RolloutCandidates(ctx, ro.ID, ro.OS+"/"+ro.Arch)
-	if err != nil {
-		return err
-	}
-	rel := store.AgentRelease{SHA256: ro.SHA256, Version: ro.Version, OS: ro.OS, Arch: ro.Arch}
-	if full, err := s.store.GetAgentRelease(ctx, ro.SHA256); err == nil {
-		rel = *full
-	} else {
-		return err
+		return
 	}
 	for _, c := range cands {
 		if !c.Online || !chosen(ro, c) || !commands.Updatable(c.CapabilityVersion, c.Capabilities) {
@@ -188,12 +195,11 @@ func (s *Service) issue(ctx context.Context, ro *store.AgentRollout) error {
 		if cmp == 0 || (cmp > 0 && !ro.Downgrade) {
 			continue // already there, or newer and no downgrade asked for
 		}
-		if _, err := s.updater.IssueUpdate(ctx, commands.UpdateRequest{DeviceID: c.ID, Release: rel, RolloutID: ro.ID,
+		if _, err := s.updater.IssueUpdate(ctx, commands.UpdateRequest{DeviceID: c.ID, Release: *rel, RolloutID: ro.ID,
 			Deadline: s.deadline, Actor: ro.CreatedBy, Role: "rollout", Source: "rollout:" + ro.ID}); err != nil {
 			s.log.Error("rollout: issue update", "rollout", ro.ID, "device_id", c.ID, "err", err)
 		}
 	}
-	return nil
 }
 
 // chosen reports whether ro picks device c: in its group (when it names
