@@ -17,8 +17,10 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net/http"
 	"os"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/cordon-mdm/cordon/enroll"
@@ -242,7 +244,34 @@ func (NoBuilds) LatestAgentBuild(context.Context, string, string) (string, []byt
 	return "", nil, ErrNoBuild
 }
 
+// ParseTTL reads a token lifetime as the API's body and the console's
+// form give it ("72h"); the range is Request.Check's.
+func ParseTTL(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, input.Errorf("ttl", "not a duration such as 72h: %q", input.Clip(s, 32))
+	}
+	return d, nil
+}
+
 // ContentDisposition is the package's download header value.
 func (p *Package) ContentDisposition() string {
 	return mime.FormatMediaType("attachment", map[string]string{"filename": p.FileName})
+}
+
+// Download answers the package as a file to save, 201: the API and the
+// console's form answer it alike. It holds a token, so it is never
+// cached.
+func (p *Package) Download(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", p.ContentType)
+	h.Set("Content-Disposition", p.ContentDisposition())
+	h.Set("Content-Length", strconv.Itoa(len(p.Body)))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Cordon-Token-Id", p.TokenID)
+	h.Set("X-Cordon-Token-Expires-At", timefmt.JSON(p.ExpiresAt))
+	h.Set("X-Cordon-Agent-Version", p.AgentVersion)
+	h.Set("X-Cordon-Package-Sha256", p.SHA256)
+	w.WriteHeader(http.StatusCreated)
+	w.Write(p.Body)
 }

@@ -3,12 +3,8 @@ package api
 import (
 	"context"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/cordon-mdm/cordon/internal/httpjson"
-	"github.com/cordon-mdm/cordon/internal/input"
-	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/server/agentpkg"
 )
 
@@ -38,9 +34,9 @@ func (b *agentPackageBody) request() (agentpkg.Request, error) {
 		req.TokenUses = *b.TokenUses
 	}
 	if b.TTL != nil {
-		d, err := time.ParseDuration(*b.TTL)
+		d, err := agentpkg.ParseTTL(*b.TTL)
 		if err != nil {
-			return req, input.Errorf("ttl", "not a duration such as 72h: %q", input.Clip(*b.TTL, 32))
+			return req, err
 		}
 		req.TTL = d
 	}
@@ -64,21 +60,5 @@ func (a *API) createAgentPackage(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	WritePackage(w, pkg)
-}
-
-// WritePackage answers a built package as a download (the console's
-// form answers the same way).
-func WritePackage(w http.ResponseWriter, pkg *agentpkg.Package) {
-	h := w.Header()
-	h.Set("Content-Type", pkg.ContentType)
-	h.Set("Content-Disposition", pkg.ContentDisposition())
-	h.Set("Content-Length", strconv.Itoa(len(pkg.Body)))
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Cordon-Token-Id", pkg.TokenID)
-	h.Set("X-Cordon-Token-Expires-At", timefmt.JSON(pkg.ExpiresAt))
-	h.Set("X-Cordon-Agent-Version", pkg.AgentVersion)
-	h.Set("X-Cordon-Package-Sha256", pkg.SHA256)
-	w.WriteHeader(http.StatusCreated)
-	w.Write(pkg.Body)
+	pkg.Download(w)
 }

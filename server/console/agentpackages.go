@@ -5,10 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/cordon-mdm/cordon/internal/input"
-	"github.com/cordon-mdm/cordon/internal/timefmt"
 	"github.com/cordon-mdm/cordon/server/agentpkg"
 	"github.com/cordon-mdm/cordon/server/status"
 )
@@ -29,15 +27,7 @@ func (c *Console) agentPackage(w http.ResponseWriter, r *http.Request, v *visit)
 	if err == nil {
 		var pkg *agentpkg.Package
 		if pkg, err = c.agentPackages.Build(r.Context(), req, v.actor(), v.source); err == nil {
-			h := w.Header()
-			h.Set("Content-Type", pkg.ContentType)
-			h.Set("Content-Disposition", pkg.ContentDisposition())
-			h.Set("Content-Length", strconv.Itoa(len(pkg.Body)))
-			h.Set("Cache-Control", "no-store")
-			h.Set("X-Cordon-Token-Id", pkg.TokenID)
-			h.Set("X-Cordon-Token-Expires-At", timefmt.JSON(pkg.ExpiresAt))
-			w.WriteHeader(http.StatusCreated)
-			w.Write(pkg.Body)
+			pkg.Download(w)
 			return
 		}
 	}
@@ -62,9 +52,9 @@ func agentPackageForm(r *http.Request) (agentpkg.Request, error) {
 		req.TokenUses = n
 	}
 	if s := strings.TrimSpace(r.PostFormValue("ttl")); s != "" {
-		d, err := time.ParseDuration(s)
+		d, err := agentpkg.ParseTTL(s)
 		if err != nil {
-			return req, input.Errorf("ttl", "not a duration such as 72h: %q", input.Clip(s, 32))
+			return req, err
 		}
 		req.TTL = d
 	}
