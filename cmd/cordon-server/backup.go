@@ -5,10 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/cordon-mdm/cordon/internal/cryptarchive"
+	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/server"
 )
 
@@ -26,8 +25,8 @@ func backupCmd(args []string, stdout io.Writer) error {
 	}
 	// Opening the database would create an empty data dir where a
 	// mistyped --data points: a backup of nothing is refused instead.
-	if _, err := os.Stat(filepath.Join(*data, "ca", "root.crt")); err != nil {
-		return fmt.Errorf("%s is not a data dir cordon-server serve has started on (no ca/root.crt)", *data)
+	if _, err := pki.ReadRootFingerprint(*data); err != nil {
+		return fmt.Errorf("%s is not a data dir cordon-server serve has started on (no root CA: %v)", *data, err)
 	}
 	pass, err := cryptarchive.ReadPassphraseFile(*passFile)
 	if err != nil {
