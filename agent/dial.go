@@ -28,15 +28,7 @@ const sessionCacheSize = 4
 // the session from a ticket instead of a full handshake (wshandshake
 // clones cfg; the clone shares the cache).
 func (a *Agent) dial(ctx context.Context) (*websocket.Conn, error) {
-	cert, err := a.dir.Certificate()
-	if err != nil {
-		return nil, fmt.Errorf("device certificate: %w", err)
-	}
-	roots, err := a.dir.Roots()
-	if err != nil {
-		return nil, fmt.Errorf("pinned root: %w", err)
-	}
-	u, err := url.Parse(a.cfg.GatewayURL)
+	cfg, _, err := a.gatewayTLS()
 	if err != nil {
 		return nil, err
 	}
@@ -55,9 +47,7 @@ func (a *Agent) dial(ctx context.Context) (*websocket.Conn, error) {
 			tcpUp = err == nil
 			return c, err
 		}}
-	cfg := fips.TLS(a.fips)
-	cfg.RootCAs, cfg.ServerName, cfg.Certificates = roots, u.Hostname(), []tls.Certificate{*cert}
-	cfg.ClientSessionCache = a.sessionsFor(cert)
+	cfg.ClientSessionCache = a.sessionsFor(&cfg.Certificates[0])
 	cfg.VerifyConnection = func(tls.ConnectionState) error { serverSpoke = true; return nil }
 	ws, resp, err := wshandshake.Dial(ctx, d, a.cfg.GatewayURL, cfg, nil)
 	if resp != nil && resp.Body != nil {
@@ -67,6 +57,28 @@ func (a *Agent) dial(ctx context.Context) (*websocket.Conn, error) {
 		return nil, dialError(ctx, resp, err, tcpUp, serverSpoke)
 	}
 	return ws, nil
+}
+
+// gatewayTLS is the TLS of every connection to the gateway (the
+// websocket, an update's download): the device's certificate, the root
+// pinned at enrollment and the gateway's name, with the FIPS setting;
+// and the gateway URL it is for.
+func (a *Agent) gatewayTLS() (*tls.Config, *url.URL, error) {
+	cert, err := a.dir.Certificate()
+	if err != nil {
+		return nil, nil, fmt.Errorf("device certificate: %w", err)
+	}
+	roots, err := a.dir.Roots()
+	if err != nil {
+		return nil, nil, fmt.Errorf("pinned root: %w", err)
+	}
+	u, err := url.Parse(a.cfg.GatewayURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := fips.TLS(a.fips)
+	cfg.RootCAs, cfg.ServerName, cfg.Certificates = roots, u.Hostname(), []tls.Certificate{*cert}
+	return cfg, u, nil
 }
 
 // dialError says why a dial failed, as a *busyError when the server

@@ -10,17 +10,14 @@ package agent
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
 	"time"
 
 	"github.com/cordon-mdm/cordon/agent/selfupdate"
-	"github.com/cordon-mdm/cordon/internal/fips"
 	"github.com/cordon-mdm/cordon/protocol"
 )
 
@@ -112,21 +109,11 @@ func (a *Agent) rollbackNow(c protocol.Command, reason string, fail func(string)
 // fetchAndStage downloads the build from the gateway with the device's
 // certificate and hands it to selfupdate.Stage, which checks it.
 func (a *Agent) fetchAndStage(ctx context.Context, p *protocol.UpdateParams, want selfupdate.Want) error {
-	cert, err := a.dir.Certificate()
-	if err != nil {
-		return fmt.Errorf("device certificate: %w", err)
-	}
-	roots, err := a.dir.Roots()
-	if err != nil {
-		return fmt.Errorf("pinned root: %w", err)
-	}
-	u, err := url.Parse(a.cfg.GatewayURL)
+	cfg, u, err := a.gatewayTLS()
 	if err != nil {
 		return err
 	}
 	u.Scheme, u.Path, u.RawQuery = "https", p.Path, ""
-	cfg := fips.TLS(a.fips)
-	cfg.RootCAs, cfg.ServerName, cfg.Certificates = roots, u.Hostname(), []tls.Certificate{*cert}
 	client := &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: false}}
 	defer client.CloseIdleConnections()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
