@@ -206,37 +206,52 @@ func (s *Service) Issue(ctx context.Context, r Request) (*store.Command, error) 
 	}
 	c := protocol.Command{ID: uuid.NewString(), DeviceID: dev.ID, Kind: r.Kind, Address: r.Address,
 		IssuedAt: now, NotAfter: now.Add(s.ttl)}
-	frame, err := s.render(dev, c, now)
-	if err != nil {
-		return nil, err
-	}
 	rec := &store.Command{ID: c.ID, DeviceID: dev.ID, Kind: c.Kind, Address: c.Address, Issuer: r.Actor,
-		IssuerRole: r.Role, Source: r.Source, CreatedAt: now, NotAfter: c.NotAfter, Status: status, Frame: frame}
+		IssuerRole: r.Role, Source: r.Source, CreatedAt: now, NotAfter: c.NotAfter, Status: status}
 	details := map[string]string{"command": c.ID, "kind": c.Kind, "status": status}
 	if c.Address != "" {
 		details["address"] = c.Address
 	}
-	// The command and its entries commit together: a command nobody can
-	// find in the trail is never queued (AU-5).
+	var held func(*store.Store) error
+	if status == store.CommandHeld {
+		held = func(tx *store.Store) error {
+			return s.audit.RecordTx(ctx, tx, audit.Entry{Actor: "server", Source: "local", Action: ActionHeld,
+				Target: "command:" + c.ID, Outcome: audit.Success, Details: map[string]string{"device": dev.ID,
+					"reason": fmt.Sprintf("more than %d wipes within %v; a second LASO must approve", s.wipeMax, s.window)}})
+		}
+	}
+	return s.enqueue(ctx, dev, c, rec, details, held)
+}
+
+// enqueue signs c for dev into rec's frame and stores rec with its
+// command.requested entry (details) and then, in the same transaction,
+// what also (when set) writes: a command nobody can find in the trail is
+// never queued (AU-5). A queued command goes to the device at once when
+// it is connected; a held one waits for its approval.
+func (s *Service) enqueue(ctx context.Context, dev *store.Device, c protocol.Command, rec *store.Command,
+	details map[string]string, also func(*store.Store) error) (*store.Command, error) {
+	frame, err := s.render(dev, c, rec.CreatedAt)
+	if err != nil {
+		return nil, err
+	}
+	rec.Frame = frame
 	err = s.store.InTx(ctx, func(tx *store.Store) error {
 		if err := tx.CreateCommand(ctx, rec); err != nil {
 			return err
 		}
-		if err := s.audit.RecordTx(ctx, tx, audit.Entry{Actor: r.Actor, Source: r.Source, Action: ActionRequested,
+		if err := s.audit.RecordTx(ctx, tx, audit.Entry{Actor: rec.Issuer, Source: rec.Source, Action: ActionRequested,
 			Target: "device:" + dev.ID, Outcome: audit.Success, Details: details}); err != nil {
 			return err
 		}
-		if status != store.CommandHeld {
+		if also == nil {
 			return nil
 		}
-		return s.audit.RecordTx(ctx, tx, audit.Entry{Actor: "server", Source: "local", Action: ActionHeld,
-			Target: "command:" + c.ID, Outcome: audit.Success, Details: map[string]string{"device": dev.ID,
-				"reason": fmt.Sprintf("more than %d wipes within %v; a second LASO must approve", s.wipeMax, s.window)}})
+		return also(tx)
 	})
 	if err != nil {
 		return nil, err
 	}
-	if status == store.CommandHeld {
+	if rec.Status == store.CommandHeld {
 		return rec, nil
 	}
 	s.deliver(ctx, rec, dev)

@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cordon-mdm/cordon/protocol"
-	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -60,24 +59,9 @@ func (s *Service) IssueUpdate(ctx context.Context, r UpdateRequest) (*store.Comm
 	if err := c.Check(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	frame, err := s.render(dev, c, now)
-	if err != nil {
-		return nil, err
-	}
 	rec := &store.Command{ID: c.ID, DeviceID: dev.ID, Kind: c.Kind, Issuer: r.Actor, IssuerRole: r.Role, Source: r.Source,
-		CreatedAt: now, NotAfter: c.NotAfter, Status: store.CommandQueued, Frame: frame, RolloutID: r.RolloutID}
+		CreatedAt: now, NotAfter: c.NotAfter, Status: store.CommandQueued, RolloutID: r.RolloutID}
 	details := map[string]string{"command": c.ID, "kind": c.Kind, "status": rec.Status, "version": rel.Version,
 		"from_version": dev.AgentVersion, "sha256": rel.SHA256, "rollout": r.RolloutID, "deadline": r.Deadline.String()}
-	err = s.store.InTx(ctx, func(tx *store.Store) error {
-		if err := tx.CreateCommand(ctx, rec); err != nil {
-			return err
-		}
-		return s.audit.RecordTx(ctx, tx, audit.Entry{Actor: r.Actor, Source: r.Source, Action: ActionRequested,
-			Target: "device:" + dev.ID, Outcome: audit.Success, Details: details})
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.deliver(ctx, rec, dev)
-	return s.store.GetCommand(ctx, rec.ID)
+	return s.enqueue(ctx, dev, c, rec, details, nil)
 }
