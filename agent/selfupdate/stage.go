@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+
+	"github.com/cordon-mdm/cordon/internal/atomicfile"
 )
 
 // Suffixes of the files beside the executable.
@@ -89,7 +91,7 @@ func Stage(exe string, body io.Reader, want Want) error {
 	if err := swap(tmp, exe); err != nil {
 		return fmt.Errorf("replace the executable: %w", err)
 	}
-	syncDir(dir)
+	atomicfile.SyncDir(dir)
 	return nil
 }
 
@@ -104,7 +106,7 @@ func Restore(exe string) error {
 	if err := swap(tmp, exe); err != nil {
 		return err
 	}
-	syncDir(filepath.Dir(exe))
+	atomicfile.SyncDir(filepath.Dir(exe))
 	return nil
 }
 
@@ -140,11 +142,4 @@ func copyBeside(src, dst string) (string, error) {
 		return "", err
 	}
 	return out.Name(), out.Close()
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }

@@ -5,6 +5,8 @@ package selfupdate
 import (
 	"os"
 	"path/filepath"
+
+	"github.com/cordon-mdm/cordon/internal/atomicfile"
 )
 
 // keepPrevious copies the running build to exe.prev (a copy renamed into
@@ -19,7 +21,7 @@ func keepPrevious(exe string) error {
 	if err := os.Rename(tmp, exe+PrevSuffix); err != nil {
 		return err
 	}
-	syncDir(filepath.Dir(exe))
+	atomicfile.SyncDir(filepath.Dir(exe))
 	return nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cordon-mdm/cordon/internal/atomicfile"
 	"github.com/cordon-mdm/cordon/internal/httpjson"
 	"github.com/cordon-mdm/cordon/internal/version"
 	"github.com/cordon-mdm/cordon/protocol"
@@ -161,7 +162,7 @@ func (s *Service) Add(ctx context.Context, r AddRequest) (*store.AgentRelease, e
 	if err := os.Rename(tmp, final); err != nil {
 		return nil, err
 	}
-	syncDir(s.dir)
+	atomicfile.SyncDir(s.dir)
 	err = s.store.InTx(ctx, func(tx *store.Store) error {
 		if err := tx.AddAgentRelease(ctx, rel); err != nil {
 			return err
@@ -284,11 +285,4 @@ func trunc(s string) string {
 		return s[:64]
 	}
 	return s
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }
