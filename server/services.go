@@ -9,9 +9,6 @@ import (
 	"net/http"
 	"path/filepath"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cordon-mdm/cordon/enroll"
 	"github.com/cordon-mdm/cordon/internal/fips"
@@ -189,18 +186,9 @@ func (s *Server) handler(mdm http.Handler) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	hub := s.hub
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cordon_gateway_connections", Help: "Live agent connections."},
-			func() float64 { return float64(hub.Count()) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cordon_audit_write_failures_total",
-			Help: "Audit entries that could not be written (AU-5); each refused its change."},
-			func() float64 { return float64(s.Audit.Failures()) }),
-		s.Releases.VersionCollector())
 	profiles := s.appleProfiles()
 	handler := api.New(s.Store, s.Audit, enr, s.Devices, caInfo{s.CA}, enr,
-		api.WithLogger(s.log), api.WithMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
+		api.WithLogger(s.log), api.WithMetrics(s.metricsHandler()),
 		api.WithCommands(s.Commands, s.Store), api.WithIncidents(s.Incidents, s.Store),
 		api.WithCompliance(s.Compliance, s.Store), api.WithKeyLimiter(s.keyGuesses), api.WithEnrollLimiter(s.enrollGuesses), api.WithCheckpoints(s.AuditAnchor),
 		api.WithAccounts(accounts.New(s.Store, s.Audit), s.Store), api.WithReviews(s.Review), api.WithRollouts(s.Releases),

@@ -1,0 +1,25 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metricsHandler serves the metric catalogue (README, Monitoring). Each
+// service owns its metrics and hands them over as collectors; this only
+// gathers them into one registry, so nothing here is global.
+func (s *Server) metricsHandler() http.Handler {
+	hub := s.hub
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cordon_gateway_connections", Help: "Live agent connections."},
+			func() float64 { return float64(hub.Count()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cordon_audit_write_failures_total",
+			Help: "Audit entries that could not be written (AU-5); each refused its change."},
+			func() float64 { return float64(s.Audit.Failures()) }),
+		s.Releases.VersionCollector())
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
