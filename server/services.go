@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"path/filepath"
 
-
 	"github.com/cordon-mdm/cordon/enroll"
 	"github.com/cordon-mdm/cordon/internal/fips"
 	"github.com/cordon-mdm/cordon/server/accounts"
