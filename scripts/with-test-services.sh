@@ -110,6 +110,9 @@ need_tool nft nftables
 need_tool lintian lintian
 need_tool rpm rpm
 need_tool systemd-analyze systemd
+# The alert rules and dashboard queries are checked, and a live scrape
+# linted, by Debian's promtool (deploy/, integration TestMetrics*).
+need_tool promtool prometheus
 # The console's browser test drives Debian's Chromium headless.
 need_tool chromium chromium
 # need_module MODULE PACKAGE: a module of Debian's python3 (dbusmock for
