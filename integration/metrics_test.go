@@ -1,0 +1,121 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/cordon-mdm/cordon/deploy"
+	"github.com/cordon-mdm/cordon/internal/needs"
+	"github.com/cordon-mdm/cordon/internal/testenv"
+	"github.com/cordon-mdm/cordon/server"
+)
+
+// scrape reads /metrics as Prometheus does.
+func scrape(t *testing.T, e *testenv.Env, key string) []byte {
+	t.Helper()
+	req, _ := http.NewRequest("GET", e.Server.ConsoleURL()+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := e.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, b)
+	}
+	return b
+}
+
+// busyServer is a server with everything the catalogue counts in flight:
+// an online agent that answered a lock, a lock queued for an offline
+// device, an incident whose mail cannot go (the SMTP address is closed),
+// and API traffic.
+func busyServer(t *testing.T) (e *testenv.Env, staff string) {
+	t.Helper()
+	e = testenv.New(t, "", server.WithSMTP("smtp://"+freePort(t), "cordon@pd.example"),
+		server.WithSweepInterval(200*time.Millisecond))
+	adm, err := server.OpenAdmin(context.Background(), e.DataDir, e.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := adm.AddUser(context.Background(), "laso@pd.example", "laso", "correct horse battery staple 42"); err != nil {
+		t.Fatal(err)
+	}
+	adm.Close()
+	laso := e.APIKey("laso")
+	a := e.StartAgent(e.MustEnroll())
+	waitOnline(t, e, laso, a.DeviceID())
+	if st, c := issue(t, e, laso, a.DeviceID(), map[string]string{"kind": "lock"}); st != 202 {
+		t.Fatalf("lock: %d", st)
+	} else {
+		waitCommand(t, e, laso, c.ID, "done")
+	}
+	offline := e.MustEnroll()
+	if st, _ := issue(t, e, laso, deviceID(t, offline), map[string]string{"kind": "lock"}); st != 202 {
+		t.Fatalf("lock for the offline device: %d", st)
+	}
+	if st := e.Do("POST", "/api/v1/incidents", e.APIKey("user"), map[string]any{"device_id": a.DeviceID(), "kind": "loss_of_control",
+		"lock_state": "locked", "started_at": time.Now().UTC().Add(-20 * time.Minute), "location": "patrol car 12",
+		"description": "left on the roof"}, nil); st != 201 {
+		t.Fatalf("incident: %d", st)
+	}
+	return e, laso
+}
+
+// TestMetricsScrapePassesPromtool: promtool's linter finds nothing wrong
+// in a live scrape, every metric the alert rules and the dashboard query
+// is served, and no label carries an unbounded value such as a device id.
+func TestMetricsScrapePassesPromtool(t *testing.T) {
+	tool := needs.Tool(t, "promtool", "prometheus")
+	e, laso := busyServer(t)
+	key := e.APIKey("it-admin")
+	// The failed SMTP attempt is in the catalogue too: wait for it.
+	testenv.Eventually(t, 30*time.Second, "a failed mail delivery counted", func() bool {
+		return metric(t, e, key, `cordon_notify_failures_total\{channel="email"\}`) > 0
+	})
+	body := scrape(t, e, laso)
+
+	cmd := exec.Command(tool, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("the scrape does not parse: %v", err)
+	}
+	for _, name := range deploy.MetricNames() {
+		if _, ok := families[name]; !ok {
+			t.Errorf("%s is queried by the alert rules or the dashboard but not served", name)
+		}
+	}
+	unbounded := map[string]bool{"device": true, "device_id": true, "id": true, "user": true, "email": true,
+		"address": true, "serial": true, "path": true, "udid": true, "incident": true, "command_id": true}
+	for name, f := range families {
+		if !strings.HasPrefix(name, "cordon_") {
+			continue
+		}
+		if f.GetHelp() == "" {
+			t.Errorf("%s has no help text", name)
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if unbounded[l.GetName()] {
+					t.Errorf("%s has the unbounded label %s=%q", name, l.GetName(), l.GetValue())
+				}
+			}
+		}
+	}
+}
