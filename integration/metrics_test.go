@@ -3,9 +3,13 @@ package integration
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +121,89 @@ func TestMetricsScrapePassesPromtool(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestMetricsOutboxAlertOnRecordedSeries (acceptance 2): with the SMTP
+// server down, an incident's mail waits in the outbox; a scrape a minute
+// apart (the notification clock moved a minute each time) records the
+// outbox's depth and oldest age rising, and promtool, run on those
+// recorded samples with the shipped rules, fires CordonNotifyOutboxStuck
+// at 15 minutes and not before.
+func TestMetricsOutboxAlertOnRecordedSeries(t *testing.T) {
+	tool := needs.Tool(t, "promtool", "prometheus")
+	start := time.Now().UTC().Truncate(time.Second)
+	clock := &fakeClock{t: start}
+	e := testenv.New(t, "", server.WithSMTP("smtp://"+freePort(t), "cordon@pd.example"),
+		server.WithSweepInterval(200*time.Millisecond), server.WithIncidentClock(clock.Now))
+	adm, err := server.OpenAdmin(context.Background(), e.DataDir, e.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := adm.AddUser(context.Background(), "laso@pd.example", "laso", "correct horse battery staple 42"); err != nil {
+		t.Fatal(err)
+	}
+	adm.Close()
+	key := e.APIKey("auditor")
+	a := e.StartAgent(e.MustEnroll())
+	waitOnline(t, e, e.APIKey("laso"), a.DeviceID())
+	if d := metric(t, e, key, `cordon_notify_outbox_depth\{channel="email"\}`); d != 0 {
+		t.Fatalf("outbox depth before any incident = %v", d)
+	}
+	if st := e.Do("POST", "/api/v1/incidents", e.APIKey("user"), map[string]any{"device_id": a.DeviceID(), "kind": "loss_of_control",
+		"lock_state": "locked", "started_at": start.Add(-5 * time.Minute), "location": "court lobby",
+		"description": "left at security"}, nil); st != 201 {
+		t.Fatalf("incident: %d", st)
+	}
+	testenv.Eventually(t, 30*time.Second, "a failed delivery attempt", func() bool {
+		return metric(t, e, key, `cordon_notify_failures_total\{channel="email"\}`) > 0
+	})
+
+	var depth, age []string
+	for i := 0; i <= 20; i++ {
+		clock.Set(start.Add(time.Duration(i) * time.Minute))
+		d := metric(t, e, key, `cordon_notify_outbox_depth\{channel="email"\}`)
+		o := metric(t, e, key, `cordon_notify_outbox_oldest_age_seconds\{channel="email"\}`)
+		if d < 1 {
+			t.Fatalf("minute %d: outbox depth %v with the SMTP server down", i, d)
+		}
+		if want := float64(60 * i); o < want || o > want+1 {
+			t.Fatalf("minute %d: oldest undelivered age %vs, want %vs", i, o, want)
+		}
+		depth, age = append(depth, strconv.FormatFloat(d, 'f', -1, 64)), append(age, strconv.FormatFloat(o, 'f', -1, 64))
+	}
+
+	dir := t.TempDir()
+	rules, err := filepath.Abs("../deploy/prometheus/cordon-rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	test := fmt.Sprintf(`rule_files: [%q]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'cordon_notify_outbox_depth{job="cordon",instance="recorded",channel="email"}'
+        values: '%s'
+      - series: 'cordon_notify_outbox_oldest_age_seconds{job="cordon",instance="recorded",channel="email"}'
+        values: '%s'
+    alert_rule_test:
+      - eval_time: 14m
+        alertname: CordonNotifyOutboxStuck
+        exp_alerts: []
+      - eval_time: 15m
+        alertname: CordonNotifyOutboxStuck
+        exp_alerts:
+          - exp_labels: {severity: critical, instance: recorded, channel: email}
+            exp_annotations:
+              summary: "Incident notifications on email undelivered for 15 minutes or more"
+              description: "The oldest undelivered email notification is 15m 0s old. Check the SMTP server or webhook receiver (cordon_notify_failures_total counts the failed attempts); the outbox keeps retrying."
+`, rules, strings.Join(depth, " "), strings.Join(age, " "))
+	path := filepath.Join(dir, "recorded.test.yml")
+	if err := os.WriteFile(path, []byte(test), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(tool, "test", "rules", path).CombinedOutput(); err != nil {
+		t.Fatalf("promtool test rules on the recorded series: %v\n%s\n%s", err, out, test)
 	}
 }
