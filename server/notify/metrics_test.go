@@ -66,7 +66,7 @@ func TestOutboxMetrics(t *testing.T) {
 	smtpURL, _ := url.Parse("smtp://" + down)
 	hookURL, _ := url.Parse(hook.URL)
 	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	svc := New(st, WithSMTP(smtpURL, "cordon@pd.example"), WithWebhook(hookURL, []byte("secret")), WithClock(func() time.Time { return at }))
+	svc := New(st, WithSMTP(smtpURL, "cordon@pd.example"), WithWebhook(hookURL, []byte("a webhook secret of 32 bytes...")), WithClock(func() time.Time { return at }))
 
 	got := gather(t, svc.Collectors()...)
 	for _, c := range Channels {
