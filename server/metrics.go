@@ -21,5 +21,8 @@ func (s *Server) metricsHandler() http.Handler {
 			Help: "Audit entries that could not be written (AU-5); each refused its change."},
 			func() float64 { return float64(s.Audit.Failures()) }),
 		s.Releases.VersionCollector())
+	reg.MustRegister(s.Compliance.Collector(), s.certCollector())
+	reg.MustRegister(s.Incidents.Collectors()...)
+	reg.MustRegister(s.Notify.Collectors()...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

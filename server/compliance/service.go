@@ -39,6 +39,7 @@ type Store interface {
 	BluetoothStore
 	ClockRecords
 	Transactor
+	DeviceCounter
 }
 
 // DeviceReader reads the devices compliance evaluates.

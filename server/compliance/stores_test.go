@@ -16,5 +16,6 @@ var (
 	_ BluetoothStore = (*store.Store)(nil)
 	_ ClockRecords   = (*store.Store)(nil)
 	_ Transactor     = (*store.Store)(nil)
+	_ DeviceCounter  = (*store.Store)(nil)
 	_ Auditor        = (*audit.Log)(nil)
 )

@@ -89,6 +89,9 @@ func (s *Service) UpdateForm(ctx context.Context, id string, u FormUpdate) (*sto
 	set("pii_compromised", &f.PIICompromised, u.PIICompromised)
 	set("action_plan", &f.ActionPlan, u.ActionPlan)
 	set("reimage_before_reconnect", &f.Reimage, u.Reimage)
+	// The first record of copies to the FBI CJIS ISO is an escalation
+	// (counted once committed); a corrected time is not another.
+	toFBI := f.FBICopySentAt == nil && u.FBICopySentAt != nil
 	if t := u.FBICopySentAt; t != nil {
 		at := t.UTC().Truncate(time.Microsecond)
 		if at.Before(inc.StartedAt) || at.After(now.Add(protocol.MaxClockSkew)) {
@@ -121,6 +124,9 @@ func (s *Service) UpdateForm(ctx context.Context, id string, u FormUpdate) (*sto
 		return s.recordTx(ctx, tx, u.Actor, u.Source, ActionFormUpdated, inc, extra)
 	}); err != nil {
 		return nil, err
+	}
+	if toFBI {
+		s.metrics.escalations.WithLabelValues(EscalatedFBI).Inc()
 	}
 	return f, nil
 }

@@ -144,6 +144,7 @@ func (s *Service) open(ctx context.Context, r Report, detection string) (*store.
 	}); err != nil {
 		return nil, err
 	}
+	s.filed(inc)
 	s.playbook(ctx, inc)
 	if s.notify != nil {
 		s.notify.Notify(ctx, inc, "new incident")

@@ -36,6 +36,7 @@ type Store interface {
 	IncidentStore
 	FormStore
 	Transactor
+	MetricsReader
 }
 
 // DeviceReader reads the devices incidents are about and their lock
@@ -105,6 +106,7 @@ type Service struct {
 	// have it (WithLostMode).
 	lostMode       LostMode
 	lostModeReader LostModeReader
+	metrics        metrics
 }
 
 // Option configures a Service.
@@ -139,7 +141,8 @@ func WithSilentUnlockedDetection(on bool) Option { return func(s *Service) { s.d
 // New returns a Service.
 func New(st Store, auditor Auditor, opts ...Option) *Service {
 	s := &Service{store: st, audit: auditor, settings: DefaultSettings, now: time.Now,
-		log: slog.New(slog.DiscardHandler), detectSilent: true, playbookRules: DefaultPlaybook}
+		log: slog.New(slog.DiscardHandler), detectSilent: true, playbookRules: DefaultPlaybook,
+		metrics: newMetrics()}
 	for _, o := range opts {
 		o(s)
 	}

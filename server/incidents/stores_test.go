@@ -15,6 +15,7 @@ var (
 	_ FormStore      = (*store.Store)(nil)
 	_ FormReader     = (*store.Store)(nil)
 	_ Transactor     = (*store.Store)(nil)
+	_ MetricsReader  = (*store.Store)(nil)
 	_ LostModeReader = (*store.Store)(nil)
 	_ Auditor        = (*audit.Log)(nil)
 )

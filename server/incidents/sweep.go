@@ -47,6 +47,7 @@ func (s *Service) Escalate(ctx context.Context) error {
 		if !claimed {
 			continue
 		}
+		s.metrics.escalations.WithLabelValues(EscalatedExtended).Inc()
 		s.playbook(ctx, inc)
 		if s.notify != nil {
 			s.notify.Notify(ctx, inc, "escalated to extended")

@@ -75,6 +75,7 @@ func (s *Service) AuditFailing(ctx context.Context, f audit.Outage) error {
 		default:
 			err = s.send(ctx, n)
 		}
+		s.counted(n, err)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", n.Recipient, err))
 			continue

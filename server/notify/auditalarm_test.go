@@ -42,6 +42,7 @@ func (d *downStore) DueNotifications(context.Context, time.Time, int) ([]store.N
 	return nil, errDown
 }
 func (d *downStore) NotificationResult(context.Context, *store.Notification) error { return errDown }
+func (d *downStore) Outbox(context.Context) ([]store.OutboxChannel, error)         { return nil, errDown }
 
 // TestAuditAlarmWithoutTheDatabase: when the database that failed the
 // audit write also refuses the outbox and the recipient list, the alarm

@@ -28,6 +28,7 @@ import (
 type Store interface {
 	Directory
 	Outbox
+	OutboxReader
 }
 
 // Directory finds who is told, and names the device a message is about.
@@ -63,6 +64,7 @@ type Service struct {
 	// alarm raised while the database cannot answer.
 	alarmMu sync.Mutex
 	alarmTo []string
+	metrics metrics
 }
 
 // Option configures a Service.
@@ -98,7 +100,8 @@ func WithRetry(d time.Duration) Option { return func(s *Service) { s.retry = d }
 // New returns a Service. Without WithSMTP, messages are queued but not
 // sent, and the incident shows them as pending.
 func New(st Store, opts ...Option) *Service {
-	s := &Service{store: st, log: slog.New(slog.DiscardHandler), now: time.Now, retry: 30 * time.Second, tls: &tls.Config{MinVersion: tls.VersionTLS12}}
+	s := &Service{store: st, log: slog.New(slog.DiscardHandler), now: time.Now, retry: 30 * time.Second, tls: &tls.Config{MinVersion: tls.VersionTLS12},
+		metrics: newMetrics()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -222,6 +225,7 @@ func (s *Service) Deliver(ctx context.Context) {
 		default:
 			err = s.send(ctx, n)
 		}
+		s.counted(n, err)
 		n.Attempts++
 		now := s.now().UTC()
 		if err == nil {

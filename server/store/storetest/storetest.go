@@ -30,7 +30,7 @@ func contracts() []contract {
 	return slices.Concat(auditContracts(), checkpointContracts(), commandContracts(), complianceContracts(),
 		bluetoothContracts(), credentialContracts(), sessionContracts(), deviceContracts(), incidentContracts(),
 		notificationContracts(), postureContracts(), reviewContracts(), scepContracts(), storeContracts(), appleContracts(), ticketKeyContracts(),
-		writerContracts(), deadlineContracts(), onlineContracts(), receiptContracts(), challengeContracts(), agentReleaseContracts(), snapshotContracts())
+		writerContracts(), deadlineContracts(), onlineContracts(), receiptContracts(), challengeContracts(), agentReleaseContracts(), snapshotContracts(), metricContracts())
 }
 
 // infrastructure are the exported methods that are no store operation:
