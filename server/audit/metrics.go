@@ -21,7 +21,9 @@ var (
 // Collectors are the trail's metrics. The entry count is the chain's
 // head, read at scrape: it counts what committed, never an entry whose
 // transaction rolled back or a batch's retry, and it survives restarts.
-func (l *Log) Collectors() []prometheus.Collector { return []prometheus.Collector{entriesCollector{l.store}} }
+func (l *Log) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{entriesCollector{l.store}}
+}
 
 type entriesCollector struct{ st Store }
 
@@ -42,7 +44,9 @@ func (c entriesCollector) Collect(ch chan<- prometheus.Metric) {
 // in the store, on the anchor's clock. Before the first checkpoint there
 // is no sample at all, rather than an age that would alert on a new
 // server (or a zero that would hide one that never signs).
-func (a *Anchor) Collectors() []prometheus.Collector { return []prometheus.Collector{checkpointAgeCollector{a}} }
+func (a *Anchor) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{checkpointAgeCollector{a}}
+}
 
 type checkpointAgeCollector struct{ a *Anchor }
 
