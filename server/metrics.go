@@ -21,8 +21,22 @@ func (s *Server) metricsHandler() http.Handler {
 			Help: "Audit entries that could not be written (AU-5); each refused its change."},
 			func() float64 { return float64(s.Audit.Failures()) }),
 		s.Releases.VersionCollector())
+	// The state read from the store at each scrape: devices, incidents,
+	// the outbox and certificate expiry.
 	reg.MustRegister(s.Compliance.Collector(), s.certCollector())
 	reg.MustRegister(s.Incidents.Collectors()...)
 	reg.MustRegister(s.Notify.Collectors()...)
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	// The services' event metrics: handshakes, reports and the group
+	// commit; commands; the trail; guess limiters; request times.
+	reg.MustRegister(s.gw.Collectors()...)
+	reg.MustRegister(s.Commands.Collectors()...)
+	reg.MustRegister(s.Audit.Collectors()...)
+	reg.MustRegister(s.AuditAnchor.Collectors()...)
+	reg.MustRegister(s.keyGuesses.Collectors()...)
+	reg.MustRegister(s.enrollGuesses.Collectors()...)
+	reg.MustRegister(s.requests.Collectors()...)
+	// A metric read from the store that fails (the database is down) is
+	// left out, and the rest served: the audit-failure counter matters
+	// most exactly then.
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }

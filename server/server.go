@@ -28,6 +28,7 @@ import (
 	"github.com/cordon-mdm/cordon/internal/atomicfile"
 	"github.com/cordon-mdm/cordon/internal/filelock"
 	"github.com/cordon-mdm/cordon/internal/fips"
+	"github.com/cordon-mdm/cordon/internal/httpmetrics"
 	"github.com/cordon-mdm/cordon/internal/version"
 	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/protocol"
@@ -82,6 +83,8 @@ type Server struct {
 	// enrollGuesses and keyGuesses limit failed enrollment tokens and API
 	// keys per source address.
 	enrollGuesses, keyGuesses *ratelimit.Limiter
+	// requests times the API's and the console's requests.
+	requests *httpmetrics.Metrics
 
 	// hub holds the live agent connections; the gateway fills it.
 	hub        *gateway.Hub

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cordon-mdm/cordon/enroll"
 	"github.com/cordon-mdm/cordon/internal/fips"
+	"github.com/cordon-mdm/cordon/internal/httpmetrics"
 	"github.com/cordon-mdm/cordon/server/accounts"
 	"github.com/cordon-mdm/cordon/server/api"
 	"github.com/cordon-mdm/cordon/server/applemdm"
@@ -174,7 +175,10 @@ func (s *Server) handler(mdm http.Handler) (http.Handler, error) {
 	if s.cfg.guessClock != nil {
 		lopts = append(lopts, ratelimit.WithClock(s.cfg.guessClock))
 	}
-	s.enrollGuesses, s.keyGuesses = ratelimit.New(lopts...), ratelimit.New(lopts...)
+	s.enrollGuesses = ratelimit.New(append(lopts, ratelimit.WithName("enroll_token"))...)
+	s.keyGuesses = ratelimit.New(append(lopts, ratelimit.WithName("api_key"))...)
+	// Before the metrics handler, which registers it.
+	s.requests = httpmetrics.New()
 	// Only the names IT gave (--hostname): an agent on the server's own
 	// machine legitimately shares its OS hostname.
 	enr := enroll.New(enrollStore{s.Store}, s.CA, enrollAuditor{s.Audit},
@@ -191,9 +195,10 @@ func (s *Server) handler(mdm http.Handler) (http.Handler, error) {
 		api.WithCommands(s.Commands, s.Store), api.WithIncidents(s.Incidents, s.Store),
 		api.WithCompliance(s.Compliance, s.Store), api.WithKeyLimiter(s.keyGuesses), api.WithEnrollLimiter(s.enrollGuesses), api.WithCheckpoints(s.AuditAnchor),
 		api.WithAccounts(accounts.New(s.Store, s.Audit), s.Store), api.WithReviews(s.Review), api.WithRollouts(s.Releases),
-		api.WithAppleEnrollment(profiles), s.appleRefresh(), api.WithAgentPackages(packages))
+		api.WithAppleEnrollment(profiles), s.appleRefresh(), api.WithAgentPackages(packages), api.WithRequestMetrics(s.requests))
 	copts := []console.Option{console.WithLogger(s.log), console.WithLockout(s.cfg.lockout), console.WithBanner(s.cfg.banner),
-		console.WithLifecycle(accounts.New(s.Store, s.Audit)), console.WithReviews(s.Review), console.WithAgentPackages(packages)}
+		console.WithLifecycle(accounts.New(s.Store, s.Audit)), console.WithReviews(s.Review), console.WithAgentPackages(packages),
+		console.WithRequestMetrics(s.requests)}
 	if s.cfg.consoleClock != nil {
 		copts = append(copts, console.WithClock(s.cfg.consoleClock))
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/cordon-mdm/cordon/internal/httpmetrics"
 	"github.com/cordon-mdm/cordon/internal/input"
 	"github.com/cordon-mdm/cordon/server/audit"
 	"github.com/cordon-mdm/cordon/server/auth"
@@ -68,6 +69,8 @@ type API struct {
 	appleRefresh AppleRefresher
 	// agentPackages serves POST /api/v1/agent-packages.
 	agentPackages AgentPackages
+	// timed is serve timed by route (WithRequestMetrics), nil without.
+	timed http.Handler
 }
 
 // Option configures the API.
@@ -75,6 +78,12 @@ type Option func(*API)
 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(a *API) { a.log = l } }
+
+// WithRequestMetrics times every request by route pattern and status
+// class, under handler "api" (/metrics included).
+func WithRequestMetrics(m *httpmetrics.Metrics) Option {
+	return func(a *API) { a.timed = m.Wrap("api", http.HandlerFunc(a.serve)) }
+}
 
 // WithMetrics serves h at /metrics (authenticated).
 func WithMetrics(h http.Handler) Option { return func(a *API) { a.metrics = h } }
@@ -193,6 +202,14 @@ func (r routeRecorder) HandleFunc(pattern string, h http.HandlerFunc) { r.Handle
 func (a *API) Routes() []string { return slices.Clone(a.routes) }
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.timed != nil {
+		a.timed.ServeHTTP(w, r)
+		return
+	}
+	a.serve(w, r)
+}
+
+func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if err := checkURL(r); err != nil {

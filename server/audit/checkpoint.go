@@ -46,6 +46,8 @@ var ErrNoCheckpointKey = errors.New("no audit checkpoint key in the data dir: st
 type CheckpointStore interface {
 	AuditHeadSeq(ctx context.Context) (int64, string, error)
 	store.AuditCheckpointStore
+	// LatestAuditCheckpoint is read at scrape (metrics.go).
+	LatestAuditCheckpoint(ctx context.Context) (*store.AuditCheckpoint, error)
 }
 
 // Anchor signs checkpoints of a Log's chain and anchors its

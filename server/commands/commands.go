@@ -59,12 +59,14 @@ type CommandStore interface {
 	GetCommand(ctx context.Context, id string) (*store.Command, error)
 	CountCommandsSince(ctx context.Context, kind string, since time.Time) (int64, error)
 	ExpireCommands(ctx context.Context, now time.Time) ([]store.Command, error)
+	// UnfinishedCommands is the backlog the metrics read at scrape.
+	UnfinishedCommands(ctx context.Context) ([]store.CommandBacklog, error)
 }
 
 // DeliveryStore is a device's side of the queue: what it may be sent, and
 // what it answered.
 type DeliveryStore interface {
-	Deliverable(ctx context.Context, deviceID string, now time.Time) ([]store.Command, error)
+	Deliverable(ctx context.Context, deviceID string, now time.Time) (deliver, expired []store.Command, err error)
 	MarkDelivered(ctx context.Context, id string, at time.Time) error
 	Complete(ctx context.Context, deviceID, id, status, result string, at time.Time) (*store.Command, bool, error)
 }
@@ -116,6 +118,7 @@ type Service struct {
 	// receiptRoots and certs verify wipe receipts (WithReceiptRoot).
 	receiptRoots *x509.CertPool
 	certs        CertificateReader
+	metrics      *metrics // metrics.go
 }
 
 // Option configures a Service.
@@ -136,7 +139,7 @@ func WithWipeProtection(max int, window time.Duration) Option {
 // New returns a queue signing with key.
 func New(st Store, auditor Auditor, key ed25519.PrivateKey, push Pusher, revoke Revoker, opts ...Option) *Service {
 	s := &Service{store: st, audit: auditor, key: key, push: push, revoke: revoke, log: slog.New(slog.DiscardHandler),
-		now: time.Now, ttl: 24 * time.Hour, wipeMax: 3, window: 10 * time.Minute}
+		now: time.Now, ttl: 24 * time.Hour, wipeMax: 3, window: 10 * time.Minute, metrics: newMetrics()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -251,6 +254,7 @@ func (s *Service) enqueue(ctx context.Context, dev *store.Device, c protocol.Com
 	if err != nil {
 		return nil, err
 	}
+	s.metrics.issued.WithLabelValues(rec.Kind).Inc()
 	if rec.Status == store.CommandHeld {
 		return rec, nil
 	}
@@ -317,11 +321,12 @@ func (s *Service) Approve(ctx context.Context, id, actor, role, source string) (
 // Ready delivers the device's pending commands; the gateway calls it when
 // the device connects.
 func (s *Service) Ready(ctx context.Context, deviceID string) {
-	cs, err := s.store.Deliverable(ctx, deviceID, s.now().UTC())
+	cs, expired, err := s.store.Deliverable(ctx, deviceID, s.now().UTC())
 	if err != nil {
 		s.log.Error("pending commands", "device_id", deviceID, "err", err)
 		return
 	}
+	s.expired(ctx, expired)
 	for i := range cs {
 		s.deliver(ctx, &cs[i], nil)
 	}
@@ -384,6 +389,7 @@ func (s *Service) Result(ctx context.Context, deviceID, remote string, r protoco
 	if !changed {
 		return s.late(ctx, deviceID, remote, c, status)
 	}
+	s.metrics.ended(c, status, now)
 	if c.Kind == protocol.CommandWipe && status == store.CommandDone {
 		return func() {
 			if err := s.revoke.Revoke(ctx, deviceID, "wiped by command "+c.ID, c.Issuer, "local"); err != nil {
@@ -402,7 +408,16 @@ func (s *Service) Expire(ctx context.Context) {
 		s.log.Error("expire commands", "err", err)
 		return
 	}
-	for _, c := range cs {
+	s.expired(ctx, cs)
+}
+
+// expired records the end of commands the store expired (cs as they
+// were before): the sweep's, and those a device's redelivery found past
+// their not-after.
+func (s *Service) expired(ctx context.Context, cs []store.Command) {
+	for i := range cs {
+		c := &cs[i]
+		s.metrics.ended(c, store.CommandExpired, time.Time{})
 		s.record(ctx, "server", "local", ActionExpired, "device:"+c.DeviceID, audit.Failure,
 			map[string]string{"command": c.ID, "kind": c.Kind, "was": c.Status})
 	}

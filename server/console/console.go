@@ -199,11 +199,9 @@ const DefaultBanner = `You are accessing a restricted information system of a cr
 	`Unauthorized use is prohibited and subject to criminal and civil penalties. ` +
 	`Use of this system indicates consent to monitoring and recording.`
 
-// IdleLimit is CJIS 5.5.5's session lock: at most 30 minutes idle.
-const IdleLimit = 30 * time.Minute
-
+// IdleLimit is CJIS 5.5.5's session lock: at most 30 minutes idle;
 // maxSession bounds a session however active it is.
-const maxSession = 12 * time.Hour
+const IdleLimit, maxSession = 30 * time.Minute, 12 * time.Hour
 
 // Console is the web console handler, mounted at /console/.
 type Console struct {
@@ -240,6 +238,7 @@ type Console struct {
 	mux    *http.ServeMux
 	routes []Route
 	pages  map[string]*template.Template
+	timed  http.Handler // serve, timed (WithRequestMetrics, metrics.go)
 }
 
 // Route is a console page or action and the roles it admits (nil: any
@@ -354,11 +353,11 @@ func New(accounts Accounts, records Records, auditor Auditor, cmds Commands, inc
 // Routes are the console's patterns and who may use each.
 func (c *Console) Routes() []Route { return slices.Clone(c.routes) }
 
-// ServeHTTP serves with the headers every console response carries: no
+// serve serves with the headers every console response carries: no
 // script at all, no framing, nothing cached, no referrer leaking ids to
 // other sites ("same-origin": with "no-referrer" browsers send Origin:
 // null on the console's own POSTs, which the origin check must refuse).
-func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (c *Console) serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")

@@ -58,7 +58,7 @@ func (g *Gateway) listen(inner net.Listener, cfg *tls.Config) net.Listener {
 	if a.perCore == 0 {
 		a.perCore = DefaultHandshakesPerCore
 	}
-	ln := newHandshakeListener(inner, cfg, g.handshakeTimeout, a.slots(), g.handshakeFailed)
+	ln := newHandshakeListener(inner, cfg, g.handshakeTimeout, a.slots(), g.handshakeFailed, g.metrics)
 	a.mu.Lock()
 	a.ln = ln
 	a.upgrades = make(chan struct{}, a.slots())

@@ -104,6 +104,10 @@ func (c *conn) posture(ctx context.Context, env protocol.Envelope, received time
 		c.internal(env.ID, "posture", err)
 		return
 	}
+	c.g.metrics.commitTime.Observe(time.Since(received).Seconds())
+	if !dup {
+		c.g.metrics.reports.Inc()
+	}
 	// Only now, committed, may the agent drop the report from its spool.
 	// A report from a wrong clock is acknowledged like any other: it is
 	// stored (at its receive time), and refusing it would only keep it

@@ -143,6 +143,7 @@ type Gateway struct {
 	commit     Committer
 	writer     *store.Writer // closed with the gateway
 	serverID   string        // WithServerID
+	metrics    *metrics      // metrics.go
 
 	pingInterval     time.Duration
 	pongWait         time.Duration
@@ -204,7 +205,7 @@ func WithFrameTimeout(d time.Duration) Option { return func(g *Gateway) { g.fram
 
 // New returns a Gateway. Call Close to stop it.
 func New(st Store, signer Signer, auditor Auditor, opts ...Option) *Gateway {
-	g := &Gateway{store: st, signer: signer, audit: auditor, log: slog.New(slog.DiscardHandler), hub: newHub(),
+	g := &Gateway{store: st, signer: signer, audit: auditor, log: slog.New(slog.DiscardHandler), hub: newHub(), metrics: newMetrics(),
 		pingInterval: 30 * time.Second, pongWait: 75 * time.Second,
 		writeTimeout: 10 * time.Second, handshakeTimeout: 10 * time.Second, frameTimeout: 10 * time.Second}
 	for _, o := range opts {

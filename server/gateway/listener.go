@@ -43,6 +43,7 @@ type handshakeListener struct {
 	cfg     *tls.Config
 	timeout time.Duration
 	onFail  func(remote string, err error)
+	metrics *metrics
 
 	slots    chan struct{}
 	refusing chan struct{}
@@ -61,8 +62,8 @@ type handshakeListener struct {
 	err       error
 }
 
-func newHandshakeListener(inner net.Listener, cfg *tls.Config, timeout time.Duration, slots int, onFail func(string, error)) *handshakeListener {
-	l := &handshakeListener{inner: inner, cfg: cfg, timeout: timeout, onFail: onFail,
+func newHandshakeListener(inner net.Listener, cfg *tls.Config, timeout time.Duration, slots int, onFail func(string, error), m *metrics) *handshakeListener {
+	l := &handshakeListener{inner: inner, cfg: cfg, timeout: timeout, onFail: onFail, metrics: m,
 		slots: make(chan struct{}, max(slots, 1)), refusing: make(chan struct{}, maxRefusing),
 		conns: make(chan net.Conn), done: make(chan struct{})}
 	l.cost.Store(int64(2 * time.Millisecond))
@@ -98,6 +99,7 @@ func (l *handshakeListener) acceptLoop() {
 			go l.handshake(c)
 		default:
 			l.refused.Add(1)
+			l.metrics.handshakes.WithLabelValues(OutcomeAdmissionLimited).Inc()
 			select {
 			case l.refusing <- struct{}{}:
 				go l.refuse(c)
@@ -121,6 +123,7 @@ func (l *handshakeListener) handshake(c net.Conn) {
 	err := tc.HandshakeContext(ctx)
 	cancel()
 	<-l.slots
+	l.metrics.handshakeDone(err, tc.ConnectionState().DidResume, time.Since(start))
 	if err != nil {
 		if tc.ConnectionState().DidResume {
 			err = fmt.Errorf("%w (%w)", err, errResumed)

@@ -11,6 +11,8 @@ package ratelimit
 import (
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Defaults: 10 failed guesses per minute per source. A person who
@@ -39,6 +41,9 @@ type Limiter struct {
 	limit  int
 	window time.Duration
 	now    func() time.Time
+	name   string // WithName
+	// refusals is cordon_rate_limited_requests_total{limiter=name}.
+	refusals prometheus.Counter
 
 	mu      sync.Mutex
 	sources map[string]*window
@@ -66,17 +71,30 @@ func WithWindow(d time.Duration) Option {
 	}
 }
 
+// WithName names the limiter in its metric's limiter label (default
+// "default"): a short constant the composition root gives each limiter,
+// such as "api_key" or "enroll_token".
+func WithName(name string) Option { return func(l *Limiter) { l.name = name } }
+
 // WithClock replaces the clock (tests).
 func WithClock(now func() time.Time) Option { return func(l *Limiter) { l.now = now } }
 
 // New returns a Limiter with the defaults, then opts applied.
 func New(opts ...Option) *Limiter {
-	l := &Limiter{limit: DefaultLimit, window: DefaultWindow, now: time.Now, sources: map[string]*window{}}
+	l := &Limiter{limit: DefaultLimit, window: DefaultWindow, now: time.Now, name: "default", sources: map[string]*window{}}
 	for _, o := range opts {
 		o(l)
 	}
+	// A const label per limiter: each owns its series, and several
+	// limiters register side by side under the one metric name.
+	l.refusals = prometheus.NewCounter(prometheus.CounterOpts{Name: "cordon_rate_limited_requests_total",
+		Help:        "Requests refused (429) by a guess limiter without their secret being checked, by limiter.",
+		ConstLabels: prometheus.Labels{"limiter": l.name}})
 	return l
 }
+
+// Collectors are the limiter's metric, present (at 0) from the start.
+func (l *Limiter) Collectors() []prometheus.Collector { return []prometheus.Collector{l.refusals} }
 
 // Limit and Window are the limiter's settings, for documentation and
 // audit details.
@@ -121,6 +139,7 @@ func (l *Limiter) Allow(source string) (ok bool, retryAfter time.Duration) {
 		return true, 0
 	}
 	w.refused++
+	l.refusals.Inc()
 	return false, max(w.start.Add(l.window).Sub(now), time.Second)
 }
 

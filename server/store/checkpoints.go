@@ -60,3 +60,13 @@ func (s *Store) PruneAudit(ctx context.Context, throughSeq int64) (int64, error)
 	res := s.with(ctx).Where("seq <= ?", throughSeq).Delete(&AuditEntry{})
 	return res.RowsAffected, res.Error
 }
+
+// LatestAuditCheckpoint is the newest checkpoint by time (ErrNotFound
+// when none was signed yet): the age operators alert on.
+func (s *Store) LatestAuditCheckpoint(ctx context.Context) (*AuditCheckpoint, error) {
+	var c AuditCheckpoint
+	if err := s.with(ctx).Order("time DESC, seq DESC").First(&c).Error; err != nil {
+		return nil, notFound(err)
+	}
+	return &c, nil
+}

@@ -62,18 +62,30 @@ func (s *Store) CountCommandsSince(ctx context.Context, kind string, since time.
 }
 
 // Deliverable returns the device's commands that should be (re)sent:
-// queued ones and delivered ones never answered, oldest first. Expired
-// ones are marked expired on the way.
-func (s *Store) Deliverable(ctx context.Context, deviceID string, now time.Time) ([]Command, error) {
-	if err := s.with(ctx).Model(&Command{}).
-		Where("device_id = ? AND status IN ? AND not_after < ?", deviceID, []string{CommandQueued, CommandDelivered, CommandHeld}, now).
-		Updates(map[string]any{"status": CommandExpired, "completed_at": now}).Error; err != nil {
-		return nil, err
-	}
-	var cs []Command
-	err := s.with(ctx).Where("device_id = ? AND status IN ?", deviceID, []string{CommandQueued, CommandDelivered}).
-		Order("created_at, id").Find(&cs).Error
-	return cs, err
+// queued ones and delivered ones never answered, oldest first. Those
+// past their not-after are marked expired on the way and returned apart,
+// so that the queue records their end as the sweep would.
+func (s *Store) Deliverable(ctx context.Context, deviceID string, now time.Time) (deliver, expired []Command, err error) {
+	err = s.with(ctx).Transaction(func(tx *gorm.DB) error {
+		open := []string{CommandQueued, CommandDelivered, CommandHeld}
+		if err := tx.Omit("frame").Where("device_id = ? AND status IN ? AND not_after < ?", deviceID, open, now).Order("created_at, id").
+			Find(&expired).Error; err != nil {
+			return err
+		}
+		if len(expired) > 0 {
+			ids := make([]string, len(expired))
+			for i, c := range expired {
+				ids[i] = c.ID
+			}
+			if err := tx.Model(&Command{}).Where("id IN ? AND status IN ?", ids, open).
+				Updates(map[string]any{"status": CommandExpired, "completed_at": now}).Error; err != nil {
+				return err
+			}
+		}
+		return tx.Where("device_id = ? AND status IN ?", deviceID, []string{CommandQueued, CommandDelivered}).
+			Order("created_at, id").Find(&deliver).Error
+	})
+	return deliver, expired, err
 }
 
 // MarkDelivered records that the frame went out on a connection. Only a
@@ -153,4 +165,33 @@ func (s *Store) ExpireCommands(ctx context.Context, now time.Time) ([]Command, e
 func (s *Store) DeviceCommands(ctx context.Context, deviceID string, limit int) ([]Command, error) {
 	var cs []Command
 	return cs, s.with(ctx).Omit("frame").Where("device_id = ?", deviceID).Order("created_at DESC").Limit(limit).Find(&cs).Error
+}
+
+// CommandBacklog is the commands in one unfinished status: how many, and
+// when the oldest of them was created.
+type CommandBacklog struct {
+	Status string
+	Count  int64
+	Oldest time.Time
+}
+
+// UnfinishedCommands counts the commands not yet final (queued,
+// delivered, held) per status, with the oldest's creation time, in one
+// grouped query; a status with none is absent.
+func (s *Store) UnfinishedCommands(ctx context.Context) ([]CommandBacklog, error) {
+	var rows []struct {
+		Status string
+		N      int64
+		Oldest anyTime
+	}
+	err := s.with(ctx).Model(&Command{}).Select("status, COUNT(*) AS n, MIN(created_at) AS oldest").
+		Where("status IN ?", []string{CommandQueued, CommandDelivered, CommandHeld}).Group("status").Order("status").Scan(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	out := make([]CommandBacklog, len(rows))
+	for i, r := range rows {
+		out[i] = CommandBacklog{Status: r.Status, Count: r.N, Oldest: time.Time(r.Oldest)}
+	}
+	return out, nil
 }

@@ -84,13 +84,11 @@ func (s *Store) Outbox(ctx context.Context) ([]OutboxChannel, error) {
 	var out []OutboxChannel
 	for rows.Next() {
 		var c OutboxChannel
-		var oldest any
+		var oldest anyTime
 		if err := rows.Scan(&c.Channel, &c.Depth, &oldest); err != nil {
-			return nil, err
-		}
-		if c.Oldest, err = aggregateTime(oldest); err != nil {
 			return nil, fmt.Errorf("oldest undelivered notification: %w", err)
 		}
+		c.Oldest = time.Time(oldest)
 		out = append(out, c)
 	}
 	return out, rows.Err()
@@ -100,43 +98,16 @@ func (s *Store) Outbox(ctx context.Context) ([]OutboxChannel, error) {
 // active devices hold now (each device's current one, unrevoked); nil
 // when there is none.
 func (s *Store) NearestDeviceCertExpiry(ctx context.Context) (*time.Time, error) {
-	var v any
+	var v anyTime
 	err := s.with(ctx).Raw(`SELECT MIN(certificates.not_after) FROM certificates
 		JOIN devices ON devices.cert_serial = certificates.serial
 		WHERE devices.status = ? AND NOT certificates.revoked`, StatusActive).Row().Scan(&v)
-	if err != nil || v == nil {
-		return nil, err
-	}
-	t, err := aggregateTime(v)
 	if err != nil {
 		return nil, fmt.Errorf("nearest device certificate: %w", err)
 	}
+	if time.Time(v).IsZero() {
+		return nil, nil
+	}
+	t := time.Time(v)
 	return &t, nil
-}
-
-// sqliteTimes are the layouts SQLite keeps times in: an aggregate loses
-// the column's type, so its driver hands them back as text.
-var sqliteTimes = []string{"2006-01-02 15:04:05.999999999-07:00", "2006-01-02T15:04:05.999999999-07:00",
-	"2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999", time.RFC3339Nano}
-
-// aggregateTime reads a MIN or MAX of a time column: a time on
-// PostgreSQL, text on SQLite.
-func aggregateTime(v any) (time.Time, error) {
-	var s string
-	switch x := v.(type) {
-	case time.Time:
-		return x.UTC(), nil
-	case string:
-		s = x
-	case []byte:
-		s = string(x)
-	default:
-		return time.Time{}, fmt.Errorf("unexpected %T", v)
-	}
-	for _, l := range sqliteTimes {
-		if t, err := time.Parse(l, s); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("unreadable time %q", s)
 }

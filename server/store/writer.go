@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Writer commits the small writes of many callers together: reports,
@@ -26,6 +28,9 @@ type Writer struct {
 	maxBatch int
 	linger   time.Duration
 	timeout  time.Duration
+	// batches is cordon_group_commit_batch_size: how full the writer's
+	// transactions are, so an operator sees ingest batching under load.
+	batches prometheus.Histogram
 
 	mu     sync.RWMutex
 	closed bool
@@ -56,7 +61,10 @@ func WithBatchTimeout(d time.Duration) WriterOption { return func(w *Writer) { w
 
 // NewWriter starts a group-commit writer over s. Close stops it.
 func (s *Store) NewWriter(opts ...WriterOption) *Writer {
-	w := &Writer{s: s, maxBatch: 256, timeout: 30 * time.Second, done: make(chan struct{})}
+	w := &Writer{s: s, maxBatch: 256, timeout: 30 * time.Second, done: make(chan struct{}),
+		batches: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cordon_group_commit_batch_size",
+			Help:    "Writes (reports, connects, hellos, compliance states) per group-commit transaction.",
+			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000}})}
 	for _, o := range opts {
 		o(w)
 	}
@@ -64,6 +72,9 @@ func (s *Store) NewWriter(opts ...WriterOption) *Writer {
 	go w.run()
 	return w
 }
+
+// Collectors are the writer's metrics (README, Monitoring).
+func (w *Writer) Collectors() []prometheus.Collector { return []prometheus.Collector{w.batches} }
 
 // Commit runs fn in a transaction shared with other callers' writes and
 // returns once that transaction committed: fn's error when fn failed
@@ -113,6 +124,7 @@ func (w *Writer) run() {
 	for first := range w.queue {
 		batch = append(batch[:0], first)
 		batch = w.gather(batch)
+		w.batches.Observe(float64(len(batch)))
 		w.commit(batch)
 		clear(batch)
 	}

@@ -29,6 +29,23 @@ func checkpointContracts() []contract {
 			}
 			sameTime(t, "checkpoint time", cs[0].Time, at.Add(-time.Hour))
 		}},
+		{"LatestAuditCheckpoint", []string{"LatestAuditCheckpoint"}, func(t *testing.T, open Opener) {
+			st := open(t)
+			_, err := st.LatestAuditCheckpoint(t.Context())
+			wantErr(t, "no checkpoint yet", err, store.ErrNotFound)
+			at := now()
+			// Newest by time: another process may sign a lower seq later.
+			for _, c := range []store.AuditCheckpoint{{Seq: 9, Hash: "h9", Time: at.Add(-time.Hour), Signature: "s9"},
+				{Seq: 7, Hash: "h7", Time: at, Signature: "s7"}, {Seq: 3, Hash: "h3", Time: at.Add(-2 * time.Hour), Signature: "s3"}} {
+				must(t, st.SaveAuditCheckpoint(t.Context(), &c))
+			}
+			c, err := st.LatestAuditCheckpoint(t.Context())
+			must(t, err)
+			if c.Seq != 7 || c.Hash != "h7" {
+				t.Fatalf("latest %+v, want seq 7", c)
+			}
+			sameTime(t, "latest time", c.Time, at)
+		}},
 		{"FirstAuditSeqSince", []string{"FirstAuditSeqSince"}, func(t *testing.T, open Opener) {
 			st := open(t)
 			at := now()

@@ -75,9 +75,20 @@ func commandContracts() []contract {
 			command(t, st, "done", "d1", store.CommandDone, at, 0)
 			command(t, st, "stale", "d1", store.CommandQueued, at.Add(-2*time.Hour), time.Hour)
 			command(t, st, "other", "d2", store.CommandQueued, at, 0)
-			cs, err := st.Deliverable(t.Context(), "d1", at)
+			command(t, st, "stale-held", "d1", store.CommandHeld, at.Add(-2*time.Hour), time.Hour)
+			command(t, st, "stale-other", "d2", store.CommandQueued, at.Add(-2*time.Hour), time.Hour)
+			cs, expired, err := st.Deliverable(t.Context(), "d1", at)
 			must(t, err)
 			sameIDs(t, "deliverable", cmdIDs(cs), "first", "a", "b")
+			// What expired on the way is returned, once, and only the
+			// device's own.
+			sameIDs(t, "expired on the way", cmdIDs(expired), "stale", "stale-held")
+			if _, again, err := st.Deliverable(t.Context(), "d1", at); err != nil || len(again) != 0 {
+				t.Fatalf("second call expired %v again, %v", cmdIDs(again), err)
+			}
+			if s := getCommand(t, st, "stale-other").Status; s != store.CommandQueued {
+				t.Fatalf("another device's stale command is %s", s)
+			}
 			if !bytes.Equal(cs[0].Frame, []byte("frame-first")) {
 				t.Fatalf("a redelivery needs the stored frame, got %q", cs[0].Frame)
 			}
@@ -177,6 +188,32 @@ func commandContracts() []contract {
 			if cs, err := st.ExpireCommands(t.Context(), at); err != nil || len(cs) != 0 {
 				t.Fatalf("second sweep: %v %v", cmdIDs(cs), err)
 			}
+		}},
+		{"UnfinishedCommands", []string{"UnfinishedCommands"}, func(t *testing.T, open Opener) {
+			st := open(t)
+			if bl, err := st.UnfinishedCommands(t.Context()); err != nil || len(bl) != 0 {
+				t.Fatalf("empty store: %+v, %v", bl, err)
+			}
+			at := now()
+			command(t, st, "q1", "d1", store.CommandQueued, at.Add(-time.Minute), 0)
+			command(t, st, "q2", "d2", store.CommandQueued, at.Add(-3*time.Minute), 0)
+			command(t, st, "dl", "d1", store.CommandDelivered, at.Add(-time.Hour), 2*time.Hour)
+			command(t, st, "h", "d1", store.CommandHeld, at, 0)
+			for _, s := range []string{store.CommandDone, store.CommandFailed, store.CommandExpired} {
+				command(t, st, s, "d1", s, at.Add(-24*time.Hour), 0) // final: never counted
+			}
+			bl, err := st.UnfinishedCommands(t.Context())
+			must(t, err)
+			got := map[string]store.CommandBacklog{}
+			for _, b := range bl {
+				got[b.Status] = b
+			}
+			if len(bl) != 3 || got[store.CommandQueued].Count != 2 || got[store.CommandDelivered].Count != 1 || got[store.CommandHeld].Count != 1 {
+				t.Fatalf("backlog %+v", bl)
+			}
+			sameTime(t, "oldest queued", got[store.CommandQueued].Oldest, at.Add(-3*time.Minute))
+			sameTime(t, "oldest delivered", got[store.CommandDelivered].Oldest, at.Add(-time.Hour))
+			sameTime(t, "oldest held", got[store.CommandHeld].Oldest, at)
 		}},
 		{"DeviceCommands", []string{"DeviceCommands"}, func(t *testing.T, open Opener) {
 			st := open(t)
