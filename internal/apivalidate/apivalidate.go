@@ -64,15 +64,17 @@ func (v *Validator) Check(req *http.Request, resp *http.Response, body []byte) e
 		return ErrNoOperation
 	}
 	jsonBody := isJSON(resp.Header.Get("Content-Type"))
+	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true,
+		// Only JSON bodies have a schema worth checking; a PEM, a
+		// package or a profile is checked by its content type.
+		ExcludeResponseBody: !jsonBody}
+	opts.WithCustomSchemaErrorFunc(schemaError)
 	in := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
 		Status:                 resp.StatusCode,
 		Header:                 resp.Header,
 		Body:                   io.NopCloser(bytes.NewReader(body)),
-		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true,
-			// Only JSON bodies have a schema worth checking; a PEM, a
-			// package or a profile is checked by its content type.
-			ExcludeResponseBody: !jsonBody},
+		Options:                opts,
 	}
 	if err := openapi3filter.ValidateResponse(req.Context(), in); err != nil {
 		return err
@@ -101,6 +103,16 @@ func (v *Validator) checkContentType(route *routers.Route, resp *http.Response, 
 		return fmt.Errorf("status %d: content type %q is not one the document lists", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	return nil
+}
+
+// schemaError is one schema failure on a line, where it is and why: the
+// library's own message repeats the whole schema and value, which buries
+// the field at fault in a test's log.
+func schemaError(err *openapi3.SchemaError) string {
+	if err.Origin != nil || err.Reason == "" {
+		return "" // the library's message
+	}
+	return fmt.Sprintf("at /%s: %s", strings.Join(err.JSONPointer(), "/"), err.Reason)
 }
 
 func isJSON(contentType string) bool {
