@@ -335,7 +335,7 @@ func TestQueuedLockSurvivesKill9(t *testing.T) {
 			req, _ := http.NewRequest(method, "https://"+p.listen+path, strings.NewReader(`{"kind":"lock"}`))
 			req.Header.Set("Authorization", "Bearer "+laso)
 			req.Header.Set("Content-Type", "application/json")
-			client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: insecureForHealth()}}
+			client := &http.Client{Timeout: 5 * time.Second, Transport: testenv.Validating(t, &http.Transport{TLSClientConfig: insecureForHealth()})}
 			resp, err := client.Do(req)
 			if err != nil {
 				return 0

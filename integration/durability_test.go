@@ -72,7 +72,7 @@ func (p *serverProc) start() {
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: insecureForHealth()}}
+	client := &http.Client{Timeout: time.Second, Transport: testenv.Validating(p.t, &http.Transport{TLSClientConfig: insecureForHealth()})}
 	testenv.Eventually(p.t, 30*time.Second, "server healthy", func() bool {
 		resp, err := client.Get("https://" + p.listen + "/healthz")
 		if err != nil {

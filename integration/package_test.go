@@ -19,6 +19,7 @@ import (
 
 	"github.com/cordon-mdm/cordon/internal/needs"
 	"github.com/cordon-mdm/cordon/internal/pkgbuild"
+	"github.com/cordon-mdm/cordon/internal/testenv"
 	"github.com/cordon-mdm/cordon/packaging"
 	"github.com/cordon-mdm/cordon/packaging/units"
 )
@@ -248,7 +249,7 @@ func serveFromPackagedConfig(t *testing.T, setpriv string) {
 			t.Log("cordon-server: " + sc.Text())
 		}
 	}()
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	client := &http.Client{Timeout: 2 * time.Second, Transport: testenv.Validating(t, &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}})}
 	var lastErr error
 	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
 		resp, err := client.Get("https://" + listen + "/healthz")

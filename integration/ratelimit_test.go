@@ -20,12 +20,12 @@ import (
 // loopback address src, so the server sees another source.
 func clientFrom(e *testenv.Env, src string) *http.Client {
 	c := e.Client()
-	tr := c.Transport.(*http.Transport).Clone()
+	tr := e.BaseTransport()
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		return d.DialContext(ctx, network, addr)
 	}
-	c.Transport = tr
+	c.Transport = e.Validating(tr)
 	return c
 }
 

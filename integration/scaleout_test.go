@@ -122,7 +122,7 @@ func callAPI(t *testing.T, p *serverProc, method, path, key string, body, out an
 	}
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: insecureForHealth()}}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: testenv.Validating(t, &http.Transport{TLSClientConfig: insecureForHealth()})}
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0 // the process is gone

@@ -56,7 +56,7 @@ func launch(t *testing.T, bin, data, dsn string) *serverProc {
 
 func (p *serverProc) healthy() {
 	p.t.Helper()
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: insecureForHealth()}}
+	client := &http.Client{Timeout: time.Second, Transport: testenv.Validating(p.t, &http.Transport{TLSClientConfig: insecureForHealth()})}
 	testenv.Eventually(p.t, 60*time.Second, "server "+p.listen+" healthy", func() bool {
 		resp, err := client.Get("https://" + p.listen + "/healthz")
 		if err != nil {

@@ -115,6 +115,11 @@ need_tool systemd-analyze systemd
 need_tool promtool prometheus
 # The console's browser test drives Debian's Chromium headless.
 need_tool chromium chromium
+# The OpenAPI document's linter (TestOpenAPILint): Redocly CLI at the
+# version scripts/redocly.sh pins, from npm, installed once into a cache
+# dir (Debian's npm when there is none).
+command -v npm >/dev/null || { log "npm not found; installing Debian's npm"; apt_install npm || true; }
+"$(dirname "$0")/redocly.sh" --install || fail_or_skip "Redocly CLI (scripts/redocly.sh) could not be installed"
 # need_module MODULE PACKAGE: a module of Debian's python3 (dbusmock for
 # logind and BlueZ, aiosmtpd as the real SMTP server incident mail goes to).
 need_module() {

@@ -29,11 +29,13 @@ import (
 	"github.com/cordon-mdm/cordon/agent/keystore"
 	"github.com/cordon-mdm/cordon/agent/posture"
 	"github.com/cordon-mdm/cordon/agent/state"
+	"github.com/cordon-mdm/cordon/internal/apivalidate"
 	"github.com/cordon-mdm/cordon/internal/fips"
 	"github.com/cordon-mdm/cordon/internal/needs"
 	"github.com/cordon-mdm/cordon/pki/identity"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server"
+	"github.com/cordon-mdm/cordon/server/api"
 )
 
 // PostgresEnv names the variable holding an admin DSN of a PostgreSQL
@@ -101,6 +103,9 @@ type Env struct {
 	http    *http.Client
 	mu      sync.Mutex
 	auditor string // API key Audit reads with, made on first use
+	// openapi holds every API answer to server/api/openapi.json; loaded
+	// on first use.
+	openapi *apivalidate.Validator
 }
 
 // New starts a server on loopback with a fresh data dir and database dsn.
@@ -137,8 +142,17 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Client is an HTTPS client that pins this server's root.
+// Client is an HTTPS client that pins this server's root. Every answer
+// it gets to an operation of the OpenAPI document is validated against
+// it (status, headers, JSON body); one the document does not describe
+// fails the test (Validating).
 func (e *Env) Client() *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: e.Validating(e.BaseTransport())}
+}
+
+// BaseTransport is Client's transport before validation, for a test that
+// changes it (its source address) and wraps it again with Validating.
+func (e *Env) BaseTransport() *http.Transport {
 	fp := e.Server.CA.RootFingerprint()
 	cfg := fips.TLS(fips.Default())
 	cfg.InsecureSkipVerify = true
@@ -146,7 +160,33 @@ func (e *Env) Client() *http.Client {
 		_, err := identity.VerifyPinnedServer(cs, "127.0.0.1", fp)
 		return err
 	}
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+	return &http.Transport{TLSClientConfig: cfg}
+}
+
+// Validating wraps base so that each answer to an operation of
+// server/api/openapi.json is held to it, failing the test (e.T.Errorf)
+// on one the document does not describe.
+func (e *Env) Validating(base http.RoundTripper) http.RoundTripper {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.openapi == nil {
+		e.openapi = loadOpenAPI(e.T)
+	}
+	return &apivalidate.Transport{Base: base, Validator: e.openapi, Report: e.T.Errorf}
+}
+
+// Validating is Env.Validating for a client of a server a test runs
+// outside an Env (a cordon-server process).
+func Validating(t testing.TB, base http.RoundTripper) http.RoundTripper {
+	return &apivalidate.Transport{Base: base, Validator: loadOpenAPI(t), Report: t.Errorf}
+}
+
+func loadOpenAPI(t testing.TB) *apivalidate.Validator {
+	v, err := apivalidate.New(api.OpenAPIDocument())
+	if err != nil {
+		t.Fatalf("the OpenAPI document: %v", err)
+	}
+	return v
 }
 
 // Token creates an enrollment token as local IT would.
