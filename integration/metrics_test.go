@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/cordon-mdm/cordon/agent"
 	"github.com/cordon-mdm/cordon/deploy"
 	"github.com/cordon-mdm/cordon/internal/needs"
 	"github.com/cordon-mdm/cordon/internal/testenv"
@@ -57,7 +58,7 @@ func busyServer(t *testing.T) (e *testenv.Env, staff string) {
 	}
 	adm.Close()
 	laso := e.APIKey("laso")
-	a := e.StartAgent(e.MustEnroll())
+	a := e.StartAgent(e.MustEnroll(), agent.WithExecutor(&fakeExecutor{}))
 	waitOnline(t, e, laso, a.DeviceID())
 	if st, c := issue(t, e, laso, a.DeviceID(), map[string]string{"kind": "lock"}); st != 202 {
 		t.Fatalf("lock: %d", st)
