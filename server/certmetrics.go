@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cordon-mdm/cordon/internal/scrapemetric"
 	"github.com/cordon-mdm/cordon/pki"
 	"github.com/cordon-mdm/cordon/server/applemdm"
 )
@@ -41,35 +42,31 @@ type certCollector struct {
 	apns    pushCertStatus // nil without Apple MDM
 }
 
-func (c certCollector) Describe(ch chan<- *prometheus.Desc) { ch <- certExpiryDesc }
-
-func (c certCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	emit := func(name string, at time.Time) {
-		ch <- prometheus.MustNewConstMetric(certExpiryDesc, prometheus.GaugeValue, float64(at.Unix()), name)
-	}
+func (c certCollector) read(ctx context.Context, emit scrapemetric.Emit) error {
+	expires := func(name string, at time.Time) { emit(certExpiryDesc, float64(at.Unix()), name) }
 	if leaf := c.served.current(); leaf != nil {
-		emit("server", leaf.NotAfter)
+		expires("server", leaf.NotAfter)
 	}
-	emit("ca", c.ca.Root().NotAfter)
-	emit("ca_intermediate", c.ca.Intermediate().NotAfter)
-	switch at, err := c.devices.NearestDeviceCertExpiry(ctx); {
-	case err != nil:
-		ch <- prometheus.NewInvalidMetric(certExpiryDesc, err)
-	case at != nil:
-		emit("device_nearest", *at)
+	expires("ca", c.ca.Root().NotAfter)
+	expires("ca_intermediate", c.ca.Intermediate().NotAfter)
+	at, err := c.devices.NearestDeviceCertExpiry(ctx)
+	if err != nil {
+		return err
+	}
+	if at != nil {
+		expires("device_nearest", *at)
 	}
 	if c.apns == nil {
-		return
+		return nil
 	}
 	switch st, err := c.apns.PushCertStatus(ctx); {
 	case errors.Is(err, applemdm.ErrNoPushCert):
 	case err != nil:
-		ch <- prometheus.NewInvalidMetric(certExpiryDesc, err)
+		return err
 	default:
-		emit("apns", st.NotAfter)
+		expires("apns", st.NotAfter)
 	}
+	return nil
 }
 
 // current is the certificate being served, without renewing it (the
@@ -89,5 +86,5 @@ func (s *Server) certCollector() prometheus.Collector {
 	if s.AppleMDM != nil {
 		c.apns = s.AppleMDM
 	}
-	return c
+	return scrapemetric.Gauges(c.read, certExpiryDesc)
 }

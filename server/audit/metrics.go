@@ -3,10 +3,10 @@ package audit
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cordon-mdm/cordon/internal/scrapemetric"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -22,22 +22,14 @@ var (
 // head, read at scrape: it counts what committed, never an entry whose
 // transaction rolled back or a batch's retry, and it survives restarts.
 func (l *Log) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{entriesCollector{l.store}}
-}
-
-type entriesCollector struct{ st Store }
-
-func (c entriesCollector) Describe(ch chan<- *prometheus.Desc) { ch <- entriesDesc }
-
-func (c entriesCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	seq, _, err := c.st.AuditHeadSeq(ctx)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		ch <- prometheus.NewInvalidMetric(entriesDesc, err)
-		return
-	}
-	ch <- prometheus.MustNewConstMetric(entriesDesc, prometheus.CounterValue, float64(seq))
+	return []prometheus.Collector{scrapemetric.Counters(func(ctx context.Context, emit scrapemetric.Emit) error {
+		seq, _, err := l.store.AuditHeadSeq(ctx)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		emit(entriesDesc, float64(seq))
+		return nil
+	}, entriesDesc)}
 }
 
 // Collectors are the anchor's metrics: the age of the newest checkpoint
@@ -45,24 +37,15 @@ func (c entriesCollector) Collect(ch chan<- prometheus.Metric) {
 // is no sample at all, rather than an age that would alert on a new
 // server (or a zero that would hide one that never signs).
 func (a *Anchor) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{checkpointAgeCollector{a}}
-}
-
-type checkpointAgeCollector struct{ a *Anchor }
-
-func (c checkpointAgeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- checkpointAgeDesc }
-
-func (c checkpointAgeCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cp, err := c.a.st.LatestAuditCheckpoint(ctx)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return
-	case err != nil:
-		ch <- prometheus.NewInvalidMetric(checkpointAgeDesc, err)
-		return
-	}
-	age := max(c.a.now().Sub(cp.Time).Seconds(), 0)
-	ch <- prometheus.MustNewConstMetric(checkpointAgeDesc, prometheus.GaugeValue, age)
+	return []prometheus.Collector{scrapemetric.Gauges(func(ctx context.Context, emit scrapemetric.Emit) error {
+		cp, err := a.st.LatestAuditCheckpoint(ctx)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil
+		case err != nil:
+			return err
+		}
+		emit(checkpointAgeDesc, max(a.now().Sub(cp.Time).Seconds(), 0))
+		return nil
+	}, checkpointAgeDesc)}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cordon-mdm/cordon/internal/scrapemetric"
 	"github.com/cordon-mdm/cordon/protocol"
 	"github.com/cordon-mdm/cordon/server/store"
 )
@@ -63,7 +64,7 @@ func newMetrics() *metrics {
 // process sharing the database, not only this one.
 func (s *Service) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{s.metrics.issued, s.metrics.finished, s.metrics.duration,
-		backlogCollector{s.store, s.now}}
+		scrapemetric.Gauges(s.readBacklog, unfinishedDesc, oldestDesc)}
 }
 
 // ended counts a command's final transition: the one place each path
@@ -76,36 +77,26 @@ func (m *metrics) ended(c *store.Command, status string, answeredAt time.Time) {
 	}
 }
 
-type backlogCollector struct {
-	st  CommandStore
-	now func() time.Time
-}
-
-func (c backlogCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- unfinishedDesc
-	ch <- oldestDesc
-}
-
-func (c backlogCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	rows, err := c.st.UnfinishedCommands(ctx)
+// readBacklog reads every unfinished status, zero included, in one
+// grouped query.
+func (s *Service) readBacklog(ctx context.Context, emit scrapemetric.Emit) error {
+	rows, err := s.store.UnfinishedCommands(ctx)
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(unfinishedDesc, err)
-		return
+		return err
 	}
-	now := c.now()
+	now := s.now()
 	by := map[string]store.CommandBacklog{}
 	for _, r := range rows {
 		by[r.Status] = r
 	}
-	for _, s := range unfinished {
-		r, ok := by[s]
+	for _, st := range unfinished {
+		r, ok := by[st]
 		age := 0.0
 		if ok && r.Count > 0 {
 			age = max(now.Sub(r.Oldest).Seconds(), 0)
 		}
-		ch <- prometheus.MustNewConstMetric(unfinishedDesc, prometheus.GaugeValue, float64(r.Count), s)
-		ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, age, s)
+		emit(unfinishedDesc, float64(r.Count), st)
+		emit(oldestDesc, age, st)
 	}
+	return nil
 }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cordon-mdm/cordon/internal/scrapemetric"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -34,37 +34,21 @@ var devicesDesc = prometheus.NewDesc("cordon_devices",
 // runs out, at the next sweep, each record the change) and the online
 // flag the API shows, which the gateway (or, in a scale-out, the process
 // holding the connection) keeps.
-func (s *Service) Collector() prometheus.Collector { return devicesCollector{s} }
-
-type devicesCollector struct{ s *Service }
-
-func (c devicesCollector) Describe(ch chan<- *prometheus.Desc) { ch <- devicesDesc }
-
-func (c devicesCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	rows, err := c.s.store.DeviceCounts(ctx)
-	if err != nil {
-		ch <- prometheus.NewInvalidMetric(devicesDesc, err)
-		return
-	}
-	sums := map[[3]string]float64{}
-	for _, r := range rows {
-		goos, _, _ := strings.Cut(r.Platform, "/")
-		k := [3]string{oneOf(goos, Platforms), oneOf(r.Compliance, States), strconv.FormatBool(r.Online)}
-		sums[k] += float64(r.Count)
-	}
-	for k, n := range sums {
-		ch <- prometheus.MustNewConstMetric(devicesDesc, prometheus.GaugeValue, n, k[0], k[1], k[2])
-	}
-}
-
-// oneOf is v when set has it, else "other".
-func oneOf(v string, set []string) string {
-	for _, s := range set {
-		if s == v {
-			return v
+func (s *Service) Collector() prometheus.Collector {
+	return scrapemetric.Gauges(func(ctx context.Context, emit scrapemetric.Emit) error {
+		rows, err := s.store.DeviceCounts(ctx)
+		if err != nil {
+			return err
 		}
-	}
-	return "other"
+		sums := map[[3]string]float64{}
+		for _, r := range rows {
+			goos, _, _ := strings.Cut(r.Platform, "/")
+			k := [3]string{scrapemetric.Bounded(goos, Platforms), scrapemetric.Bounded(r.Compliance, States), strconv.FormatBool(r.Online)}
+			sums[k] += float64(r.Count)
+		}
+		for k, n := range sums {
+			emit(devicesDesc, n, k[0], k[1], k[2])
+		}
+		return nil
+	}, devicesDesc)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cordon-mdm/cordon/internal/scrapemetric"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -81,54 +82,39 @@ func (s *Service) filed(inc *store.Incident) {
 // report-delay histogram, counted as this process sees the events, and
 // the open and overdue incidents, read from the store at each scrape.
 func (s *Service) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{s.metrics.escalations, s.metrics.reportDelay, stateCollector{s}}
+	return []prometheus.Collector{s.metrics.escalations, s.metrics.reportDelay,
+		scrapemetric.Gauges(s.readOpen, openDesc), scrapemetric.Gauges(s.readOverdue, overdueDesc)}
 }
 
-type stateCollector struct{ s *Service }
-
-func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- openDesc
-	ch <- overdueDesc
-}
-
-func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	rows, err := c.s.store.OpenIncidentCounts(ctx)
+// readOpen reports every category and severity, zero included, so that
+// a panel or an alert has a series before the first incident.
+func (s *Service) readOpen(ctx context.Context, emit scrapemetric.Emit) error {
+	rows, err := s.store.OpenIncidentCounts(ctx)
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(openDesc, err)
-	} else {
-		// Every category and severity, zero included, so that a panel or
-		// an alert has a series before the first incident.
-		counts := map[[2]string]float64{}
-		for _, cat := range Categories {
-			for _, sev := range Severities {
-				counts[[2]string{cat, sev}] = 0
-			}
-		}
-		for _, r := range rows {
-			counts[[2]string{bounded(r.Category, Categories), bounded(r.Severity, Severities)}] += float64(r.Count)
-		}
-		for k, n := range counts {
-			ch <- prometheus.MustNewConstMetric(openDesc, prometheus.GaugeValue, n, k[0], k[1])
+		return err
+	}
+	counts := map[[2]string]float64{}
+	for _, cat := range Categories {
+		for _, sev := range Severities {
+			counts[[2]string{cat, sev}] = 0
 		}
 	}
-	// IR-6: overdue is ReportClock's rule (no notification accepted, an
-	// hour after discovery) counted in the database.
-	n, err := c.s.store.UnreportedIncidents(ctx, c.s.now().UTC().Add(-ReportDeadline))
-	if err != nil {
-		ch <- prometheus.NewInvalidMetric(overdueDesc, err)
-		return
+	for _, r := range rows {
+		counts[[2]string{scrapemetric.Bounded(r.Category, Categories), scrapemetric.Bounded(r.Severity, Severities)}] += float64(r.Count)
 	}
-	ch <- prometheus.MustNewConstMetric(overdueDesc, prometheus.GaugeValue, float64(n))
+	for k, n := range counts {
+		emit(openDesc, n, k[0], k[1])
+	}
+	return nil
 }
 
-// bounded is v when it is one of set, else "other".
-func bounded(v string, set []string) string {
-	for _, s := range set {
-		if s == v {
-			return v
-		}
+// readOverdue is IR-6's overdue: ReportClock's rule (no notification
+// accepted, an hour after discovery) counted in the database.
+func (s *Service) readOverdue(ctx context.Context, emit scrapemetric.Emit) error {
+	n, err := s.store.UnreportedIncidents(ctx, s.now().UTC().Add(-ReportDeadline))
+	if err != nil {
+		return err
 	}
-	return "other"
+	emit(overdueDesc, float64(n))
+	return nil
 }

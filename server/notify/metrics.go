@@ -2,10 +2,10 @@ package notify
 
 import (
 	"context"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cordon-mdm/cordon/internal/scrapemetric"
 	"github.com/cordon-mdm/cordon/server/store"
 )
 
@@ -65,26 +65,16 @@ func (s *Service) counted(n *store.Notification, err error) {
 // (one grouped query), so that every process of a scale-out reports the
 // shared outbox as it stands.
 func (s *Service) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{s.metrics.deliveries, s.metrics.failures, outboxCollector{s}}
+	return []prometheus.Collector{s.metrics.deliveries, s.metrics.failures,
+		scrapemetric.Gauges(s.readOutbox, outboxDepthDesc, outboxAgeDesc)}
 }
 
-type outboxCollector struct{ s *Service }
-
-func (c outboxCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- outboxDepthDesc
-	ch <- outboxAgeDesc
-}
-
-func (c outboxCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	rows, err := c.s.store.Outbox(ctx)
+func (s *Service) readOutbox(ctx context.Context, emit scrapemetric.Emit) error {
+	rows, err := s.store.Outbox(ctx)
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(outboxDepthDesc, err)
-		ch <- prometheus.NewInvalidMetric(outboxAgeDesc, err)
-		return
+		return err
 	}
-	now := c.s.now()
+	now := s.now()
 	depth, age := map[string]float64{}, map[string]float64{}
 	for _, r := range rows {
 		name := r.Channel
@@ -95,7 +85,8 @@ func (c outboxCollector) Collect(ch chan<- prometheus.Metric) {
 		age[name] = max(age[name], now.Sub(r.Oldest).Seconds())
 	}
 	for _, name := range Channels {
-		ch <- prometheus.MustNewConstMetric(outboxDepthDesc, prometheus.GaugeValue, depth[name], name)
-		ch <- prometheus.MustNewConstMetric(outboxAgeDesc, prometheus.GaugeValue, max(age[name], 0), name)
+		emit(outboxDepthDesc, depth[name], name)
+		emit(outboxAgeDesc, max(age[name], 0), name)
 	}
+	return nil
 }

@@ -2,9 +2,10 @@ package releases
 
 import (
 	"context"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cordon-mdm/cordon/internal/scrapemetric"
 )
 
 // versionDesc is the fleet's version spread as a metric, so an operator
@@ -16,21 +17,15 @@ var versionDesc = prometheus.NewDesc("cordon_agent_devices",
 
 // VersionCollector reads the spread from the store at each scrape: one
 // grouped query, and never a stale figure.
-func (s *Service) VersionCollector() prometheus.Collector { return versionCollector{s} }
-
-type versionCollector struct{ s *Service }
-
-func (c versionCollector) Describe(ch chan<- *prometheus.Desc) { ch <- versionDesc }
-
-func (c versionCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	spread, err := c.s.Spread(ctx)
-	if err != nil {
-		ch <- prometheus.NewInvalidMetric(versionDesc, err)
-		return
-	}
-	for _, v := range spread {
-		ch <- prometheus.MustNewConstMetric(versionDesc, prometheus.GaugeValue, float64(v.Count), v.OS, v.Version)
-	}
+func (s *Service) VersionCollector() prometheus.Collector {
+	return scrapemetric.Gauges(func(ctx context.Context, emit scrapemetric.Emit) error {
+		spread, err := s.Spread(ctx)
+		if err != nil {
+			return err
+		}
+		for _, v := range spread {
+			emit(versionDesc, float64(v.Count), v.OS, v.Version)
+		}
+		return nil
+	}, versionDesc)
 }
