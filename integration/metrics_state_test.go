@@ -3,8 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -138,27 +136,11 @@ func TestMetricsStateOutboxAndFleet(t *testing.T) {
 // metricOr is metric for a series that may be absent: -1 when it is.
 func metricOr(t *testing.T, e *testenv.Env, key, name string) float64 {
 	t.Helper()
-	body := scrapeBody(t, e, key)
+	body := scrape(t, e, key)
 	sub := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(body)
 	if sub == nil {
 		return -1
 	}
 	f, _ := strconv.ParseFloat(string(sub[1]), 64)
 	return f
-}
-
-func scrapeBody(t *testing.T, e *testenv.Env, key string) []byte {
-	t.Helper()
-	req, _ := http.NewRequest("GET", e.Server.ConsoleURL()+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := e.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, b)
-	}
-	return b
 }
