@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -30,14 +29,7 @@ func TestMetricsStateOutboxAndFleet(t *testing.T) {
 	clock := &fakeClock{t: start}
 	e := testenv.New(t, "", server.WithSMTP("smtp://"+addr, "cordon@pd.example"),
 		server.WithSweepInterval(200*time.Millisecond), server.WithIncidentClock(clock.Now))
-	adm, err := server.OpenAdmin(context.Background(), e.DataDir, e.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := adm.AddUser(context.Background(), "laso@pd.example", "laso", "correct horse battery staple 42"); err != nil {
-		t.Fatal(err)
-	}
-	adm.Close()
+	addLASO(t, e)
 	key, laso := e.APIKey("auditor"), e.APIKey("laso")
 	m := func(name string) float64 { t.Helper(); return metric(t, e, key, name) }
 

@@ -41,6 +41,20 @@ func scrape(t *testing.T, e *testenv.Env, key string) []byte {
 	return b
 }
 
+// addLASO adds a LASO account: incident mail goes to the LASOs, so a
+// server with none has nothing in its outbox.
+func addLASO(t *testing.T, e *testenv.Env) {
+	t.Helper()
+	adm, err := server.OpenAdmin(context.Background(), e.DataDir, e.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	if err := adm.AddUser(context.Background(), "laso@pd.example", "laso", "correct horse battery staple 42"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // busyServer is a server with everything the catalogue counts in flight:
 // an online agent that answered a lock, a lock queued for an offline
 // device, an incident whose mail cannot go (the SMTP address is closed),
@@ -49,14 +63,7 @@ func busyServer(t *testing.T) (e *testenv.Env, staff string) {
 	t.Helper()
 	e = testenv.New(t, "", server.WithSMTP("smtp://"+freePort(t), "cordon@pd.example"),
 		server.WithSweepInterval(200*time.Millisecond))
-	adm, err := server.OpenAdmin(context.Background(), e.DataDir, e.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := adm.AddUser(context.Background(), "laso@pd.example", "laso", "correct horse battery staple 42"); err != nil {
-		t.Fatal(err)
-	}
-	adm.Close()
+	addLASO(t, e)
 	laso := e.APIKey("laso")
 	a := e.StartAgent(e.MustEnroll(), agent.WithExecutor(&fakeExecutor{}))
 	waitOnline(t, e, laso, a.DeviceID())
@@ -137,14 +144,7 @@ func TestMetricsOutboxAlertOnRecordedSeries(t *testing.T) {
 	clock := &fakeClock{t: start}
 	e := testenv.New(t, "", server.WithSMTP("smtp://"+freePort(t), "cordon@pd.example"),
 		server.WithSweepInterval(200*time.Millisecond), server.WithIncidentClock(clock.Now))
-	adm, err := server.OpenAdmin(context.Background(), e.DataDir, e.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := adm.AddUser(context.Background(), "laso@pd.example", "laso", "correct horse battery staple 42"); err != nil {
-		t.Fatal(err)
-	}
-	adm.Close()
+	addLASO(t, e)
 	key := e.APIKey("auditor")
 	a := e.StartAgent(e.MustEnroll())
 	waitOnline(t, e, e.APIKey("laso"), a.DeviceID())

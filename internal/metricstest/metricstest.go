@@ -1,9 +1,11 @@
 // Package metricstest reads what a Prometheus collector holds, for the
 // tests that show a metric moving on its event. testutil.ToFloat64 reads
-// counters and gauges; a histogram's observation count needs this.
+// counters and gauges; a histogram's observation count, and every
+// sample of several collectors at once, need this.
 package metricstest
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,4 +52,38 @@ func matches(have []*dto.LabelPair, want []string) bool {
 		}
 	}
 	return true
+}
+
+// Samples gathers cs (through a pedantic registry, which also checks
+// their descriptions) and returns each sample as "name{value,...}", the
+// label values in order; a histogram gives name_count{...} and
+// name_sum{...}.
+func Samples(t testing.TB, cs ...prometheus.Collector) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(cs...)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var vs []string
+			for _, l := range m.GetLabel() {
+				vs = append(vs, l.GetValue())
+			}
+			key := "{" + strings.Join(vs, ",") + "}"
+			switch {
+			case m.GetGauge() != nil:
+				out[mf.GetName()+key] = m.GetGauge().GetValue()
+			case m.GetCounter() != nil:
+				out[mf.GetName()+key] = m.GetCounter().GetValue()
+			case m.GetHistogram() != nil:
+				out[mf.GetName()+"_count"+key] = float64(m.GetHistogram().GetSampleCount())
+				out[mf.GetName()+"_sum"+key] = m.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return out
 }

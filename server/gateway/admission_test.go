@@ -119,14 +119,7 @@ func TestHandshakesBeyondTheLimitAreRefusedAtOnce(t *testing.T) {
 	addr := agentListener(t, g, ca)
 	cert, leaf := ca.validDevice(t, testDevice)
 	st.enroll(testDevice, leaf, false)
-	var idle []net.Conn
-	for range g.admit.slots() {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		idle = append(idle, c)
-	}
+	idle := holdEverySlot(t, g, addr)
 	url := "wss://" + addr + protocol.GatewayPath
 	_, _, err := wshandshake.Dial(context.Background(), websocket.Dialer{HandshakeTimeout: time.Minute}, url, clientTLS(ca, cert), nil)
 	var op *net.OpError
@@ -265,4 +258,20 @@ func TestRateIsAtLeastWhatWasAchieved(t *testing.T) {
 	if r := l.rate(); r != 300 {
 		t.Fatalf("rate %v after 300 handshakes in one second and 40 in the next, want 300", r)
 	}
+}
+
+// holdEverySlot opens a TCP connection per admission slot that never
+// sends a ClientHello, so every slot stays taken until it is closed.
+func holdEverySlot(t *testing.T, g *Gateway, addr string) []net.Conn {
+	t.Helper()
+	var idle []net.Conn
+	for range g.admit.slots() {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		idle = append(idle, c)
+	}
+	return idle
 }

@@ -94,14 +94,7 @@ func TestAdmissionLimitedHandshakesAreCounted(t *testing.T) {
 	addr := agentListener(t, g, ca)
 	cert, leaf := ca.validDevice(t, testDevice)
 	st.enroll(testDevice, leaf, false)
-	var idle []net.Conn
-	for range g.admit.slots() {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		idle = append(idle, c)
-	}
+	idle := holdEverySlot(t, g, addr)
 	// The slots are taken once the listener accepted the idle conns: a
 	// refusal before that would be a handshake.
 	waitFor(t, "the slots taken", func() bool { return len(g.admit.ln.slots) == cap(g.admit.ln.slots) })

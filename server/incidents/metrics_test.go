@@ -6,42 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/cordon-mdm/cordon/internal/metricstest"
 	"github.com/cordon-mdm/cordon/server/store"
 )
-
-// scrape gathers cs and returns each sample as "name{value,...}"; a
-// histogram gives name_count{} and name_sum{}.
-func scrape(t *testing.T, cs ...prometheus.Collector) map[string]float64 {
-	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(cs...)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			var vs []string
-			for _, l := range m.GetLabel() {
-				vs = append(vs, l.GetValue())
-			}
-			key := "{" + strings.Join(vs, ",") + "}"
-			switch {
-			case m.GetGauge() != nil:
-				out[mf.GetName()+key] = m.GetGauge().GetValue()
-			case m.GetCounter() != nil:
-				out[mf.GetName()+key] = m.GetCounter().GetValue()
-			case m.GetHistogram() != nil:
-				out[mf.GetName()+"_count"+key] = float64(m.GetHistogram().GetSampleCount())
-				out[mf.GetName()+"_sum"+key] = m.GetHistogram().GetSampleSum()
-			}
-		}
-	}
-	return out
-}
 
 func wantMetrics(t *testing.T, when string, got map[string]float64, want map[string]float64) {
 	t.Helper()
@@ -66,7 +33,7 @@ func TestIncidentMetrics(t *testing.T) {
 	s := New(st, &auditLog{}, WithClock(clk.now))
 	ctx := context.Background()
 
-	wantMetrics(t, "no incidents", scrape(t, s.Collectors()...), map[string]float64{
+	wantMetrics(t, "no incidents", metricstest.Samples(t, s.Collectors()...), map[string]float64{
 		"cordon_incidents_open{locked_minimal,low}": 0, "cordon_incidents_open{total_loss,critical}": 0,
 		"cordon_incidents_overdue{}": 0, "cordon_incident_report_delay_seconds_count{}": 0,
 		"cordon_incident_escalations_total{extended}": 0, "cordon_incident_escalations_total{csa_iso}": 0,
@@ -77,7 +44,7 @@ func TestIncidentMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantMetrics(t, "filed 5 minutes after the loss", scrape(t, s.Collectors()...), map[string]float64{
+	wantMetrics(t, "filed 5 minutes after the loss", metricstest.Samples(t, s.Collectors()...), map[string]float64{
 		"cordon_incidents_open{locked_minimal,low}": 1, "cordon_incident_report_delay_seconds_count{}": 1,
 		"cordon_incident_report_delay_seconds_sum{}": 300})
 
@@ -90,7 +57,7 @@ func TestIncidentMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Escalate(ctx) // nothing more is due: it counts once
-	wantMetrics(t, "escalated at the line, second filed abroad", scrape(t, s.Collectors()...), map[string]float64{
+	wantMetrics(t, "escalated at the line, second filed abroad", metricstest.Samples(t, s.Collectors()...), map[string]float64{
 		"cordon_incidents_open{locked_minimal,low}": 0, "cordon_incidents_open{locked_extended,moderate}": 1,
 		"cordon_incidents_open{total_loss,critical}": 1, "cordon_incident_escalations_total{extended}": 1,
 		"cordon_incident_escalations_total{csa_iso}": 1, "cordon_incident_report_delay_seconds_count{}": 2,
@@ -99,13 +66,13 @@ func TestIncidentMetrics(t *testing.T) {
 	// An hour after the first was filed (at 0:05) nobody was told of it;
 	// the second's hour (from 0:20) has not passed.
 	clk.set(t0.Add(66 * time.Minute))
-	wantMetrics(t, "the first past its deadline", scrape(t, s.Collectors()...), map[string]float64{"cordon_incidents_overdue{}": 1})
+	wantMetrics(t, "the first past its deadline", metricstest.Samples(t, s.Collectors()...), map[string]float64{"cordon_incidents_overdue{}": 1})
 	sent := t0.Add(66 * time.Minute)
 	if err := st.QueueNotifications(ctx, []store.Notification{{ID: "n1", IncidentID: inc1.ID, Channel: "email",
 		CreatedAt: t0.Add(5 * time.Minute), NextAttempt: sent, SentAt: &sent}}); err != nil {
 		t.Fatal(err)
 	}
-	wantMetrics(t, "the first notified (late)", scrape(t, s.Collectors()...), map[string]float64{"cordon_incidents_overdue{}": 0})
+	wantMetrics(t, "the first notified (late)", metricstest.Samples(t, s.Collectors()...), map[string]float64{"cordon_incidents_overdue{}": 0})
 
 	at := t0.Add(60 * time.Minute)
 	for range 2 {
@@ -118,7 +85,7 @@ func TestIncidentMetrics(t *testing.T) {
 	if _, err := s.Update(ctx, inc1.ID, Update{EndedAt: &at, Status: "resolved", Actor: "laso", Source: "local"}); err != nil {
 		t.Fatal(err)
 	}
-	wantMetrics(t, "copies to the FBI, then resolved", scrape(t, s.Collectors()...), map[string]float64{
+	wantMetrics(t, "copies to the FBI, then resolved", metricstest.Samples(t, s.Collectors()...), map[string]float64{
 		"cordon_incident_escalations_total{fbi_cjis_iso}": 1, "cordon_incidents_open{locked_extended,moderate}": 0,
 		"cordon_incidents_open{total_loss,critical}": 1})
 }

@@ -8,41 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/cordon-mdm/cordon/internal/metricstest"
 	"github.com/cordon-mdm/cordon/server/store"
 )
-
-// gather scrapes cs and returns each sample as "name{value,...}".
-func gather(t *testing.T, cs ...prometheus.Collector) map[string]float64 {
-	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(cs...)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			key := mf.GetName() + "{"
-			for i, l := range m.GetLabel() {
-				if i > 0 {
-					key += ","
-				}
-				key += l.GetValue()
-			}
-			key += "}"
-			switch {
-			case m.GetGauge() != nil:
-				out[key] = m.GetGauge().GetValue()
-			case m.GetCounter() != nil:
-				out[key] = m.GetCounter().GetValue()
-			}
-		}
-	}
-	return out
-}
 
 // TestOutboxMetrics: depth and oldest age per channel come from the
 // store as it stands; an SMTP server that refuses counts a failure per
@@ -68,7 +36,7 @@ func TestOutboxMetrics(t *testing.T) {
 	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	svc := New(st, WithSMTP(smtpURL, "cordon@pd.example"), WithWebhook(hookURL, []byte("a webhook secret of 32 bytes...")), WithClock(func() time.Time { return at }))
 
-	got := gather(t, svc.Collectors()...)
+	got := metricstest.Samples(t, svc.Collectors()...)
 	for _, c := range Channels {
 		for _, name := range []string{"cordon_notify_outbox_depth", "cordon_notify_outbox_oldest_age_seconds",
 			"cordon_notify_deliveries_total", "cordon_notify_failures_total"} {
@@ -85,7 +53,7 @@ func TestOutboxMetrics(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	got = gather(t, svc.Collectors()...)
+	got = metricstest.Samples(t, svc.Collectors()...)
 	for k, want := range map[string]float64{"cordon_notify_outbox_depth{email}": 2, "cordon_notify_outbox_depth{webhook}": 1,
 		"cordon_notify_outbox_oldest_age_seconds{email}": 600, "cordon_notify_outbox_oldest_age_seconds{webhook}": 60} {
 		if got[k] != want {
@@ -94,7 +62,7 @@ func TestOutboxMetrics(t *testing.T) {
 	}
 
 	svc.Deliver(t.Context())
-	got = gather(t, svc.Collectors()...)
+	got = metricstest.Samples(t, svc.Collectors()...)
 	for k, want := range map[string]float64{"cordon_notify_failures_total{email}": 2, "cordon_notify_deliveries_total{email}": 0,
 		"cordon_notify_deliveries_total{webhook}": 1, "cordon_notify_failures_total{webhook}": 0,
 		"cordon_notify_outbox_depth{email}": 2, "cordon_notify_outbox_oldest_age_seconds{email}": 600,
