@@ -32,6 +32,8 @@ func TestAPIClientDrivesTheMainFlows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every answer the client decodes is also held to the document.
+	hc.Transport = e.Validating(hc.Transport)
 	as := func(role string) *apiclient.ClientWithResponses {
 		c, err := apiclient.NewClientWithResponses(url, apiclient.WithHTTPClient(hc), apiclient.WithAPIKey(e.APIKey(role)))
 		if err != nil {
