@@ -40,3 +40,10 @@ func MetricNames() []string {
 	sort.Strings(names)
 	return names
 }
+
+// Rules is the Prometheus rules file, as the server package installs it
+// (MonitoringDir).
+func Rules() []byte { return rules }
+
+// Dashboard is the Grafana dashboard's JSON.
+func Dashboard() []byte { return dashboardJSON }

@@ -3,6 +3,7 @@ package packaging
 import (
 	"embed"
 
+	"github.com/cordon-mdm/cordon/deploy"
 	"github.com/cordon-mdm/cordon/internal/helptext"
 	"github.com/cordon-mdm/cordon/packaging/units"
 )
@@ -57,13 +58,18 @@ func Agent(binary []byte, version, arch string) Package {
 	}
 }
 
+// MonitoringDir holds the Prometheus alert rules and the Grafana
+// dashboard in the server package.
+const MonitoringDir = "/usr/share/cordon-server/monitoring"
+
 // ServerConfigPath is the server's config file, a conffile of the package.
 const ServerConfigPath = "/etc/cordon/server.yaml"
 
 // Server is the cordon-server package for binary (linux, arch), without
 // Format. It holds the binary, the hardened unit, the example config
 // /etc/cordon/server.yaml (data /var/lib/cordon, listening on all
-// addresses), the man page, the copyright and changelog. Installing
+// addresses), the man page, the copyright and changelog, and the alert
+// rules and dashboard in MonitoringDir. Installing
 // creates the cordon user and /var/lib/cordon (0750); remove keeps both
 // and the config; purge is described in scripts/server-postrm.sh.
 func Server(binary []byte, version, arch string) Package {
@@ -86,6 +92,9 @@ func Server(binary []byte, version, arch string) Package {
 					".TP\n.I /var/lib/cordon\nthe data dir: CA, keys, database, audit checkpoints")},
 			{Dst: "/usr/share/doc/cordon-server/copyright", Body: copyright(name), Mode: 0o644},
 			{Dst: "/usr/share/doc/cordon-server/changelog.gz", Body: changelog(name, version), Mode: 0o644},
+			// For the agency's Prometheus and Grafana (README, Monitoring).
+			{Dst: MonitoringDir + "/cordon-rules.yml", Body: deploy.Rules(), Mode: 0o644},
+			{Dst: MonitoringDir + "/cordon-dashboard.json", Body: deploy.Dashboard(), Mode: 0o644},
 		},
 		Scripts: Scripts{
 			PostInstall: asset("scripts/server-postinst.sh"),
