@@ -41,6 +41,11 @@ func TestAgentInstallUninstall(t *testing.T) {
 		t.Fatalf("install: %v\n%s", err, out)
 	}
 	t.Logf("install: %s", out)
+	// Not enrolled: registered, and deliberately not started (an agent
+	// with no enrollment would exit at once).
+	if !strings.Contains(string(out), "registered but not started") {
+		t.Errorf("install of a state dir with no enrollment did not say it left the service unstarted:\n%s", out)
+	}
 	registered := initScript
 	if systemd {
 		registered = unit

@@ -26,6 +26,11 @@ type Config struct {
 	Exe   string   // the agent binary; default: this program
 	Args  []string // the service's arguments after "run" (--state DIR and the key flags)
 	State string   // the state dir the service uses (the unit waits for its agent.json)
+	// Registered only: not started now. For a state dir not enrolled
+	// yet, where an agent started would exit at once: SysV init, which
+	// checks that it runs right after starting it, would call that a
+	// failure, or not, by how fast the exit came.
+	NoStart bool
 }
 
 // ErrPackaged: the service came with the cordon-agent package, which
@@ -68,10 +73,11 @@ func (c Config) service(exe string) (ks.Service, error) {
 type Installed struct {
 	System    string // the service manager kardianos chose (systemd, launchd, windows-service, unix-systemv...)
 	Autostart string // where the tray's autostart went
+	Started   bool   // whether the service was started (Config.NoStart)
 }
 
-// Install registers and starts the agent's service and the tray's
-// autostart. It refuses when the package already manages the service.
+// Install registers and (unless Config.NoStart) starts the agent's
+// service, and the tray's autostart. It refuses when the package already manages the service.
 func Install(c Config) (Installed, error) {
 	if packaged() {
 		return Installed{}, ErrPackaged
@@ -93,9 +99,13 @@ func Install(c Config) (Installed, error) {
 	if err := a.install(exe); err != nil {
 		return res, fmt.Errorf("tray autostart %s: %w", res.Autostart, err)
 	}
+	if c.NoStart {
+		return res, nil
+	}
 	if err := s.Start(); err != nil {
 		return res, fmt.Errorf("start the %s service: %w", res.System, err)
 	}
+	res.Started = true
 	return res, nil
 }
 

@@ -27,7 +27,8 @@ func serviceFlags(name string) (*flag.FlagSet, *string) {
 
 // install registers the agent as a system service (systemd, launchd,
 // the Windows SCM) running `cordon-agent run` with the given flags, sets
-// up the tray's autostart for every user session, and starts it.
+// up the tray's autostart for every user session, and starts it once
+// the state dir is enrolled.
 func install(args []string, stdout, stderr io.Writer) error {
 	fs, dir := serviceFlags("install")
 	if err := fs.Parse(args); err != nil {
@@ -48,14 +49,15 @@ func install(args []string, stdout, stderr io.Writer) error {
 		}
 		runArgs = append(runArgs, "--"+f.Name+"="+v)
 	})
-	if _, err := (state.Dir{Path: abs}).LoadConfig(); err != nil {
-		fmt.Fprintf(stderr, "note: %s holds no enrollment yet (%v); the service starts once `cordon-agent enroll --state %s ...` has run\n", abs, err, abs)
-	}
-	res, err := service.Install(service.Config{Args: runArgs, State: abs})
+	_, notEnrolled := (state.Dir{Path: abs}).LoadConfig()
+	res, err := service.Install(service.Config{Args: runArgs, State: abs, NoStart: notEnrolled != nil})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "installed the %s service %s (cordon-agent run %v)\ntray autostart %s\n", res.System, service.Name, runArgs, res.Autostart)
+	if !res.Started {
+		fmt.Fprintf(stderr, "note: %s holds no enrollment yet (%v), so the service is registered but not started: run `cordon-agent enroll --state %s ...`, then start it (or reboot)\n", abs, notEnrolled, abs)
+	}
 	return nil
 }
 
