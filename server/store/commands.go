@@ -67,25 +67,42 @@ func (s *Store) CountCommandsSince(ctx context.Context, kind string, since time.
 // so that the queue records their end as the sweep would.
 func (s *Store) Deliverable(ctx context.Context, deviceID string, now time.Time) (deliver, expired []Command, err error) {
 	err = s.with(ctx).Transaction(func(tx *gorm.DB) error {
-		open := []string{CommandQueued, CommandDelivered, CommandHeld}
-		if err := tx.Omit("frame").Where("device_id = ? AND status IN ? AND not_after < ?", deviceID, open, now).Order("created_at, id").
-			Find(&expired).Error; err != nil {
+		if expired, err = expire(tx.Where("device_id = ?", deviceID), now); err != nil {
 			return err
-		}
-		if len(expired) > 0 {
-			ids := make([]string, len(expired))
-			for i, c := range expired {
-				ids[i] = c.ID
-			}
-			if err := tx.Model(&Command{}).Where("id IN ? AND status IN ?", ids, open).
-				Updates(map[string]any{"status": CommandExpired, "completed_at": now}).Error; err != nil {
-				return err
-			}
 		}
 		return tx.Where("device_id = ? AND status IN ?", deviceID, []string{CommandQueued, CommandDelivered}).
 			Order("created_at, id").Find(&deliver).Error
 	})
 	return deliver, expired, err
+}
+
+// openStatuses are the statuses a command can expire from.
+var openStatuses = []string{CommandQueued, CommandDelivered, CommandHeld}
+
+// expire marks the open commands scope selects that are past their
+// not-after expired at now, and returns the ones this call expired, as
+// they were before. Each is updated on its own condition, so one that
+// another process (the sweep, a redelivery elsewhere) expired first is
+// not returned: its end is counted and audited once.
+func expire(scope *gorm.DB, now time.Time) ([]Command, error) {
+	var due []Command
+	if err := scope.Omit("frame").Where("status IN ? AND not_after < ?", openStatuses, now).
+		Order("created_at, id").Find(&due).Error; err != nil {
+		return nil, err
+	}
+	tx := scope.Session(&gorm.Session{NewDB: true})
+	var done []Command
+	for _, c := range due {
+		res := tx.Model(&Command{}).Where("id = ? AND status IN ?", c.ID, openStatuses).
+			Updates(map[string]any{"status": CommandExpired, "completed_at": now})
+		if res.Error != nil {
+			return nil, res.Error
+		}
+		if res.RowsAffected == 1 {
+			done = append(done, c)
+		}
+	}
+	return done, nil
 }
 
 // MarkDelivered records that the frame went out on a connection. Only a
@@ -143,20 +160,9 @@ func (s *Store) Approve(ctx context.Context, id, approver string) (*Command, err
 // expired and returns them.
 func (s *Store) ExpireCommands(ctx context.Context, now time.Time) ([]Command, error) {
 	var cs []Command
-	err := s.with(ctx).Transaction(func(tx *gorm.DB) error {
-		open := []string{CommandQueued, CommandDelivered, CommandHeld}
-		if err := tx.Where("status IN ? AND not_after < ?", open, now).Find(&cs).Error; err != nil {
-			return err
-		}
-		if len(cs) == 0 {
-			return nil
-		}
-		ids := make([]string, len(cs))
-		for i, c := range cs {
-			ids[i] = c.ID
-		}
-		return tx.Model(&Command{}).Where("id IN ? AND status IN ?", ids, open).
-			Updates(map[string]any{"status": CommandExpired, "completed_at": now}).Error
+	err := s.with(ctx).Transaction(func(tx *gorm.DB) (err error) {
+		cs, err = expire(tx, now)
+		return err
 	})
 	return cs, err
 }

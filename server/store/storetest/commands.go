@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"bytes"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -187,6 +189,48 @@ func commandContracts() []contract {
 			samePtrTime(t, "expired at", getCommand(t, st, store.CommandQueued).CompletedAt, at)
 			if cs, err := st.ExpireCommands(t.Context(), at); err != nil || len(cs) != 0 {
 				t.Fatalf("second sweep: %v %v", cmdIDs(cs), err)
+			}
+		}},
+		{"ExpiryEndsEachCommandOnce", []string{"ExpireCommands", "Deliverable"}, func(t *testing.T, open Opener) {
+			// The sweep and a device's redelivery (here, on several
+			// connections at once) race for the same past-due commands:
+			// each is returned, so counted and audited, by one of them.
+			st := open(t)
+			at := now()
+			const n = 20
+			for i := range n {
+				command(t, st, fmt.Sprintf("c%02d", i), "d1", store.CommandQueued, at.Add(-2*time.Hour), time.Hour)
+			}
+			var mu sync.Mutex
+			ended := map[string]int{}
+			var wg sync.WaitGroup
+			for w := range 4 {
+				wg.Go(func() {
+					var cs []store.Command
+					var err error
+					if w%2 == 0 {
+						cs, err = st.ExpireCommands(t.Context(), at)
+					} else {
+						_, cs, err = st.Deliverable(t.Context(), "d1", at)
+					}
+					if err != nil {
+						t.Error(err)
+					}
+					mu.Lock()
+					for _, c := range cs {
+						ended[c.ID]++
+					}
+					mu.Unlock()
+				})
+			}
+			wg.Wait()
+			if len(ended) != n {
+				t.Fatalf("%d of %d commands reported expired", len(ended), n)
+			}
+			for id, k := range ended {
+				if k != 1 {
+					t.Errorf("%s reported expired %d times", id, k)
+				}
 			}
 		}},
 		{"UnfinishedCommands", []string{"UnfinishedCommands"}, func(t *testing.T, open Opener) {
